@@ -1,0 +1,1 @@
+"""The HTTP API: a thin layer that translates HTTP to block services."""

@@ -1,0 +1,98 @@
+"""The FastAPI application: bearer-token auth, health, metrics and the routers."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from volta import __version__, metrics
+from volta.blocks import Services
+from volta.security import hash_api_token
+from volta.store.models import ApiToken
+
+bearer = HTTPBearer(auto_error=False, description="VOLTA_API_TOKEN or a token from `volta api-token`")
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+async def require_token(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> None:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "missing bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    token = credentials.credentials
+    services = get_services(request)
+    configured = services.settings.api_token
+    if configured and hmac.compare_digest(token.encode(), configured.encode()):
+        return
+    async with services.db.read() as conn:
+        found = (
+            await conn.execute(
+                sa.select(ApiToken.id).where(ApiToken.token_hash == hash_api_token(token))
+            )
+        ).first()
+    if found is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "invalid bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def create_api(services: Services) -> FastAPI:
+    from volta.api import id_tokens, stations, transactions
+
+    app = FastAPI(
+        title="Volta",
+        version=__version__,
+        description="HTTP API of Volta, an OCPP 1.6J / 2.0.1 charging station management system.",
+    )
+    app.state.services = services
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()
+        ]
+        message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+        return JSONResponse({"detail": message, "errors": errors}, status_code=422)
+
+    @app.get("/healthz", tags=["system"])
+    async def healthz(services: ServicesDep) -> JSONResponse:
+        """Liveness and database reachability (no token needed)."""
+        ok = await services.db.ping()
+        body = {
+            "status": "ok" if ok else "degraded",
+            "database": "ok" if ok else "unreachable",
+            "stations_connected": len(services.router.online()),
+        }
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["system"], response_class=PlainTextResponse)
+    async def prometheus_metrics() -> PlainTextResponse:
+        """Prometheus metrics (no token needed; bind the API port privately)."""
+        return PlainTextResponse(
+            generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST
+        )
+
+    auth = [Depends(require_token)]
+    app.include_router(stations.router, prefix="/api/v1", dependencies=auth)
+    app.include_router(id_tokens.router, prefix="/api/v1", dependencies=auth)
+    app.include_router(transactions.router, prefix="/api/v1", dependencies=auth)
+    return app

@@ -1,0 +1,58 @@
+"""Id tokens (RFID cards, key fobs, app accounts)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from sqlalchemy.exc import IntegrityError
+
+from volta.api.app import ServicesDep
+from volta.api.models import IdTokenCreate, IdTokenOut, IdTokenUpdate
+from volta.blocks.authorization import service
+
+router = APIRouter(tags=["id-tokens"])
+
+
+@router.get("/id-tokens", response_model=list[IdTokenOut])
+async def list_tokens(
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[IdTokenOut]:
+    return [IdTokenOut(**t) for t in await service.list_tokens(services.db, limit=limit, offset=offset)]
+
+
+@router.post("/id-tokens", response_model=IdTokenOut, status_code=201)
+async def add_token(body: IdTokenCreate, services: ServicesDep) -> IdTokenOut:
+    try:
+        await service.add_token(
+            services.db, body.token, status=body.status, token_type=body.type,
+            expires_at=body.expires_at, group_id=body.group_id,
+        )
+    except IntegrityError:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"id token {body.token} already exists") from None
+    return await get_token(body.token, services)
+
+
+@router.get("/id-tokens/{token}", response_model=IdTokenOut)
+async def get_token(token: str, services: ServicesDep) -> IdTokenOut:
+    row = await service.get_token(services.db, token)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"id token {token} not found")
+    return IdTokenOut(**row)
+
+
+@router.patch("/id-tokens/{token}", response_model=IdTokenOut)
+async def update_token(token: str, body: IdTokenUpdate, services: ServicesDep) -> IdTokenOut:
+    values = body.model_dump(exclude_unset=True)
+    if not await service.update_token(services.db, token, **values):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"id token {token} not found")
+    return await get_token(token, services)
+
+
+@router.delete("/id-tokens/{token}", status_code=204)
+async def remove_token(token: str, services: ServicesDep) -> Response:
+    if not await service.remove_token(services.db, token):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"id token {token} not found")
+    return Response(status_code=204)

@@ -1,0 +1,37 @@
+"""Charging sessions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from volta.api.app import ServicesDep
+from volta.api.models import TransactionOut
+from volta.blocks.transactions import service
+
+router = APIRouter(tags=["transactions"])
+
+
+@router.get("/transactions", response_model=list[TransactionOut])
+async def list_transactions(
+    services: ServicesDep,
+    station_id: str | None = None,
+    active: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[TransactionOut]:
+    """Newest first; `active=true` for sessions in progress."""
+    rows = await service.list_transactions(
+        services.db, station_id=station_id, active=active, limit=limit, offset=offset
+    )
+    return [TransactionOut(**r) for r in rows]
+
+
+@router.get("/transactions/{transaction_id}", response_model=TransactionOut)
+async def get_transaction(transaction_id: int, services: ServicesDep) -> TransactionOut:
+    """One session with its meter values."""
+    row = await service.get_transaction(services.db, transaction_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"transaction {transaction_id} not found")
+    return TransactionOut(**row)

@@ -1,0 +1,138 @@
+"""Wires the parts together and runs them in one event loop: the OCPP
+gateway (port 9000), the HTTP API (port 8000) and the frame-log writer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+import uvicorn
+
+from volta.api.app import create_api
+from volta.blocks import Services
+from volta.blocks import registry as _handlers  # noqa: F401  (registers handlers)
+from volta.blocks.remote_control.service import recover_pending
+from volta.config import Settings
+from volta.gateway.router import LocalRouter
+from volta.gateway.server import Gateway
+from volta.ocpp.schemas import registry as schema_registry
+from volta.security import hash_api_token, new_api_token
+from volta.store import migrate
+from volta.store.db import Database, redact
+from volta.store.framelog import FrameLog
+from volta.store.models import ApiToken, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class _ApiServer(uvicorn.Server):
+    """uvicorn without its own signal handling: Volta stops everything together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Volta:
+    def __init__(self, settings: Settings, *, db_schema: str | None = None) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_url, schema=db_schema)
+        self.frames = FrameLog(self.db)
+        self.router = LocalRouter()
+        self.services = Services(settings, self.db, self.frames, self.router, schema_registry())
+        self.gateway = Gateway(self.services)
+        self._api_server: _ApiServer | None = None
+        self._api_task: asyncio.Task[None] | None = None
+        self.generated_api_token: str | None = None
+
+    async def start(self) -> None:
+        await migrate.upgrade(self.db)
+        await self._ensure_api_token()
+        recovered = await recover_pending(self.services)
+        if recovered:
+            log.warning("%d commands were pending at the last stop; marked as error", recovered)
+        self.frames.start()
+        await self.gateway.start(self.settings.host, self.settings.ocpp_port)
+        config = uvicorn.Config(
+            create_api(self.services),
+            host=self.settings.host,
+            port=self.settings.api_port,
+            log_config=None,
+            lifespan="off",
+            access_log=False,
+        )
+        self._api_server = _ApiServer(config)
+        self._api_task = asyncio.create_task(self._api_server.serve(), name="http-api")
+        while not self._api_server.started:
+            if self._api_task.done():
+                self._api_task.result()  # re-raise why it could not start
+                raise RuntimeError("the HTTP API could not start")
+            await asyncio.sleep(0.01)
+        log.info(
+            "Volta listening: OCPP ws://%s:%d/<station-id>, API http://%s:%d (database %s)",
+            self.settings.host, self.ocpp_port, self.settings.host, self.api_port,
+            redact(self.db.url),
+        )
+
+    async def _ensure_api_token(self) -> None:
+        if self.settings.api_token:
+            return
+        async with self.db.read() as conn:
+            count = (await conn.execute(sa.select(sa.func.count()).select_from(ApiToken))).scalar()
+        if count:
+            return
+        token = new_api_token()
+        async with self.db.write() as conn:
+            await conn.execute(
+                sa.insert(ApiToken).values(
+                    name="generated at first start", token_hash=hash_api_token(token),
+                    created_at=utcnow(),
+                )
+            )
+        self.generated_api_token = token
+        # Printed once, to the terminal, never to the log.
+        print(
+            "\n  Volta generated an API token (shown only now; `volta api-token` makes another):"
+            f"\n\n    {token}\n",
+            flush=True,
+        )
+
+    @property
+    def ocpp_port(self) -> int:
+        return self.gateway.port
+
+    @property
+    def api_port(self) -> int:
+        assert self._api_server is not None
+        sock = self._api_server.servers[0].sockets[0]
+        return int(sock.getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._api_server is not None:
+            self._api_server.should_exit = True
+        if self._api_task is not None:
+            with contextlib.suppress(Exception):
+                await self._api_task
+        await self.gateway.stop()
+        await self.frames.stop()
+        await self.db.close()
+
+
+async def run(settings: Settings) -> None:
+    """`volta serve`: run until SIGINT or SIGTERM."""
+    volta = Volta(settings)
+    await volta.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping")
+    await volta.stop()
+
+

@@ -1,0 +1,28 @@
+"""OCPP 2.0.1 block C: Authorize, and the IdTokenInfo of TransactionEvent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from volta.blocks import CallContext, handles
+from volta.blocks.authorization.service import Authorization, authorize
+from volta.ocpp.times import format_timestamp
+from volta.ocpp.versions import Version
+
+
+def id_token_info(auth: Authorization) -> dict[str, Any]:
+    info: dict[str, Any] = {"status": auth.status}
+    if auth.expires_at is not None:
+        info["cacheExpiryDateTime"] = format_timestamp(auth.expires_at)
+    if auth.group_id:
+        info["groupIdToken"] = {"idToken": auth.group_id, "type": auth.group_type or "Central"}
+    return info
+
+
+@handles(Version.V201, "Authorize")
+async def authorize_handler(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    token = p["idToken"]
+    auth = await authorize(ctx.services.db, token["idToken"], token["type"])
+    # C01.FR.?? / C07: certificate data (Plug & Charge) is accepted and not
+    # checked until the certificates block lands.
+    return {"idTokenInfo": id_token_info(auth)}

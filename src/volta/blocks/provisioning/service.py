@@ -1,0 +1,243 @@
+"""Stations: registration, boot, heartbeat, connector status and device model."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from volta.security import hash_password
+from volta.store.db import Database
+from volta.store.models import Connector, DeviceVariable, Station, utcnow
+
+REGISTRATION_STATUSES = ("Accepted", "Pending", "Rejected")
+
+
+@dataclass(frozen=True, slots=True)
+class BootInfo:
+    vendor: str
+    model: str
+    serial_number: str | None = None
+    firmware_version: str | None = None
+    iccid: str | None = None
+    imsi: str | None = None
+    meter_type: str | None = None
+    meter_serial_number: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BootDecision:
+    status: str
+    interval: int
+    current_time: dt.datetime
+
+
+async def find_station(db: Database, station_id: str) -> dict[str, Any] | None:
+    async with db.read() as conn:
+        row = (
+            await conn.execute(sa.select(Station).where(Station.id == station_id))
+        ).mappings().first()
+    return dict(row) if row else None
+
+
+async def create_station(
+    db: Database,
+    station_id: str,
+    *,
+    password: str | None = None,
+    registration_status: str = "Accepted",
+    validation: str = "strict",
+) -> None:
+    async with db.write() as conn:
+        await conn.execute(
+            sa.insert(Station).values(
+                id=station_id,
+                password_hash=hash_password(password) if password else None,
+                registration_status=registration_status,
+                validation=validation,
+                created_at=utcnow(),
+            )
+        )
+
+
+async def update_station(db: Database, station_id: str, **values: Any) -> bool:
+    if "password" in values:
+        password = values.pop("password")
+        values["password_hash"] = hash_password(password) if password else None
+    if not values:
+        return await find_station(db, station_id) is not None
+    async with db.write() as conn:
+        result = await conn.execute(
+            sa.update(Station).where(Station.id == station_id).values(**values)
+        )
+    return bool(result.rowcount)
+
+
+async def delete_station(db: Database, station_id: str) -> bool:
+    async with db.write() as conn:
+        await conn.execute(sa.delete(Connector).where(Connector.station_id == station_id))
+        await conn.execute(sa.delete(DeviceVariable).where(DeviceVariable.station_id == station_id))
+        result = await conn.execute(sa.delete(Station).where(Station.id == station_id))
+    return bool(result.rowcount)
+
+
+async def record_connection(db: Database, station_id: str, protocol: str) -> None:
+    async with db.write() as conn:
+        await conn.execute(
+            sa.update(Station)
+            .where(Station.id == station_id)
+            .values(protocol=protocol, last_connected_at=utcnow())
+        )
+
+
+async def record_disconnection(db: Database, station_id: str) -> None:
+    async with db.write() as conn:
+        await conn.execute(
+            sa.update(Station).where(Station.id == station_id).values(last_disconnected_at=utcnow())
+        )
+
+
+async def boot(
+    db: Database, station_id: str, info: BootInfo, *, heartbeat_interval: int, retry_interval: int
+) -> BootDecision:
+    """Store what the station says about itself and decide its registration:
+    the status the operator set (Accepted by default; Pending or Rejected hold it
+    back, B01.FR.01 / B02 / B03)."""
+    now = utcnow()
+    async with db.write() as conn:
+        status = (
+            await conn.execute(
+                sa.select(Station.registration_status).where(Station.id == station_id)
+            )
+        ).scalar_one_or_none() or "Rejected"
+        await conn.execute(
+            sa.update(Station)
+            .where(Station.id == station_id)
+            .values(
+                vendor=info.vendor, model=info.model, serial_number=info.serial_number,
+                firmware_version=info.firmware_version, iccid=info.iccid, imsi=info.imsi,
+                meter_type=info.meter_type, meter_serial_number=info.meter_serial_number,
+                boot_reason=info.reason, last_boot_at=now, last_heartbeat_at=now,
+            )
+        )
+    interval = heartbeat_interval if status == "Accepted" else retry_interval
+    return BootDecision(status, interval, now)
+
+
+async def heartbeat(db: Database, station_id: str) -> dt.datetime:
+    now = utcnow()
+    async with db.write() as conn:
+        await conn.execute(
+            sa.update(Station).where(Station.id == station_id).values(last_heartbeat_at=now)
+        )
+    return now
+
+
+async def record_status(
+    db: Database,
+    station_id: str,
+    *,
+    evse_id: int,
+    connector_id: int,
+    status: str,
+    timestamp: dt.datetime | None,
+    error_code: str | None = None,
+    info: str | None = None,
+    vendor_id: str | None = None,
+    vendor_error_code: str | None = None,
+) -> None:
+    values = {
+        "status": status, "error_code": error_code, "info": info, "vendor_id": vendor_id,
+        "vendor_error_code": vendor_error_code, "status_at": timestamp, "updated_at": utcnow(),
+    }
+    stmt = db.insert(Connector).values(
+        station_id=station_id, evse_id=evse_id, connector_id=connector_id, **values
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["station_id", "evse_id", "connector_id"], set_=values
+    )
+    async with db.write() as conn:
+        await conn.execute(stmt)
+
+
+def variable_key(
+    component: str, component_instance: str | None, evse_id: int | None,
+    connector_id: int | None, variable: str, variable_instance: str | None, attribute_type: str,
+) -> str:
+    comp = component + (f"[{component_instance}]" if component_instance else "")
+    if evse_id is not None:
+        comp += f"@{evse_id}" + (f".{connector_id}" if connector_id is not None else "")
+    var = variable + (f"[{variable_instance}]" if variable_instance else "")
+    return f"{comp}/{var}#{attribute_type}"
+
+
+async def store_report(db: Database, station_id: str, report: list[dict[str, Any]]) -> int:
+    """Store 2.0.1 ReportDataType entries (NotifyReport, B07/B08); returns rows written."""
+    rows = []
+    now = utcnow()
+    for item in report:
+        component = item["component"]
+        variable = item["variable"]
+        evse = component.get("evse") or {}
+        for attribute in item.get("variableAttribute", []):
+            attribute_type = attribute.get("type", "Actual")
+            rows.append(
+                {
+                    "station_id": station_id,
+                    "key": variable_key(
+                        component["name"], component.get("instance"), evse.get("id"),
+                        evse.get("connectorId"), variable["name"], variable.get("instance"),
+                        attribute_type,
+                    ),
+                    "component": component["name"],
+                    "component_instance": component.get("instance"),
+                    "evse_id": evse.get("id"),
+                    "connector_id": evse.get("connectorId"),
+                    "variable": variable["name"],
+                    "variable_instance": variable.get("instance"),
+                    "attribute_type": attribute_type,
+                    "value": attribute.get("value"),
+                    "mutability": attribute.get("mutability"),
+                    "characteristics": item.get("variableCharacteristics"),
+                    "updated_at": now,
+                }
+            )
+    if not rows:
+        return 0
+    stmt = db.insert(DeviceVariable)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["station_id", "key"],
+        set_={
+            c: stmt.excluded[c]
+            for c in ("value", "mutability", "characteristics", "updated_at")
+        },
+    )
+    async with db.write() as conn:
+        await conn.execute(stmt, rows)
+    return len(rows)
+
+
+async def connectors_of(db: Database, station_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(Connector)
+                .where(Connector.station_id.in_(station_ids))
+                .order_by(Connector.station_id, Connector.evse_id, Connector.connector_id)
+            )
+        ).mappings().all()
+    result: dict[str, list[dict[str, Any]]] = {sid: [] for sid in station_ids}
+    for row in rows:
+        result[row["station_id"]].append(dict(row))
+    return result
+
+
+async def list_stations(db: Database, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(sa.select(Station).order_by(Station.id).limit(limit).offset(offset))
+        ).mappings().all()
+    return [dict(r) for r in rows]

@@ -1,0 +1,78 @@
+"""OCPP 2.0.1 blocks E and J: TransactionEvent and MeterValues."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from volta.blocks import CallContext, handles
+from volta.blocks.authorization.service import authorize
+from volta.blocks.authorization.v201 import id_token_info
+from volta.blocks.transactions import service
+from volta.blocks.transactions.meter import samples_v201
+from volta.ocpp.errors import ErrorCode, OcppError
+from volta.ocpp.times import parse_timestamp
+from volta.ocpp.versions import Version
+
+log = logging.getLogger(__name__)
+V201 = Version.V201
+
+
+@handles(V201, "TransactionEvent")
+async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    db = ctx.services.db
+    timestamp = parse_timestamp(p["timestamp"])
+    if timestamp is None:
+        raise OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, "timestamp is not a dateTime")
+    info = p["transactionInfo"]
+    evse = p.get("evse") or {}
+    token = p.get("idToken")
+    response: dict[str, Any] = {}
+    status = None
+    if token is not None:
+        # E01.FR.?? / C01: the CSMS answers idTokenInfo whenever idToken is sent.
+        auth = await authorize(db, token["idToken"], token["type"])
+        response["idTokenInfo"] = id_token_info(auth)
+        status = auth.status
+    applied = await service.apply_event_v201(
+        db,
+        service.EventV201(
+            station_id=ctx.station_id,
+            event_type=p["eventType"],
+            transaction_id=info["transactionId"],
+            seq_no=p["seqNo"],
+            timestamp=timestamp,
+            trigger_reason=p["triggerReason"],
+            offline=bool(p.get("offline", False)),
+            evse_id=evse.get("id"),
+            connector_id=evse.get("connectorId"),
+            charging_state=info.get("chargingState"),
+            stopped_reason=info.get("stoppedReason"),
+            id_token=token["idToken"] if token else None,
+            id_token_type=token["type"] if token else None,
+            authorization_status=status,
+            remote_start_id=info.get("remoteStartId"),
+            reservation_id=p.get("reservationId"),
+            samples=samples_v201(p.get("meterValue", [])),
+        ),
+    )
+    if not applied:
+        log.info(
+            "%s repeated TransactionEvent %s seqNo %s; acknowledged, not applied",
+            ctx.station_id, info["transactionId"], p["seqNo"],
+        )
+    return response
+
+
+@handles(V201, "MeterValues")
+async def meter_values(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    # J01: MeterValues outside a transaction (transaction values come inside
+    # TransactionEvent); kept against the EVSE.
+    await service.add_meter_values(
+        ctx.services.db,
+        ctx.station_id,
+        evse_id=p["evseId"],
+        transaction_id=None,
+        samples=samples_v201(p["meterValue"]),
+    )
+    return {}

@@ -1,0 +1,262 @@
+"""The `volta` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from volta import __version__
+
+
+def _runner() -> asyncio.Runner:
+    try:
+        import uvloop
+
+        return asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:  # pragma: no cover
+        return asyncio.Runner()
+
+
+def _run(coro: Coroutine[Any, Any, int | None]) -> int | None:
+    with _runner() as runner:
+        return runner.run(coro)
+
+
+class CliError(Exception):
+    """A message for the user; exit status 1."""
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from volta.config import load_settings
+
+    return load_settings(
+        getattr(args, "config", None),
+        database_url=args.database_url,
+        host=getattr(args, "host", None),
+        ocpp_port=getattr(args, "ocpp_port", None),
+        api_port=getattr(args, "api_port", None),
+    )
+
+
+async def _with_db(args: argparse.Namespace, work: Callable[[Any], Awaitable[int | None]]) -> int | None:
+    from volta.store import migrate
+    from volta.store.db import Database
+
+    settings = _settings(args)
+    db = Database(settings.database_url)
+    try:
+        await migrate.upgrade(db)
+        return await work(db)
+    finally:
+        await db.close()
+
+
+# -- commands --------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int | None:
+    from volta.app import run
+    from volta.logs import configure
+
+    settings = _settings(args)
+    configure(settings.log_level, settings.log_format)
+    return _run(_serve(settings, run))
+
+
+async def _serve(settings: Any, run: Callable[[Any], Awaitable[None]]) -> int:
+    await run(settings)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int | None:
+    async def work(db: Any) -> int:
+        from volta.store import migrate
+
+        print(f"database at revision {await migrate.current_revision(db)}")
+        return 0
+
+    return _run(_with_db(args, work))
+
+
+def cmd_stations(args: argparse.Namespace) -> int | None:
+    from volta.blocks.provisioning import service
+    from volta.security import new_station_password
+
+    async def work(db: Any) -> int:
+        if args.action == "add":
+            if await service.find_station(db, args.id):
+                raise CliError(f"station {args.id} already exists")
+            password = args.password
+            if args.generate_password:
+                password = new_station_password()
+            await service.create_station(
+                db, args.id, password=password, registration_status=args.status
+            )
+            print(f"added station {args.id}" + (" (password set)" if password else ""))
+            if args.generate_password:
+                print(f"password: {password}")
+            if not password:
+                print("note: without a password the station connects unauthenticated "
+                      "(security profile 0); use --password or --generate-password")
+        elif args.action == "list":
+            rows = await service.list_stations(db, limit=10_000)
+            print(f"{'ID':<30} {'REGISTRATION':<12} {'PROTOCOL':<10} {'VENDOR':<16} MODEL")
+            for r in rows:
+                print(
+                    f"{r['id']:<30} {r['registration_status']:<12} {r['protocol'] or '-':<10} "
+                    f"{r['vendor'] or '-':<16} {r['model'] or '-'}"
+                )
+        elif args.action == "remove":
+            try:
+                removed = await service.delete_station(db, args.id)
+            except Exception as exc:
+                raise CliError(f"cannot remove station {args.id}: it has transactions") from exc
+            if not removed:
+                raise CliError(f"station {args.id} not found")
+            print(f"removed station {args.id}")
+        return 0
+
+    return _run(_with_db(args, work))
+
+
+def _parse_expiry(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(f"--expires {value!r} is not an ISO 8601 date or time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def cmd_tokens(args: argparse.Namespace) -> int | None:
+    from volta.blocks.authorization import service
+
+    async def work(db: Any) -> int:
+        if args.action == "add":
+            if await service.get_token(db, args.token):
+                raise CliError(f"id token {args.token} already exists")
+            await service.add_token(
+                db, args.token, status=args.status, token_type=args.type,
+                expires_at=_parse_expiry(args.expires), group_id=args.group,
+            )
+            print(f"added id token {args.token} ({args.status})")
+        elif args.action == "list":
+            print(f"{'TOKEN':<38} {'TYPE':<10} {'STATUS':<9} {'EXPIRES':<26} GROUP")
+            for t in await service.list_tokens(db, limit=100_000):
+                expires = t["expires_at"].isoformat() if t["expires_at"] else "-"
+                print(
+                    f"{t['token']:<38} {t['type']:<10} {t['status']:<9} {expires:<26} "
+                    f"{t['group_id'] or '-'}"
+                )
+        elif args.action == "remove":
+            if not await service.remove_token(db, args.token):
+                raise CliError(f"id token {args.token} not found")
+            print(f"removed id token {args.token}")
+        return 0
+
+    return _run(_with_db(args, work))
+
+
+def cmd_api_token(args: argparse.Namespace) -> int | None:
+    import sqlalchemy as sa
+
+    from volta.security import hash_api_token, new_api_token
+    from volta.store.models import ApiToken, utcnow
+
+    async def work(db: Any) -> int:
+        token = new_api_token()
+        async with db.write() as conn:
+            if args.revoke_others:
+                await conn.execute(sa.delete(ApiToken))
+            await conn.execute(
+                sa.insert(ApiToken).values(
+                    name=args.name, token_hash=hash_api_token(token), created_at=utcnow()
+                )
+            )
+        print(token)
+        return 0
+
+    return _run(_with_db(args, work))
+
+
+# -- parser ----------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--database-url", metavar="URL",
+        help="sqlite:///PATH or postgresql://USER@HOST/DB (default: $VOLTA_DATABASE_URL "
+        "or sqlite:///./volta.db)",
+    )
+    common.add_argument("--config", metavar="FILE", help="TOML settings file")
+
+    parser = argparse.ArgumentParser(
+        prog="volta", description="Volta: an OCPP 1.6J / 2.0.1 charging station management system."
+    )
+    parser.add_argument("--version", action="version", version=f"volta {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", parents=[common], help="run the CSMS")
+    serve.add_argument("--host", help="address to listen on (default 0.0.0.0)")
+    serve.add_argument("--ocpp-port", type=int, help="OCPP WebSocket port (default 9000)")
+    serve.add_argument("--api-port", type=int, help="HTTP API port (default 8000)")
+    serve.set_defaults(func=cmd_serve)
+
+    mig = sub.add_parser("migrate", parents=[common], help="create or upgrade the database schema")
+    mig.set_defaults(func=cmd_migrate)
+
+    stations = sub.add_parser("stations", help="manage charging stations")
+    s_sub = stations.add_subparsers(dest="action", required=True)
+    s_add = s_sub.add_parser("add", parents=[common], help="register a station")
+    s_add.add_argument("id")
+    s_add.add_argument("--password", help="HTTP Basic password (security profile 1)")
+    s_add.add_argument("--generate-password", action="store_true", help="generate and print one")
+    s_add.add_argument("--status", default="Accepted", choices=["Accepted", "Pending", "Rejected"])
+    s_sub.add_parser("list", parents=[common], help="list stations")
+    s_rm = s_sub.add_parser("remove", parents=[common], help="remove a station")
+    s_rm.add_argument("id")
+    stations.set_defaults(func=cmd_stations)
+
+    tokens = sub.add_parser("tokens", help="manage id tokens (RFID cards, fobs, app accounts)")
+    t_sub = tokens.add_subparsers(dest="action", required=True)
+    t_add = t_sub.add_parser("add", parents=[common], help="add an id token")
+    t_add.add_argument("token")
+    t_add.add_argument("--status", default="Accepted", choices=["Accepted", "Blocked", "Expired", "Invalid"])
+    t_add.add_argument("--type", default="ISO14443", help="2.0.1 IdTokenEnumType (default ISO14443)")
+    t_add.add_argument("--expires", metavar="ISO", help="expiry date/time, e.g. 2027-12-31T23:59:59Z")
+    t_add.add_argument("--group", help="group id token (1.6 parentIdTag / 2.0.1 groupIdToken)")
+    t_sub.add_parser("list", parents=[common], help="list id tokens")
+    t_rm = t_sub.add_parser("remove", parents=[common], help="remove an id token")
+    t_rm.add_argument("token")
+    tokens.set_defaults(func=cmd_tokens)
+
+    api_token = sub.add_parser("api-token", parents=[common], help="create an HTTP API token")
+    api_token.add_argument("--name", default="cli", help="what the token is for")
+    api_token.add_argument("--revoke-others", action="store_true", help="revoke every other token")
+    api_token.set_defaults(func=cmd_api_token)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+    except CliError as exc:
+        print(f"volta: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # bad settings or URL
+        print(f"volta: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"volta: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return int(result or 0)

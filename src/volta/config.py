@@ -1,0 +1,83 @@
+"""Settings: defaults, then a TOML file (--config), then VOLTA_* variables,
+then command-line flags; each later source wins."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from volta.ocpp.schemas import Validation
+from volta.store.db import DEFAULT_URL
+
+
+@dataclass
+class Settings:
+    host: str = "0.0.0.0"
+    ocpp_port: int = 9000
+    api_port: int = 8000
+    database_url: str = DEFAULT_URL
+    # Bearer token for the HTTP API; when empty one is generated at first start.
+    api_token: str = ""
+    heartbeat_interval: int = 300
+    # Interval a Pending or Rejected station is told to wait before booting again.
+    boot_retry_interval: int = 60
+    # Unknown stations are refused (404) unless this is on; they are then
+    # registered with `auto_register_status` (Accepted, Pending or Rejected).
+    auto_register: bool = False
+    auto_register_status: str = "Pending"
+    # Subprotocol assumed when a charger offers none (some 1.6 firmwares).
+    default_protocol: str = "ocpp1.6"
+    # Seconds between server pings, and how long a pong may take.
+    ping_interval: float = 30.0
+    ping_timeout: float = 30.0
+    # How long to wait for a station's answer to one of our CALLs.
+    call_timeout: float = 30.0
+    validation: Validation = Validation.STRICT
+    compression: bool = True
+    tls_cert: str = ""
+    tls_key: str = ""
+    log_level: str = "INFO"
+    log_format: str = "auto"  # json, text, or auto (text on a terminal)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert)
+
+
+_BOOL_TRUE = {"1", "true", "yes", "on"}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = {f.name: f.type for f in dataclasses.fields(Settings)}[name]
+    if kind == "bool":
+        return value if isinstance(value, bool) else str(value).strip().lower() in _BOOL_TRUE
+    if kind == "int":
+        return int(value)
+    if kind == "float":
+        return float(value)
+    if kind == "Validation":
+        return Validation(str(value))
+    return str(value)
+
+
+def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {}
+    names = {f.name for f in dataclasses.fields(Settings)} - {"extra"}
+    if config_file:
+        data = tomllib.loads(Path(config_file).read_text(encoding="utf-8"))
+        section = data.get("volta", data)
+        unknown = set(section) - names
+        if unknown:
+            raise ValueError(f"{config_file}: unknown settings {', '.join(sorted(unknown))}")
+        values.update(section)
+    for name in names:
+        env = os.environ.get("VOLTA_" + name.upper())
+        if env is not None and env != "":
+            values[name] = env
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**{k: _coerce(k, v) for k, v in values.items()})

@@ -1,0 +1,225 @@
+"""The OCPP-J conversation of one connection, as a sans-I/O state machine.
+
+Text in, events out. The caller owns the socket and the clock: it feeds every
+received message to `receive()`, sends whatever text the session hands back,
+and calls `expire()` with the current time to time out our outgoing CALL.
+
+OCPP-J 1.6 §4.1.1 / 2.0.1 §4.1.1: a sender has at most one outstanding CALL;
+`call()` refuses a second until the first is answered or has timed out.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from volta.ocpp.actions import CSMS_INITIATED, STATION_INITIATED
+from volta.ocpp.errors import ErrorCode, OcppError
+from volta.ocpp.frames import (
+    Call,
+    CallError,
+    CallResult,
+    FrameError,
+    encode_call,
+    encode_error,
+    encode_result,
+    parse_frame,
+)
+from volta.ocpp.schemas import SchemaRegistry, Validation
+from volta.ocpp.versions import Version
+
+
+class Role(enum.Enum):
+    CSMS = "csms"
+    STATION = "station"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCall:
+    message_id: str
+    action: str
+    payload: dict[str, Any]
+    deadline: float
+
+
+# --- events -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallReceived:
+    """A valid CALL from the peer: answer it with `result()` or `error()`."""
+
+    call: Call
+
+
+@dataclass(frozen=True, slots=True)
+class ResultReceived:
+    """The answer to our outstanding CALL. `violation` is set when the payload
+    does not match the response schema (kept, so the operator sees it)."""
+
+    pending: PendingCall
+    payload: dict[str, Any]
+    violation: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReceived:
+    pending: PendingCall
+    error: CallError
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Text to send back at once (a CALLERROR for a message we cannot accept)."""
+
+    text: str
+    message_id: str
+    code: ErrorCode
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """Nothing to do: the specification says to drop this message."""
+
+    reason: str
+
+
+Event = CallReceived | ResultReceived | ErrorReceived | Reply | Ignored
+
+
+class CallInProgress(Exception):
+    """A second outgoing CALL while one is outstanding."""
+
+
+class OcppSession:
+    def __init__(
+        self,
+        version: Version,
+        schemas: SchemaRegistry,
+        *,
+        role: Role = Role.CSMS,
+        validation: Validation = Validation.STRICT,
+        call_timeout: float = 30.0,
+        new_message_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self.version = version
+        self.role = role
+        self.validation = validation
+        self.call_timeout = call_timeout
+        self._schemas = schemas
+        self._new_id = new_message_id
+        self._pending: PendingCall | None = None
+        if role is Role.CSMS:
+            self._accepts, self._sends = STATION_INITIATED[version], CSMS_INITIATED[version]
+        else:
+            self._accepts, self._sends = CSMS_INITIATED[version], STATION_INITIATED[version]
+
+    @property
+    def pending(self) -> PendingCall | None:
+        return self._pending
+
+    # -- incoming --------------------------------------------------------------
+
+    def receive(self, text: str | bytes) -> Event:
+        try:
+            frame = parse_frame(text, self.version)
+        except FrameError as exc:
+            if not exc.reply:
+                return Ignored(exc.description)
+            return self._reply(exc.message_id, exc.code, exc.description)
+        if isinstance(frame, Call):
+            return self._receive_call(frame)
+        pending = self._pending
+        if pending is None or pending.message_id != frame.message_id:
+            # OCPP-J: an answer whose id matches no outstanding CALL is dropped.
+            return Ignored(f"answer to unknown message id {frame.message_id!r}")
+        self._pending = None
+        if isinstance(frame, CallResult):
+            violation = None
+            try:
+                self._schemas.validate(
+                    self.version, pending.action, frame.payload, response=True,
+                    mode=self.validation,
+                )
+            except OcppError as exc:
+                violation = f"{exc.code.value}: {exc.description}"
+            return ResultReceived(pending, frame.payload, violation)
+        return ErrorReceived(pending, frame)
+
+    def _receive_call(self, call: Call) -> Event:
+        if not self._schemas.knows(self.version, call.action):
+            return self._reply(
+                call.message_id, ErrorCode.NOT_IMPLEMENTED,
+                f"action {call.action!r} is not an OCPP {self.version.label} action",
+            )
+        if call.action not in self._accepts:
+            return self._reply(
+                call.message_id, ErrorCode.NOT_SUPPORTED,
+                f"{call.action} is not sent by a {'station' if self.role is Role.CSMS else 'CSMS'}",
+            )
+        try:
+            self._schemas.validate(self.version, call.action, call.payload, mode=self.validation)
+        except OcppError as exc:
+            return self._reply(call.message_id, exc.code, exc.description)
+        return CallReceived(call)
+
+    def _reply(self, message_id: str, code: ErrorCode, description: str) -> Reply:
+        return Reply(
+            encode_error(message_id, code, description, self.version), message_id, code, description
+        )
+
+    # -- answering the peer's CALLs ---------------------------------------------
+
+    def result(self, call: Call, payload: dict[str, Any]) -> str:
+        """Serialise our answer; an answer that breaks the schema is our own bug,
+        so it becomes an InternalError rather than a malformed reply."""
+        try:
+            self._schemas.validate(self.version, call.action, payload, response=True)
+        except OcppError as exc:
+            return self.error(
+                call.message_id, ErrorCode.INTERNAL_ERROR,
+                f"CSMS produced an invalid {call.action} response: {exc.description}",
+            )
+        return encode_result(call.message_id, payload)
+
+    def error(
+        self, message_id: str, code: ErrorCode, description: str = "",
+        details: dict[str, Any] | None = None,
+    ) -> str:
+        return encode_error(message_id, code, description, self.version, details)
+
+    # -- our own CALLs -----------------------------------------------------------
+
+    def call(self, action: str, payload: dict[str, Any], now: float) -> tuple[PendingCall, str]:
+        """Start an outgoing CALL. Raises OcppError for a payload the schema
+        refuses (nothing is sent) and CallInProgress if one is outstanding."""
+        if self._pending is not None:
+            raise CallInProgress(self._pending.action)
+        if action not in self._sends:
+            known = self._schemas.knows(self.version, action)
+            raise OcppError(
+                ErrorCode.NOT_SUPPORTED if known else ErrorCode.NOT_IMPLEMENTED,
+                f"{action} cannot be sent to a {self.version.label} "
+                f"{'station' if self.role is Role.CSMS else 'CSMS'}",
+            )
+        self._schemas.validate(self.version, action, payload)
+        pending = PendingCall(self._new_id(), action, payload, now + self.call_timeout)
+        self._pending = pending
+        return pending, encode_call(pending.message_id, action, payload)
+
+    def expire(self, now: float) -> PendingCall | None:
+        """Give up on the outstanding CALL once its deadline has passed."""
+        pending = self._pending
+        if pending is not None and now >= pending.deadline:
+            self._pending = None
+            return pending
+        return None
+
+    def abandon(self) -> PendingCall | None:
+        """Forget the outstanding CALL (the connection is gone)."""
+        pending, self._pending = self._pending, None
+        return pending

@@ -1,0 +1,1 @@
+"""Persistence: database models, the engine, migrations and the frame log."""

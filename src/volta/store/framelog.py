@@ -1,0 +1,92 @@
+"""The searchable log of every OCPP frame, written in batches.
+
+Frames are queued in memory and inserted many per transaction (every 100 ms
+or 500 frames), off the path that answers the station. The log is a record,
+not acknowledged data: a crash may lose its last 100 ms, never a transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+
+from volta.store.db import Database
+from volta.store.models import Frame, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class FrameLog:
+    def __init__(self, db: Database, *, interval: float = 0.1, batch: int = 500) -> None:
+        self._db = db
+        self._interval = interval
+        self._batch = batch
+        self._rows: list[dict[str, Any]] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def record(
+        self, station_id: str, direction: str, raw: str, *, message_type: int | None = None,
+        message_id: str | None = None, action: str | None = None, error_code: str | None = None,
+    ) -> None:
+        self._rows.append(
+            {
+                "station_id": station_id, "direction": direction, "raw": raw,
+                "message_type": message_type, "message_id": message_id, "action": action,
+                "error_code": error_code, "created_at": utcnow(),
+            }
+        )
+        if len(self._rows) >= self._batch:
+            self._wakeup.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="frame-log")
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._interval)
+            self._wakeup.clear()
+            await self.flush()
+
+    async def flush(self) -> None:
+        while self._rows:
+            rows, self._rows = self._rows[: self._batch], self._rows[self._batch :]
+            try:
+                async with self._db.write() as conn:
+                    await conn.execute(sa.insert(Frame), rows)
+            except Exception:
+                log.exception("could not write %d frames to the frame log", len(rows))
+                return
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+
+async def list_frames(
+    db: Database, station_id: str, *, limit: int = 50, offset: int = 0,
+    action: str | None = None, direction: str | None = None,
+) -> list[dict[str, Any]]:
+    """A station's frames, newest first."""
+    stmt = (
+        sa.select(Frame)
+        .where(Frame.station_id == station_id)
+        .order_by(Frame.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    if action:
+        stmt = stmt.where(Frame.action == action)
+    if direction:
+        stmt = stmt.where(Frame.direction == direction)
+    async with db.read() as conn:
+        return [dict(r) for r in (await conn.execute(stmt)).mappings().all()]

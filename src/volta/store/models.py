@@ -1,0 +1,249 @@
+"""Database tables. Names follow the specification's vocabulary."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Station(Base):
+    __tablename__ = "stations"
+
+    id: Mapped[str] = mapped_column(sa.String(48), primary_key=True)
+    password_hash: Mapped[str | None] = mapped_column(sa.String(200))
+    # What BootNotification answers: Accepted, Pending or Rejected.
+    registration_status: Mapped[str] = mapped_column(sa.String(16), default="Accepted")
+    # strict / relaxed / off: payload validation for this station's messages.
+    validation: Mapped[str] = mapped_column(sa.String(16), default="strict")
+    protocol: Mapped[str | None] = mapped_column(sa.String(16))
+    vendor: Mapped[str | None] = mapped_column(sa.String(50))
+    model: Mapped[str | None] = mapped_column(sa.String(50))
+    serial_number: Mapped[str | None] = mapped_column(sa.String(50))
+    firmware_version: Mapped[str | None] = mapped_column(sa.String(50))
+    iccid: Mapped[str | None] = mapped_column(sa.String(20))
+    imsi: Mapped[str | None] = mapped_column(sa.String(20))
+    meter_type: Mapped[str | None] = mapped_column(sa.String(25))
+    meter_serial_number: Mapped[str | None] = mapped_column(sa.String(25))
+    boot_reason: Mapped[str | None] = mapped_column(sa.String(40))
+    last_boot_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_connected_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_disconnected_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Connector(Base):
+    """Last reported status of a connector. OCPP 1.6 connectorId N is stored as
+    EVSE N, connector N; connectorId 0 (the whole station) as EVSE 0, connector 0."""
+
+    __tablename__ = "connectors"
+
+    station_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    evse_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    connector_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(sa.String(20))
+    error_code: Mapped[str | None] = mapped_column(sa.String(50))
+    info: Mapped[str | None] = mapped_column(sa.String(50))
+    vendor_id: Mapped[str | None] = mapped_column(sa.String(255))
+    vendor_error_code: Mapped[str | None] = mapped_column(sa.String(50))
+    status_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DeviceVariable(Base):
+    """One attribute of one variable of the 2.0.1 device model (NotifyReport)."""
+
+    __tablename__ = "device_variables"
+
+    station_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    # component[instance]@evse.connector/variable[instance]#attributeType
+    key: Mapped[str] = mapped_column(sa.String(400), primary_key=True)
+    component: Mapped[str] = mapped_column(sa.String(50))
+    component_instance: Mapped[str | None] = mapped_column(sa.String(50))
+    evse_id: Mapped[int | None] = mapped_column(sa.Integer)
+    connector_id: Mapped[int | None] = mapped_column(sa.Integer)
+    variable: Mapped[str] = mapped_column(sa.String(50))
+    variable_instance: Mapped[str | None] = mapped_column(sa.String(50))
+    attribute_type: Mapped[str] = mapped_column(sa.String(16), default="Actual")
+    value: Mapped[str | None] = mapped_column(sa.Text)
+    mutability: Mapped[str | None] = mapped_column(sa.String(16))
+    characteristics: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class IdToken(Base):
+    __tablename__ = "id_tokens"
+
+    token: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    # 2.0.1 IdTokenEnumType (ISO14443, ISO15693, eMAID, KeyCode, Central, ...).
+    type: Mapped[str] = mapped_column(sa.String(20), default="ISO14443")
+    # Accepted, Blocked, Expired, Invalid.
+    status: Mapped[str] = mapped_column(sa.String(20), default="Accepted")
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # 1.6 parentIdTag / 2.0.1 groupIdToken.
+    group_id: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Transaction(Base):
+    """A charging session. `id` is the 1.6 transactionId; 2.0.1 stations name
+    their own transactions, kept in `station_transaction_id`."""
+
+    __tablename__ = "transactions"
+    __table_args__ = (
+        sa.UniqueConstraint("station_id", "station_transaction_id", name="uq_transactions_station_tx"),
+        sa.Index("ix_transactions_station_active", "station_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.String(48), sa.ForeignKey("stations.id"))
+    station_transaction_id: Mapped[str | None] = mapped_column(sa.String(36))
+    protocol: Mapped[str] = mapped_column(sa.String(16))
+    evse_id: Mapped[int | None] = mapped_column(sa.Integer)
+    connector_id: Mapped[int | None] = mapped_column(sa.Integer)
+    id_token: Mapped[str | None] = mapped_column(sa.String(64))
+    id_token_type: Mapped[str | None] = mapped_column(sa.String(20))
+    authorization_status: Mapped[str | None] = mapped_column(sa.String(20))
+    reservation_id: Mapped[int | None] = mapped_column(sa.Integer)
+    # Active or Ended.
+    status: Mapped[str] = mapped_column(sa.String(16), default="Active")
+    charging_state: Mapped[str | None] = mapped_column(sa.String(20))
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    stopped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    meter_start_wh: Mapped[float | None] = mapped_column(sa.Float)
+    meter_stop_wh: Mapped[float | None] = mapped_column(sa.Float)
+    energy_wh: Mapped[float | None] = mapped_column(sa.Float)
+    stop_reason: Mapped[str | None] = mapped_column(sa.String(40))
+    stop_id_token: Mapped[str | None] = mapped_column(sa.String(64))
+    last_seq_no: Mapped[int | None] = mapped_column(sa.Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TransactionEvent(Base):
+    """2.0.1 TransactionEvent messages, one per (transaction, seqNo) so a
+    repeated event is recognised (E01.FR.?? seqNo; OCPP-J retries)."""
+
+    __tablename__ = "transaction_events"
+
+    transaction_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("transactions.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq_no: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    event_type: Mapped[str] = mapped_column(sa.String(10))
+    trigger_reason: Mapped[str] = mapped_column(sa.String(40))
+    timestamp: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    offline: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class MeterValue(Base):
+    """One sampled value; `value` is normalised to the base unit in `unit`
+    (Wh, W, A, V, Percent, ...); `raw_value`/`raw_unit` are what the station sent."""
+
+    __tablename__ = "meter_values"
+    __table_args__ = (
+        sa.Index("ix_meter_values_transaction", "transaction_id", "timestamp"),
+        sa.Index("ix_meter_values_station", "station_id", "timestamp"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    station_id: Mapped[str] = mapped_column(sa.String(48))
+    transaction_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("transactions.id", ondelete="CASCADE")
+    )
+    evse_id: Mapped[int | None] = mapped_column(sa.Integer)
+    timestamp: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    measurand: Mapped[str] = mapped_column(sa.String(50))
+    phase: Mapped[str | None] = mapped_column(sa.String(8))
+    context: Mapped[str | None] = mapped_column(sa.String(30))
+    location: Mapped[str | None] = mapped_column(sa.String(10))
+    unit: Mapped[str | None] = mapped_column(sa.String(20))
+    value: Mapped[float] = mapped_column(sa.Float)
+    raw_value: Mapped[str] = mapped_column(sa.String(50))
+    raw_unit: Mapped[str | None] = mapped_column(sa.String(20))
+
+
+class Frame(Base):
+    """Every OCPP frame in and out."""
+
+    __tablename__ = "frames"
+    __table_args__ = (sa.Index("ix_frames_station", "station_id", "id"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    station_id: Mapped[str] = mapped_column(sa.String(48))
+    direction: Mapped[str] = mapped_column(sa.String(3))  # "in" or "out"
+    message_type: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    message_id: Mapped[str | None] = mapped_column(sa.String(64))
+    action: Mapped[str | None] = mapped_column(sa.String(50))
+    error_code: Mapped[str | None] = mapped_column(sa.String(40))
+    raw: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Command(Base):
+    """A CSMS-initiated message sent through the API, with its durable outcome."""
+
+    __tablename__ = "commands"
+    __table_args__ = (sa.Index("ix_commands_station", "station_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    station_id: Mapped[str] = mapped_column(sa.String(48))
+    action: Mapped[str] = mapped_column(sa.String(50))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # pending, accepted, rejected, error, timeout, offline, invalid
+    status: Mapped[str] = mapped_column(sa.String(16))
+    message_id: Mapped[str | None] = mapped_column(sa.String(36))
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    error_code: Mapped[str | None] = mapped_column(sa.String(40))
+    error_description: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(50))
+    token_hash: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
