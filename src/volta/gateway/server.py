@@ -194,6 +194,9 @@ class Gateway:
             compression="deflate" if self.settings.compression else None,
             ping_interval=self.settings.ping_interval or None,
             ping_timeout=self.settings.ping_timeout or None,
+            # A peer that missed its pong will not complete a closing handshake
+            # either: don't wait the default 10 s for it.
+            close_timeout=min(5.0, self.settings.ping_timeout or 5.0),
             max_size=MAX_FRAME_BYTES,
             ssl=self._ssl_context(),
             backlog=4096,

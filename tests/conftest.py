@@ -1,0 +1,111 @@
+"""Shared fixtures: a real Volta (gateway + API) on a real database.
+
+Every test that uses `volta` or `database_url` runs on SQLite and on
+PostgreSQL. PostgreSQL is taken from VOLTA_TEST_POSTGRES_URL (default
+postgresql://postgres@127.0.0.1:5432/test); when it cannot be reached those
+runs are skipped, unless VOLTA_REQUIRE_POSTGRES=1 (CI), which fails them.
+Each PostgreSQL test gets a schema of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+
+from volta.app import Volta
+from volta.config import Settings
+
+PG_URL = os.environ.get("VOLTA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRE_PG = os.environ.get("VOLTA_REQUIRE_POSTGRES") == "1"
+API_TOKEN = "test-api-token"
+
+_pg_state: dict[str, bool] = {}
+
+
+async def _pg_available() -> bool:
+    if "ok" not in _pg_state:
+        try:
+            conn = await asyncpg.connect(PG_URL, timeout=3)
+            await conn.close()
+            _pg_state["ok"] = True
+        except Exception:
+            _pg_state["ok"] = False
+    return _pg_state["ok"]
+
+
+class DatabaseTarget:
+    def __init__(self, url: str, schema: str | None) -> None:
+        self.url = url
+        self.schema = schema
+
+    @property
+    def kind(self) -> str:
+        return "sqlite" if self.url.startswith("sqlite") else "postgresql"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[DatabaseTarget]:
+    if request.param == "sqlite":
+        yield DatabaseTarget(f"sqlite:///{tmp_path}/volta.db", None)
+        return
+    if not await _pg_available():
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL required but unreachable at {PG_URL}")
+        pytest.skip("PostgreSQL not reachable")
+    schema = "t_" + uuid.uuid4().hex[:12]
+    conn = await asyncpg.connect(PG_URL)
+    await conn.execute(f'CREATE SCHEMA "{schema}"')
+    await conn.close()
+    try:
+        yield DatabaseTarget(PG_URL, schema)
+    finally:
+        conn = await asyncpg.connect(PG_URL)
+        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await conn.close()
+
+
+def make_settings(database: DatabaseTarget, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "host": "127.0.0.1",
+        "ocpp_port": 0,
+        "api_port": 0,
+        "database_url": database.url,
+        "api_token": API_TOKEN,
+        "call_timeout": 5.0,
+        "ping_interval": 20.0,
+        "ping_timeout": 20.0,
+        "log_format": "text",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def volta_settings() -> dict[str, object]:
+    """Override in a test module to change the server's settings."""
+    return {}
+
+
+@pytest.fixture
+async def volta(database: DatabaseTarget, volta_settings) -> AsyncIterator[Volta]:
+    app = Volta(make_settings(database, **volta_settings), db_schema=database.schema)
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.stop()
+
+
+@pytest.fixture
+async def api(volta: Volta) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{volta.api_port}",
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+        timeout=15,
+    ) as client:
+        yield client

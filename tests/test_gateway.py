@@ -1,0 +1,245 @@
+"""The WebSocket gateway: authentication before the upgrade, subprotocol
+negotiation, path prefixes, reconnection, dead-connection detection, TLS,
+compression and concurrent handling of a station's CALLs."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import ssl
+import subprocess
+import time
+
+import orjson
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from tests.helpers import RawStation, basic_auth, connect, register, wait_until, ws_url
+from volta.blocks import HANDLERS
+from volta.blocks.provisioning import service as provisioning
+from volta.ocpp.versions import Version
+
+
+async def status_of_refusal(url: str, **kw) -> int:
+    with pytest.raises(InvalidStatus) as info:
+        async with websockets.connect(url, open_timeout=5, **kw):
+            pass
+    return info.value.response.status_code
+
+
+async def test_basic_auth_security_profile_1(volta):
+    """Security profile 1: HTTP Basic, username = station id, checked before
+    the upgrade; 401 with WWW-Authenticate on failure."""
+    await register(volta, "SEC1", password="correct-horse-battery")
+    url = ws_url(volta, "SEC1")
+    proto = {"subprotocols": ["ocpp1.6"]}
+    assert await status_of_refusal(url, **proto) == 401
+    assert await status_of_refusal(url, additional_headers=basic_auth("SEC1", "wrong-password"), **proto) == 401
+    assert await status_of_refusal(url, additional_headers=basic_auth("OTHER", "correct-horse-battery"), **proto) == 401
+    assert await status_of_refusal(url, additional_headers={"Authorization": "Basic !!!"}, **proto) == 401
+    with pytest.raises(InvalidStatus) as info:
+        async with websockets.connect(url, **proto):
+            pass
+    assert info.value.response.headers["WWW-Authenticate"].startswith("Basic")
+    async with connect(volta, "SEC1", "ocpp1.6", password="correct-horse-battery") as ws:
+        r = await RawStation(ws).call("Heartbeat", {})
+        assert r[0] == 3
+
+
+async def test_password_is_stored_hashed(volta):
+    await register(volta, "SEC2", password="plain-text-secret")
+    row = await provisioning.find_station(volta.db, "SEC2")
+    assert row["password_hash"].startswith("pbkdf2_sha256$")
+    assert "plain-text-secret" not in row["password_hash"]
+
+
+async def test_unknown_station_is_refused(volta):
+    assert await status_of_refusal(ws_url(volta, "NOBODY"), subprotocols=["ocpp1.6"]) == 404
+    assert await provisioning.find_station(volta.db, "NOBODY") is None
+
+
+class TestAutoRegistration:
+    @pytest.fixture
+    def volta_settings(self):
+        return {"auto_register": True, "auto_register_status": "Pending"}
+
+    async def test_unknown_station_is_registered_pending(self, volta):
+        async with connect(volta, "NEW-1", "ocpp2.0.1") as ws:
+            raw = RawStation(ws)
+            r = await raw.call("BootNotification", {"chargingStation": {"model": "m", "vendorName": "v"}, "reason": "PowerUp"})
+            assert r[2]["status"] == "Pending"
+        row = await provisioning.find_station(volta.db, "NEW-1")
+        assert row is not None and row["registration_status"] == "Pending"
+
+
+@pytest.mark.parametrize("prefix", ["", "/ocpp", "/ocpp/v16/site-a"])
+async def test_path_prefix_is_allowed(volta, prefix):
+    await register(volta, "PFX")
+    async with websockets.connect(ws_url(volta, "PFX", prefix=prefix), subprotocols=["ocpp1.6"]) as ws:
+        assert (await RawStation(ws).call("Heartbeat", {}))[0] == 3
+        assert volta.router.version_of("PFX") is Version.V16
+    assert await wait_until(lambda: volta.router.version_of("PFX") is None)
+
+
+async def test_station_id_is_percent_decoded(volta):
+    await register(volta, "CP 7")
+    async with websockets.connect(ws_url(volta, "CP%207"), subprotocols=["ocpp1.6"]) as ws:
+        assert (await RawStation(ws).call("Heartbeat", {}))[0] == 3
+
+
+@pytest.mark.parametrize(
+    ("offered", "chosen"),
+    [
+        (["ocpp2.0.1", "ocpp1.6"], "ocpp2.0.1"),
+        (["ocpp1.6", "ocpp2.0.1"], "ocpp1.6"),
+        (["ocpp1.5", "ocpp1.6"], "ocpp1.6"),
+    ],
+)
+async def test_subprotocol_follows_client_order(volta, offered, chosen):
+    """OCPP-J 2.0.1 §3.1.2: the client lists the versions it supports in order
+    of preference; the server picks the first it supports."""
+    await register(volta, "SP")
+    async with websockets.connect(ws_url(volta, "SP"), subprotocols=offered) as ws:
+        assert ws.subprotocol == chosen
+        await RawStation(ws).call("Heartbeat", {})
+        assert volta.router.version_of("SP") == Version(chosen)
+
+
+async def test_unsupported_subprotocol_is_refused(volta):
+    await register(volta, "SP2")
+    assert await status_of_refusal(ws_url(volta, "SP2"), subprotocols=["ocpp1.5"]) == 400
+
+
+async def test_no_subprotocol_falls_back_to_default(volta):
+    """Some 1.6 firmwares send no Sec-WebSocket-Protocol at all."""
+    await register(volta, "SP3")
+    async with websockets.connect(ws_url(volta, "SP3")) as ws:
+        assert ws.subprotocol is None
+        r = await RawStation(ws).call("BootNotification", {"chargePointVendor": "v", "chargePointModel": "m"})
+        assert r[2]["status"] == "Accepted"
+    assert (await provisioning.find_station(volta.db, "SP3"))["protocol"] == "ocpp1.6"
+
+
+async def test_reconnect_replaces_old_connection(volta, api):
+    """The newest connection wins; the old one is closed and its close does
+    not unregister the new one."""
+    await register(volta, "RC")
+    async with connect(volta, "RC", "ocpp1.6") as old:
+        async with connect(volta, "RC", "ocpp2.0.1") as new:
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(old.recv(), 5)
+            assert old.close_code == 1000
+            await asyncio.sleep(0.2)  # let the old handler finish its cleanup
+            assert volta.router.version_of("RC") is Version.V201
+            body = (await api.get("/api/v1/stations/RC")).json()
+            assert body["online"] is True and body["protocol"] == "ocpp2.0.1"
+            # Commands reach the new connection.
+            task = asyncio.create_task(api.post("/api/v1/stations/RC/commands/ClearCache", json={}))
+            frame = orjson.loads(await asyncio.wait_for(new.recv(), 5))
+            assert frame[2] == "ClearCache"
+            await new.send(orjson.dumps([3, frame[1], {"status": "Accepted"}]).decode())
+            assert (await task).json()["status"] == "accepted"
+    assert await wait_until(lambda: volta.router.version_of("RC") is None)
+
+
+class TestDeadConnection:
+    @pytest.fixture
+    def volta_settings(self):
+        return {"ping_interval": 0.3, "ping_timeout": 0.3}
+
+    async def test_silent_peer_is_dropped_within_ping_timeout(self, volta, api):
+        """A station whose TCP connection died without a close frame stops
+        answering pings; it is marked offline within interval + timeout."""
+        await register(volta, "DEAD")
+        reader, writer = await asyncio.open_connection("127.0.0.1", volta.ocpp_port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            (
+                "GET /ocpp/DEAD HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n"
+            ).encode()
+        )
+        status_line = await asyncio.wait_for(reader.readline(), 5)
+        assert b"101" in status_line
+        deadline = time.monotonic() + 0.3
+        while volta.router.version_of("DEAD") is None and time.monotonic() < deadline + 2:
+            await asyncio.sleep(0.02)
+        assert volta.router.version_of("DEAD") is Version.V16
+        started = time.monotonic()
+        while volta.router.version_of("DEAD") is not None and time.monotonic() - started < 5:
+            await asyncio.sleep(0.05)
+        elapsed = time.monotonic() - started
+        assert volta.router.version_of("DEAD") is None
+        assert elapsed < 2.0
+        assert (await api.get("/api/v1/stations/DEAD")).json()["online"] is False
+        writer.close()
+
+
+async def test_calls_are_answered_concurrently(volta):
+    """A slow handler does not hold up the station's next CALL."""
+    release = asyncio.Event()
+    original = HANDLERS[(Version.V16, "DataTransfer")]
+
+    async def slow(ctx, payload):
+        await asyncio.wait_for(release.wait(), 5)
+        return {"status": "Accepted"}
+
+    HANDLERS[(Version.V16, "DataTransfer")] = slow
+    try:
+        await register(volta, "CC")
+        async with connect(volta, "CC", "ocpp1.6") as ws:
+            raw = RawStation(ws)
+            await raw.send(orjson.dumps([2, "slow", "DataTransfer", {"vendorId": "x"}]).decode())
+            await raw.send(orjson.dumps([2, "fast", "Heartbeat", {}]).decode())
+            first = await raw.recv()
+            assert first[1] == "fast"
+            release.set()
+            second = await raw.recv()
+            assert second[1] == "slow" and second[2] == {"status": "Accepted"}
+    finally:
+        HANDLERS[(Version.V16, "DataTransfer")] = original
+
+
+async def test_permessage_deflate_is_negotiated(volta):
+    """RFC 7692 compression, which OCPP-J 2.0.1 §5.3 asks the CSMS to support."""
+    await register(volta, "ZIP")
+    async with websockets.connect(ws_url(volta, "ZIP"), subprotocols=["ocpp2.0.1"], compression="deflate") as ws:
+        assert "permessage-deflate" in ws.response.headers.get("Sec-WebSocket-Extensions", "")
+        r = await RawStation(ws).call("Heartbeat", {})
+        assert r[0] == 3
+
+
+class TestTls:
+    @pytest.fixture
+    def certificate(self, tmp_path):
+        cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+        subprocess.run(
+            [
+                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+                "-keyout", str(key), "-out", str(cert),
+            ],
+            check=True, capture_output=True,
+        )
+        return cert, key
+
+    @pytest.fixture
+    def volta_settings(self, certificate):
+        return {"tls_cert": str(certificate[0]), "tls_key": str(certificate[1])}
+
+    async def test_security_profile_2_over_tls(self, volta, certificate):
+        """Profile 2: TLS with Basic auth."""
+        await register(volta, "TLS1", password="tls-station-password")
+        context = ssl.create_default_context(cafile=str(certificate[0]))
+        url = f"wss://127.0.0.1:{volta.ocpp_port}/ocpp/TLS1"
+        async with websockets.connect(
+            url, ssl=context, subprotocols=["ocpp2.0.1"],
+            additional_headers=basic_auth("TLS1", "tls-station-password"),
+        ) as ws:
+            assert (await RawStation(ws).call("Heartbeat", {}))[0] == 3
+        with pytest.raises((OSError, InvalidHandshake, ConnectionClosed)):
+            async with websockets.connect(f"ws://127.0.0.1:{volta.ocpp_port}/ocpp/TLS1", open_timeout=2):
+                pass
