@@ -48,13 +48,19 @@ def ws_url(volta: Volta, station_id: str, prefix: str = "/ocpp") -> str:
 
 @contextlib.asynccontextmanager
 async def connect(
-    volta: Volta, station_id: str, protocol: str = "ocpp1.6", password: str | None = None,
+    volta: Volta,
+    station_id: str,
+    protocol: str = "ocpp1.6",
+    password: str | None = None,
     **kw: Any,
 ) -> AsyncIterator[ClientConnection]:
     headers = basic_auth(station_id, password) if password else None
     async with websockets.connect(
-        ws_url(volta, station_id), subprotocols=[protocol] if protocol else None,  # type: ignore[list-item]
-        additional_headers=headers, open_timeout=5, **kw,
+        ws_url(volta, station_id),
+        subprotocols=[protocol] if protocol else None,  # type: ignore[list-item]
+        additional_headers=headers,
+        open_timeout=5,
+        **kw,
     ) as ws:
         yield ws
 

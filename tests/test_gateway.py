@@ -36,9 +36,22 @@ async def test_basic_auth_security_profile_1(volta):
     url = ws_url(volta, "SEC1")
     proto = {"subprotocols": ["ocpp1.6"]}
     assert await status_of_refusal(url, **proto) == 401
-    assert await status_of_refusal(url, additional_headers=basic_auth("SEC1", "wrong-password"), **proto) == 401
-    assert await status_of_refusal(url, additional_headers=basic_auth("OTHER", "correct-horse-battery"), **proto) == 401
-    assert await status_of_refusal(url, additional_headers={"Authorization": "Basic !!!"}, **proto) == 401
+    assert (
+        await status_of_refusal(
+            url, additional_headers=basic_auth("SEC1", "wrong-password"), **proto
+        )
+        == 401
+    )
+    assert (
+        await status_of_refusal(
+            url, additional_headers=basic_auth("OTHER", "correct-horse-battery"), **proto
+        )
+        == 401
+    )
+    assert (
+        await status_of_refusal(url, additional_headers={"Authorization": "Basic !!!"}, **proto)
+        == 401
+    )
     with pytest.raises(InvalidStatus) as info:
         async with websockets.connect(url, **proto):
             pass
@@ -68,7 +81,10 @@ class TestAutoRegistration:
     async def test_unknown_station_is_registered_pending(self, volta):
         async with connect(volta, "NEW-1", "ocpp2.0.1") as ws:
             raw = RawStation(ws)
-            r = await raw.call("BootNotification", {"chargingStation": {"model": "m", "vendorName": "v"}, "reason": "PowerUp"})
+            r = await raw.call(
+                "BootNotification",
+                {"chargingStation": {"model": "m", "vendorName": "v"}, "reason": "PowerUp"},
+            )
             assert r[2]["status"] == "Pending"
         row = await provisioning.find_station(volta.db, "NEW-1")
         assert row is not None and row["registration_status"] == "Pending"
@@ -77,7 +93,9 @@ class TestAutoRegistration:
 @pytest.mark.parametrize("prefix", ["", "/ocpp", "/ocpp/v16/site-a"])
 async def test_path_prefix_is_allowed(volta, prefix):
     await register(volta, "PFX")
-    async with websockets.connect(ws_url(volta, "PFX", prefix=prefix), subprotocols=["ocpp1.6"]) as ws:
+    async with websockets.connect(
+        ws_url(volta, "PFX", prefix=prefix), subprotocols=["ocpp1.6"]
+    ) as ws:
         assert (await RawStation(ws).call("Heartbeat", {}))[0] == 3
         assert volta.router.version_of("PFX") is Version.V16
     assert await wait_until(lambda: volta.router.version_of("PFX") is None)
@@ -117,7 +135,9 @@ async def test_no_subprotocol_falls_back_to_default(volta):
     await register(volta, "SP3")
     async with websockets.connect(ws_url(volta, "SP3")) as ws:
         assert ws.subprotocol is None
-        r = await RawStation(ws).call("BootNotification", {"chargePointVendor": "v", "chargePointModel": "m"})
+        r = await RawStation(ws).call(
+            "BootNotification", {"chargePointVendor": "v", "chargePointModel": "m"}
+        )
         assert r[2]["status"] == "Accepted"
     assert (await provisioning.find_station(volta.db, "SP3"))["protocol"] == "ocpp1.6"
 
@@ -126,21 +146,20 @@ async def test_reconnect_replaces_old_connection(volta, api):
     """The newest connection wins; the old one is closed and its close does
     not unregister the new one."""
     await register(volta, "RC")
-    async with connect(volta, "RC", "ocpp1.6") as old:
-        async with connect(volta, "RC", "ocpp2.0.1") as new:
-            with pytest.raises(ConnectionClosed):
-                await asyncio.wait_for(old.recv(), 5)
-            assert old.close_code == 1000
-            await asyncio.sleep(0.2)  # let the old handler finish its cleanup
-            assert volta.router.version_of("RC") is Version.V201
-            body = (await api.get("/api/v1/stations/RC")).json()
-            assert body["online"] is True and body["protocol"] == "ocpp2.0.1"
-            # Commands reach the new connection.
-            task = asyncio.create_task(api.post("/api/v1/stations/RC/commands/ClearCache", json={}))
-            frame = orjson.loads(await asyncio.wait_for(new.recv(), 5))
-            assert frame[2] == "ClearCache"
-            await new.send(orjson.dumps([3, frame[1], {"status": "Accepted"}]).decode())
-            assert (await task).json()["status"] == "accepted"
+    async with connect(volta, "RC", "ocpp1.6") as old, connect(volta, "RC", "ocpp2.0.1") as new:
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(old.recv(), 5)
+        assert old.close_code == 1000
+        await asyncio.sleep(0.2)  # let the old handler finish its cleanup
+        assert volta.router.version_of("RC") is Version.V201
+        body = (await api.get("/api/v1/stations/RC")).json()
+        assert body["online"] is True and body["protocol"] == "ocpp2.0.1"
+        # Commands reach the new connection.
+        task = asyncio.create_task(api.post("/api/v1/stations/RC/commands/ClearCache", json={}))
+        frame = orjson.loads(await asyncio.wait_for(new.recv(), 5))
+        assert frame[2] == "ClearCache"
+        await new.send(orjson.dumps([3, frame[1], {"status": "Accepted"}]).decode())
+        assert (await task).json()["status"] == "accepted"
     assert await wait_until(lambda: volta.router.version_of("RC") is None)
 
 
@@ -164,16 +183,11 @@ class TestDeadConnection:
         )
         status_line = await asyncio.wait_for(reader.readline(), 5)
         assert b"101" in status_line
-        deadline = time.monotonic() + 0.3
-        while volta.router.version_of("DEAD") is None and time.monotonic() < deadline + 2:
-            await asyncio.sleep(0.02)
-        assert volta.router.version_of("DEAD") is Version.V16
+        assert await wait_until(lambda: volta.router.version_of("DEAD") is not None)
         started = time.monotonic()
-        while volta.router.version_of("DEAD") is not None and time.monotonic() - started < 5:
-            await asyncio.sleep(0.05)
-        elapsed = time.monotonic() - started
-        assert volta.router.version_of("DEAD") is None
-        assert elapsed < 2.0
+        assert await wait_until(lambda: volta.router.version_of("DEAD") is None, timeout=5)
+        # ping interval 0.3 s + pong timeout 0.3 s + close timeout 0.3 s, with slack
+        assert time.monotonic() - started < 2.0
         assert (await api.get("/api/v1/stations/DEAD")).json()["online"] is False
         writer.close()
 
@@ -206,7 +220,9 @@ async def test_calls_are_answered_concurrently(volta):
 async def test_permessage_deflate_is_negotiated(volta):
     """RFC 7692 compression, which OCPP-J 2.0.1 §5.3 asks the CSMS to support."""
     await register(volta, "ZIP")
-    async with websockets.connect(ws_url(volta, "ZIP"), subprotocols=["ocpp2.0.1"], compression="deflate") as ws:
+    async with websockets.connect(
+        ws_url(volta, "ZIP"), subprotocols=["ocpp2.0.1"], compression="deflate"
+    ) as ws:
         assert "permessage-deflate" in ws.response.headers.get("Sec-WebSocket-Extensions", "")
         r = await RawStation(ws).call("Heartbeat", {})
         assert r[0] == 3
@@ -218,11 +234,25 @@ class TestTls:
         cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
         subprocess.run(
             [
-                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
-                "-keyout", str(key), "-out", str(cert),
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
             ],
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
         return cert, key
 
@@ -236,10 +266,14 @@ class TestTls:
         context = ssl.create_default_context(cafile=str(certificate[0]))
         url = f"wss://127.0.0.1:{volta.ocpp_port}/ocpp/TLS1"
         async with websockets.connect(
-            url, ssl=context, subprotocols=["ocpp2.0.1"],
+            url,
+            ssl=context,
+            subprotocols=["ocpp2.0.1"],
             additional_headers=basic_auth("TLS1", "tls-station-password"),
         ) as ws:
             assert (await RawStation(ws).call("Heartbeat", {}))[0] == 3
         with pytest.raises((OSError, InvalidHandshake, ConnectionClosed)):
-            async with websockets.connect(f"ws://127.0.0.1:{volta.ocpp_port}/ocpp/TLS1", open_timeout=2):
+            async with websockets.connect(
+                f"ws://127.0.0.1:{volta.ocpp_port}/ocpp/TLS1", open_timeout=2
+            ):
                 pass

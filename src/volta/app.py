@@ -74,7 +74,10 @@ class Volta:
             await asyncio.sleep(0.01)
         log.info(
             "Volta listening: OCPP ws://%s:%d/<station-id>, API http://%s:%d (database %s)",
-            self.settings.host, self.ocpp_port, self.settings.host, self.api_port,
+            self.settings.host,
+            self.ocpp_port,
+            self.settings.host,
+            self.api_port,
             redact(self.db.url),
         )
 
@@ -89,7 +92,8 @@ class Volta:
         async with self.db.write() as conn:
             await conn.execute(
                 sa.insert(ApiToken).values(
-                    name="generated at first start", token_hash=hash_api_token(token),
+                    name="generated at first start",
+                    token_hash=hash_api_token(token),
                     created_at=utcnow(),
                 )
             )
@@ -134,5 +138,3 @@ async def run(settings: Settings) -> None:
     await stop.wait()
     log.info("stopping")
     await volta.stop()
-
-

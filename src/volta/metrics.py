@@ -10,24 +10,33 @@ STATIONS_CONNECTED = Gauge(
     "volta_stations_connected", "Stations connected now", ["protocol"], registry=REGISTRY
 )
 FRAMES = Counter(
-    "volta_ocpp_frames_total", "OCPP frames received and sent", ["direction", "action"],
+    "volta_ocpp_frames_total",
+    "OCPP frames received and sent",
+    ["direction", "action"],
     registry=REGISTRY,
 )
 CALL_ERRORS = Counter(
-    "volta_ocpp_callerrors_total", "CALLERRORs sent to stations, by error code", ["code"],
+    "volta_ocpp_callerrors_total",
+    "CALLERRORs sent to stations, by error code",
+    ["code"],
     registry=REGISTRY,
 )
 HANDLER_SECONDS = Histogram(
-    "volta_ocpp_handler_seconds", "Time to answer a station's CALL", ["action"],
+    "volta_ocpp_handler_seconds",
+    "Time to answer a station's CALL",
+    ["action"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
     registry=REGISTRY,
 )
 DB_COMMIT_SECONDS = Histogram(
-    "volta_db_commit_seconds", "Database commit latency",
+    "volta_db_commit_seconds",
+    "Database commit latency",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
     registry=REGISTRY,
 )
 COMMANDS = Counter(
-    "volta_commands_total", "Commands sent to stations, by outcome", ["action", "status"],
+    "volta_commands_total",
+    "Commands sent to stations, by outcome",
+    ["action", "status"],
     registry=REGISTRY,
 )

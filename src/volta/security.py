@@ -22,9 +22,8 @@ PBKDF2_ITERATIONS = 20_000
 def hash_password(password: str, *, iterations: int = PBKDF2_ITERATIONS) -> str:
     salt = os.urandom(16)
     digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
-    return "pbkdf2_sha256${}${}${}".format(
-        iterations, base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
-    )
+    salt_b64, digest_b64 = base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
+    return f"pbkdf2_sha256${iterations}${salt_b64}${digest_b64}"
 
 
 def verify_password(password: str, stored: str) -> bool:

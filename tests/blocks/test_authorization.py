@@ -80,8 +80,10 @@ async def test_authorize_emaid_with_certificate_hash_data(volta, tokens):
                 id_token={"id_token": "NL-ABC-C12345678-X", "type": "eMAID"},
                 iso15118_certificate_hash_data=[
                     {
-                        "hash_algorithm": "SHA256", "issuer_name_hash": "a" * 64,
-                        "issuer_key_hash": "b" * 64, "serial_number": "01",
+                        "hash_algorithm": "SHA256",
+                        "issuer_name_hash": "a" * 64,
+                        "issuer_key_hash": "b" * 64,
+                        "serial_number": "01",
                         "responder_url": "http://ocsp.example",
                     }
                 ],

@@ -18,9 +18,14 @@ async def test_boot_v16_stores_identity_and_answers_interval(volta, api):
     async with station(volta, "CP16", "1.6") as cp:
         r = await cp.call(
             call16.BootNotification(
-                charge_point_vendor="Acme", charge_point_model="Wall-22",
-                charge_point_serial_number="SN-1", firmware_version="1.2.3", iccid="8931",
-                imsi="2040", meter_type="MID", meter_serial_number="M-9",
+                charge_point_vendor="Acme",
+                charge_point_model="Wall-22",
+                charge_point_serial_number="SN-1",
+                firmware_version="1.2.3",
+                iccid="8931",
+                imsi="2040",
+                meter_type="MID",
+                meter_serial_number="M-9",
             )
         )
         assert r.status == "Accepted"
@@ -41,8 +46,11 @@ async def test_boot_v201_stores_identity(volta, api):
         r = await cp.call(
             call201.BootNotification(
                 charging_station={
-                    "model": "DC-150", "vendor_name": "Volt", "serial_number": "S-2",
-                    "firmware_version": "4.0", "modem": {"iccid": "89", "imsi": "20"},
+                    "model": "DC-150",
+                    "vendor_name": "Volt",
+                    "serial_number": "S-2",
+                    "firmware_version": "4.0",
+                    "modem": {"iccid": "89", "imsi": "20"},
                 },
                 reason="PowerUp",
             )
@@ -84,15 +92,22 @@ async def test_status_notification_v16_and_v201(volta, api):
         )
         await cp.call(
             call16.StatusNotification(
-                connector_id=2, error_code="GroundFailure", status="Faulted",
-                timestamp=now_iso(), info="RCD tripped", vendor_error_code="E42",
+                connector_id=2,
+                error_code="GroundFailure",
+                status="Faulted",
+                timestamp=now_iso(),
+                info="RCD tripped",
+                vendor_error_code="E42",
             )
         )
         await cp.call(
             call16.StatusNotification(connector_id=1, error_code="NoError", status="Charging")
         )
     connectors = (await api.get("/api/v1/stations/S16")).json()["connectors"]
-    assert [(c["connector_id"], c["status"]) for c in connectors] == [(1, "Charging"), (2, "Faulted")]
+    assert [(c["connector_id"], c["status"]) for c in connectors] == [
+        (1, "Charging"),
+        (2, "Faulted"),
+    ]
     assert connectors[1]["error_code"] == "GroundFailure"
     assert connectors[1]["vendor_error_code"] == "E42"
     assert connectors[1]["info"] == "RCD tripped"
@@ -111,7 +126,8 @@ async def test_status_notification_v16_and_v201(volta, api):
             )
     connectors = (await api.get("/api/v1/stations/S201")).json()["connectors"]
     assert [(c["evse_id"], c["connector_id"], c["status"]) for c in connectors] == [
-        (1, 1, "Reserved"), (2, 1, "Occupied"),
+        (1, 1, "Reserved"),
+        (2, 1, "Occupied"),
     ]
 
 
@@ -154,18 +170,27 @@ async def test_notify_report_is_stored(volta):
         )
     async with volta.db.read() as conn:
         rows = (
-            await conn.execute(
-                sa.select(DeviceVariable).where(DeviceVariable.station_id == "R1")
-                .order_by(DeviceVariable.key)
+            (
+                await conn.execute(
+                    sa.select(DeviceVariable)
+                    .where(DeviceVariable.station_id == "R1")
+                    .order_by(DeviceVariable.key)
+                )
             )
-        ).mappings().all()
+            .mappings()
+            .all()
+        )
     by_key = {r["key"]: r for r in rows}
     assert set(by_key) == {
-        "EVSE@1/Power#Actual", "EVSE@1/Power#MaxSet", "OCPPCommCtrlr/HeartbeatInterval#Actual",
+        "EVSE@1/Power#Actual",
+        "EVSE@1/Power#MaxSet",
+        "OCPPCommCtrlr/HeartbeatInterval#Actual",
     }
     assert by_key["OCPPCommCtrlr/HeartbeatInterval#Actual"]["value"] == "60"
     assert by_key["EVSE@1/Power#MaxSet"]["value"] == "22000"
-    assert by_key["OCPPCommCtrlr/HeartbeatInterval#Actual"]["characteristics"]["dataType"] == "integer"
+    assert (
+        by_key["OCPPCommCtrlr/HeartbeatInterval#Actual"]["characteristics"]["dataType"] == "integer"
+    )
 
 
 async def test_pending_station_gets_security_error_until_accepted(volta):
@@ -193,7 +218,9 @@ async def test_rejected_station_v16(volta):
         raw = RawStation(ws)
         r = await raw.call("BootNotification", {"chargePointVendor": "v", "chargePointModel": "m"})
         assert r[2]["status"] == "Rejected"
-        r = await raw.call("StatusNotification", {"connectorId": 0, "errorCode": "NoError", "status": "Available"})
+        r = await raw.call(
+            "StatusNotification", {"connectorId": 0, "errorCode": "NoError", "status": "Available"}
+        )
         assert r[0] == 4 and r[2] == "SecurityError"
 
 

@@ -17,7 +17,9 @@ async def boot16(cp) -> None:
 
 async def boot201(cp) -> None:
     await cp.call(
-        call201.BootNotification(charging_station={"model": "m", "vendor_name": "v"}, reason="PowerUp")
+        call201.BootNotification(
+            charging_station={"model": "m", "vendor_name": "v"}, reason="PowerUp"
+        )
     )
 
 
@@ -40,22 +42,41 @@ async def test_full_transaction_v16(volta, api):
     await add_token(volta, "CARD-1")
     async with station(volta, "T16", "1.6") as cp:
         await boot16(cp)
-        assert (await cp.call(call16.Authorize(id_tag="CARD-1"))).id_tag_info["status"] == "Accepted"
+        assert (await cp.call(call16.Authorize(id_tag="CARD-1"))).id_tag_info[
+            "status"
+        ] == "Accepted"
         start = await cp.call(
-            call16.StartTransaction(connector_id=1, id_tag="CARD-1", meter_start=12_000, timestamp=now_iso(-3600))
+            call16.StartTransaction(
+                connector_id=1, id_tag="CARD-1", meter_start=12_000, timestamp=now_iso(-3600)
+            )
         )
         assert start.id_tag_info["status"] == "Accepted"
         tx = start.transaction_id
-        active = (await api.get("/api/v1/transactions", params={"active": True, "station_id": "T16"})).json()
+        active = (
+            await api.get("/api/v1/transactions", params={"active": True, "station_id": "T16"})
+        ).json()
         assert [t["id"] for t in active] == [tx]
         # kWh is normalised to Wh: 13.5 kWh register -> 1500 Wh so far.
-        await cp.call(call16.MeterValues(connector_id=1, transaction_id=tx, meter_value=energy_mv16(now_iso(-1800), "13.5", "kWh")))
+        await cp.call(
+            call16.MeterValues(
+                connector_id=1,
+                transaction_id=tx,
+                meter_value=energy_mv16(now_iso(-1800), "13.5", "kWh"),
+            )
+        )
         mid = (await api.get(f"/api/v1/transactions/{tx}")).json()
         assert mid["energy_wh"] == 1500
-        await cp.call(call16.MeterValues(connector_id=1, transaction_id=tx, meter_value=energy_mv16(now_iso(-60), "19000")))
+        await cp.call(
+            call16.MeterValues(
+                connector_id=1, transaction_id=tx, meter_value=energy_mv16(now_iso(-60), "19000")
+            )
+        )
         stop = await cp.call(
             call16.StopTransaction(
-                transaction_id=tx, meter_stop=20_500, timestamp=now_iso(), id_tag="CARD-1",
+                transaction_id=tx,
+                meter_stop=20_500,
+                timestamp=now_iso(),
+                id_tag="CARD-1",
                 reason="EVDisconnected",
                 transaction_data=energy_mv16(now_iso(), "20500"),
             )
@@ -68,11 +89,18 @@ async def test_full_transaction_v16(volta, api):
     assert body["energy_wh"] == 8_500
     assert body["stop_reason"] == "EVDisconnected"
     assert body["id_token"] == "CARD-1"
-    registers = [m for m in body["meter_values"] if m["measurand"] == "Energy.Active.Import.Register"]
+    registers = [
+        m for m in body["meter_values"] if m["measurand"] == "Energy.Active.Import.Register"
+    ]
     assert [m["value"] for m in registers] == [13_500, 19_000, 20_500]
     assert registers[0]["raw_value"] == "13.5" and registers[0]["raw_unit"] == "kWh"
     measurands = {m["measurand"] for m in body["meter_values"]}
-    assert measurands == {"Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage"}
+    assert measurands == {
+        "Energy.Active.Import.Register",
+        "Power.Active.Import",
+        "Current.Import",
+        "Voltage",
+    }
     assert len(body["meter_values"]) == 12
     ended = (await api.get("/api/v1/transactions", params={"active": False})).json()
     assert [t["id"] for t in ended] == [tx]
@@ -85,9 +113,15 @@ async def test_repeated_start_transaction_gets_same_id_v16(volta, api):
     async with station(volta, "R16", "1.6") as cp:
         await boot16(cp)
         ts = now_iso()
-        first = await cp.call(call16.StartTransaction(connector_id=2, id_tag="CARD-2", meter_start=500, timestamp=ts))
-        again = await cp.call(call16.StartTransaction(connector_id=2, id_tag="CARD-2", meter_start=500, timestamp=ts))
-        other = await cp.call(call16.StartTransaction(connector_id=1, id_tag="CARD-2", meter_start=0, timestamp=ts))
+        first = await cp.call(
+            call16.StartTransaction(connector_id=2, id_tag="CARD-2", meter_start=500, timestamp=ts)
+        )
+        again = await cp.call(
+            call16.StartTransaction(connector_id=2, id_tag="CARD-2", meter_start=500, timestamp=ts)
+        )
+        other = await cp.call(
+            call16.StartTransaction(connector_id=1, id_tag="CARD-2", meter_start=0, timestamp=ts)
+        )
     assert first.transaction_id == again.transaction_id
     assert other.transaction_id != first.transaction_id
     assert len((await api.get("/api/v1/transactions", params={"station_id": "R16"})).json()) == 2
@@ -97,7 +131,11 @@ async def test_start_with_unknown_tag_is_recorded_as_invalid_v16(volta, api):
     await register(volta, "U16")
     async with station(volta, "U16", "1.6") as cp:
         await boot16(cp)
-        r = await cp.call(call16.StartTransaction(connector_id=1, id_tag="STRANGER", meter_start=0, timestamp=now_iso()))
+        r = await cp.call(
+            call16.StartTransaction(
+                connector_id=1, id_tag="STRANGER", meter_start=0, timestamp=now_iso()
+            )
+        )
         assert r.id_tag_info["status"] == "Invalid"
     body = (await api.get(f"/api/v1/transactions/{r.transaction_id}")).json()
     assert body["authorization_status"] == "Invalid"
@@ -110,11 +148,19 @@ async def test_stop_unknown_and_repeated_stop_v16(volta, api):
     await add_token(volta, "CARD-3")
     async with connect(volta, "S16", "ocpp1.6") as ws:
         raw = RawStation(ws)
-        r = await raw.call("StopTransaction", {"transactionId": 424242, "meterStop": 10, "timestamp": now_iso()})
+        r = await raw.call(
+            "StopTransaction", {"transactionId": 424242, "meterStop": 10, "timestamp": now_iso()}
+        )
         assert r[0] == 3 and r[2] == {}
-        r = await raw.call("StopTransaction", {"transactionId": 424242, "meterStop": 10, "timestamp": now_iso(), "idTag": "CARD-3"})
+        r = await raw.call(
+            "StopTransaction",
+            {"transactionId": 424242, "meterStop": 10, "timestamp": now_iso(), "idTag": "CARD-3"},
+        )
         assert r[2] == {"idTagInfo": {"status": "Accepted"}}
-        start = await raw.call("StartTransaction", {"connectorId": 1, "idTag": "CARD-3", "meterStart": 100, "timestamp": now_iso()})
+        start = await raw.call(
+            "StartTransaction",
+            {"connectorId": 1, "idTag": "CARD-3", "meterStart": 100, "timestamp": now_iso()},
+        )
         tx = start[2]["transactionId"]
         stop = {"transactionId": tx, "meterStop": 1100, "timestamp": now_iso()}
         assert (await raw.call("StopTransaction", stop))[0] == 3
@@ -125,23 +171,38 @@ async def test_stop_unknown_and_repeated_stop_v16(volta, api):
     assert body["meter_stop_wh"] == 1100
 
 
-def tx_event(event_type: str, seq: int, tx_id: str, *, trigger: str, ts: str, **extra) -> call201.TransactionEvent:
+def tx_event(
+    event_type: str, seq: int, tx_id: str, *, trigger: str, ts: str, **extra
+) -> call201.TransactionEvent:
     return call201.TransactionEvent(
-        event_type=event_type, timestamp=ts, trigger_reason=trigger, seq_no=seq,
-        transaction_info={"transaction_id": tx_id, **extra.pop("info", {})}, **extra,
+        event_type=event_type,
+        timestamp=ts,
+        trigger_reason=trigger,
+        seq_no=seq,
+        transaction_info={"transaction_id": tx_id, **extra.pop("info", {})},
+        **extra,
     )
 
 
-def energy_mv201(ts: str, wh: float, context: str = "Sample.Periodic", multiplier: int = 0) -> list[dict]:
+def energy_mv201(
+    ts: str, wh: float, context: str = "Sample.Periodic", multiplier: int = 0
+) -> list[dict]:
     return [
         {
             "timestamp": ts,
             "sampled_value": [
                 {
-                    "value": wh, "context": context, "measurand": "Energy.Active.Import.Register",
+                    "value": wh,
+                    "context": context,
+                    "measurand": "Energy.Active.Import.Register",
                     "unit_of_measure": {"unit": "Wh", "multiplier": multiplier},
                 },
-                {"value": 11000, "context": context, "measurand": "Power.Active.Import", "unit_of_measure": {"unit": "W"}},
+                {
+                    "value": 11000,
+                    "context": context,
+                    "measurand": "Power.Active.Import",
+                    "unit_of_measure": {"unit": "W"},
+                },
             ],
         }
     ]
@@ -155,8 +216,14 @@ async def test_full_transaction_v201(volta, api):
         token = {"id_token": "APP-1", "type": "Central"}
         started = await cp.call(
             tx_event(
-                "Started", 0, "TX-A", trigger="Authorized", ts=now_iso(-600), id_token=token,
-                evse={"id": 1, "connector_id": 1}, info={"charging_state": "EVConnected"},
+                "Started",
+                0,
+                "TX-A",
+                trigger="Authorized",
+                ts=now_iso(-600),
+                id_token=token,
+                evse={"id": 1, "connector_id": 1},
+                info={"charging_state": "EVConnected"},
                 meter_value=energy_mv201(now_iso(-600), 50_000, "Transaction.Begin"),
             )
         )
@@ -164,18 +231,28 @@ async def test_full_transaction_v201(volta, api):
         assert started.id_token_info["group_id_token"]["id_token"] == "FLEET"
         updated = await cp.call(
             tx_event(
-                "Updated", 1, "TX-A", trigger="MeterValuePeriodic", ts=now_iso(-300),
+                "Updated",
+                1,
+                "TX-A",
+                trigger="MeterValuePeriodic",
+                ts=now_iso(-300),
                 info={"charging_state": "Charging"},
                 meter_value=energy_mv201(now_iso(-300), 52.5, multiplier=3),
             )
         )
         assert updated.id_token_info is None
-        active = (await api.get("/api/v1/transactions", params={"station_id": "T201", "active": True})).json()
+        active = (
+            await api.get("/api/v1/transactions", params={"station_id": "T201", "active": True})
+        ).json()
         assert len(active) == 1 and active[0]["energy_wh"] == 2500
         assert active[0]["charging_state"] == "Charging"
         await cp.call(
             tx_event(
-                "Ended", 2, "TX-A", trigger="EVCommunicationLost", ts=now_iso(),
+                "Ended",
+                2,
+                "TX-A",
+                trigger="EVCommunicationLost",
+                ts=now_iso(),
                 info={"charging_state": "Idle", "stopped_reason": "EVDisconnected"},
                 meter_value=energy_mv201(now_iso(), 57_250, "Transaction.End"),
             )
@@ -200,12 +277,24 @@ async def test_repeated_transaction_event_is_not_counted_twice_v201(volta, api):
         await boot201(cp)
         ts = now_iso()
         ev = tx_event(
-            "Started", 0, "TX-D", trigger="CablePluggedIn", ts=ts, evse={"id": 2, "connector_id": 1},
+            "Started",
+            0,
+            "TX-D",
+            trigger="CablePluggedIn",
+            ts=ts,
+            evse={"id": 2, "connector_id": 1},
             meter_value=energy_mv201(ts, 1000, "Transaction.Begin"),
         )
         await cp.call(ev)
         await cp.call(ev)
-        upd = tx_event("Updated", 1, "TX-D", trigger="MeterValuePeriodic", ts=now_iso(), meter_value=energy_mv201(now_iso(), 1800))
+        upd = tx_event(
+            "Updated",
+            1,
+            "TX-D",
+            trigger="MeterValuePeriodic",
+            ts=now_iso(),
+            meter_value=energy_mv201(now_iso(), 1800),
+        )
         await cp.call(upd)
         await cp.call(upd)
     txs = (await api.get("/api/v1/transactions", params={"station_id": "D201"})).json()
@@ -214,7 +303,17 @@ async def test_repeated_transaction_event_is_not_counted_twice_v201(volta, api):
     assert len(body["meter_values"]) == 4  # two events, two values each, once
     assert body["energy_wh"] == 800
     async with volta.db.read() as conn:
-        seqs = (await conn.execute(sa.select(TransactionEvent.seq_no).where(TransactionEvent.transaction_id == txs[0]["id"]))).scalars().all()
+        seqs = (
+            (
+                await conn.execute(
+                    sa.select(TransactionEvent.seq_no).where(
+                        TransactionEvent.transaction_id == txs[0]["id"]
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert sorted(seqs) == [0, 1]
 
 
@@ -226,11 +325,23 @@ async def test_ended_without_started_opens_and_closes_v201(volta, api):
         await boot201(cp)
         await cp.call(
             tx_event(
-                "Ended", 5, "TX-E", trigger="StopAuthorized", ts=now_iso(), evse={"id": 1, "connector_id": 1},
-                info={"stopped_reason": "Local"}, id_token={"id_token": "X", "type": "ISO14443"},
+                "Ended",
+                5,
+                "TX-E",
+                trigger="StopAuthorized",
+                ts=now_iso(),
+                evse={"id": 1, "connector_id": 1},
+                info={"stopped_reason": "Local"},
+                id_token={"id_token": "X", "type": "ISO14443"},
                 meter_value=[
-                    {"timestamp": now_iso(-100), "sampled_value": [{"value": 100, "context": "Transaction.Begin"}]},
-                    {"timestamp": now_iso(), "sampled_value": [{"value": 400, "context": "Transaction.End"}]},
+                    {
+                        "timestamp": now_iso(-100),
+                        "sampled_value": [{"value": 100, "context": "Transaction.Begin"}],
+                    },
+                    {
+                        "timestamp": now_iso(),
+                        "sampled_value": [{"value": 400, "context": "Transaction.End"}],
+                    },
                 ],
             )
         )

@@ -29,15 +29,51 @@ async def still_alive(raw: RawStation) -> None:
 
 # (frame, expected message id, 1.6 code, 2.0.1 code)
 FRAMEWORK_CASES = [
-    pytest.param("this is not json", "-1", "FormationViolation", "RpcFrameworkError", id="not-json"),
-    pytest.param('{"a": 1}', "-1", "FormationViolation", "RpcFrameworkError", id="object-not-array"),
+    pytest.param(
+        "this is not json", "-1", "FormationViolation", "RpcFrameworkError", id="not-json"
+    ),
+    pytest.param(
+        '{"a": 1}', "-1", "FormationViolation", "RpcFrameworkError", id="object-not-array"
+    ),
     pytest.param("[]", "-1", "FormationViolation", "RpcFrameworkError", id="empty-array"),
-    pytest.param('[2, "m1", "Heartbeat"]', "m1", "FormationViolation", "RpcFrameworkError", id="call-3-elements"),
-    pytest.param('[2, "m1", "Heartbeat", {}, 5]', "m1", "FormationViolation", "RpcFrameworkError", id="call-5-elements"),
-    pytest.param('[2, "' + "x" * 37 + '", "Heartbeat", {}]', "-1", "FormationViolation", "RpcFrameworkError", id="id-too-long"),
-    pytest.param('[2, 17, "Heartbeat", {}]', "-1", "FormationViolation", "RpcFrameworkError", id="id-not-string"),
-    pytest.param('[2, "m1", "Heartbeat", []]', "m1", "FormationViolation", "FormatViolation", id="payload-not-object"),
-    pytest.param('[2, "m1", 5, {}]', "m1", "FormationViolation", "RpcFrameworkError", id="action-not-string"),
+    pytest.param(
+        '[2, "m1", "Heartbeat"]',
+        "m1",
+        "FormationViolation",
+        "RpcFrameworkError",
+        id="call-3-elements",
+    ),
+    pytest.param(
+        '[2, "m1", "Heartbeat", {}, 5]',
+        "m1",
+        "FormationViolation",
+        "RpcFrameworkError",
+        id="call-5-elements",
+    ),
+    pytest.param(
+        '[2, "' + "x" * 37 + '", "Heartbeat", {}]',
+        "-1",
+        "FormationViolation",
+        "RpcFrameworkError",
+        id="id-too-long",
+    ),
+    pytest.param(
+        '[2, 17, "Heartbeat", {}]',
+        "-1",
+        "FormationViolation",
+        "RpcFrameworkError",
+        id="id-not-string",
+    ),
+    pytest.param(
+        '[2, "m1", "Heartbeat", []]',
+        "m1",
+        "FormationViolation",
+        "FormatViolation",
+        id="payload-not-object",
+    ),
+    pytest.param(
+        '[2, "m1", 5, {}]', "m1", "FormationViolation", "RpcFrameworkError", id="action-not-string"
+    ),
 ]
 
 
@@ -88,18 +124,60 @@ async def test_action_a_station_does_not_send_is_not_supported(raw):
 
 PAYLOAD_CASES_16 = [
     ("BootNotification", {"chargePointVendor": "v"}, "OccurenceConstraintViolation"),
-    ("BootNotification", {"chargePointVendor": "v", "chargePointModel": 5}, "TypeConstraintViolation"),
-    ("BootNotification", {"chargePointVendor": "v" * 21, "chargePointModel": "m"}, "TypeConstraintViolation"),
-    ("BootNotification", {"chargePointVendor": "v", "chargePointModel": "m", "colour": "red"}, "FormationViolation"),
-    ("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Sleeping"}, "PropertyConstraintViolation"),
-    ("StartTransaction", {"connectorId": 1, "idTag": "A", "meterStart": "lots", "timestamp": "2024-01-01T00:00:00Z"}, "TypeConstraintViolation"),
+    (
+        "BootNotification",
+        {"chargePointVendor": "v", "chargePointModel": 5},
+        "TypeConstraintViolation",
+    ),
+    (
+        "BootNotification",
+        {"chargePointVendor": "v" * 21, "chargePointModel": "m"},
+        "TypeConstraintViolation",
+    ),
+    (
+        "BootNotification",
+        {"chargePointVendor": "v", "chargePointModel": "m", "colour": "red"},
+        "FormationViolation",
+    ),
+    (
+        "StatusNotification",
+        {"connectorId": 1, "errorCode": "NoError", "status": "Sleeping"},
+        "PropertyConstraintViolation",
+    ),
+    (
+        "StartTransaction",
+        {"connectorId": 1, "idTag": "A", "meterStart": "lots", "timestamp": "2024-01-01T00:00:00Z"},
+        "TypeConstraintViolation",
+    ),
 ]
 PAYLOAD_CASES_201 = [
     ("BootNotification", {"reason": "PowerUp"}, "OccurrenceConstraintViolation"),
-    ("BootNotification", {"reason": "PowerUp", "chargingStation": {"model": 1, "vendorName": "v"}}, "TypeConstraintViolation"),
-    ("BootNotification", {"reason": "PowerUp", "chargingStation": {"model": "m", "vendorName": "v"}, "x": 1}, "FormatViolation"),
-    ("BootNotification", {"reason": "Bored", "chargingStation": {"model": "m", "vendorName": "v"}}, "PropertyConstraintViolation"),
-    ("TransactionEvent", {"eventType": "Started", "timestamp": "2024-01-01T00:00:00Z", "triggerReason": "Authorized", "seqNo": "0", "transactionInfo": {"transactionId": "t"}}, "TypeConstraintViolation"),
+    (
+        "BootNotification",
+        {"reason": "PowerUp", "chargingStation": {"model": 1, "vendorName": "v"}},
+        "TypeConstraintViolation",
+    ),
+    (
+        "BootNotification",
+        {"reason": "PowerUp", "chargingStation": {"model": "m", "vendorName": "v"}, "x": 1},
+        "FormatViolation",
+    ),
+    (
+        "BootNotification",
+        {"reason": "Bored", "chargingStation": {"model": "m", "vendorName": "v"}},
+        "PropertyConstraintViolation",
+    ),
+    (
+        "TransactionEvent",
+        {
+            "eventType": "Started",
+            "timestamp": "2024-01-01T00:00:00Z",
+            "triggerReason": "Authorized",
+            "seqNo": "0",
+            "transactionInfo": {"transactionId": "t"},
+        },
+        "TypeConstraintViolation",
+    ),
 ]
 
 
@@ -152,7 +230,9 @@ async def test_oversized_frame_closes_with_1009(volta):
     """Frames over 1 MiB are refused with close code 1009 (message too big)."""
     await register(volta, "BIG")
     async with connect(volta, "BIG", V16, max_size=None) as ws:
-        big = orjson.dumps([2, "big", "DataTransfer", {"vendorId": "x", "data": "y" * (2 * 1024 * 1024)}]).decode()
+        big = orjson.dumps(
+            [2, "big", "DataTransfer", {"vendorId": "x", "data": "y" * (2 * 1024 * 1024)}]
+        ).decode()
         await ws.send(big)
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(ws.recv(), 5)

@@ -55,7 +55,9 @@ async def database_url(request, tmp_path) -> AsyncIterator[str]:
 class Server:
     def __init__(self, database_url: str) -> None:
         self.env = {
-            **os.environ, "VOLTA_DATABASE_URL": database_url, "VOLTA_API_TOKEN": TOKEN,
+            **os.environ,
+            "VOLTA_DATABASE_URL": database_url,
+            "VOLTA_API_TOKEN": TOKEN,
             "VOLTA_LOG_FORMAT": "text",
         }
         self.proc: subprocess.Popen[bytes] | None = None
@@ -63,23 +65,38 @@ class Server:
 
     def cli(self, *args: str) -> None:
         subprocess.run(
-            [sys.executable, "-m", "volta", *args], env=self.env, check=True, capture_output=True,
+            [sys.executable, "-m", "volta", *args],
+            env=self.env,
+            check=True,
+            capture_output=True,
             timeout=60,
         )
 
     async def start(self) -> None:
         self.ocpp_port, self.api_port = free_port(), free_port()
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited on
             [
-                sys.executable, "-m", "volta", "serve", "--host", "127.0.0.1",
-                "--ocpp-port", str(self.ocpp_port), "--api-port", str(self.api_port),
+                sys.executable,
+                "-m",
+                "volta",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--ocpp-port",
+                str(self.ocpp_port),
+                "--api-port",
+                str(self.api_port),
             ],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         async with httpx.AsyncClient() as client:
             for _ in range(300):
                 with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(f"http://127.0.0.1:{self.api_port}/healthz")).status_code == 200:
+                    if (
+                        await client.get(f"http://127.0.0.1:{self.api_port}/healthz")
+                    ).status_code == 200:
                         return
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"volta serve exited with {self.proc.returncode}")
@@ -102,7 +119,8 @@ class Server:
     @contextlib.asynccontextmanager
     async def station(self, station_id: str, protocol: str) -> AsyncIterator[RawStation]:
         async with websockets.connect(
-            f"ws://127.0.0.1:{self.ocpp_port}/ocpp/{station_id}", subprotocols=[protocol],
+            f"ws://127.0.0.1:{self.ocpp_port}/ocpp/{station_id}",
+            subprotocols=[protocol],
             additional_headers=basic_auth(station_id, PASSWORD),
         ) as ws:
             yield RawStation(ws)
@@ -110,7 +128,8 @@ class Server:
     async def api(self, path: str) -> dict:
         async with httpx.AsyncClient() as client:
             r = await client.get(
-                f"http://127.0.0.1:{self.api_port}{path}", headers={"Authorization": f"Bearer {TOKEN}"}
+                f"http://127.0.0.1:{self.api_port}{path}",
+                headers={"Authorization": f"Bearer {TOKEN}"},
             )
             r.raise_for_status()
             return r.json()
@@ -138,7 +157,8 @@ async def test_sigkill_mid_transaction_v16(server):
         await st.call("BootNotification", {"chargePointVendor": "v", "chargePointModel": "m"})
         tx = (await st.call("StartTransaction", start))[2]["transactionId"]
         mv = {
-            "connectorId": 1, "transactionId": tx,
+            "connectorId": 1,
+            "transactionId": tx,
             "meterValue": [{"timestamp": now_iso(-60), "sampledValue": [{"value": "2500"}]}],
         }
         assert (await st.call("MeterValues", mv))[0] == 3
@@ -162,22 +182,33 @@ async def test_sigkill_mid_transaction_v201(server):
 
     def event(kind: str, seq: int, wh: float, context: str, **extra) -> dict:
         return {
-            "eventType": kind, "timestamp": now_iso(), "triggerReason": "MeterValuePeriodic",
-            "seqNo": seq, "transactionInfo": {"transactionId": "K-1", **extra},
+            "eventType": kind,
+            "timestamp": now_iso(),
+            "triggerReason": "MeterValuePeriodic",
+            "seqNo": seq,
+            "transactionInfo": {"transactionId": "K-1", **extra},
             "evse": {"id": 1, "connectorId": 1},
-            "meterValue": [{"timestamp": now_iso(), "sampledValue": [{"value": wh, "context": context}]}],
+            "meterValue": [
+                {"timestamp": now_iso(), "sampledValue": [{"value": wh, "context": context}]}
+            ],
         }
 
     async with server.station("CRASH201", "ocpp2.0.1") as st:
         boot = {"chargingStation": {"model": "m", "vendorName": "v"}, "reason": "PowerUp"}
         await st.call("BootNotification", boot)
-        assert (await st.call("TransactionEvent", event("Started", 0, 10_000, "Transaction.Begin")))[0] == 3
-        assert (await st.call("TransactionEvent", event("Updated", 1, 11_000, "Sample.Periodic")))[0] == 3
+        assert (
+            await st.call("TransactionEvent", event("Started", 0, 10_000, "Transaction.Begin"))
+        )[0] == 3
+        assert (await st.call("TransactionEvent", event("Updated", 1, 11_000, "Sample.Periodic")))[
+            0
+        ] == 3
         server.kill()
     await server.start()
     async with server.station("CRASH201", "ocpp2.0.1") as st:
         # seqNo 1 again (its answer was lost in the crash): acknowledged, not counted twice.
-        assert (await st.call("TransactionEvent", event("Updated", 1, 11_000, "Sample.Periodic")))[0] == 3
+        assert (await st.call("TransactionEvent", event("Updated", 1, 11_000, "Sample.Periodic")))[
+            0
+        ] == 3
         ended = event("Ended", 2, 13_500, "Transaction.End", stoppedReason="Local")
         assert (await st.call("TransactionEvent", ended))[0] == 3
     txs = await server.api("/api/v1/transactions?station_id=CRASH201")

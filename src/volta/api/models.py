@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 RegistrationStatus = Literal["Accepted", "Pending", "Rejected"]
 ValidationMode = Literal["strict", "relaxed", "off"]
@@ -14,6 +14,14 @@ TokenType = Literal[
     "Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress",
     "NoAuthorization",
 ]
+
+
+def _not_null(value: Any) -> Any:
+    """In a PATCH, a column that always has a value may be left out, not nulled
+    (null would reach the database's NOT NULL constraint as a 500)."""
+    if value is None:
+        raise ValueError("may be left out but not null")
+    return value
 
 
 class ConnectorOut(BaseModel):
@@ -66,6 +74,11 @@ class StationUpdate(BaseModel):
     registration_status: RegistrationStatus | None = None
     validation: ValidationMode | None = None
 
+    @field_validator("registration_status", "validation")
+    @classmethod
+    def _required(cls, value: Any) -> Any:
+        return _not_null(value)
+
 
 class IdTokenOut(BaseModel):
     token: str
@@ -90,6 +103,11 @@ class IdTokenUpdate(BaseModel):
     status: TokenStatus | None = None
     expires_at: dt.datetime | None = None
     group_id: str | None = Field(None, max_length=36)
+
+    @field_validator("type", "status")
+    @classmethod
+    def _required(cls, value: Any) -> Any:
+        return _not_null(value)
 
 
 class MeterValueOut(BaseModel):

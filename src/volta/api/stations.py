@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from volta.api.app import ServicesDep
 from volta.api.models import (
     CommandOut,
+    ConnectorOut,
     FrameOut,
     FramePage,
     StationCreate,
@@ -36,7 +37,7 @@ async def _station_out(services: Services, rows: list[dict[str, Any]]) -> list[S
                 **{k: v for k, v in row.items() if k != "password_hash"},
                 has_password=bool(row["password_hash"]),
                 online=version is not None,
-                connectors=connectors.get(row["id"], []),
+                connectors=[ConnectorOut(**c) for c in connectors.get(row["id"], [])],
             )
         )
     return out

@@ -129,7 +129,9 @@ class StationConnection:
             text = self.session.error(
                 call.message_id, ErrorCode.INTERNAL_ERROR, f"{call.action} could not be processed"
             )
-            await self._send(text, CALLERROR, call.message_id, call.action, ErrorCode.INTERNAL_ERROR)
+            await self._send(
+                text, CALLERROR, call.message_id, call.action, ErrorCode.INTERNAL_ERROR
+            )
         finally:
             metrics.HANDLER_SECONDS.labels(call.action).observe(time.perf_counter() - started)
 
@@ -148,12 +150,21 @@ class StationConnection:
     # -- sending ---------------------------------------------------------------
 
     async def _send(
-        self, text: str, mtype: int, message_id: str | None, action: str | None,
+        self,
+        text: str,
+        mtype: int,
+        message_id: str | None,
+        action: str | None,
         error: ErrorCode | None = None,
     ) -> None:
         self.services.frames.record(
-            self.station_id, "out", text, message_type=mtype, message_id=message_id,
-            action=action, error_code=error.value if error else None,
+            self.station_id,
+            "out",
+            text,
+            message_type=mtype,
+            message_id=message_id,
+            action=action,
+            error_code=error.value if error else None,
         )
         metrics.FRAMES.labels("out", action or "-").inc()
         if error is not None:
@@ -164,7 +175,11 @@ class StationConnection:
             log.info("could not answer %s: connection to %s closed", action, self.station_id)
 
     def _send_soon(
-        self, text: str, mtype: int, message_id: str | None, action: str | None,
+        self,
+        text: str,
+        mtype: int,
+        message_id: str | None,
+        action: str | None,
         error: ErrorCode | None,
     ) -> None:
         task = asyncio.create_task(self._send(text, mtype, message_id, action, error))
@@ -193,14 +208,16 @@ class StationConnection:
             except TimeoutError:
                 self.session.abandon()
                 return CallOutcome(
-                    "timeout", pending.message_id,
+                    "timeout",
+                    pending.message_id,
                     error_description=f"no answer within {self.session.call_timeout:g} s",
                 )
             except asyncio.CancelledError:
                 if answer.cancelled():
                     self.session.abandon()
                     return CallOutcome(
-                        "offline", pending.message_id,
+                        "offline",
+                        pending.message_id,
                         error_description="connection closed before the station answered",
                     )
                 raise
@@ -208,14 +225,19 @@ class StationConnection:
                 self._answer = None
             if isinstance(event, ErrorReceived):
                 return CallOutcome(
-                    "error", pending.message_id, error_code=event.error.error_code,
-                    error_description=event.error.description, details=event.error.details,
+                    "error",
+                    pending.message_id,
+                    error_code=event.error.error_code,
+                    error_description=event.error.description,
+                    details=event.error.details,
                 )
             outcome = outcome_of_result(pending.message_id, event.payload)
             if event.violation:
                 log.warning(
                     "%s answered %s with an invalid payload: %s",
-                    self.station_id, action, event.violation,
+                    self.station_id,
+                    action,
+                    event.violation,
                 )
             return outcome
 

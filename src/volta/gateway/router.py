@@ -101,5 +101,7 @@ class LocalRouter:
     async def call(self, station_id: str, action: str, payload: dict[str, Any]) -> CallOutcome:
         link = self._links.get(station_id)
         if link is None:
-            return CallOutcome("offline", error_description=f"station {station_id} is not connected")
+            return CallOutcome(
+                "offline", error_description=f"station {station_id} is not connected"
+            )
         return await link.call(action, payload)

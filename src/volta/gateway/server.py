@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import logging
 import ssl
 import urllib.parse
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -47,7 +49,7 @@ def station_id_from_path(path: str) -> str | None:
 
 def basic_credentials(headers: Headers) -> tuple[str, str] | None:
     value = headers.get("Authorization")
-    if not value or not value[:6].lower() == "basic ":
+    if not value or value[:6].lower() != "basic ":
         return None
     try:
         decoded = base64.b64decode(value[6:].strip(), validate=True).decode("utf-8")
@@ -62,12 +64,16 @@ class Gateway:
         self.services = services
         self.settings = services.settings
         self._server: Server | None = None
+        self._closing: set[asyncio.Task[None]] = set()
         self.default_version = parse_version(self.settings.default_protocol)
 
     # -- the HTTP part of the handshake ----------------------------------------
 
     def _refuse(
-        self, connection: ServerConnection, status: HTTPStatus, text: str,
+        self,
+        connection: ServerConnection,
+        status: HTTPStatus,
+        text: str,
         headers: dict[str, str] | None = None,
     ) -> Response:
         response = connection.respond(status, text + "\n")
@@ -87,12 +93,11 @@ class Gateway:
             if not self.settings.auto_register:
                 log.info("refused unknown station %s", station_id)
                 return self._refuse(connection, HTTPStatus.NOT_FOUND, "unknown station")
-            try:
+            # It may have been created concurrently by another of its connections.
+            with contextlib.suppress(Exception):
                 await provisioning.create_station(
                     db, station_id, registration_status=self.settings.auto_register_status
                 )
-            except Exception:  # created concurrently by its own other connection
-                pass
             station = await provisioning.find_station(db, station_id)
             if station is None:  # pragma: no cover
                 return self._refuse(connection, HTTPStatus.SERVICE_UNAVAILABLE, "try again")
@@ -107,13 +112,16 @@ class Gateway:
             if not ok:
                 log.info("refused station %s: wrong or missing credentials", station_id)
                 return self._refuse(
-                    connection, HTTPStatus.UNAUTHORIZED, "authentication required",
+                    connection,
+                    HTTPStatus.UNAUTHORIZED,
+                    "authentication required",
                     {"WWW-Authenticate": 'Basic realm="Volta", charset="UTF-8"'},
                 )
         offered = request.headers.get_all("Sec-WebSocket-Protocol")
         if offered and self._choose(offered) is None:
             return self._refuse(
-                connection, HTTPStatus.BAD_REQUEST,
+                connection,
+                HTTPStatus.BAD_REQUEST,
                 "no supported OCPP subprotocol (ocpp1.6, ocpp2.0.1)",
             )
         connection.volta_station = station  # type: ignore[attr-defined]
@@ -129,7 +137,7 @@ class Gateway:
         return None
 
     def select_subprotocol(
-        self, connection: ServerConnection, subprotocols: list[Subprotocol]
+        self, connection: ServerConnection, subprotocols: Sequence[Subprotocol]
     ) -> Subprotocol | None:
         version = self._choose(list(subprotocols))
         return Subprotocol(version.value) if version else None
@@ -138,9 +146,7 @@ class Gateway:
 
     async def handler(self, websocket: ServerConnection) -> None:
         station: dict[str, Any] = websocket.volta_station  # type: ignore[attr-defined]
-        version = (
-            Version(websocket.subprotocol) if websocket.subprotocol else self.default_version
-        )
+        version = Version(websocket.subprotocol) if websocket.subprotocol else self.default_version
         state = StationState(
             station_id=station["id"],
             registration_status=station["registration_status"],
@@ -153,10 +159,14 @@ class Gateway:
         if replaced is not None:
             log.info("station %s reconnected; closing its previous connection", state.station_id)
             metrics.STATIONS_CONNECTED.labels(replaced.version.value).dec()
-            asyncio.create_task(replaced.close(1000, "replaced by a new connection"))
+            task = asyncio.create_task(replaced.close(1000, "replaced by a new connection"))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
         log.info(
             "station %s connected (%s) from %s",
-            state.station_id, version.value, websocket.remote_address,
+            state.station_id,
+            version.value,
+            websocket.remote_address,
         )
         try:
             await provisioning.record_connection(self.services.db, state.station_id, version.value)
@@ -168,9 +178,7 @@ class Gateway:
                     await provisioning.record_disconnection(self.services.db, state.station_id)
                 except Exception:
                     log.exception("could not record disconnection of %s", state.station_id)
-            log.info(
-                "station %s disconnected (code %s)", state.station_id, websocket.close_code
-            )
+            log.info("station %s disconnected (code %s)", state.station_id, websocket.close_code)
 
     # -- lifecycle -------------------------------------------------------------
 

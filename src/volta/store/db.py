@@ -28,10 +28,13 @@ def async_url(url: str) -> str:
     """Accept plain `sqlite:///PATH` and `postgresql://...` and pick the async driver."""
     url = url.strip()
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
-    for plain, driver in (("sqlite://", "sqlite+aiosqlite://"), ("postgresql://", "postgresql+asyncpg://")):
+        url = "postgresql://" + url[len("postgres://") :]
+    for plain, driver in (
+        ("sqlite://", "sqlite+aiosqlite://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+    ):
         if url.startswith(plain):
-            return driver + url[len(plain):]
+            return driver + url[len(plain) :]
     if url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         return url
     raise ValueError(

@@ -30,14 +30,26 @@ class FrameLog:
         self._task: asyncio.Task[None] | None = None
 
     def record(
-        self, station_id: str, direction: str, raw: str, *, message_type: int | None = None,
-        message_id: str | None = None, action: str | None = None, error_code: str | None = None,
+        self,
+        station_id: str,
+        direction: str,
+        raw: str,
+        *,
+        message_type: int | None = None,
+        message_id: str | None = None,
+        action: str | None = None,
+        error_code: str | None = None,
     ) -> None:
         self._rows.append(
             {
-                "station_id": station_id, "direction": direction, "raw": raw,
-                "message_type": message_type, "message_id": message_id, "action": action,
-                "error_code": error_code, "created_at": utcnow(),
+                "station_id": station_id,
+                "direction": direction,
+                "raw": raw,
+                "message_type": message_type,
+                "message_id": message_id,
+                "action": action,
+                "error_code": error_code,
+                "created_at": utcnow(),
             }
         )
         if len(self._rows) >= self._batch:
@@ -73,8 +85,13 @@ class FrameLog:
 
 
 async def list_frames(
-    db: Database, station_id: str, *, limit: int = 50, offset: int = 0,
-    action: str | None = None, direction: str | None = None,
+    db: Database,
+    station_id: str,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    action: str | None = None,
+    direction: str | None = None,
 ) -> list[dict[str, Any]]:
     """A station's frames, newest first."""
     stmt = (

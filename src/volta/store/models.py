@@ -130,7 +130,9 @@ class Transaction(Base):
 
     __tablename__ = "transactions"
     __table_args__ = (
-        sa.UniqueConstraint("station_id", "station_transaction_id", name="uq_transactions_station_tx"),
+        sa.UniqueConstraint(
+            "station_id", "station_transaction_id", name="uq_transactions_station_tx"
+        ),
         sa.Index("ix_transactions_station_active", "station_id", "status"),
     )
 
@@ -186,7 +188,9 @@ class MeterValue(Base):
         sa.Index("ix_meter_values_station", "station_id", "timestamp"),
     )
 
-    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
+    )
     station_id: Mapped[str] = mapped_column(sa.String(48))
     transaction_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("transactions.id", ondelete="CASCADE")
@@ -209,7 +213,9 @@ class Frame(Base):
     __tablename__ = "frames"
     __table_args__ = (sa.Index("ix_frames_station", "station_id", "id"),)
 
-    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
+    )
     station_id: Mapped[str] = mapped_column(sa.String(48))
     direction: Mapped[str] = mapped_column(sa.String(3))  # "in" or "out"
     message_type: Mapped[int | None] = mapped_column(sa.SmallInteger)

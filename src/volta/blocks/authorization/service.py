@@ -14,7 +14,13 @@ from volta.store.models import IdToken, utcnow
 TOKEN_STATUSES = ("Accepted", "Blocked", "Expired", "Invalid")
 # 2.0.1 IdTokenEnumType.
 TOKEN_TYPES = (
-    "Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress",
+    "Central",
+    "eMAID",
+    "ISO14443",
+    "ISO15693",
+    "KeyCode",
+    "Local",
+    "MacAddress",
     "NoAuthorization",
 )
 
@@ -43,9 +49,7 @@ async def authorize(db: Database, token: str, token_type: str | None = None) -> 
         group_type = None
         if row is not None and row.group_id:
             group_type = (
-                await conn.execute(
-                    sa.select(IdToken.type).where(IdToken.token == row.group_id)
-                )
+                await conn.execute(sa.select(IdToken.type).where(IdToken.token == row.group_id))
             ).scalar_one_or_none()
     if row is None:
         return Authorization("Unknown")
@@ -59,18 +63,24 @@ async def authorize(db: Database, token: str, token_type: str | None = None) -> 
 async def list_tokens(db: Database, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
     async with db.read() as conn:
         rows = (
-            await conn.execute(
-                sa.select(IdToken).order_by(IdToken.token).limit(limit).offset(offset)
+            (
+                await conn.execute(
+                    sa.select(IdToken).order_by(IdToken.token).limit(limit).offset(offset)
+                )
             )
-        ).mappings().all()
+            .mappings()
+            .all()
+        )
     return [dict(r) for r in rows]
 
 
 async def get_token(db: Database, token: str) -> dict[str, Any] | None:
     async with db.read() as conn:
         row = (
-            await conn.execute(sa.select(IdToken).where(IdToken.token == token))
-        ).mappings().first()
+            (await conn.execute(sa.select(IdToken).where(IdToken.token == token)))
+            .mappings()
+            .first()
+        )
     return dict(row) if row else None
 
 
@@ -87,8 +97,13 @@ async def add_token(
     async with db.write() as conn:
         await conn.execute(
             sa.insert(IdToken).values(
-                token=token, type=token_type, status=status, expires_at=expires_at,
-                group_id=group_id, created_at=now, updated_at=now,
+                token=token,
+                type=token_type,
+                status=status,
+                expires_at=expires_at,
+                group_id=group_id,
+                created_at=now,
+                updated_at=now,
             )
         )
 

@@ -38,8 +38,10 @@ class BootDecision:
 async def find_station(db: Database, station_id: str) -> dict[str, Any] | None:
     async with db.read() as conn:
         row = (
-            await conn.execute(sa.select(Station).where(Station.id == station_id))
-        ).mappings().first()
+            (await conn.execute(sa.select(Station).where(Station.id == station_id)))
+            .mappings()
+            .first()
+        )
     return dict(row) if row else None
 
 
@@ -117,10 +119,17 @@ async def boot(
             sa.update(Station)
             .where(Station.id == station_id)
             .values(
-                vendor=info.vendor, model=info.model, serial_number=info.serial_number,
-                firmware_version=info.firmware_version, iccid=info.iccid, imsi=info.imsi,
-                meter_type=info.meter_type, meter_serial_number=info.meter_serial_number,
-                boot_reason=info.reason, last_boot_at=now, last_heartbeat_at=now,
+                vendor=info.vendor,
+                model=info.model,
+                serial_number=info.serial_number,
+                firmware_version=info.firmware_version,
+                iccid=info.iccid,
+                imsi=info.imsi,
+                meter_type=info.meter_type,
+                meter_serial_number=info.meter_serial_number,
+                boot_reason=info.reason,
+                last_boot_at=now,
+                last_heartbeat_at=now,
             )
         )
     interval = heartbeat_interval if status == "Accepted" else retry_interval
@@ -150,8 +159,13 @@ async def record_status(
     vendor_error_code: str | None = None,
 ) -> None:
     values = {
-        "status": status, "error_code": error_code, "info": info, "vendor_id": vendor_id,
-        "vendor_error_code": vendor_error_code, "status_at": timestamp, "updated_at": utcnow(),
+        "status": status,
+        "error_code": error_code,
+        "info": info,
+        "vendor_id": vendor_id,
+        "vendor_error_code": vendor_error_code,
+        "status_at": timestamp,
+        "updated_at": utcnow(),
     }
     stmt = db.insert(Connector).values(
         station_id=station_id, evse_id=evse_id, connector_id=connector_id, **values
@@ -164,8 +178,13 @@ async def record_status(
 
 
 def variable_key(
-    component: str, component_instance: str | None, evse_id: int | None,
-    connector_id: int | None, variable: str, variable_instance: str | None, attribute_type: str,
+    component: str,
+    component_instance: str | None,
+    evse_id: int | None,
+    connector_id: int | None,
+    variable: str,
+    variable_instance: str | None,
+    attribute_type: str,
 ) -> str:
     comp = component + (f"[{component_instance}]" if component_instance else "")
     if evse_id is not None:
@@ -188,8 +207,12 @@ async def store_report(db: Database, station_id: str, report: list[dict[str, Any
                 {
                     "station_id": station_id,
                     "key": variable_key(
-                        component["name"], component.get("instance"), evse.get("id"),
-                        evse.get("connectorId"), variable["name"], variable.get("instance"),
+                        component["name"],
+                        component.get("instance"),
+                        evse.get("id"),
+                        evse.get("connectorId"),
+                        variable["name"],
+                        variable.get("instance"),
                         attribute_type,
                     ),
                     "component": component["name"],
@@ -211,8 +234,7 @@ async def store_report(db: Database, station_id: str, report: list[dict[str, Any
     stmt = stmt.on_conflict_do_update(
         index_elements=["station_id", "key"],
         set_={
-            c: stmt.excluded[c]
-            for c in ("value", "mutability", "characteristics", "updated_at")
+            c: stmt.excluded[c] for c in ("value", "mutability", "characteristics", "updated_at")
         },
     )
     async with db.write() as conn:
@@ -223,12 +245,16 @@ async def store_report(db: Database, station_id: str, report: list[dict[str, Any
 async def connectors_of(db: Database, station_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     async with db.read() as conn:
         rows = (
-            await conn.execute(
-                sa.select(Connector)
-                .where(Connector.station_id.in_(station_ids))
-                .order_by(Connector.station_id, Connector.evse_id, Connector.connector_id)
+            (
+                await conn.execute(
+                    sa.select(Connector)
+                    .where(Connector.station_id.in_(station_ids))
+                    .order_by(Connector.station_id, Connector.evse_id, Connector.connector_id)
+                )
             )
-        ).mappings().all()
+            .mappings()
+            .all()
+        )
     result: dict[str, list[dict[str, Any]]] = {sid: [] for sid in station_ids}
     for row in rows:
         result[row["station_id"]].append(dict(row))
@@ -238,6 +264,12 @@ async def connectors_of(db: Database, station_ids: list[str]) -> dict[str, list[
 async def list_stations(db: Database, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
     async with db.read() as conn:
         rows = (
-            await conn.execute(sa.select(Station).order_by(Station.id).limit(limit).offset(offset))
-        ).mappings().all()
+            (
+                await conn.execute(
+                    sa.select(Station).order_by(Station.id).limit(limit).offset(offset)
+                )
+            )
+            .mappings()
+            .all()
+        )
     return [dict(r) for r in rows]

@@ -21,7 +21,9 @@ from volta.ocpp.versions import Version
 from volta.store.models import Command, utcnow
 
 
-def check_command(services: Services, version: Version, action: str, payload: dict[str, Any]) -> None:
+def check_command(
+    services: Services, version: Version, action: str, payload: dict[str, Any]
+) -> None:
     """Raise OcppError when `action` cannot be sent to a `version` station."""
     if action not in CSMS_INITIATED[version]:
         raise OcppError(
@@ -32,7 +34,10 @@ def check_command(services: Services, version: Version, action: str, payload: di
 
 
 async def send_command(
-    services: Services, station_id: str, action: str, payload: dict[str, Any],
+    services: Services,
+    station_id: str,
+    action: str,
+    payload: dict[str, Any],
     version_hint: str | None = None,
 ) -> dict[str, Any]:
     db = services.db
@@ -44,17 +49,23 @@ async def send_command(
         try:
             check_command(services, check_version, action, payload)
         except OcppError as exc:
-            outcome = CallOutcome("invalid", error_code=exc.code.value, error_description=exc.description)
+            outcome = CallOutcome(
+                "invalid", error_code=exc.code.value, error_description=exc.description
+            )
     if outcome is None and version is None:
         outcome = CallOutcome("offline", error_description=f"station {station_id} is not connected")
     async with db.write() as conn:
         await conn.execute(
             sa.insert(Command).values(
-                id=command_id, station_id=station_id, action=action, payload=payload,
+                id=command_id,
+                station_id=station_id,
+                action=action,
+                payload=payload,
                 status="pending" if outcome is None else outcome.status,
                 error_code=outcome.error_code if outcome else None,
                 error_description=outcome.error_description if outcome else None,
-                created_at=utcnow(), completed_at=utcnow() if outcome else None,
+                created_at=utcnow(),
+                completed_at=utcnow() if outcome else None,
             )
         )
     if outcome is None:
@@ -64,9 +75,12 @@ async def send_command(
                 sa.update(Command)
                 .where(Command.id == command_id)
                 .values(
-                    status=outcome.status, message_id=outcome.message_id,
-                    response=outcome.response, error_code=outcome.error_code,
-                    error_description=outcome.error_description, completed_at=utcnow(),
+                    status=outcome.status,
+                    message_id=outcome.message_id,
+                    response=outcome.response,
+                    error_code=outcome.error_code,
+                    error_description=outcome.error_description,
+                    completed_at=utcnow(),
                 )
             )
     metrics.COMMANDS.labels(action, outcome.status).inc()
@@ -78,8 +92,10 @@ async def send_command(
 async def get_command(services: Services, command_id: str) -> dict[str, Any] | None:
     async with services.db.read() as conn:
         row = (
-            await conn.execute(sa.select(Command).where(Command.id == command_id))
-        ).mappings().first()
+            (await conn.execute(sa.select(Command).where(Command.id == command_id)))
+            .mappings()
+            .first()
+        )
     return dict(row) if row else None
 
 
@@ -90,7 +106,8 @@ async def recover_pending(services: Services) -> int:
             sa.update(Command)
             .where(Command.status == "pending")
             .values(
-                status="error", error_description="Volta restarted before the station answered",
+                status="error",
+                error_description="Volta restarted before the station answered",
                 completed_at=utcnow(),
             )
         )

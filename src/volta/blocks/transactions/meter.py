@@ -24,11 +24,32 @@ ENERGY_REGISTER = "Energy.Active.Import.Register"
 # 'k'; some firmwares send 'KWh' - accept any case for the prefix.
 _KILO = {"kwh": "Wh", "kw": "W", "kvarh": "varh", "kvar": "var", "kva": "VA"}
 _CANONICAL = {
-    "wh": "Wh", "w": "W", "varh": "varh", "var": "var", "va": "VA", "a": "A", "v": "V",
-    "k": "K", "celsius": "Celsius", "celcius": "Celsius", "fahrenheit": "Fahrenheit",
-    "percent": "Percent", "hz": "Hz", "asu": "ASU", "b": "B", "db": "dB", "dbm": "dBm",
-    "deg": "Deg", "lx": "lx", "m": "m", "ms2": "ms2", "n": "N", "ohm": "Ohm", "kpa": "kPa",
-    "rh": "RH", "s": "s",
+    "wh": "Wh",
+    "w": "W",
+    "varh": "varh",
+    "var": "var",
+    "va": "VA",
+    "a": "A",
+    "v": "V",
+    "k": "K",
+    "celsius": "Celsius",
+    "celcius": "Celsius",
+    "fahrenheit": "Fahrenheit",
+    "percent": "Percent",
+    "hz": "Hz",
+    "asu": "ASU",
+    "b": "B",
+    "db": "dB",
+    "dbm": "dBm",
+    "deg": "Deg",
+    "lx": "lx",
+    "m": "m",
+    "ms2": "ms2",
+    "n": "N",
+    "ohm": "Ohm",
+    "kpa": "kPa",
+    "rh": "RH",
+    "s": "s",
 }
 
 
@@ -60,17 +81,26 @@ def normalise(value: float, unit: str | None, multiplier: int = 0) -> tuple[floa
     return value, _CANONICAL.get(key, unit)
 
 
-def _row(timestamp: dt.datetime, sv: dict[str, Any], value: float, raw_unit: str | None,
-         multiplier: int) -> Sample | None:
+def _row(
+    timestamp: dt.datetime, sv: dict[str, Any], value: float, raw_unit: str | None, multiplier: int
+) -> Sample | None:
     if not math.isfinite(value):
         return None
     measurand = sv.get("measurand", ENERGY_REGISTER)
-    unit_in = raw_unit if raw_unit is not None else ("Wh" if measurand.startswith("Energy") else None)
+    unit_in = (
+        raw_unit if raw_unit is not None else ("Wh" if measurand.startswith("Energy") else None)
+    )
     normalised, unit = normalise(value, unit_in, multiplier)
     return Sample(
-        timestamp=timestamp, measurand=measurand, value=normalised, unit=unit,
-        raw_value=str(sv["value"])[:50], raw_unit=raw_unit, phase=sv.get("phase"),
-        context=sv.get("context"), location=sv.get("location"),
+        timestamp=timestamp,
+        measurand=measurand,
+        value=normalised,
+        unit=unit,
+        raw_value=str(sv["value"])[:50],
+        raw_unit=raw_unit,
+        phase=sv.get("phase"),
+        context=sv.get("context"),
+        location=sv.get("location"),
     )
 
 

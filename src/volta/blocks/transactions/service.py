@@ -28,7 +28,10 @@ class Opened:
 
 
 async def _insert_samples(
-    conn: AsyncConnection, station_id: str, transaction_id: int | None, evse_id: int | None,
+    conn: AsyncConnection,
+    station_id: str,
+    transaction_id: int | None,
+    evse_id: int | None,
     samples: list[Sample],
 ) -> None:
     if not samples:
@@ -37,10 +40,18 @@ async def _insert_samples(
         sa.insert(MeterValue),
         [
             {
-                "station_id": station_id, "transaction_id": transaction_id, "evse_id": evse_id,
-                "timestamp": s.timestamp, "measurand": s.measurand, "phase": s.phase,
-                "context": s.context, "location": s.location, "unit": s.unit, "value": s.value,
-                "raw_value": s.raw_value, "raw_unit": s.raw_unit,
+                "station_id": station_id,
+                "transaction_id": transaction_id,
+                "evse_id": evse_id,
+                "timestamp": s.timestamp,
+                "measurand": s.measurand,
+                "phase": s.phase,
+                "context": s.context,
+                "location": s.location,
+                "unit": s.unit,
+                "value": s.value,
+                "raw_value": s.raw_value,
+                "raw_unit": s.raw_unit,
             }
             for s in samples
         ],
@@ -84,8 +95,15 @@ async def _last_register_reading(conn: AsyncConnection, transaction_id: int) -> 
 
 
 async def start_v16(
-    db: Database, station_id: str, *, connector_id: int, id_tag: str, meter_start_wh: float,
-    started_at: dt.datetime, reservation_id: int | None, authorization_status: str,
+    db: Database,
+    station_id: str,
+    *,
+    connector_id: int,
+    id_tag: str,
+    meter_start_wh: float,
+    started_at: dt.datetime,
+    reservation_id: int | None,
+    authorization_status: str,
 ) -> Opened:
     """StartTransaction. A station that repeats it (its answer was lost) gets
     the same transactionId: same connector, tag, start time and meter start."""
@@ -107,11 +125,20 @@ async def start_v16(
         result = await conn.execute(
             sa.insert(Transaction)
             .values(
-                station_id=station_id, protocol="ocpp1.6", evse_id=connector_id,
-                connector_id=connector_id, id_token=id_tag, id_token_type="ISO14443",
-                authorization_status=authorization_status, reservation_id=reservation_id,
-                status="Active", started_at=started_at, meter_start_wh=meter_start_wh,
-                energy_wh=0.0, created_at=now, updated_at=now,
+                station_id=station_id,
+                protocol="ocpp1.6",
+                evse_id=connector_id,
+                connector_id=connector_id,
+                id_token=id_tag,
+                id_token_type="ISO14443",
+                authorization_status=authorization_status,
+                reservation_id=reservation_id,
+                status="Active",
+                started_at=started_at,
+                meter_start_wh=meter_start_wh,
+                energy_wh=0.0,
+                created_at=now,
+                updated_at=now,
             )
             .returning(Transaction.id)
         )
@@ -119,8 +146,15 @@ async def start_v16(
 
 
 async def stop_v16(
-    db: Database, station_id: str, *, transaction_id: int, meter_stop_wh: float,
-    stopped_at: dt.datetime, reason: str | None, id_tag: str | None, samples: list[Sample],
+    db: Database,
+    station_id: str,
+    *,
+    transaction_id: int,
+    meter_stop_wh: float,
+    stopped_at: dt.datetime,
+    reason: str | None,
+    id_tag: str | None,
+    samples: list[Sample],
 ) -> bool:
     """StopTransaction. Returns False when the transaction is unknown (the
     station is answered all the same, OCPP 1.6 §4.10). Repeats change nothing."""
@@ -142,16 +176,24 @@ async def stop_v16(
             sa.update(Transaction)
             .where(Transaction.id == tx.id)
             .values(
-                status="Ended", stopped_at=stopped_at, meter_stop_wh=meter_stop_wh,
+                status="Ended",
+                stopped_at=stopped_at,
+                meter_stop_wh=meter_stop_wh,
                 energy_wh=(meter_stop_wh - start) if start is not None else None,
-                stop_reason=reason or "Local", stop_id_token=id_tag, updated_at=utcnow(),
+                stop_reason=reason or "Local",
+                stop_id_token=id_tag,
+                updated_at=utcnow(),
             )
         )
         return True
 
 
 async def add_meter_values(
-    db: Database, station_id: str, *, evse_id: int | None, transaction_id: int | None,
+    db: Database,
+    station_id: str,
+    *,
+    evse_id: int | None,
+    transaction_id: int | None,
     samples: list[Sample],
 ) -> None:
     """MeterValues. Values naming an unknown transaction are kept unlinked."""
@@ -169,9 +211,7 @@ async def add_meter_values(
                 log.warning(
                     "%s sent meter values for unknown transaction %s", station_id, transaction_id
                 )
-        await _insert_samples(
-            conn, station_id, tx.id if tx else None, evse_id, samples
-        )
+        await _insert_samples(conn, station_id, tx.id if tx else None, evse_id, samples)
         if tx is not None:
             await _follow_energy(conn, tx, samples)
 
@@ -219,13 +259,20 @@ async def apply_event_v201(db: Database, ev: EventV201) -> bool:
             result = await conn.execute(
                 sa.insert(Transaction)
                 .values(
-                    station_id=ev.station_id, station_transaction_id=ev.transaction_id,
-                    protocol="ocpp2.0.1", evse_id=ev.evse_id, connector_id=ev.connector_id,
-                    id_token=ev.id_token, id_token_type=ev.id_token_type,
+                    station_id=ev.station_id,
+                    station_transaction_id=ev.transaction_id,
+                    protocol="ocpp2.0.1",
+                    evse_id=ev.evse_id,
+                    connector_id=ev.connector_id,
+                    id_token=ev.id_token,
+                    id_token_type=ev.id_token_type,
                     authorization_status=ev.authorization_status,
-                    reservation_id=ev.reservation_id, status="Active",
-                    charging_state=ev.charging_state, started_at=ev.timestamp,
-                    created_at=now, updated_at=now,
+                    reservation_id=ev.reservation_id,
+                    status="Active",
+                    charging_state=ev.charging_state,
+                    started_at=ev.timestamp,
+                    created_at=now,
+                    updated_at=now,
                 )
                 .returning(Transaction.id)
             )
@@ -245,13 +292,20 @@ async def apply_event_v201(db: Database, ev: EventV201) -> bool:
             return False
         await conn.execute(
             sa.insert(TransactionEvent).values(
-                transaction_id=row.id, seq_no=ev.seq_no, event_type=ev.event_type,
-                trigger_reason=ev.trigger_reason, timestamp=ev.timestamp, offline=ev.offline,
+                transaction_id=row.id,
+                seq_no=ev.seq_no,
+                event_type=ev.event_type,
+                trigger_reason=ev.trigger_reason,
+                timestamp=ev.timestamp,
+                offline=ev.offline,
                 received_at=now,
             )
         )
         await _insert_samples(conn, ev.station_id, row.id, ev.evse_id or row.evse_id, ev.samples)
-        values: dict[str, Any] = {"updated_at": now, "last_seq_no": max(ev.seq_no, row.last_seq_no or 0)}
+        values: dict[str, Any] = {
+            "updated_at": now,
+            "last_seq_no": max(ev.seq_no, row.last_seq_no or 0),
+        }
         if ev.event_type == "Started" or (row.started_at and ev.timestamp < row.started_at):
             values["started_at"] = ev.timestamp
         if ev.evse_id is not None and row.evse_id is None:
@@ -260,7 +314,8 @@ async def apply_event_v201(db: Database, ev: EventV201) -> bool:
             values["charging_state"] = ev.charging_state
         if ev.id_token and row.id_token is None:
             values.update(
-                id_token=ev.id_token, id_token_type=ev.id_token_type,
+                id_token=ev.id_token,
+                id_token_type=ev.id_token_type,
                 authorization_status=ev.authorization_status,
             )
         if ev.remote_start_id is not None or ev.reservation_id is not None:
@@ -279,7 +334,9 @@ async def apply_event_v201(db: Database, ev: EventV201) -> bool:
                 sa.update(Transaction)
                 .where(Transaction.id == row.id)
                 .values(
-                    status="Ended", stopped_at=ev.timestamp, meter_stop_wh=stop,
+                    status="Ended",
+                    stopped_at=ev.timestamp,
+                    meter_stop_wh=stop,
                     energy_wh=(stop - start) if stop is not None and start is not None else None,
                     stop_reason=ev.stopped_reason or "Local",
                     stop_id_token=ev.id_token if ev.id_token != row.id_token else None,
@@ -293,8 +350,12 @@ async def apply_event_v201(db: Database, ev: EventV201) -> bool:
 
 
 async def list_transactions(
-    db: Database, *, station_id: str | None = None, active: bool | None = None,
-    limit: int = 100, offset: int = 0,
+    db: Database,
+    *,
+    station_id: str | None = None,
+    active: bool | None = None,
+    limit: int = 100,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
     stmt = sa.select(Transaction).order_by(Transaction.id.desc()).limit(limit).offset(offset)
     if station_id is not None:
@@ -308,17 +369,23 @@ async def list_transactions(
 async def get_transaction(db: Database, transaction_id: int) -> dict[str, Any] | None:
     async with db.read() as conn:
         row = (
-            await conn.execute(sa.select(Transaction).where(Transaction.id == transaction_id))
-        ).mappings().first()
+            (await conn.execute(sa.select(Transaction).where(Transaction.id == transaction_id)))
+            .mappings()
+            .first()
+        )
         if row is None:
             return None
         values = (
-            await conn.execute(
-                sa.select(MeterValue)
-                .where(MeterValue.transaction_id == transaction_id)
-                .order_by(MeterValue.timestamp, MeterValue.id)
+            (
+                await conn.execute(
+                    sa.select(MeterValue)
+                    .where(MeterValue.transaction_id == transaction_id)
+                    .order_by(MeterValue.timestamp, MeterValue.id)
+                )
             )
-        ).mappings().all()
+            .mappings()
+            .all()
+        )
     tx = dict(row)
     tx["meter_values"] = [dict(v) for v in values]
     return tx

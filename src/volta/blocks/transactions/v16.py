@@ -63,7 +63,9 @@ async def stop_transaction(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any
         # when it cannot match it, or the charger retries it forever.
         log.warning(
             "%s stopped unknown transaction %s (meterStop %s)",
-            ctx.station_id, p["transactionId"], p["meterStop"],
+            ctx.station_id,
+            p["transactionId"],
+            p["meterStop"],
         )
     response: dict[str, Any] = {}
     if "idTag" in p:

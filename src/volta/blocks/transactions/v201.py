@@ -59,7 +59,9 @@ async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
     if not applied:
         log.info(
             "%s repeated TransactionEvent %s seqNo %s; acknowledged, not applied",
-            ctx.station_id, info["transactionId"], p["seqNo"],
+            ctx.station_id,
+            info["transactionId"],
+            p["seqNo"],
         )
     return response
 
