@@ -237,3 +237,17 @@ async def test_oversized_frame_closes_with_1009(volta):
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(ws.recv(), 5)
         assert ws.close_code == 1009
+
+
+async def test_relaxed_station_gets_through_extra_fields(volta):
+    """Validation relaxed per station: unknown properties and enum values pass,
+    missing fields still do not."""
+    await register(volta, "LAX", validation="relaxed")
+    async with connect(volta, "LAX", V16) as ws:
+        station = RawStation(ws)
+        r = await station.call(
+            "BootNotification", {"chargePointVendor": "v", "chargePointModel": "m", "colour": "red"}
+        )
+        assert r[0] == 3 and r[2]["status"] == "Accepted"
+        r = await station.call("BootNotification", {"chargePointVendor": "v"})
+        assert r[0] == 4 and r[2] == "OccurenceConstraintViolation"

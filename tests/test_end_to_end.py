@@ -1,0 +1,151 @@
+"""The issue's acceptance path, as a new user would try it: a charger built
+with the PyPI `ocpp` library's ChargePoint, with a password, connects, boots,
+authorises, runs a full transaction and is shown by the API; a command sent
+from the API reaches it and its answer comes back. Both versions."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ocpp.v16 import call as call16
+from ocpp.v201 import call as call201
+
+from tests.helpers import add_token, now_iso, station
+
+
+async def test_ocpp16_charger_end_to_end(volta, api):
+    assert (
+        await api.post("/api/v1/stations", json={"id": "ACME-16", "password": "acme-16-password"})
+    ).status_code == 201
+    assert (await api.post("/api/v1/id-tokens", json={"token": "RFID-16"})).status_code == 201
+    async with station(volta, "ACME-16", "1.6", password="acme-16-password") as cp:
+        boot = await cp.call(
+            call16.BootNotification(charge_point_vendor="Acme", charge_point_model="AC22")
+        )
+        assert boot.status == "Accepted"
+        await cp.call(
+            call16.StatusNotification(connector_id=1, error_code="NoError", status="Preparing")
+        )
+        assert (await cp.call(call16.Authorize(id_tag="RFID-16"))).id_tag_info[
+            "status"
+        ] == "Accepted"
+        start = await cp.call(
+            call16.StartTransaction(
+                connector_id=1, id_tag="RFID-16", meter_start=100, timestamp=now_iso()
+            )
+        )
+        await cp.call(
+            call16.StatusNotification(connector_id=1, error_code="NoError", status="Charging")
+        )
+
+        view = (await api.get("/api/v1/stations/ACME-16")).json()
+        assert view["online"] and view["protocol"] == "ocpp1.6" and view["vendor"] == "Acme"
+        assert view["connectors"][0]["status"] == "Charging"
+
+        command = await api.post(
+            "/api/v1/stations/ACME-16/commands/RemoteStopTransaction",
+            json={"transactionId": start.transaction_id},
+        )
+        assert command.status_code == 200
+        assert command.json()["status"] == "accepted"
+        assert command.json()["response"] == {"status": "Accepted"}
+        assert cp.received[-1] == (
+            "RemoteStopTransaction",
+            {"transaction_id": start.transaction_id},
+        )
+
+        await cp.call(
+            call16.StopTransaction(
+                meter_stop=7_100,
+                timestamp=now_iso(),
+                transaction_id=start.transaction_id,
+                reason="Remote",
+            )
+        )
+        await cp.call(
+            call16.StatusNotification(connector_id=1, error_code="NoError", status="Available")
+        )
+    tx = (await api.get(f"/api/v1/transactions/{start.transaction_id}")).json()
+    assert (tx["status"], tx["energy_wh"], tx["stop_reason"], tx["id_token"]) == (
+        "Ended",
+        7_000,
+        "Remote",
+        "RFID-16",
+    )
+    assert (await api.get("/api/v1/stations/ACME-16")).json()["connectors"][0][
+        "status"
+    ] == "Available"
+
+
+async def test_ocpp201_charger_end_to_end(volta, api):
+    assert (
+        await api.post("/api/v1/stations", json={"id": "ACME-201", "password": "acme-201-password"})
+    ).status_code == 201
+    await add_token(volta, "RFID-201")
+    async with station(volta, "ACME-201", "2.0.1", password="acme-201-password") as cp:
+        boot = await cp.call(
+            call201.BootNotification(
+                charging_station={"model": "DC50", "vendor_name": "Acme"}, reason="PowerUp"
+            )
+        )
+        assert boot.status == "Accepted"
+        auth = await cp.call(
+            call201.Authorize(id_token={"id_token": "RFID-201", "type": "ISO14443"})
+        )
+        assert auth.id_token_info["status"] == "Accepted"
+        token = {"id_token": "RFID-201", "type": "ISO14443"}
+        for seq, (kind, wh, ctx) in enumerate(
+            [
+                ("Started", 0, "Transaction.Begin"),
+                ("Updated", 4_000, "Sample.Periodic"),
+                ("Ended", 9_000, "Transaction.End"),
+            ]
+        ):
+            await cp.call(
+                call201.TransactionEvent(
+                    event_type=kind,
+                    timestamp=now_iso(),
+                    trigger_reason="Authorized" if seq == 0 else "MeterValuePeriodic",
+                    seq_no=seq,
+                    transaction_info={"transaction_id": "ACME-TX-1"},
+                    id_token=token if seq == 0 else None,
+                    evse={"id": 1, "connector_id": 1},
+                    meter_value=[
+                        {"timestamp": now_iso(), "sampled_value": [{"value": wh, "context": ctx}]}
+                    ],
+                )
+            )
+        command = await api.post(
+            "/api/v1/stations/ACME-201/commands/GetVariables",
+            json={
+                "getVariableData": [
+                    {
+                        "component": {"name": "OCPPCommCtrlr"},
+                        "variable": {"name": "HeartbeatInterval"},
+                    }
+                ]
+            },
+        )
+        assert command.json()["status"] == "accepted"
+        assert command.json()["response"]["getVariableResult"][0]["attributeValue"] == "300"
+        stored = (await api.get(f"/api/v1/commands/{command.json()['id']}")).json()
+        assert stored == command.json()
+    txs = (await api.get("/api/v1/transactions", params={"station_id": "ACME-201"})).json()
+    assert [(t["station_transaction_id"], t["status"], t["energy_wh"]) for t in txs] == [
+        ("ACME-TX-1", "Ended", 9_000)
+    ]
+    # The frame log holds the whole conversation, both directions.
+    for _ in range(50):
+        frames = (
+            await api.get("/api/v1/stations/ACME-201/messages", params={"limit": 100})
+        ).json()["items"]
+        if len(frames) >= 14:
+            break
+        await asyncio.sleep(0.05)
+    actions = {(f["direction"], f["action"]) for f in frames}
+    assert {
+        ("in", "BootNotification"),
+        ("out", "BootNotification"),
+        ("out", "GetVariables"),
+        ("in", "GetVariables"),
+    } <= actions
