@@ -69,8 +69,9 @@ class StationConnection:
         finally:
             if self._answer is not None and not self._answer.done():
                 self._answer.cancel()
-            for task in list(self._tasks):
-                task.cancel()
+            # Handlers still running are left to finish: cancelling one in the
+            # middle of its commit helps nobody, and the station, which got no
+            # answer, will retry (the transaction handlers are idempotent).
 
     def _on_message(self, message: str | bytes) -> None:
         text = message if isinstance(message, str) else message.decode("utf-8", "replace")

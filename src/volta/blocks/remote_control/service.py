@@ -7,6 +7,7 @@ a restart mid-command leaves a record rather than nothing.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -69,24 +70,33 @@ async def send_command(
             )
         )
     if outcome is None:
-        outcome = await services.router.call(station_id, action, payload)
-        async with db.write() as conn:
-            await conn.execute(
-                sa.update(Command)
-                .where(Command.id == command_id)
-                .values(
-                    status=outcome.status,
-                    message_id=outcome.message_id,
-                    response=outcome.response,
-                    error_code=outcome.error_code,
-                    error_description=outcome.error_description,
-                    completed_at=utcnow(),
-                )
-            )
+        # Shielded: an API client that gives up waiting must not leave the
+        # command `pending` forever; its outcome is still recorded.
+        outcome = await asyncio.shield(_deliver(services, command_id, station_id, action, payload))
     metrics.COMMANDS.labels(action, outcome.status).inc()
     command = await get_command(services, command_id)
     assert command is not None
     return command
+
+
+async def _deliver(
+    services: Services, command_id: str, station_id: str, action: str, payload: dict[str, Any]
+) -> CallOutcome:
+    outcome = await services.router.call(station_id, action, payload)
+    async with services.db.write() as conn:
+        await conn.execute(
+            sa.update(Command)
+            .where(Command.id == command_id)
+            .values(
+                status=outcome.status,
+                message_id=outcome.message_id,
+                response=outcome.response,
+                error_code=outcome.error_code,
+                error_description=outcome.error_description,
+                completed_at=utcnow(),
+            )
+        )
+    return outcome
 
 
 async def get_command(services: Services, command_id: str) -> dict[str, Any] | None:
