@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/volta serve
+	$(BIN)/volta serve --demo 3
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

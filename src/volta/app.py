@@ -126,8 +126,8 @@ class Volta:
         await self.db.close()
 
 
-async def run(settings: Settings) -> None:
-    """`volta serve`: run until SIGINT or SIGTERM."""
+async def run(settings: Settings, *, demo: int = 0) -> None:
+    """`volta serve`: run until SIGINT or SIGTERM, with `demo` simulated stations."""
     volta = Volta(settings)
     await volta.start()
     stop = asyncio.Event()
@@ -135,6 +135,42 @@ async def run(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    demo_task = asyncio.create_task(run_demo(volta, demo, stop)) if demo else None
     await stop.wait()
     log.info("stopping")
+    if demo_task is not None:
+        await demo_task
     await volta.stop()
+
+
+async def run_demo(volta: Volta, count: int, stop: asyncio.Event) -> None:
+    """Register `count` simulated stations and a driver card, and let them charge
+    against this server, so a new user sees sessions happen."""
+    from volta.blocks.authorization import service as tokens
+    from volta.blocks.provisioning import service as provisioning
+    from volta.security import new_station_password
+    from volta.simulator.fleet import build_fleet, run_fleet
+    from volta.simulator.scenario import Scenario
+
+    password = new_station_password()
+    scenario = Scenario(
+        url=f"ws://127.0.0.1:{volta.ocpp_port}",
+        stations=count,
+        protocol="mixed",
+        id_prefix="DEMO-",
+        password=password,
+        id_tokens=["DEMO-CARD-1", "DEMO-CARD-2"],
+        meter_interval=5.0,
+        session_seconds=(60.0, 180.0),
+        idle_seconds=(5.0, 30.0),
+    )
+    for station_id in scenario.station_ids():
+        if await provisioning.find_station(volta.db, station_id) is None:
+            await provisioning.create_station(volta.db, station_id, password=password)
+        else:
+            await provisioning.update_station(volta.db, station_id, password=password)
+    for token in scenario.id_tokens:
+        if await tokens.get_token(volta.db, token) is None:
+            await tokens.add_token(volta.db, token)
+    log.info("demo: %d simulated stations (%s...)", count, scenario.station_ids()[0])
+    await run_fleet(build_fleet(scenario), stop)

@@ -42,7 +42,25 @@ def _settings(args: argparse.Namespace) -> Any:
     )
 
 
-async def _with_db(args: argparse.Namespace, work: Callable[[Any], Awaitable[int | None]]) -> int | None:
+def _check_input(what: str, model: Any, flags: dict[str, str], **values: Any) -> None:
+    """Apply the HTTP API's rules (volta.api.models) to the same input, so the
+    CLI cannot store what the API would refuse (e.g. a station id with a '/',
+    which no station could connect with)."""
+    import pydantic
+
+    try:
+        model(**values)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"{flags.get(str(e['loc'][0]), str(e['loc'][0])) if e['loc'] else what}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise CliError(f"invalid {what}: {problems}") from None
+
+
+async def _with_db(
+    args: argparse.Namespace, work: Callable[[Any], Awaitable[int | None]]
+) -> int | None:
     from volta.store import migrate
     from volta.store.db import Database
 
@@ -64,12 +82,47 @@ def cmd_serve(args: argparse.Namespace) -> int | None:
 
     settings = _settings(args)
     configure(settings.log_level, settings.log_format)
-    return _run(_serve(settings, run))
+    return _run(_serve(run(settings, demo=args.demo)))
 
 
-async def _serve(settings: Any, run: Callable[[Any], Awaitable[None]]) -> int:
-    await run(settings)
+async def _serve(work: Awaitable[None]) -> int:
+    await work
     return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int | None:
+    from volta.logs import configure
+    from volta.simulator.fleet import build_fleet, run_fleet, summary
+    from volta.simulator.scenario import load_scenario
+
+    configure("WARNING" if not args.verbose else "INFO", "text")
+    scenario = load_scenario(
+        args.scenario,
+        url=args.url,
+        stations=args.stations,
+        protocol=args.protocol,
+        connectors=args.connectors,
+        id_prefix=args.id_prefix,
+        password=args.password,
+        id_tokens=args.token,
+        meter_interval=args.meter_interval,
+        sessions=args.sessions,
+        seed=args.seed,
+    )
+    stations = build_fleet(scenario)
+
+    async def work() -> int:
+        import signal
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_fleet(stations, stop, report_every=args.report_every, duration=args.duration)
+        print(summary(stations))
+        return 0
+
+    return _run(work())
 
 
 def cmd_migrate(args: argparse.Namespace) -> int | None:
@@ -83,16 +136,30 @@ def cmd_migrate(args: argparse.Namespace) -> int | None:
 
 
 def cmd_stations(args: argparse.Namespace) -> int | None:
+    from sqlalchemy.exc import IntegrityError
+
     from volta.blocks.provisioning import service
     from volta.security import new_station_password
+
+    password = args.password if args.action == "add" else None
+    if args.action == "add":
+        from volta.api.models import StationCreate
+
+        if args.generate_password:
+            password = new_station_password()
+        _check_input(
+            "station",
+            StationCreate,
+            {"password": "--password", "registration_status": "--status"},
+            id=args.id,
+            password=password,
+            registration_status=args.status,
+        )
 
     async def work(db: Any) -> int:
         if args.action == "add":
             if await service.find_station(db, args.id):
                 raise CliError(f"station {args.id} already exists")
-            password = args.password
-            if args.generate_password:
-                password = new_station_password()
             await service.create_station(
                 db, args.id, password=password, registration_status=args.status
             )
@@ -100,8 +167,10 @@ def cmd_stations(args: argparse.Namespace) -> int | None:
             if args.generate_password:
                 print(f"password: {password}")
             if not password:
-                print("note: without a password the station connects unauthenticated "
-                      "(security profile 0); use --password or --generate-password")
+                print(
+                    "note: without a password the station connects unauthenticated "
+                    "(security profile 0); use --password or --generate-password"
+                )
         elif args.action == "list":
             rows = await service.list_stations(db, limit=10_000)
             print(f"{'ID':<30} {'REGISTRATION':<12} {'PROTOCOL':<10} {'VENDOR':<16} MODEL")
@@ -113,7 +182,7 @@ def cmd_stations(args: argparse.Namespace) -> int | None:
         elif args.action == "remove":
             try:
                 removed = await service.delete_station(db, args.id)
-            except Exception as exc:
+            except IntegrityError as exc:
                 raise CliError(f"cannot remove station {args.id}: it has transactions") from exc
             if not removed:
                 raise CliError(f"station {args.id} not found")
@@ -136,13 +205,32 @@ def _parse_expiry(value: str | None) -> dt.datetime | None:
 def cmd_tokens(args: argparse.Namespace) -> int | None:
     from volta.blocks.authorization import service
 
+    expires_at = None
+    if args.action == "add":
+        from volta.api.models import IdTokenCreate
+
+        expires_at = _parse_expiry(args.expires)
+        _check_input(
+            "id token",
+            IdTokenCreate,
+            {"type": "--type", "status": "--status", "group_id": "--group"},
+            token=args.token,
+            type=args.type,
+            status=args.status,
+            group_id=args.group,
+        )
+
     async def work(db: Any) -> int:
         if args.action == "add":
             if await service.get_token(db, args.token):
                 raise CliError(f"id token {args.token} already exists")
             await service.add_token(
-                db, args.token, status=args.status, token_type=args.type,
-                expires_at=_parse_expiry(args.expires), group_id=args.group,
+                db,
+                args.token,
+                status=args.status,
+                token_type=args.type,
+                expires_at=expires_at,
+                group_id=args.group,
             )
             print(f"added id token {args.token} ({args.status})")
         elif args.action == "list":
@@ -190,7 +278,8 @@ def cmd_api_token(args: argparse.Namespace) -> int | None:
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--database-url", metavar="URL",
+        "--database-url",
+        metavar="URL",
         help="sqlite:///PATH or postgresql://USER@HOST/DB (default: $VOLTA_DATABASE_URL "
         "or sqlite:///./volta.db)",
     )
@@ -206,7 +295,33 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 0.0.0.0)")
     serve.add_argument("--ocpp-port", type=int, help="OCPP WebSocket port (default 9000)")
     serve.add_argument("--api-port", type=int, help="HTTP API port (default 8000)")
+    serve.add_argument(
+        "--demo",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run N simulated stations against this server (for a first look)",
+    )
     serve.set_defaults(func=cmd_serve)
+
+    sim = sub.add_parser("simulate", help="run simulated charging stations against a CSMS")
+    sim.add_argument("--scenario", metavar="FILE", help="TOML scenario (flags override it)")
+    sim.add_argument(
+        "--url", help="CSMS WebSocket URL without the station id (ws://127.0.0.1:9000)"
+    )
+    sim.add_argument("--stations", type=int, help="how many stations (3)")
+    sim.add_argument("--protocol", choices=["1.6", "2.0.1", "mixed"], help="OCPP version (mixed)")
+    sim.add_argument("--connectors", type=int, help="connectors (EVSEs) per station (2)")
+    sim.add_argument("--id-prefix", help="station ids are PREFIX001, PREFIX002, ... (SIM-)")
+    sim.add_argument("--password", help="HTTP Basic password of every station")
+    sim.add_argument("--token", action="append", help="id token drivers present (repeatable)")
+    sim.add_argument("--meter-interval", type=float, help="seconds between meter values (10)")
+    sim.add_argument("--sessions", type=int, help="sessions per connector, then idle (0: forever)")
+    sim.add_argument("--seed", type=int, help="random seed for repeatable runs")
+    sim.add_argument("--duration", type=float, default=0.0, help="stop after S seconds")
+    sim.add_argument("--report-every", type=float, default=10.0, help="print a summary every S s")
+    sim.add_argument("--verbose", action="store_true", help="log connections and failures")
+    sim.set_defaults(func=cmd_simulate)
 
     mig = sub.add_parser("migrate", parents=[common], help="create or upgrade the database schema")
     mig.set_defaults(func=cmd_migrate)
@@ -227,9 +342,15 @@ def build_parser() -> argparse.ArgumentParser:
     t_sub = tokens.add_subparsers(dest="action", required=True)
     t_add = t_sub.add_parser("add", parents=[common], help="add an id token")
     t_add.add_argument("token")
-    t_add.add_argument("--status", default="Accepted", choices=["Accepted", "Blocked", "Expired", "Invalid"])
-    t_add.add_argument("--type", default="ISO14443", help="2.0.1 IdTokenEnumType (default ISO14443)")
-    t_add.add_argument("--expires", metavar="ISO", help="expiry date/time, e.g. 2027-12-31T23:59:59Z")
+    t_add.add_argument(
+        "--status", default="Accepted", choices=["Accepted", "Blocked", "Expired", "Invalid"]
+    )
+    t_add.add_argument(
+        "--type", default="ISO14443", help="2.0.1 IdTokenEnumType (default ISO14443)"
+    )
+    t_add.add_argument(
+        "--expires", metavar="ISO", help="expiry date/time, e.g. 2027-12-31T23:59:59Z"
+    )
     t_add.add_argument("--group", help="group id token (1.6 parentIdTag / 2.0.1 groupIdToken)")
     t_sub.add_parser("list", parents=[common], help="list id tokens")
     t_rm = t_sub.add_parser("remove", parents=[common], help="remove an id token")
@@ -244,12 +365,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sqlalchemy.exc import DBAPIError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         result = args.func(args)
     except CliError as exc:
         print(f"volta: {exc}", file=sys.stderr)
+        return 1
+    except DBAPIError as exc:  # e.g. no such database, unwritable SQLite file
+        print(f"volta: database error: {exc.orig}", file=sys.stderr)
         return 1
     except ValueError as exc:  # bad settings or URL
         print(f"volta: {exc}", file=sys.stderr)

@@ -1,0 +1,82 @@
+"""What simulated stations do: from flags or a small TOML file.
+
+```toml
+[simulate]
+url = "ws://127.0.0.1:9000"
+stations = 5
+protocol = "mixed"          # 1.6, 2.0.1 or mixed
+connectors = 2
+id_prefix = "SIM-"
+password = ""               # HTTP Basic password, the same for all
+id_tokens = ["SIM-CARD-1"]  # what drivers present
+heartbeat_interval = 0      # 0: what the CSMS says in BootNotification
+meter_interval = 10         # seconds between meter values while charging
+session_seconds = [60, 180] # how long a session lasts (random in range)
+idle_seconds = [5, 30]      # pause between sessions
+power_kw = [7.4, 22.0]      # charging power
+sessions = 0                # sessions per connector, 0: until stopped
+seed = 0                    # random seed, 0: random
+```
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Scenario:
+    url: str = "ws://127.0.0.1:9000"
+    stations: int = 3
+    protocol: str = "mixed"
+    connectors: int = 2
+    id_prefix: str = "SIM-"
+    password: str = ""
+    id_tokens: list[str] = field(default_factory=lambda: ["SIM-CARD-1"])
+    heartbeat_interval: float = 0.0
+    meter_interval: float = 10.0
+    session_seconds: tuple[float, float] = (60.0, 180.0)
+    idle_seconds: tuple[float, float] = (5.0, 30.0)
+    power_kw: tuple[float, float] = (7.4, 22.0)
+    sessions: int = 0
+    seed: int = 0
+    # Reconnect back-off: first delay and cap, seconds.
+    reconnect_min: float = 0.5
+    reconnect_max: float = 30.0
+
+    def station_ids(self) -> list[str]:
+        width = max(3, len(str(self.stations)))
+        return [f"{self.id_prefix}{i:0{width}d}" for i in range(1, self.stations + 1)]
+
+    def protocol_of(self, index: int) -> str:
+        if self.protocol == "mixed":
+            return "ocpp1.6" if index % 2 == 0 else "ocpp2.0.1"
+        return "ocpp2.0.1" if self.protocol in ("2.0.1", "ocpp2.0.1") else "ocpp1.6"
+
+
+def _pair(value: Any) -> tuple[float, float]:
+    if isinstance(value, int | float):
+        return float(value), float(value)
+    low, high = value
+    return float(low), float(high)
+
+
+def load_scenario(path: str | None = None, **overrides: Any) -> Scenario:
+    values: dict[str, Any] = {}
+    if path:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        values.update(data.get("simulate", data))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in fields(Scenario)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"unknown scenario settings: {', '.join(sorted(unknown))}")
+    for name in ("session_seconds", "idle_seconds", "power_kw"):
+        if name in values:
+            values[name] = _pair(values[name])
+    if values.get("protocol", "mixed") not in ("1.6", "2.0.1", "ocpp1.6", "ocpp2.0.1", "mixed"):
+        raise ValueError("protocol must be 1.6, 2.0.1 or mixed")
+    return Scenario(**values)
