@@ -17,7 +17,9 @@ from volta.blocks import Services
 from volta.security import hash_api_token
 from volta.store.models import ApiToken
 
-bearer = HTTPBearer(auto_error=False, description="VOLTA_API_TOKEN or a token from `volta api-token`")
+bearer = HTTPBearer(
+    auto_error=False, description="VOLTA_API_TOKEN or a token from `volta api-token`"
+)
 
 
 def get_services(request: Request) -> Services:
@@ -31,7 +33,8 @@ async def require_token(
 ) -> None:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "missing bearer token",
+            status.HTTP_401_UNAUTHORIZED,
+            "missing bearer token",
             headers={"WWW-Authenticate": "Bearer"},
         )
     token = credentials.credentials
@@ -47,7 +50,8 @@ async def require_token(
         ).first()
     if found is None:
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "invalid bearer token",
+            status.HTTP_401_UNAUTHORIZED,
+            "invalid bearer token",
             headers={"WWW-Authenticate": "Bearer"},
         )
 
@@ -67,9 +71,7 @@ def create_api(services: Services) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()
-        ]
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
         message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
         return JSONResponse({"detail": message, "errors": errors}, status_code=422)
 
@@ -87,9 +89,7 @@ def create_api(services: Services) -> FastAPI:
     @app.get("/metrics", tags=["system"], response_class=PlainTextResponse)
     async def prometheus_metrics() -> PlainTextResponse:
         """Prometheus metrics (no token needed; bind the API port privately)."""
-        return PlainTextResponse(
-            generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST
-        )
+        return PlainTextResponse(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     auth = [Depends(require_token)]
     app.include_router(stations.router, prefix="/api/v1", dependencies=auth)

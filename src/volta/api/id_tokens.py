@@ -20,18 +20,26 @@ async def list_tokens(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[IdTokenOut]:
-    return [IdTokenOut(**t) for t in await service.list_tokens(services.db, limit=limit, offset=offset)]
+    return [
+        IdTokenOut(**t) for t in await service.list_tokens(services.db, limit=limit, offset=offset)
+    ]
 
 
 @router.post("/id-tokens", response_model=IdTokenOut, status_code=201)
 async def add_token(body: IdTokenCreate, services: ServicesDep) -> IdTokenOut:
     try:
         await service.add_token(
-            services.db, body.token, status=body.status, token_type=body.type,
-            expires_at=body.expires_at, group_id=body.group_id,
+            services.db,
+            body.token,
+            status=body.status,
+            token_type=body.type,
+            expires_at=body.expires_at,
+            group_id=body.group_id,
         )
     except IntegrityError:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"id token {body.token} already exists") from None
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"id token {body.token} already exists"
+        ) from None
     return await get_token(body.token, services)
 
 

@@ -11,7 +11,13 @@ RegistrationStatus = Literal["Accepted", "Pending", "Rejected"]
 ValidationMode = Literal["strict", "relaxed", "off"]
 TokenStatus = Literal["Accepted", "Blocked", "Expired", "Invalid"]
 TokenType = Literal[
-    "Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress",
+    "Central",
+    "eMAID",
+    "ISO14443",
+    "ISO15693",
+    "KeyCode",
+    "Local",
+    "MacAddress",
     "NoAuthorization",
 ]
 
@@ -59,13 +65,24 @@ class StationOut(BaseModel):
 
 
 class StationCreate(BaseModel):
-    id: str = Field(min_length=1, max_length=48, pattern=r"^[^/\s:]+$")
+    id: str = Field(min_length=1, max_length=48, description="the id in the station's URL")
     password: str | None = Field(
-        None, min_length=8, max_length=64,
+        None,
+        min_length=8,
+        max_length=64,
         description="HTTP Basic password (security profile 1); stored hashed",
     )
     registration_status: RegistrationStatus = "Accepted"
     validation: ValidationMode = "strict"
+
+    @field_validator("id")
+    @classmethod
+    def _usable_in_url(cls, value: str) -> str:
+        # It is the last segment of ws://HOST:9000/<id> and the Basic-auth
+        # username, so it cannot hold a slash, a colon or white space.
+        if any(c in value for c in "/:") or any(c.isspace() for c in value):
+            raise ValueError("a station id cannot contain '/', ':' or white space")
+        return value
 
 
 class StationUpdate(BaseModel):

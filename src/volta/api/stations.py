@@ -64,8 +64,11 @@ async def list_stations(
 async def create_station(body: StationCreate, services: ServicesDep) -> StationOut:
     try:
         await provisioning.create_station(
-            services.db, body.id, password=body.password,
-            registration_status=body.registration_status, validation=body.validation,
+            services.db,
+            body.id,
+            password=body.password,
+            registration_status=body.registration_status,
+            validation=body.validation,
         )
     except IntegrityError:
         raise HTTPException(status.HTTP_409_CONFLICT, f"station {body.id} already exists") from None
@@ -147,7 +150,7 @@ async def send_command(
         services, station_id, action, payload, version_hint=station["protocol"]
     )
     if command["status"] == "invalid":
-        response.status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+        response.status_code = 422  # the name of this constant differs across Starlette versions
     return CommandOut(**command)
 
 

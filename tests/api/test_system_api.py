@@ -1,0 +1,135 @@
+"""The HTTP API's front door: bearer-token auth, health, metrics, OpenAPI."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from ocpp.v16 import call
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import API_TOKEN
+from tests.helpers import register, station
+
+# The operator-facing surface: every path and method the API promises.
+API_V1 = {
+    "/api/v1/stations": {"get", "post"},
+    "/api/v1/stations/{station_id}": {"get", "patch", "delete"},
+    "/api/v1/stations/{station_id}/messages": {"get"},
+    "/api/v1/stations/{station_id}/commands/{action}": {"post"},
+    "/api/v1/commands/{command_id}": {"get"},
+    "/api/v1/id-tokens": {"get", "post"},
+    "/api/v1/id-tokens/{token}": {"get", "patch", "delete"},
+    "/api/v1/transactions": {"get"},
+    "/api/v1/transactions/{transaction_id}": {"get"},
+}
+
+
+def base_url(volta) -> str:
+    return f"http://127.0.0.1:{volta.api_port}"
+
+
+def samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The values of one metric's samples, keyed by their sorted labels."""
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                out[tuple(sorted(sample.labels.items()))] = sample.value
+    return out
+
+
+async def test_no_token_is_401(volta):
+    async with httpx.AsyncClient(base_url=base_url(volta), timeout=10) as client:
+        for path in ("/api/v1/stations", "/api/v1/id-tokens", "/api/v1/transactions"):
+            resp = await client.get(path)
+            assert resp.status_code == 401, path
+            assert resp.headers["WWW-Authenticate"] == "Bearer"
+            assert resp.json()["detail"]
+
+
+async def test_wrong_token_is_401(volta):
+    headers = {"Authorization": "Bearer not-the-token"}
+    async with httpx.AsyncClient(base_url=base_url(volta), headers=headers, timeout=10) as client:
+        resp = await client.get("/api/v1/stations")
+        assert resp.status_code == 401
+        resp = await client.post("/api/v1/stations", json={"id": "CP-SNEAK"})
+        assert resp.status_code == 401
+    async with httpx.AsyncClient(base_url=base_url(volta), timeout=10) as client:
+        # The right secret in the wrong scheme is no bearer token either.
+        resp = await client.get("/api/v1/stations", headers={"Authorization": f"Basic {API_TOKEN}"})
+        assert resp.status_code == 401
+    # Nothing was created by the refused POST.
+    async with httpx.AsyncClient(
+        base_url=base_url(volta), headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10
+    ) as client:
+        assert (await client.get("/api/v1/stations/CP-SNEAK")).status_code == 404
+
+
+async def test_right_token_is_200(api):
+    for path in ("/api/v1/stations", "/api/v1/id-tokens", "/api/v1/transactions"):
+        resp = await api.get(path)
+        assert resp.status_code == 200, path
+        assert resp.json() == []
+
+
+async def test_healthz_needs_no_token(volta):
+    async with httpx.AsyncClient(base_url=base_url(volta), timeout=10) as client:
+        resp = await client.get("/healthz")
+    assert resp.status_code == 200
+    assert resp.json() == {"status": "ok", "database": "ok", "stations_connected": 0}
+
+
+async def test_healthz_counts_connected_stations(volta):
+    await register(volta, "CP-H")
+    async with httpx.AsyncClient(base_url=base_url(volta), timeout=10) as client:
+        async with station(volta, "CP-H") as cp:
+            await cp.call(call.Heartbeat())
+            resp = await client.get("/healthz")
+            assert resp.json()["stations_connected"] == 1
+        for _ in range(60):
+            resp = await client.get("/healthz")
+            if resp.json()["stations_connected"] == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert resp.json()["stations_connected"] == 0
+
+
+async def test_metrics_need_no_token(volta):
+    await register(volta, "CP-M")
+    async with httpx.AsyncClient(base_url=base_url(volta), timeout=10) as client:
+        before = (await client.get("/metrics")).text
+        async with station(volta, "CP-M") as cp:
+            await cp.call(call.Heartbeat())
+            resp = await client.get("/metrics")
+    assert resp.status_code == 200
+    assert resp.headers["content-type"].startswith("text/plain")
+    text = resp.text
+    assert "volta_stations_connected" in text
+    connected = samples(text, "volta_stations_connected")
+    assert connected[(("protocol", "ocpp1.6"),)] >= 1
+
+    # The station's Heartbeat and our answer were counted, by action.
+    frames_before = samples(before, "volta_ocpp_frames_total")
+    frames_after = samples(text, "volta_ocpp_frames_total")
+    for direction in ("in", "out"):
+        key = (("action", "Heartbeat"), ("direction", direction))
+        assert frames_after[key] == frames_before.get(key, 0) + 1, direction
+    lines = [line for line in text.splitlines() if line.startswith("volta_ocpp_frames_total{")]
+    assert any('action="Heartbeat"' in line and 'direction="in"' in line for line in lines)
+
+
+async def test_openapi_lists_every_api_path(volta):
+    async with httpx.AsyncClient(base_url=base_url(volta), timeout=10) as client:
+        resp = await client.get("/openapi.json")
+    assert resp.status_code == 200
+    spec = resp.json()
+    paths = spec["paths"]
+    listed = {p: set(ops) for p, ops in paths.items() if p.startswith("/api/v1")}
+    assert listed == API_V1
+    # Every API operation says it needs the bearer token; health does not.
+    for path in API_V1:
+        for op in paths[path].values():
+            assert op.get("security") == [{"HTTPBearer": []}], path
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert "security" not in paths["/healthz"]["get"]
