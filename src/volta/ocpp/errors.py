@@ -40,8 +40,10 @@ _V16_SPELLING = {
 }
 
 _FROM_WIRE = {code.value: code for code in ErrorCode}
-_FROM_WIRE.update({spelling: code for code, spelling in _V16_SPELLING.items()})
+# Only 1.6's own spellings map back; its fallbacks for 2.0.1-only codes
+# ("NotSupported", "FormationViolation") keep their 1.6 meaning.
 _FROM_WIRE["FormationViolation"] = ErrorCode.FORMAT_VIOLATION
+_FROM_WIRE["OccurenceConstraintViolation"] = ErrorCode.OCCURRENCE_CONSTRAINT_VIOLATION
 
 
 def wire_code(code: ErrorCode, version: Version) -> str:

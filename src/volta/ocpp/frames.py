@@ -59,7 +59,10 @@ class FrameError(Exception):
     """
 
     def __init__(
-        self, code: ErrorCode, description: str, message_id: str = UNKNOWN_MESSAGE_ID,
+        self,
+        code: ErrorCode,
+        description: str,
+        message_id: str = UNKNOWN_MESSAGE_ID,
         reply: bool = True,
     ) -> None:
         super().__init__(description)

@@ -142,7 +142,10 @@ class OcppSession:
             violation = None
             try:
                 self._schemas.validate(
-                    self.version, pending.action, frame.payload, response=True,
+                    self.version,
+                    pending.action,
+                    frame.payload,
+                    response=True,
                     mode=self.validation,
                 )
             except OcppError as exc:
@@ -153,12 +156,14 @@ class OcppSession:
     def _receive_call(self, call: Call) -> Event:
         if not self._schemas.knows(self.version, call.action):
             return self._reply(
-                call.message_id, ErrorCode.NOT_IMPLEMENTED,
+                call.message_id,
+                ErrorCode.NOT_IMPLEMENTED,
                 f"action {call.action!r} is not an OCPP {self.version.label} action",
             )
         if call.action not in self._accepts:
             return self._reply(
-                call.message_id, ErrorCode.NOT_SUPPORTED,
+                call.message_id,
+                ErrorCode.NOT_SUPPORTED,
                 f"{call.action} is not sent by a {'station' if self.role is Role.CSMS else 'CSMS'}",
             )
         try:
@@ -181,13 +186,17 @@ class OcppSession:
             self._schemas.validate(self.version, call.action, payload, response=True)
         except OcppError as exc:
             return self.error(
-                call.message_id, ErrorCode.INTERNAL_ERROR,
-                f"CSMS produced an invalid {call.action} response: {exc.description}",
+                call.message_id,
+                ErrorCode.INTERNAL_ERROR,
+                f"{self.role.value} produced an invalid {call.action} response: {exc.description}",
             )
         return encode_result(call.message_id, payload)
 
     def error(
-        self, message_id: str, code: ErrorCode, description: str = "",
+        self,
+        message_id: str,
+        code: ErrorCode,
+        description: str = "",
         details: dict[str, Any] | None = None,
     ) -> str:
         return encode_error(message_id, code, description, self.version, details)
