@@ -21,6 +21,14 @@ from volta.store.models import MeterValue, Transaction, TransactionEvent, utcnow
 log = logging.getLogger(__name__)
 
 
+def energy_between(start_wh: float | None, stop_wh: float | None) -> float | None:
+    """Energy from two register readings, rounded to a milliwatt-hour so that
+    float noise (kWh readings times 1000) does not show."""
+    if start_wh is None or stop_wh is None:
+        return None
+    return round(stop_wh - start_wh, 3)
+
+
 @dataclass(frozen=True, slots=True)
 class Opened:
     id: int
@@ -70,7 +78,7 @@ async def _follow_energy(conn: AsyncConnection, tx: Any, samples: list[Sample]) 
         start = (begin or sorted(readings, key=lambda r: r.timestamp))[0].value
         values["meter_start_wh"] = start
     latest = max(readings, key=lambda r: r.timestamp).value
-    values["energy_wh"] = latest - start
+    values["energy_wh"] = energy_between(start, latest)
     await conn.execute(sa.update(Transaction).where(Transaction.id == tx.id).values(**values))
 
 
@@ -179,7 +187,7 @@ async def stop_v16(
                 status="Ended",
                 stopped_at=stopped_at,
                 meter_stop_wh=meter_stop_wh,
-                energy_wh=(meter_stop_wh - start) if start is not None else None,
+                energy_wh=energy_between(start, meter_stop_wh),
                 stop_reason=reason or "Local",
                 stop_id_token=id_tag,
                 updated_at=utcnow(),
@@ -337,7 +345,7 @@ async def apply_event_v201(db: Database, ev: EventV201) -> bool:
                     status="Ended",
                     stopped_at=ev.timestamp,
                     meter_stop_wh=stop,
-                    energy_wh=(stop - start) if stop is not None and start is not None else None,
+                    energy_wh=energy_between(start, stop),
                     stop_reason=ev.stopped_reason or "Local",
                     stop_id_token=ev.id_token if ev.id_token != row.id_token else None,
                     updated_at=now,
