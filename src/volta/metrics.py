@@ -40,3 +40,9 @@ COMMANDS = Counter(
     ["action", "status"],
     registry=REGISTRY,
 )
+DB_BATCH_SIZE = Histogram(
+    "volta_db_batch_size",
+    "Writers sharing one commit (group commit)",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+    registry=REGISTRY,
+)

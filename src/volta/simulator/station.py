@@ -59,8 +59,10 @@ class Connector:
     register_wh: float = 0.0
     seq_no: int = 0
     reservation_id: int | None = None
+    scheduled_sessions: int = 0  # the scenario's sessions started here, over reconnects
     remote_start: asyncio.Queue[tuple[str, int | None]] = field(default_factory=asyncio.Queue)
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    stop_reason: str = "Remote"  # why stop_requested was set
 
 
 @dataclass
@@ -114,6 +116,7 @@ class SimulatedStation:
         self._answer: asyncio.Future[ResultReceived | ErrorReceived] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reconnect = asyncio.Event()
+        self._boot_reason = "PowerUp"
 
     # -- connection --------------------------------------------------------------
 
@@ -224,8 +227,16 @@ class SimulatedStation:
     # -- the station's life --------------------------------------------------------
 
     async def _life(self) -> None:
-        await self._boot()
+        await self._boot(self._boot_reason)
+        self._boot_reason = "PowerUp"
         for connector in self.connectors:
+            if connector.transaction_id is not None:
+                # A session the lost connection (or a reset) cut short: the
+                # simulator does not charge offline, so this boot ends it.
+                reason = connector.stop_reason if connector.stop_requested.is_set() else "Reboot"
+                await self._stop(connector, None, reason)
+                connector.id_token = None
+                self.stats.sessions += 1
             await self._status(connector, "Available" if connector.available else "Unavailable")
         self._spawn(self._heartbeats())
         drivers = [asyncio.create_task(self._driver(c)) for c in self.connectors]
@@ -234,10 +245,8 @@ class SimulatedStation:
         finally:
             for d in drivers:
                 d.cancel()
-        # Every scheduled session done: stay connected, answering the CSMS.
-        await asyncio.Event().wait()
 
-    async def _boot(self) -> None:
+    async def _boot(self, reason: str = "PowerUp") -> None:
         while True:
             if self.version is Version.V16:
                 payload: dict[str, Any] = {
@@ -254,7 +263,7 @@ class SimulatedStation:
                         "serialNumber": self.id[:25],
                         "firmwareVersion": __version__,
                     },
-                    "reason": "PowerUp",
+                    "reason": reason,
                 }
             answer = await self.call("BootNotification", payload)
             if not self.heartbeat_interval:
@@ -294,26 +303,43 @@ class SimulatedStation:
         await self.call("StatusNotification", payload)
 
     async def _driver(self, connector: Connector) -> None:
-        """Drivers come, plug in, charge, leave; or the CSMS starts a session."""
-        done = 0
+        """Drivers come with a card, plug in, charge, leave: `sessions` times per
+        connector, counted over reconnects. The CSMS may start a session at any
+        time, also once those are done or when no driver has a card."""
         sc = self.scenario
-        while not sc.sessions or done < sc.sessions:
-            idle = self.rng.uniform(*sc.idle_seconds)
+        while True:
+            scheduled = bool(sc.id_tokens) and (
+                not sc.sessions or connector.scheduled_sessions < sc.sessions
+            )
             remote: tuple[str, int | None] | None = None
-            with contextlib.suppress(TimeoutError):
-                remote = await asyncio.wait_for(connector.remote_start.get(), idle)
+            if scheduled:
+                idle = self.rng.uniform(*sc.idle_seconds)
+                with contextlib.suppress(TimeoutError):
+                    remote = await asyncio.wait_for(connector.remote_start.get(), idle)
+            else:
+                remote = await connector.remote_start.get()
             if not connector.available:
                 continue
-            token = remote[0] if remote else self.rng.choice(sc.id_tokens)
-            await self._charge(connector, token, remote_start_id=remote[1] if remote else None)
-            done += 1
+            if remote is None:
+                connector.scheduled_sessions += 1
+                await self._charge(connector, self.rng.choice(sc.id_tokens), remote=False)
+            else:
+                token, remote_start_id = remote
+                await self._charge(connector, token, remote=True, remote_start_id=remote_start_id)
 
-    async def _charge(self, connector: Connector, token: str, remote_start_id: int | None) -> None:
+    async def _charge(
+        self,
+        connector: Connector,
+        token: str,
+        *,
+        remote: bool,
+        remote_start_id: int | None = None,
+    ) -> None:
         sc = self.scenario
         await self._status(connector, "Preparing")
-        must_authorize = (
-            remote_start_id is None or self.configuration["AuthorizeRemoteTxRequests"][0] == "true"
-        )
+        # 1.6 AuthorizeRemoteTxRequests / 2.0.1 AuthCtrlr.AuthorizeRemoteStart:
+        # a remote start is authorised by the CSMS that sent it unless set.
+        must_authorize = not remote or self.configuration["AuthorizeRemoteTxRequests"][0] == "true"
         if must_authorize and not await self._authorize(token):
             await self._status(connector, "Available")
             return
@@ -343,7 +369,7 @@ class SimulatedStation:
             connector.register_wh += energy
             self.stats.energy_wh += energy
             if connector.stop_requested.is_set():
-                reason = "Remote"
+                reason = connector.stop_reason
                 break
             await self._meter(connector, car, "Sample.Periodic")
         await self._stop(connector, car, reason)
@@ -478,6 +504,14 @@ class SimulatedStation:
                 mv,
             )
 
+    # 2.0.1 triggerReason of the Ended event, by stoppedReason.
+    _STOP_TRIGGERS = {
+        "Remote": "RemoteStop",
+        "ImmediateReset": "ResetCommand",
+        "Reboot": "AbnormalCondition",
+        "DeAuthorized": "Deauthorized",
+    }
+
     async def _stop(self, connector: Connector, car: Car | None, reason: str) -> None:
         tx = connector.transaction_id
         if tx is None:
@@ -498,7 +532,7 @@ class SimulatedStation:
             await self._transaction_event(
                 connector,
                 "Ended",
-                "RemoteStop" if reason == "Remote" else "StopAuthorized",
+                self._STOP_TRIGGERS.get(reason, "StopAuthorized"),
                 {"transactionId": tx, "chargingState": "Idle", "stoppedReason": reason},
                 self._meter_value(connector, end_car, "Transaction.End"),
             )
@@ -559,10 +593,11 @@ class SimulatedStation:
             c = self._by_transaction(str(p["transactionId"]))
             if c is None:
                 return {"status": "Rejected"}, None
+            c.stop_reason = "Remote"
             c.stop_requested.set()
             return {"status": "Accepted"}, None
         if action == "Reset":
-            return {"status": "Accepted"}, self._reboot()
+            return self._reset(p)
         if action == "UnlockConnector":
             c = self._connector(p["connectorId"] if v16 else p["evseId"])
             if c is None:
@@ -608,7 +643,9 @@ class SimulatedStation:
             return {"status": "Accepted"}, None
         if action == "DataTransfer":
             if p.get("vendorId") == "org.volta.simulator":
-                return {"status": "Accepted", "data": p.get("data")}, None
+                # Echo the data, if any: 1.6 `data` is a string, never null.
+                echo = {"data": p["data"]} if p.get("data") is not None else {}
+                return {"status": "Accepted", **echo}, None
             return {"status": "UnknownVendorId"}, None
         if action == "ReserveNow":
             c = self._free_connector(p.get("connectorId") if v16 else p.get("evseId"))
@@ -671,12 +708,19 @@ class SimulatedStation:
         ("AuthCtrlr", "AuthorizeRemoteStart"): "AuthorizeRemoteTxRequests",
     }
 
+    def _unknown(self, key: tuple[str, str]) -> str | None:
+        """The attributeStatus for a variable we do not have, None if we do."""
+        if key in self._VARIABLES:
+            return None
+        known_component = any(k[0] == key[0] for k in self._VARIABLES)
+        return "UnknownVariable" if known_component else "UnknownComponent"
+
     def _get_variable(self, item: dict[str, Any]) -> dict[str, Any]:
         key = (item["component"]["name"], item["variable"]["name"])
         result: dict[str, Any] = {"component": item["component"], "variable": item["variable"]}
-        if key not in self._VARIABLES:
-            known_component = any(k[0] == key[0] for k in self._VARIABLES)
-            result["attributeStatus"] = "UnknownVariable" if known_component else "UnknownComponent"
+        unknown = self._unknown(key)
+        if unknown:
+            result["attributeStatus"] = unknown
             return result
         result["attributeStatus"] = "Accepted"
         result["attributeValue"] = self.configuration[self._VARIABLES[key]][0]
@@ -685,8 +729,9 @@ class SimulatedStation:
     def _set_variable(self, item: dict[str, Any]) -> dict[str, Any]:
         key = (item["component"]["name"], item["variable"]["name"])
         result: dict[str, Any] = {"component": item["component"], "variable": item["variable"]}
-        if key not in self._VARIABLES:
-            result["attributeStatus"] = "UnknownVariable"
+        unknown = self._unknown(key)
+        if unknown:
+            result["attributeStatus"] = unknown
             return result
         name = self._VARIABLES[key]
         self.configuration[name] = (item["attributeValue"], False)
@@ -733,7 +778,7 @@ class SimulatedStation:
             p.get("connectorId") if self.version is Version.V16 else (p.get("evse") or {}).get("id")
         )
         if message == "BootNotification":
-            return {"status": "Accepted"}, self._boot()
+            return {"status": "Accepted"}, self._boot("Triggered")
         if message == "Heartbeat":
             return {"status": "Accepted"}, self.call("Heartbeat", {})
         if message == "StatusNotification":
@@ -787,10 +832,31 @@ class SimulatedStation:
             return {"status": "Accepted"}, meters()
         return {"status": "NotImplemented"}, None
 
-    async def _reboot(self) -> None:
-        """Reset: end sessions, drop the connection, come back and boot."""
+    def _reset(self, p: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+        """1.6 Reset Hard/Soft and 2.0.1 Immediate end the sessions at once; 2.0.1
+        OnIdle answers Scheduled and waits for them to end (B12)."""
+        if self.version is Version.V16:
+            reason: str | None = "HardReset" if p["type"] == "Hard" else "SoftReset"
+        else:
+            reason = "ImmediateReset" if p["type"] == "Immediate" else None
+        busy = any(c.transaction_id is not None for c in self.connectors)
+        status = "Scheduled" if busy and reason is None else "Accepted"
+        return {"status": status}, self._reboot(reason)
+
+    async def _reboot(self, reason: str | None) -> None:
+        """Reset: end the sessions with `reason` (None: let them finish), drop
+        the connection, come back and boot with reason RemoteReset."""
         for c in self.connectors:
-            if c.transaction_id is not None:
+            if c.transaction_id is not None and reason is not None:
+                c.stop_reason = reason
                 c.stop_requested.set()
-        await asyncio.sleep(0.2)
+        # The stops are reported before going down; bounded for a CSMS that
+        # does not answer (the next boot reports them then).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5.0
+        while any(c.transaction_id is not None for c in self.connectors):
+            if reason is not None and loop.time() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        self._boot_reason = "RemoteReset"
         self._reconnect.set()

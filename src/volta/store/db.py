@@ -1,27 +1,44 @@
 """The database: engine, URL handling, and one way to read and to write.
 
+Writes use group commit. `write()` hands out a savepoint inside a database
+transaction shared by every writer that arrives while the previous commit is
+in progress; the transaction commits once for all of them, and each
+`write()` returns only after that commit. So a message is still answered only
+once it is durable, but a thousand messages cost one fsync instead of a
+thousand. A writer whose block fails rolls back its own savepoint only.
+
 SQLite (the default, `./volta.db`) runs in WAL mode with `synchronous=FULL`,
-so a commit that returned is on disk; writes are serialised in-process with a
-lock because SQLite has one writer and its busy handler cannot always wait
-(a deferred transaction that must upgrade fails at once with SQLITE_BUSY).
-PostgreSQL needs neither.
+so a commit that returned is on disk, and it runs in the event loop's own
+thread: a statement takes microseconds, while aiosqlite's hop to its worker
+thread and back cost ~60 us per call (4-5 ms per stored MeterValues,
+measured). The single writer connection suits SQLite's single-writer design;
+its transactions start with BEGIN IMMEDIATE. PostgreSQL (asyncpg) gets the
+same batching on one writer connection; reads use the pool.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from volta import metrics
 
 DEFAULT_URL = "sqlite:///./volta.db"
+
+
+class Conn(Protocol):
+    """What services may do with a connection from `Database.read()` / `write()`."""
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any: ...
 
 
 def async_url(url: str) -> str:
@@ -50,7 +67,10 @@ def redact(url: str) -> str:
         return "<unparsable database url>"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # SQLAlchemy emits BEGIN itself (see _sqlite_begin), so that savepoints
+    # nest inside one transaction; pysqlite's own implicit BEGIN would not.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
@@ -59,46 +79,222 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_begin(conn: sa.Connection) -> None:
+    # The writer takes the write lock up front: a deferred transaction that
+    # must upgrade later fails at once with SQLITE_BUSY when another process
+    # (the CLI) writes at the same time.
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("writer") else "BEGIN")
+
+
+class _InlineTransaction:
+    def __init__(self, tx: sa.Transaction) -> None:
+        self._tx = tx
+
+    async def commit(self) -> None:
+        self._tx.commit()
+
+    async def rollback(self) -> None:
+        self._tx.rollback()
+
+
+class _InlineConnection:
+    """A synchronous SQLite connection behind the async interface services use."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.sync = conn
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        if parameters is None:
+            return self.sync.execute(statement)
+        return self.sync.execute(statement, parameters)
+
+    async def begin(self) -> None:
+        self.sync.begin()
+
+    async def begin_nested(self) -> _InlineTransaction:
+        return _InlineTransaction(self.sync.begin_nested())
+
+    async def commit(self) -> None:
+        self.sync.commit()
+
+    async def rollback(self) -> None:
+        self.sync.rollback()
+
+    async def close(self) -> None:
+        self.sync.close()
+
+
+@dataclass(eq=False)
+class _Writer:
+    """One `write()`: waits for the shared connection, uses it, hands it back
+    (finished: True to keep its work, False to roll it back), waits for the commit."""
+
+    granted: asyncio.Future[Any]
+    finished: asyncio.Future[bool]
+    committed: asyncio.Future[None]
+
+
+class CommitFailed(Exception):
+    """The shared transaction could not be committed (or begun): nothing its
+    writers wrote is stored, and none of them may report success."""
+
+
+class _GroupCommit:
+    """Runs writers one after another on one connection, committing in batches."""
+
+    def __init__(self, db: Database, max_batch: int = 1000) -> None:
+        self._db = db
+        self._max_batch = max_batch
+        self._queue: collections.deque[_Writer] = collections.deque()
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._conn: Any = None
+
+    def enqueue(self) -> _Writer:
+        loop = asyncio.get_running_loop()
+        writer = _Writer(loop.create_future(), loop.create_future(), loop.create_future())
+        self._queue.append(writer)
+        if self._task is None or self._task.done():
+            self._wakeup = asyncio.Event()
+            self._task = loop.create_task(self._run(), name="group-commit")
+        self._wakeup.set()
+        return writer
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            await self._batch()
+
+    async def _batch(self) -> None:
+        done: list[_Writer] = []
+        current: _Writer | None = None
+        try:
+            if self._conn is None:
+                self._conn = await self._db._writer_connection()
+            conn = self._conn
+            await conn.begin()
+            while self._queue and len(done) < self._max_batch:
+                current = self._queue.popleft()
+                if current.granted.cancelled():
+                    current = None
+                    continue
+                savepoint = await conn.begin_nested()
+                current.granted.set_result(conn)
+                if await asyncio.shield(current.finished):
+                    await savepoint.commit()
+                    done.append(current)
+                else:
+                    await savepoint.rollback()
+                current = None
+            started = time.perf_counter()
+            await conn.commit()
+            metrics.DB_COMMIT_SECONDS.observe(time.perf_counter() - started)
+            metrics.DB_BATCH_SIZE.observe(len(done))
+        except Exception as exc:
+            await self._drop_connection()
+            failure = CommitFailed(f"database write failed: {exc}")
+            if current is not None:
+                done.append(current)
+            # Fail everyone waiting too: with the database down, retrying in a
+            # loop here would only spin; their handlers answer InternalError.
+            while self._queue:
+                waiting = self._queue.popleft()
+                if not waiting.granted.done():
+                    waiting.granted.set_exception(failure)
+            for writer in done:
+                if not writer.granted.done():
+                    writer.granted.set_exception(failure)
+                elif not writer.committed.done():
+                    writer.committed.set_exception(failure)
+            return
+        for writer in done:
+            if not writer.committed.done():
+                writer.committed.set_result(None)
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.rollback()
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+        await self._drop_connection()
+
+
 class Database:
     def __init__(self, url: str, *, schema: str | None = None) -> None:
         self.url = async_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        kwargs: dict[str, Any] = {}
-        if not self.is_sqlite:
-            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        self._sync_engine: sa.Engine | None = None
+        self._async_engine: AsyncEngine | None = None
+        if self.is_sqlite:
+            self._sync_engine = sa.create_engine(self.url.replace("sqlite+aiosqlite", "sqlite", 1))
+            event.listen(self._sync_engine, "connect", _sqlite_connect)
+            event.listen(self._sync_engine, "begin", _sqlite_begin)
+        else:
+            kwargs: dict[str, Any] = {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True}
             if schema:
                 # Tests isolate themselves in a schema of their own.
                 kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
-        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
-        if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+            self._async_engine = create_async_engine(self.url, **kwargs)
+        self._group = _GroupCommit(self)
+
+    async def _writer_connection(self) -> Any:
+        if self._sync_engine is not None:
+            conn = self._sync_engine.connect()
+            conn.info["writer"] = True
+            return _InlineConnection(conn)
+        assert self._async_engine is not None
+        return await self._async_engine.connect()
 
     @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that commits on exit; when it returns, the data is durable."""
-        lock = self._write_lock
-        if lock is not None:
-            await lock.acquire()
+    async def write(self) -> AsyncIterator[Any]:
+        """A transaction that commits on exit; when it returns, the data is durable.
+
+        Keep the block short and never open another `write()` inside it: the
+        block runs on the shared writer connection while others wait.
+        """
+        writer = self._group.enqueue()
         try:
-            async with self.engine.connect() as conn:
-                await conn.begin()
-                try:
-                    yield conn
-                except BaseException:
-                    await conn.rollback()
-                    raise
-                started = time.perf_counter()
-                await conn.commit()
-                metrics.DB_COMMIT_SECONDS.observe(time.perf_counter() - started)
-        finally:
-            if lock is not None:
-                lock.release()
+            conn = await writer.granted
+        except asyncio.CancelledError:
+            if not writer.granted.cancel():  # granted just now: hand it back
+                writer.finished.set_result(False)
+            raise
+        try:
+            yield conn
+        except BaseException:
+            writer.finished.set_result(False)
+            raise
+        writer.finished.set_result(True)
+        await asyncio.shield(writer.committed)
 
     @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            yield conn
+    async def read(self) -> AsyncIterator[Any]:
+        if self._sync_engine is not None:
+            with self._sync_engine.connect() as conn:
+                yield _InlineConnection(conn)
+            return
+        assert self._async_engine is not None
+        async with self._async_engine.connect() as aconn:
+            yield aconn
+
+    async def run_sync(self, fn: Any, *args: Any) -> Any:
+        """Run `fn(sync_connection, *args)` in a transaction (migrations)."""
+        if self._sync_engine is not None:
+            with self._sync_engine.begin() as conn:
+                return fn(conn, *args)
+        assert self._async_engine is not None
+        async with self._async_engine.begin() as aconn:
+            return await aconn.run_sync(fn, *args)
 
     def insert(self, table: Any) -> Any:
         """An INSERT that supports ON CONFLICT on this backend."""
@@ -119,4 +315,8 @@ class Database:
             return False
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        await self._group.close()
+        if self._sync_engine is not None:
+            self._sync_engine.dispose()
+        if self._async_engine is not None:
+            await self._async_engine.dispose()

@@ -15,9 +15,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from volta.store.db import Database
-from volta.store.models import Frame, utcnow
+from volta.store.models import FRAMES, Frame, utcnow
 
 log = logging.getLogger(__name__)
+
+_INSERT_FRAME = FRAMES.insert()
 
 
 class FrameLog:
@@ -70,7 +72,7 @@ class FrameLog:
             rows, self._rows = self._rows[: self._batch], self._rows[self._batch :]
             try:
                 async with self._db.write() as conn:
-                    await conn.execute(sa.insert(Frame), rows)
+                    await conn.execute(_INSERT_FRAME, rows)
             except Exception:
                 log.exception("could not write %d frames to the frame log", len(rows))
                 return

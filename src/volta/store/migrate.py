@@ -36,11 +36,10 @@ def head() -> str | None:
 
 
 async def current_revision(db: Database) -> str | None:
-    async with db.engine.connect() as conn:
-        return await conn.run_sync(_current)
+    result: str | None = await db.run_sync(_current)
+    return result
 
 
 async def upgrade(db: Database, revision: str = "head") -> None:
     """Bring the schema to `revision`; a no-op when it is already there."""
-    async with db.engine.begin() as conn:
-        await conn.run_sync(_upgrade, revision)
+    await db.run_sync(_upgrade, revision)

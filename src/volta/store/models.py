@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
@@ -253,3 +253,11 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(sa.String(50))
     token_hash: Mapped[str] = mapped_column(sa.String(128), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# Core tables, for statements built once and run on hot paths.
+STATIONS = cast(sa.Table, Station.__table__)
+CONNECTORS = cast(sa.Table, Connector.__table__)
+TRANSACTIONS = cast(sa.Table, Transaction.__table__)
+METER_VALUES = cast(sa.Table, MeterValue.__table__)
+FRAMES = cast(sa.Table, Frame.__table__)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from volta.security import hash_password
 from volta.store.db import Database
-from volta.store.models import Connector, DeviceVariable, Station, utcnow
+from volta.store.models import CONNECTORS, STATIONS, Connector, DeviceVariable, Station, utcnow
 
 REGISTRATION_STATUSES = ("Accepted", "Pending", "Rejected")
 
@@ -136,12 +136,40 @@ async def boot(
     return BootDecision(status, interval, now)
 
 
+# Built once: heartbeats and status notifications are the most frequent writes.
+_HEARTBEAT = (
+    STATIONS.update()
+    .where(STATIONS.c.id == sa.bindparam("station_id"))
+    .values(last_heartbeat_at=sa.bindparam("now"))
+)
+_STATUS_COLUMNS = (
+    "status",
+    "error_code",
+    "info",
+    "vendor_id",
+    "vendor_error_code",
+    "status_at",
+    "updated_at",
+)
+_status_upserts: dict[bool, Any] = {}
+
+
+def _status_upsert(db: Database) -> Any:
+    stmt = _status_upserts.get(db.is_sqlite)
+    if stmt is None:
+        insert = db.insert(CONNECTORS)
+        stmt = insert.on_conflict_do_update(
+            index_elements=["station_id", "evse_id", "connector_id"],
+            set_={c: insert.excluded[c] for c in _STATUS_COLUMNS},
+        )
+        _status_upserts[db.is_sqlite] = stmt
+    return stmt
+
+
 async def heartbeat(db: Database, station_id: str) -> dt.datetime:
     now = utcnow()
     async with db.write() as conn:
-        await conn.execute(
-            sa.update(Station).where(Station.id == station_id).values(last_heartbeat_at=now)
-        )
+        await conn.execute(_HEARTBEAT, {"station_id": station_id, "now": now})
     return now
 
 
@@ -158,7 +186,10 @@ async def record_status(
     vendor_id: str | None = None,
     vendor_error_code: str | None = None,
 ) -> None:
-    values = {
+    row = {
+        "station_id": station_id,
+        "evse_id": evse_id,
+        "connector_id": connector_id,
         "status": status,
         "error_code": error_code,
         "info": info,
@@ -167,14 +198,8 @@ async def record_status(
         "status_at": timestamp,
         "updated_at": utcnow(),
     }
-    stmt = db.insert(Connector).values(
-        station_id=station_id, evse_id=evse_id, connector_id=connector_id, **values
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["station_id", "evse_id", "connector_id"], set_=values
-    )
     async with db.write() as conn:
-        await conn.execute(stmt)
+        await conn.execute(_status_upsert(db), row)
 
 
 def variable_key(
