@@ -277,3 +277,31 @@ class TestTls:
                 f"ws://127.0.0.1:{volta.ocpp_port}/ocpp/TLS1", open_timeout=2
             ):
                 pass
+
+
+async def test_reconnect_reuses_verified_password_but_not_a_wrong_one(volta, monkeypatch):
+    """A reconnecting station skips the PBKDF2 check (cheap reconnect storms);
+    a wrong password, or a password changed by the operator, is still checked."""
+    import volta.gateway.server as server_module
+
+    calls: list[str] = []
+    real = server_module.verify_password
+
+    def counting(password: str, stored: str) -> bool:
+        calls.append(password)
+        return real(password, stored)
+
+    monkeypatch.setattr(server_module, "verify_password", counting)
+    await register(volta, "CACHE1", password="first-password-1")
+    for _ in range(3):
+        async with connect(volta, "CACHE1", "ocpp1.6", password="first-password-1") as ws:
+            assert (await RawStation(ws).call("Heartbeat", {}))[0] == 3
+    assert calls == ["first-password-1"]
+    url = ws_url(volta, "CACHE1")
+    wrong = basic_auth("CACHE1", "not-the-password")
+    assert await status_of_refusal(url, additional_headers=wrong, subprotocols=["ocpp1.6"]) == 401
+    await provisioning.update_station(volta.db, "CACHE1", password="second-password-2")
+    old = basic_auth("CACHE1", "first-password-1")
+    assert await status_of_refusal(url, additional_headers=old, subprotocols=["ocpp1.6"]) == 401
+    async with connect(volta, "CACHE1", "ocpp1.6", password="second-password-2") as ws:
+        assert (await RawStation(ws).call("Heartbeat", {}))[0] == 3
