@@ -35,13 +35,44 @@ class BootDecision:
     current_time: dt.datetime
 
 
+# Built once: a connection storm runs these thousands of times a second.
+_BY_ID = sa.select(STATIONS).where(STATIONS.c.id == sa.bindparam("station_id"))
+_CONNECTED = (
+    STATIONS.update()
+    .where(STATIONS.c.id == sa.bindparam("station_id"))
+    .values(protocol=sa.bindparam("protocol"), last_connected_at=sa.bindparam("now"))
+)
+_DISCONNECTED = (
+    STATIONS.update()
+    .where(STATIONS.c.id == sa.bindparam("station_id"))
+    .values(last_disconnected_at=sa.bindparam("now"))
+)
+_REGISTRATION = sa.select(STATIONS.c.registration_status).where(
+    STATIONS.c.id == sa.bindparam("station_id")
+)
+_BOOT_FIELDS = (
+    "vendor",
+    "model",
+    "serial_number",
+    "firmware_version",
+    "iccid",
+    "imsi",
+    "meter_type",
+    "meter_serial_number",
+    "boot_reason",
+    "last_boot_at",
+    "last_heartbeat_at",
+)
+_BOOTED = (
+    STATIONS.update()
+    .where(STATIONS.c.id == sa.bindparam("station_id"))
+    .values({name: sa.bindparam("v_" + name) for name in _BOOT_FIELDS})
+)
+
+
 async def find_station(db: Database, station_id: str) -> dict[str, Any] | None:
     async with db.read() as conn:
-        row = (
-            (await conn.execute(sa.select(Station).where(Station.id == station_id)))
-            .mappings()
-            .first()
-        )
+        row = (await conn.execute(_BY_ID, {"station_id": station_id})).mappings().first()
     return dict(row) if row else None
 
 
@@ -89,17 +120,13 @@ async def delete_station(db: Database, station_id: str) -> bool:
 async def record_connection(db: Database, station_id: str, protocol: str) -> None:
     async with db.write() as conn:
         await conn.execute(
-            sa.update(Station)
-            .where(Station.id == station_id)
-            .values(protocol=protocol, last_connected_at=utcnow())
+            _CONNECTED, {"station_id": station_id, "protocol": protocol, "now": utcnow()}
         )
 
 
 async def record_disconnection(db: Database, station_id: str) -> None:
     async with db.write() as conn:
-        await conn.execute(
-            sa.update(Station).where(Station.id == station_id).values(last_disconnected_at=utcnow())
-        )
+        await conn.execute(_DISCONNECTED, {"station_id": station_id, "now": utcnow()})
 
 
 async def boot(
@@ -109,28 +136,25 @@ async def boot(
     the status the operator set (Accepted by default; Pending or Rejected hold it
     back, B01.FR.01 / B02 / B03)."""
     now = utcnow()
+    values = {
+        "vendor": info.vendor,
+        "model": info.model,
+        "serial_number": info.serial_number,
+        "firmware_version": info.firmware_version,
+        "iccid": info.iccid,
+        "imsi": info.imsi,
+        "meter_type": info.meter_type,
+        "meter_serial_number": info.meter_serial_number,
+        "boot_reason": info.reason,
+        "last_boot_at": now,
+        "last_heartbeat_at": now,
+    }
     async with db.write() as conn:
-        status = (
-            await conn.execute(
-                sa.select(Station.registration_status).where(Station.id == station_id)
-            )
-        ).scalar_one_or_none() or "Rejected"
+        found = await conn.execute(_REGISTRATION, {"station_id": station_id})
+        status = found.scalar_one_or_none() or "Rejected"
         await conn.execute(
-            sa.update(Station)
-            .where(Station.id == station_id)
-            .values(
-                vendor=info.vendor,
-                model=info.model,
-                serial_number=info.serial_number,
-                firmware_version=info.firmware_version,
-                iccid=info.iccid,
-                imsi=info.imsi,
-                meter_type=info.meter_type,
-                meter_serial_number=info.meter_serial_number,
-                boot_reason=info.reason,
-                last_boot_at=now,
-                last_heartbeat_at=now,
-            )
+            _BOOTED,
+            {"station_id": station_id, **{"v_" + k: v for k, v in values.items()}},
         )
     interval = heartbeat_interval if status == "Accepted" else retry_interval
     return BootDecision(status, interval, now)
