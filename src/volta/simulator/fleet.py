@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 
 from volta.ocpp.versions import Version
 from volta.simulator.scenario import Scenario
-from volta.simulator.station import SimulatedStation
+from volta.simulator.station import SimulatedStation, wait_set
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +37,7 @@ async def run_fleet(
     first connections so a fleet does not arrive in one burst."""
 
     async def one(station: SimulatedStation, delay: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), delay)
+        await wait_set(stop, delay)
         if not stop.is_set():
             await station.run(stop)
 
@@ -51,8 +49,7 @@ async def run_fleet(
     reporter = asyncio.create_task(_report(stations, report_every)) if report_every else None
     try:
         if duration:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), duration)
+            await wait_set(stop, duration)
             stop.set()
         await asyncio.gather(*tasks)
     finally:

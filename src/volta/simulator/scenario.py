@@ -8,13 +8,14 @@ protocol = "mixed"          # 1.6, 2.0.1 or mixed
 connectors = 2
 id_prefix = "SIM-"
 password = ""               # HTTP Basic password, the same for all
-id_tokens = ["SIM-CARD-1"]  # what drivers present
+id_tokens = ["SIM-CARD-1"]  # what drivers present; []: only the CSMS starts sessions
 heartbeat_interval = 0      # 0: what the CSMS says in BootNotification
 meter_interval = 10         # seconds between meter values while charging
 session_seconds = [60, 180] # how long a session lasts (random in range)
 idle_seconds = [5, 30]      # pause between sessions
 power_kw = [7.4, 22.0]      # charging power
-sessions = 0                # sessions per connector, 0: until stopped
+sessions = 0                # driver sessions per connector, 0: until stopped;
+                            # remote starts are served before and after
 seed = 0                    # random seed, 0: random
 ```
 """

@@ -49,6 +49,19 @@ class CallFailed(Exception):
     """The CSMS answered CALLERROR, or not at all."""
 
 
+async def wait_set(event: asyncio.Event, seconds: float) -> bool:
+    """Wait at most `seconds` for `event`; whether it is set.
+
+    asyncio.timeout rather than wait_for here and below: on Python 3.11,
+    wait_for swallows a cancellation that arrives as the awaited thing
+    completes, which left a disconnected station's driver charging on (and
+    waiting 30 s for answers no reader would deliver)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    return event.is_set()
+
+
 @dataclass
 class Connector:
     id: int  # 1.6 connectorId; 2.0.1 EVSE id (one connector per EVSE)
@@ -138,8 +151,7 @@ class SimulatedStation:
                 delay = self.scenario.reconnect_min
             # Jitter keeps a fleet from reconnecting in lockstep.
             wait = delay * self.rng.uniform(0.5, 1.5)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), wait)
+            await wait_set(stop, wait)
             delay = min(delay * 2, self.scenario.reconnect_max)
 
     async def _connected(self, stop: asyncio.Event) -> None:
@@ -212,7 +224,8 @@ class SimulatedStation:
             self.stats.calls += 1
             await ws.send(text)
             try:
-                event = await asyncio.wait_for(self._answer, timeout)
+                async with asyncio.timeout(timeout):
+                    event = await self._answer
             except TimeoutError:
                 session.abandon()
                 self.stats.errors += 1
@@ -315,7 +328,8 @@ class SimulatedStation:
             if scheduled:
                 idle = self.rng.uniform(*sc.idle_seconds)
                 with contextlib.suppress(TimeoutError):
-                    remote = await asyncio.wait_for(connector.remote_start.get(), idle)
+                    async with asyncio.timeout(idle):
+                        remote = await connector.remote_start.get()
             else:
                 remote = await connector.remote_start.get()
             if not connector.available:
@@ -359,10 +373,7 @@ class SimulatedStation:
             if remaining <= 0:
                 reason = "Local"
                 break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    connector.stop_requested.wait(), min(sc.meter_interval, remaining)
-                )
+            await wait_set(connector.stop_requested, min(sc.meter_interval, remaining))
             now = time.monotonic()
             energy = car.charge(now - last)
             last = now

@@ -348,8 +348,8 @@ async def apply_event_v201(db: Database, ev: EventV201) -> bool:
                 id_token_type=ev.id_token_type,
                 authorization_status=ev.authorization_status,
             )
-        if ev.remote_start_id is not None or ev.reservation_id is not None:
-            values["reservation_id"] = ev.reservation_id or row.reservation_id
+        if ev.reservation_id is not None:
+            values["reservation_id"] = ev.reservation_id
         await conn.execute(sa.update(Transaction).where(Transaction.id == row.id).values(**values))
         await _follow_energy(conn, row, ev.samples)
         if ev.event_type == "Ended" and row.status != "Ended":
