@@ -2,8 +2,8 @@
 
 One command runs everything, on loopback only, and cleans up after itself:
 
-    .venv/bin/python bench/run_load.py           # ~5 min
-    .venv/bin/python bench/run_load.py --full    # ~20 min: 19k idle connections, 10k storm
+    .venv/bin/python bench/run_load.py           # 4-6 min
+    .venv/bin/python bench/run_load.py --full    # 15-20 min: 19k idle connections, 10k storm
 
 For each server (Volta on a fresh SQLite file, Volta on a fresh PostgreSQL
 database, bench/reference_csms.py on a fresh SQLite file) it
@@ -929,8 +929,8 @@ def update_doc(runs: dict[str, dict[str, Any]]) -> None:
         "section:",
         "",
         "```",
-        ".venv/bin/python bench/run_load.py          # ~6 min",
-        ".venv/bin/python bench/run_load.py --full   # ~15-20 min: 19k idle, 10k storm",
+        ".venv/bin/python bench/run_load.py          # 4-6 min",
+        ".venv/bin/python bench/run_load.py --full   # 15-20 min: 19k idle, 10k storm",
         "```",
         "",
         "How each figure is made:",

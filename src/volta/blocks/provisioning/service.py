@@ -84,7 +84,7 @@ async def create_station(
     registration_status: str = "Accepted",
     validation: str = "strict",
 ) -> None:
-    async with db.write() as conn:
+    async with db.write(station_id) as conn:
         await conn.execute(
             sa.insert(Station).values(
                 id=station_id,
@@ -102,7 +102,7 @@ async def update_station(db: Database, station_id: str, **values: Any) -> bool:
         values["password_hash"] = hash_password(password) if password else None
     if not values:
         return await find_station(db, station_id) is not None
-    async with db.write() as conn:
+    async with db.write(station_id) as conn:
         result = await conn.execute(
             sa.update(Station).where(Station.id == station_id).values(**values)
         )
@@ -110,7 +110,7 @@ async def update_station(db: Database, station_id: str, **values: Any) -> bool:
 
 
 async def delete_station(db: Database, station_id: str) -> bool:
-    async with db.write() as conn:
+    async with db.write(station_id) as conn:
         await conn.execute(sa.delete(Connector).where(Connector.station_id == station_id))
         await conn.execute(sa.delete(DeviceVariable).where(DeviceVariable.station_id == station_id))
         result = await conn.execute(sa.delete(Station).where(Station.id == station_id))
@@ -118,14 +118,14 @@ async def delete_station(db: Database, station_id: str) -> bool:
 
 
 async def record_connection(db: Database, station_id: str, protocol: str) -> None:
-    async with db.write() as conn:
+    async with db.write(station_id) as conn:
         await conn.execute(
             _CONNECTED, {"station_id": station_id, "protocol": protocol, "now": utcnow()}
         )
 
 
 async def record_disconnection(db: Database, station_id: str) -> None:
-    async with db.write() as conn:
+    async with db.write(station_id) as conn:
         await conn.execute(_DISCONNECTED, {"station_id": station_id, "now": utcnow()})
 
 
@@ -149,7 +149,7 @@ async def boot(
         "last_boot_at": now,
         "last_heartbeat_at": now,
     }
-    async with db.write() as conn:
+    async with db.write(station_id) as conn:
         found = await conn.execute(_REGISTRATION, {"station_id": station_id})
         status = found.scalar_one_or_none() or "Rejected"
         await conn.execute(
@@ -192,7 +192,7 @@ def _status_upsert(db: Database) -> Any:
 
 async def heartbeat(db: Database, station_id: str) -> dt.datetime:
     now = utcnow()
-    async with db.write() as conn:
+    async with db.write(station_id) as conn:
         await conn.execute(_HEARTBEAT, {"station_id": station_id, "now": now})
     return now
 
@@ -222,7 +222,7 @@ async def record_status(
         "status_at": timestamp,
         "updated_at": utcnow(),
     }
-    async with db.write() as conn:
+    async with db.write(station_id) as conn:
         await conn.execute(_status_upsert(db), row)
 
 
@@ -286,7 +286,7 @@ async def store_report(db: Database, station_id: str, report: list[dict[str, Any
             c: stmt.excluded[c] for c in ("value", "mutability", "characteristics", "updated_at")
         },
     )
-    async with db.write() as conn:
+    async with db.write(station_id) as conn:
         await conn.execute(stmt, rows)
     return len(rows)
 

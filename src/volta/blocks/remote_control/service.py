@@ -55,7 +55,7 @@ async def send_command(
             )
     if outcome is None and version is None:
         outcome = CallOutcome("offline", error_description=f"station {station_id} is not connected")
-    async with db.write() as conn:
+    async with db.write(station_id) as conn:
         await conn.execute(
             sa.insert(Command).values(
                 id=command_id,
@@ -83,7 +83,7 @@ async def _deliver(
     services: Services, command_id: str, station_id: str, action: str, payload: dict[str, Any]
 ) -> CallOutcome:
     outcome = await services.router.call(station_id, action, payload)
-    async with services.db.write() as conn:
+    async with services.db.write(station_id) as conn:
         await conn.execute(
             sa.update(Command)
             .where(Command.id == command_id)

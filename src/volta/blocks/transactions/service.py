@@ -144,7 +144,7 @@ async def start_v16(
 ) -> Opened:
     """StartTransaction. A station that repeats it (its answer was lost) gets
     the same transactionId: same connector, tag, start time and meter start."""
-    async with db.write() as conn:
+    async with db.write(station_id) as conn:
         existing = (
             await conn.execute(
                 sa.select(Transaction.id).where(
@@ -195,7 +195,7 @@ async def stop_v16(
 ) -> bool:
     """StopTransaction. Returns False when the transaction is unknown (the
     station is answered all the same, OCPP 1.6 §4.10). Repeats change nothing."""
-    async with db.write() as conn:
+    async with db.write(station_id) as conn:
         tx = (
             await conn.execute(
                 sa.select(Transaction).where(
@@ -234,7 +234,7 @@ async def add_meter_values(
     samples: list[Sample],
 ) -> None:
     """MeterValues. Values naming an unknown transaction are kept unlinked."""
-    async with db.write() as conn:
+    async with db.write(station_id) as conn:
         tx = None
         if transaction_id is not None:
             tx = (
@@ -278,7 +278,7 @@ async def apply_event_v201(db: Database, ev: EventV201) -> bool:
     seqNo), which is acknowledged but not applied twice. An Updated or Ended
     event for a transaction never seen Started opens it (E01: the Started event
     may have been lost or sent to another CSMS)."""
-    async with db.write() as conn:
+    async with db.write(ev.station_id) as conn:
         tx = (
             await conn.execute(
                 _TX_BY_STATION_TX, {"station_id": ev.station_id, "station_tx": ev.transaction_id}
