@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from volta import __version__
+from volta.ocpp.times import parse_timestamp
 
 
 def _runner() -> asyncio.Runner:
@@ -195,11 +196,10 @@ def cmd_stations(args: argparse.Namespace) -> int | None:
 def _parse_expiry(value: str | None) -> dt.datetime | None:
     if value is None:
         return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise CliError(f"--expires {value!r} is not an ISO 8601 date or time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    parsed = parse_timestamp(value)
+    if parsed is None:
+        raise CliError(f"--expires {value!r} is not an ISO 8601 date or time")
+    return parsed
 
 
 def cmd_tokens(args: argparse.Namespace) -> int | None:

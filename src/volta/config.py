@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,6 @@ class Settings:
     tls_key: str = ""
     log_level: str = "INFO"
     log_format: str = "auto"  # json, text, or auto (text on a terminal)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tls(self) -> bool:
@@ -67,7 +66,7 @@ def _coerce(name: str, value: Any) -> Any:
 
 def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
     values: dict[str, Any] = {}
-    names = {f.name for f in dataclasses.fields(Settings)} - {"extra"}
+    names = {f.name for f in dataclasses.fields(Settings)}
     if config_file:
         data = tomllib.loads(Path(config_file).read_text(encoding="utf-8"))
         section = data.get("volta", data)

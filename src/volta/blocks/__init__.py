@@ -9,7 +9,7 @@ them all.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from volta.ocpp.schemas import Validation
@@ -41,8 +41,6 @@ class StationState:
     station_id: str
     registration_status: str = "Accepted"
     validation: Validation = Validation.STRICT
-    booted: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

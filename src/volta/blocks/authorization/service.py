@@ -11,19 +11,6 @@ import sqlalchemy as sa
 from volta.store.db import Database
 from volta.store.models import IdToken, utcnow
 
-TOKEN_STATUSES = ("Accepted", "Blocked", "Expired", "Invalid")
-# 2.0.1 IdTokenEnumType.
-TOKEN_TYPES = (
-    "Central",
-    "eMAID",
-    "ISO14443",
-    "ISO15693",
-    "KeyCode",
-    "Local",
-    "MacAddress",
-    "NoAuthorization",
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Authorization:

@@ -12,8 +12,6 @@ from volta.security import hash_password
 from volta.store.db import Database
 from volta.store.models import CONNECTORS, STATIONS, Connector, DeviceVariable, Station, utcnow
 
-REGISTRATION_STATUSES = ("Accepted", "Pending", "Rejected")
-
 
 @dataclass(frozen=True, slots=True)
 class BootInfo:

@@ -32,7 +32,6 @@ async def boot_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
         retry_interval=settings.boot_retry_interval,
     )
     ctx.station.registration_status = decision.status
-    ctx.station.booted = True
     return {
         "status": decision.status,
         "currentTime": format_timestamp(decision.current_time),
