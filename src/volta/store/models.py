@@ -120,6 +120,111 @@ class IdToken(Base):
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # 1.6 parentIdTag / 2.0.1 groupIdToken.
     group_id: Mapped[str | None] = mapped_column(sa.String(64))
+    # 2.0.1 IdTokenInfo.language1 / language2 (RFC 5646), for the station's display.
+    language1: Mapped[str | None] = mapped_column(sa.String(8))
+    language2: Mapped[str | None] = mapped_column(sa.String(8))
+    # A master pass (2.0.1 C16, AuthCtrlr.MasterPassGroupId) may stop any
+    # transaction and never start one.
+    master_pass: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    # Free text for the operator (driver's name, card label, ...).
+    note: Mapped[str | None] = mapped_column(sa.String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LocalListEntry(Base):
+    """One token in a station's local authorization list (1.6 SendLocalList,
+    2.0.1 D01/D02). `pending` says the station does not hold this entry's
+    current state yet (a differential update waits for it); `removed` marks an
+    entry to be deleted from the station and then from this table."""
+
+    __tablename__ = "local_list_entries"
+
+    station_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    token: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    token_type: Mapped[str] = mapped_column(sa.String(20), default="ISO14443")
+    # The IdTagInfo / IdTokenInfo the station was (or will be) sent.
+    info: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    pending: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    removed: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    # The list version that carried this entry to the station.
+    version: Mapped[int | None] = mapped_column(sa.Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LocalList(Base):
+    """A station's local authorization list as a whole: the version the station
+    reported or accepted last, and whether a full update is owed to it."""
+
+    __tablename__ = "local_lists"
+
+    station_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    # What the station holds: its answer to GetLocalListVersion, or the version
+    # of the last SendLocalList it Accepted.
+    version: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # Whether Volta keeps this station's list in step with token changes.
+    managed: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    # A full update is owed (the last one failed or the station reported a
+    # version mismatch); sent before any differential one.
+    full_pending: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    last_status: Mapped[str | None] = mapped_column(sa.String(20))
+    synced_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Reservation(Base):
+    """A connector (1.6), an EVSE or a connector type (2.0.1) held for a driver.
+
+    status: Requested (sent, no answer yet), then the station's answer
+    (Accepted / Faulted / Occupied / Rejected / Unavailable / Failed when it
+    could not be delivered), then for an Accepted one: Used (a transaction
+    consumed it), Cancelled, Expired or Removed (2.0.1 ReservationStatusUpdate).
+    """
+
+    __tablename__ = "reservations"
+    __table_args__ = (sa.Index("ix_reservations_station", "station_id", "status"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.ForeignKey("stations.id", ondelete="CASCADE"))
+    protocol: Mapped[str | None] = mapped_column(sa.String(16))
+    # 1.6 connectorId is stored as evse_id (0: any connector of the station).
+    evse_id: Mapped[int | None] = mapped_column(sa.Integer)
+    connector_type: Mapped[str | None] = mapped_column(sa.String(20))
+    id_token: Mapped[str] = mapped_column(sa.String(64))
+    id_token_type: Mapped[str] = mapped_column(sa.String(20), default="ISO14443")
+    group_id: Mapped[str | None] = mapped_column(sa.String(64))
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(sa.String(16), default="Requested")
+    transaction_id: Mapped[int | None] = mapped_column(sa.Integer)
+    command_id: Mapped[str | None] = mapped_column(sa.String(36))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RemoteStart(Base):
+    """A session asked for from an app or a QR code: the remoteStartId sent in
+    RemoteStartTransaction (1.6, as the request's own id) or
+    RequestStartTransaction (2.0.1), linked to the transaction it produced.
+
+    status: Requested, Accepted / Rejected / Failed (the station's answer or
+    why it never came), Started (a transaction carries it), Timeout (accepted
+    but no transaction came within the connection timeout)."""
+
+    __tablename__ = "remote_starts"
+    __table_args__ = (sa.Index("ix_remote_starts_station", "station_id", "status"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.ForeignKey("stations.id", ondelete="CASCADE"))
+    evse_id: Mapped[int | None] = mapped_column(sa.Integer)
+    id_token: Mapped[str] = mapped_column(sa.String(64))
+    id_token_type: Mapped[str] = mapped_column(sa.String(20), default="Central")
+    status: Mapped[str] = mapped_column(sa.String(16), default="Requested")
+    transaction_id: Mapped[int | None] = mapped_column(sa.Integer)
+    command_id: Mapped[str | None] = mapped_column(sa.String(36))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -146,6 +251,7 @@ class Transaction(Base):
     id_token_type: Mapped[str | None] = mapped_column(sa.String(20))
     authorization_status: Mapped[str | None] = mapped_column(sa.String(20))
     reservation_id: Mapped[int | None] = mapped_column(sa.Integer)
+    remote_start_id: Mapped[int | None] = mapped_column(sa.Integer)
     # Active or Ended.
     status: Mapped[str] = mapped_column(sa.String(16), default="Active")
     charging_state: Mapped[str | None] = mapped_column(sa.String(20))
