@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 import uvicorn
 
+from volta import housekeeping
 from volta.api.app import create_api
 from volta.blocks import Services
 from volta.blocks import registry as _handlers  # noqa: F401  (registers handlers)
@@ -58,6 +59,7 @@ class Volta:
             log.warning("%d commands were pending at the last stop; marked as error", recovered)
         self.frames.start()
         await self.gateway.start(self.settings.host, self.settings.ocpp_port)
+        self.services.spawn(housekeeping.run_forever(self.services), name="housekeeping")
         config = uvicorn.Config(
             create_api(self.services),
             host=self.settings.host,
@@ -123,6 +125,7 @@ class Volta:
             with contextlib.suppress(Exception):
                 await self._api_task
         await self.gateway.stop()
+        await self.services.drain()
         await self.frames.stop()
         await self.db.close()
 
@@ -174,7 +177,8 @@ async def run_demo(volta: Volta, count: int, stop: asyncio.Event) -> None:
         protocol="mixed",
         id_prefix="DEMO-",
         password=password,
-        id_tokens=["DEMO-CARD-1", "DEMO-CARD-2"],
+        # One card per connector: a card charges one car at a time (ConcurrentTx).
+        id_tokens=[f"DEMO-CARD-{i}" for i in range(1, 2 * count + 1)],
         meter_interval=5.0,
         session_seconds=(60.0, 180.0),
         idle_seconds=(5.0, 30.0),

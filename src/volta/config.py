@@ -42,6 +42,19 @@ class Settings:
     tls_key: str = ""
     log_level: str = "INFO"
     log_format: str = "auto"  # json, text, or auto (text on a terminal)
+    # Tokens whose group is this id are master passes (2.0.1 C16,
+    # AuthCtrlr.MasterPassGroupId): they may stop any transaction, never start one.
+    master_pass_group_id: str = ""
+    # A token already charging elsewhere is answered ConcurrentTx unless this is on.
+    allow_concurrent_transactions: bool = False
+    # Seconds between housekeeping runs: reservations expired, local lists
+    # kept in step, remote starts that never started closed.
+    housekeeping_interval: float = 5.0
+    # How long an accepted remote start may wait for its transaction.
+    remote_start_timeout: float = 600.0
+    # Base of the start URL a QR code on a charger encodes
+    # (<public_url>/start/<station>/<evse>); empty: http://<host>:<api_port>.
+    public_url: str = ""
 
     @property
     def tls(self) -> bool:

@@ -22,6 +22,15 @@ API_V1 = {
     "/api/v1/id-tokens/{token}": {"get", "patch", "delete"},
     "/api/v1/transactions": {"get"},
     "/api/v1/transactions/{transaction_id}": {"get"},
+    "/api/v1/transactions/{transaction_id}/stop": {"post"},
+    "/api/v1/remote-starts": {"get", "post"},
+    "/api/v1/remote-starts/{remote_start_id}": {"get"},
+    "/api/v1/reservations": {"get", "post"},
+    "/api/v1/reservations/{reservation_id}": {"get", "delete"},
+    "/api/v1/stations/{station_id}/local-list": {"get", "put", "patch", "delete"},
+    "/api/v1/stations/{station_id}/local-list/sync": {"post"},
+    "/api/v1/stations/{station_id}/local-list/version": {"post"},
+    "/api/v1/stations/{station_id}/evses/{evse_id}/qr": {"get"},
 }
 
 

@@ -60,7 +60,7 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def create_api(services: Services) -> FastAPI:
-    from volta.api import id_tokens, stations, transactions
+    from volta.api import id_tokens, local_lists, reservations, sessions, stations, transactions
 
     app = FastAPI(
         title="Volta",
@@ -95,4 +95,7 @@ def create_api(services: Services) -> FastAPI:
     app.include_router(stations.router, prefix="/api/v1", dependencies=auth)
     app.include_router(id_tokens.router, prefix="/api/v1", dependencies=auth)
     app.include_router(transactions.router, prefix="/api/v1", dependencies=auth)
+    app.include_router(sessions.router, prefix="/api/v1", dependencies=auth)
+    app.include_router(reservations.router, prefix="/api/v1", dependencies=auth)
+    app.include_router(local_lists.router, prefix="/api/v1", dependencies=auth)
     return app

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from volta.api.app import ServicesDep
 from volta.api.models import IdTokenCreate, IdTokenOut, IdTokenUpdate
 from volta.blocks.authorization import service
+from volta.blocks.local_list import service as local_lists
 
 router = APIRouter(tags=["id-tokens"])
 
@@ -35,6 +36,9 @@ async def add_token(body: IdTokenCreate, services: ServicesDep) -> IdTokenOut:
             token_type=body.type,
             expires_at=body.expires_at,
             group_id=body.group_id,
+            language1=body.language1,
+            language2=body.language2,
+            note=body.note,
         )
     except IntegrityError:
         raise HTTPException(
@@ -56,6 +60,8 @@ async def update_token(token: str, body: IdTokenUpdate, services: ServicesDep) -
     values = body.model_dump(exclude_unset=True)
     if not await service.update_token(services.db, token, **values):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"id token {token} not found")
+    # Stations whose local list holds the token get the change now if online.
+    services.spawn(local_lists.sync_all(services), name="local-lists-after-token-change")
     return await get_token(token, services)
 
 
@@ -63,4 +69,5 @@ async def update_token(token: str, body: IdTokenUpdate, services: ServicesDep) -
 async def remove_token(token: str, services: ServicesDep) -> Response:
     if not await service.remove_token(services.db, token):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"id token {token} not found")
+    services.spawn(local_lists.sync_all(services), name="local-lists-after-token-removal")
     return Response(status_code=204)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -97,12 +97,18 @@ class StationUpdate(BaseModel):
         return _not_null(value)
 
 
+Language = Annotated[str, Field(max_length=8, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
+
+
 class IdTokenOut(BaseModel):
     token: str
     type: str
     status: TokenStatus
     expires_at: dt.datetime | None = None
-    group_id: str | None = None
+    group_id: str | None = Field(None, description="1.6 parentIdTag / 2.0.1 groupIdToken")
+    language1: str | None = None
+    language2: str | None = None
+    note: str | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -113,6 +119,9 @@ class IdTokenCreate(BaseModel):
     status: TokenStatus = "Accepted"
     expires_at: dt.datetime | None = None
     group_id: str | None = Field(None, max_length=36)
+    language1: Language | None = Field(None, description="preferred language (RFC 5646)")
+    language2: Language | None = None
+    note: str | None = Field(None, max_length=200)
 
 
 class IdTokenUpdate(BaseModel):
@@ -120,6 +129,9 @@ class IdTokenUpdate(BaseModel):
     status: TokenStatus | None = None
     expires_at: dt.datetime | None = None
     group_id: str | None = Field(None, max_length=36)
+    language1: Language | None = None
+    language2: Language | None = None
+    note: str | None = Field(None, max_length=200)
 
     @field_validator("type", "status")
     @classmethod
@@ -148,6 +160,9 @@ class TransactionOut(BaseModel):
     connector_id: int | None = None
     id_token: str | None = None
     authorization_status: str | None = None
+    reservation_id: int | None = Field(None, description="the reservation it consumed")
+    remote_start_id: int | None = Field(None, description="the remote start that asked for it")
+    stop_id_token: str | None = Field(None, description="the token that stopped it, if another")
     status: Literal["Active", "Ended"]
     charging_state: str | None = None
     started_at: dt.datetime | None = None
@@ -191,3 +206,130 @@ class Page(BaseModel):
 
 class FramePage(Page):
     items: list[FrameOut]
+
+
+ConnectorType = Literal[
+    "cCCS1",
+    "cCCS2",
+    "cG105",
+    "cTesla",
+    "cType1",
+    "cType2",
+    "s309-1P-16A",
+    "s309-1P-32A",
+    "s309-3P-16A",
+    "s309-3P-32A",
+    "sBS1361",
+    "sCEE-7-7",
+    "sType2",
+    "sType3",
+    "Other1PhMax16A",
+    "Other1PhOver16A",
+    "Other3Ph",
+    "Pan",
+    "wInductive",
+    "wResonant",
+    "Undetermined",
+    "Unknown",
+]
+
+
+class ReservationCreate(BaseModel):
+    station_id: str
+    id_token: str = Field(min_length=1, max_length=36)
+    id_token_type: TokenType = "ISO14443"
+    expires_at: dt.datetime = Field(description="when the hold ends (UTC if no offset)")
+    evse_id: int | None = Field(
+        None, ge=0, description="1.6: the connector (0 or absent: any); 2.0.1: the EVSE"
+    )
+    connector_type: ConnectorType | None = Field(None, description="2.0.1 only")
+
+
+class ReservationOut(BaseModel):
+    id: int = Field(description="the reservationId the station was sent")
+    station_id: str
+    protocol: str | None = None
+    evse_id: int | None = None
+    connector_type: str | None = None
+    id_token: str
+    id_token_type: str
+    group_id: str | None = None
+    expires_at: dt.datetime
+    status: Literal[
+        "Requested",
+        "Accepted",
+        "Faulted",
+        "Occupied",
+        "Rejected",
+        "Unavailable",
+        "Failed",
+        "Used",
+        "Cancelled",
+        "Expired",
+        "Removed",
+    ]
+    transaction_id: int | None = None
+    command_id: str | None = None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    command: CommandOut | None = Field(None, description="ReserveNow / CancelReservation sent now")
+
+
+class LocalListSet(BaseModel):
+    tokens: list[Annotated[str, Field(min_length=1, max_length=36)]] | None = Field(
+        None, description="the whole list; absent or null: every id token Volta knows"
+    )
+
+
+class LocalListChange(BaseModel):
+    add: list[Annotated[str, Field(min_length=1, max_length=36)]] = []
+    remove: list[Annotated[str, Field(min_length=1, max_length=36)]] = []
+
+
+class LocalListEntryOut(BaseModel):
+    token: str
+    token_type: str
+    pending: bool = Field(description="the station does not hold this state yet")
+    removed: bool = Field(description="to be deleted from the station")
+    version: int | None = Field(None, description="list version that carried it")
+    updated_at: dt.datetime
+
+
+class LocalListOut(BaseModel):
+    station_id: str
+    version: int = Field(description="the version the station holds, as far as Volta knows")
+    managed: bool
+    full_pending: bool = Field(description="a Full update is owed to the station")
+    last_status: str | None = Field(None, description="the station's last SendLocalList answer")
+    synced_at: dt.datetime | None = None
+    updated_at: dt.datetime
+    entries: list[LocalListEntryOut]
+    sent: bool | None = Field(None, description="whether an update went out for this request")
+    update_type: Literal["Full", "Differential"] | None = None
+    command: CommandOut | None = None
+
+
+class LocalListVersionOut(BaseModel):
+    version: int | None = Field(None, description="as the station reported it")
+    command: CommandOut
+
+
+class RemoteStartCreate(BaseModel):
+    station_id: str
+    id_token: str = Field(min_length=1, max_length=36)
+    id_token_type: TokenType = "Central"
+    evse_id: int | None = Field(None, ge=1, description="1.6: the connector; absent: any")
+
+
+class RemoteStartOut(BaseModel):
+    id: int = Field(description="the remoteStartId (2.0.1)")
+    station_id: str
+    evse_id: int | None = None
+    id_token: str
+    id_token_type: str
+    status: Literal["Requested", "Accepted", "Rejected", "Failed", "Started", "Timeout"]
+    transaction_id: int | None = Field(None, description="the session it started")
+    command_id: str | None = None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    command: CommandOut | None = None

@@ -12,7 +12,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from volta import metrics
-from volta.blocks import HANDLERS, CallContext, Services, StationState
+from volta.blocks import FOLLOW_UPS, HANDLERS, CallContext, Services, StationState
 from volta.gateway.router import CallOutcome, outcome_of_result
 from volta.ocpp.errors import ErrorCode, OcppError
 from volta.ocpp.frames import CALL, CALLERROR, CALLRESULT, Call
@@ -120,6 +120,11 @@ class StationConnection:
                 payload = await handler(self._context, call.payload)
             text = self.session.result(call, payload)
             await self._send(text, CALLRESULT, call.message_id, call.action)
+            for follow_up in FOLLOW_UPS.get((self.version, call.action), ()):
+                self.services.spawn(
+                    follow_up(self._context, call.payload, payload),
+                    name=f"{call.action}-follow-up-{self.station_id}",
+                )
         except OcppError as exc:
             text = self.session.error(call.message_id, exc.code, exc.description, exc.details)
             await self._send(text, CALLERROR, call.message_id, call.action, exc.code)

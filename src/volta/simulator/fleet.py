@@ -15,12 +15,14 @@ log = logging.getLogger(__name__)
 
 def build_fleet(scenario: Scenario) -> list[SimulatedStation]:
     seed = scenario.seed or random.SystemRandom().randrange(1 << 30)
+    cards_in_use: set[str] = set()
     return [
         SimulatedStation(
             station_id,
             Version(scenario.protocol_of(i)),
             scenario,
             rng=random.Random(seed + i),
+            cards_in_use=cards_in_use,
         )
         for i, station_id in enumerate(scenario.station_ids())
     ]

@@ -97,8 +97,12 @@ class SimulatedStation:
         *,
         rng: random.Random | None = None,
         schemas: SchemaRegistry | None = None,
+        cards_in_use: set[str] | None = None,
     ) -> None:
         self.id = station_id
+        # A driver's card charges one car at a time: shared by a fleet, so two
+        # simulated stations never start with the same card at once.
+        self.cards_in_use = cards_in_use if cards_in_use is not None else set()
         self.version = version
         self.scenario = scenario
         self.rng = rng or random.Random()
@@ -335,8 +339,18 @@ class SimulatedStation:
             if not connector.available:
                 continue
             if remote is None:
+                free = [t for t in sc.id_tokens if t not in self.cards_in_use]
+                if not free:
+                    # Every card charges elsewhere: no driver comes just now.
+                    await asyncio.sleep(1.0)
+                    continue
                 connector.scheduled_sessions += 1
-                await self._charge(connector, self.rng.choice(sc.id_tokens), remote=False)
+                card = self.rng.choice(free)
+                self.cards_in_use.add(card)
+                try:
+                    await self._charge(connector, card, remote=False)
+                finally:
+                    self.cards_in_use.discard(card)
             else:
                 token, remote_start_id = remote
                 await self._charge(connector, token, remote=True, remote_start_id=remote_start_id)
@@ -456,6 +470,10 @@ class SimulatedStation:
         }
         if remote_start_id is not None:
             info["remoteStartId"] = remote_start_id
+        extra: dict[str, Any] = {}
+        if connector.reservation_id:
+            extra["reservationId"] = connector.reservation_id
+            connector.reservation_id = None
         answer = await self._transaction_event(
             connector,
             "Started",
@@ -463,6 +481,7 @@ class SimulatedStation:
             info,
             car_mv,
             idToken={"idToken": token, "type": "ISO14443"},
+            **extra,
         )
         token_info = answer.get("idTokenInfo")
         if token_info and token_info["status"] != "Accepted":

@@ -123,9 +123,6 @@ class IdToken(Base):
     # 2.0.1 IdTokenInfo.language1 / language2 (RFC 5646), for the station's display.
     language1: Mapped[str | None] = mapped_column(sa.String(8))
     language2: Mapped[str | None] = mapped_column(sa.String(8))
-    # A master pass (2.0.1 C16, AuthCtrlr.MasterPassGroupId) may stop any
-    # transaction and never start one.
-    master_pass: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     # Free text for the operator (driver's name, card label, ...).
     note: Mapped[str | None] = mapped_column(sa.String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

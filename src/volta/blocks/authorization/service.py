@@ -1,15 +1,23 @@
-"""Id tokens and the decision whether one may charge."""
+"""Id tokens and the decision whether one may charge.
+
+`authorize` answers Authorize (and a stop's token): the token's own status.
+`authorize_start` answers a transaction's start, where more can refuse it:
+a master pass never starts (C16), a token already charging elsewhere gets
+ConcurrentTx (1.6 §7.3, 2.0.1 AuthorizationStatusEnumType), and an EVSE held
+by a reservation for another driver is refused (H03).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-from volta.store.db import Database
-from volta.store.models import IdToken, utcnow
+from volta.store.db import Conn, Database
+from volta.store.models import IdToken, LocalListEntry, Reservation, Transaction, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +29,10 @@ class Authorization:
     expires_at: dt.datetime | None = None
     group_id: str | None = None
     group_type: str | None = None
+    language1: str | None = None
+    language2: str | None = None
+    # Why a start was refused although the token itself is valid.
+    reason: str | None = None
 
     @property
     def accepted(self) -> bool:
@@ -32,19 +44,106 @@ async def authorize(db: Database, token: str, token_type: str | None = None) -> 
     if token_type == "NoAuthorization":
         return Authorization("Accepted")
     async with db.read() as conn:
-        row = (await conn.execute(sa.select(IdToken).where(IdToken.token == token))).first()
-        group_type = None
-        if row is not None and row.group_id:
-            group_type = (
-                await conn.execute(sa.select(IdToken.type).where(IdToken.token == row.group_id))
-            ).scalar_one_or_none()
+        return await token_verdict(conn, token)
+
+
+async def token_verdict(conn: Conn, token: str) -> Authorization:
+    row = (await conn.execute(sa.select(IdToken).where(IdToken.token == token))).first()
     if row is None:
         return Authorization("Unknown")
-    tok = row
-    status = tok.status
-    if status == "Accepted" and tok.expires_at is not None and tok.expires_at <= utcnow():
+    group_type = None
+    if row.group_id:
+        group_type = (
+            await conn.execute(sa.select(IdToken.type).where(IdToken.token == row.group_id))
+        ).scalar_one_or_none()
+    status = row.status
+    if status == "Accepted" and row.expires_at is not None and row.expires_at <= utcnow():
         status = "Expired"
-    return Authorization(status, tok.expires_at, tok.group_id, group_type or "Central")
+    return Authorization(
+        status,
+        row.expires_at,
+        row.group_id,
+        group_type or "Central",
+        row.language1,
+        row.language2,
+    )
+
+
+def _refuse(auth: Authorization, status: str, reason: str) -> Authorization:
+    return dataclasses.replace(auth, status=status, reason=reason)
+
+
+async def authorize_start(
+    db: Database,
+    station_id: str,
+    token: str,
+    token_type: str | None = None,
+    *,
+    evse_id: int | None,
+    reservation_id: int | None,
+    master_pass_group_id: str = "",
+    allow_concurrent: bool = False,
+) -> Authorization:
+    """The verdict on a token that starts a transaction on `evse_id`
+    (1.6: the connector) of `station_id`."""
+    if token_type == "NoAuthorization":
+        return Authorization("Accepted")
+    async with db.read() as conn:
+        auth = await token_verdict(conn, token)
+        if not auth.accepted:
+            return auth
+        if master_pass_group_id and auth.group_id == master_pass_group_id:
+            # C16: a master pass stops transactions; it cannot start one.
+            return _refuse(auth, "Invalid", "a master pass cannot start a transaction")
+        if not allow_concurrent:
+            busy = (
+                await conn.execute(
+                    sa.select(Transaction.station_id, Transaction.evse_id)
+                    .where(
+                        Transaction.id_token == token,
+                        Transaction.status == "Active",
+                        Transaction.authorization_status == "Accepted",
+                        sa.or_(
+                            Transaction.station_id != station_id,
+                            Transaction.evse_id.is_distinct_from(evse_id),
+                        ),
+                    )
+                    .limit(1)
+                )
+            ).first()
+            if busy is not None:
+                return _refuse(
+                    auth,
+                    "ConcurrentTx",
+                    f"{token} is charging at {busy.station_id} EVSE {busy.evse_id}",
+                )
+        held = await _held_for_another(conn, station_id, evse_id, token, auth.group_id)
+        if held is not None and held != reservation_id:
+            return _refuse(auth, "Invalid", f"EVSE {evse_id} is reserved (reservation {held})")
+    return auth
+
+
+async def _held_for_another(
+    conn: Conn, station_id: str, evse_id: int | None, token: str, group_id: str | None
+) -> int | None:
+    """The id of a live reservation of this very EVSE for another driver."""
+    if not evse_id:
+        return None
+    rows = (
+        await conn.execute(
+            sa.select(Reservation.id, Reservation.id_token, Reservation.group_id).where(
+                Reservation.station_id == station_id,
+                Reservation.evse_id == evse_id,
+                Reservation.status == "Accepted",
+                Reservation.expires_at > utcnow(),
+            )
+        )
+    ).all()
+    for r in rows:
+        same_group = r.group_id is not None and r.group_id in (group_id, token)
+        if r.id_token != token and not same_group:
+            return int(r.id)
+    return None
 
 
 async def list_tokens(db: Database, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
@@ -79,6 +178,9 @@ async def add_token(
     token_type: str = "ISO14443",
     expires_at: dt.datetime | None = None,
     group_id: str | None = None,
+    language1: str | None = None,
+    language2: str | None = None,
+    note: str | None = None,
 ) -> None:
     now = utcnow()
     async with db.write() as conn:
@@ -89,6 +191,9 @@ async def add_token(
                 status=status,
                 expires_at=expires_at,
                 group_id=group_id,
+                language1=language1,
+                language2=language2,
+                note=note,
                 created_at=now,
                 updated_at=now,
             )
@@ -96,15 +201,29 @@ async def add_token(
 
 
 async def update_token(db: Database, token: str, **values: Any) -> bool:
+    """Change a token; stations whose local list holds it get the change in
+    their next differential update (D01, 1.6 §5.15)."""
     values["updated_at"] = utcnow()
     async with db.write() as conn:
         result = await conn.execute(
             sa.update(IdToken).where(IdToken.token == token).values(**values)
         )
+        await _list_entries_changed(conn, token, removed=False)
     return bool(result.rowcount)
 
 
 async def remove_token(db: Database, token: str) -> bool:
+    """Delete a token; it is removed from every local list that holds it."""
     async with db.write() as conn:
         result = await conn.execute(sa.delete(IdToken).where(IdToken.token == token))
+        await _list_entries_changed(conn, token, removed=True)
     return bool(result.rowcount)
+
+
+async def _list_entries_changed(conn: Conn, token: str, *, removed: bool) -> None:
+    values: dict[str, Any] = {"pending": True, "updated_at": utcnow()}
+    if removed:
+        values["removed"] = True
+    await conn.execute(
+        sa.update(LocalListEntry).where(LocalListEntry.token == token).values(**values)
+    )

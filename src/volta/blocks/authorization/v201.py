@@ -16,6 +16,10 @@ def id_token_info(auth: Authorization) -> dict[str, Any]:
         info["cacheExpiryDateTime"] = format_timestamp(auth.expires_at)
     if auth.group_id:
         info["groupIdToken"] = {"idToken": auth.group_id, "type": auth.group_type or "Central"}
+    if auth.language1:
+        info["language1"] = auth.language1
+    if auth.language2:
+        info["language2"] = auth.language2
     return info
 
 

@@ -18,7 +18,10 @@ from volta.store.db import Conn, Database
 from volta.store.models import (
     METER_VALUES,
     TRANSACTIONS,
+    IdToken,
     MeterValue,
+    RemoteStart,
+    Reservation,
     Transaction,
     TransactionEvent,
     utcnow,
@@ -128,6 +131,80 @@ async def _last_register_reading(conn: Conn, transaction_id: int) -> float | Non
     return float(row) if row is not None else None
 
 
+async def _link_start(
+    conn: Conn,
+    station_id: str,
+    transaction_id: int,
+    *,
+    evse_id: int | None,
+    id_token: str | None,
+    reservation_id: int | None,
+    remote_start_id: int | None,
+    remote_start_window: float,
+) -> None:
+    """Tie a starting transaction to what led to it: the reservation it
+    consumes (H03; 1.6 §5.13) and the remote start that asked for it (F01,
+    F02; 1.6 RemoteStartTransaction has no id, so the newest accepted request
+    for this token and connector within `remote_start_window` seconds)."""
+    now = utcnow()
+    values: dict[str, Any] = {}
+    live = Reservation.status.in_(("Accepted", "Requested"))
+    if reservation_id is None and id_token is not None:
+        group = (
+            await conn.execute(sa.select(IdToken.group_id).where(IdToken.token == id_token))
+        ).scalar_one_or_none()
+        owners = [id_token] + ([group] if group else [])
+        reservation_id = (
+            await conn.execute(
+                sa.select(Reservation.id)
+                .where(
+                    Reservation.station_id == station_id,
+                    live,
+                    Reservation.expires_at > now,
+                    sa.or_(Reservation.evse_id.is_(None), Reservation.evse_id.in_((0, evse_id))),
+                    sa.or_(Reservation.id_token == id_token, Reservation.group_id.in_(owners)),
+                )
+                .order_by(Reservation.expires_at)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+    if reservation_id is not None:
+        used = await conn.execute(
+            sa.update(Reservation)
+            .where(Reservation.id == reservation_id, Reservation.station_id == station_id, live)
+            .values(status="Used", transaction_id=transaction_id, updated_at=now)
+        )
+        if used.rowcount:
+            values["reservation_id"] = reservation_id
+    waiting = RemoteStart.status.in_(("Requested", "Accepted"))
+    if remote_start_id is None and id_token is not None:
+        remote_start_id = (
+            await conn.execute(
+                sa.select(RemoteStart.id)
+                .where(
+                    RemoteStart.station_id == station_id,
+                    RemoteStart.id_token == id_token,
+                    waiting,
+                    sa.or_(RemoteStart.evse_id.is_(None), RemoteStart.evse_id == evse_id),
+                    RemoteStart.created_at > now - dt.timedelta(seconds=remote_start_window),
+                )
+                .order_by(RemoteStart.id.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+    if remote_start_id is not None:
+        await conn.execute(
+            sa.update(RemoteStart)
+            .where(RemoteStart.id == remote_start_id, RemoteStart.station_id == station_id)
+            .values(status="Started", transaction_id=transaction_id, updated_at=now)
+        )
+        values["remote_start_id"] = remote_start_id
+    if values:
+        await conn.execute(
+            sa.update(Transaction).where(Transaction.id == transaction_id).values(**values)
+        )
+
+
 # -- OCPP 1.6 ------------------------------------------------------------------
 
 
@@ -141,6 +218,7 @@ async def start_v16(
     started_at: dt.datetime,
     reservation_id: int | None,
     authorization_status: str,
+    remote_start_window: float = 600.0,
 ) -> Opened:
     """StartTransaction. A station that repeats it (its answer was lost) gets
     the same transactionId: same connector, tag, start time and meter start."""
@@ -169,7 +247,6 @@ async def start_v16(
                 id_token=id_tag,
                 id_token_type="ISO14443",
                 authorization_status=authorization_status,
-                reservation_id=reservation_id,
                 status="Active",
                 started_at=started_at,
                 meter_start_wh=meter_start_wh,
@@ -179,7 +256,19 @@ async def start_v16(
             )
             .returning(Transaction.id)
         )
-        return Opened(result.scalar_one(), True)
+        tx_id = result.scalar_one()
+        if authorization_status == "Accepted":
+            await _link_start(
+                conn,
+                station_id,
+                tx_id,
+                evse_id=connector_id,
+                id_token=id_tag,
+                reservation_id=reservation_id,
+                remote_start_id=None,
+                remote_start_window=remote_start_window,
+            )
+        return Opened(tx_id, True)
 
 
 async def stop_v16(
@@ -271,6 +360,7 @@ class EventV201:
     remote_start_id: int | None
     reservation_id: int | None
     samples: list[Sample]
+    remote_start_window: float = 600.0
 
 
 async def apply_event_v201(db: Database, ev: EventV201) -> bool:
@@ -285,6 +375,7 @@ async def apply_event_v201(db: Database, ev: EventV201) -> bool:
             )
         ).first()
         now = utcnow()
+        created = tx is None
         if tx is None:
             result = await conn.execute(
                 sa.insert(Transaction)
@@ -297,7 +388,6 @@ async def apply_event_v201(db: Database, ev: EventV201) -> bool:
                     id_token=ev.id_token,
                     id_token_type=ev.id_token_type,
                     authorization_status=ev.authorization_status,
-                    reservation_id=ev.reservation_id,
                     status="Active",
                     charging_state=ev.charging_state,
                     started_at=ev.timestamp,
@@ -348,9 +438,22 @@ async def apply_event_v201(db: Database, ev: EventV201) -> bool:
                 id_token_type=ev.id_token_type,
                 authorization_status=ev.authorization_status,
             )
-        if ev.reservation_id is not None:
-            values["reservation_id"] = ev.reservation_id
         await conn.execute(sa.update(Transaction).where(Transaction.id == row.id).values(**values))
+        first_token = ev.id_token is not None and (created or row.id_token is None)
+        unlinked = (ev.reservation_id is not None and row.reservation_id is None) or (
+            ev.remote_start_id is not None and row.remote_start_id is None
+        )
+        if (first_token or unlinked) and ev.authorization_status in (None, "Accepted"):
+            await _link_start(
+                conn,
+                ev.station_id,
+                row.id,
+                evse_id=ev.evse_id or row.evse_id,
+                id_token=ev.id_token or row.id_token,
+                reservation_id=ev.reservation_id,
+                remote_start_id=ev.remote_start_id,
+                remote_start_window=ev.remote_start_window,
+            )
         await _follow_energy(conn, row, ev.samples)
         if ev.event_type == "Ended" and row.status != "Ended":
             refreshed = (
@@ -394,6 +497,16 @@ async def list_transactions(
         stmt = stmt.where(Transaction.status == ("Active" if active else "Ended"))
     async with db.read() as conn:
         return [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
+
+
+async def find_v201(db: Database, station_id: str, station_tx: str) -> Any:
+    """The stored row of a 2.0.1 transaction, by the station's id, or None."""
+    async with db.read() as conn:
+        return (
+            await conn.execute(
+                _TX_BY_STATION_TX, {"station_id": station_id, "station_tx": station_tx}
+            )
+        ).first()
 
 
 async def get_transaction(db: Database, transaction_id: int) -> dict[str, Any] | None:

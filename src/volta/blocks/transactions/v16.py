@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from volta.blocks import CallContext, handles
-from volta.blocks.authorization.service import authorize
+from volta.blocks.authorization.service import authorize, authorize_start
 from volta.blocks.authorization.v16 import id_tag_info
 from volta.blocks.transactions import service
 from volta.blocks.transactions.meter import samples_v16
@@ -28,7 +28,18 @@ def _timestamp(p: dict[str, Any]) -> Any:
 @handles(V16, "StartTransaction")
 async def start_transaction(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     db = ctx.services.db
-    auth = await authorize(db, p["idTag"])
+    settings = ctx.services.settings
+    auth = await authorize_start(
+        db,
+        ctx.station_id,
+        p["idTag"],
+        evse_id=p["connectorId"],
+        reservation_id=p.get("reservationId"),
+        master_pass_group_id=settings.master_pass_group_id,
+        allow_concurrent=settings.allow_concurrent_transactions,
+    )
+    if auth.reason:
+        log.info("%s: start by %s refused: %s", ctx.station_id, p["idTag"], auth.reason)
     info = id_tag_info(auth)
     opened = await service.start_v16(
         db,
@@ -39,6 +50,7 @@ async def start_transaction(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
         started_at=_timestamp(p),
         reservation_id=p.get("reservationId"),
         authorization_status=info["status"],
+        remote_start_window=settings.remote_start_timeout,
     )
     if not opened.created:
         log.info("%s repeated StartTransaction; answered with %s", ctx.station_id, opened.id)

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from volta.blocks import CallContext, handles
-from volta.blocks.authorization.service import authorize
+from volta.blocks.authorization.service import authorize, authorize_start
 from volta.blocks.authorization.v201 import id_token_info
 from volta.blocks.transactions import service
 from volta.blocks.transactions.meter import samples_v201
@@ -29,9 +29,28 @@ async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
     token = p.get("idToken")
     response: dict[str, Any] = {}
     status = None
+    settings = ctx.services.settings
     if token is not None:
-        # E01.FR.?? / C01: the CSMS answers idTokenInfo whenever idToken is sent.
-        auth = await authorize(db, token["idToken"], token["type"])
+        # C01 / E01: the CSMS answers idTokenInfo whenever idToken is sent. The
+        # first token of a transaction starts it; a later, different one stops it.
+        known = await service.find_v201(db, ctx.station_id, info["transactionId"])
+        if known is None or known.id_token is None:
+            auth = await authorize_start(
+                db,
+                ctx.station_id,
+                token["idToken"],
+                token["type"],
+                evse_id=evse.get("id") or (known.evse_id if known else None),
+                reservation_id=p.get("reservationId"),
+                master_pass_group_id=settings.master_pass_group_id,
+                allow_concurrent=settings.allow_concurrent_transactions,
+            )
+            if auth.reason:
+                log.info(
+                    "%s: start by %s refused: %s", ctx.station_id, token["idToken"], auth.reason
+                )
+        else:
+            auth = await authorize(db, token["idToken"], token["type"])
         response["idTokenInfo"] = id_token_info(auth)
         status = auth.status
     applied = await service.apply_event_v201(
@@ -54,6 +73,7 @@ async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
             remote_start_id=info.get("remoteStartId"),
             reservation_id=p.get("reservationId"),
             samples=samples_v201(p.get("meterValue", [])),
+            remote_start_window=settings.remote_start_timeout,
         ),
     )
     if not applied:

@@ -93,9 +93,6 @@ def upgrade() -> None:
     with op.batch_alter_table("id_tokens", schema=None) as batch_op:
         batch_op.add_column(sa.Column("language1", sa.String(length=8), nullable=True))
         batch_op.add_column(sa.Column("language2", sa.String(length=8), nullable=True))
-        batch_op.add_column(
-            sa.Column("master_pass", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
         batch_op.add_column(sa.Column("note", sa.String(length=200), nullable=True))
 
     with op.batch_alter_table("transactions", schema=None) as batch_op:
@@ -111,7 +108,6 @@ def downgrade() -> None:
 
     with op.batch_alter_table("id_tokens", schema=None) as batch_op:
         batch_op.drop_column("note")
-        batch_op.drop_column("master_pass")
         batch_op.drop_column("language2")
         batch_op.drop_column("language1")
 

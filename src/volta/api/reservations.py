@@ -1,0 +1,82 @@
+"""Reservations: hold a connector / EVSE for a driver until a given time."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from volta.api.app import ServicesDep
+from volta.api.models import ReservationCreate, ReservationOut
+from volta.blocks.reservations import service
+
+router = APIRouter(tags=["reservations"])
+
+
+@router.post("/reservations", response_model=ReservationOut, status_code=201)
+async def create_reservation(body: ReservationCreate, services: ServicesDep) -> ReservationOut:
+    """Send ReserveNow and return the reservation with the station's answer
+    in `status` (Accepted, Occupied, Faulted, Rejected, Unavailable, or Failed
+    when no answer came). 409 when it cannot be asked for: station offline,
+    token not Accepted, EVSE already reserved, expiry in the past."""
+    try:
+        found = await service.reserve(
+            services,
+            service.ReservationRequest(
+                station_id=body.station_id,
+                id_token=body.id_token,
+                id_token_type=body.id_token_type,
+                expires_at=body.expires_at,
+                evse_id=body.evse_id,
+                connector_type=body.connector_type,
+            ),
+        )
+    except service.ReservationRefused as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    return ReservationOut(**found)
+
+
+@router.get("/reservations", response_model=list[ReservationOut])
+async def list_reservations(
+    services: ServicesDep,
+    station_id: str | None = None,
+    status_: Annotated[str | None, Query(alias="status")] = None,
+    active: bool | None = Query(None, description="live and not past expiry"),
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[ReservationOut]:
+    rows = await service.list_reservations(
+        services.db,
+        station_id=station_id,
+        status=status_,
+        active=active,
+        limit=limit,
+        offset=offset,
+    )
+    return [ReservationOut(**r) for r in rows]
+
+
+@router.get("/reservations/{reservation_id}", response_model=ReservationOut)
+async def get_reservation(reservation_id: int, services: ServicesDep) -> ReservationOut:
+    return ReservationOut(**await _require(services, reservation_id))
+
+
+@router.delete("/reservations/{reservation_id}", response_model=ReservationOut)
+async def cancel_reservation(reservation_id: int, services: ServicesDep) -> ReservationOut:
+    """Send CancelReservation. The reservation is Cancelled when the station
+    accepts; otherwise it is returned unchanged with the station's answer in
+    `command`. 409 when it has already ended."""
+    await _require(services, reservation_id)
+    try:
+        found = await service.cancel(services, reservation_id)
+    except service.ReservationRefused as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    assert found is not None
+    return ReservationOut(**found)
+
+
+async def _require(services: Any, reservation_id: int) -> dict[str, Any]:
+    found = await service.get_reservation(services.db, reservation_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"reservation {reservation_id} not found")
+    return found

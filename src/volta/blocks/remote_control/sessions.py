@@ -1,0 +1,155 @@
+"""Sessions started and stopped from an app or a QR code (1.6 §5.11/§5.12,
+2.0.1 F01/F02/F03).
+
+`start_session` records a remote start (its row id is the 2.0.1
+remoteStartId), sends RemoteStartTransaction / RequestStartTransaction and
+keeps the station's answer. The transaction that follows is linked to it when
+it starts (transactions.service._link_start), so the app can follow the
+session it asked for with GET /api/v1/remote-starts/{id}.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from volta.blocks import Services
+from volta.blocks.authorization.service import authorize_start
+from volta.blocks.remote_control.service import send_command
+from volta.ocpp.versions import Version
+from volta.store.db import Database
+from volta.store.models import RemoteStart, Transaction, utcnow
+
+
+class SessionRefused(Exception):
+    """The session cannot be started or stopped; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartRequest:
+    station_id: str
+    id_token: str
+    evse_id: int | None = None
+    id_token_type: str = "Central"
+
+
+async def start_session(services: Services, req: StartRequest) -> dict[str, Any]:
+    version = services.router.version_of(req.station_id)
+    if version is None:
+        raise SessionRefused(f"station {req.station_id} is not connected")
+    settings = services.settings
+    # The same checks a start at the charger gets: refused here, the driver
+    # learns why at once instead of from a station that never starts.
+    auth = await authorize_start(
+        services.db,
+        req.station_id,
+        req.id_token,
+        req.id_token_type,
+        evse_id=req.evse_id,
+        reservation_id=None,
+        master_pass_group_id=settings.master_pass_group_id,
+        allow_concurrent=settings.allow_concurrent_transactions,
+    )
+    if not auth.accepted:
+        raise SessionRefused(f"id token {req.id_token}: {auth.reason or auth.status}")
+    now = utcnow()
+    async with services.db.write(req.station_id) as conn:
+        result = await conn.execute(
+            sa.insert(RemoteStart)
+            .values(
+                station_id=req.station_id,
+                evse_id=req.evse_id,
+                id_token=req.id_token,
+                id_token_type=req.id_token_type,
+                status="Requested",
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(RemoteStart.id)
+        )
+        remote_start_id = int(result.scalar_one())
+    if version is Version.V16:
+        action = "RemoteStartTransaction"
+        payload: dict[str, Any] = {"idTag": req.id_token}
+        if req.evse_id:
+            payload["connectorId"] = req.evse_id
+    else:
+        action = "RequestStartTransaction"
+        payload = {
+            "idToken": {"idToken": req.id_token, "type": req.id_token_type},
+            "remoteStartId": remote_start_id,
+        }
+        if req.evse_id:
+            payload["evseId"] = req.evse_id
+    command = await send_command(services, req.station_id, action, payload)
+    status = {"accepted": "Accepted", "rejected": "Rejected"}.get(command["status"], "Failed")
+    async with services.db.write(req.station_id) as conn:
+        # A fast station may have started the transaction already: keep Started.
+        await conn.execute(
+            sa.update(RemoteStart)
+            .where(RemoteStart.id == remote_start_id)
+            .values(
+                status=sa.case(
+                    (RemoteStart.status == "Requested", status), else_=RemoteStart.status
+                ),
+                command_id=command["id"],
+                updated_at=utcnow(),
+            )
+        )
+    found = await get_remote_start(services.db, remote_start_id)
+    assert found is not None
+    return {**found, "command": command}
+
+
+async def stop_session(services: Services, transaction_id: int) -> dict[str, Any]:
+    """RemoteStopTransaction / RequestStopTransaction for a Volta transaction."""
+    async with services.db.read() as conn:
+        tx = (
+            await conn.execute(sa.select(Transaction).where(Transaction.id == transaction_id))
+        ).first()
+    if tx is None:
+        raise LookupError(f"transaction {transaction_id} not found")
+    if tx.status != "Active":
+        raise SessionRefused(f"transaction {transaction_id} has ended")
+    if tx.protocol == Version.V16.value:
+        action, payload = "RemoteStopTransaction", {"transactionId": tx.id}
+    else:
+        action, payload = "RequestStopTransaction", {"transactionId": tx.station_transaction_id}
+    return await send_command(services, tx.station_id, action, payload)
+
+
+async def expire_waiting(db: Database, timeout: float) -> int:
+    """Accepted remote starts whose transaction never came end as Timeout."""
+    cutoff = utcnow() - dt.timedelta(seconds=timeout)
+    async with db.write() as conn:
+        result = await conn.execute(
+            sa.update(RemoteStart)
+            .where(
+                RemoteStart.status.in_(("Requested", "Accepted")), RemoteStart.created_at < cutoff
+            )
+            .values(status="Timeout", updated_at=utcnow())
+        )
+    return int(result.rowcount or 0)
+
+
+async def get_remote_start(db: Database, remote_start_id: int) -> dict[str, Any] | None:
+    async with db.read() as conn:
+        row = (
+            (await conn.execute(sa.select(RemoteStart).where(RemoteStart.id == remote_start_id)))
+            .mappings()
+            .first()
+        )
+    return dict(row) if row else None
+
+
+async def list_remote_starts(
+    db: Database, *, station_id: str | None = None, limit: int = 100, offset: int = 0
+) -> list[dict[str, Any]]:
+    stmt = sa.select(RemoteStart).order_by(RemoteStart.id.desc()).limit(limit).offset(offset)
+    if station_id is not None:
+        stmt = stmt.where(RemoteStart.station_id == station_id)
+    async with db.read() as conn:
+        return [dict(r) for r in (await conn.execute(stmt)).mappings().all()]

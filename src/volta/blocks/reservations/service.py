@@ -1,0 +1,216 @@
+"""Hold a connector (1.6), an EVSE or a connector type (2.0.1) for a driver.
+
+A reservation is stored `Requested` before ReserveNow goes out (its row id is
+the reservationId), then takes the station's answer. An Accepted one ends as
+Used (a transaction consumed it, see transactions.service._link_start),
+Cancelled (CancelReservation accepted), Expired (its time passed: Volta's
+housekeeping, or 2.0.1 ReservationStatusUpdate) or Removed (2.0.1
+ReservationStatusUpdate, e.g. the EVSE went Faulted).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from volta.blocks import Services
+from volta.blocks.authorization.service import authorize
+from volta.blocks.remote_control.service import send_command
+from volta.ocpp.times import format_timestamp
+from volta.ocpp.versions import Version
+from volta.store.db import Database
+from volta.store.models import Reservation, utcnow
+
+log = logging.getLogger(__name__)
+
+LIVE = ("Requested", "Accepted")
+# What ReserveNow / CancelReservation answers mean for the reservation.
+_ANSWERS = {"Accepted", "Faulted", "Occupied", "Rejected", "Unavailable"}
+
+
+class ReservationRefused(Exception):
+    """The reservation cannot be made; the message says why (for a 409)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationRequest:
+    station_id: str
+    id_token: str
+    expires_at: dt.datetime
+    evse_id: int | None = None
+    connector_type: str | None = None
+    id_token_type: str = "ISO14443"
+
+
+async def reserve(services: Services, req: ReservationRequest) -> dict[str, Any]:
+    """Store the reservation, send ReserveNow and record the answer."""
+    version = services.router.version_of(req.station_id)
+    if version is None:
+        raise ReservationRefused(f"station {req.station_id} is not connected")
+    if req.expires_at <= utcnow():
+        raise ReservationRefused("expires_at is in the past")
+    if version is Version.V16 and req.connector_type:
+        raise ReservationRefused("OCPP 1.6 cannot reserve by connector type")
+    auth = await authorize(services.db, req.id_token, req.id_token_type)
+    if not auth.accepted:
+        raise ReservationRefused(f"id token {req.id_token} is {auth.status}")
+    db = services.db
+    now = utcnow()
+    async with db.write(req.station_id) as conn:
+        if req.evse_id:
+            clash = (
+                await conn.execute(
+                    sa.select(Reservation.id).where(
+                        Reservation.station_id == req.station_id,
+                        Reservation.evse_id == req.evse_id,
+                        Reservation.status.in_(LIVE),
+                        Reservation.expires_at > now,
+                    )
+                )
+            ).first()
+            if clash is not None:
+                raise ReservationRefused(
+                    f"EVSE {req.evse_id} of {req.station_id} is already reserved "
+                    f"(reservation {clash.id})"
+                )
+        result = await conn.execute(
+            sa.insert(Reservation)
+            .values(
+                station_id=req.station_id,
+                protocol=version.value,
+                evse_id=req.evse_id,
+                connector_type=req.connector_type,
+                id_token=req.id_token,
+                id_token_type=req.id_token_type,
+                group_id=auth.group_id,
+                expires_at=req.expires_at,
+                status="Requested",
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(Reservation.id)
+        )
+        reservation_id = int(result.scalar_one())
+    if version is Version.V16:
+        payload: dict[str, Any] = {
+            "connectorId": req.evse_id or 0,
+            "expiryDate": format_timestamp(req.expires_at),
+            "idTag": req.id_token,
+            "reservationId": reservation_id,
+        }
+        if auth.group_id:
+            payload["parentIdTag"] = auth.group_id
+    else:
+        payload = {
+            "id": reservation_id,
+            "expiryDateTime": format_timestamp(req.expires_at),
+            "idToken": {"idToken": req.id_token, "type": req.id_token_type},
+        }
+        if req.evse_id:
+            payload["evseId"] = req.evse_id
+        if req.connector_type:
+            payload["connectorType"] = req.connector_type
+        if auth.group_id:
+            payload["groupIdToken"] = {"idToken": auth.group_id, "type": auth.group_type}
+    command = await send_command(services, req.station_id, "ReserveNow", payload)
+    answer = (command.get("response") or {}).get("status")
+    status = answer if answer in _ANSWERS else "Failed"
+    await _set(db, req.station_id, reservation_id, status, command_id=command["id"], only=LIVE)
+    found = await get_reservation(db, reservation_id)
+    assert found is not None
+    return {**found, "command": command}
+
+
+async def cancel(services: Services, reservation_id: int) -> dict[str, Any] | None:
+    """Send CancelReservation; an Accepted answer ends the reservation."""
+    found = await get_reservation(services.db, reservation_id)
+    if found is None:
+        return None
+    if found["status"] not in LIVE:
+        raise ReservationRefused(f"reservation {reservation_id} is {found['status']}")
+    station_id = found["station_id"]
+    command = await send_command(
+        services, station_id, "CancelReservation", {"reservationId": reservation_id}
+    )
+    if command["status"] == "accepted":
+        await _set(services.db, station_id, reservation_id, "Cancelled", only=LIVE)
+    found = await get_reservation(services.db, reservation_id)
+    assert found is not None
+    return {**found, "command": command}
+
+
+async def status_update(db: Database, station_id: str, reservation_id: int, update: str) -> bool:
+    """2.0.1 ReservationStatusUpdate: Expired or Removed."""
+    return await _set(db, station_id, reservation_id, update, only=LIVE)
+
+
+async def expire_due(db: Database) -> int:
+    """Reservations whose time has passed end as Expired (H01.FR.?? the
+    station ends them too, but Volta must not count on hearing of it)."""
+    async with db.write() as conn:
+        result = await conn.execute(
+            sa.update(Reservation)
+            .where(Reservation.status.in_(LIVE), Reservation.expires_at <= utcnow())
+            .values(status="Expired", updated_at=utcnow())
+        )
+    return int(result.rowcount or 0)
+
+
+async def _set(
+    db: Database,
+    station_id: str,
+    reservation_id: int,
+    status: str,
+    *,
+    only: tuple[str, ...],
+    command_id: str | None = None,
+) -> bool:
+    values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
+    if command_id is not None:
+        values["command_id"] = command_id
+    async with db.write(station_id) as conn:
+        result = await conn.execute(
+            sa.update(Reservation)
+            .where(
+                Reservation.id == reservation_id,
+                Reservation.station_id == station_id,
+                Reservation.status.in_(only),
+            )
+            .values(**values)
+        )
+    return bool(result.rowcount)
+
+
+async def get_reservation(db: Database, reservation_id: int) -> dict[str, Any] | None:
+    async with db.read() as conn:
+        row = (
+            (await conn.execute(sa.select(Reservation).where(Reservation.id == reservation_id)))
+            .mappings()
+            .first()
+        )
+    return dict(row) if row else None
+
+
+async def list_reservations(
+    db: Database,
+    *,
+    station_id: str | None = None,
+    status: str | None = None,
+    active: bool | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    stmt = sa.select(Reservation).order_by(Reservation.id.desc()).limit(limit).offset(offset)
+    if station_id is not None:
+        stmt = stmt.where(Reservation.station_id == station_id)
+    if status is not None:
+        stmt = stmt.where(Reservation.status == status)
+    if active is not None:
+        live = sa.and_(Reservation.status.in_(LIVE), Reservation.expires_at > utcnow())
+        stmt = stmt.where(live if active else sa.not_(live))
+    async with db.read() as conn:
+        return [dict(r) for r in (await conn.execute(stmt)).mappings().all()]

@@ -1,0 +1,41 @@
+"""Periodic work no message triggers: reservations whose time passed,
+remote starts that never started, local lists owed to connected stations."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from volta.blocks import Services
+from volta.blocks.local_list import service as local_lists
+from volta.blocks.remote_control import sessions
+from volta.blocks.reservations import service as reservations
+
+log = logging.getLogger(__name__)
+
+
+async def run_once(services: Services) -> dict[str, int]:
+    expired = await reservations.expire_due(services.db)
+    timed_out = await sessions.expire_waiting(services.db, services.settings.remote_start_timeout)
+    synced = await local_lists.sync_all(services)
+    if expired or timed_out or synced:
+        log.info(
+            "housekeeping: %d reservations expired, %d remote starts timed out, "
+            "%d local lists sent",
+            expired,
+            timed_out,
+            synced,
+        )
+    return {"reservations_expired": expired, "remote_starts_timed_out": timed_out, "lists": synced}
+
+
+async def run_forever(services: Services) -> None:
+    interval = services.settings.housekeeping_interval
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_once(services)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("housekeeping failed; trying again in %.0f s", interval)
