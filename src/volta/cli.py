@@ -218,6 +218,26 @@ def cmd_tokens(args: argparse.Namespace) -> int | None:
             type=args.type,
             status=args.status,
             group_id=args.group,
+            language1=args.language,
+            note=args.note,
+        )
+    elif args.action == "update":
+        from volta.api.models import IdTokenUpdate
+
+        expires_at = _parse_expiry(args.expires)
+        changes = {
+            k: v
+            for k, v in {"status": args.status, "group_id": args.group, "note": args.note}.items()
+            if v is not None
+        }
+        if args.expires is not None:
+            changes["expires_at"] = expires_at
+        if args.no_group:
+            changes["group_id"] = None
+        if not changes:
+            raise CliError("nothing to change: give --status, --expires, --group or --note")
+        _check_input(
+            "id token", IdTokenUpdate, {"status": "--status", "group_id": "--group"}, **changes
         )
 
     async def work(db: Any) -> int:
@@ -231,8 +251,16 @@ def cmd_tokens(args: argparse.Namespace) -> int | None:
                 token_type=args.type,
                 expires_at=expires_at,
                 group_id=args.group,
+                language1=args.language,
+                note=args.note,
             )
             print(f"added id token {args.token} ({args.status})")
+        elif args.action == "update":
+            # Local lists holding the token get the change (sent by a running
+            # Volta when the station is connected).
+            if not await service.update_token(db, args.token, **changes):
+                raise CliError(f"id token {args.token} not found")
+            print(f"updated id token {args.token}: {', '.join(sorted(changes))}")
         elif args.action == "list":
             print(f"{'TOKEN':<38} {'TYPE':<10} {'STATUS':<9} {'EXPIRES':<26} GROUP")
             for t in await service.list_tokens(db, limit=100_000):
@@ -245,6 +273,46 @@ def cmd_tokens(args: argparse.Namespace) -> int | None:
             if not await service.remove_token(db, args.token):
                 raise CliError(f"id token {args.token} not found")
             print(f"removed id token {args.token}")
+        return 0
+
+    return _run(_with_db(args, work))
+
+
+def cmd_reservations(args: argparse.Namespace) -> int | None:
+    from volta.blocks.reservations import service
+
+    async def work(db: Any) -> int:
+        rows = await service.list_reservations(
+            db, station_id=args.station, active=True if args.active else None, limit=100_000
+        )
+        print(f"{'ID':>6} {'STATION':<24} {'EVSE':>4} {'TOKEN':<22} {'STATUS':<11} EXPIRES")
+        for r in rows:
+            evse = "-" if r["evse_id"] is None else str(r["evse_id"])
+            print(
+                f"{r['id']:>6} {r['station_id']:<24} {evse:>4} {r['id_token']:<22} "
+                f"{r['status']:<11} {r['expires_at'].isoformat()}"
+            )
+        return 0
+
+    return _run(_with_db(args, work))
+
+
+def cmd_local_list(args: argparse.Namespace) -> int | None:
+    from volta.blocks.local_list import service
+
+    async def work(db: Any) -> int:
+        found = await service.get_list(db, args.station)
+        if found is None:
+            raise CliError(f"station {args.station} has no local list")
+        synced = found["synced_at"].isoformat() if found["synced_at"] else "never"
+        print(
+            f"station {args.station}: version {found['version']}, last answer "
+            f"{found['last_status'] or '-'}, synced {synced}"
+            + (", full update owed" if found["full_pending"] else "")
+        )
+        for e in found["entries"]:
+            state = "to remove" if e["removed"] else ("pending" if e["pending"] else "held")
+            print(f"  {e['token']:<38} {e['token_type']:<10} {state}")
         return 0
 
     return _run(_with_db(args, work))
@@ -352,10 +420,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--expires", metavar="ISO", help="expiry date/time, e.g. 2027-12-31T23:59:59Z"
     )
     t_add.add_argument("--group", help="group id token (1.6 parentIdTag / 2.0.1 groupIdToken)")
+    t_add.add_argument("--language", help="the driver's language (RFC 5646, e.g. nl or en-GB)")
+    t_add.add_argument("--note", help="free text: driver's name, card label, ...")
+    t_up = t_sub.add_parser("update", parents=[common], help="block, expire or regroup a token")
+    t_up.add_argument("token")
+    t_up.add_argument("--status", choices=["Accepted", "Blocked", "Expired", "Invalid"])
+    t_up.add_argument("--expires", metavar="ISO", help="new expiry date/time")
+    t_up.add_argument("--group", help="new group id token")
+    t_up.add_argument("--no-group", action="store_true", help="take the token out of its group")
+    t_up.add_argument("--note")
     t_sub.add_parser("list", parents=[common], help="list id tokens")
     t_rm = t_sub.add_parser("remove", parents=[common], help="remove an id token")
     t_rm.add_argument("token")
     tokens.set_defaults(func=cmd_tokens)
+
+    res = sub.add_parser("reservations", parents=[common], help="list reservations")
+    res.add_argument("--station", help="only this station's")
+    res.add_argument("--active", action="store_true", help="only live ones")
+    res.set_defaults(func=cmd_reservations)
+
+    lst = sub.add_parser(
+        "local-list", parents=[common], help="show a station's local authorization list"
+    )
+    lst.add_argument("station")
+    lst.set_defaults(func=cmd_local_list)
 
     api_token = sub.add_parser("api-token", parents=[common], help="create an HTTP API token")
     api_token.add_argument("--name", default="cli", help="what the token is for")
