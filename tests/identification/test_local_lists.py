@@ -129,7 +129,7 @@ async def test_version_mismatch_and_lost_list_get_full_update(volta, api, cards)
         assert (body["last_status"], body["full_pending"]) == ("VersionMismatch", True)
         cp.answers["SendLocalList"] = "Accepted"
         body = (await api.post("/api/v1/stations/L16/local-list/sync")).json()
-        assert (body["update_type"], body["version"]) == ("Full", 2)
+        assert (body["update_type"], body["version"]) == ("Full", 2), (cp.received, body)
         assert set(tags16(cp.last("SendLocalList"))) == {"DAD", "MUM"}
 
         # TC_D_09-style: the station reports no list (a factory reset):

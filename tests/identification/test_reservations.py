@@ -241,3 +241,72 @@ async def test_station_that_never_answers_leaves_failed(volta, api, people, data
         # The late answer is dropped; the connection goes on.
         assert (await cp.call(call16.Heartbeat())).current_time
     assert (await api.get(f"/api/v1/reservations/{res['id']}")).json()["status"] == "Failed"
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_simulated_station_holds_and_releases(volta, api, version, database):
+    """Against a simulated charger: the reserved connector shows Reserved,
+    the reserved driver's app start uses the reservation, and a short
+    reservation expires on both sides (2.0.1: ReservationStatusUpdate)."""
+    if database.kind == "postgresql" and version == "1.6":
+        pytest.skip("one PostgreSQL run is enough")
+    from tests.identification.test_app_starts import simulated
+
+    await add_token(volta, "SIM-MUM", token_type="Central")
+    await add_token(volta, "SIM-OTHER", token_type="Central")
+    async with simulated(volta, version) as st:
+
+        async def connector_status(evse: int) -> str:
+            got = (await api.get(f"/api/v1/stations/{st.id}")).json()
+            return next(c["status"] for c in got["connectors"] if c["evse_id"] == evse)
+
+        res = (
+            await reserve(
+                api, station_id=st.id, id_token="SIM-MUM", id_token_type="Central", evse_id=1
+            )
+        ).json()
+        assert res["status"] == "Accepted"
+        assert await wait_until(lambda: _equals(connector_status(1), "Reserved"), timeout=3)
+        other = await api.post(
+            "/api/v1/remote-starts",
+            json={"station_id": st.id, "id_token": "SIM-OTHER", "evse_id": 1},
+        )
+        assert other.status_code == 409
+        mine = (
+            await api.post(
+                "/api/v1/remote-starts",
+                json={"station_id": st.id, "id_token": "SIM-MUM", "evse_id": 1},
+            )
+        ).json()
+        assert mine["status"] in ("Accepted", "Started")
+
+        async def used() -> bool:
+            got = (await api.get(f"/api/v1/reservations/{res['id']}")).json()
+            return bool(got["status"] == "Used")
+
+        assert await wait_until(used, timeout=5)
+
+        short = (
+            await api.post(
+                "/api/v1/reservations",
+                json={
+                    "station_id": st.id,
+                    "id_token": "SIM-OTHER",
+                    "id_token_type": "Central",
+                    "evse_id": 2,
+                    "expires_at": later(1.0),
+                },
+            )
+        ).json()
+        assert short["status"] == "Accepted"
+
+        async def expired() -> bool:
+            got = (await api.get(f"/api/v1/reservations/{short['id']}")).json()
+            return bool(got["status"] == "Expired")
+
+        assert await wait_until(expired, timeout=5)
+        assert await wait_until(lambda: _equals(connector_status(2), "Available"), timeout=5)
+
+
+async def _equals(value, expected) -> bool:
+    return bool(await value == expected)

@@ -46,10 +46,12 @@ async def set_local_list(
     station is online, else when it is back). 422 for unknown tokens."""
     await _station(services, station_id)
     try:
-        await service.set_members(services.db, station_id, body.tokens)
+        sent = await service.change_and_sync(
+            services, station_id, service.set_members(services.db, station_id, body.tokens)
+        )
     except service.UnknownTokens as exc:
         raise HTTPException(422, str(exc)) from None
-    return await _answer(services, station_id, await service.sync(services, station_id))
+    return await _answer(services, station_id, sent)
 
 
 @router.patch("/stations/{station_id}/local-list", response_model=LocalListOut)
@@ -59,10 +61,14 @@ async def change_local_list(
     """Add and remove tokens with a Differential update."""
     await _station(services, station_id)
     try:
-        await service.change_members(services.db, station_id, add=body.add, remove=body.remove)
+        sent = await service.change_and_sync(
+            services,
+            station_id,
+            service.change_members(services.db, station_id, add=body.add, remove=body.remove),
+        )
     except service.UnknownTokens as exc:
         raise HTTPException(422, str(exc)) from None
-    return await _answer(services, station_id, await service.sync(services, station_id))
+    return await _answer(services, station_id, sent)
 
 
 @router.delete("/stations/{station_id}/local-list", response_model=LocalListOut)

@@ -36,7 +36,7 @@ from volta.ocpp.session import (
     ResultReceived,
     Role,
 )
-from volta.ocpp.times import format_timestamp
+from volta.ocpp.times import format_timestamp, parse_timestamp
 from volta.ocpp.versions import Version
 from volta.simulator.ev import Car, electrical
 from volta.simulator.scenario import Scenario
@@ -72,6 +72,7 @@ class Connector:
     register_wh: float = 0.0
     seq_no: int = 0
     reservation_id: int | None = None
+    reserved_for: str | None = None  # the driver's token while reserved
     scheduled_sessions: int = 0  # the scenario's sessions started here, over reconnects
     remote_start: asyncio.Queue[tuple[str, int | None]] = field(default_factory=asyncio.Queue)
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
@@ -338,6 +339,19 @@ class SimulatedStation:
                 remote = await connector.remote_start.get()
             if not connector.available:
                 continue
+            if remote is None and connector.reserved_for is not None:
+                # The driver who reserved this connector is the one who comes.
+                if connector.reserved_for in self.cards_in_use:
+                    await asyncio.sleep(1.0)
+                    continue
+                connector.scheduled_sessions += 1
+                card = connector.reserved_for
+                self.cards_in_use.add(card)
+                try:
+                    await self._charge(connector, card, remote=False)
+                finally:
+                    self.cards_in_use.discard(card)
+                continue
             if remote is None:
                 free = [t for t in sc.id_tokens if t not in self.cards_in_use]
                 if not free:
@@ -455,6 +469,7 @@ class SimulatedStation:
                 },
             )
             connector.reservation_id = None
+            connector.reserved_for = None
             if answer["idTagInfo"]["status"] != "Accepted":
                 # StopTransactionOnInvalidId: end it at once.
                 connector.transaction_id = str(answer["transactionId"])
@@ -474,6 +489,7 @@ class SimulatedStation:
         if connector.reservation_id:
             extra["reservationId"] = connector.reservation_id
             connector.reservation_id = None
+            connector.reserved_for = None
         answer = await self._transaction_event(
             connector,
             "Started",
@@ -591,17 +607,41 @@ class SimulatedStation:
                 return c
         return None
 
-    def _free_connector(self, wanted: int | None) -> Connector | None:
+    def _free_connector(self, wanted: int | None, token: str | None = None) -> Connector | None:
+        """A connector a session may start on: available, or reserved for `token`."""
         candidates = [self._connector(wanted)] if wanted else self.connectors
         for c in candidates:
             if (
                 c is not None
                 and c.available
-                and c.status == "Available"
                 and c.transaction_id is None
+                and (
+                    c.status == "Available"
+                    or (c.status == "Reserved" and token is not None and c.reserved_for == token)
+                )
             ):
                 return c
         return None
+
+    async def _hold(self, connector: Connector, reservation_id: int, until: str) -> None:
+        """Reserved until `until`, then free again (2.0.1: told to the CSMS)."""
+        await self._status(connector, "Reserved")
+        expiry = parse_timestamp(until)
+        seconds = (expiry - utcnow()).total_seconds() if expiry else 0.0
+        await asyncio.sleep(max(seconds, 0.0))
+        if connector.reservation_id != reservation_id or connector.transaction_id is not None:
+            return  # used or cancelled meanwhile
+        connector.reservation_id = None
+        connector.reserved_for = None
+        if self.version is Version.V201:
+            await self.call(
+                "ReservationStatusUpdate",
+                {"reservationId": reservation_id, "reservationUpdateStatus": "Expired"},
+            )
+        await self._status(connector, "Available")
+
+    async def _release(self, connector: Connector) -> None:
+        await self._status(connector, "Available")
 
     def _by_transaction(self, tx: str) -> Connector | None:
         for c in self.connectors:
@@ -614,7 +654,7 @@ class SimulatedStation:
         v16 = self.version is Version.V16
         if action in ("RemoteStartTransaction", "RequestStartTransaction"):
             token = p["idTag"] if v16 else p["idToken"]["idToken"]
-            c = self._free_connector(p.get("connectorId") if v16 else p.get("evseId"))
+            c = self._free_connector(p.get("connectorId") if v16 else p.get("evseId"), token)
             if c is None:
                 return {"status": "Rejected"}, None
             c.remote_start.put_nowait((token, None if v16 else p["remoteStartId"]))
@@ -681,13 +721,18 @@ class SimulatedStation:
             c = self._free_connector(p.get("connectorId") if v16 else p.get("evseId"))
             if c is None:
                 return {"status": "Occupied"}, None
-            c.reservation_id = p["reservationId"] if v16 else p["id"]
-            return {"status": "Accepted"}, None
+            rid = p["reservationId"] if v16 else p["id"]
+            c.reservation_id = rid
+            c.reserved_for = p["idTag"] if v16 else p["idToken"]["idToken"]
+            c.status = "Reserved"  # at once: the next ReserveNow must not pick it
+            until = p["expiryDate"] if v16 else p["expiryDateTime"]
+            return {"status": "Accepted"}, self._hold(c, rid, until)
         if action == "CancelReservation":
             for c in self.connectors:
                 if c.reservation_id == p["reservationId"]:
                     c.reservation_id = None
-                    return {"status": "Accepted"}, None
+                    c.reserved_for = None
+                    return {"status": "Accepted"}, self._release(c)
             return {"status": "Rejected"}, None
         if action == "SendLocalList":
             self.local_list_version = p["listVersion"] if v16 else p["versionNumber"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import sqlalchemy as sa
@@ -147,101 +148,121 @@ def _removal(version: Version, token: str, token_type: str) -> dict[str, Any]:
     return {"idToken": {"idToken": token, "type": token_type}}
 
 
-async def sync(services: Services, station_id: str, *, force_full: bool = False) -> dict[str, Any]:
+async def sync(
+    services: Services, station_id: str, *, force_full: bool = False, patient: bool = False
+) -> dict[str, Any]:
     """Send what the station's list lacks. Returns {"sent": False} when
-    nothing was owed, else the command record and the update type."""
+    nothing was owed, else the command record and the update type.
+    `patient` (housekeeping): leave a station alone for RETRY_AFTER after it
+    refused an update, also when that refusal came while this call waited."""
+    async with services.station_lock(station_id):
+        return await _sync(services, station_id, force_full=force_full, patient=patient)
+
+
+async def change_and_sync(
+    services: Services, station_id: str, change: Awaitable[None]
+) -> dict[str, Any]:
+    """Apply `change` to the stored list and send the update it makes owed,
+    with no other sync in between (which would send it first and leave the
+    caller nothing to report)."""
+    async with services.station_lock(station_id):
+        await change
+        return await _sync(services, station_id, force_full=False, patient=False)
+
+
+async def _sync(
+    services: Services, station_id: str, *, force_full: bool, patient: bool
+) -> dict[str, Any]:
     version = services.router.version_of(station_id)
     if version is None:
         return {"sent": False, "reason": "offline"}
     db = services.db
-    async with services.station_lock(station_id):
-        async with db.read() as conn:
-            lst = (
-                await conn.execute(sa.select(LocalList).where(LocalList.station_id == station_id))
-            ).first()
-            if lst is None or not lst.managed:
-                return {"sent": False, "reason": "no list"}
-            entries = (
-                await conn.execute(
-                    sa.select(LocalListEntry).where(LocalListEntry.station_id == station_id)
-                )
-            ).all()
-            full = force_full or lst.full_pending
-            if full:
-                items = [
-                    await _entry(conn, version, e.token, e.token_type)
-                    for e in entries
-                    if not e.removed
-                ]
-            else:
-                items = [
-                    _removal(version, e.token, e.token_type)
-                    if e.removed
-                    else await _entry(conn, version, e.token, e.token_type)
-                    for e in entries
-                    if e.pending
-                ]
-                if not items:
-                    return {"sent": False, "reason": "in step"}
-        new_version = max(lst.version, 0) + 1
-        update_type = "Full" if full else "Differential"
-        if version is Version.V16:
-            payload: dict[str, Any] = {"listVersion": new_version, "updateType": update_type}
-            if items or not full:
-                payload["localAuthorizationList"] = items
-        else:
-            payload = {"versionNumber": new_version, "updateType": update_type}
-            if items:
-                payload["localAuthorizationList"] = items
-        sent_tokens = [e.token for e in entries if full or e.pending]
-        command = await send_command(services, station_id, "SendLocalList", payload)
-        answer = (command.get("response") or {}).get("status") or command["status"]
-        now = utcnow()
-        async with db.write(station_id) as conn:
-            if answer == "Accepted":
-                await conn.execute(
-                    sa.delete(LocalListEntry).where(
-                        LocalListEntry.station_id == station_id,
-                        LocalListEntry.removed.is_(True),
-                        LocalListEntry.token.in_(sent_tokens),
-                    )
-                )
-                await conn.execute(
-                    sa.update(LocalListEntry)
-                    .where(
-                        LocalListEntry.station_id == station_id,
-                        LocalListEntry.token.in_(sent_tokens),
-                        # An entry changed again while the update was out stays pending.
-                        LocalListEntry.updated_at <= command["created_at"],
-                    )
-                    .values(pending=False, version=new_version)
-                )
-                values: dict[str, Any] = {
-                    "version": new_version,
-                    "full_pending": False,
-                    "synced_at": now,
-                }
-            else:
-                # VersionMismatch (1.6) / VersionMismatch (2.0.1): the station's
-                # list is not what Volta thinks; the next update is a Full one.
-                values = {"full_pending": full or answer == "VersionMismatch"}
+    async with db.read() as conn:
+        lst = (
+            await conn.execute(sa.select(LocalList).where(LocalList.station_id == station_id))
+        ).first()
+        if lst is None or not lst.managed:
+            return {"sent": False, "reason": "no list"}
+        if patient and _backing_off(lst):
+            return {"sent": False, "reason": "refused lately"}
+        entries = (
             await conn.execute(
-                sa.update(LocalList)
-                .where(LocalList.station_id == station_id)
-                .values(last_status=answer, updated_at=now, **values)
+                sa.select(LocalListEntry).where(LocalListEntry.station_id == station_id)
             )
-        return {
-            "sent": True,
-            "update_type": update_type,
-            "version": new_version,
-            "command": command,
-        }
+        ).all()
+        full = force_full or lst.full_pending
+        if full:
+            items = [
+                await _entry(conn, version, e.token, e.token_type) for e in entries if not e.removed
+            ]
+        else:
+            items = [
+                _removal(version, e.token, e.token_type)
+                if e.removed
+                else await _entry(conn, version, e.token, e.token_type)
+                for e in entries
+                if e.pending
+            ]
+            if not items:
+                return {"sent": False, "reason": "in step"}
+    new_version = max(lst.version, 0) + 1
+    update_type = "Full" if full else "Differential"
+    if version is Version.V16:
+        payload: dict[str, Any] = {"listVersion": new_version, "updateType": update_type}
+        if items or not full:
+            payload["localAuthorizationList"] = items
+    else:
+        payload = {"versionNumber": new_version, "updateType": update_type}
+        if items:
+            payload["localAuthorizationList"] = items
+    sent_tokens = [e.token for e in entries if full or e.pending]
+    command = await send_command(services, station_id, "SendLocalList", payload)
+    answer = (command.get("response") or {}).get("status") or command["status"]
+    now = utcnow()
+    async with db.write(station_id) as conn:
+        if answer == "Accepted":
+            await conn.execute(
+                sa.delete(LocalListEntry).where(
+                    LocalListEntry.station_id == station_id,
+                    LocalListEntry.removed.is_(True),
+                    LocalListEntry.token.in_(sent_tokens),
+                )
+            )
+            await conn.execute(
+                sa.update(LocalListEntry)
+                .where(
+                    LocalListEntry.station_id == station_id,
+                    LocalListEntry.token.in_(sent_tokens),
+                    # An entry changed again while the update was out stays pending.
+                    LocalListEntry.updated_at <= command["created_at"],
+                )
+                .values(pending=False, version=new_version)
+            )
+            values: dict[str, Any] = {
+                "version": new_version,
+                "full_pending": False,
+                "synced_at": now,
+            }
+        else:
+            # VersionMismatch (1.6) / VersionMismatch (2.0.1): the station's
+            # list is not what Volta thinks; the next update is a Full one.
+            values = {"full_pending": full or answer == "VersionMismatch"}
+        await conn.execute(
+            sa.update(LocalList)
+            .where(LocalList.station_id == station_id)
+            .values(last_status=answer, updated_at=now, **values)
+        )
+    return {
+        "sent": True,
+        "update_type": update_type,
+        "version": new_version,
+        "command": command,
+    }
 
 
 async def clear(services: Services, station_id: str) -> dict[str, Any]:
     """Empty the station's list with a Full update without entries (TC_D_04)."""
-    await set_members(services.db, station_id, [])
-    return await sync(services, station_id)
+    return await change_and_sync(services, station_id, set_members(services.db, station_id, []))
 
 
 async def query_version(services: Services, station_id: str) -> dict[str, Any]:
@@ -289,6 +310,10 @@ async def get_list(db: Database, station_id: str) -> dict[str, Any] | None:
     return {**dict(lst), "entries": [dict(e) for e in entries]}
 
 
+def _backing_off(lst: Any) -> bool:
+    return lst.last_status not in (None, "Accepted") and lst.updated_at > utcnow() - RETRY_AFTER
+
+
 async def stations_owed(db: Database) -> list[str]:
     """Stations with a managed list that lacks something, not retried too soon."""
     cutoff = utcnow() - RETRY_AFTER
@@ -316,7 +341,7 @@ async def sync_all(services: Services) -> int:
     sent = 0
     for station_id in await stations_owed(services.db):
         if station_id in online:
-            result = await sync(services, station_id)
+            result = await sync(services, station_id, patient=True)
             sent += bool(result.get("sent"))
     return sent
 
