@@ -19,6 +19,7 @@ from volta.blocks import Services
 from volta.blocks import registry as _handlers  # noqa: F401  (registers handlers)
 from volta.blocks.remote_control.service import recover_pending
 from volta.config import Settings
+from volta.events.webhooks import Dispatcher
 from volta.gateway.router import LocalRouter
 from volta.gateway.server import Gateway
 from volta.ocpp.schemas import registry as schema_registry
@@ -60,6 +61,7 @@ class Volta:
         self.frames.start()
         await self.gateway.start(self.settings.host, self.settings.ocpp_port)
         self.services.spawn(housekeeping.run_forever(self.services), name="housekeeping")
+        self.services.spawn(Dispatcher(self.services).run(), name="webhooks")
         config = uvicorn.Config(
             create_api(self.services),
             host=self.settings.host,

@@ -52,6 +52,15 @@ class Settings:
     housekeeping_interval: float = 5.0
     # How long an accepted remote start may wait for its transaction.
     remote_start_timeout: float = 600.0
+    # State-of-charge thresholds (%) that raise soc.reached, comma-separated.
+    soc_thresholds: str = "80,90"
+    # Webhooks: first retry delay (doubling each time, at most an hour), how
+    # many attempts before a delivery is failed, how long to wait for an answer.
+    webhook_retry_base: float = 5.0
+    webhook_max_attempts: int = 12
+    webhook_timeout: float = 10.0
+    # Plain-http webhook URLs beyond loopback (https is required otherwise).
+    allow_http_webhooks: bool = False
     # Base of the start URL a QR code on a charger encodes
     # (<public_url>/start/<station>/<evse>); empty: http://<host>:<api_port>.
     public_url: str = ""

@@ -18,15 +18,22 @@ async def run_once(services: Services) -> dict[str, int]:
     expired = await reservations.expire_due(services.db)
     timed_out = await sessions.expire_waiting(services.db, services.settings.remote_start_timeout)
     synced = await local_lists.sync_all(services)
-    if expired or timed_out or synced:
+    stops = await sessions.enforce_limits(services)
+    if expired or timed_out or synced or stops:
         log.info(
             "housekeeping: %d reservations expired, %d remote starts timed out, "
-            "%d local lists sent",
+            "%d local lists sent, %d sessions stopped at their limit",
             expired,
             timed_out,
             synced,
+            stops,
         )
-    return {"reservations_expired": expired, "remote_starts_timed_out": timed_out, "lists": synced}
+    return {
+        "reservations_expired": expired,
+        "remote_starts_timed_out": timed_out,
+        "lists": synced,
+        "limit_stops": stops,
+    }
 
 
 async def run_forever(services: Services) -> None:

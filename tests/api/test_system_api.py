@@ -31,6 +31,12 @@ API_V1 = {
     "/api/v1/stations/{station_id}/local-list/sync": {"post"},
     "/api/v1/stations/{station_id}/local-list/version": {"post"},
     "/api/v1/stations/{station_id}/evses/{evse_id}/qr": {"get"},
+    "/api/v1/transactions/{transaction_id}/limits": {"put"},
+    "/api/v1/events": {"get"},
+    "/api/v1/events/stream": {"get"},
+    "/api/v1/webhooks": {"get", "post"},
+    "/api/v1/webhooks/{webhook_id}": {"get", "patch", "delete"},
+    "/api/v1/webhooks/{webhook_id}/deliveries": {"get"},
 }
 
 

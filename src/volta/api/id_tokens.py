@@ -39,6 +39,7 @@ async def add_token(body: IdTokenCreate, services: ServicesDep) -> IdTokenOut:
             language1=body.language1,
             language2=body.language2,
             note=body.note,
+            limits=body.limits.columns() if body.limits else None,
         )
     except IntegrityError:
         raise HTTPException(
@@ -57,7 +58,12 @@ async def get_token(token: str, services: ServicesDep) -> IdTokenOut:
 
 @router.patch("/id-tokens/{token}", response_model=IdTokenOut)
 async def update_token(token: str, body: IdTokenUpdate, services: ServicesDep) -> IdTokenOut:
-    values = body.model_dump(exclude_unset=True)
+    values = body.model_dump(exclude_unset=True, exclude={"limits"})
+    if "limits" in body.model_fields_set:
+        limits = body.limits.columns() if body.limits else {}
+        values.update(
+            {c: limits.get(c) for c in ("limit_energy_wh", "limit_seconds", "limit_cost")}
+        )
     if not await service.update_token(services.db, token, **values):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"id token {token} not found")
     # Stations whose local list holds the token get the change now if online.

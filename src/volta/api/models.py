@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -97,6 +98,24 @@ class StationUpdate(BaseModel):
         return _not_null(value)
 
 
+class Limits(BaseModel):
+    """Stop the session when one is reached (any may be left out)."""
+
+    energy_wh: float | None = Field(None, gt=0, description="energy delivered, Wh")
+    seconds: int | None = Field(None, gt=0, description="time since the session started")
+    cost: Decimal | None = Field(
+        None, gt=0, max_digits=12, decimal_places=4, description="cost incl. tax, tariff currency"
+    )
+
+    def columns(self) -> dict[str, Any]:
+        values = {
+            "limit_energy_wh": self.energy_wh,
+            "limit_seconds": self.seconds,
+            "limit_cost": str(self.cost) if self.cost is not None else None,
+        }
+        return {k: v for k, v in values.items() if v is not None}
+
+
 Language = Annotated[str, Field(max_length=8, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
 
 
@@ -109,6 +128,9 @@ class IdTokenOut(BaseModel):
     language1: str | None = None
     language2: str | None = None
     note: str | None = None
+    limit_energy_wh: float | None = None
+    limit_seconds: int | None = None
+    limit_cost: str | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -122,6 +144,7 @@ class IdTokenCreate(BaseModel):
     language1: Language | None = Field(None, description="preferred language (RFC 5646)")
     language2: Language | None = None
     note: str | None = Field(None, max_length=200)
+    limits: Limits | None = Field(None, description="applied to every session of this token")
 
 
 class IdTokenUpdate(BaseModel):
@@ -132,6 +155,7 @@ class IdTokenUpdate(BaseModel):
     language1: Language | None = None
     language2: Language | None = None
     note: str | None = Field(None, max_length=200)
+    limits: Limits | None = Field(None, description="replaces the token's limits; {} clears them")
 
     @field_validator("type", "status")
     @classmethod
@@ -163,6 +187,13 @@ class TransactionOut(BaseModel):
     reservation_id: int | None = Field(None, description="the reservation it consumed")
     remote_start_id: int | None = Field(None, description="the remote start that asked for it")
     stop_id_token: str | None = Field(None, description="the token that stopped it, if another")
+    soc_percent: float | None = Field(None, description="the car's last state of charge")
+    limit_energy_wh: float | None = None
+    limit_seconds: int | None = None
+    limit_cost: str | None = None
+    limit_reached: Literal["energy", "time", "cost"] | None = None
+    limit_reached_at: dt.datetime | None = None
+    stop_requested_at: dt.datetime | None = None
     status: Literal["Active", "Ended"]
     charging_state: str | None = None
     started_at: dt.datetime | None = None
@@ -319,6 +350,7 @@ class RemoteStartCreate(BaseModel):
     id_token: str = Field(min_length=1, max_length=36)
     id_token_type: TokenType = "Central"
     evse_id: int | None = Field(None, ge=1, description="1.6: the connector; absent: any")
+    limits: Limits | None = Field(None, description="stop the session at one of these")
 
 
 class RemoteStartOut(BaseModel):
@@ -330,6 +362,74 @@ class RemoteStartOut(BaseModel):
     status: Literal["Requested", "Accepted", "Rejected", "Failed", "Started", "Timeout"]
     transaction_id: int | None = Field(None, description="the session it started")
     command_id: str | None = None
+    limit_energy_wh: float | None = None
+    limit_seconds: int | None = None
+    limit_cost: str | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
     command: CommandOut | None = None
+
+
+EventType = Literal[
+    "station.online",
+    "station.offline",
+    "ev.connected",
+    "session.started",
+    "charging.started",
+    "charging.suspended_ev",
+    "soc.reached",
+    "limit.reached",
+    "session.ended",
+    "fault.reported",
+]
+
+
+class EventOut(BaseModel):
+    id: int = Field(description="increasing; the stream's Last-Event-ID")
+    type: EventType
+    created_at: str
+    data: dict[str, Any]
+
+
+class WebhookCreate(BaseModel):
+    url: str = Field(max_length=500, description="https:// (http only for loopback)")
+    event_types: list[EventType | Literal["*"]] = Field(["*"], min_length=1)
+    description: str | None = Field(None, max_length=200)
+
+
+class WebhookUpdate(BaseModel):
+    url: str | None = Field(None, max_length=500)
+    event_types: list[EventType | Literal["*"]] | None = Field(None, min_length=1)
+    description: str | None = Field(None, max_length=200)
+    active: bool | None = None
+
+    @field_validator("url", "event_types", "active")
+    @classmethod
+    def _required(cls, value: Any) -> Any:
+        return _not_null(value)
+
+
+class WebhookOut(BaseModel):
+    id: int
+    url: str
+    event_types: list[str]
+    description: str | None = None
+    active: bool
+    created_at: dt.datetime
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="signs every delivery; shown only now")
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    event_id: int
+    event_type: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    next_attempt_at: dt.datetime
+    last_status_code: int | None = None
+    last_error: str | None = None
+    delivered_at: dt.datetime | None = None
+    created_at: dt.datetime

@@ -10,10 +10,11 @@ import segno
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from volta.api.app import ServicesDep
-from volta.api.models import CommandOut, RemoteStartCreate, RemoteStartOut
+from volta.api.models import CommandOut, Limits, RemoteStartCreate, RemoteStartOut, TransactionOut
 from volta.blocks import Services
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.remote_control import sessions
+from volta.blocks.transactions import service as tx_service
 
 router = APIRouter(tags=["sessions"])
 
@@ -34,6 +35,7 @@ async def start_session(body: RemoteStartCreate, services: ServicesDep) -> Remot
                 id_token=body.id_token,
                 evse_id=body.evse_id,
                 id_token_type=body.id_token_type,
+                limits=body.limits.columns() if body.limits else None,
             ),
         )
     except sessions.SessionRefused as exc:
@@ -74,6 +76,22 @@ async def stop_session(transaction_id: int, services: ServicesDep) -> CommandOut
     except sessions.SessionRefused as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     return CommandOut(**command)
+
+
+@router.put("/transactions/{transaction_id}/limits", response_model=TransactionOut)
+async def set_limits(transaction_id: int, body: Limits, services: ServicesDep) -> TransactionOut:
+    """Set an active session's limits (absent ones are cleared). Volta stops
+    the session when one is reached; 409 when it has ended."""
+    try:
+        await sessions.set_limits(services.db, transaction_id, body.columns())
+    except LookupError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except sessions.SessionRefused as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    found = await tx_service.get_transaction(services.db, transaction_id)
+    assert found is not None
+    found.pop("meter_values", None)
+    return TransactionOut(**found)
 
 
 def start_url(services: Services, station_id: str, evse_id: int) -> str:

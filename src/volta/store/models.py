@@ -123,6 +123,10 @@ class IdToken(Base):
     # 2.0.1 IdTokenInfo.language1 / language2 (RFC 5646), for the station's display.
     language1: Mapped[str | None] = mapped_column(sa.String(8))
     language2: Mapped[str | None] = mapped_column(sa.String(8))
+    # Limits every session this token starts gets (None: no limit).
+    limit_energy_wh: Mapped[float | None] = mapped_column(sa.Float)
+    limit_seconds: Mapped[int | None] = mapped_column(sa.Integer)
+    limit_cost: Mapped[str | None] = mapped_column(sa.String(24))
     # Free text for the operator (driver's name, card label, ...).
     note: Mapped[str | None] = mapped_column(sa.String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -222,6 +226,10 @@ class RemoteStart(Base):
     status: Mapped[str] = mapped_column(sa.String(16), default="Requested")
     transaction_id: Mapped[int | None] = mapped_column(sa.Integer)
     command_id: Mapped[str | None] = mapped_column(sa.String(36))
+    # Limits the session gets when it starts.
+    limit_energy_wh: Mapped[float | None] = mapped_column(sa.Float)
+    limit_seconds: Mapped[int | None] = mapped_column(sa.Integer)
+    limit_cost: Mapped[str | None] = mapped_column(sa.String(24))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -260,6 +268,15 @@ class Transaction(Base):
     stop_reason: Mapped[str | None] = mapped_column(sa.String(40))
     stop_id_token: Mapped[str | None] = mapped_column(sa.String(64))
     last_seq_no: Mapped[int | None] = mapped_column(sa.Integer)
+    # State of charge (%) last reported by the EV, if it reports one.
+    soc_percent: Mapped[float | None] = mapped_column(sa.Float)
+    # Limits: Volta stops the session when one is reached (see blocks/limits).
+    limit_energy_wh: Mapped[float | None] = mapped_column(sa.Float)
+    limit_seconds: Mapped[int | None] = mapped_column(sa.Integer)
+    limit_cost: Mapped[str | None] = mapped_column(sa.String(24))  # a Decimal, as text
+    limit_reached: Mapped[str | None] = mapped_column(sa.String(10))  # energy, time, cost
+    limit_reached_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    stop_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -358,9 +375,66 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class Event(Base):
+    """Something that happened, written in the same database transaction as
+    the change that caused it (a transactional outbox): webhooks and the
+    event stream read from here, so no event is lost across restarts."""
+
+    __tablename__ = "events"
+    __table_args__ = (sa.Index("ix_events_type", "type", "id"),)
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
+    )
+    type: Mapped[str] = mapped_column(sa.String(40))
+    station_id: Mapped[str | None] = mapped_column(sa.String(48))
+    transaction_id: Mapped[int | None] = mapped_column(sa.Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Webhook(Base):
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(sa.String(500))
+    # Signs each body (HMAC-SHA256); shown once, when the webhook is made.
+    secret: Mapped[str] = mapped_column(sa.String(100))
+    # Event types it wants; ["*"]: all.
+    event_types: Mapped[list[str]] = mapped_column(JSONType)
+    description: Mapped[str | None] = mapped_column(sa.String(200))
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event for one webhook: pending until a 2xx answer (delivered), or
+    failed after the last retry."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint("webhook_id", "event_id", name="uq_delivery_webhook_event"),
+        sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
+    )
+    webhook_id: Mapped[int] = mapped_column(sa.ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"))
+    status: Mapped[str] = mapped_column(sa.String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_status_code: Mapped[int | None] = mapped_column(sa.Integer)
+    last_error: Mapped[str | None] = mapped_column(sa.String(300))
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 # Core tables, for statements built once and run on hot paths.
 STATIONS = cast(sa.Table, Station.__table__)
 CONNECTORS = cast(sa.Table, Connector.__table__)
 TRANSACTIONS = cast(sa.Table, Transaction.__table__)
 METER_VALUES = cast(sa.Table, MeterValue.__table__)
 FRAMES = cast(sa.Table, Frame.__table__)
+EVENTS = cast(sa.Table, Event.__table__)

@@ -181,6 +181,7 @@ async def add_token(
     language1: str | None = None,
     language2: str | None = None,
     note: str | None = None,
+    limits: dict[str, Any] | None = None,
 ) -> None:
     now = utcnow()
     async with db.write() as conn:
@@ -194,6 +195,7 @@ async def add_token(
                 language1=language1,
                 language2=language2,
                 note=note,
+                **(limits or {}),
                 created_at=now,
                 updated_at=now,
             )

@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from volta.events import service as events
 from volta.security import hash_password
 from volta.store.db import Database
 from volta.store.models import CONNECTORS, STATIONS, Connector, DeviceVariable, Station, utcnow
@@ -120,11 +121,13 @@ async def record_connection(db: Database, station_id: str, protocol: str) -> Non
         await conn.execute(
             _CONNECTED, {"station_id": station_id, "protocol": protocol, "now": utcnow()}
         )
+        await events.emit(conn, "station.online", station_id=station_id, protocol=protocol)
 
 
 async def record_disconnection(db: Database, station_id: str) -> None:
     async with db.write(station_id) as conn:
         await conn.execute(_DISCONNECTED, {"station_id": station_id, "now": utcnow()})
+        await events.emit(conn, "station.offline", station_id=station_id)
 
 
 async def boot(
@@ -174,6 +177,11 @@ _STATUS_COLUMNS = (
     "updated_at",
 )
 _status_upserts: dict[bool, Any] = {}
+_CONNECTOR_STATUS = sa.select(CONNECTORS.c.status, CONNECTORS.c.error_code).where(
+    CONNECTORS.c.station_id == sa.bindparam("station_id"),
+    CONNECTORS.c.evse_id == sa.bindparam("evse_id"),
+    CONNECTORS.c.connector_id == sa.bindparam("connector_id"),
+)
 
 
 def _status_upsert(db: Database) -> Any:
@@ -221,7 +229,46 @@ async def record_status(
         "updated_at": utcnow(),
     }
     async with db.write(station_id) as conn:
+        before = (
+            await conn.execute(
+                _CONNECTOR_STATUS,
+                {"station_id": station_id, "evse_id": evse_id, "connector_id": connector_id},
+            )
+        ).first()
         await conn.execute(_status_upsert(db), row)
+        await _status_events(conn, row, before)
+
+
+# 1.6 ChargePointStatus / 2.0.1 ConnectorStatusEnumType transitions that tell
+# of the car. 2.0.1 tells charging and suspension in TransactionEvent instead.
+_PLUGGED = {"Preparing", "Occupied"}
+_FREE = {"Available", "Reserved", None}
+
+
+async def _status_events(conn: Any, row: dict[str, Any], before: Any) -> None:
+    status = row["status"]
+    previous = before.status if before is not None else None
+    where = {"station_id": row["station_id"], "evse_id": row["evse_id"]}
+    if status == previous and (before is None or before.error_code == row["error_code"]):
+        return
+    if status in _PLUGGED and previous in _FREE:
+        await events.emit(conn, "ev.connected", **where)
+    elif status == "Charging":
+        await events.emit(conn, "charging.started", **where)
+    elif status == "SuspendedEV":
+        await events.emit(conn, "charging.suspended_ev", **where)
+    faulted = status == "Faulted" or row["error_code"] not in (None, "NoError")
+    if faulted:
+        await events.emit(
+            conn,
+            "fault.reported",
+            **where,
+            connector_id=row["connector_id"],
+            status=status,
+            error_code=row["error_code"],
+            info=row["info"],
+            vendor_error_code=row["vendor_error_code"],
+        )
 
 
 def variable_key(

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from volta.blocks import Services
 from volta.blocks.authorization.service import authorize_start
 from volta.blocks.remote_control.service import send_command
+from volta.blocks.transactions import service as tx_service
 from volta.ocpp.versions import Version
 from volta.store.db import Database
 from volta.store.models import RemoteStart, Transaction, utcnow
@@ -34,6 +35,8 @@ class StartRequest:
     id_token: str
     evse_id: int | None = None
     id_token_type: str = "Central"
+    # limit_energy_wh / limit_seconds / limit_cost for the session.
+    limits: dict[str, Any] | None = None
 
 
 async def start_session(services: Services, req: StartRequest) -> dict[str, Any]:
@@ -65,6 +68,7 @@ async def start_session(services: Services, req: StartRequest) -> dict[str, Any]
                 id_token=req.id_token,
                 id_token_type=req.id_token_type,
                 status="Requested",
+                **(req.limits or {}),
                 created_at=now,
                 updated_at=now,
             )
@@ -121,6 +125,30 @@ async def stop_session(services: Services, transaction_id: int) -> dict[str, Any
     return await send_command(services, tx.station_id, action, payload)
 
 
+async def stop_for_limit(services: Services, transaction_id: int) -> dict[str, Any] | None:
+    """Stop a session that reached its limit; recorded so that housekeeping
+    asks again (no sooner than a minute later) if the stop does not come."""
+    try:
+        command = await stop_session(services, transaction_id)
+    except (LookupError, SessionRefused):
+        return None
+    await tx_service.stop_requested(services.db, command["station_id"], transaction_id)
+    return command
+
+
+def stop_for_limit_soon(services: Services, transaction_id: int) -> None:
+    services.spawn(stop_for_limit(services, transaction_id), name=f"limit-stop-{transaction_id}")
+
+
+async def enforce_limits(services: Services) -> int:
+    """Housekeeping: time limits with no meter value to tell, and stops owed."""
+    await tx_service.time_limits_due(services.db)
+    owed = await tx_service.stops_owed(services.db)
+    for transaction_id in owed:
+        await stop_for_limit(services, transaction_id)
+    return len(owed)
+
+
 async def expire_waiting(db: Database, timeout: float) -> int:
     """Accepted remote starts whose transaction never came end as Timeout."""
     cutoff = utcnow() - dt.timedelta(seconds=timeout)
@@ -133,6 +161,34 @@ async def expire_waiting(db: Database, timeout: float) -> int:
             .values(status="Timeout", updated_at=utcnow())
         )
     return int(result.rowcount or 0)
+
+
+async def set_limits(db: Database, transaction_id: int, limits: dict[str, Any]) -> bool:
+    """Change an active session's limits (a reached limit is not undone)."""
+    async with db.read() as conn:
+        tx = (
+            await conn.execute(
+                sa.select(Transaction.station_id, Transaction.status).where(
+                    Transaction.id == transaction_id
+                )
+            )
+        ).first()
+    if tx is None:
+        raise LookupError(f"transaction {transaction_id} not found")
+    if tx.status != "Active":
+        raise SessionRefused(f"transaction {transaction_id} has ended")
+    async with db.write(tx.station_id) as conn:
+        await conn.execute(
+            sa.update(Transaction)
+            .where(Transaction.id == transaction_id)
+            .values(
+                limit_energy_wh=limits.get("limit_energy_wh"),
+                limit_seconds=limits.get("limit_seconds"),
+                limit_cost=limits.get("limit_cost"),
+                updated_at=utcnow(),
+            )
+        )
+    return True
 
 
 async def get_remote_start(db: Database, remote_start_id: int) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ after calling it has only acknowledged what is on disk.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from volta.blocks.transactions.meter import Sample, energy_readings
+from volta.events import service as events
 from volta.store.db import Conn, Database
 from volta.store.models import (
     METER_VALUES,
@@ -67,6 +69,26 @@ class Opened:
     created: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What Volta watches in a session's meter values."""
+
+    soc_thresholds: tuple[float, ...] = (80.0, 90.0)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Rules:
+        return _rules(str(settings.soc_thresholds))
+
+
+@functools.lru_cache(maxsize=8)
+def _rules(thresholds: str) -> Rules:
+    values = [v.strip() for v in thresholds.split(",") if v.strip()]
+    return Rules(tuple(sorted(float(v) for v in values)))
+
+
+DEFAULT_RULES = Rules()
+
+
 async def _insert_samples(
     conn: Conn,
     station_id: str,
@@ -98,19 +120,172 @@ async def _insert_samples(
     )
 
 
-async def _follow_energy(conn: Conn, tx: Any, samples: list[Sample]) -> None:
-    """Keep meter_start and the energy so far in step with the register."""
+async def _follow_session(conn: Conn, tx: Any, samples: list[Sample], rules: Rules) -> bool:
+    """Keep meter_start, the energy so far and the state of charge in step
+    with the meter values; raise soc.reached and limit.reached when crossed.
+    Returns True when a limit was reached by these values (the caller has the
+    session stopped)."""
+    if tx.status != "Active":
+        return False
     readings = energy_readings(samples)
-    if not readings or tx.status != "Active":
-        return
-    start = tx.meter_start_wh
-    if start is None:
-        begin = [r for r in readings if r.context == "Transaction.Begin"]
-        start = (begin or sorted(readings, key=lambda r: r.timestamp))[0].value
-    latest = max(readings, key=lambda r: r.timestamp).value
+    values: dict[str, Any] = {}
+    energy = tx.energy_wh
+    if readings:
+        start = tx.meter_start_wh
+        if start is None:
+            begin = [r for r in readings if r.context == "Transaction.Begin"]
+            start = (begin or sorted(readings, key=lambda r: r.timestamp))[0].value
+        latest = max(readings, key=lambda r: r.timestamp).value
+        energy = energy_between(start, latest)
+        await conn.execute(
+            _FOLLOW_ENERGY, {"tx_id": tx.id, "energy": energy, "start": start, "now": utcnow()}
+        )
+    soc = [smp for smp in samples if smp.measurand == "SoC"]
+    if soc:
+        latest_soc = max(soc, key=lambda smp: smp.timestamp).value
+        before = tx.soc_percent if tx.soc_percent is not None else -1.0
+        values["soc_percent"] = latest_soc
+        for threshold in rules.soc_thresholds:
+            if before < threshold <= latest_soc:
+                await events.emit(
+                    conn,
+                    "soc.reached",
+                    station_id=tx.station_id,
+                    transaction_id=tx.id,
+                    evse_id=tx.evse_id,
+                    threshold=threshold,
+                    soc=latest_soc,
+                )
+    reached = None
+    if tx.limit_reached is None:
+        if tx.limit_energy_wh is not None and energy is not None and energy >= tx.limit_energy_wh:
+            reached = ("energy", tx.limit_energy_wh, energy)
+        elif tx.limit_seconds is not None and samples and tx.started_at is not None:
+            elapsed = (max(smp.timestamp for smp in samples) - tx.started_at).total_seconds()
+            if elapsed >= tx.limit_seconds:
+                reached = ("time", tx.limit_seconds, round(elapsed))
+    if reached is not None:
+        await _limit_reached(conn, tx, *reached)
+    if values:
+        await conn.execute(sa.update(Transaction).where(Transaction.id == tx.id).values(**values))
+    return reached is not None
+
+
+async def _limit_reached(conn: Conn, tx: Any, kind: str, limit: Any, value: Any) -> None:
+    now = utcnow()
     await conn.execute(
-        _FOLLOW_ENERGY,
-        {"tx_id": tx.id, "energy": energy_between(start, latest), "start": start, "now": utcnow()},
+        sa.update(Transaction)
+        .where(Transaction.id == tx.id)
+        .values(limit_reached=kind, limit_reached_at=now, updated_at=now)
+    )
+    await events.emit(
+        conn,
+        "limit.reached",
+        station_id=tx.station_id,
+        transaction_id=tx.id,
+        evse_id=tx.evse_id,
+        kind=kind,
+        limit=limit,
+        value=value,
+    )
+
+
+async def time_limits_due(db: Database) -> int:
+    """Sessions past their time limit with no meter value to tell (late or
+    missing meter values must not let a session run on)."""
+    now = utcnow()
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(TRANSACTIONS).where(
+                    TRANSACTIONS.c.status == "Active",
+                    TRANSACTIONS.c.limit_reached.is_(None),
+                    TRANSACTIONS.c.limit_seconds.is_not(None),
+                    TRANSACTIONS.c.started_at.is_not(None),
+                )
+            )
+        ).all()
+    due = [r for r in rows if (now - r.started_at).total_seconds() >= r.limit_seconds]
+    for tx in due:
+        async with db.write(tx.station_id) as conn:
+            await _limit_reached(
+                conn, tx, "time", tx.limit_seconds, round((now - tx.started_at).total_seconds())
+            )
+    return len(due)
+
+
+async def stops_owed(db: Database, retry_after: float = 60.0) -> list[int]:
+    """Active sessions whose limit was reached and whose stop was not asked
+    for lately."""
+    cutoff = utcnow() - dt.timedelta(seconds=retry_after)
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(Transaction.id).where(
+                    Transaction.status == "Active",
+                    Transaction.limit_reached.is_not(None),
+                    sa.or_(
+                        Transaction.stop_requested_at.is_(None),
+                        Transaction.stop_requested_at < cutoff,
+                    ),
+                )
+            )
+        ).all()
+    return [int(r.id) for r in rows]
+
+
+async def stop_requested(db: Database, station_id: str, transaction_id: int) -> None:
+    async with db.write(station_id) as conn:
+        await conn.execute(
+            sa.update(Transaction)
+            .where(Transaction.id == transaction_id)
+            .values(stop_requested_at=utcnow())
+        )
+
+
+async def _session_ended(conn: Conn, tx_id: int) -> None:
+    tx = (await conn.execute(sa.select(TRANSACTIONS).where(TRANSACTIONS.c.id == tx_id))).first()
+    assert tx is not None
+    duration = (
+        (tx.stopped_at - tx.started_at).total_seconds()
+        if tx.stopped_at is not None and tx.started_at is not None
+        else None
+    )
+    await events.emit(
+        conn,
+        "session.ended",
+        station_id=tx.station_id,
+        transaction_id=tx.id,
+        evse_id=tx.evse_id,
+        id_token=tx.id_token,
+        started_at=tx.started_at,
+        stopped_at=tx.stopped_at,
+        duration_s=duration,
+        energy_wh=tx.energy_wh,
+        soc_percent=tx.soc_percent,
+        stop_reason=tx.stop_reason,
+        limit_reached=tx.limit_reached,
+    )
+
+
+async def _session_started(conn: Conn, tx_id: int) -> None:
+    tx = (await conn.execute(sa.select(TRANSACTIONS).where(TRANSACTIONS.c.id == tx_id))).first()
+    assert tx is not None
+    await events.emit(
+        conn,
+        "session.started",
+        station_id=tx.station_id,
+        transaction_id=tx.id,
+        evse_id=tx.evse_id,
+        id_token=tx.id_token,
+        started_at=tx.started_at,
+        remote_start_id=tx.remote_start_id,
+        reservation_id=tx.reservation_id,
+        limits={
+            "energy_wh": tx.limit_energy_wh,
+            "seconds": tx.limit_seconds,
+            "cost": tx.limit_cost,
+        },
     )
 
 
@@ -149,10 +324,23 @@ async def _link_start(
     now = utcnow()
     values: dict[str, Any] = {}
     live = Reservation.status.in_(("Accepted", "Requested"))
+    token = None
+    if id_token is not None:
+        token = (
+            await conn.execute(
+                sa.select(
+                    IdToken.group_id,
+                    IdToken.limit_energy_wh,
+                    IdToken.limit_seconds,
+                    IdToken.limit_cost,
+                ).where(IdToken.token == id_token)
+            )
+        ).first()
+    if token is not None:
+        # Limits attached to the token apply to each of its sessions.
+        values.update(_limits(token))
     if reservation_id is None and id_token is not None:
-        group = (
-            await conn.execute(sa.select(IdToken.group_id).where(IdToken.token == id_token))
-        ).scalar_one_or_none()
+        group = token.group_id if token is not None else None
         owners = [id_token] + ([group] if group else [])
         reservation_id = (
             await conn.execute(
@@ -193,16 +381,33 @@ async def _link_start(
             )
         ).scalar_one_or_none()
     if remote_start_id is not None:
-        await conn.execute(
-            sa.update(RemoteStart)
-            .where(RemoteStart.id == remote_start_id, RemoteStart.station_id == station_id)
-            .values(status="Started", transaction_id=transaction_id, updated_at=now)
-        )
-        values["remote_start_id"] = remote_start_id
+        linked = (
+            await conn.execute(
+                sa.update(RemoteStart)
+                .where(RemoteStart.id == remote_start_id, RemoteStart.station_id == station_id)
+                .values(status="Started", transaction_id=transaction_id, updated_at=now)
+                .returning(
+                    RemoteStart.limit_energy_wh, RemoteStart.limit_seconds, RemoteStart.limit_cost
+                )
+            )
+        ).first()
+        if linked is not None:
+            values["remote_start_id"] = remote_start_id
+            # The app's limits for this session win over the token's.
+            values.update(_limits(linked))
     if values:
         await conn.execute(
             sa.update(Transaction).where(Transaction.id == transaction_id).values(**values)
         )
+
+
+def _limits(row: Any) -> dict[str, Any]:
+    limits = {
+        "limit_energy_wh": row.limit_energy_wh,
+        "limit_seconds": row.limit_seconds,
+        "limit_cost": row.limit_cost,
+    }
+    return {k: v for k, v in limits.items() if v is not None}
 
 
 # -- OCPP 1.6 ------------------------------------------------------------------
@@ -268,6 +473,7 @@ async def start_v16(
                 remote_start_id=None,
                 remote_start_window=remote_start_window,
             )
+            await _session_started(conn, tx_id)
         return Opened(tx_id, True)
 
 
@@ -311,6 +517,7 @@ async def stop_v16(
                 updated_at=utcnow(),
             )
         )
+        await _session_ended(conn, tx.id)
         return True
 
 
@@ -321,8 +528,10 @@ async def add_meter_values(
     evse_id: int | None,
     transaction_id: int | None,
     samples: list[Sample],
-) -> None:
-    """MeterValues. Values naming an unknown transaction are kept unlinked."""
+    rules: Rules = DEFAULT_RULES,
+) -> bool:
+    """MeterValues. Values naming an unknown transaction are kept unlinked.
+    Returns True when they made the transaction reach a limit."""
     async with db.write(station_id) as conn:
         tx = None
         if transaction_id is not None:
@@ -335,7 +544,8 @@ async def add_meter_values(
                 )
         await _insert_samples(conn, station_id, tx.id if tx else None, evse_id, samples)
         if tx is not None:
-            await _follow_energy(conn, tx, samples)
+            return await _follow_session(conn, tx, samples, rules)
+        return False
 
 
 # -- OCPP 2.0.1 ------------------------------------------------------------------
@@ -363,8 +573,16 @@ class EventV201:
     remote_start_window: float = 600.0
 
 
-async def apply_event_v201(db: Database, ev: EventV201) -> bool:
-    """TransactionEvent. Returns False for a repeat (same transaction and
+@dataclass(frozen=True, slots=True)
+class EventOutcome:
+    applied: bool
+    limit_reached: bool = False
+
+
+async def apply_event_v201(
+    db: Database, ev: EventV201, rules: Rules = DEFAULT_RULES
+) -> EventOutcome:
+    """TransactionEvent. `applied` is False for a repeat (same transaction and
     seqNo), which is acknowledged but not applied twice. An Updated or Ended
     event for a transaction never seen Started opens it (E01: the Started event
     may have been lost or sent to another CSMS)."""
@@ -409,7 +627,7 @@ async def apply_event_v201(db: Database, ev: EventV201) -> bool:
             )
         ).scalar_one_or_none()
         if seen is not None:
-            return False
+            return EventOutcome(False)
         await conn.execute(
             sa.insert(TransactionEvent).values(
                 transaction_id=row.id,
@@ -454,7 +672,11 @@ async def apply_event_v201(db: Database, ev: EventV201) -> bool:
                 remote_start_id=ev.remote_start_id,
                 remote_start_window=ev.remote_start_window,
             )
-        await _follow_energy(conn, row, ev.samples)
+        authorised = ev.authorization_status in (None, "Accepted")
+        if created and authorised:
+            await _session_started(conn, row.id)
+        await _charging_state_events(conn, row, ev, created)
+        limit_reached = await _follow_session(conn, row, ev.samples, rules)
         if ev.event_type == "Ended" and row.status != "Ended":
             refreshed = (
                 await conn.execute(sa.select(Transaction).where(Transaction.id == row.id))
@@ -476,7 +698,25 @@ async def apply_event_v201(db: Database, ev: EventV201) -> bool:
                     updated_at=now,
                 )
             )
-        return True
+            await _session_ended(conn, row.id)
+        return EventOutcome(True, limit_reached)
+
+
+async def _charging_state_events(conn: Conn, row: Any, ev: EventV201, created: bool) -> None:
+    """2.0.1 tells what the car does with chargingState and triggerReason."""
+    before = None if created else row.charging_state
+    state = ev.charging_state
+    common = {"station_id": row.station_id, "transaction_id": row.id}
+    evse = ev.evse_id or row.evse_id
+    if ev.trigger_reason == "CablePluggedIn" or (
+        state == "EVConnected" and before in (None, "Idle")
+    ):
+        await events.emit(conn, "ev.connected", **common, evse_id=evse)
+    if state is not None and state != before:
+        if state == "Charging":
+            await events.emit(conn, "charging.started", **common, evse_id=evse)
+        elif state == "SuspendedEV":
+            await events.emit(conn, "charging.suspended_ev", **common, evse_id=evse)
 
 
 # -- reading ---------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Any
 from volta.blocks import CallContext, handles
 from volta.blocks.authorization.service import authorize, authorize_start
 from volta.blocks.authorization.v16 import id_tag_info
+from volta.blocks.remote_control import sessions
 from volta.blocks.transactions import service
 from volta.blocks.transactions.meter import samples_v16
 from volta.ocpp.errors import ErrorCode, OcppError
@@ -88,11 +89,14 @@ async def stop_transaction(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any
 @handles(V16, "MeterValues")
 async def meter_values(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     connector = p["connectorId"]
-    await service.add_meter_values(
+    reached = await service.add_meter_values(
         ctx.services.db,
         ctx.station_id,
         evse_id=connector,
         transaction_id=p.get("transactionId"),
         samples=samples_v16(p["meterValue"]),
+        rules=service.Rules.from_settings(ctx.services.settings),
     )
+    if reached:
+        sessions.stop_for_limit_soon(ctx.services, p["transactionId"])
     return {}

@@ -8,6 +8,7 @@ from typing import Any
 from volta.blocks import CallContext, handles
 from volta.blocks.authorization.service import authorize, authorize_start
 from volta.blocks.authorization.v201 import id_token_info
+from volta.blocks.remote_control import sessions
 from volta.blocks.transactions import service
 from volta.blocks.transactions.meter import samples_v201
 from volta.ocpp.errors import ErrorCode, OcppError
@@ -53,7 +54,7 @@ async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
             auth = await authorize(db, token["idToken"], token["type"])
         response["idTokenInfo"] = id_token_info(auth)
         status = auth.status
-    applied = await service.apply_event_v201(
+    outcome = await service.apply_event_v201(
         db,
         service.EventV201(
             station_id=ctx.station_id,
@@ -75,8 +76,13 @@ async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
             samples=samples_v201(p.get("meterValue", [])),
             remote_start_window=settings.remote_start_timeout,
         ),
+        service.Rules.from_settings(settings),
     )
-    if not applied:
+    if outcome.limit_reached:
+        tx = await service.find_v201(db, ctx.station_id, info["transactionId"])
+        if tx is not None:
+            sessions.stop_for_limit_soon(ctx.services, tx.id)
+    if not outcome.applied:
         log.info(
             "%s repeated TransactionEvent %s seqNo %s; acknowledged, not applied",
             ctx.station_id,

@@ -1,0 +1,1 @@
+"""Things that happen, told to operators: webhooks and a live stream."""

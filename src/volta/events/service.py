@@ -1,0 +1,136 @@
+"""Events: emitted inside the database transaction of the change they tell
+of (a transactional outbox), then delivered to webhooks by the dispatcher
+and streamed to listeners. An event is never lost across a restart, and
+never told of a change that was rolled back.
+
+Types (payloads in docs/events.md):
+
+  station.online, station.offline       a station connected / disconnected
+  ev.connected                          a car was plugged in (parking started)
+  session.started                       a transaction started
+  charging.started                      energy started to flow
+  charging.suspended_ev                 the car stopped taking energy (full)
+  soc.reached                           the car's state of charge crossed a threshold
+  limit.reached                         a session limit (energy, time, cost) was reached
+  session.ended                         a transaction ended
+  fault.reported                        a connector reported a fault
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+
+from volta.store.db import Conn, Database
+from volta.store.models import EVENTS, Event, Webhook, WebhookDelivery, utcnow
+
+TYPES = (
+    "station.online",
+    "station.offline",
+    "ev.connected",
+    "session.started",
+    "charging.started",
+    "charging.suspended_ev",
+    "soc.reached",
+    "limit.reached",
+    "session.ended",
+    "fault.reported",
+)
+
+_INSERT_EVENT = EVENTS.insert().returning(EVENTS.c.id)
+_ACTIVE_HOOKS = sa.select(Webhook.id, Webhook.event_types).where(Webhook.active.is_(True))
+
+
+async def emit(
+    conn: Conn,
+    type_: str,
+    *,
+    station_id: str | None = None,
+    transaction_id: int | None = None,
+    **data: Any,
+) -> int:
+    """Record an event in the caller's transaction and queue it for every
+    webhook that wants it. Returns the event id."""
+    assert type_ in TYPES, type_
+    now = utcnow()
+    body = {"station_id": station_id, "transaction_id": transaction_id, **data}
+    event_id = int(
+        (
+            await conn.execute(
+                _INSERT_EVENT,
+                {
+                    "type": type_,
+                    "station_id": station_id,
+                    "transaction_id": transaction_id,
+                    "data": _jsonable(body),
+                    "created_at": now,
+                },
+            )
+        ).scalar_one()
+    )
+    hooks = (await conn.execute(_ACTIVE_HOOKS)).all()
+    wanted = [h.id for h in hooks if "*" in h.event_types or type_ in h.event_types]
+    if wanted:
+        await conn.execute(
+            sa.insert(WebhookDelivery),
+            [
+                {
+                    "webhook_id": hook_id,
+                    "event_id": event_id,
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for hook_id in wanted
+            ],
+        )
+    return event_id
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    return value
+
+
+def message(
+    event_id: int, type_: str, created_at: dt.datetime, data: dict[str, Any]
+) -> dict[str, Any]:
+    """The shape an event has on a webhook and on the stream."""
+    return {"id": event_id, "type": type_, "created_at": _jsonable(created_at), "data": data}
+
+
+async def list_events(
+    db: Database,
+    *,
+    after: int = 0,
+    types: list[str] | None = None,
+    station_id: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Events after `after`, oldest first (the stream's replay order)."""
+    stmt = (
+        sa.select(Event.id, Event.type, Event.created_at, Event.data)
+        .where(Event.id > after)
+        .order_by(Event.id)
+        .limit(limit)
+    )
+    if types:
+        stmt = stmt.where(Event.type.in_(types))
+    if station_id is not None:
+        stmt = stmt.where(Event.station_id == station_id)
+    async with db.read() as conn:
+        rows = (await conn.execute(stmt)).all()
+    return [message(r.id, r.type, r.created_at, r.data) for r in rows]
+
+
+async def last_event_id(db: Database) -> int:
+    async with db.read() as conn:
+        return int((await conn.execute(sa.select(sa.func.max(Event.id)))).scalar() or 0)
