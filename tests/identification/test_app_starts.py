@@ -29,7 +29,7 @@ VERSIONS = ["1.6", "2.0.1"]
 
 
 @contextlib.asynccontextmanager
-async def simulated(volta: Any, version: str) -> AsyncIterator[Any]:
+async def simulated(volta: Any, version: str, **overrides: Any) -> AsyncIterator[Any]:
     """One simulated station no driver comes to: it charges when asked."""
     sc = Scenario(
         url=f"ws://127.0.0.1:{volta.ocpp_port}",
@@ -41,6 +41,7 @@ async def simulated(volta: Any, version: str) -> AsyncIterator[Any]:
         meter_interval=0.2,
         session_seconds=(60.0, 60.0),
         seed=3,
+        **overrides,
     )
     for sid in sc.station_ids():
         await register(volta, sid)

@@ -673,9 +673,7 @@ async def apply_event_v201(
                 remote_start_window=ev.remote_start_window,
             )
         authorised = ev.authorization_status in (None, "Accepted")
-        if created and authorised:
-            await _session_started(conn, row.id)
-        await _charging_state_events(conn, row, ev, created)
+        await _charging_state_events(conn, row, ev, created, authorised)
         limit_reached = await _follow_session(conn, row, ev.samples, rules)
         if ev.event_type == "Ended" and row.status != "Ended":
             refreshed = (
@@ -702,7 +700,9 @@ async def apply_event_v201(
         return EventOutcome(True, limit_reached)
 
 
-async def _charging_state_events(conn: Conn, row: Any, ev: EventV201, created: bool) -> None:
+async def _charging_state_events(
+    conn: Conn, row: Any, ev: EventV201, created: bool, authorised: bool
+) -> None:
     """2.0.1 tells what the car does with chargingState and triggerReason."""
     before = None if created else row.charging_state
     state = ev.charging_state
@@ -712,6 +712,8 @@ async def _charging_state_events(conn: Conn, row: Any, ev: EventV201, created: b
         state == "EVConnected" and before in (None, "Idle")
     ):
         await events.emit(conn, "ev.connected", **common, evse_id=evse)
+    if created and authorised:
+        await _session_started(conn, row.id)
     if state is not None and state != before:
         if state == "Charging":
             await events.emit(conn, "charging.started", **common, evse_id=evse)
