@@ -225,9 +225,16 @@ async def test_time_limit_without_meter_values_v16(volta, api):
         )
         stops = [kw for a, kw in cp.received if a == "RemoteStopTransaction"]
         assert stops == [{"transaction_id": started.transaction_id}]
-        tx = (await api.get(f"/api/v1/transactions/{started.transaction_id}")).json()
+
+        async def stop_recorded() -> dict[str, Any] | None:
+            tx = (await api.get(f"/api/v1/transactions/{started.transaction_id}")).json()
+            return tx if tx["stop_requested_at"] is not None else None
+
+        # Recorded once the station has answered the stop.
+        assert await wait_until(stop_recorded, timeout=5)
+        tx = await stop_recorded()
+        assert tx is not None
         assert tx["limit_reached"] == "time"
-        assert tx["stop_requested_at"] is not None
         await asyncio.sleep(0.6)  # housekeeping runs again: no second stop yet
         assert [a for a, _ in cp.received].count("RemoteStopTransaction") == 1
 
