@@ -26,6 +26,7 @@ from volta.store import migrate
 from volta.store.db import Database, redact
 from volta.store.framelog import FrameLog
 from volta.store.models import ApiToken, utcnow
+from volta.web.fleet import OnlineHistory
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class Volta:
         self.router = LocalRouter()
         self.services = Services(settings, self.db, self.frames, self.router, schema_registry())
         self.gateway = Gateway(self.services)
+        self.online_history = OnlineHistory(self.router)
         self._api_server: _ApiServer | None = None
         self._api_task: asyncio.Task[None] | None = None
         self.generated_api_token: str | None = None
@@ -57,9 +59,10 @@ class Volta:
         if recovered:
             log.warning("%d commands were pending at the last stop; marked as error", recovered)
         self.frames.start()
+        self.online_history.start()
         await self.gateway.start(self.settings.host, self.settings.ocpp_port)
         config = uvicorn.Config(
-            create_api(self.services),
+            create_api(self.services, self.online_history),
             host=self.settings.host,
             port=self.settings.api_port,
             log_config=None,
@@ -122,6 +125,7 @@ class Volta:
         if self._api_task is not None:
             with contextlib.suppress(Exception):
                 await self._api_task
+        await self.online_history.stop()
         await self.gateway.stop()
         await self.frames.stop()
         await self.db.close()
