@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import sqlalchemy as sa
 import uvicorn
@@ -21,7 +23,7 @@ from volta.config import Settings
 from volta.gateway.router import LocalRouter
 from volta.gateway.server import Gateway
 from volta.ocpp.schemas import registry as schema_registry
-from volta.security import hash_api_token, new_api_token
+from volta.security import hash_api_token, new_api_token, new_station_password
 from volta.store import migrate
 from volta.store.db import Database, redact
 from volta.store.framelog import FrameLog
@@ -141,12 +143,54 @@ async def run(settings: Settings, *, demo: int = 0) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    await announce_dashboard(volta, create_admin=demo > 0)
     demo_task = asyncio.create_task(run_demo(volta, demo, stop)) if demo else None
     await stop.wait()
     log.info("stopping")
     if demo_task is not None:
         await demo_task
     await volta.stop()
+
+
+ADMIN_PASSWORD_FILE = "volta-admin-password.txt"
+
+
+async def announce_dashboard(volta: Volta, *, create_admin: bool) -> None:
+    """Tell where the dashboard is and how to sign in. With --demo and no user
+    yet, create `admin` with a random password, written once to a file only
+    its owner can read (never to the log or the terminal)."""
+    from volta.web import users
+
+    host = "localhost" if volta.settings.host in ("0.0.0.0", "::", "") else volta.settings.host
+    url = f"http://{host}:{volta.api_port}/"
+    if await users.count_users(volta.db):
+        print(f"\n  Dashboard: {url}\n", flush=True)
+        return
+    if not create_admin:
+        print(
+            f"\n  Dashboard: {url} - no user yet; add one with"
+            "\n    volta users add NAME --role admin\n",
+            flush=True,
+        )
+        return
+    password = new_station_password()
+    await users.add_user(volta.db, "admin", password, "admin")
+    path = write_private_file(ADMIN_PASSWORD_FILE, password + "\n")
+    print(
+        f"\n  Dashboard: {url} - sign in as admin with the password in {path}"
+        "\n  (readable by you only; `volta users passwd admin` changes it)\n",
+        flush=True,
+    )
+
+
+def write_private_file(name: str, text: str) -> Path:
+    """Write `text` to a file only its owner can read or write; its full path."""
+    path = Path(name).resolve()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o600)  # also when the file was there before
+        f.write(text)
+    return path
 
 
 def tune_garbage_collector() -> None:
@@ -167,7 +211,6 @@ async def run_demo(volta: Volta, count: int, stop: asyncio.Event) -> None:
     against this server, so a new user sees sessions happen."""
     from volta.blocks.authorization import service as tokens
     from volta.blocks.provisioning import service as provisioning
-    from volta.security import new_station_password
     from volta.simulator.fleet import build_fleet, run_fleet
     from volta.simulator.scenario import Scenario
 

@@ -495,17 +495,18 @@ def session_chart(tx: dict[str, Any]) -> dict[str, Any]:
     power: dict[float, float] = {}
     soc: dict[float, float] = {}
     for mv in tx["meter_values"]:
-        if mv["phase"] or mv["location"] not in (None, "Outlet"):
-            continue
         t = mv["timestamp"].timestamp()
+        if mv["measurand"] == "SoC":
+            soc[t] = mv["value"]
+            continue
+        if mv["phase"] or mv["location"] not in (None, "Outlet"):
+            continue  # the totals at the outlet only
         if mv["measurand"] == "Energy.Active.Import.Register" and mv["unit"] == "Wh":
             if start is None:
                 start = mv["value"]
             energy[t] = round((mv["value"] - start) / 1000, 4)
         elif mv["measurand"] == "Power.Active.Import" and mv["unit"] == "W":
             power[t] = round(mv["value"] / 1000, 3)
-        elif mv["measurand"] == "SoC":
-            soc[t] = mv["value"]
     times = sorted({*energy, *power})
     return {
         "x": times,
@@ -545,7 +546,7 @@ async def session_live(
 
 async def _tokens_table(request: Request, services: Services, **extra: Any) -> HTMLResponse:
     rows = await tokens_service.list_tokens(services.db, limit=1000)
-    return render(
+    response = render(
         request,
         "_tokens.html",
         tokens=rows,
@@ -553,6 +554,9 @@ async def _tokens_table(request: Request, services: Services, **extra: Any) -> H
         token_statuses=TOKEN_STATUSES,
         **extra,
     )
+    if extra.get("error"):
+        response.headers["X-Volta-Outcome"] = "error"  # the form keeps what was typed
+    return response
 
 
 @router.get("/tokens")
@@ -648,7 +652,12 @@ async def remove_token(request: Request, user: Admin, services: ServicesDep) -> 
 
 @router.get("/fleet")
 async def fleet_page(request: Request, user: User, services: ServicesDep) -> HTMLResponse:
-    days = await transactions.daily_totals(services.db, days=30)
+    totals = {d["day"]: d for d in await transactions.daily_totals(services.db, days=30)}
+    today = utcnow().date()
+    days = [
+        totals.get(str(day), {"day": str(day), "sessions": 0, "energy_wh": 0.0})
+        for day in (today - dt.timedelta(days=n) for n in range(29, -1, -1))
+    ]
     history: OnlineHistory = request.app.state.online_history
     online = history.series()
     day_x = [dt.datetime.fromisoformat(d["day"]).replace(tzinfo=dt.UTC).timestamp() for d in days]

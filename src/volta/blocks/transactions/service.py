@@ -427,9 +427,7 @@ async def daily_totals(db: Database, *, days: int = 30) -> list[dict[str, Any]]:
     since = utcnow() - dt.timedelta(days=days)
     column = Transaction.started_at
     day: Any = (
-        sa.func.date(column)
-        if db.is_sqlite
-        else sa.cast(sa.func.timezone("UTC", column), sa.Date)
+        sa.func.date(column) if db.is_sqlite else sa.cast(sa.func.timezone("UTC", column), sa.Date)
     )
     stmt = (
         sa.select(

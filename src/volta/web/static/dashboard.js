@@ -97,5 +97,11 @@
     try { text = JSON.parse(xhr.responseText).detail || text; } catch (_) { /* not JSON */ }
     toast(text);
   });
+  // A form marked data-reset empties itself once its request succeeded.
+  document.addEventListener("htmx:afterRequest", function (e) {
+    const el = e.detail.elt;
+    const failed = e.detail.xhr && e.detail.xhr.getResponseHeader("X-Volta-Outcome") === "error";
+    if (e.detail.successful && !failed && el && el.matches && el.matches("form[data-reset]")) el.reset();
+  });
   document.addEventListener("htmx:sendError", function () { toast("Volta cannot be reached."); });
 })();
