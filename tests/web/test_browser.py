@@ -27,6 +27,7 @@ from volta.app import Volta
 from volta.blocks.transactions import service as transactions
 
 WAIT_MS = 10_000
+expect.set_options(timeout=WAIT_MS)
 sqlite_only = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 
 
@@ -161,23 +162,31 @@ async def test_commands_show_the_station_answer(volta, browser):
 async def test_remote_start_and_session_chart(volta, browser):
     await add_users(volta)
     await add_token(volta, "DRIVER-1", group_id="FLEET-1")
-    sc = quiet(volta, "2.0.1", session_seconds=(3.0, 3.0), meter_interval=0.3)
+    sc = quiet(volta, "2.0.1", session_seconds=(60.0, 60.0), meter_interval=0.3)
     async with running(volta, sc) as [station], signed_in_page(browser, volta) as page:
         await page.goto(f"/stations/{station.id}")
         start = page.locator("form", has=page.get_by_role("button", name="Remote start"))
         await start.get_by_label("id token").fill("DRIVER-1")
         await start.get_by_role("button", name="Remote start").click()
         await expect(page.get_by_test_id("answer-status")).to_have_text("Accepted")
-        # The session shows up on the station's page by itself, then ends.
+        # The session shows up on the station's page by itself.
         session_row = page.locator("#sessions tr[data-session]").first
         await expect(session_row).to_contain_text("DRIVER-1")
+        await expect(session_row).to_contain_text("Charging")
+        tx_id = int(await session_row.get_attribute("data-session") or 0)
 
-        async def ended() -> bool:
-            rows = await transactions.list_transactions(volta.db, station_id=station.id)
-            return bool(rows) and rows[0]["status"] == "Ended"
+        async def charged_a_while() -> bool:
+            tx = await transactions.get_transaction(volta.db, tx_id) or {"meter_values": []}
+            return sum(mv["measurand"].startswith("Energy") for mv in tx["meter_values"]) >= 5
 
-        assert await wait_until(ended, 15)
-        tx_id = (await transactions.list_transactions(volta.db, station_id=station.id))[0]["id"]
+        assert await wait_until(charged_a_while, 15)
+        # Stopped from the live session row: the station agrees and ends it.
+        await session_row.get_by_role("button", name="Stop").click()
+        await expect(page.get_by_test_id("command-result")).to_contain_text(
+            "RequestStopTransaction"
+        )
+        await expect(page.get_by_test_id("answer-status")).to_have_text("Accepted")
+        await expect(session_row).to_contain_text("Remote")
 
         await page.goto(f"/sessions/{tx_id}")
         chart = page.get_by_test_id("session-chart")

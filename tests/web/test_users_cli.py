@@ -3,8 +3,11 @@ newcomer sign in: an `admin` whose random password is in a 0600 file."""
 
 from __future__ import annotations
 
+import io
 import stat
 import subprocess
+import sys
+from typing import Any
 
 import httpx
 import pytest
@@ -12,50 +15,56 @@ import pytest
 from tests.test_cli import VOLTA, cli_env
 from tests.web.conftest import base_url, sign_in
 from volta.app import ADMIN_PASSWORD_FILE, announce_dashboard
+from volta.cli import main
 from volta.web import users
 
 
-def listed(url: str) -> dict[str, list[str]]:
-    out = run(url, "users", "list").stdout.splitlines()
-    assert out[0].split()[:2] == ["USER", "ROLE"]
-    return {line.split()[0]: line.split() for line in out[1:]}
+def cli(
+    url: str, *args: str, stdin: str = "", capsys: Any, monkeypatch: Any
+) -> tuple[int, str, str]:
+    """`volta ...` in this process (the same `main` the script runs)."""
+    monkeypatch.setenv("VOLTA_DATABASE_URL", url)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
-def run(url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*VOLTA, *args],
+def test_users_add_list_passwd_remove(tmp_path, capsys, monkeypatch):
+    url = f"sqlite:///{tmp_path}/volta.db"
+    # Once as a real process, the way an operator runs it.
+    added = subprocess.run(
+        [*VOLTA, "users", "add", "ops", "--role", "admin", "--password-stdin"],
         env=cli_env(url),
-        input=stdin,
+        input="pw-of-ops-1\n",
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
-
-
-def test_users_add_list_passwd_remove(tmp_path):
-    url = f"sqlite:///{tmp_path}/volta.db"
-    added = run(
-        url, "users", "add", "ops", "--role", "admin", "--password-stdin", stdin="pw-of-ops-1\n"
-    )
     assert added.returncode == 0, added.stderr
+    assert "added dashboard user ops (admin)" in added.stdout
     assert "pw-of-ops-1" not in added.stdout + added.stderr
-    again = run(url, "users", "add", "ops", "--password-stdin", stdin="another-pass\n")
-    assert again.returncode == 1 and "already exists" in again.stderr
-    short = run(url, "users", "add", "eve", "--password-stdin", stdin="short\n")
-    assert short.returncode == 1 and "at least 8" in short.stderr
-    no_tty = run(url, "users", "add", "eve")
-    assert no_tty.returncode == 1 and "--password-stdin" in no_tty.stderr
-    assert listed(url)["ops"][:2] == ["ops", "admin"]
-    changed = run(url, "users", "passwd", "ops", "--password-stdin", stdin="pw-of-ops-2\n")
-    assert changed.returncode == 0, changed.stderr
-    assert (
-        run(url, "users", "passwd", "nobody", "--password-stdin", stdin="whatever-1\n").returncode
-        == 1
-    )
-    removed = run(url, "users", "remove", "ops")
-    assert removed.returncode == 0 and "ops" not in listed(url)
-    assert run(url, "users", "remove", "ops").returncode == 1
+
+    def volta(*args: str, stdin: str = "") -> tuple[int, str, str]:
+        return cli(url, *args, stdin=stdin, capsys=capsys, monkeypatch=monkeypatch)
+
+    code, _, err = volta("users", "add", "ops", "--password-stdin", stdin="another-pass\n")
+    assert code == 1 and "already exists" in err
+    code, _, err = volta("users", "add", "eve", "--password-stdin", stdin="short\n")
+    assert code == 1 and "at least 8" in err
+    code, _, err = volta("users", "add", "eve")  # no terminal to prompt on
+    assert code == 1 and "--password-stdin" in err
+    code, out, _ = volta("users", "list")
+    assert out.splitlines()[0].split()[:2] == ["USER", "ROLE"]
+    assert out.splitlines()[1].split()[:2] == ["ops", "admin"]
+    code, out, _ = volta("users", "passwd", "ops", "--password-stdin", stdin="pw-of-ops-2\n")
+    assert code == 0 and "sessions ended" in out
+    code, _, _ = volta("users", "passwd", "nobody", "--password-stdin", stdin="whatever-1\n")
+    assert code == 1
+    assert volta("users", "remove", "ops")[0] == 0
+    assert len(volta("users", "list")[1].splitlines()) == 1
+    assert volta("users", "remove", "ops")[0] == 1
 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
