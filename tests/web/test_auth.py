@@ -218,3 +218,16 @@ async def test_models_and_migrations_agree(volta):
         return list(compare_metadata(MigrationContext.configure(sync_conn), Base.metadata))
 
     assert await volta.db.run_sync(diff) == []
+
+
+@sqlite_only
+async def test_unknown_pages_are_pages_and_the_api_keeps_json(volta, web):
+    await sign_in(web, *ADMIN)
+    page = await web.get("/stations/NOPE", headers={"Accept": "text/html"})
+    assert page.status_code == 404
+    assert "station NOPE not found" in page.text and "<html" in page.text
+    api = await web.get(
+        "/api/v1/stations/NOPE",
+        headers={"Accept": "text/html", "Authorization": f"Bearer {API_TOKEN}"},
+    )
+    assert api.status_code == 404 and api.json() == {"detail": "station NOPE not found"}

@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from volta.security import hash_password, verify_password
-from volta.store.db import Database
+from volta.store.db import Conn, Database
 from volta.store.models import User, WebSession, utcnow
 
 ROLES = ("admin", "viewer")
@@ -96,14 +96,21 @@ async def count_users(db: Database) -> int:
         return int((await conn.execute(sa.select(sa.func.count()).select_from(User))).scalar())
 
 
+async def _end_sessions_of(conn: Conn, username: str) -> int | None:
+    """End every session of the user; the user's id, None when there is no such user."""
+    user_id: int | None = (
+        await conn.execute(sa.select(User.id).where(User.username == username))
+    ).scalar_one_or_none()
+    if user_id is not None:
+        await conn.execute(sa.delete(WebSession).where(WebSession.user_id == user_id))
+    return user_id
+
+
 async def remove_user(db: Database, username: str) -> bool:
     async with db.write() as conn:
-        user_id = (
-            await conn.execute(sa.select(User.id).where(User.username == username))
-        ).scalar_one_or_none()
+        user_id = await _end_sessions_of(conn, username)
         if user_id is None:
             return False
-        await conn.execute(sa.delete(WebSession).where(WebSession.user_id == user_id))
         await conn.execute(sa.delete(User).where(User.id == user_id))
     return True
 
@@ -113,9 +120,7 @@ async def set_password(db: Database, username: str, password: str) -> bool:
     check_password(password)
     password_hash = await _hash(password)
     async with db.write() as conn:
-        user_id = (
-            await conn.execute(sa.select(User.id).where(User.username == username))
-        ).scalar_one_or_none()
+        user_id = await _end_sessions_of(conn, username)
         if user_id is None:
             return False
         await conn.execute(
@@ -123,7 +128,6 @@ async def set_password(db: Database, username: str, password: str) -> bool:
             .where(User.id == user_id)
             .values(password_hash=password_hash, updated_at=utcnow())
         )
-        await conn.execute(sa.delete(WebSession).where(WebSession.user_id == user_id))
     return True
 
 

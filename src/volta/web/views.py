@@ -18,11 +18,13 @@ from urllib.parse import quote
 import orjson
 import pydantic
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from volta.api.app import ServicesDep, get_services
 from volta.api.models import IdTokenCreate, IdTokenUpdate, StationCreate, StationUpdate
@@ -681,6 +683,15 @@ async def fleet_page(request: Request, user: User, services: ServicesDep) -> HTM
 # -- wiring -------------------------------------------------------------------------
 
 
+def is_dashboard_page(request: Request) -> bool:
+    path = request.url.path
+    return (
+        not request.headers.get("hx-request")
+        and "text/html" in request.headers.get("accept", "")
+        and not path.startswith(("/api/", "/healthz", "/metrics", "/openapi", "/docs", "/redoc"))
+    )
+
+
 def install(app: FastAPI, online_history: OnlineHistory) -> None:
     """Add the dashboard to the API's FastAPI app."""
     app.state.online_history = online_history
@@ -696,6 +707,14 @@ def install(app: FastAPI, online_history: OnlineHistory) -> None:
             # htmx follows this header with a full page load.
             return Response(status_code=204, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # A person's browser gets a page; the API and htmx keep JSON.
+        if is_dashboard_page(request):
+            title = {403: "Not allowed", 404: "Not found"}.get(exc.status_code, "Error")
+            return render(request, "error.html", exc.status_code, title=title, detail=exc.detail)
+        return await http_exception_handler(request, exc)
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: Any) -> Response:
