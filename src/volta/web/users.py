@@ -13,11 +13,15 @@ only its SHA-256 with the user, an expiry and the session's CSRF token.
 from __future__ import annotations
 
 import asyncio
+import collections
+import concurrent.futures
 import datetime as dt
 import functools
 import hashlib
 import secrets
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -25,6 +29,7 @@ from volta.security import hash_password, verify_password
 from volta.store.db import Conn, Database
 from volta.store.models import User, WebSession, utcnow
 
+T = TypeVar("T")
 ROLES = ("admin", "viewer")
 USER_PBKDF2_ITERATIONS = 600_000
 MIN_PASSWORD_LENGTH = 8
@@ -35,6 +40,44 @@ MIN_PASSWORD_LENGTH = 8
 @functools.cache
 def _dummy_hash() -> str:
     return hash_password("volta-no-such-user", iterations=USER_PBKDF2_ITERATIONS)
+
+
+# At most two password hashes at once (each is ~0.3 s of CPU), in threads of
+# their own: a flood of sign-in attempts queues up here instead of starving
+# the process or the default executor.
+_HASHING = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="pbkdf2")
+
+
+async def _in_hash_pool(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_HASHING, functools.partial(fn, *args, **kwargs))
+
+
+class SignInThrottle:
+    """Refuses sign-in for a user name after `limit` failures within `window`
+    seconds (in memory, per process): slows down password guessing."""
+
+    def __init__(self, limit: int = 5, window: float = 300.0) -> None:
+        self.limit = limit
+        self.window = window
+        self._failures: dict[str, collections.deque[float]] = {}
+
+    def _recent(self, username: str) -> collections.deque[float]:
+        failures = self._failures.setdefault(username.lower(), collections.deque())
+        while failures and failures[0] < time.monotonic() - self.window:
+            failures.popleft()
+        return failures
+
+    def allowed(self, username: str) -> bool:
+        return len(self._recent(username)) < self.limit
+
+    def failed(self, username: str) -> None:
+        if len(self._failures) > 10_000:  # bounded memory under a spray of names
+            self._failures.clear()
+        self._recent(username).append(time.monotonic())
+
+    def succeeded(self, username: str) -> None:
+        self._failures.pop(username.lower(), None)
 
 
 class UserError(ValueError):
@@ -55,7 +98,7 @@ def check_password(password: str) -> None:
 
 
 async def _hash(password: str) -> str:
-    return await asyncio.to_thread(hash_password, password, iterations=USER_PBKDF2_ITERATIONS)
+    return await _in_hash_pool(hash_password, password, iterations=USER_PBKDF2_ITERATIONS)
 
 
 async def add_user(db: Database, username: str, password: str, role: str = "viewer") -> None:
@@ -145,8 +188,8 @@ async def authenticate(db: Database, username: str, password: str) -> dict[str, 
             .mappings()
             .first()
         )
-    stored = row["password_hash"] if row else await asyncio.to_thread(_dummy_hash)
-    ok = await asyncio.to_thread(verify_password, password, stored)
+    stored = row["password_hash"] if row else await _in_hash_pool(_dummy_hash)
+    ok = await _in_hash_pool(verify_password, password, stored)
     if row is None or not ok:
         return None
     return {"id": row["id"], "username": row["username"], "role": row["role"]}

@@ -211,14 +211,22 @@ async def login(request: Request, services: ServicesDep) -> Response:
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(_field(form, "csrf"), expected):
         return _login_form(request, next_path, "The form expired; please sign in again.", 400)
-    username = _field(form, "username")
+    username = _field(form, "username")[:64]
     password = form.get("password")
+    throttle: users.SignInThrottle = request.app.state.sign_in_throttle
+    if not throttle.allowed(username):
+        log.warning("dashboard sign-in refused for user %r: too many failures", username)
+        return _login_form(
+            request, next_path, "Too many failed sign-ins; try again in a few minutes.", 429
+        )
     user = None
     if isinstance(password, str) and username:
         user = await users.authenticate(services.db, username, password)
     if user is None:
-        log.warning("dashboard sign-in failed for user %r", username[:64])
+        throttle.failed(username)
+        log.warning("dashboard sign-in failed for user %r", username)
         return _login_form(request, next_path, "Wrong user name or password.", 401)
+    throttle.succeeded(username)
     lifetime = dt.timedelta(hours=services.settings.session_hours)
     token = await users.start_session(services.db, user["id"], lifetime)
     log.info("dashboard sign-in: %s (%s)", user["username"], user["role"])
@@ -695,6 +703,7 @@ def is_dashboard_page(request: Request) -> bool:
 def install(app: FastAPI, online_history: OnlineHistory) -> None:
     """Add the dashboard to the API's FastAPI app."""
     app.state.online_history = online_history
+    app.state.sign_in_throttle = users.SignInThrottle()
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(router)
 
