@@ -44,18 +44,28 @@
     const color = el.dataset.color || BLUE;
     const label = el.dataset.label || "";
     const series = { label: label, stroke: color, width: 2, fill: color + "33" };
+    const scales = { x: { time: true }, y: { range: function (u, min, max) {
+      const top = max > 0 ? max * 1.1 : 1;
+      return [0, el.hasAttribute("data-integer") ? Math.max(1, Math.ceil(top)) : top];
+    } } };
+    let y = d.y;
     if (kind === "bars") {
       series.paths = uPlot.paths.bars({ size: [0.6, 48] });
       series.points = { show: false };
+      y = d.y.map(function (v) { return v === 0 ? null : v; });  // no bar on an empty day
+      // Half a day either side, so the first and last bars are whole.
+      scales.x.range = function (u, min, max) { return [min - 43200, max + 43200]; };
     } else if (kind === "steps") {
       series.paths = uPlot.paths.stepped({ align: 1 });
     }
+    const yAxis = axis(label);
+    if (el.hasAttribute("data-integer")) yAxis.incrs = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
     return [{
       width: width(el), height: h,
-      scales: { x: { time: true } },
+      scales: scales,
       series: [{}, series],
-      axes: [axis(), axis(label)],
-    }, [d.x, d.y]];
+      axes: [axis(), yAxis],
+    }, [d.x, y]];
   }
 
   function draw(root) {
