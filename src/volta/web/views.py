@@ -186,11 +186,21 @@ async def login_page(request: Request, next: str = "/") -> HTMLResponse:
 
 
 def _login_form(
-    request: Request, next_path: str, error: str | None = None, status_code: int = 200
+    request: Request,
+    next_path: str,
+    error: str | None = None,
+    status_code: int = 200,
+    username: str = "",
 ) -> HTMLResponse:
     csrf = secrets.token_urlsafe(24)
     response = render(
-        request, "login.html", status_code, csrf=csrf, next=_safe_next(next_path), error=error
+        request,
+        "login.html",
+        status_code,
+        csrf=csrf,
+        next=_safe_next(next_path),
+        error=error,
+        username=username,
     )
     settings = get_services(request).settings
     response.set_cookie(
@@ -225,7 +235,7 @@ async def login(request: Request, services: ServicesDep) -> Response:
     if user is None:
         throttle.failed(username)
         log.warning("dashboard sign-in failed for user %r", username)
-        return _login_form(request, next_path, "Wrong user name or password.", 401)
+        return _login_form(request, next_path, "Wrong user name or password.", 401, username)
     throttle.succeeded(username)
     lifetime = dt.timedelta(hours=services.settings.session_hours)
     token = await users.start_session(services.db, user["id"], lifetime)
