@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import sqlalchemy as sa
 import uvicorn
@@ -23,11 +25,12 @@ from volta.events.webhooks import Dispatcher
 from volta.gateway.router import LocalRouter
 from volta.gateway.server import Gateway
 from volta.ocpp.schemas import registry as schema_registry
-from volta.security import hash_api_token, new_api_token
+from volta.security import hash_api_token, new_api_token, new_station_password
 from volta.store import migrate
 from volta.store.db import Database, redact
 from volta.store.framelog import FrameLog
 from volta.store.models import ApiToken, utcnow
+from volta.web.fleet import OnlineHistory
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,7 @@ class Volta:
         self.router = LocalRouter()
         self.services = Services(settings, self.db, self.frames, self.router, schema_registry())
         self.gateway = Gateway(self.services)
+        self.online_history = OnlineHistory(self.router)
         self._api_server: _ApiServer | None = None
         self._api_task: asyncio.Task[None] | None = None
         self.generated_api_token: str | None = None
@@ -59,11 +63,12 @@ class Volta:
         if recovered:
             log.warning("%d commands were pending at the last stop; marked as error", recovered)
         self.frames.start()
+        self.online_history.start()
         await self.gateway.start(self.settings.host, self.settings.ocpp_port)
         self.services.spawn(housekeeping.run_forever(self.services), name="housekeeping")
         self.services.spawn(Dispatcher(self.services).run(), name="webhooks")
         config = uvicorn.Config(
-            create_api(self.services),
+            create_api(self.services, self.online_history),
             host=self.settings.host,
             port=self.settings.api_port,
             log_config=None,
@@ -126,6 +131,7 @@ class Volta:
         if self._api_task is not None:
             with contextlib.suppress(Exception):
                 await self._api_task
+        await self.online_history.stop()
         await self.gateway.stop()
         await self.services.drain()
         await self.frames.stop()
@@ -142,12 +148,54 @@ async def run(settings: Settings, *, demo: int = 0) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    await announce_dashboard(volta, create_admin=demo > 0)
     demo_task = asyncio.create_task(run_demo(volta, demo, stop)) if demo else None
     await stop.wait()
     log.info("stopping")
     if demo_task is not None:
         await demo_task
     await volta.stop()
+
+
+ADMIN_PASSWORD_FILE = "volta-admin-password.txt"
+
+
+async def announce_dashboard(volta: Volta, *, create_admin: bool) -> None:
+    """Tell where the dashboard is and how to sign in. With --demo and no user
+    yet, create `admin` with a random password, written once to a file only
+    its owner can read (never to the log or the terminal)."""
+    from volta.web import users
+
+    host = "localhost" if volta.settings.host in ("0.0.0.0", "::", "") else volta.settings.host
+    url = f"http://{host}:{volta.api_port}/"
+    if await users.count_users(volta.db):
+        print(f"\n  Dashboard: {url}\n", flush=True)
+        return
+    if not create_admin:
+        print(
+            f"\n  Dashboard: {url} - no user yet; add one with"
+            "\n    volta users add NAME --role admin\n",
+            flush=True,
+        )
+        return
+    password = new_station_password()
+    await users.add_user(volta.db, "admin", password, "admin")
+    path = write_private_file(ADMIN_PASSWORD_FILE, password + "\n")
+    print(
+        f"\n  Dashboard: {url} - sign in as admin with the password in {path}"
+        "\n  (readable by you only; `volta users passwd admin` changes it)\n",
+        flush=True,
+    )
+
+
+def write_private_file(name: str, text: str) -> Path:
+    """Write `text` to a file only its owner can read or write; its full path."""
+    path = Path(name).resolve()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o600)  # also when the file was there before
+        f.write(text)
+    return path
 
 
 def tune_garbage_collector() -> None:
@@ -168,7 +216,6 @@ async def run_demo(volta: Volta, count: int, stop: asyncio.Event) -> None:
     against this server, so a new user sees sessions happen."""
     from volta.blocks.authorization import service as tokens
     from volta.blocks.provisioning import service as provisioning
-    from volta.security import new_station_password
     from volta.simulator.fleet import build_fleet, run_fleet
     from volta.simulator.scenario import Scenario
 

@@ -340,6 +340,62 @@ def cmd_api_token(args: argparse.Namespace) -> int | None:
     return _run(_with_db(args, work))
 
 
+def _read_password(args: argparse.Namespace) -> str:
+    """From standard input (--password-stdin, first line) or a prompt typed twice."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    if not sys.stdin.isatty():
+        raise CliError("no terminal to ask for the password on; use --password-stdin")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        raise CliError("the passwords differ")
+    return first
+
+
+def cmd_users(args: argparse.Namespace) -> int | None:
+    from volta.web import users
+
+    password = _read_password(args) if args.action in ("add", "passwd") else ""
+    if args.action == "add":
+        try:
+            users.check_new_user(args.username, password, args.role)
+        except users.UserError as exc:
+            raise CliError(str(exc)) from None
+    elif args.action == "passwd":
+        try:
+            users.check_password(password)
+        except users.UserError as exc:
+            raise CliError(str(exc)) from None
+
+    async def work(db: Any) -> int:
+        from sqlalchemy.exc import IntegrityError
+
+        if args.action == "add":
+            try:
+                await users.add_user(db, args.username, password, args.role)
+            except IntegrityError:
+                raise CliError(f"user {args.username} already exists") from None
+            print(f"added dashboard user {args.username} ({args.role})")
+        elif args.action == "list":
+            print(f"{'USER':<32} {'ROLE':<7} LAST SIGN-IN")
+            for u in await users.list_users(db):
+                last = u["last_login_at"].isoformat() if u["last_login_at"] else "-"
+                print(f"{u['username']:<32} {u['role']:<7} {last}")
+        elif args.action == "passwd":
+            if not await users.set_password(db, args.username, password):
+                raise CliError(f"user {args.username} not found")
+            print(f"changed the password of {args.username}; their sessions ended")
+        elif args.action == "remove":
+            if not await users.remove_user(db, args.username):
+                raise CliError(f"user {args.username} not found")
+            print(f"removed dashboard user {args.username}")
+        return 0
+
+    return _run(_with_db(args, work))
+
+
 # -- parser ----------------------------------------------------------------------
 
 
@@ -444,6 +500,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lst.add_argument("station")
     lst.set_defaults(func=cmd_local_list)
+
+    users = sub.add_parser("users", help="manage dashboard users (admin or viewer)")
+    u_sub = users.add_subparsers(dest="action", required=True)
+    u_add = u_sub.add_parser("add", parents=[common], help="add a user")
+    u_add.add_argument("username")
+    u_add.add_argument("--role", default="viewer", choices=["admin", "viewer"])
+    u_sub.add_parser("list", parents=[common], help="list users")
+    u_pw = u_sub.add_parser("passwd", parents=[common], help="change a user's password")
+    u_pw.add_argument("username")
+    for p in (u_add, u_pw):
+        p.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the password from standard input instead of a prompt",
+        )
+    u_rm = u_sub.add_parser("remove", parents=[common], help="remove a user")
+    u_rm.add_argument("username")
+    users.set_defaults(func=cmd_users)
 
     api_token = sub.add_parser("api-token", parents=[common], help="create an HTTP API token")
     api_token.add_argument("--name", default="cli", help="what the token is for")

@@ -40,6 +40,10 @@ class Settings:
     compression: bool = True
     tls_cert: str = ""
     tls_key: str = ""
+    # Dashboard sign-in: how long a session lasts, and whether its cookie is
+    # sent over HTTPS only (set it when a TLS proxy fronts the API port).
+    session_hours: float = 12.0
+    session_cookie_secure: bool = False
     log_level: str = "INFO"
     log_format: str = "auto"  # json, text, or auto (text on a terminal)
     # Tokens whose group is this id are master passes (2.0.1 C16,

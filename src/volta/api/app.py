@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, HTTPException, Request, status
@@ -16,6 +16,9 @@ from volta import __version__, metrics
 from volta.blocks import Services
 from volta.security import hash_api_token
 from volta.store.models import ApiToken
+
+if TYPE_CHECKING:
+    from volta.web.fleet import OnlineHistory
 
 bearer = HTTPBearer(
     auto_error=False, description="VOLTA_API_TOKEN or a token from `volta api-token`"
@@ -59,7 +62,9 @@ async def require_token(
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def create_api(services: Services) -> FastAPI:
+def create_api(services: Services, online_history: OnlineHistory | None = None) -> FastAPI:
+    """The HTTP API under /api/v1 (bearer token) and the operator dashboard
+    (signed-in users) on the same port."""
     from volta.api import (
         events,
         id_tokens,
@@ -69,6 +74,8 @@ def create_api(services: Services) -> FastAPI:
         stations,
         transactions,
     )
+    from volta.web import views
+    from volta.web.fleet import OnlineHistory
 
     app = FastAPI(
         title="Volta",
@@ -107,4 +114,5 @@ def create_api(services: Services) -> FastAPI:
     app.include_router(reservations.router, prefix="/api/v1", dependencies=auth)
     app.include_router(local_lists.router, prefix="/api/v1", dependencies=auth)
     app.include_router(events.router, prefix="/api/v1", dependencies=auth)
+    views.install(app, online_history or OnlineHistory(services.router))
     return app

@@ -140,11 +140,11 @@ class IdTokenCreate(BaseModel):
     type: TokenType = "ISO14443"
     status: TokenStatus = "Accepted"
     expires_at: dt.datetime | None = None
-    group_id: str | None = Field(None, max_length=36)
-    language1: Language | None = Field(None, description="preferred language (RFC 5646)")
+    group_id: str | None = Field(default=None, max_length=36)
+    language1: Language | None = Field(default=None, description="preferred language (RFC 5646)")
     language2: Language | None = None
-    note: str | None = Field(None, max_length=200)
-    limits: Limits | None = Field(None, description="applied to every session of this token")
+    note: str | None = Field(default=None, max_length=200)
+    limits: Limits | None = Field(default=None, description="applied to every session of this token")
 
 
 class IdTokenUpdate(BaseModel):

@@ -26,7 +26,9 @@ from volta.store import framelog
 router = APIRouter(tags=["stations"])
 
 
-async def _station_out(services: Services, rows: list[dict[str, Any]]) -> list[StationOut]:
+async def stations_out(services: Services, rows: list[dict[str, Any]]) -> list[StationOut]:
+    """Station rows with their connectors and whether they are online (the
+    API's and the dashboard's view of a station)."""
     connectors = await provisioning.connectors_of(services.db, [r["id"] for r in rows])
     online = services.router.online()
     out = []
@@ -57,7 +59,7 @@ async def list_stations(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[StationOut]:
     rows = await provisioning.list_stations(services.db, limit=limit, offset=offset)
-    return await _station_out(services, rows)
+    return await stations_out(services, rows)
 
 
 @router.post("/stations", response_model=StationOut, status_code=201)
@@ -72,12 +74,12 @@ async def create_station(body: StationCreate, services: ServicesDep) -> StationO
         )
     except IntegrityError:
         raise HTTPException(status.HTTP_409_CONFLICT, f"station {body.id} already exists") from None
-    return (await _station_out(services, [await _require(services, body.id)]))[0]
+    return (await stations_out(services, [await _require(services, body.id)]))[0]
 
 
 @router.get("/stations/{station_id}", response_model=StationOut)
 async def get_station(station_id: str, services: ServicesDep) -> StationOut:
-    return (await _station_out(services, [await _require(services, station_id)]))[0]
+    return (await stations_out(services, [await _require(services, station_id)]))[0]
 
 
 @router.patch("/stations/{station_id}", response_model=StationOut)

@@ -431,6 +431,36 @@ class WebhookDelivery(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class User(Base):
+    """A person who signs in to the dashboard. role: admin (may change things)
+    or viewer (read only). The password is a salted PBKDF2-SHA256 hash."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(200))
+    role: Mapped[str] = mapped_column(sa.String(16), default="viewer")
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie holds a random 256-bit value; only its
+    SHA-256 is kept here, so a database leak does not hand out sessions, and
+    signing out, a password change or removing the user ends the session."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (sa.Index("ix_web_sessions_user", "user_id"),)
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
 # Core tables, for statements built once and run on hot paths.
 STATIONS = cast(sa.Table, Station.__table__)
 CONNECTORS = cast(sa.Table, Connector.__table__)

@@ -367,3 +367,20 @@ async def list_stations(db: Database, *, limit: int = 100, offset: int = 0) -> l
             .all()
         )
     return [dict(r) for r in rows]
+
+
+async def device_variables(db: Database, station_id: str) -> list[dict[str, Any]]:
+    """A 2.0.1 station's reported device model (NotifyReport), by component."""
+    async with db.read() as conn:
+        rows = (
+            (
+                await conn.execute(
+                    sa.select(DeviceVariable)
+                    .where(DeviceVariable.station_id == station_id)
+                    .order_by(DeviceVariable.component, DeviceVariable.key)
+                )
+            )
+            .mappings()
+            .all()
+        )
+    return [dict(r) for r in rows]

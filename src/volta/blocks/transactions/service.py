@@ -774,3 +774,29 @@ async def get_transaction(db: Database, transaction_id: int) -> dict[str, Any] |
     tx = dict(row)
     tx["meter_values"] = [dict(v) for v in values]
     return tx
+
+
+async def daily_totals(db: Database, *, days: int = 30) -> list[dict[str, Any]]:
+    """Sessions started and energy delivered per UTC day, oldest first, for the
+    last `days` days (days without sessions are left out)."""
+    since = utcnow() - dt.timedelta(days=days)
+    column = Transaction.started_at
+    day: Any = (
+        sa.func.date(column) if db.is_sqlite else sa.cast(sa.func.timezone("UTC", column), sa.Date)
+    )
+    stmt = (
+        sa.select(
+            day.label("day"),
+            sa.func.count().label("sessions"),
+            sa.func.coalesce(sa.func.sum(Transaction.energy_wh), 0.0).label("energy_wh"),
+        )
+        .where(column >= since)
+        .group_by(day)
+        .order_by(day)
+    )
+    async with db.read() as conn:
+        rows = (await conn.execute(stmt)).mappings().all()
+    return [
+        {"day": str(r["day"]), "sessions": int(r["sessions"]), "energy_wh": float(r["energy_wh"])}
+        for r in rows
+    ]

@@ -1,7 +1,7 @@
 """events webhooks limits
 
-Revision ID: 0003e
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-23 23:28:11.849216
 """
 
@@ -13,8 +13,8 @@ from sqlalchemy.dialects import postgresql
 
 import volta.store.models
 
-revision = "0003e"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

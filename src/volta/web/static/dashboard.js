@@ -1,0 +1,117 @@
+/* Volta dashboard: charts (uPlot) and small htmx helpers. No inline script
+   runs (the pages' Content-Security-Policy forbids it): chart data sits in
+   <script type="application/json"> blocks that this file reads. */
+(function () {
+  "use strict";
+
+  const BLUE = "#2563eb", GREEN = "#0e9f6e", AMBER = "#d97706";
+
+  function data(el) {
+    const block = el.querySelector('script[type="application/json"]');
+    return block ? JSON.parse(block.textContent) : null;
+  }
+
+  function width(el) {
+    return Math.max(280, el.clientWidth || el.parentElement.clientWidth || 600);
+  }
+
+  function axis(label, extra) {
+    return Object.assign({ label: label, stroke: "#475569", grid: { stroke: "#eef1f5" }, ticks: { stroke: "#e2e8f0" } }, extra || {});
+  }
+
+  function options(el, kind, d) {
+    const h = el.classList.contains("small-chart") ? 160 : 260;
+    if (kind === "session") {
+      return [{
+        width: width(el), height: h,
+        scales: { x: { time: true }, kwh: { auto: true }, kw: { auto: true } },
+        series: [
+          {},
+          { label: "Energy (kWh)", scale: "kwh", stroke: BLUE, width: 2, fill: "rgba(37,99,235,0.08)", spanGaps: true },
+          { label: "Power (kW)", scale: "kw", stroke: AMBER, width: 2, spanGaps: true },
+        ],
+        axes: [axis(), axis("kWh", { scale: "kwh" }), axis("kW", { scale: "kw", side: 1, grid: { show: false } })],
+      }, [d.x, d.energy, d.power]];
+    }
+    if (kind === "soc") {
+      return [{
+        width: width(el), height: h,
+        scales: { x: { time: true }, y: { range: [0, 100] } },
+        series: [{}, { label: "SoC (%)", stroke: GREEN, width: 2 }],
+        axes: [axis(), axis("%")],
+      }, [d.soc_x, d.soc]];
+    }
+    const color = el.dataset.color || BLUE;
+    const label = el.dataset.label || "";
+    const series = { label: label, stroke: color, width: 2, fill: color + "33" };
+    const scales = { x: { time: true }, y: { range: function (u, min, max) {
+      const top = max > 0 ? max * 1.1 : 1;
+      return [0, el.hasAttribute("data-integer") ? Math.max(1, Math.ceil(top)) : top];
+    } } };
+    let y = d.y;
+    if (kind === "bars") {
+      series.paths = uPlot.paths.bars({ size: [0.6, 48] });
+      series.points = { show: false };
+      y = d.y.map(function (v) { return v === 0 ? null : v; });  // no bar on an empty day
+      // Half a day either side, so the first and last bars are whole.
+      scales.x.range = function (u, min, max) { return [min - 43200, max + 43200]; };
+    } else if (kind === "steps") {
+      series.paths = uPlot.paths.stepped({ align: 1 });
+    }
+    const yAxis = axis(label);
+    if (el.hasAttribute("data-integer")) yAxis.incrs = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
+    return [{
+      width: width(el), height: h,
+      scales: scales,
+      series: [{}, series],
+      axes: [axis(), yAxis],
+    }, [d.x, y]];
+  }
+
+  function draw(root) {
+    if (typeof uPlot === "undefined") return;
+    root.querySelectorAll("[data-chart]").forEach(function (el) {
+      const d = data(el);
+      if (!d) return;
+      if (el._plot) { el._plot.destroy(); }
+      const made = options(el, el.dataset.chart, d);
+      el._plot = new uPlot(made[0], made[1], el);
+      el.classList.add("drawn");
+    });
+  }
+
+  function toast(text) {
+    const t = document.getElementById("toast");
+    if (!t) return;
+    t.textContent = text;
+    t.hidden = false;
+    clearTimeout(t._timer);
+    t._timer = setTimeout(function () { t.hidden = true; }, 6000);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { draw(document); });
+  document.addEventListener("htmx:afterSettle", function (e) { draw(e.target); });
+  window.addEventListener("resize", function () {
+    document.querySelectorAll("[data-chart]").forEach(function (el) {
+      if (el._plot) el._plot.setSize({ width: width(el), height: el._plot.height });
+    });
+  });
+  // A polled fragment must not close what the user opened in it.
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    const el = e.detail.elt;
+    if (el && el.id === "frame-log" && el.querySelector("details[open]")) e.preventDefault();
+  });
+  document.addEventListener("htmx:responseError", function (e) {
+    const xhr = e.detail.xhr;
+    let text = xhr.status + " " + xhr.statusText;
+    try { text = JSON.parse(xhr.responseText).detail || text; } catch (_) { /* not JSON */ }
+    toast(text);
+  });
+  // A form marked data-reset empties itself once its request succeeded.
+  document.addEventListener("htmx:afterRequest", function (e) {
+    const el = e.detail.elt;
+    const failed = e.detail.xhr && e.detail.xhr.getResponseHeader("X-Volta-Outcome") === "error";
+    if (e.detail.successful && !failed && el && el.matches && el.matches("form[data-reset]")) el.reset();
+  });
+  document.addEventListener("htmx:sendError", function () { toast("Volta cannot be reached."); });
+})();

@@ -1,0 +1,747 @@
+"""The operator dashboard's pages and the fragments htmx swaps into them.
+
+Every page needs a signed-in user; every POST also needs the session's CSRF
+token (a hidden form field, or the X-CSRF-Token header htmx sends), and the
+admin role. Data comes from the same service functions the HTTP API uses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import logging
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import orjson
+import pydantic
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import IntegrityError
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from volta.api.app import ServicesDep, get_services
+from volta.api.models import IdTokenCreate, IdTokenUpdate, StationCreate, StationUpdate
+from volta.api.stations import stations_out
+from volta.blocks import Services
+from volta.blocks.authorization import service as tokens_service
+from volta.blocks.provisioning import service as provisioning
+from volta.blocks.remote_control import service as remote_control
+from volta.blocks.transactions import service as transactions
+from volta.ocpp.times import parse_timestamp
+from volta.ocpp.versions import Version
+from volta.security import new_station_password
+from volta.store import framelog
+from volta.store.models import utcnow
+from volta.web import users
+from volta.web.commands import RESET_TYPES, TRIGGERS, CommandInputError, build_command
+from volta.web.fleet import OnlineHistory
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "volta_session"
+LOGIN_CSRF_COOKIE = "volta_login_csrf"
+TOKEN_STATUSES = ("Accepted", "Blocked", "Expired", "Invalid")
+TOKEN_TYPES = ("ISO14443", "ISO15693", "Central", "eMAID", "KeyCode", "Local", "MacAddress")
+REGISTRATION_STATUSES = ("Accepted", "Pending", "Rejected")
+# Connector statuses of both versions, to a colour class.
+STATUS_CLASS = {
+    "Available": "ok",
+    "Preparing": "busy",
+    "Charging": "charging",
+    "Occupied": "charging",
+    "SuspendedEV": "busy",
+    "SuspendedEVSE": "busy",
+    "Finishing": "busy",
+    "Reserved": "reserved",
+    "Unavailable": "off",
+    "Faulted": "bad",
+}
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+class SignInRequired(Exception):
+    """No valid session: the browser is sent to the sign-in page."""
+
+
+# -- template helpers ---------------------------------------------------------------
+
+
+def _ago(value: dt.datetime | None) -> str:
+    if value is None:
+        return "never"
+    seconds = int((utcnow() - value).total_seconds())
+    if seconds < 0:
+        return "just now"
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
+def _when(value: dt.datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "-"
+
+
+def _kwh(wh: float | None) -> str:
+    return "-" if wh is None else f"{wh / 1000:.2f} kWh"
+
+
+def _pretty(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+
+
+def _duration(start: dt.datetime | None, stop: dt.datetime | None) -> str:
+    if start is None:
+        return "-"
+    seconds = int(((stop or utcnow()) - start).total_seconds())
+    hours, rest = divmod(max(seconds, 0), 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+templates.env.filters.update(
+    ago=_ago,
+    when=_when,
+    kwh=_kwh,
+    pretty=_pretty,
+    status_class=lambda s: STATUS_CLASS.get(s, "off"),
+)
+templates.env.globals.update(duration=_duration)
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    user = getattr(request.state, "user", None)
+    context.update(
+        user=user, is_admin=bool(user and user["role"] == "admin"), path=request.url.path
+    )
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def notice(
+    request: Request, message: str, kind: str = "ok", status_code: int = 200
+) -> HTMLResponse:
+    return render(request, "_notice.html", status_code, message=message, kind=kind)
+
+
+def _problems(exc: pydantic.ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors())
+
+
+def _field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+# -- sign-in ------------------------------------------------------------------------
+
+
+async def signed_in(request: Request) -> dict[str, Any]:
+    services = get_services(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    user = await users.session_user(services.db, token) if token else None
+    if user is None:
+        raise SignInRequired()
+    if request.method not in ("GET", "HEAD"):
+        sent = request.headers.get("x-csrf-token") or (await request.form()).get("csrf")
+        if not isinstance(sent, str) or not hmac.compare_digest(sent, user["csrf_token"]):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token")
+    request.state.user = user
+    return user
+
+
+async def admin(user: Annotated[dict[str, Any], Depends(signed_in)]) -> dict[str, Any]:
+    if user["role"] != "admin":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this needs the admin role")
+    return user
+
+
+User = Annotated[dict[str, Any], Depends(signed_in)]
+Admin = Annotated[dict[str, Any], Depends(admin)]
+
+router = APIRouter(include_in_schema=False)
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path on this site (no //host or scheme): no open redirect."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+@router.get("/login")
+async def login_page(request: Request, next: str = "/") -> HTMLResponse:
+    return _login_form(request, next)
+
+
+def _login_form(
+    request: Request,
+    next_path: str,
+    error: str | None = None,
+    status_code: int = 200,
+    username: str = "",
+) -> HTMLResponse:
+    csrf = secrets.token_urlsafe(24)
+    response = render(
+        request,
+        "login.html",
+        status_code,
+        csrf=csrf,
+        next=_safe_next(next_path),
+        error=error,
+        username=username,
+    )
+    settings = get_services(request).settings
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        csrf,
+        max_age=3600,
+        httponly=True,
+        samesite="lax",
+        secure=settings.session_cookie_secure,
+    )
+    return response
+
+
+@router.post("/login")
+async def login(request: Request, services: ServicesDep) -> Response:
+    form = await request.form()
+    next_path = _safe_next(_field(form, "next"))
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(_field(form, "csrf"), expected):
+        return _login_form(request, next_path, "The form expired; please sign in again.", 400)
+    username = _field(form, "username")[:64]
+    password = form.get("password")
+    throttle: users.SignInThrottle = request.app.state.sign_in_throttle
+    if not throttle.allowed(username):
+        log.warning("dashboard sign-in refused for user %r: too many failures", username)
+        return _login_form(
+            request, next_path, "Too many failed sign-ins; try again in a few minutes.", 429
+        )
+    user = None
+    if isinstance(password, str) and username:
+        user = await users.authenticate(services.db, username, password)
+    if user is None:
+        throttle.failed(username)
+        log.warning("dashboard sign-in failed for user %r", username)
+        return _login_form(request, next_path, "Wrong user name or password.", 401, username)
+    throttle.succeeded(username)
+    lifetime = dt.timedelta(hours=services.settings.session_hours)
+    token = await users.start_session(services.db, user["id"], lifetime)
+    log.info("dashboard sign-in: %s (%s)", user["username"], user["role"])
+    response = RedirectResponse(next_path, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(lifetime.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=services.settings.session_cookie_secure,
+        path="/",
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, user: User, services: ServicesDep) -> Response:
+    await users.end_session(services.db, request.cookies.get(SESSION_COOKIE, ""))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# -- stations -----------------------------------------------------------------------
+
+
+async def _fleet_view(services: Services) -> dict[str, Any]:
+    rows = await provisioning.list_stations(services.db, limit=1000)
+    stations = await stations_out(services, rows)
+    active = await transactions.list_transactions(services.db, active=True, limit=1000)
+    connectors = [c for s in stations for c in s.connectors if c.evse_id > 0]
+    return {
+        "stations": stations,
+        "online": sum(s.online for s in stations),
+        "charging": sum(c.status == "Charging" for c in connectors),
+        "faulted": sum(c.status == "Faulted" for c in connectors),
+        "active_sessions": len(active),
+    }
+
+
+@router.get("/")
+async def stations_page(request: Request, user: User, services: ServicesDep) -> HTMLResponse:
+    return render(
+        request,
+        "stations.html",
+        **await _fleet_view(services),
+        registration_statuses=REGISTRATION_STATUSES,
+    )
+
+
+@router.get("/ui/stations")
+async def stations_fragment(request: Request, user: User, services: ServicesDep) -> HTMLResponse:
+    return render(request, "_stations.html", **await _fleet_view(services))
+
+
+@router.post("/stations")
+async def register_station(request: Request, user: Admin, services: ServicesDep) -> HTMLResponse:
+    form = await request.form()
+    password = _field(form, "password") or None
+    generated = password is None and form.get("generate") == "on"
+    if generated:
+        password = new_station_password()
+    try:
+        body = StationCreate(
+            id=_field(form, "id"),
+            password=password,
+            registration_status=_field(form, "registration_status") or "Accepted",  # type: ignore[arg-type]
+        )
+    except pydantic.ValidationError as exc:
+        return notice(request, _problems(exc), "bad")
+    try:
+        await provisioning.create_station(
+            services.db,
+            body.id,
+            password=body.password,
+            registration_status=body.registration_status,
+        )
+    except IntegrityError:
+        return notice(request, f"Station {body.id} already exists.", "bad")
+    log.info("dashboard: %s registered station %s", user["username"], body.id)
+    return render(
+        request, "_registered.html", station_id=body.id, password=password if generated else None
+    )
+
+
+async def _station(services: Services, station_id: str) -> Any:
+    row = await provisioning.find_station(services.db, station_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"station {station_id} not found")
+    return (await stations_out(services, [row]))[0]
+
+
+def _version(services: Services, station: Any) -> Version:
+    return services.router.version_of(station.id) or Version(station.protocol or "ocpp1.6")
+
+
+@router.get("/stations/{station_id}")
+async def station_page(
+    request: Request, station_id: str, user: User, services: ServicesDep
+) -> HTMLResponse:
+    station = await _station(services, station_id)
+    version = _version(services, station)
+    return render(
+        request,
+        "station.html",
+        station=station,
+        version=version,
+        reset_types=RESET_TYPES[version],
+        triggers=TRIGGERS[version],
+        variables=await provisioning.device_variables(services.db, station_id),
+        registration_statuses=REGISTRATION_STATUSES,
+        **await _station_sessions(services, station_id),
+    )
+
+
+@router.get("/stations/{station_id}/live")
+async def station_live(
+    request: Request, station_id: str, user: User, services: ServicesDep
+) -> HTMLResponse:
+    return render(request, "_station_live.html", station=await _station(services, station_id))
+
+
+async def _station_sessions(services: Services, station_id: str) -> dict[str, Any]:
+    rows = await transactions.list_transactions(services.db, station_id=station_id, limit=30)
+    return {
+        "active": [r for r in rows if r["status"] == "Active"],
+        "past": [r for r in rows if r["status"] != "Active"],
+    }
+
+
+@router.get("/stations/{station_id}/sessions")
+async def station_sessions(
+    request: Request, station_id: str, user: User, services: ServicesDep
+) -> HTMLResponse:
+    station = await _station(services, station_id)
+    return render(
+        request,
+        "_station_sessions.html",
+        station=station,
+        **await _station_sessions(services, station_id),
+    )
+
+
+@router.get("/stations/{station_id}/frames")
+async def station_frames(
+    request: Request,
+    station_id: str,
+    user: User,
+    services: ServicesDep,
+    action: str = "",
+    direction: str = "",
+) -> HTMLResponse:
+    await _station(services, station_id)
+    rows = await framelog.list_frames(
+        services.db,
+        station_id,
+        limit=50,
+        action=action.strip() or None,
+        direction=direction if direction in ("in", "out") else None,
+    )
+    frames = []
+    for row in rows:
+        try:
+            parsed: Any = orjson.loads(row["raw"])
+        except orjson.JSONDecodeError:
+            parsed = None
+        payload = parsed[-1] if isinstance(parsed, list) and parsed else parsed
+        kind = {2: "CALL", 3: "RESULT", 4: "ERROR"}.get(row["message_type"] or 0, "?")
+        frames.append(
+            {
+                **row,
+                "kind": kind,
+                "pretty": _pretty(payload) if parsed is not None else row["raw"],
+            }
+        )
+    return render(request, "_frames.html", frames=frames)
+
+
+@router.post("/stations/{station_id}/commands")
+async def station_command(
+    request: Request, station_id: str, user: Admin, services: ServicesDep
+) -> HTMLResponse:
+    station = await _station(services, station_id)
+    form = await request.form()
+    try:
+        action, payload = build_command(_version(services, station), _field(form, "kind"), form)
+    except CommandInputError as exc:
+        return notice(request, str(exc), "bad")
+    log.info("dashboard: %s sends %s to %s", user["username"], action, station_id)
+    command = await remote_control.send_command(
+        services, station_id, action, payload, version_hint=station.protocol
+    )
+    return render(request, "_command_result.html", command=command)
+
+
+@router.post("/stations/{station_id}/settings")
+async def station_settings(
+    request: Request, station_id: str, user: Admin, services: ServicesDep
+) -> HTMLResponse:
+    await _station(services, station_id)
+    form = await request.form()
+    values: dict[str, Any] = {}
+    if _field(form, "registration_status"):
+        values["registration_status"] = _field(form, "registration_status")
+    if form.get("clear_password") == "on":
+        values["clear_password"] = True
+    elif _field(form, "password"):
+        values["password"] = _field(form, "password")
+    try:
+        body = StationUpdate(**values)
+    except pydantic.ValidationError as exc:
+        return notice(request, _problems(exc), "bad")
+    changes: dict[str, Any] = body.model_dump(exclude_unset=True, exclude={"clear_password"})
+    if body.clear_password:
+        changes["password"] = None
+    await provisioning.update_station(services.db, station_id, **changes)
+    log.info(
+        "dashboard: %s changed station %s (%s)", user["username"], station_id, ", ".join(changes)
+    )
+    return notice(request, f"Saved: {', '.join(changes) or 'nothing to change'}.")
+
+
+@router.post("/stations/{station_id}/remove")
+async def remove_station(
+    request: Request, station_id: str, user: Admin, services: ServicesDep
+) -> Response:
+    await _station(services, station_id)
+    if services.router.version_of(station_id) is not None:
+        return notice(request, f"{station_id} is connected; it cannot be removed now.", "bad")
+    try:
+        await provisioning.delete_station(services.db, station_id)
+    except IntegrityError:
+        return notice(
+            request, f"{station_id} has sessions; set it Rejected instead of removing it.", "bad"
+        )
+    log.info("dashboard: %s removed station %s", user["username"], station_id)
+    return Response(status_code=204, headers={"HX-Redirect": "/"})
+
+
+# -- sessions -----------------------------------------------------------------------
+
+
+@router.get("/sessions")
+async def sessions_page(
+    request: Request,
+    user: User,
+    services: ServicesDep,
+    active: str = "",
+    station_id: str = "",
+    offset: int = 0,
+) -> HTMLResponse:
+    rows = await transactions.list_transactions(
+        services.db,
+        station_id=station_id or None,
+        active={"yes": True, "no": False}.get(active),
+        limit=50,
+        offset=max(offset, 0),
+    )
+    return render(
+        request,
+        "sessions.html",
+        sessions=rows,
+        active=active,
+        station_id=station_id,
+        offset=max(offset, 0),
+    )
+
+
+def session_chart(tx: dict[str, Any]) -> dict[str, Any]:
+    """The series of the session chart: energy delivered (kWh), power (kW) and
+    state of charge (%), each on the times it was sampled."""
+    start = tx["meter_start_wh"]
+    energy: dict[float, float] = {}
+    power: dict[float, float] = {}
+    soc: dict[float, float] = {}
+    for mv in tx["meter_values"]:
+        t = mv["timestamp"].timestamp()
+        if mv["measurand"] == "SoC":
+            soc[t] = mv["value"]
+            continue
+        if mv["phase"] or mv["location"] not in (None, "Outlet"):
+            continue  # the totals at the outlet only
+        if mv["measurand"] == "Energy.Active.Import.Register" and mv["unit"] == "Wh":
+            if start is None:
+                start = mv["value"]
+            energy[t] = round((mv["value"] - start) / 1000, 4)
+        elif mv["measurand"] == "Power.Active.Import" and mv["unit"] == "W":
+            power[t] = round(mv["value"] / 1000, 3)
+    times = sorted({*energy, *power})
+    return {
+        "x": times,
+        "energy": [energy.get(t) for t in times],
+        "power": [power.get(t) for t in times],
+        "soc_x": sorted(soc),
+        "soc": [soc[t] for t in sorted(soc)],
+    }
+
+
+async def _session(services: Services, transaction_id: int) -> dict[str, Any]:
+    tx = await transactions.get_transaction(services.db, transaction_id)
+    if tx is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"session {transaction_id} not found")
+    tx["chart"] = session_chart(tx)
+    return tx
+
+
+@router.get("/sessions/{transaction_id}")
+async def session_page(
+    request: Request, transaction_id: int, user: User, services: ServicesDep
+) -> HTMLResponse:
+    tx = await _session(services, transaction_id)
+    token = await tokens_service.get_token(services.db, tx["id_token"]) if tx["id_token"] else None
+    return render(request, "session.html", tx=tx, token=token)
+
+
+@router.get("/sessions/{transaction_id}/live")
+async def session_live(
+    request: Request, transaction_id: int, user: User, services: ServicesDep
+) -> HTMLResponse:
+    return render(request, "_session_live.html", tx=await _session(services, transaction_id))
+
+
+# -- id tokens ----------------------------------------------------------------------
+
+
+async def _tokens_table(request: Request, services: Services, **extra: Any) -> HTMLResponse:
+    rows = await tokens_service.list_tokens(services.db, limit=1000)
+    response = render(
+        request,
+        "_tokens.html",
+        tokens=rows,
+        now=utcnow(),
+        token_statuses=TOKEN_STATUSES,
+        **extra,
+    )
+    if extra.get("error"):
+        response.headers["X-Volta-Outcome"] = "error"  # the form keeps what was typed
+    return response
+
+
+@router.get("/tokens")
+async def tokens_page(request: Request, user: User, services: ServicesDep) -> HTMLResponse:
+    rows = await tokens_service.list_tokens(services.db, limit=1000)
+    return render(
+        request,
+        "tokens.html",
+        tokens=rows,
+        now=utcnow(),
+        token_statuses=TOKEN_STATUSES,
+        token_types=TOKEN_TYPES,
+    )
+
+
+def _expiry(form: FormData) -> dt.datetime | None:
+    text = _field(form, "expires_at")
+    if not text:
+        return None
+    parsed = parse_timestamp(text)
+    if parsed is None:
+        raise ValueError(f"{text!r} is not a date and time")
+    return parsed
+
+
+@router.post("/tokens")
+async def add_token(request: Request, user: Admin, services: ServicesDep) -> HTMLResponse:
+    form = await request.form()
+    try:
+        body = IdTokenCreate(
+            token=_field(form, "token"),
+            type=_field(form, "type") or "ISO14443",  # type: ignore[arg-type]
+            status=_field(form, "status") or "Accepted",  # type: ignore[arg-type]
+            expires_at=_expiry(form),
+            group_id=_field(form, "group_id") or None,
+        )
+    except pydantic.ValidationError as exc:
+        return await _tokens_table(request, services, error=_problems(exc))
+    except ValueError as exc:
+        return await _tokens_table(request, services, error=str(exc))
+    try:
+        await tokens_service.add_token(
+            services.db,
+            body.token,
+            status=body.status,
+            token_type=body.type,
+            expires_at=body.expires_at,
+            group_id=body.group_id,
+        )
+    except IntegrityError:
+        return await _tokens_table(request, services, error=f"{body.token} already exists.")
+    log.info("dashboard: %s added id token %s", user["username"], body.token)
+    return await _tokens_table(request, services, message=f"Added {body.token}.")
+
+
+@router.post("/tokens/update")
+async def update_token(request: Request, user: Admin, services: ServicesDep) -> HTMLResponse:
+    form = await request.form()
+    token = _field(form, "token")
+    values: dict[str, Any] = {}
+    if _field(form, "status"):
+        values["status"] = _field(form, "status")
+    if "group_id" in form:
+        values["group_id"] = _field(form, "group_id") or None
+    try:
+        if "expires_at" in form:
+            values["expires_at"] = _expiry(form)
+        if form.get("expire_now") == "on":
+            values["expires_at"] = utcnow()
+        body = IdTokenUpdate(**values)
+    except pydantic.ValidationError as exc:
+        return await _tokens_table(request, services, error=_problems(exc))
+    except ValueError as exc:
+        return await _tokens_table(request, services, error=str(exc))
+    changes = body.model_dump(exclude_unset=True)
+    if not await tokens_service.update_token(services.db, token, **changes):
+        return await _tokens_table(request, services, error=f"{token} not found.")
+    log.info("dashboard: %s changed id token %s (%s)", user["username"], token, ", ".join(changes))
+    return await _tokens_table(request, services, message=f"Saved {token}.")
+
+
+@router.post("/tokens/remove")
+async def remove_token(request: Request, user: Admin, services: ServicesDep) -> HTMLResponse:
+    token = _field(await request.form(), "token")
+    if not await tokens_service.remove_token(services.db, token):
+        return await _tokens_table(request, services, error=f"{token} not found.")
+    log.info("dashboard: %s removed id token %s", user["username"], token)
+    return await _tokens_table(request, services, message=f"Removed {token}.")
+
+
+# -- fleet charts -------------------------------------------------------------------
+
+
+@router.get("/fleet")
+async def fleet_page(request: Request, user: User, services: ServicesDep) -> HTMLResponse:
+    totals = {d["day"]: d for d in await transactions.daily_totals(services.db, days=30)}
+    today = utcnow().date()
+    days = [
+        totals.get(str(day), {"day": str(day), "sessions": 0, "energy_wh": 0.0})
+        for day in (today - dt.timedelta(days=n) for n in range(29, -1, -1))
+    ]
+    history: OnlineHistory = request.app.state.online_history
+    online = history.series()
+    day_x = [dt.datetime.fromisoformat(d["day"]).replace(tzinfo=dt.UTC).timestamp() for d in days]
+    charts = {
+        "sessions": {"x": day_x, "y": [d["sessions"] for d in days]},
+        "energy": {"x": day_x, "y": [round(d["energy_wh"] / 1000, 2) for d in days]},
+        "online": {"x": [t for t, _ in online], "y": [n for _, n in online]},
+    }
+    return render(
+        request,
+        "fleet.html",
+        days=days,
+        charts=charts,
+        total_sessions=sum(d["sessions"] for d in days),
+        total_energy_wh=sum(d["energy_wh"] for d in days),
+        sample_minutes=history.interval / 60,
+        **await _fleet_view(services),
+    )
+
+
+# -- wiring -------------------------------------------------------------------------
+
+
+def is_dashboard_page(request: Request) -> bool:
+    path = request.url.path
+    return (
+        not request.headers.get("hx-request")
+        and "text/html" in request.headers.get("accept", "")
+        and not path.startswith(("/api/", "/healthz", "/metrics", "/openapi", "/docs", "/redoc"))
+    )
+
+
+def install(app: FastAPI, online_history: OnlineHistory) -> None:
+    """Add the dashboard to the API's FastAPI app."""
+    app.state.online_history = online_history
+    app.state.sign_in_throttle = users.SignInThrottle()
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(router)
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, exc: SignInRequired) -> Response:
+        target = "/login"
+        if request.url.path not in ("/", "/login"):
+            target += "?next=" + quote(request.url.path, safe="/")
+        if request.headers.get("hx-request"):
+            # htmx follows this header with a full page load.
+            return Response(status_code=204, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # A person's browser gets a page; the API and htmx keep JSON.
+        if is_dashboard_page(request):
+            title = {403: "Not allowed", 404: "Not found"}.get(exc.status_code, "Error")
+            return render(request, "error.html", exc.status_code, title=title, detail=exc.detail)
+        return await http_exception_handler(request, exc)
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        if response.headers.get("content-type", "").startswith("text/html"):
+            response.headers.setdefault("Content-Security-Policy", CSP)
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
+            response.headers.setdefault("Referrer-Policy", "same-origin")
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
