@@ -24,7 +24,7 @@ from tests.conformance.conftest import (
     station,
 )
 from tests.helpers import basic_auth, now_iso, register, wait_until, ws_url
-from volta.store.models import DeviceVariable
+from volta.store.models import DeviceVariable, MeterValue
 
 V201 = "ocpp2.0.1"
 EVSE = {"id": 1, "connectorId": 1}
@@ -204,23 +204,33 @@ class TestTls:
             assert ws.transport.get_extra_info("ssl_object").version() in ("TLSv1.2", "TLSv1.3")
 
     async def test_TC_A_06_CSMS(self, volta, certificate):
-        """A00.FR.3xx: a station offering only TLS 1.1 is refused."""
+        """A00.FR.3xx: a station offering only TLS 1.1 is refused; the same
+        client allowed TLS 1.2 gets in (so the refusal is the version's)."""
         await register(volta, "SP2", password=PASSWORD)
-        context = ssl.create_default_context(cafile=str(certificate[0]))
-        context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            context.maximum_version = ssl.TLSVersion.TLSv1_1
-        context.set_ciphers("ALL:@SECLEVEL=0")
-        with pytest.raises(ssl.SSLError, match="(?i)version|protocol"):
-            async with websockets.connect(
+
+        def client(max_version: ssl.TLSVersion) -> ssl.SSLContext:
+            context = ssl.create_default_context(cafile=str(certificate[0]))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+                context.maximum_version = max_version
+            context.set_ciphers("ALL:@SECLEVEL=0")
+            return context
+
+        def connect_with(context: ssl.SSLContext) -> Any:
+            return websockets.connect(
                 f"wss://127.0.0.1:{volta.ocpp_port}/ocpp/SP2",
                 ssl=context,
                 subprotocols=[V201],
                 additional_headers=basic_auth("SP2", PASSWORD),
                 open_timeout=5,
-            ):
+            )
+
+        with pytest.raises((ssl.SSLError, ConnectionResetError)):
+            async with connect_with(client(ssl.TLSVersion.TLSv1_1)):
                 pass
+        async with connect_with(client(ssl.TLSVersion.TLSv1_2)) as ws:
+            assert ws.transport.get_extra_info("ssl_object").version() == "TLSv1.2"
 
 
 # -- B. Provisioning -------------------------------------------------------------------
@@ -464,3 +474,438 @@ async def test_TC_B_58_CSMS(volta):
         ws_url(volta, "CS201"), subprotocols=["ocpp1.2", "ocpp2.0.1"], additional_headers=headers
     ) as ws:
         assert ws.subprotocol == "ocpp2.0.1"
+
+
+# -- E. Transactions ----------------------------------------------------------------
+
+
+async def started(cs: Station, trigger: str, **kw: Any) -> dict[str, Any]:
+    return await cs.call("TransactionEvent", event("Started", 0, trigger, evse=EVSE, **kw))
+
+
+async def test_TC_E_01_CSMS(cs, op201):
+    """E01.FR.05 (PowerPathClosed): Authorized start, then charging."""
+    await authorize_valid(cs)
+    r = await started(cs, "Authorized", idToken=TOKEN, chargingState="SuspendedEVSE")
+    assert r["idTokenInfo"]["status"] == "Accepted"
+    await cs.call("TransactionEvent", event("Updated", 1, "ChargingStateChanged", chargingState="Charging"))
+    tx = await only_transaction(op201)
+    assert tx["status"] == "Active" and tx["charging_state"] == "Charging"
+
+
+async def test_TC_E_02_CSMS(cs, op201):
+    """E01.FR.06 (EnergyTransfer): the start carries idToken; idTokenInfo Accepted."""
+    await authorize_valid(cs)
+    await status(cs, "Occupied")
+    await notify_availability(cs, "Occupied")
+    r = await started(cs, "ChargingStateChanged", idToken=TOKEN, chargingState="Charging")
+    assert r["idTokenInfo"]["status"] == "Accepted"
+    assert (await only_transaction(op201))["id_token"] == VALID
+
+
+async def test_TC_E_03_CSMS(cs, op201):
+    """E02: cable first (EVConnected), then authorization in an Updated event."""
+    await status(cs, "Occupied")
+    assert await started(cs, "CablePluggedIn", chargingState="EVConnected") == {}
+    await authorize_valid(cs)
+    r = await cs.call("TransactionEvent", event("Updated", 1, "Authorized", idToken=TOKEN, chargingState="Charging"))
+    assert r["idTokenInfo"]["status"] == "Accepted"
+    tx = await only_transaction(op201)
+    assert tx["id_token"] == VALID and tx["charging_state"] == "Charging"
+
+
+async def test_TC_E_04_CSMS(cs, op201):
+    """E03: authorization first, then the cable."""
+    await authorize_valid(cs)
+    r = await cs.call("TransactionEvent", event("Started", 0, "Authorized", idToken=TOKEN))
+    assert r["idTokenInfo"]["status"] == "Accepted"
+    await status(cs, "Occupied")
+    await cs.call("TransactionEvent", event("Updated", 1, "CablePluggedIn", evse=EVSE, chargingState="Charging"))
+    tx = await only_transaction(op201)
+    assert tx["evse_id"] == 1 and tx["charging_state"] == "Charging"
+
+
+STOPS = [
+    # (test case, stop trigger, stoppedReason, idToken in the stop, chargingState)
+    ("TC_E_07_CSMS", "StopAuthorized", "Local", True, "EVConnected"),
+    ("TC_E_08_CSMS", "ChargingStateChanged", "Local", False, "EVConnected"),
+    ("TC_E_14_CSMS", "EVCommunicationLost", "EVDisconnected", False, "Idle"),
+    ("TC_E_15_CSMS", "StopAuthorized", "Local", True, "EVConnected"),
+    ("TC_E_19_CSMS", "EVDeparted", "Local", False, "Idle"),
+    ("TC_E_20_CSMS", "EVCommunicationLost", "EVDisconnected", False, "Idle"),
+    ("TC_E_22_CSMS", "ChargingStateChanged", "StoppedByEV", False, "SuspendedEV"),
+]
+
+
+@pytest.mark.parametrize(
+    ("tc", "trigger", "reason", "with_token", "state"), STOPS, ids=[s[0] for s in STOPS]
+)
+async def test_stop_options(cs, op201, tc, trigger, reason, with_token, state):
+    """E06: the Ended event closes the transaction with its stoppedReason and
+    the energy between Transaction.Begin and Transaction.End."""
+    seq = await energy_transfer_started(cs)
+    extra: dict[str, Any] = {"idToken": TOKEN} if with_token else {}
+    r = await end(cs, seq, trigger, reason, chargingState=state, **extra)
+    if with_token:
+        assert r["idTokenInfo"]["status"] == "Accepted"
+    await status(cs, "Available")
+    tx = await only_transaction(op201)
+    assert (tx["status"], tx["stop_reason"], tx["energy_wh"]) == ("Ended", reason, 4000)
+
+
+async def test_TC_E_09_CSMS(cs, op201):
+    """E01.FR.02 (EVConnected): a start without idToken is answered without idTokenInfo."""
+    await status(cs, "Occupied")
+    await notify_availability(cs, "Occupied")
+    assert await started(cs, "CablePluggedIn", chargingState="EVConnected") == {}
+    assert (await only_transaction(op201))["status"] == "Active"
+
+
+async def test_TC_E_10_CSMS(cs):
+    """E01.FR.03 (Authorized): AuthorizeResponse and TransactionEventResponse Accepted."""
+    await authorize_valid(cs)
+    r = await cs.call("TransactionEvent", event("Started", 0, "Authorized", idToken=TOKEN))
+    assert r["idTokenInfo"]["status"] == "Accepted"
+
+
+async def test_TC_E_11_CSMS(cs, op201):
+    """E01.FR.04 (DataSigned): a signed Transaction.Begin meter value is accepted and kept."""
+    await authorize_valid(cs)
+    r = await started(cs, "SignedDataReceived", idToken=TOKEN, meter=energy(1000, "Transaction.Begin", signed=True))
+    assert r["idTokenInfo"]["status"] == "Accepted"
+    tx = await only_transaction(op201)
+    assert tx["meter_start_wh"] == 1000
+
+
+async def test_TC_E_12_CSMS(cs, op201):
+    """E01.FR.01 (ParkingBayOccupied): EVDetected start."""
+    assert await cs.call("TransactionEvent", event("Started", 0, "EVDetected", evse=EVSE)) == {}
+    assert (await only_transaction(op201))["status"] == "Active"
+
+
+async def test_TC_E_16_CSMS(cs, op201):
+    """E01.FR.11/12, E06.FR.04: an invalid idToken in the start gets a non-Accepted
+    idTokenInfo; the station deauthorizes and ends the transaction."""
+    bad = {"idToken": INVALID, "type": "ISO14443"}
+    r = await started(cs, "Authorized", idToken=bad)
+    assert r["idTokenInfo"]["status"] != "Accepted"
+    await end(cs, 1, "Deauthorized", "DeAuthorized")
+    tx = await only_transaction(op201)
+    assert tx["status"] == "Ended" and tx["stop_reason"] == "DeAuthorized"
+
+
+@pytest.mark.parametrize("tc", ["TC_E_17_CSMS", "TC_E_39_CSMS"], ids=["TC_E_17_CSMS", "TC_E_39_CSMS"])
+async def test_deauthorized(cs, op201, tc):
+    """E06.FR.04 / E03.FR.05: a blocked token is answered Blocked; the station
+    ends the transaction (EV side disconnect, or connection timeout)."""
+    blocked = {"idToken": BLOCKED, "type": "ISO14443"}
+    r = await cs.call("TransactionEvent", event("Started", 0, "Authorized", idToken=blocked))
+    assert r["idTokenInfo"]["status"] == "Blocked"
+    trigger, reason = ("Deauthorized", "DeAuthorized") if tc == "TC_E_17_CSMS" else ("EVConnectTimeout", "Timeout")
+    await end(cs, 1, trigger, reason)
+    assert (await only_transaction(op201))["stop_reason"] == reason
+
+
+async def test_TC_E_21_CSMS(cs, op201, answers):
+    """F03.FR.01/09/10: RequestStopTransaction for the running transaction;
+    its Ended event carries stoppedReason Remote."""
+    seq = await energy_transfer_started(cs)
+    answers["RequestStopTransaction"] = {"status": "Accepted"}
+    cmd = op201.send("RequestStopTransaction", {"transactionId": "TX-1"})
+    assert (await cs.expect("RequestStopTransaction"))["transactionId"] == "TX-1"
+    assert (await cmd)["status"] == "accepted"
+    await cs.call("TransactionEvent", event("Updated", seq, "RemoteStop", chargingState="EVConnected"))
+    await end(cs, seq + 1, "RemoteStop", "Remote")
+    assert (await only_transaction(op201))["stop_reason"] == "Remote"
+
+
+async def test_TC_E_26_CSMS(cs, op201):
+    """E10.FR.01: suspended on EV-side disconnect, resumed on reconnect."""
+    seq = await energy_transfer_started(cs)
+    await cs.call("TransactionEvent", event("Updated", seq, "EVCommunicationLost", chargingState="Idle"))
+    await status(cs, "Available")
+    await notify_availability(cs, "Available")
+    await cs.call("TransactionEvent", event("Updated", seq + 1, "CablePluggedIn", chargingState="EVConnected"))
+    await cs.call("TransactionEvent", event("Updated", seq + 2, "ChargingStateChanged", chargingState="Charging"))
+    tx = await only_transaction(op201)
+    assert tx["status"] == "Active" and tx["charging_state"] == "Charging"
+
+
+TX_STATUS = [
+    ("TC_E_29_CSMS", "TX-1", True, True),
+    ("TC_E_30_CSMS", "TX-1", True, False),
+    ("TC_E_31_CSMS", "TX-1", False, True),
+    ("TC_E_33_CSMS", None, True, True),
+    ("TC_E_34_CSMS", None, False, False),
+]
+
+
+@pytest.mark.parametrize(("tc", "tx_id", "ongoing", "queued"), TX_STATUS, ids=[t[0] for t in TX_STATUS])
+async def test_get_transaction_status(cs, op201, answers, tc, tx_id, ongoing, queued):
+    """E14: GetTransactionStatusRequest (with or without transactionId); queued
+    offline events that follow are answered and applied once."""
+    seq = 0
+    if tx_id is not None or ongoing:
+        seq = await energy_transfer_started(cs)
+    answers["GetTransactionStatus"] = {"messagesInQueue": queued, **({"ongoingIndicator": ongoing} if tx_id else {})}
+    cmd = op201.send("GetTransactionStatus", {"transactionId": tx_id} if tx_id else {})
+    sent = await cs.expect("GetTransactionStatus")
+    assert sent.get("transactionId") == tx_id
+    record = await cmd
+    assert record["status"] == "accepted" and record["response"]["messagesInQueue"] is queued
+    if queued:
+        await cs.call("TransactionEvent", event("Updated", seq, "MeterValuePeriodic", offline=True, meter=energy(3000, "Sample.Periodic")))
+        if not ongoing:
+            await end(cs, seq + 1, "StopAuthorized", "Local", offline=True)
+        tx = await only_transaction(op201)
+        assert tx["status"] == ("Active" if ongoing else "Ended")
+
+
+async def test_TC_E_38_CSMS(cs, op201):
+    """E03: the EV is not ready: the transaction is SuspendedEV."""
+    await authorize_valid(cs)
+    await cs.call("TransactionEvent", event("Started", 0, "Authorized", idToken=TOKEN))
+    await status(cs, "Occupied")
+    await cs.call("TransactionEvent", event("Updated", 1, "CablePluggedIn", evse=EVSE, chargingState="SuspendedEV"))
+    assert (await only_transaction(op201))["charging_state"] == "SuspendedEV"
+
+
+async def test_TC_E_53_CSMS(cs, op201):
+    """E01.FR.07 (seqNo): each transaction counts seqNo from 0; the CSMS
+    accepts a second transaction starting at 0 again."""
+    seq = await energy_transfer_started(cs, "TX-A")
+    await end(cs, seq, "EVCommunicationLost", "EVDisconnected", "TX-A")
+    seq = await energy_transfer_started(cs, "TX-B")
+    await end(cs, seq, "EVCommunicationLost", "EVDisconnected", "TX-B")
+    txs = await op201.transactions()
+    assert sorted(t["station_transaction_id"] for t in txs) == ["TX-A", "TX-B"]
+    assert all(t["status"] == "Ended" and t["energy_wh"] == 4000 for t in txs)
+
+
+# -- F. Remote control ------------------------------------------------------------------
+
+
+async def remote_start(cs: Station, op201, answers) -> int:
+    answers["RequestStartTransaction"] = {"status": "Accepted", "transactionId": "TX-1"}
+    cmd = op201.send("RequestStartTransaction", {"idToken": TOKEN, "remoteStartId": 42, "evseId": 1})
+    sent = await cs.expect("RequestStartTransaction")
+    assert sent["idToken"] == TOKEN and sent["remoteStartId"] == 42
+    assert (await cmd)["status"] == "accepted"
+    return 42
+
+
+async def test_TC_F_01_CSMS(cs, op201, answers):
+    """F01: cable first, then RequestStartTransaction with the operator's idToken."""
+    await status(cs, "Occupied")
+    await cs.call("TransactionEvent", event("Started", 0, "CablePluggedIn", evse=EVSE, chargingState="EVConnected"))
+    rid = await remote_start(cs, op201, answers)
+    r = await cs.call("TransactionEvent", event("Updated", 1, "RemoteStart", remoteStartId=rid, idToken=TOKEN, chargingState="Charging"))
+    assert r["idTokenInfo"]["status"] == "Accepted"
+
+
+@pytest.mark.parametrize("authorize", [True, False], ids=["TC_F_02_CSMS", "TC_F_03_CSMS"])
+async def test_remote_start_first(cs, op201, answers, authorize):
+    """F02.FR.01: RequestStartTransaction first; with AuthorizeRemoteStart the
+    station authorizes the token (Accepted), then starts."""
+    rid = await remote_start(cs, op201, answers)
+    if authorize:
+        await authorize_valid(cs)
+    r = await cs.call("TransactionEvent", event("Started", 0, "RemoteStart", remoteStartId=rid, idToken=TOKEN, evse=EVSE))
+    assert r["idTokenInfo"]["status"] == "Accepted"
+    await status(cs, "Occupied")
+    await cs.call("TransactionEvent", event("Updated", 1, "CablePluggedIn", chargingState="Charging"))
+    assert (await only_transaction(op201))["status"] == "Active"
+
+
+async def test_TC_F_04_CSMS(cs, op201, answers):
+    """E03.FR.04/05: remote start, the EV never connects: EVConnectTimeout ends it."""
+    rid = await remote_start(cs, op201, answers)
+    await cs.call("TransactionEvent", event("Started", 0, "RemoteStart", remoteStartId=rid, idToken=TOKEN, evse=EVSE))
+    await end(cs, 1, "EVConnectTimeout", "Timeout")
+    assert (await only_transaction(op201))["stop_reason"] == "Timeout"
+
+
+async def test_TC_F_06_CSMS(cs, op201, answers):
+    """F05: UnlockConnectorRequest for the EVSE and connector the operator chose."""
+    answers["UnlockConnector"] = {"status": "Unlocked"}
+    cmd = op201.send("UnlockConnector", {"evseId": 1, "connectorId": 1})
+    assert await cs.expect("UnlockConnector") == {"evseId": 1, "connectorId": 1}
+    assert (await cmd)["status"] == "accepted"
+
+
+TRIGGERS = [
+    ("TC_F_11_CSMS", "MeterValues", True),
+    ("TC_F_12_CSMS", "MeterValues", False),
+    ("TC_F_13_CSMS", "TransactionEvent", True),
+    ("TC_F_14_CSMS", "TransactionEvent", False),
+    ("TC_F_15_CSMS", "LogStatusNotification", False),
+    ("TC_F_18_CSMS", "FirmwareStatusNotification", False),
+    ("TC_F_20_CSMS", "Heartbeat", False),
+    ("TC_F_23_CSMS", "StatusNotification", True),
+    ("TC_F_24_CSMS", "StatusNotification", True),
+]
+TRIGGERED = {
+    "MeterValues": {"evseId": 1, "meterValue": energy(2000, "Trigger")},
+    "LogStatusNotification": {"status": "Idle"},
+    "FirmwareStatusNotification": {"status": "Idle"},
+    "Heartbeat": {},
+}
+
+
+@pytest.mark.parametrize(("tc", "message", "with_evse"), TRIGGERS, ids=[t[0] for t in TRIGGERS])
+async def test_trigger_message(cs, op201, answers, tc, message, with_evse):
+    """F06.FR.01/02: TriggerMessageRequest for the message (and EVSE) asked;
+    the triggered message is answered."""
+    seq = 0
+    if message == "TransactionEvent":
+        seq = await energy_transfer_started(cs)
+    if tc == "TC_F_24_CSMS":
+        await status(cs, "Occupied")
+    answers["TriggerMessage"] = {"status": "Accepted"}
+    payload: dict[str, Any] = {"requestedMessage": message, **({"evse": {"id": 1}} if with_evse else {})}
+    cmd = op201.send("TriggerMessage", payload)
+    assert await cs.expect("TriggerMessage") == payload
+    assert (await cmd)["status"] == "accepted"
+    if message == "TransactionEvent":
+        r = await cs.call("TransactionEvent", event("Updated", seq, "Trigger", meter=energy(2500, "Trigger")))
+    elif message == "StatusNotification":
+        await status(cs, "Occupied" if tc == "TC_F_24_CSMS" else "Available")
+        r = {}
+    else:
+        r = await cs.call(message, TRIGGERED[message])
+    if message == "Heartbeat":
+        assert "currentTime" in r
+    else:
+        assert r == {}
+
+
+async def test_TC_F_27_CSMS(cs, op201, answers):
+    """F06.FR.08: the station answers NotImplemented; the CSMS records it."""
+    answers["TriggerMessage"] = {"status": "NotImplemented"}
+    cmd = op201.send("TriggerMessage", {"requestedMessage": "SignV2GCertificate"})
+    await cs.expect("TriggerMessage")
+    record = await cmd
+    assert record["status"] == "rejected" and record["response"]["status"] == "NotImplemented"
+
+
+# -- G. Availability ------------------------------------------------------------------
+
+AVAILABILITY = [
+    ("TC_G_03_CSMS", "Inoperative", {"id": 1}, "Accepted"),
+    ("TC_G_04_CSMS", "Operative", {"id": 1}, "Accepted"),
+    ("TC_G_05_CSMS", "Inoperative", None, "Accepted"),
+    ("TC_G_06_CSMS", "Operative", None, "Accepted"),
+    ("TC_G_07_CSMS", "Inoperative", EVSE, "Accepted"),
+    ("TC_G_08_CSMS", "Operative", EVSE, "Accepted"),
+    ("TC_G_11_CSMS", "Inoperative", {"id": 1}, "Scheduled"),
+    ("TC_G_14_CSMS", "Inoperative", None, "Scheduled"),
+    ("TC_G_17_CSMS", "Inoperative", EVSE, "Scheduled"),
+]
+
+
+@pytest.mark.parametrize(("tc", "op_status", "evse", "answer"), AVAILABILITY, ids=[a[0] for a in AVAILABILITY])
+async def test_change_availability(cs, op201, answers, volta, tc, op_status, evse, answer):
+    """G03/G04: ChangeAvailabilityRequest for the station, an EVSE or a
+    connector; the connector status that follows is stored."""
+    seq = await energy_transfer_started(cs) if answer == "Scheduled" else 0
+    answers["ChangeAvailability"] = {"status": answer}
+    payload: dict[str, Any] = {"operationalStatus": op_status, **({"evse": evse} if evse else {})}
+    cmd = op201.send("ChangeAvailability", payload)
+    assert await cs.expect("ChangeAvailability") == payload
+    assert (await cmd)["status"] == "accepted"
+    if answer == "Scheduled":
+        await end(cs, seq, "EVCommunicationLost", "EVDisconnected", chargingState="Idle")
+    new = "Unavailable" if op_status == "Inoperative" else "Available"
+    await status(cs, new)
+    station_out = (await op201.api.get("/api/v1/stations/CS201")).json()
+    assert [c["status"] for c in station_out["connectors"] if c["evse_id"] == 1] == [new]
+
+
+async def test_TC_G_20_CSMS(cs):
+    """G05.FR.03: a connector lock failure reported by NotifyEvent is answered."""
+    r = await cs.call("NotifyEvent", {"generatedAt": now_iso(), "seqNo": 0, "eventData": [{
+        "eventId": 1, "timestamp": now_iso(), "trigger": "Delta", "actualValue": "true",
+        "eventNotificationType": "HardWiredNotification",
+        "component": {"name": "ConnectorPlugRetentionLock", "evse": EVSE},
+        "variable": {"name": "Problem"}}]})  # fmt: skip
+    assert r == {}
+
+
+# -- J. Meter values ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tc", ["TC_J_01_CSMS"], ids=["TC_J_01_CSMS"])
+async def test_clock_aligned_without_transaction(cs, volta, tc):
+    """J01.FR.18: MeterValuesRequest (Sample.Clock) for EVSE 0 and 1 is answered and stored."""
+    for evse in (0, 1):
+        assert await cs.call("MeterValues", {"evseId": evse, "meterValue": energy(100 + evse, "Sample.Clock")}) == {}
+    async with volta.db.read() as conn:
+        n = (await conn.execute(sa.select(sa.func.count()).select_from(MeterValue).where(MeterValue.station_id == "CS201"))).scalar_one()
+    assert n == 2
+
+
+@pytest.mark.parametrize(
+    ("tc", "context", "signed"),
+    [
+        ("TC_J_02_CSMS", "Sample.Clock", False),
+        ("TC_J_03_CSMS", "Sample.Clock", False),
+        ("TC_J_04_CSMS", "Sample.Clock", True),
+        ("TC_J_09_CSMS", "Sample.Periodic", False),
+        ("TC_J_10_CSMS", "Sample.Periodic", False),
+        ("TC_J_11_CSMS", "Sample.Periodic", True),
+    ],
+    ids=["TC_J_02_CSMS", "TC_J_03_CSMS", "TC_J_04_CSMS", "TC_J_09_CSMS", "TC_J_10_CSMS", "TC_J_11_CSMS"],
+)
+async def test_meter_values_in_transaction(cs, op201, tc, context, signed):
+    """J01.FR.18 / J02.FR.19 / J0x.FR.21: meter values inside TransactionEvent
+    (Updated, and Ended with Transaction.End) are answered and counted."""
+    seq = await energy_transfer_started(cs)
+    trigger = "MeterValueClock" if context == "Sample.Clock" else "MeterValuePeriodic"
+    for i in range(3):
+        r = await cs.call("TransactionEvent", event("Updated", seq + i, trigger, meter=energy(2000 + i * 500, context, signed=signed)))
+        assert r == {}
+    tx = await only_transaction(op201)
+    assert tx["energy_wh"] == 2000
+    if tc in ("TC_J_03_CSMS", "TC_J_04_CSMS", "TC_J_10_CSMS", "TC_J_11_CSMS"):
+        meter = energy(4500, context, signed=signed) + energy(5000, "Transaction.End", signed=signed)
+        await cs.call("TransactionEvent", event("Ended", seq + 3, "EVCommunicationLost", stoppedReason="EVDisconnected", meter=meter))
+        tx = await only_transaction(op201)
+        assert tx["status"] == "Ended" and tx["energy_wh"] == 4000
+
+
+async def test_TC_J_07_CSMS(cs, op201):
+    """J02.FR.19: Transaction.Begin in the Started event, EVSE known."""
+    await status(cs, "Occupied")
+    await cs.call("TransactionEvent", event("Started", 0, "CablePluggedIn", evse=EVSE, meter=energy(1234, "Transaction.Begin")))
+    assert (await only_transaction(op201))["meter_start_wh"] == 1234
+
+
+async def test_TC_J_08_CSMS(cs, op201):
+    """J02.FR.19: Transaction.Begin in an Updated event once the EVSE is known."""
+    await authorize_valid(cs)
+    await cs.call("TransactionEvent", event("Started", 0, "Authorized", idToken=TOKEN))
+    await status(cs, "Occupied")
+    await cs.call("TransactionEvent", event("Updated", 1, "CablePluggedIn", evse=EVSE, meter=energy(1234, "Transaction.Begin")))
+    await cs.call("TransactionEvent", event("Updated", 2, "ChargingStateChanged", chargingState="Charging"))
+    tx = await only_transaction(op201)
+    assert (tx["evse_id"], tx["meter_start_wh"]) == (1, 1234)
+
+
+# -- P. Data transfer ----------------------------------------------------------------
+
+
+async def test_TC_P_02_CSMS(cs):
+    """P02.FR.06/07: an unknown vendorId is answered UnknownVendorId (not Accepted)."""
+    r = await cs.call("DataTransfer", {"vendorId": "tzi.app", "messageId": "TestMessage", "data": "x"})
+    assert r["status"] in ("Rejected", "UnknownMessageId", "UnknownVendorId")
+
+
+async def test_TC_P_03_CSMS(cs, op201):
+    """customData on the message and inside transactionInfo is accepted."""
+    custom = {"vendorId": "tzi.app", "note": "x"}
+    r = await cs.call("StatusNotification", {"timestamp": now_iso(), "connectorStatus": "Occupied", "evseId": 1, "connectorId": 1, "customData": custom})
+    assert r == {}
+    payload = event("Started", 0, "CablePluggedIn", evse=EVSE, customData=custom)
+    payload["transactionInfo"]["customData"] = custom
+    assert await cs.call("TransactionEvent", payload) == {}
+    assert (await only_transaction(op201))["status"] == "Active"
