@@ -37,7 +37,7 @@ whose test is missing: a bug in the suite).
 
 
 def render(outcomes: dict[str, str]) -> str:
-    lines = [HEADER]
+    lines = [HEADER.rstrip("\n")]
     counts: dict[str, int] = {}
     current: tuple[str, str] | None = None
     for version, block, case in all_cases():
@@ -60,7 +60,7 @@ def render(outcomes: dict[str, str]) -> str:
 
 def expected() -> str:
     """The table a run in which every test passes writes."""
-    return render({version_case.id: "passed" for _, _, version_case in all_cases()})
+    return render({case.id: "passed" for _, _, case in all_cases()})
 
 
 def write(outcomes: dict[str, str]) -> None:
