@@ -40,9 +40,15 @@ V201: dict[str, list[Case]] = {
         Case("TC_A_08_CSMS", "TLS - Client-side certificate - Invalid certificate", NO_SP3),
         Case("TC_A_09_CSMS", "Update Charging Station Password - Accepted", NO_PASSWORD_ROTATION),
         Case("TC_A_10_CSMS", "Update Charging Station Password - Rejected", NO_PASSWORD_ROTATION),
-        Case("TC_A_11_CSMS", "Update Charging Station Certificate - Charging Station Certificate", NO_CERTS),
+        Case(
+            "TC_A_11_CSMS",
+            "Update Charging Station Certificate - Charging Station Certificate",
+            NO_CERTS,
+        ),
         Case("TC_A_12_CSMS", "Update Charging Station Certificate - V2G Certificate", NO_CERTS),
-        Case("TC_A_13_CSMS", "Update Charging Station Certificate - Combined Certificate", NO_CERTS),
+        Case(
+            "TC_A_13_CSMS", "Update Charging Station Certificate - Combined Certificate", NO_CERTS
+        ),
         Case("TC_A_14_CSMS", "Update Charging Station Certificate - Invalid certificate", NO_CERTS),
         Case("TC_A_19_CSMS", "Upgrade Charging Station Security Profile - Accepted", NO_SP3),
     ],
@@ -90,20 +96,43 @@ V201: dict[str, list[Case]] = {
         Case("TC_E_21_CSMS", "Stop transaction options - StopAuthorized - Remote"),
         Case("TC_E_22_CSMS", "Stop transaction options - EnergyTransfer stopped - SuspendedEV"),
         Case("TC_E_26_CSMS", "Disconnect cable on EV-side - Suspend transaction"),
-        Case("TC_E_29_CSMS", "Check Transaction status - Transaction with id ongoing - with message in queue"),
-        Case("TC_E_30_CSMS", "Check Transaction status - Transaction with id ongoing - without message in queue"),
-        Case("TC_E_31_CSMS", "Check Transaction status - Transaction with id ended - with message in queue"),
-        Case("TC_E_33_CSMS", "Check Transaction status - Without transactionId - with message in queue"),
-        Case("TC_E_34_CSMS", "Check Transaction status - Without transactionId - without message in queue"),
+        Case(
+            "TC_E_29_CSMS",
+            "Check Transaction status - Transaction with id ongoing - with message in queue",
+        ),
+        Case(
+            "TC_E_30_CSMS",
+            "Check Transaction status - Transaction with id ongoing - without message in queue",
+        ),
+        Case(
+            "TC_E_31_CSMS",
+            "Check Transaction status - Transaction with id ended - with message in queue",
+        ),
+        Case(
+            "TC_E_33_CSMS",
+            "Check Transaction status - Without transactionId - with message in queue",
+        ),
+        Case(
+            "TC_E_34_CSMS",
+            "Check Transaction status - Without transactionId - without message in queue",
+        ),
         Case("TC_E_38_CSMS", "Local start transaction - EV not ready"),
         Case("TC_E_39_CSMS", "Stop transaction options - Deauthorized - timeout"),
         Case("TC_E_53_CSMS", "Reset Sequence Number"),
     ],
     "F. Remote Control": [
         Case("TC_F_01_CSMS", "Remote start transaction - Cable plugin first"),
-        Case("TC_F_02_CSMS", "Remote start transaction - Remote start first - AuthorizeRemoteStart is true"),
-        Case("TC_F_03_CSMS", "Remote start transaction - Remote start first - AuthorizeRemoteStart is false"),
-        Case("TC_F_04_CSMS", "Remote start transaction - Remote start first - Cable plugin timeout"),
+        Case(
+            "TC_F_02_CSMS",
+            "Remote start transaction - Remote start first - AuthorizeRemoteStart is true",
+        ),
+        Case(
+            "TC_F_03_CSMS",
+            "Remote start transaction - Remote start first - AuthorizeRemoteStart is false",
+        ),
+        Case(
+            "TC_F_04_CSMS", "Remote start transaction - Remote start first - Cable plugin timeout"
+        ),
         Case("TC_F_06_CSMS", "Remote unlock Connector - Without ongoing transaction - Accepted"),
         Case("TC_F_11_CSMS", "Trigger message - MeterValues - Specific EVSE"),
         Case("TC_F_12_CSMS", "Trigger message - MeterValues - All EVSE"),
@@ -140,7 +169,10 @@ V201: dict[str, list[Case]] = {
         Case("TC_J_11_CSMS", "Sampled Meter Values - Signed"),
     ],
     "P. DataTransfer": [
-        Case("TC_P_02_CSMS", "Data Transfer to the CSMS - Rejected / Unknown VendorId / Unknown MessageId"),
+        Case(
+            "TC_P_02_CSMS",
+            "Data Transfer to the CSMS - Rejected / Unknown VendorId / Unknown MessageId",
+        ),
         Case("TC_P_03_CSMS", "Receive custom data"),
     ],
 }
@@ -150,7 +182,9 @@ V16: dict[str, list[Case]] = {
         Case("TC_001_CSMS", "Cold Boot Charge Point"),
         Case("TC_003_CSMS", "Regular Charging Session - Plugin First"),
         Case("TC_004_1_CSMS", "Regular Charging Session - Identification First"),
-        Case("TC_004_2_CSMS", "Regular Charging Session - Identification First - ConnectionTimeOut"),
+        Case(
+            "TC_004_2_CSMS", "Regular Charging Session - Identification First - ConnectionTimeOut"
+        ),
         Case("TC_005_1_CSMS", "EV Side Disconnected"),
         Case("TC_007_CSMS", "Regular Start Charging Session - Cached Id"),
         Case("TC_010_CSMS", "Remote Start Charging Session - Cable Plugged in First"),

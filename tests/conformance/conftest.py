@@ -15,10 +15,10 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import DatabaseTarget
 from tests.conformance import generate
 from tests.conformance.catalogue import all_cases
-from tests.helpers import add_token, connect, now_iso, register
+from tests.conftest import DatabaseTarget
+from tests.helpers import add_token, connect, register
 from volta.app import Volta
 
 PASSWORD = "conformance-station-pass"
@@ -182,8 +182,6 @@ def op201(api) -> Operator:
 @pytest.fixture
 def op16(api) -> Operator:
     return Operator(api, "CP16")
-
-
 
 
 # -- results and docs/conformance.md ---------------------------------------------

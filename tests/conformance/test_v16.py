@@ -16,7 +16,10 @@ V16 = "ocpp1.6"
 
 
 async def status(cp: Station, status_: str, connector: int = 1, error: str = "NoError") -> None:
-    r = await cp.call("StatusNotification", {"connectorId": connector, "errorCode": error, "status": status_, "timestamp": now_iso()})
+    r = await cp.call(
+        "StatusNotification",
+        {"connectorId": connector, "errorCode": error, "status": status_, "timestamp": now_iso()},
+    )
     assert r == {}
 
 
@@ -30,7 +33,13 @@ async def start(cp: Station, tag: str = VALID, meter: int = 1000, **kw: Any) -> 
 
 
 async def stop(cp: Station, tx: int, reason: str, meter: int = 5000, **kw: Any) -> dict[str, Any]:
-    payload = {"transactionId": tx, "meterStop": meter, "timestamp": now_iso(), "reason": reason, **kw}
+    payload = {
+        "transactionId": tx,
+        "meterStop": meter,
+        "timestamp": now_iso(),
+        "reason": reason,
+        **kw,
+    }
     return await cp.call("StopTransaction", payload)
 
 
@@ -146,9 +155,10 @@ async def test_TC_012_CSMS(cp, op16, answers):
 
 
 @pytest.mark.parametrize(
-    ("answer", "outcome"), [("Unlocked", "accepted"), ("NotSupported", "rejected")],
+    ("answer", "outcome"),
+    [("Unlocked", "accepted"), ("NotSupported", "rejected")],
     ids=["TC_017_1_CSMS", "TC_017_2_CSMS"],
-)  # fmt: skip
+)
 async def test_unlock_connector(cp, op16, answers, answer, outcome):
     """UnlockConnector: Unlocked, or NotSupported for a fixed cable, recorded as such."""
     answers["UnlockConnector"] = {"status": answer}
@@ -160,8 +170,10 @@ async def test_unlock_connector(cp, op16, answers, answer, outcome):
 
 async def test_TC_019_1_CSMS(cp, op16, answers):
     """GetConfiguration without keys retrieves all keys."""
-    keys = [{"key": "HeartbeatInterval", "readonly": False, "value": "300"},
-            {"key": "NumberOfConnectors", "readonly": True, "value": "2"}]  # fmt: skip
+    keys = [
+        {"key": "HeartbeatInterval", "readonly": False, "value": "300"},
+        {"key": "NumberOfConnectors", "readonly": True, "value": "2"},
+    ]
     answers["GetConfiguration"] = {"configurationKey": keys}
     cmd = op16.send("GetConfiguration", {})
     assert await cp.expect("GetConfiguration") == {}
@@ -169,9 +181,10 @@ async def test_TC_019_1_CSMS(cp, op16, answers):
 
 
 @pytest.mark.parametrize(
-    ("answer", "outcome"), [("Accepted", "accepted"), ("NotSupported", "rejected")],
+    ("answer", "outcome"),
+    [("Accepted", "accepted"), ("NotSupported", "rejected")],
     ids=["TC_021_CSMS", "TC_040_1_CSMS"],
-)  # fmt: skip
+)
 async def test_change_configuration(cp, op16, answers, answer, outcome):
     """ChangeConfiguration MeterValueSampleInterval=60; NotSupported is handled."""
     answers["ChangeConfiguration"] = {"status": answer}
@@ -182,9 +195,10 @@ async def test_change_configuration(cp, op16, answers, answer, outcome):
 
 
 @pytest.mark.parametrize(
-    ("tag", "expected"), [(INVALID, "Invalid"), (EXPIRED, "Expired"), (BLOCKED, "Blocked")],
+    ("tag", "expected"),
+    [(INVALID, "Invalid"), (EXPIRED, "Expired"), (BLOCKED, "Blocked")],
     ids=["TC_023_1_CSMS", "TC_023_2_CSMS", "TC_023_3_CSMS"],
-)  # fmt: skip
+)
 async def test_start_not_authorized(cp, tag, expected):
     """Authorize answers the tag's status (Invalid, Expired, Blocked)."""
     await status(cp, "Preparing")
@@ -217,9 +231,10 @@ async def test_TC_028_CSMS(cp, op16, answers):
 
 
 @pytest.mark.parametrize(
-    ("connector", "answer"), [(1, "UnlockFailed"), (9, "NotSupported")],
+    ("connector", "answer"),
+    [(1, "UnlockFailed"), (9, "NotSupported")],
     ids=["TC_030_CSMS", "TC_031_CSMS"],
-)  # fmt: skip
+)
 async def test_unlock_failure(cp, op16, answers, connector, answer):
     answers["UnlockConnector"] = {"status": answer}
     cmd = op16.send("UnlockConnector", {"connectorId": connector})
@@ -264,8 +279,16 @@ async def test_TC_039_CSMS(cp, op16):
     """Offline transaction: start, meter values and stop queued, delivered at once."""
     r = await start(cp, timestamp=now_iso(-900))
     tx = r["transactionId"]
-    mv = [{"timestamp": now_iso(-600), "sampledValue": [{"value": "3000", "context": "Sample.Periodic"}]}]
-    assert await cp.call("MeterValues", {"connectorId": 1, "transactionId": tx, "meterValue": mv}) == {}
+    mv = [
+        {
+            "timestamp": now_iso(-600),
+            "sampledValue": [{"value": "3000", "context": "Sample.Periodic"}],
+        }
+    ]
+    assert (
+        await cp.call("MeterValues", {"connectorId": 1, "transactionId": tx, "meterValue": mv})
+        == {}
+    )
     await stop(cp, tx, "Local", timestamp=now_iso(-300), idTag=VALID)
     body = await ended(op16, tx, "Local")
     # Both clocks: the station's times as sent, Volta's receipt after them.
@@ -323,12 +346,20 @@ async def test_TC_045_1_CSMS(cp, op16, answers):
 # -- Remote Trigger ------------------------------------------------------------------
 
 TRIGGERED = [
-    ("MeterValues", {"connectorId": 1, "meterValue": [{"timestamp": now_iso(), "sampledValue": [{"value": "10", "context": "Trigger"}]}]}),
+    (
+        "MeterValues",
+        {
+            "connectorId": 1,
+            "meterValue": [
+                {"timestamp": now_iso(), "sampledValue": [{"value": "10", "context": "Trigger"}]}
+            ],
+        },
+    ),
     ("Heartbeat", {}),
     ("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}),
     ("DiagnosticsStatusNotification", {"status": "Idle"}),
     ("FirmwareStatusNotification", {"status": "Idle"}),
-]  # fmt: skip
+]
 
 
 async def test_TC_054_CSMS(cp, op16, answers):

@@ -23,7 +23,7 @@ from tests.conformance.conftest import (
     Station,
     station,
 )
-from tests.helpers import basic_auth, now_iso, register, wait_until, ws_url
+from tests.helpers import basic_auth, now_iso, register, ws_url
 from volta.store.models import DeviceVariable, MeterValue
 
 V201 = "ocpp2.0.1"
@@ -120,21 +120,38 @@ async def energy_transfer_started(cs: Station, tx: str = "TX-1") -> int:
     r = await cs.call(
         "TransactionEvent",
         event(
-            "Started", 0, "Authorized", tx, idToken=TOKEN, evse=EVSE, meter=energy(1000, "Transaction.Begin")
+            "Started",
+            0,
+            "Authorized",
+            tx,
+            idToken=TOKEN,
+            evse=EVSE,
+            meter=energy(1000, "Transaction.Begin"),
         ),
     )
     assert r["idTokenInfo"]["status"] == "Accepted"
     await status(cs, "Occupied")
     r = await cs.call(
-        "TransactionEvent", event("Updated", 1, "ChargingStateChanged", tx, chargingState="Charging")
+        "TransactionEvent",
+        event("Updated", 1, "ChargingStateChanged", tx, chargingState="Charging"),
     )
     return 2
 
 
-async def end(cs: Station, seq: int, trigger: str, reason: str, tx: str = "TX-1", **kw: Any) -> dict:
+async def end(
+    cs: Station, seq: int, trigger: str, reason: str, tx: str = "TX-1", **kw: Any
+) -> dict:
     return await cs.call(
         "TransactionEvent",
-        event("Ended", seq, trigger, tx, stoppedReason=reason, meter=energy(5000, "Transaction.End"), **kw),
+        event(
+            "Ended",
+            seq,
+            trigger,
+            tx,
+            stoppedReason=reason,
+            meter=energy(5000, "Transaction.End"),
+            **kw,
+        ),
     )
 
 
@@ -158,31 +175,57 @@ async def test_TC_A_01_CSMS(volta):
     """A01: valid Basic credentials (username = station id) are accepted."""
     await register(volta, "SP1", password=PASSWORD)
     async with station(volta, "SP1", V201) as st:
-        r = await st.call("BootNotification", {"reason": "PowerUp", "chargingStation": {"model": "m", "vendorName": "v"}})
+        r = await st.call(
+            "BootNotification",
+            {"reason": "PowerUp", "chargingStation": {"model": "m", "vendorName": "v"}},
+        )
         assert r["status"] == "Accepted"
 
 
 async def test_TC_A_02_CSMS(volta):
     """A00.FR.2xx: a username that is not the station id is refused before the upgrade."""
     await register(volta, "SP1", password=PASSWORD)
-    assert await refused(ws_url(volta, "SP1"), additional_headers=basic_auth("OTHER", PASSWORD)) == 401
+    assert (
+        await refused(ws_url(volta, "SP1"), additional_headers=basic_auth("OTHER", PASSWORD)) == 401
+    )
 
 
 async def test_TC_A_03_CSMS(volta):
     """An invalid password is refused before the upgrade."""
     await register(volta, "SP1", password=PASSWORD)
-    assert await refused(ws_url(volta, "SP1"), additional_headers=basic_auth("SP1", "wrong-password-1")) == 401
+    assert (
+        await refused(
+            ws_url(volta, "SP1"), additional_headers=basic_auth("SP1", "wrong-password-1")
+        )
+        == 401
+    )
 
 
 @pytest.fixture
 def certificate(tmp_path):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -248,15 +291,34 @@ async def test_TC_B_02_CSMS(volta, tokens, op201):
     """B02.FR.01: Pending first; the CSMS may configure the station, then Accepts."""
     await register(volta, "CS201", password=PASSWORD, registration_status="Pending")
     boot = {"reason": "PowerUp", "chargingStation": {"model": "m", "vendorName": "v"}}
-    answers = {"GetVariables": lambda p: {"getVariableResult": [
-        {"attributeStatus": "Accepted", "component": d["component"], "variable": d["variable"], "attributeValue": "60"}
-        for d in p["getVariableData"]]}}  # fmt: skip
+    answers = {
+        "GetVariables": lambda p: {
+            "getVariableResult": [
+                {
+                    "attributeStatus": "Accepted",
+                    "component": d["component"],
+                    "variable": d["variable"],
+                    "attributeValue": "60",
+                }
+                for d in p["getVariableData"]
+            ]
+        }
+    }
     async with station(volta, "CS201", V201, answers) as cs:
         r = await cs.call("BootNotification", boot)
         assert r["status"] == "Pending" and r["interval"] > 0
         # B02.FR.06: while Pending the CSMS may send messages to retrieve information.
-        cmd = op201.send("GetVariables", {"getVariableData": [
-            {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "OfflineThreshold"}}]})  # fmt: skip
+        cmd = op201.send(
+            "GetVariables",
+            {
+                "getVariableData": [
+                    {
+                        "component": {"name": "OCPPCommCtrlr"},
+                        "variable": {"name": "OfflineThreshold"},
+                    }
+                ]
+            },
+        )
         await cs.expect("GetVariables")
         assert (await cmd)["status"] == "accepted"
         await op201.set_registration("Accepted")
@@ -264,15 +326,26 @@ async def test_TC_B_02_CSMS(volta, tokens, op201):
 
 
 def _variables_answer(p: dict[str, Any]) -> dict[str, Any]:
-    return {"getVariableResult": [
-        {"attributeStatus": "Accepted", "component": d["component"], "variable": d["variable"], "attributeValue": "1"}
-        for d in p["getVariableData"]]}  # fmt: skip
+    return {
+        "getVariableResult": [
+            {
+                "attributeStatus": "Accepted",
+                "component": d["component"],
+                "variable": d["variable"],
+                "attributeValue": "1",
+            }
+            for d in p["getVariableData"]
+        ]
+    }
 
 
 def _set_answer(p: dict[str, Any]) -> dict[str, Any]:
-    return {"setVariableResult": [
-        {"attributeStatus": "Accepted", "component": d["component"], "variable": d["variable"]}
-        for d in p["setVariableData"]]}  # fmt: skip
+    return {
+        "setVariableResult": [
+            {"attributeStatus": "Accepted", "component": d["component"], "variable": d["variable"]}
+            for d in p["setVariableData"]
+        ]
+    }
 
 
 OFFLINE = {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "OfflineThreshold"}}
@@ -302,7 +375,10 @@ async def test_get_variables(cs, op201, answers, data, tc):
     ("data", "tc"),
     [
         ([{**OFFLINE, "attributeValue": "123"}], "TC_B_09_CSMS"),
-        ([{**OFFLINE, "attributeValue": "123"}, {**REMOTE_START, "attributeValue": "false"}], "TC_B_10_CSMS"),
+        (
+            [{**OFFLINE, "attributeValue": "123"}, {**REMOTE_START, "attributeValue": "false"}],
+            "TC_B_10_CSMS",
+        ),
     ],
     ids=["TC_B_09_CSMS", "TC_B_10_CSMS"],
 )
@@ -311,14 +387,17 @@ async def test_set_variables(cs, op201, answers, data, tc):
     answers["SetVariables"] = _set_answer
     cmd = op201.send("SetVariables", {"setVariableData": data})
     sent = await cs.expect("SetVariables")
-    assert [d["attributeValue"] for d in sent["setVariableData"]] == [d["attributeValue"] for d in data]
+    assert [d["attributeValue"] for d in sent["setVariableData"]] == [
+        d["attributeValue"] for d in data
+    ]
     assert (await cmd)["status"] == "accepted"
 
 
 @pytest.mark.parametrize(
-    "base", ["ConfigurationInventory", "FullInventory", "SummaryInventory"],
+    "base",
+    ["ConfigurationInventory", "FullInventory", "SummaryInventory"],
     ids=["TC_B_12_CSMS", "TC_B_13_CSMS", "TC_B_14_CSMS"],
-)  # fmt: skip
+)
 async def test_get_base_report(cs, op201, answers, volta, base):
     """B07.FR.01: GetBaseReportRequest; the NotifyReportRequests that follow are
     answered and stored (B07.FR.07 / B08)."""
@@ -328,11 +407,24 @@ async def test_get_base_report(cs, op201, answers, volta, base):
     assert sent["reportBase"] == base
     assert (await cmd)["status"] == "accepted"
     for seq, tbc in ((0, True), (1, False)):
-        r = await cs.call("NotifyReport", {
-            "requestId": sent["requestId"], "generatedAt": now_iso(), "seqNo": seq, "tbc": tbc,
-            "reportData": [{"component": {"name": "OCPPCommCtrlr"},
-                            "variable": {"name": "OfflineThreshold" if seq == 0 else "HeartbeatInterval"},
-                            "variableAttribute": [{"value": str(60 + seq), "mutability": "ReadWrite"}]}]})  # fmt: skip
+        r = await cs.call(
+            "NotifyReport",
+            {
+                "requestId": sent["requestId"],
+                "generatedAt": now_iso(),
+                "seqNo": seq,
+                "tbc": tbc,
+                "reportData": [
+                    {
+                        "component": {"name": "OCPPCommCtrlr"},
+                        "variable": {
+                            "name": "OfflineThreshold" if seq == 0 else "HeartbeatInterval"
+                        },
+                        "variableAttribute": [{"value": str(60 + seq), "mutability": "ReadWrite"}],
+                    }
+                ],
+            },
+        )
         assert r == {}
     async with volta.db.read() as conn:
         stored = await conn.execute(
@@ -384,7 +476,10 @@ async def test_reset_on_idle_with_transaction(cs, op201, answers, evse):
     cmd = op201.send("Reset", payload)
     await cs.expect("Reset")
     assert (await cmd)["status"] == "accepted"
-    r = await cs.call("TransactionEvent", event("Updated", seq, "StopAuthorized", idToken=TOKEN, chargingState="EVConnected"))
+    r = await cs.call(
+        "TransactionEvent",
+        event("Updated", seq, "StopAuthorized", idToken=TOKEN, chargingState="EVConnected"),
+    )
     assert r["idTokenInfo"]["status"] == "Accepted"
     await end(cs, seq + 1, "EVCommunicationLost", "EVDisconnected", chargingState="Idle")
     tx = await only_transaction(op201)
@@ -419,8 +514,16 @@ async def test_TC_B_30_CSMS(volta, registration):
         assert (await cs.call("BootNotification", boot))["status"] == registration
         for action, payload in (
             ("Heartbeat", {}),
-            ("StatusNotification", {"timestamp": now_iso(), "connectorStatus": "Available", "evseId": 1, "connectorId": 1}),
-        ):  # fmt: skip
+            (
+                "StatusNotification",
+                {
+                    "timestamp": now_iso(),
+                    "connectorStatus": "Available",
+                    "evseId": 1,
+                    "connectorId": 1,
+                },
+            ),
+        ):
             frame = await cs.call_frame(action, payload)
             assert frame[0] == 4 and frame[2] == "SecurityError", frame
 
@@ -442,16 +545,21 @@ async def test_TC_B_31_CSMS(volta, op201):
 NETWORK_PROFILE = {
     "configurationSlot": 1,
     "connectionData": {
-        "ocppVersion": "OCPP20", "ocppTransport": "JSON", "ocppCsmsUrl": "wss://csms.example.com/ocpp",
-        "messageTimeout": 30, "securityProfile": 2, "ocppInterface": "Wired0",
+        "ocppVersion": "OCPP20",
+        "ocppTransport": "JSON",
+        "ocppCsmsUrl": "wss://csms.example.com/ocpp",
+        "messageTimeout": 30,
+        "securityProfile": 2,
+        "ocppInterface": "Wired0",
     },
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize(
-    ("answer", "outcome"), [("Accepted", "accepted"), ("Failed", "rejected")],
+    ("answer", "outcome"),
+    [("Accepted", "accepted"), ("Failed", "rejected")],
     ids=["TC_B_42_CSMS", "TC_B_44_CSMS"],
-)  # fmt: skip
+)
 async def test_set_network_profile(cs, op201, answers, answer, outcome):
     """B09.FR.01: SetNetworkProfileRequest with the operator's connectionData;
     a Failed answer is recorded as such."""
@@ -468,7 +576,9 @@ async def test_TC_B_58_CSMS(volta):
     await register(volta, "CS201", password=PASSWORD)
     headers = basic_auth("CS201", PASSWORD)
     with pytest.raises(InvalidStatus):
-        async with websockets.connect(ws_url(volta, "CS201"), subprotocols=["ocpp1.2"], additional_headers=headers):
+        async with websockets.connect(
+            ws_url(volta, "CS201"), subprotocols=["ocpp1.2"], additional_headers=headers
+        ):
             pass
     async with websockets.connect(
         ws_url(volta, "CS201"), subprotocols=["ocpp1.2", "ocpp2.0.1"], additional_headers=headers
@@ -488,7 +598,9 @@ async def test_TC_E_01_CSMS(cs, op201):
     await authorize_valid(cs)
     r = await started(cs, "Authorized", idToken=TOKEN, chargingState="SuspendedEVSE")
     assert r["idTokenInfo"]["status"] == "Accepted"
-    await cs.call("TransactionEvent", event("Updated", 1, "ChargingStateChanged", chargingState="Charging"))
+    await cs.call(
+        "TransactionEvent", event("Updated", 1, "ChargingStateChanged", chargingState="Charging")
+    )
     tx = await only_transaction(op201)
     assert tx["status"] == "Active" and tx["charging_state"] == "Charging"
 
@@ -508,7 +620,10 @@ async def test_TC_E_03_CSMS(cs, op201):
     await status(cs, "Occupied")
     assert await started(cs, "CablePluggedIn", chargingState="EVConnected") == {}
     await authorize_valid(cs)
-    r = await cs.call("TransactionEvent", event("Updated", 1, "Authorized", idToken=TOKEN, chargingState="Charging"))
+    r = await cs.call(
+        "TransactionEvent",
+        event("Updated", 1, "Authorized", idToken=TOKEN, chargingState="Charging"),
+    )
     assert r["idTokenInfo"]["status"] == "Accepted"
     tx = await only_transaction(op201)
     assert tx["id_token"] == VALID and tx["charging_state"] == "Charging"
@@ -520,7 +635,10 @@ async def test_TC_E_04_CSMS(cs, op201):
     r = await cs.call("TransactionEvent", event("Started", 0, "Authorized", idToken=TOKEN))
     assert r["idTokenInfo"]["status"] == "Accepted"
     await status(cs, "Occupied")
-    await cs.call("TransactionEvent", event("Updated", 1, "CablePluggedIn", evse=EVSE, chargingState="Charging"))
+    await cs.call(
+        "TransactionEvent",
+        event("Updated", 1, "CablePluggedIn", evse=EVSE, chargingState="Charging"),
+    )
     tx = await only_transaction(op201)
     assert tx["evse_id"] == 1 and tx["charging_state"] == "Charging"
 
@@ -571,7 +689,12 @@ async def test_TC_E_10_CSMS(cs):
 async def test_TC_E_11_CSMS(cs, op201):
     """E01.FR.04 (DataSigned): a signed Transaction.Begin meter value is accepted and kept."""
     await authorize_valid(cs)
-    r = await started(cs, "SignedDataReceived", idToken=TOKEN, meter=energy(1000, "Transaction.Begin", signed=True))
+    r = await started(
+        cs,
+        "SignedDataReceived",
+        idToken=TOKEN,
+        meter=energy(1000, "Transaction.Begin", signed=True),
+    )
     assert r["idTokenInfo"]["status"] == "Accepted"
     tx = await only_transaction(op201)
     assert tx["meter_start_wh"] == 1000
@@ -594,14 +717,20 @@ async def test_TC_E_16_CSMS(cs, op201):
     assert tx["status"] == "Ended" and tx["stop_reason"] == "DeAuthorized"
 
 
-@pytest.mark.parametrize("tc", ["TC_E_17_CSMS", "TC_E_39_CSMS"], ids=["TC_E_17_CSMS", "TC_E_39_CSMS"])
+@pytest.mark.parametrize(
+    "tc", ["TC_E_17_CSMS", "TC_E_39_CSMS"], ids=["TC_E_17_CSMS", "TC_E_39_CSMS"]
+)
 async def test_deauthorized(cs, op201, tc):
     """E06.FR.04 / E03.FR.05: a blocked token is answered Blocked; the station
     ends the transaction (EV side disconnect, or connection timeout)."""
     blocked = {"idToken": BLOCKED, "type": "ISO14443"}
     r = await cs.call("TransactionEvent", event("Started", 0, "Authorized", idToken=blocked))
     assert r["idTokenInfo"]["status"] == "Blocked"
-    trigger, reason = ("Deauthorized", "DeAuthorized") if tc == "TC_E_17_CSMS" else ("EVConnectTimeout", "Timeout")
+    trigger, reason = (
+        ("Deauthorized", "DeAuthorized")
+        if tc == "TC_E_17_CSMS"
+        else ("EVConnectTimeout", "Timeout")
+    )
     await end(cs, 1, trigger, reason)
     assert (await only_transaction(op201))["stop_reason"] == reason
 
@@ -614,7 +743,9 @@ async def test_TC_E_21_CSMS(cs, op201, answers):
     cmd = op201.send("RequestStopTransaction", {"transactionId": "TX-1"})
     assert (await cs.expect("RequestStopTransaction"))["transactionId"] == "TX-1"
     assert (await cmd)["status"] == "accepted"
-    await cs.call("TransactionEvent", event("Updated", seq, "RemoteStop", chargingState="EVConnected"))
+    await cs.call(
+        "TransactionEvent", event("Updated", seq, "RemoteStop", chargingState="EVConnected")
+    )
     await end(cs, seq + 1, "RemoteStop", "Remote")
     assert (await only_transaction(op201))["stop_reason"] == "Remote"
 
@@ -622,11 +753,18 @@ async def test_TC_E_21_CSMS(cs, op201, answers):
 async def test_TC_E_26_CSMS(cs, op201):
     """E10.FR.01: suspended on EV-side disconnect, resumed on reconnect."""
     seq = await energy_transfer_started(cs)
-    await cs.call("TransactionEvent", event("Updated", seq, "EVCommunicationLost", chargingState="Idle"))
+    await cs.call(
+        "TransactionEvent", event("Updated", seq, "EVCommunicationLost", chargingState="Idle")
+    )
     await status(cs, "Available")
     await notify_availability(cs, "Available")
-    await cs.call("TransactionEvent", event("Updated", seq + 1, "CablePluggedIn", chargingState="EVConnected"))
-    await cs.call("TransactionEvent", event("Updated", seq + 2, "ChargingStateChanged", chargingState="Charging"))
+    await cs.call(
+        "TransactionEvent", event("Updated", seq + 1, "CablePluggedIn", chargingState="EVConnected")
+    )
+    await cs.call(
+        "TransactionEvent",
+        event("Updated", seq + 2, "ChargingStateChanged", chargingState="Charging"),
+    )
     tx = await only_transaction(op201)
     assert tx["status"] == "Active" and tx["charging_state"] == "Charging"
 
@@ -640,21 +778,35 @@ TX_STATUS = [
 ]
 
 
-@pytest.mark.parametrize(("tc", "tx_id", "ongoing", "queued"), TX_STATUS, ids=[t[0] for t in TX_STATUS])
+@pytest.mark.parametrize(
+    ("tc", "tx_id", "ongoing", "queued"), TX_STATUS, ids=[t[0] for t in TX_STATUS]
+)
 async def test_get_transaction_status(cs, op201, answers, tc, tx_id, ongoing, queued):
     """E14: GetTransactionStatusRequest (with or without transactionId); queued
     offline events that follow are answered and applied once."""
     seq = 0
     if tx_id is not None or ongoing:
         seq = await energy_transfer_started(cs)
-    answers["GetTransactionStatus"] = {"messagesInQueue": queued, **({"ongoingIndicator": ongoing} if tx_id else {})}
+    answers["GetTransactionStatus"] = {
+        "messagesInQueue": queued,
+        **({"ongoingIndicator": ongoing} if tx_id else {}),
+    }
     cmd = op201.send("GetTransactionStatus", {"transactionId": tx_id} if tx_id else {})
     sent = await cs.expect("GetTransactionStatus")
     assert sent.get("transactionId") == tx_id
     record = await cmd
     assert record["status"] == "accepted" and record["response"]["messagesInQueue"] is queued
     if queued:
-        await cs.call("TransactionEvent", event("Updated", seq, "MeterValuePeriodic", offline=True, meter=energy(3000, "Sample.Periodic")))
+        await cs.call(
+            "TransactionEvent",
+            event(
+                "Updated",
+                seq,
+                "MeterValuePeriodic",
+                offline=True,
+                meter=energy(3000, "Sample.Periodic"),
+            ),
+        )
         if not ongoing:
             await end(cs, seq + 1, "StopAuthorized", "Local", offline=True)
         tx = await only_transaction(op201)
@@ -666,7 +818,10 @@ async def test_TC_E_38_CSMS(cs, op201):
     await authorize_valid(cs)
     await cs.call("TransactionEvent", event("Started", 0, "Authorized", idToken=TOKEN))
     await status(cs, "Occupied")
-    await cs.call("TransactionEvent", event("Updated", 1, "CablePluggedIn", evse=EVSE, chargingState="SuspendedEV"))
+    await cs.call(
+        "TransactionEvent",
+        event("Updated", 1, "CablePluggedIn", evse=EVSE, chargingState="SuspendedEV"),
+    )
     assert (await only_transaction(op201))["charging_state"] == "SuspendedEV"
 
 
@@ -687,7 +842,9 @@ async def test_TC_E_53_CSMS(cs, op201):
 
 async def remote_start(cs: Station, op201, answers) -> int:
     answers["RequestStartTransaction"] = {"status": "Accepted", "transactionId": "TX-1"}
-    cmd = op201.send("RequestStartTransaction", {"idToken": TOKEN, "remoteStartId": 42, "evseId": 1})
+    cmd = op201.send(
+        "RequestStartTransaction", {"idToken": TOKEN, "remoteStartId": 42, "evseId": 1}
+    )
     sent = await cs.expect("RequestStartTransaction")
     assert sent["idToken"] == TOKEN and sent["remoteStartId"] == 42
     assert (await cmd)["status"] == "accepted"
@@ -697,9 +854,17 @@ async def remote_start(cs: Station, op201, answers) -> int:
 async def test_TC_F_01_CSMS(cs, op201, answers):
     """F01: cable first, then RequestStartTransaction with the operator's idToken."""
     await status(cs, "Occupied")
-    await cs.call("TransactionEvent", event("Started", 0, "CablePluggedIn", evse=EVSE, chargingState="EVConnected"))
+    await cs.call(
+        "TransactionEvent",
+        event("Started", 0, "CablePluggedIn", evse=EVSE, chargingState="EVConnected"),
+    )
     rid = await remote_start(cs, op201, answers)
-    r = await cs.call("TransactionEvent", event("Updated", 1, "RemoteStart", remoteStartId=rid, idToken=TOKEN, chargingState="Charging"))
+    r = await cs.call(
+        "TransactionEvent",
+        event(
+            "Updated", 1, "RemoteStart", remoteStartId=rid, idToken=TOKEN, chargingState="Charging"
+        ),
+    )
     assert r["idTokenInfo"]["status"] == "Accepted"
 
 
@@ -710,17 +875,25 @@ async def test_remote_start_first(cs, op201, answers, authorize):
     rid = await remote_start(cs, op201, answers)
     if authorize:
         await authorize_valid(cs)
-    r = await cs.call("TransactionEvent", event("Started", 0, "RemoteStart", remoteStartId=rid, idToken=TOKEN, evse=EVSE))
+    r = await cs.call(
+        "TransactionEvent",
+        event("Started", 0, "RemoteStart", remoteStartId=rid, idToken=TOKEN, evse=EVSE),
+    )
     assert r["idTokenInfo"]["status"] == "Accepted"
     await status(cs, "Occupied")
-    await cs.call("TransactionEvent", event("Updated", 1, "CablePluggedIn", chargingState="Charging"))
+    await cs.call(
+        "TransactionEvent", event("Updated", 1, "CablePluggedIn", chargingState="Charging")
+    )
     assert (await only_transaction(op201))["status"] == "Active"
 
 
 async def test_TC_F_04_CSMS(cs, op201, answers):
     """E03.FR.04/05: remote start, the EV never connects: EVConnectTimeout ends it."""
     rid = await remote_start(cs, op201, answers)
-    await cs.call("TransactionEvent", event("Started", 0, "RemoteStart", remoteStartId=rid, idToken=TOKEN, evse=EVSE))
+    await cs.call(
+        "TransactionEvent",
+        event("Started", 0, "RemoteStart", remoteStartId=rid, idToken=TOKEN, evse=EVSE),
+    )
     await end(cs, 1, "EVConnectTimeout", "Timeout")
     assert (await only_transaction(op201))["stop_reason"] == "Timeout"
 
@@ -762,12 +935,17 @@ async def test_trigger_message(cs, op201, answers, tc, message, with_evse):
     if tc == "TC_F_24_CSMS":
         await status(cs, "Occupied")
     answers["TriggerMessage"] = {"status": "Accepted"}
-    payload: dict[str, Any] = {"requestedMessage": message, **({"evse": {"id": 1}} if with_evse else {})}
+    payload: dict[str, Any] = {
+        "requestedMessage": message,
+        **({"evse": {"id": 1}} if with_evse else {}),
+    }
     cmd = op201.send("TriggerMessage", payload)
     assert await cs.expect("TriggerMessage") == payload
     assert (await cmd)["status"] == "accepted"
     if message == "TransactionEvent":
-        r = await cs.call("TransactionEvent", event("Updated", seq, "Trigger", meter=energy(2500, "Trigger")))
+        r = await cs.call(
+            "TransactionEvent", event("Updated", seq, "Trigger", meter=energy(2500, "Trigger"))
+        )
     elif message == "StatusNotification":
         await status(cs, "Occupied" if tc == "TC_F_24_CSMS" else "Available")
         r = {}
@@ -803,7 +981,9 @@ AVAILABILITY = [
 ]
 
 
-@pytest.mark.parametrize(("tc", "op_status", "evse", "answer"), AVAILABILITY, ids=[a[0] for a in AVAILABILITY])
+@pytest.mark.parametrize(
+    ("tc", "op_status", "evse", "answer"), AVAILABILITY, ids=[a[0] for a in AVAILABILITY]
+)
 async def test_change_availability(cs, op201, answers, volta, tc, op_status, evse, answer):
     """G03/G04: ChangeAvailabilityRequest for the station, an EVSE or a
     connector; the connector status that follows is stored."""
@@ -823,11 +1003,24 @@ async def test_change_availability(cs, op201, answers, volta, tc, op_status, evs
 
 async def test_TC_G_20_CSMS(cs):
     """G05.FR.03: a connector lock failure reported by NotifyEvent is answered."""
-    r = await cs.call("NotifyEvent", {"generatedAt": now_iso(), "seqNo": 0, "eventData": [{
-        "eventId": 1, "timestamp": now_iso(), "trigger": "Delta", "actualValue": "true",
-        "eventNotificationType": "HardWiredNotification",
-        "component": {"name": "ConnectorPlugRetentionLock", "evse": EVSE},
-        "variable": {"name": "Problem"}}]})  # fmt: skip
+    r = await cs.call(
+        "NotifyEvent",
+        {
+            "generatedAt": now_iso(),
+            "seqNo": 0,
+            "eventData": [
+                {
+                    "eventId": 1,
+                    "timestamp": now_iso(),
+                    "trigger": "Delta",
+                    "actualValue": "true",
+                    "eventNotificationType": "HardWiredNotification",
+                    "component": {"name": "ConnectorPlugRetentionLock", "evse": EVSE},
+                    "variable": {"name": "Problem"},
+                }
+            ],
+        },
+    )
     assert r == {}
 
 
@@ -838,9 +1031,20 @@ async def test_TC_G_20_CSMS(cs):
 async def test_clock_aligned_without_transaction(cs, volta, tc):
     """J01.FR.18: MeterValuesRequest (Sample.Clock) for EVSE 0 and 1 is answered and stored."""
     for evse in (0, 1):
-        assert await cs.call("MeterValues", {"evseId": evse, "meterValue": energy(100 + evse, "Sample.Clock")}) == {}
+        assert (
+            await cs.call(
+                "MeterValues", {"evseId": evse, "meterValue": energy(100 + evse, "Sample.Clock")}
+            )
+            == {}
+        )
     async with volta.db.read() as conn:
-        n = (await conn.execute(sa.select(sa.func.count()).select_from(MeterValue).where(MeterValue.station_id == "CS201"))).scalar_one()
+        n = (
+            await conn.execute(
+                sa.select(sa.func.count())
+                .select_from(MeterValue)
+                .where(MeterValue.station_id == "CS201")
+            )
+        ).scalar_one()
     assert n == 2
 
 
@@ -854,7 +1058,14 @@ async def test_clock_aligned_without_transaction(cs, volta, tc):
         ("TC_J_10_CSMS", "Sample.Periodic", False),
         ("TC_J_11_CSMS", "Sample.Periodic", True),
     ],
-    ids=["TC_J_02_CSMS", "TC_J_03_CSMS", "TC_J_04_CSMS", "TC_J_09_CSMS", "TC_J_10_CSMS", "TC_J_11_CSMS"],
+    ids=[
+        "TC_J_02_CSMS",
+        "TC_J_03_CSMS",
+        "TC_J_04_CSMS",
+        "TC_J_09_CSMS",
+        "TC_J_10_CSMS",
+        "TC_J_11_CSMS",
+    ],
 )
 async def test_meter_values_in_transaction(cs, op201, tc, context, signed):
     """J01.FR.18 / J02.FR.19 / J0x.FR.21: meter values inside TransactionEvent
@@ -862,13 +1073,25 @@ async def test_meter_values_in_transaction(cs, op201, tc, context, signed):
     seq = await energy_transfer_started(cs)
     trigger = "MeterValueClock" if context == "Sample.Clock" else "MeterValuePeriodic"
     for i in range(3):
-        r = await cs.call("TransactionEvent", event("Updated", seq + i, trigger, meter=energy(2000 + i * 500, context, signed=signed)))
+        r = await cs.call(
+            "TransactionEvent",
+            event(
+                "Updated", seq + i, trigger, meter=energy(2000 + i * 500, context, signed=signed)
+            ),
+        )
         assert r == {}
     tx = await only_transaction(op201)
     assert tx["energy_wh"] == 2000
     if tc in ("TC_J_03_CSMS", "TC_J_04_CSMS", "TC_J_10_CSMS", "TC_J_11_CSMS"):
-        meter = energy(4500, context, signed=signed) + energy(5000, "Transaction.End", signed=signed)
-        await cs.call("TransactionEvent", event("Ended", seq + 3, "EVCommunicationLost", stoppedReason="EVDisconnected", meter=meter))
+        meter = energy(4500, context, signed=signed) + energy(
+            5000, "Transaction.End", signed=signed
+        )
+        await cs.call(
+            "TransactionEvent",
+            event(
+                "Ended", seq + 3, "EVCommunicationLost", stoppedReason="EVDisconnected", meter=meter
+            ),
+        )
         tx = await only_transaction(op201)
         assert tx["status"] == "Ended" and tx["energy_wh"] == 4000
 
@@ -876,7 +1099,10 @@ async def test_meter_values_in_transaction(cs, op201, tc, context, signed):
 async def test_TC_J_07_CSMS(cs, op201):
     """J02.FR.19: Transaction.Begin in the Started event, EVSE known."""
     await status(cs, "Occupied")
-    await cs.call("TransactionEvent", event("Started", 0, "CablePluggedIn", evse=EVSE, meter=energy(1234, "Transaction.Begin")))
+    await cs.call(
+        "TransactionEvent",
+        event("Started", 0, "CablePluggedIn", evse=EVSE, meter=energy(1234, "Transaction.Begin")),
+    )
     assert (await only_transaction(op201))["meter_start_wh"] == 1234
 
 
@@ -885,8 +1111,13 @@ async def test_TC_J_08_CSMS(cs, op201):
     await authorize_valid(cs)
     await cs.call("TransactionEvent", event("Started", 0, "Authorized", idToken=TOKEN))
     await status(cs, "Occupied")
-    await cs.call("TransactionEvent", event("Updated", 1, "CablePluggedIn", evse=EVSE, meter=energy(1234, "Transaction.Begin")))
-    await cs.call("TransactionEvent", event("Updated", 2, "ChargingStateChanged", chargingState="Charging"))
+    await cs.call(
+        "TransactionEvent",
+        event("Updated", 1, "CablePluggedIn", evse=EVSE, meter=energy(1234, "Transaction.Begin")),
+    )
+    await cs.call(
+        "TransactionEvent", event("Updated", 2, "ChargingStateChanged", chargingState="Charging")
+    )
     tx = await only_transaction(op201)
     assert (tx["evse_id"], tx["meter_start_wh"]) == (1, 1234)
 
@@ -896,14 +1127,25 @@ async def test_TC_J_08_CSMS(cs, op201):
 
 async def test_TC_P_02_CSMS(cs):
     """P02.FR.06/07: an unknown vendorId is answered UnknownVendorId (not Accepted)."""
-    r = await cs.call("DataTransfer", {"vendorId": "tzi.app", "messageId": "TestMessage", "data": "x"})
+    r = await cs.call(
+        "DataTransfer", {"vendorId": "tzi.app", "messageId": "TestMessage", "data": "x"}
+    )
     assert r["status"] in ("Rejected", "UnknownMessageId", "UnknownVendorId")
 
 
 async def test_TC_P_03_CSMS(cs, op201):
     """customData on the message and inside transactionInfo is accepted."""
     custom = {"vendorId": "tzi.app", "note": "x"}
-    r = await cs.call("StatusNotification", {"timestamp": now_iso(), "connectorStatus": "Occupied", "evseId": 1, "connectorId": 1, "customData": custom})
+    r = await cs.call(
+        "StatusNotification",
+        {
+            "timestamp": now_iso(),
+            "connectorStatus": "Occupied",
+            "evseId": 1,
+            "connectorId": 1,
+            "customData": custom,
+        },
+    )
     assert r == {}
     payload = event("Started", 0, "CablePluggedIn", evse=EVSE, customData=custom)
     payload["transactionInfo"]["customData"] = custom

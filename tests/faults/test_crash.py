@@ -280,11 +280,19 @@ async def test_sigkill_after_commit_before_answer_v201(server):
     """A TransactionEvent committed but not answered is sent again after the
     restart: acknowledged, applied once."""
     started = {
-        "eventType": "Started", "timestamp": now_iso(-60), "triggerReason": "Authorized",
-        "seqNo": 0, "transactionInfo": {"transactionId": "K-2"}, "evse": {"id": 1, "connectorId": 1},
-        "meterValue": [{"timestamp": now_iso(-60),
-                        "sampledValue": [{"value": 500, "context": "Transaction.Begin"}]}],
-    }  # fmt: skip
+        "eventType": "Started",
+        "timestamp": now_iso(-60),
+        "triggerReason": "Authorized",
+        "seqNo": 0,
+        "transactionInfo": {"transactionId": "K-2"},
+        "evse": {"id": 1, "connectorId": 1},
+        "meterValue": [
+            {
+                "timestamp": now_iso(-60),
+                "sampledValue": [{"value": 500, "context": "Transaction.Begin"}],
+            }
+        ],
+    }
     await server.start(kill_before_answer="TransactionEvent")
     async with server.station("CRASH201", "ocpp2.0.1") as st:
         boot = {"chargingStation": {"model": "m", "vendorName": "v"}, "reason": "PowerUp"}
@@ -293,10 +301,19 @@ async def test_sigkill_after_commit_before_answer_v201(server):
     await server.start()
     async with server.station("CRASH201", "ocpp2.0.1") as st:
         assert (await st.call("TransactionEvent", started))[0] == 3
-        ended = {**started, "eventType": "Ended", "seqNo": 1, "timestamp": now_iso(),
-                 "transactionInfo": {"transactionId": "K-2", "stoppedReason": "Local"},
-                 "meterValue": [{"timestamp": now_iso(),
-                                 "sampledValue": [{"value": 1_700, "context": "Transaction.End"}]}]}  # fmt: skip
+        ended = {
+            **started,
+            "eventType": "Ended",
+            "seqNo": 1,
+            "timestamp": now_iso(),
+            "transactionInfo": {"transactionId": "K-2", "stoppedReason": "Local"},
+            "meterValue": [
+                {
+                    "timestamp": now_iso(),
+                    "sampledValue": [{"value": 1_700, "context": "Transaction.End"}],
+                }
+            ],
+        }
         assert (await st.call("TransactionEvent", ended))[0] == 3
     [row] = await server.api("/api/v1/transactions?station_id=CRASH201")
     body = await server.api(f"/api/v1/transactions/{row['id']}")

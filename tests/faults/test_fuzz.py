@@ -33,11 +33,23 @@ json_values = st.recursive(
     | st.integers(-(2**63), 2**64 - 1)
     | st.floats(allow_nan=False)
     | st.text(max_size=40),
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5)
+    ),
     max_leaves=20,
 )
-ACTIONS = ["Heartbeat", "BootNotification", "StatusNotification", "MeterValues", "Authorize",
-           "DataTransfer", "TransactionEvent", "StartTransaction", "Reset", "NoSuchAction"]  # fmt: skip
+ACTIONS = [
+    "Heartbeat",
+    "BootNotification",
+    "StatusNotification",
+    "MeterValues",
+    "Authorize",
+    "DataTransfer",
+    "TransactionEvent",
+    "StartTransaction",
+    "Reset",
+    "NoSuchAction",
+]
 VALID_FRAMES = [
     [2, "a1", "Heartbeat", {}],
     [2, "a2", "BootNotification", {"chargePointVendor": "v", "chargePointModel": "m"}],
@@ -70,7 +82,7 @@ garbage = (
     | st.lists(json_values, max_size=6).map(lambda v: orjson.dumps(v).decode())
     # Numbers orjson cannot hold (over 64 bits) in otherwise valid frames.
     | st.integers().map(lambda n: f'[2, "n{n % 97}", "Heartbeat", {{"n": {n}}}]')
-    | st.integers().map(lambda n: f"[{n}, \"x\", \"Heartbeat\", {{}}]")
+    | st.integers().map(lambda n: f'[{n}, "x", "Heartbeat", {{}}]')
 )
 
 
@@ -144,7 +156,11 @@ def test_live_connection_answers_every_call_once(live: ServerThread, protocol: s
     with sync_connect(url, subprotocols=[protocol], open_timeout=5) as ws:  # type: ignore[list-item]
 
         @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-        @given(st.lists(st.one_of(garbage, st.binary(max_size=100), st.sampled_from(ACTIONS)), max_size=8))
+        @given(
+            st.lists(
+                st.one_of(garbage, st.binary(max_size=100), st.sampled_from(ACTIONS)), max_size=8
+            )
+        )
         def exchange(frames: list[str | bytes]) -> None:
             ours: list[str] = []
             for item in frames:

@@ -56,9 +56,7 @@ async def test_calls_crossing_in_both_directions(volta, api, protocol):
     CALL to it is unanswered. Both are answered; nothing deadlocks."""
     await register(volta, "X")
     async with connect(volta, "X", protocol) as ws:
-        command = asyncio.create_task(
-            api.post("/api/v1/stations/X/commands/ClearCache", json={})
-        )
+        command = asyncio.create_task(api.post("/api/v1/stations/X/commands/ClearCache", json={}))
         csms_call = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
         assert csms_call[0] == 2 and csms_call[2] == "ClearCache"
         # Our own CALL while theirs waits for us.

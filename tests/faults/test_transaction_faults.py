@@ -42,12 +42,25 @@ async def test_offline_queued_transaction_v16(volta, api):
     await add_token(volta, "CARD")
     async with connect(volta, "OFF16", "ocpp1.6") as ws:
         st = await booted(ws, "ocpp1.6")
-        start = {"connectorId": 1, "idTag": "CARD", "meterStart": 10_000, "timestamp": now_iso(-5 * HOUR)}
+        start = {
+            "connectorId": 1,
+            "idTag": "CARD",
+            "meterStart": 10_000,
+            "timestamp": now_iso(-5 * HOUR),
+        }
         tx = (await st.call("StartTransaction", start))[2]["transactionId"]
-        mv = {"connectorId": 1, "transactionId": tx,
-              "meterValue": [{"timestamp": now_iso(-4 * HOUR), "sampledValue": [{"value": "14000"}]}]}  # fmt: skip
+        mv = {
+            "connectorId": 1,
+            "transactionId": tx,
+            "meterValue": [{"timestamp": now_iso(-4 * HOUR), "sampledValue": [{"value": "14000"}]}],
+        }
         assert (await st.call("MeterValues", mv))[0] == 3
-        stop = {"transactionId": tx, "meterStop": 22_500, "timestamp": now_iso(-3 * HOUR), "reason": "Local"}
+        stop = {
+            "transactionId": tx,
+            "meterStop": 22_500,
+            "timestamp": now_iso(-3 * HOUR),
+            "reason": "Local",
+        }
         assert (await st.call("StopTransaction", stop))[0] == 3
     [body] = (await api.get("/api/v1/transactions", params={"station_id": "OFF16"})).json()
     assert body["status"] == "Ended" and body["energy_wh"] == 12_500
@@ -65,14 +78,25 @@ async def test_offline_queued_transaction_v201(volta, api):
     async with connect(volta, "OFF201", "ocpp2.0.1") as ws:
         st = await booted(ws, "ocpp2.0.1")
         for seq, (kind, hours, wh, context) in enumerate(
-            [("Started", 6, 1_000, "Transaction.Begin"), ("Updated", 5, 3_000, "Sample.Periodic"),
-             ("Ended", 4, 7_000, "Transaction.End")]
-        ):  # fmt: skip
+            [
+                ("Started", 6, 1_000, "Transaction.Begin"),
+                ("Updated", 5, 3_000, "Sample.Periodic"),
+                ("Ended", 4, 7_000, "Transaction.End"),
+            ]
+        ):
             ts = now_iso(-hours * HOUR)
-            ev = {"eventType": kind, "timestamp": ts, "triggerReason": "MeterValuePeriodic",
-                  "seqNo": seq, "offline": True, "transactionInfo": {"transactionId": "OFF-1"},
-                  "evse": {"id": 1, "connectorId": 1},
-                  "meterValue": [{"timestamp": ts, "sampledValue": [{"value": wh, "context": context}]}]}  # fmt: skip
+            ev = {
+                "eventType": kind,
+                "timestamp": ts,
+                "triggerReason": "MeterValuePeriodic",
+                "seqNo": seq,
+                "offline": True,
+                "transactionInfo": {"transactionId": "OFF-1"},
+                "evse": {"id": 1, "connectorId": 1},
+                "meterValue": [
+                    {"timestamp": ts, "sampledValue": [{"value": wh, "context": context}]}
+                ],
+            }
             if kind == "Ended":
                 ev["transactionInfo"]["stoppedReason"] = "EVDisconnected"
             assert (await st.call("TransactionEvent", ev))[0] == 3
@@ -115,12 +139,19 @@ async def test_meter_stop_below_start_is_answered_and_flagged(volta, api):
     ],
     ids=["start-1970", "stop-future", "start-future"],
 )
-async def test_implausible_timestamps_are_answered_and_flagged_v16(volta, api, start_ts, stop_ts, flags):
+async def test_implausible_timestamps_are_answered_and_flagged_v16(
+    volta, api, start_ts, stop_ts, flags
+):
     await register(volta, "CLK")
     await add_token(volta, "CARD")
     async with connect(volta, "CLK", "ocpp1.6") as ws:
         st = await booted(ws, "ocpp1.6")
-        start = {"connectorId": 1, "idTag": "CARD", "meterStart": 0, "timestamp": start_ts or now_iso(-60)}
+        start = {
+            "connectorId": 1,
+            "idTag": "CARD",
+            "meterStart": 0,
+            "timestamp": start_ts or now_iso(-60),
+        }
         r = await st.call("StartTransaction", start)
         assert r[0] == 3
         tx = r[2]["transactionId"]
@@ -135,8 +166,13 @@ async def test_implausible_timestamp_is_answered_and_flagged_v201(volta, api):
     await register(volta, "CLK2")
     async with connect(volta, "CLK2", "ocpp2.0.1") as ws:
         st = await booted(ws, "ocpp2.0.1")
-        ev = {"eventType": "Started", "timestamp": "1970-01-01T00:00:00Z", "triggerReason": "CablePluggedIn",
-              "seqNo": 0, "transactionInfo": {"transactionId": "T-1970"}}  # fmt: skip
+        ev = {
+            "eventType": "Started",
+            "timestamp": "1970-01-01T00:00:00Z",
+            "triggerReason": "CablePluggedIn",
+            "seqNo": 0,
+            "transactionInfo": {"transactionId": "T-1970"},
+        }
         assert (await st.call("TransactionEvent", ev))[0] == 3
     [body] = (await api.get("/api/v1/transactions", params={"station_id": "CLK2"})).json()
     assert body["flags"] == ["start_time_implausible"]
@@ -201,7 +237,9 @@ async def volta_with_outage(database: DatabaseTarget) -> AsyncIterator[tuple[Vol
         proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
         port = await proxy.start()
         proxied = url.set(port=port).render_as_string(hide_password=False)
-        app = Volta(make_settings(DatabaseTarget(proxied, database.schema)), db_schema=database.schema)
+        app = Volta(
+            make_settings(DatabaseTarget(proxied, database.schema)), db_schema=database.schema
+        )
         await app.start()
         try:
             yield app, proxy
@@ -243,9 +281,19 @@ async def test_database_unavailable_during_stop_transaction(database):
         await add_token(volta, "CARD")
         async with connect(volta, "DBF", "ocpp1.6") as ws:
             st = await booted(ws, "ocpp1.6")
-            start = {"connectorId": 1, "idTag": "CARD", "meterStart": 1_000, "timestamp": now_iso(-60)}
+            start = {
+                "connectorId": 1,
+                "idTag": "CARD",
+                "meterStart": 1_000,
+                "timestamp": now_iso(-60),
+            }
             tx = (await st.call("StartTransaction", start))[2]["transactionId"]
-            stop = {"transactionId": tx, "meterStop": 3_000, "timestamp": now_iso(), "reason": "Local"}
+            stop = {
+                "transactionId": tx,
+                "meterStop": 3_000,
+                "timestamp": now_iso(),
+                "reason": "Local",
+            }
             outage.cut()  # type: ignore[attr-defined]
             try:
                 r = await st.call("StopTransaction", stop, timeout=20)

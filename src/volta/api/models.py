@@ -157,7 +157,8 @@ class TransactionOut(BaseModel):
     energy_wh: float | None = Field(None, description="energy so far (active) or delivered (ended)")
     stop_reason: str | None = None
     created_at: dt.datetime | None = Field(
-        None, description="when Volta received the start (Volta's clock; started_at is the station's)"
+        None,
+        description="when Volta received the start (Volta's clock; started_at is the station's)",
     )
     flags: list[str] = Field(
         default_factory=list,
