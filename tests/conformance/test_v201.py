@@ -6,7 +6,6 @@ a real WebSocket, the operator's part through the HTTP API."""
 from __future__ import annotations
 
 import ssl
-import subprocess
 import warnings
 from typing import Any
 
@@ -86,27 +85,26 @@ async def status(cs: Station, connector_status: str, evse: int = 1, connector: i
     )
 
 
-async def notify_availability(cs: Station, state: str) -> None:
-    """The NotifyEvent that accompanies a connector status change."""
+async def notify_event(cs: Station, component: str, variable: str, value: str) -> None:
+    """A NotifyEvent (Delta) about one variable of an EVSE 1 component."""
+    event_data = {
+        "eventId": 1,
+        "timestamp": now_iso(),
+        "trigger": "Delta",
+        "actualValue": value,
+        "eventNotificationType": "HardWiredNotification",
+        "component": {"name": component, "evse": EVSE},
+        "variable": {"name": variable},
+    }
     r = await cs.call(
-        "NotifyEvent",
-        {
-            "generatedAt": now_iso(),
-            "seqNo": 0,
-            "eventData": [
-                {
-                    "eventId": 1,
-                    "timestamp": now_iso(),
-                    "trigger": "Delta",
-                    "actualValue": state,
-                    "eventNotificationType": "HardWiredNotification",
-                    "component": {"name": "Connector", "evse": EVSE},
-                    "variable": {"name": "AvailabilityState"},
-                }
-            ],
-        },
+        "NotifyEvent", {"generatedAt": now_iso(), "seqNo": 0, "eventData": [event_data]}
     )
     assert r == {}
+
+
+async def notify_availability(cs: Station, state: str) -> None:
+    """The NotifyEvent that accompanies a connector status change."""
+    await notify_event(cs, "Connector", "AvailabilityState", state)
 
 
 async def authorize_valid(cs: Station) -> None:
@@ -199,34 +197,6 @@ async def test_TC_A_03_CSMS(volta):
         )
         == 401
     )
-
-
-@pytest.fixture
-def certificate(tmp_path):
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
 
 
 class TestTls:
@@ -1003,25 +973,7 @@ async def test_change_availability(cs, op201, answers, volta, tc, op_status, evs
 
 async def test_TC_G_20_CSMS(cs):
     """G05.FR.03: a connector lock failure reported by NotifyEvent is answered."""
-    r = await cs.call(
-        "NotifyEvent",
-        {
-            "generatedAt": now_iso(),
-            "seqNo": 0,
-            "eventData": [
-                {
-                    "eventId": 1,
-                    "timestamp": now_iso(),
-                    "trigger": "Delta",
-                    "actualValue": "true",
-                    "eventNotificationType": "HardWiredNotification",
-                    "component": {"name": "ConnectorPlugRetentionLock", "evse": EVSE},
-                    "variable": {"name": "Problem"},
-                }
-            ],
-        },
-    )
-    assert r == {}
+    await notify_event(cs, "ConnectorPlugRetentionLock", "Problem", "true")
 
 
 # -- J. Meter values ----------------------------------------------------------------

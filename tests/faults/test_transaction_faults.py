@@ -34,6 +34,14 @@ async def booted(ws, protocol: str) -> RawStation:
     return station
 
 
+async def start_v16(st: RawStation, meter_start: int, timestamp: str) -> int:
+    """StartTransaction for CARD on connector 1; returns the transactionId."""
+    payload = {"connectorId": 1, "idTag": "CARD", "meterStart": meter_start, "timestamp": timestamp}
+    r = await st.call("StartTransaction", payload)
+    assert r[0] == 3, r
+    return r[2]["transactionId"]  # type: ignore[no-any-return]
+
+
 async def test_offline_queued_transaction_v16(volta, api):
     """A charge point that was offline for hours delivers its queued Start,
     MeterValues and Stop at once: one closed transaction, the energy from its
@@ -42,13 +50,8 @@ async def test_offline_queued_transaction_v16(volta, api):
     await add_token(volta, "CARD")
     async with connect(volta, "OFF16", "ocpp1.6") as ws:
         st = await booted(ws, "ocpp1.6")
-        start = {
-            "connectorId": 1,
-            "idTag": "CARD",
-            "meterStart": 10_000,
-            "timestamp": now_iso(-5 * HOUR),
-        }
-        tx = (await st.call("StartTransaction", start))[2]["transactionId"]
+        started = now_iso(-5 * HOUR)
+        tx = await start_v16(st, 10_000, started)
         mv = {
             "connectorId": 1,
             "transactionId": tx,
@@ -64,7 +67,7 @@ async def test_offline_queued_transaction_v16(volta, api):
         assert (await st.call("StopTransaction", stop))[0] == 3
     [body] = (await api.get("/api/v1/transactions", params={"station_id": "OFF16"})).json()
     assert body["status"] == "Ended" and body["energy_wh"] == 12_500
-    assert parse(body["started_at"]) == parse(start["timestamp"])
+    assert parse(body["started_at"]) == parse(started)
     assert parse(body["stopped_at"]) == parse(stop["timestamp"])
     received = parse(body["created_at"])
     assert received - parse(body["started_at"]) > dt.timedelta(hours=4.9)
@@ -120,8 +123,7 @@ async def test_meter_stop_below_start_is_answered_and_flagged(volta, api):
     await add_token(volta, "CARD")
     async with connect(volta, "BACK", "ocpp1.6") as ws:
         st = await booted(ws, "ocpp1.6")
-        start = {"connectorId": 1, "idTag": "CARD", "meterStart": 50_000, "timestamp": now_iso(-60)}
-        tx = (await st.call("StartTransaction", start))[2]["transactionId"]
+        tx = await start_v16(st, 50_000, now_iso(-60))
         stop = {"transactionId": tx, "meterStop": 49_000, "timestamp": now_iso(), "idTag": "CARD"}
         r = await st.call("StopTransaction", stop)
         assert r[0] == 3 and r[2]["idTagInfo"]["status"] == "Accepted"
@@ -146,15 +148,7 @@ async def test_implausible_timestamps_are_answered_and_flagged_v16(
     await add_token(volta, "CARD")
     async with connect(volta, "CLK", "ocpp1.6") as ws:
         st = await booted(ws, "ocpp1.6")
-        start = {
-            "connectorId": 1,
-            "idTag": "CARD",
-            "meterStart": 0,
-            "timestamp": start_ts or now_iso(-60),
-        }
-        r = await st.call("StartTransaction", start)
-        assert r[0] == 3
-        tx = r[2]["transactionId"]
+        tx = await start_v16(st, 0, start_ts or now_iso(-60))
         stop = {"transactionId": tx, "meterStop": 1_000, "timestamp": stop_ts or now_iso()}
         assert (await st.call("StopTransaction", stop))[0] == 3
     body = (await api.get(f"/api/v1/transactions/{tx}")).json()
@@ -281,13 +275,7 @@ async def test_database_unavailable_during_stop_transaction(database):
         await add_token(volta, "CARD")
         async with connect(volta, "DBF", "ocpp1.6") as ws:
             st = await booted(ws, "ocpp1.6")
-            start = {
-                "connectorId": 1,
-                "idTag": "CARD",
-                "meterStart": 1_000,
-                "timestamp": now_iso(-60),
-            }
-            tx = (await st.call("StartTransaction", start))[2]["transactionId"]
+            tx = await start_v16(st, 1_000, now_iso(-60))
             stop = {
                 "transactionId": tx,
                 "meterStop": 3_000,
