@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import itertools
 import re
 from collections.abc import AsyncIterator, Callable
@@ -133,14 +134,8 @@ class Operator:
 @pytest.fixture
 async def tokens(volta: Volta) -> None:
     await add_token(volta, VALID, token_type="Central")
-    await add_token(volta, EXPIRED, expires_at=_past())
+    await add_token(volta, EXPIRED, expires_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
     await add_token(volta, BLOCKED, status="Blocked")
-
-
-def _past() -> Any:
-    import datetime as dt
-
-    return dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 
 
 async def _booted(volta: Volta, station_id: str, protocol: str, answers: dict[str, Answer]):

@@ -181,7 +181,7 @@ async def test_TC_A_01_CSMS(volta):
 
 
 async def test_TC_A_02_CSMS(volta):
-    """A00.FR.2xx: a username that is not the station id is refused before the upgrade."""
+    """A username that is not the station id is refused before the upgrade (HTTP 401)."""
     await register(volta, "SP1", password=PASSWORD)
     assert (
         await refused(ws_url(volta, "SP1"), additional_headers=basic_auth("OTHER", PASSWORD)) == 401
@@ -217,8 +217,9 @@ class TestTls:
             assert ws.transport.get_extra_info("ssl_object").version() in ("TLSv1.2", "TLSv1.3")
 
     async def test_TC_A_06_CSMS(self, volta, certificate):
-        """A00.FR.3xx: a station offering only TLS 1.1 is refused; the same
-        client allowed TLS 1.2 gets in (so the refusal is the version's)."""
+        """Security profile 2 requires TLS 1.2 or later: a station offering only
+        TLS 1.1 is refused; the same client allowed TLS 1.2 gets in (so the
+        refusal is the version's)."""
         await register(volta, "SP2", password=PASSWORD)
 
         def client(max_version: ssl.TLSVersion) -> ssl.SSLContext:
