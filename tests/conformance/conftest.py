@@ -65,7 +65,7 @@ class Station:
         """Send a CALL; return the CALLRESULT payload (a CALLERROR fails)."""
         frame = await self.call_frame(action, payload)
         assert frame[0] == 3, f"{action} answered with {frame}"
-        return frame[2]  # type: ignore[no-any-return]
+        return frame[2]
 
     async def call_frame(self, action: str, payload: dict[str, Any]) -> list[Any]:
         mid = f"c{next(self._ids)}"
@@ -113,7 +113,7 @@ class Operator:
                 f"/api/v1/stations/{self.station_id}/commands/{action}", json=payload
             )
             assert r.status_code == 200, r.text
-            return r.json()  # type: ignore[no-any-return]
+            return r.json()
 
         return asyncio.create_task(post())
 
@@ -125,10 +125,10 @@ class Operator:
 
     async def transactions(self) -> list[dict[str, Any]]:
         r = await self.api.get("/api/v1/transactions", params={"station_id": self.station_id})
-        return r.json()  # type: ignore[no-any-return]
+        return r.json()
 
     async def transaction(self, tx_id: int) -> dict[str, Any]:
-        return (await self.api.get(f"/api/v1/transactions/{tx_id}")).json()  # type: ignore[no-any-return]
+        return (await self.api.get(f"/api/v1/transactions/{tx_id}")).json()
 
 
 @pytest.fixture

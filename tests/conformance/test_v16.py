@@ -24,7 +24,7 @@ async def status(cp: Station, status_: str, connector: int = 1, error: str = "No
 
 
 async def authorize(cp: Station, tag: str = VALID) -> str:
-    return (await cp.call("Authorize", {"idTag": tag}))["idTagInfo"]["status"]  # type: ignore[no-any-return]
+    return (await cp.call("Authorize", {"idTag": tag}))["idTagInfo"]["status"]
 
 
 async def start(cp: Station, tag: str = VALID, meter: int = 1000, **kw: Any) -> dict[str, Any]:
@@ -50,7 +50,7 @@ async def charging(cp: Station, tag: str = VALID) -> int:
     r = await start(cp, tag)
     assert r["idTagInfo"]["status"] == "Accepted"
     await status(cp, "Charging")
-    return r["transactionId"]  # type: ignore[no-any-return]
+    return r["transactionId"]
 
 
 async def ended(op16, tx: int, reason: str) -> dict[str, Any]:

@@ -39,7 +39,7 @@ async def start_v16(st: RawStation, meter_start: int, timestamp: str) -> int:
     payload = {"connectorId": 1, "idTag": "CARD", "meterStart": meter_start, "timestamp": timestamp}
     r = await st.call("StartTransaction", payload)
     assert r[0] == 3, r
-    return r[2]["transactionId"]  # type: ignore[no-any-return]
+    return r[2]["transactionId"]
 
 
 async def test_offline_queued_transaction_v16(volta, api):
@@ -222,7 +222,9 @@ class TcpProxy:
 
 
 @contextlib.asynccontextmanager
-async def volta_with_outage(database: DatabaseTarget) -> AsyncIterator[tuple[Volta, object]]:
+async def volta_with_outage(
+    database: DatabaseTarget,
+) -> AsyncIterator[tuple[Volta, TcpProxy | SqliteLock]]:
     """A Volta whose database can be made unavailable: PostgreSQL behind a
     proxy that is cut; SQLite locked by another writer (SQLITE_BUSY once
     busy_timeout expires, as when another process holds the write lock)."""
@@ -282,11 +284,11 @@ async def test_database_unavailable_during_stop_transaction(database):
                 "timestamp": now_iso(),
                 "reason": "Local",
             }
-            outage.cut()  # type: ignore[attr-defined]
+            outage.cut()
             try:
                 r = await st.call("StopTransaction", stop, timeout=20)
             finally:
-                outage.restore()  # type: ignore[attr-defined]
+                outage.restore()
             assert r[0] == 4 and r[2] == "InternalError", r
             r = await st.call("StopTransaction", stop, timeout=20)
             assert r[0] == 3, r
