@@ -8,7 +8,6 @@ import asyncio
 import base64
 import os
 import ssl
-import subprocess
 import time
 
 import orjson
@@ -229,33 +228,6 @@ async def test_permessage_deflate_is_negotiated(volta):
 
 
 class TestTls:
-    @pytest.fixture
-    def certificate(self, tmp_path):
-        cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-        subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=localhost",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1",
-                "-keyout",
-                str(key),
-                "-out",
-                str(cert),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        return cert, key
-
     @pytest.fixture
     def volta_settings(self, certificate):
         return {"tls_cert": str(certificate[0]), "tls_key": str(certificate[1])}

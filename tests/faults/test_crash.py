@@ -12,15 +12,20 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
 import pytest
 import websockets
+from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import PG_URL, REQUIRE_PG, _pg_available
 from tests.helpers import RawStation, basic_auth, now_iso
+from volta.blocks.authorization import service as auth_service
+from volta.blocks.provisioning import service as provisioning
+from volta.store import migrate
+from volta.store.db import Database
 
 TOKEN = "crash-test-token"
 PASSWORD = "crash-station-password"
@@ -52,6 +57,25 @@ async def database_url(request, tmp_path) -> AsyncIterator[str]:
         await admin.close()
 
 
+# `volta serve` with one change: the process kills itself (SIGKILL) when it is
+# about to send the CALLRESULT for VOLTA_TEST_KILL_BEFORE_ANSWER, that is after
+# the handler committed and before the station could see the answer.
+LAUNCHER = """
+import os, signal, sys
+from volta.gateway import connection
+from volta.ocpp.frames import CALLRESULT
+action = os.environ["VOLTA_TEST_KILL_BEFORE_ANSWER"]
+send = connection.StationConnection._send
+async def _send(self, text, mtype, message_id, act, error=None):
+    if mtype == CALLRESULT and act == action:
+        os.kill(os.getpid(), signal.SIGKILL)
+    await send(self, text, mtype, message_id, act, error)
+connection.StationConnection._send = _send
+from volta.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 class Server:
     def __init__(self, database_url: str) -> None:
         self.env = {
@@ -63,22 +87,19 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
         self.ocpp_port = self.api_port = 0
 
-    def cli(self, *args: str) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "volta", *args],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-
-    async def start(self) -> None:
+    async def start(self, kill_before_answer: str | None = None) -> None:
+        """Run `volta serve`; with `kill_before_answer`, the process SIGKILLs
+        itself when about to send the answer to that action (see LAUNCHER)."""
         self.ocpp_port, self.api_port = free_port(), free_port()
+        env = dict(self.env)
+        program = ["-m", "volta"]
+        if kill_before_answer:
+            env["VOLTA_TEST_KILL_BEFORE_ANSWER"] = kill_before_answer
+            program = ["-c", LAUNCHER]
         self.proc = subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited on
             [
                 sys.executable,
-                "-m",
-                "volta",
+                *program,
                 "serve",
                 "--host",
                 "127.0.0.1",
@@ -87,7 +108,7 @@ class Server:
                 "--api-port",
                 str(self.api_port),
             ],
-            env=self.env,
+            env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -136,12 +157,17 @@ class Server:
 
 
 @pytest.fixture
-def server(database_url) -> Iterator[Server]:
+async def server(database_url) -> AsyncIterator[Server]:
+    # Set up in-process (a `volta` CLI run per step cost ~1.5 s each).
+    db = Database(database_url)
+    try:
+        await migrate.upgrade(db)
+        for station_id in ("CRASH16", "CRASH201"):
+            await provisioning.create_station(db, station_id, password=PASSWORD)
+        await auth_service.add_token(db, "CARD-K")
+    finally:
+        await db.close()
     srv = Server(database_url)
-    srv.cli("migrate")
-    srv.cli("stations", "add", "CRASH16", "--password", PASSWORD)
-    srv.cli("stations", "add", "CRASH201", "--password", PASSWORD)
-    srv.cli("tokens", "add", "CARD-K")
     try:
         yield srv
     finally:
@@ -217,3 +243,78 @@ async def test_sigkill_mid_transaction_v201(server):
     assert body["status"] == "Ended"
     assert body["energy_wh"] == 3_500
     assert len(body["meter_values"]) == 3
+
+
+async def lost_answer(st: RawStation, action: str, payload: dict) -> None:
+    """The server dies between committing `action` and answering it."""
+    with pytest.raises((ConnectionClosed, TimeoutError)):
+        await st.call(action, payload, timeout=10)
+
+
+@pytest.mark.slow
+async def test_sigkill_after_commit_before_answer_v16(server):
+    """The start and then the stop are committed but their answers never leave;
+    the charger retries each after the restart: the same transactionId, one
+    transaction, one stop, the right energy."""
+    boot = {"chargePointVendor": "v", "chargePointModel": "m"}
+    start = {"connectorId": 1, "idTag": "CARD-K", "meterStart": 2_000, "timestamp": now_iso(-60)}
+    await server.start(kill_before_answer="StartTransaction")
+    async with server.station("CRASH16", "ocpp1.6") as st:
+        await st.call("BootNotification", boot)
+        await lost_answer(st, "StartTransaction", start)
+    assert server.proc is not None and server.proc.wait(10) == -signal.SIGKILL
+    await server.start(kill_before_answer="StopTransaction")
+    async with server.station("CRASH16", "ocpp1.6") as st:
+        tx = (await st.call("StartTransaction", start))[2]["transactionId"]
+        stop = {"transactionId": tx, "meterStop": 9_000, "timestamp": now_iso(), "reason": "Local"}
+        await lost_answer(st, "StopTransaction", stop)
+    await server.start()
+    async with server.station("CRASH16", "ocpp1.6") as st:
+        assert (await st.call("StopTransaction", stop))[0] == 3
+    [row] = await server.api("/api/v1/transactions?station_id=CRASH16")
+    assert (row["id"], row["status"], row["energy_wh"]) == (tx, "Ended", 7_000)
+
+
+@pytest.mark.slow
+async def test_sigkill_after_commit_before_answer_v201(server):
+    """A TransactionEvent committed but not answered is sent again after the
+    restart: acknowledged, applied once."""
+    started = {
+        "eventType": "Started",
+        "timestamp": now_iso(-60),
+        "triggerReason": "Authorized",
+        "seqNo": 0,
+        "transactionInfo": {"transactionId": "K-2"},
+        "evse": {"id": 1, "connectorId": 1},
+        "meterValue": [
+            {
+                "timestamp": now_iso(-60),
+                "sampledValue": [{"value": 500, "context": "Transaction.Begin"}],
+            }
+        ],
+    }
+    await server.start(kill_before_answer="TransactionEvent")
+    async with server.station("CRASH201", "ocpp2.0.1") as st:
+        boot = {"chargingStation": {"model": "m", "vendorName": "v"}, "reason": "PowerUp"}
+        await st.call("BootNotification", boot)
+        await lost_answer(st, "TransactionEvent", started)
+    await server.start()
+    async with server.station("CRASH201", "ocpp2.0.1") as st:
+        assert (await st.call("TransactionEvent", started))[0] == 3
+        ended = {
+            **started,
+            "eventType": "Ended",
+            "seqNo": 1,
+            "timestamp": now_iso(),
+            "transactionInfo": {"transactionId": "K-2", "stoppedReason": "Local"},
+            "meterValue": [
+                {
+                    "timestamp": now_iso(),
+                    "sampledValue": [{"value": 1_700, "context": "Transaction.End"}],
+                }
+            ],
+        }
+        assert (await st.call("TransactionEvent", ended))[0] == 3
+    [row] = await server.api("/api/v1/transactions?station_id=CRASH201")
+    body = await server.api(f"/api/v1/transactions/{row['id']}")
+    assert (body["status"], body["energy_wh"], len(body["meter_values"])) == ("Ended", 1_200, 2)

@@ -144,7 +144,9 @@ class IdTokenCreate(BaseModel):
     language1: Language | None = Field(default=None, description="preferred language (RFC 5646)")
     language2: Language | None = None
     note: str | None = Field(default=None, max_length=200)
-    limits: Limits | None = Field(default=None, description="applied to every session of this token")
+    limits: Limits | None = Field(
+        default=None, description="applied to every session of this token"
+    )
 
 
 class IdTokenUpdate(BaseModel):
@@ -202,6 +204,15 @@ class TransactionOut(BaseModel):
     meter_stop_wh: float | None = None
     energy_wh: float | None = Field(None, description="energy so far (active) or delivered (ended)")
     stop_reason: str | None = None
+    created_at: dt.datetime | None = Field(
+        None,
+        description="when Volta received the start (Volta's clock; started_at is the station's)",
+    )
+    flags: list[str] = Field(
+        default_factory=list,
+        description="implausible values stored as sent: meter_stop_below_start, "
+        "start_time_implausible, stop_time_implausible, stopped_before_started",
+    )
     meter_values: list[MeterValueOut] | None = None
 
 

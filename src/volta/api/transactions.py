@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from volta.api.app import ServicesDep
 from volta.api.models import TransactionOut
 from volta.blocks.transactions import service
+from volta.blocks.transactions.flags import transaction_flags
 
 router = APIRouter(tags=["transactions"])
 
@@ -25,7 +26,7 @@ async def list_transactions(
     rows = await service.list_transactions(
         services.db, station_id=station_id, active=active, limit=limit, offset=offset
     )
-    return [TransactionOut(**r) for r in rows]
+    return [TransactionOut(**r, flags=transaction_flags(r)) for r in rows]
 
 
 @router.get("/transactions/{transaction_id}", response_model=TransactionOut)
@@ -34,4 +35,4 @@ async def get_transaction(transaction_id: int, services: ServicesDep) -> Transac
     row = await service.get_transaction(services.db, transaction_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"transaction {transaction_id} not found")
-    return TransactionOut(**row)
+    return TransactionOut(**row, flags=transaction_flags(row))

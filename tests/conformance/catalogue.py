@@ -1,0 +1,229 @@
+"""The OCPP compliance test cases for the CSMS side of the blocks Volta covers.
+
+Ids and titles are those of the OCA test case documents: "OCPP 2.0.1 Part 6 -
+Test Cases" (2023-06-30) and the "OCPP 1.6 Compliancy Testing Tool - Test Case
+Document" (System Under Test: Central System), as published case by case on
+ocpplab.com/docs/protocols/.../test-cases and summarised per block by the
+public tzi-OCTT suite. The full documents are not public, so the lists below
+hold every CSMS case of these blocks those sources name; a case they do not
+name is missing here, not skipped (see docs/conformance.md).
+
+A case with `not_yet` set has no test; its text says why. Every other case
+must have a test in tests/conformance named after its id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    id: str
+    title: str
+    not_yet: str | None = None
+
+
+NO_SP3 = "security profile 3 (client certificates) is not implemented"
+NO_PASSWORD_ROTATION = "Volta does not yet rotate BasicAuthPassword via SetVariables"
+NO_CERTS = "certificate management (block M / A11-A14) is not implemented"
+NO_SPLIT = "Volta sends the variables the operator asks for; it does not split by ItemsPerMessage"
+
+V201: dict[str, list[Case]] = {
+    "A. Security": [
+        Case("TC_A_01_CSMS", "Basic Authentication - Valid username/password combination"),
+        Case("TC_A_02_CSMS", "Basic Authentication - Username does not equal Charging Station id"),
+        Case("TC_A_03_CSMS", "Basic Authentication - Invalid password"),
+        Case("TC_A_04_CSMS", "TLS - server-side certificate - Valid certificate"),
+        Case("TC_A_06_CSMS", "TLS - server-side certificate - TLS version too low"),
+        Case("TC_A_07_CSMS", "TLS - Client-side certificate - valid certificate", NO_SP3),
+        Case("TC_A_08_CSMS", "TLS - Client-side certificate - Invalid certificate", NO_SP3),
+        Case("TC_A_09_CSMS", "Update Charging Station Password - Accepted", NO_PASSWORD_ROTATION),
+        Case("TC_A_10_CSMS", "Update Charging Station Password - Rejected", NO_PASSWORD_ROTATION),
+        Case(
+            "TC_A_11_CSMS",
+            "Update Charging Station Certificate - Charging Station Certificate",
+            NO_CERTS,
+        ),
+        Case("TC_A_12_CSMS", "Update Charging Station Certificate - V2G Certificate", NO_CERTS),
+        Case(
+            "TC_A_13_CSMS", "Update Charging Station Certificate - Combined Certificate", NO_CERTS
+        ),
+        Case("TC_A_14_CSMS", "Update Charging Station Certificate - Invalid certificate", NO_CERTS),
+        Case("TC_A_19_CSMS", "Upgrade Charging Station Security Profile - Accepted", NO_SP3),
+    ],
+    "B. Provisioning": [
+        Case("TC_B_01_CSMS", "Cold Boot Charging Station - Accepted"),
+        Case("TC_B_02_CSMS", "Cold Boot Charging Station - Pending"),
+        Case("TC_B_06_CSMS", "Get Variables - single value"),
+        Case("TC_B_07_CSMS", "Get Variables - multiple values"),
+        Case("TC_B_08_CSMS", "Get Variables - limit to maximum number of values", NO_SPLIT),
+        Case("TC_B_09_CSMS", "Set Variables - single value"),
+        Case("TC_B_10_CSMS", "Set Variables - multiple values"),
+        Case("TC_B_12_CSMS", "Get Base Report - ConfigurationInventory"),
+        Case("TC_B_13_CSMS", "Get Base Report - FullInventory"),
+        Case("TC_B_14_CSMS", "Get Base Report - SummaryInventory"),
+        Case("TC_B_18_CSMS", "Get Custom Report - with component criteria"),
+        Case("TC_B_20_CSMS", "Reset Charging Station - Without ongoing transaction - OnIdle"),
+        Case("TC_B_21_CSMS", "Reset Charging Station - With Ongoing Transaction - OnIdle"),
+        Case("TC_B_22_CSMS", "Reset Charging Station - With Ongoing Transaction - Immediate"),
+        Case("TC_B_25_CSMS", "Reset EVSE - Without ongoing transaction"),
+        Case("TC_B_26_CSMS", "Reset EVSE - With Ongoing Transaction - OnIdle"),
+        Case("TC_B_27_CSMS", "Reset EVSE - With Ongoing Transaction - Immediate"),
+        Case("TC_B_30_CSMS", "Cold Boot Charging Station - Pending/Rejected - SecurityError"),
+        Case("TC_B_31_CSMS", "Cold Boot Charging Station - Pending/Rejected - TriggerMessage"),
+        Case("TC_B_42_CSMS", "Set new NetworkConnectionProfile - Accepted"),
+        Case("TC_B_44_CSMS", "Set new NetworkConnectionProfile - Failed"),
+        Case("TC_B_58_CSMS", "WebSocket Subprotocol validation"),
+    ],
+    "E. Transactions": [
+        Case("TC_E_01_CSMS", "Start transaction options - PowerPathClosed"),
+        Case("TC_E_02_CSMS", "Start transaction options - EnergyTransfer"),
+        Case("TC_E_03_CSMS", "Local start transaction - Cable plugin first"),
+        Case("TC_E_04_CSMS", "Local start transaction - Authorization first"),
+        Case("TC_E_07_CSMS", "Stop transaction options - PowerPathClosed - Local stop"),
+        Case("TC_E_08_CSMS", "Stop transaction options - EnergyTransfer stopped - StopAuthorized"),
+        Case("TC_E_09_CSMS", "Start transaction options - EVConnected"),
+        Case("TC_E_10_CSMS", "Start transaction options - Authorized - Local"),
+        Case("TC_E_11_CSMS", "Start transaction options - DataSigned"),
+        Case("TC_E_12_CSMS", "Start transaction options - ParkingBayOccupied"),
+        Case("TC_E_14_CSMS", "Stop transaction options - EVDisconnected - Charging Station side"),
+        Case("TC_E_15_CSMS", "Stop transaction options - StopAuthorized - Local"),
+        Case("TC_E_16_CSMS", "Stop transaction options - Deauthorized - Invalid idToken"),
+        Case("TC_E_17_CSMS", "Stop transaction options - Deauthorized - EV side disconnect"),
+        Case("TC_E_19_CSMS", "Stop transaction options - ParkingBayUnoccupied"),
+        Case("TC_E_20_CSMS", "Stop transaction options - EVDisconnected - EV side"),
+        Case("TC_E_21_CSMS", "Stop transaction options - StopAuthorized - Remote"),
+        Case("TC_E_22_CSMS", "Stop transaction options - EnergyTransfer stopped - SuspendedEV"),
+        Case("TC_E_26_CSMS", "Disconnect cable on EV-side - Suspend transaction"),
+        Case(
+            "TC_E_29_CSMS",
+            "Check Transaction status - Transaction with id ongoing - with message in queue",
+        ),
+        Case(
+            "TC_E_30_CSMS",
+            "Check Transaction status - Transaction with id ongoing - without message in queue",
+        ),
+        Case(
+            "TC_E_31_CSMS",
+            "Check Transaction status - Transaction with id ended - with message in queue",
+        ),
+        Case(
+            "TC_E_33_CSMS",
+            "Check Transaction status - Without transactionId - with message in queue",
+        ),
+        Case(
+            "TC_E_34_CSMS",
+            "Check Transaction status - Without transactionId - without message in queue",
+        ),
+        Case("TC_E_38_CSMS", "Local start transaction - EV not ready"),
+        Case("TC_E_39_CSMS", "Stop transaction options - Deauthorized - timeout"),
+        Case("TC_E_53_CSMS", "Reset Sequence Number"),
+    ],
+    "F. Remote Control": [
+        Case("TC_F_01_CSMS", "Remote start transaction - Cable plugin first"),
+        Case(
+            "TC_F_02_CSMS",
+            "Remote start transaction - Remote start first - AuthorizeRemoteStart is true",
+        ),
+        Case(
+            "TC_F_03_CSMS",
+            "Remote start transaction - Remote start first - AuthorizeRemoteStart is false",
+        ),
+        Case(
+            "TC_F_04_CSMS", "Remote start transaction - Remote start first - Cable plugin timeout"
+        ),
+        Case("TC_F_06_CSMS", "Remote unlock Connector - Without ongoing transaction - Accepted"),
+        Case("TC_F_11_CSMS", "Trigger message - MeterValues - Specific EVSE"),
+        Case("TC_F_12_CSMS", "Trigger message - MeterValues - All EVSE"),
+        Case("TC_F_13_CSMS", "Trigger message - TransactionEvent - Specific EVSE"),
+        Case("TC_F_14_CSMS", "Trigger message - TransactionEvent - All EVSE"),
+        Case("TC_F_15_CSMS", "Trigger message - LogStatusNotification - Idle"),
+        Case("TC_F_18_CSMS", "Trigger message - FirmwareStatusNotification - Idle"),
+        Case("TC_F_20_CSMS", "Trigger message - Heartbeat"),
+        Case("TC_F_23_CSMS", "Trigger message - StatusNotification - Specific EVSE - Available"),
+        Case("TC_F_24_CSMS", "Trigger message - StatusNotification - Specific EVSE - Occupied"),
+        Case("TC_F_27_CSMS", "Trigger message - NotImplemented"),
+    ],
+    "G. Availability": [
+        Case("TC_G_03_CSMS", "Change Availability EVSE - Operative to inoperative"),
+        Case("TC_G_04_CSMS", "Change Availability EVSE - Inoperative to operative"),
+        Case("TC_G_05_CSMS", "Change Availability Charging Station - Operative to inoperative"),
+        Case("TC_G_06_CSMS", "Change Availability Charging Station - Inoperative to operative"),
+        Case("TC_G_07_CSMS", "Change Availability Connector - Operative to inoperative"),
+        Case("TC_G_08_CSMS", "Change Availability Connector - Inoperative to operative"),
+        Case("TC_G_11_CSMS", "Change Availability EVSE - With ongoing transaction"),
+        Case("TC_G_14_CSMS", "Change Availability Charging Station - With ongoing transaction"),
+        Case("TC_G_17_CSMS", "Change Availability Connector - With ongoing transaction"),
+        Case("TC_G_20_CSMS", "Connector status Notification - Lock Failure"),
+    ],
+    "J. Meter Values": [
+        Case("TC_J_01_CSMS", "Clock-aligned Meter Values - No transaction ongoing"),
+        Case("TC_J_02_CSMS", "Clock-aligned Meter Values - Transaction ongoing"),
+        Case("TC_J_03_CSMS", "Clock-aligned Meter Values - EventType Ended"),
+        Case("TC_J_04_CSMS", "Clock-aligned Meter Values - Signed"),
+        Case("TC_J_07_CSMS", "Sampled Meter Values - EventType Started - EVSE known"),
+        Case("TC_J_08_CSMS", "Sampled Meter Values - Context Transaction.Begin - EVSE not known"),
+        Case("TC_J_09_CSMS", "Sampled Meter Values - EventType Updated"),
+        Case("TC_J_10_CSMS", "Sampled Meter Values - EventType Ended"),
+        Case("TC_J_11_CSMS", "Sampled Meter Values - Signed"),
+    ],
+    "P. DataTransfer": [
+        Case(
+            "TC_P_02_CSMS",
+            "Data Transfer to the CSMS - Rejected / Unknown VendorId / Unknown MessageId",
+        ),
+        Case("TC_P_03_CSMS", "Receive custom data"),
+    ],
+}
+
+V16: dict[str, list[Case]] = {
+    "Core": [
+        Case("TC_001_CSMS", "Cold Boot Charge Point"),
+        Case("TC_003_CSMS", "Regular Charging Session - Plugin First"),
+        Case("TC_004_1_CSMS", "Regular Charging Session - Identification First"),
+        Case(
+            "TC_004_2_CSMS", "Regular Charging Session - Identification First - ConnectionTimeOut"
+        ),
+        Case("TC_005_1_CSMS", "EV Side Disconnected"),
+        Case("TC_007_CSMS", "Regular Start Charging Session - Cached Id"),
+        Case("TC_010_CSMS", "Remote Start Charging Session - Cable Plugged in First"),
+        Case("TC_011_1_CSMS", "Remote Start Charging Session - Remote Start First"),
+        Case("TC_011_2_CSMS", "Remote Start Charging Session - Time Out"),
+        Case("TC_012_CSMS", "Remote Stop Charging Session"),
+        Case("TC_017_1_CSMS", "Unlock connector - no charging session running (Not fixed cable)"),
+        Case("TC_017_2_CSMS", "Unlock connector - no charging session running (Fixed cable)"),
+        Case("TC_019_1_CSMS", "Retrieve all configuration keys"),
+        Case("TC_021_CSMS", "Change/set Configuration"),
+        Case("TC_023_1_CSMS", "Start Charging Session - Authorize invalid"),
+        Case("TC_023_2_CSMS", "Start Charging Session - Authorize expired"),
+        Case("TC_023_3_CSMS", "Start Charging Session - Authorize blocked"),
+        Case("TC_024_CSMS", "Start Charging Session - Lock Failure"),
+        Case("TC_026_CSMS", "Remote Start Charging Session - Rejected"),
+        Case("TC_028_CSMS", "Remote Stop Transaction - Rejected"),
+        Case("TC_030_CSMS", "Unlock Connector - Unlock Failure"),
+        Case("TC_031_CSMS", "Unlock Connector - Unknown Connector"),
+        Case("TC_032_1_CSMS", "Power failure boot charging point - stop transaction(s)"),
+        Case("TC_037_1_CSMS", "Offline Start Transaction"),
+        Case("TC_037_3_CSMS", "Offline Start Transaction - invalid idTag"),
+        Case("TC_039_CSMS", "Offline Transaction"),
+        Case("TC_040_1_CSMS", "Configuration keys - NotSupported"),
+        Case("TC_064_CSMS", "Data Transfer to a Central System"),
+    ],
+    "Firmware Management": [
+        Case("TC_044_2_CSMS", "Firmware Update - Download Failed"),
+        Case("TC_044_3_CSMS", "Firmware Update - Installation Failed"),
+        Case("TC_045_1_CSMS", "Get Diagnostics"),
+    ],
+    "Remote Trigger": [
+        Case("TC_054_CSMS", "Trigger Message"),
+        Case("TC_055_CSMS", "Trigger Message - Rejected"),
+    ],
+}
+
+
+def all_cases() -> list[tuple[str, str, Case]]:
+    """(version label, block, case) for every case, in document order."""
+    return [("2.0.1", block, c) for block, cases in V201.items() for c in cases] + [
+        ("1.6", block, c) for block, cases in V16.items() for c in cases
+    ]
