@@ -60,7 +60,15 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def create_api(services: Services) -> FastAPI:
-    from volta.api import id_tokens, local_lists, reservations, sessions, stations, transactions
+    from volta.api import (
+        id_tokens,
+        local_lists,
+        reservations,
+        sessions,
+        stations,
+        tariffs,
+        transactions,
+    )
 
     app = FastAPI(
         title="Volta",
@@ -98,4 +106,5 @@ def create_api(services: Services) -> FastAPI:
     app.include_router(sessions.router, prefix="/api/v1", dependencies=auth)
     app.include_router(reservations.router, prefix="/api/v1", dependencies=auth)
     app.include_router(local_lists.router, prefix="/api/v1", dependencies=auth)
+    app.include_router(tariffs.router, prefix="/api/v1", dependencies=auth)
     return app
