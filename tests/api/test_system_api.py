@@ -31,6 +31,14 @@ API_V1 = {
     "/api/v1/stations/{station_id}/local-list/sync": {"post"},
     "/api/v1/stations/{station_id}/local-list/version": {"post"},
     "/api/v1/stations/{station_id}/evses/{evse_id}/qr": {"get"},
+    "/api/v1/tariffs": {"get", "post"},
+    "/api/v1/tariffs/{tariff_id}": {"get", "put", "delete"},
+    "/api/v1/tariffs/{tariff_id}/assignments": {"get", "post"},
+    "/api/v1/tariff-assignments/{assignment_id}": {"delete"},
+    "/api/v1/transactions/{transaction_id}/cost": {"get"},
+    "/api/v1/cdrs": {"get"},
+    "/api/v1/cdrs.csv": {"get"},
+    "/api/v1/cdrs/{cdr_id}": {"get"},
 }
 
 

@@ -110,7 +110,7 @@ class CdrOut(BaseModel):
 
 
 def _bad(exc: Exception) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc))
+    return HTTPException(422, str(exc))
 
 
 @router.get("/tariffs")

@@ -250,8 +250,9 @@ class Tariff:
                 "tax_percent",
             )
         }
-        if amounts["tax_percent"] > 100:
-            raise TariffError("tax_percent: must be between 0 and 100")
+        tax = amounts["tax_percent"]
+        if tax > 100 or int(tax.as_tuple().exponent) < -4:
+            raise TariffError("tax_percent: between 0 and 100, at most 4 decimals")
         periods = data.get("periods") or []
         if not isinstance(periods, list):
             raise TariffError("periods: must be a list")

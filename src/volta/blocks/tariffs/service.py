@@ -70,13 +70,18 @@ def _values(tariff: TariffValue) -> dict[str, Any]:
     }
 
 
+def _plain(value: Decimal) -> str:
+    """7.7000 as 7.7 and 19.0000 as 19 (the column keeps 4 decimals)."""
+    return str(value.quantize(1) if value == value.to_integral() else value.normalize())
+
+
 def _tariff(row: Any) -> TariffValue:
     return TariffValue.from_dict(
         {
             "id": row.id,
             "name": row.name,
             "currency": row.currency,
-            "tax_percent": str(row.tax_percent),
+            "tax_percent": _plain(row.tax_percent),
             "timezone": row.timezone,
             "periods": row.periods,
             **row.components,
@@ -172,10 +177,10 @@ async def assign(
     """Apply a tariff to an EVSE, a station or a token group, replacing the
     tariff that target had. Raises ValueError for a target that is not one of
     those, NotFound for an unknown tariff."""
-    if (station_id is None) == (group_id is None):
-        raise ValueError("give station_id (with evse_id for one EVSE) or group_id, not both")
     if evse_id is not None and station_id is None:
         raise ValueError("evse_id needs station_id")
+    if (station_id is None) == (group_id is None):
+        raise ValueError("give station_id (with evse_id for one EVSE) or group_id, not both")
     target = (
         TariffAssignment.station_id.is_(None)
         if station_id is None
