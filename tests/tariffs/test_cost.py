@@ -13,6 +13,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from tests.tariffs.tariffs import CITY as CITY_DOC
 from volta.blocks.tariffs.cost import Reading, Timeline, compute, round_half_up
 from volta.blocks.tariffs.model import Tariff, TariffError
 
@@ -27,30 +28,7 @@ def readings(*points: tuple[dt.datetime, int]) -> tuple[Reading, ...]:
     return tuple(Reading(t, D(wh)) for t, wh in points)
 
 
-CITY = Tariff.from_dict(
-    {
-        "name": "City AC",
-        "currency": "EUR",
-        "price_kwh": "0.30",
-        "price_minute": "0.02",
-        "price_idle_minute": "0.10",
-        "idle_grace_minutes": "15",
-        "session_fee": "1.00",
-        "tax_percent": "19",
-        "timezone": "Europe/Berlin",
-        "periods": [
-            {
-                "name": "peak",
-                "days": ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"],
-                "start": "17:00",
-                "end": "21:00",
-                "price_kwh": "0.45",
-                "price_minute": "0.05",
-            },
-            {"name": "weekend", "days": ["SATURDAY", "SUNDAY"], "price_kwh": "0.25"},
-        ],
-    }
-)
+CITY = Tariff.from_dict(CITY_DOC)
 
 
 def test_i03_final_cost_crossing_into_peak_with_idle_fee_after_grace():

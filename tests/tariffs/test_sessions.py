@@ -16,32 +16,10 @@ from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
 from tests.helpers import add_token, register, station, wait_until
+from tests.tariffs.tariffs import CITY
 from volta.blocks.tariffs import cdr as cdrs
 from volta.blocks.tariffs import service
 from volta.blocks.transactions import service as transactions
-
-CITY = {
-    "name": "City AC",
-    "currency": "EUR",
-    "price_kwh": "0.30",
-    "price_minute": "0.02",
-    "price_idle_minute": "0.10",
-    "idle_grace_minutes": "15",
-    "session_fee": "1.00",
-    "tax_percent": "19",
-    "timezone": "Europe/Berlin",
-    "periods": [
-        {
-            "name": "peak",
-            "days": ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY"],
-            "start": "17:00",
-            "end": "21:00",
-            "price_kwh": "0.45",
-            "price_minute": "0.05",
-        },
-        {"name": "weekend", "days": ["SATURDAY", "SUNDAY"], "price_kwh": "0.25"},
-    ],
-}
 
 
 async def tariff_for(api, target: dict, body: dict = CITY) -> int:

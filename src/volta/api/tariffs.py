@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from volta.api.app import ServicesDep
+from volta.blocks import Services
 from volta.blocks.tariffs import cdr, service
 from volta.blocks.tariffs.model import TariffError
 
@@ -212,53 +214,56 @@ async def transaction_cost(transaction_id: int, services: ServicesDep) -> CostOu
     )
 
 
-async def _cdrs(
-    services: ServicesDep,
-    station_id: str | None,
-    since: dt.datetime | None,
-    until: dt.datetime | None,
-    limit: int,
-    offset: int,
-) -> list[dict[str, Any]]:
-    for name, value in (("from", since), ("to", until)):
-        if value is not None and value.tzinfo is None:
-            raise _bad(ValueError(f"{name}: give a time zone (e.g. 2026-11-20T00:00:00Z)"))
-    return await service.list_cdrs(
-        services.db, station_id=station_id, since=since, until=until, limit=limit, offset=offset
-    )
-
-
 Since = Annotated[dt.datetime | None, Query(alias="from", description="ended at or after")]
 Until = Annotated[dt.datetime | None, Query(alias="to", description="ended before")]
 Limit = Annotated[int, Query(ge=1, le=10000)]
-Offset = Annotated[int, Query(ge=0)]
 
 
-@router.get("/cdrs", response_model=list[CdrOut])
-async def list_cdrs(
-    services: ServicesDep,
+@dataclass(frozen=True, slots=True)
+class CdrQuery:
+    station_id: str | None
+    since: dt.datetime | None
+    until: dt.datetime | None
+    offset: int
+
+    async def run(self, services: Services, limit: int) -> list[dict[str, Any]]:
+        return await service.list_cdrs(
+            services.db,
+            station_id=self.station_id,
+            since=self.since,
+            until=self.until,
+            limit=limit,
+            offset=self.offset,
+        )
+
+
+def cdr_query(
     station_id: str | None = None,
     since: Since = None,
     until: Until = None,
-    limit: Limit = 100,
-    offset: Offset = 0,
-) -> list[CdrOut]:
-    """Charge detail records of ended sessions, oldest first."""
-    rows = await _cdrs(services, station_id, since, until, limit, offset)
-    return [CdrOut(**r) for r in rows]
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CdrQuery:
+    for name, value in (("from", since), ("to", until)):
+        if value is not None and value.tzinfo is None:
+            raise _bad(ValueError(f"{name}: give a time zone (e.g. 2026-11-20T00:00:00Z)"))
+    return CdrQuery(station_id, since, until, offset)
+
+
+CdrQueryDep = Annotated[CdrQuery, Depends(cdr_query)]
+
+
+@router.get("/cdrs", response_model=list[CdrOut])
+async def list_cdrs(services: ServicesDep, query: CdrQueryDep, limit: Limit = 100) -> list[CdrOut]:
+    """Charge detail records of sessions that ended in [from, to), oldest first."""
+    return [CdrOut(**r) for r in await query.run(services, limit)]
 
 
 @router.get("/cdrs.csv", response_class=Response)
 async def export_cdrs_csv(
-    services: ServicesDep,
-    station_id: str | None = None,
-    since: Since = None,
-    until: Until = None,
-    limit: Limit = 10000,
-    offset: Offset = 0,
+    services: ServicesDep, query: CdrQueryDep, limit: Limit = 10000
 ) -> Response:
     """The same CDRs as CSV, one row per CDR (columns in docs/tariffs.md)."""
-    rows = await _cdrs(services, station_id, since, until, limit, offset)
+    rows = await query.run(services, limit)
     return Response(
         cdr.to_csv([cdr.summary(r) for r in rows]),
         media_type="text/csv; charset=utf-8",
