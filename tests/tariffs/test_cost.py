@@ -283,3 +283,38 @@ def test_bad_tariffs_are_refused_with_the_field_named(change, message):
 
 def test_tariff_document_round_trips():
     assert Tariff.from_dict(CITY.to_dict()) == CITY
+
+
+NIGHT_HOUR = Tariff.from_dict(
+    {
+        "name": "02:00 hour",
+        "currency": "EUR",
+        "timezone": "Europe/Berlin",
+        "periods": [{"name": "two", "start": "02:00", "end": "03:00", "price_kwh": "1.00"}],
+    }
+)
+
+
+def steady(start: dt.datetime, hours: int) -> Timeline:
+    """1 kWh an hour from `start` for `hours` hours."""
+    end = start + dt.timedelta(hours=hours)
+    return Timeline(start, end, readings((start, 0), (end, hours * 1000)))
+
+
+def test_period_on_the_night_clocks_go_back_is_two_hours_long():
+    """2026-10-25: local 02:00-03:00 happens twice (CEST, then CET), i.e.
+    00:00-02:00 UTC."""
+    b = compute(NIGHT_HOUR, steady(dt.datetime(2026, 10, 24, 23, tzinfo=UTC), 4))
+    assert [(line.period, line.energy_wh) for line in b.lines] == [
+        ("base", D("1000.000")),
+        ("two", D("2000.000")),
+        ("base", D("1000.000")),
+    ]
+    assert b.total == D("2.00")
+
+
+def test_period_on_the_night_clocks_go_forward_does_not_happen():
+    """2026-03-29: local 02:00-03:00 does not exist."""
+    b = compute(NIGHT_HOUR, steady(dt.datetime(2026, 3, 28, 23, tzinfo=UTC), 4))
+    assert [line.period for line in b.lines] == ["base"]
+    assert b.total == D("0.00")
