@@ -50,6 +50,7 @@ async def test_tariff_crud_keeps_amounts_exact(volta, api):
     assert (await api.delete(f"/api/v1/tariffs/{tid}")).status_code == 204
     assert (await api.get(f"/api/v1/tariffs/{tid}")).status_code == 404
     assert (await api.delete(f"/api/v1/tariffs/{tid}")).status_code == 404
+    assert (await api.put(f"/api/v1/tariffs/{tid}", json=flat("Night", "1"))).status_code == 404
     assert (await api.get(f"/api/v1/tariffs/{other.json()['id']}")).status_code == 200
 
 
