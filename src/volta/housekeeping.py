@@ -10,6 +10,7 @@ from volta.blocks import Services
 from volta.blocks.local_list import service as local_lists
 from volta.blocks.remote_control import sessions
 from volta.blocks.reservations import service as reservations
+from volta.blocks.tariffs.service import create_missing_cdrs
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,7 @@ async def run_once(services: Services) -> dict[str, int]:
     timed_out = await sessions.expire_waiting(services.db, services.settings.remote_start_timeout)
     synced = await local_lists.sync_all(services)
     stops = await sessions.enforce_limits(services)
+    await create_missing_cdrs(services)  # CDRs a restart kept from being written
     if expired or timed_out or synced or stops:
         log.info(
             "housekeeping: %d reservations expired, %d remote starts timed out, "

@@ -37,6 +37,14 @@ API_V1 = {
     "/api/v1/webhooks": {"get", "post"},
     "/api/v1/webhooks/{webhook_id}": {"get", "patch", "delete"},
     "/api/v1/webhooks/{webhook_id}/deliveries": {"get"},
+    "/api/v1/tariffs": {"get", "post"},
+    "/api/v1/tariffs/{tariff_id}": {"get", "put", "delete"},
+    "/api/v1/tariffs/{tariff_id}/assignments": {"get", "post"},
+    "/api/v1/tariff-assignments/{assignment_id}": {"delete"},
+    "/api/v1/transactions/{transaction_id}/cost": {"get"},
+    "/api/v1/cdrs": {"get"},
+    "/api/v1/cdrs.csv": {"get"},
+    "/api/v1/cdrs/{cdr_id}": {"get"},
 }
 
 

@@ -266,3 +266,51 @@ async def test_set_limits_api(volta, api):
             )
         )
         assert (await api.put(url, json={"seconds": 60})).status_code == 409
+
+
+async def test_cost_limit_stops_the_session_v16(volta, api):
+    """A 2.00 EUR limit under a tariff of 1.00 per session + 0.30/kWh + 19 %
+    tax: 5 kWh make 2.98 EUR, so Volta stops the session (housekeeping works
+    out the running cost) and records the cost it saw."""
+    from tests.tariffs.tariffs import CITY
+
+    tariff = {**CITY, "periods": [], "timezone": "UTC", "is_default": True}
+    assert (await api.post("/api/v1/tariffs", json=tariff)).status_code == 201
+    await register(volta, "LIM-C")
+    await add_token(volta, "LIM-COST")
+    async with station(volta, "LIM-C") as cp:
+        await cp.call(call16.BootNotification(charge_point_vendor="v", charge_point_model="m"))
+        started = await cp.call(
+            call16.StartTransaction(
+                connector_id=1, id_tag="LIM-COST", meter_start=0, timestamp=now_iso(-60)
+            )
+        )
+        url = f"/api/v1/transactions/{started.transaction_id}"
+        assert (await api.put(f"{url}/limits", json={"cost": "2.00"})).status_code == 200
+        await asyncio.sleep(0.6)  # under the limit: 1.19 EUR so far
+        assert not any(a == "RemoteStopTransaction" for a, _ in cp.received)
+        await cp.call(
+            call16.MeterValues(
+                connector_id=1,
+                transaction_id=started.transaction_id,
+                meter_value=[
+                    {
+                        "timestamp": now_iso(),
+                        "sampled_value": [
+                            {"value": "5000", "measurand": "Energy.Active.Import.Register"}
+                        ],
+                    }
+                ],
+            )
+        )
+        assert await wait_until(
+            lambda: any(a == "RemoteStopTransaction" for a, _ in cp.received), timeout=5
+        )
+        tx = (await api.get(url)).json()
+        assert tx["limit_reached"] == "cost"
+    limit_events = (
+        await api.get("/api/v1/events", params={"type": "limit.reached", "station_id": "LIM-C"})
+    ).json()
+    assert [e["data"]["kind"] for e in limit_events] == ["cost"]
+    assert limit_events[0]["data"]["limit"] == "2.00"
+    assert float(limit_events[0]["data"]["value"]) >= 2.0

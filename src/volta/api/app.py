@@ -72,6 +72,7 @@ def create_api(services: Services, online_history: OnlineHistory | None = None) 
         reservations,
         sessions,
         stations,
+        tariffs,
         transactions,
     )
     from volta.web import views
@@ -114,5 +115,6 @@ def create_api(services: Services, online_history: OnlineHistory | None = None) 
     app.include_router(reservations.router, prefix="/api/v1", dependencies=auth)
     app.include_router(local_lists.router, prefix="/api/v1", dependencies=auth)
     app.include_router(events.router, prefix="/api/v1", dependencies=auth)
+    app.include_router(tariffs.router, prefix="/api/v1", dependencies=auth)
     views.install(app, online_history or OnlineHistory(services.router))
     return app

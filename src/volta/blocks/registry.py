@@ -8,6 +8,7 @@ from volta.blocks.local_list import service as _local_list
 from volta.blocks.provisioning import v16 as _prov16
 from volta.blocks.provisioning import v201 as _prov201
 from volta.blocks.reservations import v201 as _reservations201
+from volta.blocks.tariffs import hooks as _tariffs
 from volta.blocks.transactions import v16 as _tx16
 from volta.blocks.transactions import v201 as _tx201
 
@@ -22,4 +23,5 @@ _ = (
     _data_transfer,
     _local_list,
     _reservations201,
+    _tariffs,
 )

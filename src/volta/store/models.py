@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -446,6 +447,25 @@ class User(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class Tariff(Base):
+    """Prices of charging sessions (see volta.blocks.tariffs.model). Amounts
+    are strings of decimals in `components`, never floats."""
+
+    __tablename__ = "tariffs"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    tax_percent: Mapped[Decimal] = mapped_column(sa.Numeric(7, 4))
+    # price_kwh, price_minute, price_idle_minute, idle_grace_minutes, session_fee.
+    components: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    periods: Mapped[list[Any]] = mapped_column(JSONType)
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    is_default: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class WebSession(Base):
     """A signed-in browser. The cookie holds a random 256-bit value; only its
     SHA-256 is kept here, so a database leak does not hand out sessions, and
@@ -459,6 +479,47 @@ class WebSession(Base):
     csrf_token: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class TariffAssignment(Base):
+    """A tariff applied to an EVSE (station_id + evse_id), a station
+    (station_id) or the tokens of a group (group_id)."""
+
+    __tablename__ = "tariff_assignments"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    tariff_id: Mapped[int] = mapped_column(sa.ForeignKey("tariffs.id", ondelete="CASCADE"))
+    station_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("stations.id", ondelete="CASCADE"), index=True
+    )
+    evse_id: Mapped[int | None] = mapped_column(sa.Integer)
+    group_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Cdr(Base):
+    """A charge detail record: written once when a session ends, never updated."""
+
+    __tablename__ = "cdrs"
+    __table_args__ = (sa.Index("ix_cdrs_station_end", "station_id", "end_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(39), primary_key=True)
+    transaction_id: Mapped[int] = mapped_column(sa.ForeignKey("transactions.id"), unique=True)
+    station_id: Mapped[str] = mapped_column(sa.String(48))
+    evse_id: Mapped[int | None] = mapped_column(sa.Integer)
+    connector_id: Mapped[int | None] = mapped_column(sa.Integer)
+    id_token: Mapped[str | None] = mapped_column(sa.String(64))
+    start_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    end_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    tariff_id: Mapped[int | None] = mapped_column(sa.Integer)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    energy_wh: Mapped[Decimal] = mapped_column(sa.Numeric(14, 3))
+    total_excl_tax: Mapped[Decimal] = mapped_column(sa.Numeric(14, 4))
+    total_incl_tax: Mapped[Decimal] = mapped_column(sa.Numeric(14, 4))
+    breakdown: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    tariff: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    audit: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 # Core tables, for statements built once and run on hot paths.

@@ -33,6 +33,7 @@ from volta.blocks import Services
 from volta.blocks.authorization import service as tokens_service
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.remote_control import service as remote_control
+from volta.blocks.tariffs import service as tariffs_service
 from volta.blocks.transactions import service as transactions
 from volta.ocpp.times import parse_timestamp
 from volta.ocpp.versions import Version
@@ -542,6 +543,8 @@ async def _session(services: Services, transaction_id: int) -> dict[str, Any]:
     if tx is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"session {transaction_id} not found")
     tx["chart"] = session_chart(tx)
+    cost = await tariffs_service.session_cost(services.db, transaction_id)
+    tx["cost"] = cost.breakdown if cost is not None and cost.tariff is not None else None
     return tx
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -143,10 +144,24 @@ def stop_for_limit_soon(services: Services, transaction_id: int) -> None:
 async def enforce_limits(services: Services) -> int:
     """Housekeeping: time limits with no meter value to tell, and stops owed."""
     await tx_service.time_limits_due(services.db)
+    await _cost_limits_due(services)
     owed = await tx_service.stops_owed(services.db)
     for transaction_id in owed:
         await stop_for_limit(services, transaction_id)
     return len(owed)
+
+
+async def _cost_limits_due(services: Services) -> None:
+    """Money limits: the running cost (incl. tax, the session's tariff) is
+    worked out every housekeeping run, not with every meter value."""
+    from volta.blocks.tariffs.service import session_cost
+
+    for tx in await tx_service.cost_limited(services.db):
+        cost = await session_cost(services.db, tx.id)
+        if cost is None or cost.tariff is None:
+            continue
+        if cost.breakdown.total >= Decimal(tx.limit_cost):
+            await tx_service.cost_limit_reached(services.db, tx, cost.breakdown.total)
 
 
 async def expire_waiting(db: Database, timeout: float) -> int:

@@ -214,6 +214,27 @@ async def time_limits_due(db: Database) -> int:
     return len(due)
 
 
+async def cost_limited(db: Database) -> list[Any]:
+    """Active sessions with a money limit not reached yet."""
+    async with db.read() as conn:
+        return list(
+            (
+                await conn.execute(
+                    sa.select(TRANSACTIONS).where(
+                        TRANSACTIONS.c.status == "Active",
+                        TRANSACTIONS.c.limit_reached.is_(None),
+                        TRANSACTIONS.c.limit_cost.is_not(None),
+                    )
+                )
+            ).all()
+        )
+
+
+async def cost_limit_reached(db: Database, tx: Any, value: Any) -> None:
+    async with db.write(tx.station_id) as conn:
+        await _limit_reached(conn, tx, "cost", tx.limit_cost, str(value))
+
+
 async def stops_owed(db: Database, retry_after: float = 60.0) -> list[int]:
     """Active sessions whose limit was reached and whose stop was not asked
     for lately."""

@@ -9,6 +9,7 @@ from volta.blocks import CallContext, handles
 from volta.blocks.authorization.service import authorize, authorize_start
 from volta.blocks.authorization.v201 import id_token_info
 from volta.blocks.remote_control import sessions
+from volta.blocks.tariffs import service as tariffs
 from volta.blocks.transactions import service
 from volta.blocks.transactions.meter import samples_v201
 from volta.ocpp.errors import ErrorCode, OcppError
@@ -82,6 +83,11 @@ async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
         tx = await service.find_v201(db, ctx.station_id, info["transactionId"])
         if tx is not None:
             sessions.stop_for_limit_soon(ctx.services, tx.id)
+    if p["eventType"] != "Started":
+        # I02/I03: the running (Updated) or final (Ended) cost incl. tax.
+        total = await tariffs.running_total(db, ctx.station_id, info["transactionId"], timestamp)
+        if total is not None:
+            response["totalCost"] = float(total)  # JSON number; exact to the minor unit
     if not outcome.applied:
         log.info(
             "%s repeated TransactionEvent %s seqNo %s; acknowledged, not applied",

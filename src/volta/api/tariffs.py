@@ -1,0 +1,284 @@
+"""Tariffs, their assignments, session costs and charge detail records."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from volta.api.app import ServicesDep
+from volta.blocks import Services
+from volta.blocks.tariffs import cdr, service
+from volta.blocks.tariffs.model import TariffError
+
+router = APIRouter(tags=["tariffs"])
+
+Amount = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, examples=["0.35"])]
+
+
+class PeriodIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, max_length=50)
+    days: list[str] | None = Field(None, description="MONDAY ... SUNDAY; all days when left out")
+    start: str = Field("00:00", description="local time HH:MM")
+    end: str = Field("24:00", description="local time HH:MM; before start: runs past midnight")
+    price_kwh: Amount | None = None
+    price_minute: Amount | None = None
+
+
+class TariffIn(BaseModel):
+    """Prices exclude tax. Give amounts as strings ("0.35") to keep them exact."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. EUR")
+    price_kwh: Amount = Decimal(0)
+    price_minute: Amount = Field(Decimal(0), description="per minute of charging")
+    price_idle_minute: Amount = Field(
+        Decimal(0), description="per minute plugged in after charging ended, after the grace"
+    )
+    idle_grace_minutes: Amount = Decimal(0)
+    session_fee: Amount = Decimal(0)
+    tax_percent: Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)] = Decimal(0)
+    timezone: str = Field("UTC", description="IANA zone the periods are read in")
+    periods: list[PeriodIn] = []
+    is_default: bool = Field(False, description="applies where no assignment does")
+
+    def document(self) -> dict[str, Any]:
+        data: dict[str, Any] = _strings(self.model_dump(exclude={"is_default"}, exclude_none=True))
+        return data
+
+
+def _strings(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strings(v) for v in value]
+    return value
+
+
+class AssignmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    station_id: str | None = Field(None, description="a station, or with evse_id one EVSE")
+    evse_id: int | None = Field(None, ge=0)
+    group_id: str | None = Field(None, description="the id tokens of a group")
+
+
+class AssignmentOut(BaseModel):
+    id: int
+    tariff_id: int
+    station_id: str | None
+    evse_id: int | None
+    group_id: str | None
+    created_at: dt.datetime
+
+
+class CostOut(BaseModel):
+    transaction_id: int
+    final: bool = Field(description="the session ended: this is its final cost")
+    cdr_id: str | None = None
+    tariff: dict[str, Any] | None
+    breakdown: dict[str, Any] = Field(description="amounts as decimal strings")
+
+
+class CdrOut(BaseModel):
+    id: str
+    transaction_id: int
+    station_id: str
+    evse_id: int | None
+    connector_id: int | None
+    id_token: str | None
+    start: dt.datetime
+    end: dt.datetime
+    tariff_id: int | None
+    currency: str
+    energy_wh: str
+    total_excl_tax: str
+    tax: str
+    total_incl_tax: str
+    breakdown: dict[str, Any]
+    tariff: dict[str, Any] | None
+    audit: dict[str, Any]
+    created_at: dt.datetime
+
+
+def _bad(exc: Exception) -> HTTPException:
+    return HTTPException(422, str(exc))
+
+
+@router.get("/tariffs")
+async def list_tariffs(services: ServicesDep) -> list[dict[str, Any]]:
+    return await service.list_tariffs(services.db)
+
+
+@router.post("/tariffs", status_code=201)
+async def create_tariff(body: TariffIn, services: ServicesDep) -> dict[str, Any]:
+    """A tariff; 422 names the field that is wrong."""
+    try:
+        return await service.create_tariff(services.db, body.document(), is_default=body.is_default)
+    except TariffError as exc:
+        raise _bad(exc) from None
+
+
+@router.get("/tariffs/{tariff_id}")
+async def get_tariff(tariff_id: int, services: ServicesDep) -> dict[str, Any]:
+    found = await service.get_tariff(services.db, tariff_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"tariff {tariff_id} not found")
+    return found
+
+
+@router.put("/tariffs/{tariff_id}")
+async def replace_tariff(tariff_id: int, body: TariffIn, services: ServicesDep) -> dict[str, Any]:
+    """Replace a tariff. CDRs already written keep the prices they were computed with."""
+    try:
+        return await service.replace_tariff(
+            services.db, tariff_id, body.document(), is_default=body.is_default
+        )
+    except TariffError as exc:
+        raise _bad(exc) from None
+    except service.NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+
+
+@router.delete("/tariffs/{tariff_id}", status_code=204)
+async def delete_tariff(tariff_id: int, services: ServicesDep) -> Response:
+    if not await service.delete_tariff(services.db, tariff_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"tariff {tariff_id} not found")
+    return Response(status_code=204)
+
+
+@router.get("/tariffs/{tariff_id}/assignments", response_model=list[AssignmentOut])
+async def list_assignments(tariff_id: int, services: ServicesDep) -> list[AssignmentOut]:
+    rows = await service.list_assignments(services.db, tariff_id)
+    return [AssignmentOut(**r) for r in rows]
+
+
+@router.post("/tariffs/{tariff_id}/assignments", response_model=AssignmentOut, status_code=201)
+async def assign_tariff(tariff_id: int, body: AssignmentIn, services: ServicesDep) -> AssignmentOut:
+    """Apply the tariff to an EVSE (station_id + evse_id), a station or a token
+    group, replacing what that target had. A session pays the tariff of its
+    EVSE, else its station, else its token's group, else the default."""
+    try:
+        row = await service.assign(
+            services.db,
+            tariff_id,
+            station_id=body.station_id,
+            evse_id=body.evse_id,
+            group_id=body.group_id,
+        )
+    except service.NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except ValueError as exc:
+        raise _bad(exc) from None
+    return AssignmentOut(**row)
+
+
+@router.delete("/tariff-assignments/{assignment_id}", status_code=204)
+async def unassign_tariff(assignment_id: int, services: ServicesDep) -> Response:
+    if not await service.unassign(services.db, assignment_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"assignment {assignment_id} not found")
+    return Response(status_code=204)
+
+
+@router.get("/transactions/{transaction_id}/cost", response_model=CostOut)
+async def transaction_cost(transaction_id: int, services: ServicesDep) -> CostOut:
+    """The running cost of an active session (up to now) or the final cost of
+    an ended one (from its CDR once written)."""
+    found = await service.get_cdr(services.db, service.cdr_id(transaction_id))
+    if found is not None:
+        return CostOut(
+            transaction_id=transaction_id,
+            final=True,
+            cdr_id=found["id"],
+            tariff=found["tariff"],
+            breakdown=found["breakdown"],
+        )
+    cost = await service.session_cost(services.db, transaction_id)
+    if cost is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"transaction {transaction_id} not found")
+    return CostOut(
+        transaction_id=transaction_id,
+        final=cost.final,
+        tariff=cost.tariff.to_dict() if cost.tariff else None,
+        breakdown=cost.breakdown.to_dict(),
+    )
+
+
+Since = Annotated[dt.datetime | None, Query(alias="from", description="ended at or after")]
+Until = Annotated[dt.datetime | None, Query(alias="to", description="ended before")]
+Limit = Annotated[int, Query(ge=1, le=10000)]
+
+
+@dataclass(frozen=True, slots=True)
+class CdrQuery:
+    station_id: str | None
+    since: dt.datetime | None
+    until: dt.datetime | None
+    offset: int
+
+    async def run(self, services: Services, limit: int) -> list[dict[str, Any]]:
+        return await service.list_cdrs(
+            services.db,
+            station_id=self.station_id,
+            since=self.since,
+            until=self.until,
+            limit=limit,
+            offset=self.offset,
+        )
+
+
+def cdr_query(
+    station_id: str | None = None,
+    since: Since = None,
+    until: Until = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CdrQuery:
+    for name, value in (("from", since), ("to", until)):
+        if value is not None and value.tzinfo is None:
+            raise _bad(ValueError(f"{name}: give a time zone (e.g. 2026-11-20T00:00:00Z)"))
+    return CdrQuery(station_id, since, until, offset)
+
+
+CdrQueryDep = Annotated[CdrQuery, Depends(cdr_query)]
+
+
+@router.get("/cdrs", response_model=list[CdrOut])
+async def list_cdrs(services: ServicesDep, query: CdrQueryDep, limit: Limit = 100) -> list[CdrOut]:
+    """Charge detail records of sessions that ended in [from, to), oldest first."""
+    return [CdrOut(**r) for r in await query.run(services, limit)]
+
+
+@router.get("/cdrs.csv", response_class=Response)
+async def export_cdrs_csv(
+    services: ServicesDep, query: CdrQueryDep, limit: Limit = 10000
+) -> Response:
+    """The same CDRs as CSV, one row per CDR (columns in docs/tariffs.md)."""
+    rows = await query.run(services, limit)
+    return Response(
+        cdr.to_csv([cdr.summary(r) for r in rows]),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="cdrs.csv"'},
+    )
+
+
+@router.get("/cdrs/{cdr_id}", response_model=None)
+async def get_cdr(
+    cdr_id: str, services: ServicesDep, format: Literal["volta", "ocpi"] = "volta"
+) -> CdrOut | Response:
+    """One CDR; `format=ocpi` for an OCPI 2.2.1 CDR object (amounts as numbers)."""
+    found = await service.get_cdr(services.db, cdr_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"CDR {cdr_id} not found")
+    if format == "ocpi":
+        return Response(cdr.dumps(cdr.to_ocpi(found)), media_type="application/json")
+    return CdrOut(**found)

@@ -1,0 +1,1 @@
+"""Tariffs, session costs and charge detail records (CDRs)."""

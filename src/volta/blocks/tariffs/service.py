@@ -1,0 +1,543 @@
+"""Tariffs in the database, which tariff a session pays, its cost from the
+stored meter values, and the charge detail record written when it ends.
+
+Which tariff applies to a session: one assigned to its EVSE, else to its
+station, else to its id token's group, else the default tariff; the newest
+assignment wins within a level. A session no tariff applies to costs nothing
+and its CDR says so (currency XXX, "no currency" in ISO 4217).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from volta.blocks.tariffs.cost import ROUNDING_RULE, Breakdown, Reading, Timeline, compute
+from volta.blocks.tariffs.model import Tariff as TariffValue
+from volta.blocks.transactions.meter import ENERGY_REGISTER
+from volta.store.db import Conn, Database
+from volta.store.models import (
+    Cdr,
+    Connector,
+    IdToken,
+    MeterValue,
+    Tariff,
+    TariffAssignment,
+    Transaction,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from volta.blocks import Services
+
+log = logging.getLogger(__name__)
+
+NO_TARIFF = TariffValue(name="no tariff", currency="XXX")
+_COMPONENTS = (
+    "price_kwh",
+    "price_minute",
+    "price_idle_minute",
+    "idle_grace_minutes",
+    "session_fee",
+)
+CHARGING_END_RULE = (
+    "charging ended at the first register reading showing the final register value; "
+    "while active and the station reports Charging, charging runs until now"
+)
+
+
+class NotFound(LookupError):
+    pass
+
+
+# -- tariffs -----------------------------------------------------------------------
+
+
+def _values(tariff: TariffValue) -> dict[str, Any]:
+    doc = tariff.to_dict()
+    return {
+        "name": tariff.name,
+        "currency": tariff.currency,
+        "tax_percent": tariff.tax_percent,
+        "components": {key: doc[key] for key in _COMPONENTS},
+        "periods": doc["periods"],
+        "timezone": tariff.timezone,
+    }
+
+
+def _plain(value: Decimal) -> str:
+    """7.7000 as 7.7 and 19.0000 as 19 (the column keeps 4 decimals)."""
+    return str(value.quantize(1) if value == value.to_integral() else value.normalize())
+
+
+def _tariff(row: Any) -> TariffValue:
+    return TariffValue.from_dict(
+        {
+            "id": row.id,
+            "name": row.name,
+            "currency": row.currency,
+            "tax_percent": _plain(row.tax_percent),
+            "timezone": row.timezone,
+            "periods": row.periods,
+            **row.components,
+        }
+    )
+
+
+def _out(row: Any) -> dict[str, Any]:
+    return _tariff(row).to_dict() | {
+        "is_default": row.is_default,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+async def _clear_default(conn: Conn, keep: int) -> None:
+    await conn.execute(
+        sa.update(Tariff).where(Tariff.id != keep, Tariff.is_default).values(is_default=False)
+    )
+
+
+async def create_tariff(db: Database, data: dict[str, Any], *, is_default: bool) -> dict[str, Any]:
+    """Store a tariff; `data` is checked by `Tariff.from_dict` (TariffError)."""
+    tariff = TariffValue.from_dict(data)
+    now = utcnow()
+    async with db.write() as conn:
+        tariff_id = (
+            await conn.execute(
+                sa.insert(Tariff)
+                .values(**_values(tariff), is_default=is_default, created_at=now, updated_at=now)
+                .returning(Tariff.id)
+            )
+        ).scalar_one()
+        if is_default:
+            await _clear_default(conn, tariff_id)
+    found = await get_tariff(db, tariff_id)
+    assert found is not None
+    return found
+
+
+async def replace_tariff(
+    db: Database, tariff_id: int, data: dict[str, Any], *, is_default: bool
+) -> dict[str, Any]:
+    """Replace a tariff's prices. Sessions already ended keep the tariff their
+    CDR froze; active sessions are priced with the new one from now on."""
+    tariff = TariffValue.from_dict(data)
+    async with db.write() as conn:
+        changed = await conn.execute(
+            sa.update(Tariff)
+            .where(Tariff.id == tariff_id)
+            .values(**_values(tariff), is_default=is_default, updated_at=utcnow())
+        )
+        if not changed.rowcount:
+            raise NotFound(f"tariff {tariff_id} not found")
+        if is_default:
+            await _clear_default(conn, tariff_id)
+    found = await get_tariff(db, tariff_id)
+    assert found is not None
+    return found
+
+
+async def delete_tariff(db: Database, tariff_id: int) -> bool:
+    async with db.write() as conn:
+        await conn.execute(
+            sa.delete(TariffAssignment).where(TariffAssignment.tariff_id == tariff_id)
+        )
+        return bool((await conn.execute(sa.delete(Tariff).where(Tariff.id == tariff_id))).rowcount)
+
+
+async def get_tariff(db: Database, tariff_id: int) -> dict[str, Any] | None:
+    async with db.read() as conn:
+        row = (await conn.execute(sa.select(Tariff).where(Tariff.id == tariff_id))).first()
+    return None if row is None else _out(row)
+
+
+async def list_tariffs(db: Database) -> list[dict[str, Any]]:
+    async with db.read() as conn:
+        rows = (await conn.execute(sa.select(Tariff).order_by(Tariff.id))).all()
+    return [_out(r) for r in rows]
+
+
+# -- assignments ---------------------------------------------------------------------
+
+
+async def assign(
+    db: Database,
+    tariff_id: int,
+    *,
+    station_id: str | None = None,
+    evse_id: int | None = None,
+    group_id: str | None = None,
+) -> dict[str, Any]:
+    """Apply a tariff to an EVSE, a station or a token group, replacing the
+    tariff that target had. Raises ValueError for a target that is not one of
+    those, NotFound for an unknown tariff."""
+    if evse_id is not None and station_id is None:
+        raise ValueError("evse_id needs station_id")
+    if (station_id is None) == (group_id is None):
+        raise ValueError("give station_id (with evse_id for one EVSE) or group_id, not both")
+    target = (
+        TariffAssignment.station_id.is_(None)
+        if station_id is None
+        else TariffAssignment.station_id == station_id,
+        TariffAssignment.evse_id.is_(None)
+        if evse_id is None
+        else TariffAssignment.evse_id == evse_id,
+        TariffAssignment.group_id.is_(None)
+        if group_id is None
+        else TariffAssignment.group_id == group_id,
+    )
+    async with db.write(station_id) as conn:
+        if (await conn.execute(sa.select(Tariff.id).where(Tariff.id == tariff_id))).first() is None:
+            raise NotFound(f"tariff {tariff_id} not found")
+        await conn.execute(sa.delete(TariffAssignment).where(*target))
+        row = (
+            (
+                await conn.execute(
+                    sa.insert(TariffAssignment)
+                    .values(
+                        tariff_id=tariff_id,
+                        station_id=station_id,
+                        evse_id=evse_id,
+                        group_id=group_id,
+                        created_at=utcnow(),
+                    )
+                    .returning(*TariffAssignment.__table__.c)
+                )
+            )
+            .mappings()
+            .one()
+        )
+    return dict(row)
+
+
+async def list_assignments(db: Database, tariff_id: int | None = None) -> list[dict[str, Any]]:
+    stmt = sa.select(TariffAssignment).order_by(TariffAssignment.id)
+    if tariff_id is not None:
+        stmt = stmt.where(TariffAssignment.tariff_id == tariff_id)
+    async with db.read() as conn:
+        return [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
+
+
+async def unassign(db: Database, assignment_id: int) -> bool:
+    async with db.write() as conn:
+        result = await conn.execute(
+            sa.delete(TariffAssignment).where(TariffAssignment.id == assignment_id)
+        )
+        return bool(result.rowcount)
+
+
+async def resolve(
+    conn: Conn, station_id: str, evse_id: int | None, id_token: str | None
+) -> TariffValue | None:
+    """The tariff a session at `station_id`/`evse_id` by `id_token` pays."""
+    group = None
+    if id_token is not None:
+        group = (
+            await conn.execute(sa.select(IdToken.group_id).where(IdToken.token == id_token))
+        ).scalar_one_or_none()
+    level = sa.case(
+        (
+            sa.and_(
+                TariffAssignment.station_id == station_id,
+                TariffAssignment.evse_id.is_not(None),
+                TariffAssignment.evse_id == evse_id,
+            ),
+            0,
+        ),
+        (sa.and_(TariffAssignment.station_id == station_id, TariffAssignment.evse_id.is_(None)), 1),
+        else_=2,
+    )
+    matches = [
+        sa.and_(TariffAssignment.station_id == station_id, TariffAssignment.evse_id.is_(None))
+    ]
+    if evse_id is not None:
+        matches.append(
+            sa.and_(TariffAssignment.station_id == station_id, TariffAssignment.evse_id == evse_id)
+        )
+    if group is not None:
+        matches.append(TariffAssignment.group_id == group)
+    row = (
+        await conn.execute(
+            sa.select(Tariff)
+            .join(TariffAssignment, TariffAssignment.tariff_id == Tariff.id)
+            .where(sa.or_(*matches))
+            .order_by(level, TariffAssignment.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        row = (
+            await conn.execute(
+                sa.select(Tariff).where(Tariff.is_default).order_by(Tariff.id.desc()).limit(1)
+            )
+        ).first()
+    return None if row is None else _tariff(row)
+
+
+# -- costs ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCost:
+    transaction: Any
+    tariff: TariffValue | None
+    readings: list[dict[str, Any]]
+    breakdown: Breakdown
+
+    @property
+    def final(self) -> bool:
+        return bool(self.transaction.status == "Ended")
+
+
+_MWH = Decimal("0.001")
+
+
+def _wh(value: float | None) -> Decimal | None:
+    # Stored readings are floats of Wh; a milliwatt-hour is their resolution.
+    return None if value is None else Decimal(str(round(value, 3))).quantize(_MWH)
+
+
+async def _session_cost(
+    conn: Conn, tx: Any, tariff: TariffValue | None, now: dt.datetime | None
+) -> SessionCost:
+    rows = (
+        await conn.execute(
+            sa.select(MeterValue.id, MeterValue.timestamp, MeterValue.value)
+            .where(
+                MeterValue.transaction_id == tx.id,
+                MeterValue.measurand == ENERGY_REGISTER,
+                MeterValue.phase.is_(None),
+                MeterValue.unit == "Wh",
+            )
+            .order_by(MeterValue.timestamp, MeterValue.id)
+        )
+    ).all()
+    ended = tx.status == "Ended"
+    start = tx.started_at or tx.stopped_at or tx.created_at
+    end = (tx.stopped_at if ended else None) or now or utcnow()
+    readings: list[dict[str, Any]] = []
+    start_wh = _wh(tx.meter_start_wh)
+    if start_wh is not None:
+        readings.append({"source": "meter_start", "timestamp": start, "wh": start_wh})
+    readings += [
+        {"source": f"meter_value:{r.id}", "timestamp": r.timestamp, "wh": _wh(r.value)}
+        for r in rows
+    ]
+    stop_wh = _wh(tx.meter_stop_wh)
+    if ended and stop_wh is not None:
+        readings.append({"source": "meter_stop", "timestamp": end, "wh": stop_wh})
+    still_charging = False
+    if not ended:
+        status = (
+            await conn.execute(
+                sa.select(Connector.status).where(
+                    Connector.station_id == tx.station_id, Connector.evse_id == tx.evse_id
+                )
+            )
+        ).scalars()
+        still_charging = tx.charging_state == "Charging" or "Charging" in set(status)
+    breakdown = compute(
+        tariff or NO_TARIFF,
+        Timeline(
+            start=start,
+            end=end,
+            readings=tuple(Reading(r["timestamp"], r["wh"]) for r in readings),
+            still_charging=still_charging,
+        ),
+    )
+    return SessionCost(tx, tariff, readings, breakdown)
+
+
+async def session_cost(
+    db: Database, transaction_id: int, now: dt.datetime | None = None
+) -> SessionCost | None:
+    """The cost of a session so far (active; up to `now`, default the clock)
+    or in the end (ended), under the tariff that applies today. A CDR, once
+    written, keeps the tariff of its day: `get_cdr` reads it."""
+    async with db.read() as conn:
+        tx = (
+            await conn.execute(sa.select(Transaction).where(Transaction.id == transaction_id))
+        ).first()
+        if tx is None:
+            return None
+        tariff = await resolve(conn, tx.station_id, tx.evse_id, tx.id_token)
+        return await _session_cost(conn, tx, tariff, now)
+
+
+async def running_total(
+    db: Database, station_id: str, station_transaction_id: str, now: dt.datetime
+) -> Decimal | None:
+    """Total cost incl. tax of a 2.0.1 session at `now` (the event's time), or
+    None when no tariff applies (I02/I03: TransactionEventResponse.totalCost)."""
+    async with db.read() as conn:
+        tx = (
+            await conn.execute(
+                sa.select(Transaction).where(
+                    Transaction.station_id == station_id,
+                    Transaction.station_transaction_id == station_transaction_id,
+                )
+            )
+        ).first()
+        if tx is None:
+            return None
+        tariff = await resolve(conn, tx.station_id, tx.evse_id, tx.id_token)
+        if tariff is None:
+            return None
+        cost = await _session_cost(conn, tx, tariff, now)
+    return cost.breakdown.total
+
+
+# -- charge detail records ---------------------------------------------------------
+
+
+def cdr_id(transaction_id: int) -> str:
+    return f"VOLTA-{transaction_id}"
+
+
+def _audit(cost: SessionCost) -> dict[str, Any]:
+    tx = cost.transaction
+    return {
+        "transaction": {
+            "id": tx.id,
+            "protocol": tx.protocol,
+            "id_token_type": tx.id_token_type,
+            "remote_start_id": tx.remote_start_id,
+            "station_transaction_id": tx.station_transaction_id,
+            "started_at": _iso(tx.started_at),
+            "stopped_at": _iso(tx.stopped_at),
+            "meter_start_wh": tx.meter_start_wh,
+            "meter_stop_wh": tx.meter_stop_wh,
+            "stop_reason": tx.stop_reason,
+        },
+        "readings": [
+            {"source": r["source"], "timestamp": _iso(r["timestamp"]), "wh": str(r["wh"])}
+            for r in cost.readings
+        ],
+        "tariff": (cost.tariff or NO_TARIFF).to_dict(),
+        "charging_end_rule": CHARGING_END_RULE,
+        "steps": cost.breakdown.to_dict(),
+        "rounding": ROUNDING_RULE,
+        "computed_at": _iso(utcnow()),
+    }
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    return None if t is None else t.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+async def create_cdr(db: Database, transaction_id: int) -> dict[str, Any] | None:
+    """Write the CDR of an ended session, once: an existing CDR is returned
+    as it is (CDRs are never updated). None for an unknown or active session."""
+    existing = await get_cdr(db, cdr_id(transaction_id))
+    if existing is not None:
+        return existing
+    cost = await session_cost(db, transaction_id)
+    if cost is None or not cost.final:
+        return None
+    tx, b = cost.transaction, cost.breakdown
+    async with db.write(tx.station_id) as conn:
+        await conn.execute(
+            db.insert(Cdr)
+            .values(
+                id=cdr_id(tx.id),
+                transaction_id=tx.id,
+                station_id=tx.station_id,
+                evse_id=tx.evse_id,
+                connector_id=tx.connector_id,
+                id_token=tx.id_token,
+                start_at=b.start,
+                end_at=b.end,
+                tariff_id=cost.tariff.id if cost.tariff else None,
+                currency=b.currency,
+                energy_wh=b.energy_wh,
+                total_excl_tax=b.subtotal,
+                total_incl_tax=b.total,
+                breakdown=b.to_dict(),
+                tariff=cost.tariff.to_dict() if cost.tariff else None,
+                audit=_audit(cost),
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing()
+        )
+    log.info("CDR %s: %s %s", cdr_id(tx.id), b.total, b.currency)
+    return await get_cdr(db, cdr_id(tx.id))
+
+
+async def create_missing_cdrs(services: Services, batch: int = 500) -> int:
+    """CDRs for ended sessions that have none (a follow-up lost to a restart)."""
+    async with services.db.read() as conn:
+        missing = (
+            (
+                await conn.execute(
+                    sa.select(Transaction.id)
+                    .outerjoin(Cdr, Cdr.transaction_id == Transaction.id)
+                    .where(Transaction.status == "Ended", Cdr.id.is_(None))
+                    .order_by(Transaction.id)
+                    .limit(batch)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    created = 0
+    for transaction_id in missing:
+        if await create_cdr(services.db, transaction_id) is not None:
+            created += 1
+    return created
+
+
+def _cdr_out(row: Any) -> dict[str, Any]:
+    b = row.breakdown
+    return {
+        "id": row.id,
+        "transaction_id": row.transaction_id,
+        "station_id": row.station_id,
+        "evse_id": row.evse_id,
+        "connector_id": row.connector_id,
+        "id_token": row.id_token,
+        "start": row.start_at,
+        "end": row.end_at,
+        "tariff_id": row.tariff_id,
+        "currency": row.currency,
+        "energy_wh": b["energy_wh"],
+        "total_excl_tax": b["subtotal"],
+        "tax": b["tax"],
+        "total_incl_tax": b["total"],
+        "breakdown": b,
+        "tariff": row.tariff,
+        "audit": row.audit,
+        "created_at": row.created_at,
+    }
+
+
+async def get_cdr(db: Database, cdr: str) -> dict[str, Any] | None:
+    async with db.read() as conn:
+        row = (await conn.execute(sa.select(Cdr).where(Cdr.id == cdr))).first()
+    return None if row is None else _cdr_out(row)
+
+
+async def list_cdrs(
+    db: Database,
+    *,
+    station_id: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """CDRs of sessions that ended in [since, until), oldest first."""
+    stmt = sa.select(Cdr).order_by(Cdr.end_at, Cdr.id).limit(limit).offset(offset)
+    if station_id is not None:
+        stmt = stmt.where(Cdr.station_id == station_id)
+    if since is not None:
+        stmt = stmt.where(Cdr.end_at >= since)
+    if until is not None:
+        stmt = stmt.where(Cdr.end_at < until)
+    async with db.read() as conn:
+        return [_cdr_out(r) for r in (await conn.execute(stmt)).all()]
