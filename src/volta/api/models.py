@@ -175,6 +175,10 @@ class MeterValueOut(BaseModel):
     location: str | None = None
     raw_value: str
     raw_unit: str | None = None
+    flags: list[str] = Field(
+        default_factory=list,
+        description="register_backwards, register_jump, out_of_order (stored as sent)",
+    )
 
 
 class TransactionOut(BaseModel):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from volta.api.app import ServicesDep
 from volta.api.models import TransactionOut
 from volta.blocks.transactions import service
-from volta.blocks.transactions.flags import transaction_flags
+from volta.blocks.transactions.flags import meter_value_flags, transaction_flags
 
 router = APIRouter(tags=["transactions"])
 
@@ -35,4 +35,6 @@ async def get_transaction(transaction_id: int, services: ServicesDep) -> Transac
     row = await service.get_transaction(services.db, transaction_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"transaction {transaction_id} not found")
+    per_value = meter_value_flags(row["meter_values"])
+    row["meter_values"] = [{**v, "flags": per_value.get(v["id"], [])} for v in row["meter_values"]]
     return TransactionOut(**row, flags=transaction_flags(row))

@@ -137,6 +137,9 @@ async def _follow_session(conn: Conn, tx: Any, samples: list[Sample], rules: Rul
             start = (begin or sorted(readings, key=lambda r: r.timestamp))[0].value
         latest = max(readings, key=lambda r: r.timestamp).value
         energy = energy_between(start, latest)
+        if energy is not None and tx.energy_wh is not None and tx.meter_start_wh == start:
+            # A reading that goes back (flagged on read) takes no energy away.
+            energy = max(energy, tx.energy_wh)
         await conn.execute(
             _FOLLOW_ENERGY, {"tx_id": tx.id, "energy": energy, "start": start, "now": utcnow()}
         )
