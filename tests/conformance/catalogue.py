@@ -76,6 +76,49 @@ V201: dict[str, list[Case]] = {
         Case("TC_B_44_CSMS", "Set new NetworkConnectionProfile - Failed"),
         Case("TC_B_58_CSMS", "WebSocket Subprotocol validation"),
     ],
+    "C. Authorization": [
+        Case("TC_C_02_CSMS", "Local start transaction - Authorization Invalid/Unknown"),
+        Case("TC_C_06_CSMS", "Local start transaction - Authorization Blocked"),
+        Case("TC_C_07_CSMS", "Local start transaction - Authorization Expired"),
+        Case("TC_C_08_CSMS", "Authorization through authorization cache - Accepted"),
+        Case("TC_C_20_CSMS", "Authorization through authorization cache - Invalid"),
+        Case("TC_C_37_CSMS", "Clear Authorization Data in Authorization Cache - Accepted"),
+        Case("TC_C_38_CSMS", "Clear Authorization Data in Authorization Cache - Rejected"),
+        Case("TC_C_39_CSMS", "Authorization by GroupId - Success"),
+        Case("TC_C_40_CSMS", "Authorization by GroupId - Success with Local Authorization List"),
+        Case(
+            "TC_C_43_CSMS",
+            "Authorization by GroupId - Invalid status with Local Authorization List",
+        ),
+        Case("TC_C_47_CSMS", "Stop Transaction with a Master Pass - With UI - All transactions"),
+        Case(
+            "TC_C_48_CSMS", "Stop Transaction with a Master Pass - With UI - Specific transactions"
+        ),
+        Case("TC_C_49_CSMS", "Stop Transaction with a Master Pass - Without UI"),
+        Case(
+            "TC_C_50_CSMS",
+            "Authorization with contract certificates - Local validation - Accepted",
+            NO_CERTS,
+        ),
+        Case(
+            "TC_C_51_CSMS",
+            "Authorization with contract certificates - Local validation - Rejected",
+            NO_CERTS,
+        ),
+        Case(
+            "TC_C_52_CSMS",
+            "Authorization with contract certificates - Central validation - Accepted",
+            NO_CERTS,
+        ),
+    ],
+    "D. Local Authorization List Management": [
+        Case("TC_D_01_CSMS", "Send Local Authorization List - Full"),
+        Case("TC_D_02_CSMS", "Send Local Authorization List - Differential Update"),
+        Case("TC_D_03_CSMS", "Send Local Authorization List - Differential Remove"),
+        Case("TC_D_04_CSMS", "Send Local Authorization List - Full with empty list"),
+        Case("TC_D_08_CSMS", "Get Local List Version - Success"),
+        Case("TC_D_09_CSMS", "Get Local List Version - No list available"),
+    ],
     "E. Transactions": [
         Case("TC_E_01_CSMS", "Start transaction options - PowerPathClosed"),
         Case("TC_E_02_CSMS", "Start transaction options - EnergyTransfer"),
@@ -167,6 +210,20 @@ V201: dict[str, list[Case]] = {
         Case("TC_J_09_CSMS", "Sampled Meter Values - EventType Updated"),
         Case("TC_J_10_CSMS", "Sampled Meter Values - EventType Ended"),
         Case("TC_J_11_CSMS", "Sampled Meter Values - Signed"),
+    ],
+    "H. Reservation": [
+        Case("TC_H_01_CSMS", "Reserve a specific EVSE - Accepted"),
+        Case("TC_H_07_CSMS", "Reserve a specific EVSE - Reservation Ended / not used"),
+        Case("TC_H_08_CSMS", "Reserve an unspecified EVSE - Accepted"),
+        Case(
+            "TC_H_14_CSMS",
+            "Reserve an unspecified EVSE - All EVSEs reserved",
+        ),
+        Case("TC_H_15_CSMS", "Reserve a connector with a specific type - Success"),
+        Case("TC_H_17_CSMS", "Cancel reservation - Success"),
+        Case("TC_H_19_CSMS", "Use a reserved EVSE with GroupId"),
+        Case("TC_H_20_CSMS", "Reservation - Connector/EVSE becomes Faulted"),
+        Case("TC_H_22_CSMS", "Reserve a specific EVSE - Rejected"),
     ],
     "P. DataTransfer": [
         Case(

@@ -284,7 +284,7 @@ class Transaction(Base):
 
 class TransactionEvent(Base):
     """2.0.1 TransactionEvent messages, one per (transaction, seqNo) so a
-    repeated event is recognised (E01.FR.?? seqNo; OCPP-J retries)."""
+    repeated event is recognised (E01 seqNo; OCPP-J retries)."""
 
     __tablename__ = "transaction_events"
 

@@ -27,6 +27,6 @@ def id_token_info(auth: Authorization) -> dict[str, Any]:
 async def authorize_handler(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     token = p["idToken"]
     auth = await authorize(ctx.services.db, token["idToken"], token["type"])
-    # C01.FR.?? / C07: certificate data (Plug & Charge) is accepted and not
+    # C07: certificate data (Plug & Charge) is accepted and not
     # checked until the certificates block lands.
     return {"idTokenInfo": id_token_info(auth)}

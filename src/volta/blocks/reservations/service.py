@@ -149,7 +149,7 @@ async def status_update(db: Database, station_id: str, reservation_id: int, upda
 
 
 async def expire_due(db: Database) -> int:
-    """Reservations whose time has passed end as Expired (H01.FR.?? the
+    """Reservations whose time has passed end as Expired (H04: the
     station ends them too, but Volta must not count on hearing of it)."""
     async with db.write() as conn:
         result = await conn.execute(

@@ -1,4 +1,4 @@
-"""OCPP 2.0.1 block H: ReservationStatusUpdate (H01.FR.?? / H04)."""
+"""OCPP 2.0.1 block H: ReservationStatusUpdate (H04)."""
 
 from __future__ import annotations
 
