@@ -167,13 +167,16 @@ async def _cost_limits_due(services: Services) -> None:
 async def expire_waiting(db: Database, timeout: float) -> int:
     """Accepted remote starts whose transaction never came end as Timeout."""
     cutoff = utcnow() - dt.timedelta(seconds=timeout)
+    due = sa.and_(
+        RemoteStart.status.in_(("Requested", "Accepted")), RemoteStart.created_at < cutoff
+    )
+    # Read first: housekeeping must not wait on the write lock for nothing.
+    async with db.read() as conn:
+        if (await conn.execute(sa.select(RemoteStart.id).where(due).limit(1))).first() is None:
+            return 0
     async with db.write() as conn:
         result = await conn.execute(
-            sa.update(RemoteStart)
-            .where(
-                RemoteStart.status.in_(("Requested", "Accepted")), RemoteStart.created_at < cutoff
-            )
-            .values(status="Timeout", updated_at=utcnow())
+            sa.update(RemoteStart).where(due).values(status="Timeout", updated_at=utcnow())
         )
     return int(result.rowcount or 0)
 

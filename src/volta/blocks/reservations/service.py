@@ -151,11 +151,14 @@ async def status_update(db: Database, station_id: str, reservation_id: int, upda
 async def expire_due(db: Database) -> int:
     """Reservations whose time has passed end as Expired (H04: the
     station ends them too, but Volta must not count on hearing of it)."""
+    due = sa.and_(Reservation.status.in_(LIVE), Reservation.expires_at <= utcnow())
+    # Read first: housekeeping must not wait on the write lock for nothing.
+    async with db.read() as conn:
+        if (await conn.execute(sa.select(Reservation.id).where(due).limit(1))).first() is None:
+            return 0
     async with db.write() as conn:
         result = await conn.execute(
-            sa.update(Reservation)
-            .where(Reservation.status.in_(LIVE), Reservation.expires_at <= utcnow())
-            .values(status="Expired", updated_at=utcnow())
+            sa.update(Reservation).where(due).values(status="Expired", updated_at=utcnow())
         )
     return int(result.rowcount or 0)
 
