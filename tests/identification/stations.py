@@ -17,15 +17,30 @@ from ocpp.v201 import call_result as result201
 from tests.helpers import Station16, Station201, connect
 
 
-class IdStation16(Station16):
-    def __init__(self, *args: Any, **kw: Any) -> None:
-        super().__init__(*args, **kw)
+class _Chooses:
+    """Records what the CSMS sent and answers the status a test chose."""
+
+    received: list[tuple[str, dict[str, Any]]]
+
+    def _setup(self) -> None:
         self.answers: dict[str, str] = {}
         self.list_version = 0
 
     def _got(self, action: str, kw: dict[str, Any]) -> str:
         self.received.append((action, kw))
         return self.answers.get(action, "Accepted")
+
+    def last(self, action: str) -> dict[str, Any]:
+        return [kw for a, kw in self.received if a == action][-1]
+
+    def count(self, action: str) -> int:
+        return sum(1 for a, _ in self.received if a == action)
+
+
+class IdStation16(_Chooses, Station16):
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._setup()
 
     @on("SendLocalList")
     async def on_send_local_list(self, **kw: Any) -> Any:
@@ -50,22 +65,11 @@ class IdStation16(Station16):
     async def boot(self) -> None:
         await self.call(call16.BootNotification(charge_point_vendor="v", charge_point_model="m"))
 
-    def last(self, action: str) -> dict[str, Any]:
-        return [kw for a, kw in self.received if a == action][-1]
 
-    def count(self, action: str) -> int:
-        return sum(1 for a, _ in self.received if a == action)
-
-
-class IdStation201(Station201):
+class IdStation201(_Chooses, Station201):
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
-        self.answers: dict[str, str] = {}
-        self.list_version = 0
-
-    def _got(self, action: str, kw: dict[str, Any]) -> str:
-        self.received.append((action, kw))
-        return self.answers.get(action, "Accepted")
+        self._setup()
 
     @on("SendLocalList")
     async def on_send_local_list(self, **kw: Any) -> Any:
@@ -93,12 +97,6 @@ class IdStation201(Station201):
                 charging_station={"model": "m", "vendor_name": "v"}, reason="PowerUp"
             )
         )
-
-    def last(self, action: str) -> dict[str, Any]:
-        return [kw for a, kw in self.received if a == action][-1]
-
-    def count(self, action: str) -> int:
-        return sum(1 for a, _ in self.received if a == action)
 
 
 @contextlib.asynccontextmanager
