@@ -83,7 +83,12 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     # The writer takes the write lock up front: a deferred transaction that
     # must upgrade later fails at once with SQLITE_BUSY when another process
     # (the CLI) writes at the same time.
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("writer") else "BEGIN")
+    # An execution option of this Connection, not `conn.info`: that belongs to
+    # the pooled DBAPI connection and would outlive the writer (seen: after a
+    # failed commit the writer's connection went back to the pool and readers
+    # then waited on the write lock).
+    writer = conn.get_execution_options().get("volta_writer")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
 
 class _InlineConnection:
@@ -257,8 +262,7 @@ class Database:
 
     async def _writer_connection(self) -> Any:
         if self._sync_engine is not None:
-            conn = self._sync_engine.connect()
-            conn.info["writer"] = True
+            conn = self._sync_engine.connect().execution_options(volta_writer=True)
             return _InlineConnection(conn)
         assert self._async_engine is not None
         return await self._async_engine.connect()
