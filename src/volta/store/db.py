@@ -75,7 +75,10 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    # How long a write waits for another process's lock (the CLI's writes take
+    # milliseconds). SQLite runs in the event loop, so this is also how long
+    # every station waits when the lock is held for good: kept short.
+    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
 
 
