@@ -10,10 +10,12 @@ from ocpp.v16 import call as call16
 
 from tests.helpers import add_token, register, station
 
+# One base for the whole test: taken per call it could cross a second.
+BASE = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
+
 
 def at(seconds: float) -> str:
-    base = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
-    return (base + dt.timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+    return (BASE + dt.timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
 
 
 async def test_backwards_jump_and_out_of_order_are_flagged(volta, api):
@@ -52,10 +54,9 @@ async def test_backwards_jump_and_out_of_order_are_flagged(volta, api):
         await reading(30, 2000)  # arrives last, was measured second
     tx = (await api.get(f"/api/v1/transactions/{tx_id}")).json()
     flags = {mv["timestamp"][11:19]: mv["flags"] for mv in tx["meter_values"]}
-    start = dt.datetime.fromisoformat(at(0).replace("Z", "+00:00"))
 
     def hhmmss(seconds: int) -> str:
-        return (start + dt.timedelta(seconds=seconds)).strftime("%H:%M:%S")
+        return (BASE + dt.timedelta(seconds=seconds)).strftime("%H:%M:%S")
 
     assert flags == {
         hhmmss(30): ["out_of_order"],

@@ -256,9 +256,18 @@ class SqliteLock:
         self.path = path
         self.conn: sqlite3.Connection | None = None
 
-    def cut(self) -> None:
-        self.conn = sqlite3.connect(self.path, isolation_level=None)
-        self.conn.execute("BEGIN EXCLUSIVE")
+    async def take(self) -> None:
+        """Take the write lock without blocking the event loop, which Volta's
+        SQLite writes share with this test: waiting for the lock inside the
+        loop would wait on a batch that only the loop can finish."""
+        self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=0)
+        for _ in range(500):
+            try:
+                self.conn.execute("BEGIN EXCLUSIVE")
+                return
+            except sqlite3.OperationalError:
+                await asyncio.sleep(0.01)
+        raise AssertionError("could not lock the SQLite database within 5 s")
 
     def restore(self) -> None:
         assert self.conn is not None
@@ -284,7 +293,10 @@ async def test_database_unavailable_during_stop_transaction(database):
                 "timestamp": now_iso(),
                 "reason": "Local",
             }
-            outage.cut()
+            if isinstance(outage, SqliteLock):
+                await outage.take()
+            else:
+                outage.cut()
             try:
                 r = await st.call("StopTransaction", stop, timeout=20)
             finally:
