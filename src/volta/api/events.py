@@ -14,7 +14,6 @@ from volta.api.app import ServicesDep
 from volta.api.models import (
     DeliveryOut,
     EventOut,
-    EventType,
     WebhookCreate,
     WebhookCreated,
     WebhookOut,
@@ -23,6 +22,7 @@ from volta.api.models import (
 from volta.blocks import Services
 from volta.events import service as events
 from volta.events import webhooks
+from volta.events.service import EventType
 
 router = APIRouter(tags=["events"])
 

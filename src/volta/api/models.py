@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from volta.events.service import EventType
+
 RegistrationStatus = Literal["Accepted", "Pending", "Rejected"]
 ValidationMode = Literal["strict", "relaxed", "off"]
 TokenStatus = Literal["Accepted", "Blocked", "Expired", "Invalid"]
@@ -383,20 +385,6 @@ class RemoteStartOut(BaseModel):
     created_at: dt.datetime
     updated_at: dt.datetime
     command: CommandOut | None = None
-
-
-EventType = Literal[
-    "station.online",
-    "station.offline",
-    "ev.connected",
-    "session.started",
-    "charging.started",
-    "charging.suspended_ev",
-    "soc.reached",
-    "limit.reached",
-    "session.ended",
-    "fault.reported",
-]
 
 
 class EventOut(BaseModel):

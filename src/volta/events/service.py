@@ -19,14 +19,14 @@ Types (payloads in docs/events.md):
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
 
 from volta.store.db import Conn, Database
 from volta.store.models import EVENTS, Event, Webhook, WebhookDelivery, utcnow
 
-TYPES = (
+EventType = Literal[
     "station.online",
     "station.offline",
     "ev.connected",
@@ -37,7 +37,8 @@ TYPES = (
     "limit.reached",
     "session.ended",
     "fault.reported",
-)
+]
+TYPES: tuple[str, ...] = get_args(EventType)
 
 _INSERT_EVENT = EVENTS.insert().returning(EVENTS.c.id)
 _ACTIVE_HOOKS = sa.select(Webhook.id, Webhook.event_types).where(Webhook.active.is_(True))
