@@ -16,7 +16,6 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from tests.helpers import RawStation, basic_auth, connect, register, wait_until, ws_url
-from volta.blocks import HANDLERS
 from volta.blocks.provisioning import service as provisioning
 from volta.ocpp.versions import Version
 
@@ -194,13 +193,14 @@ class TestDeadConnection:
 async def test_calls_are_answered_concurrently(volta):
     """A slow handler does not hold up the station's next CALL."""
     release = asyncio.Event()
-    original = HANDLERS[(Version.V16, "DataTransfer")]
+    handlers = volta.services.handlers.handlers
+    original = handlers[(Version.V16, "DataTransfer")]
 
     async def slow(ctx, payload):
         await asyncio.wait_for(release.wait(), 5)
         return {"status": "Accepted"}
 
-    HANDLERS[(Version.V16, "DataTransfer")] = slow
+    handlers[(Version.V16, "DataTransfer")] = slow
     try:
         await register(volta, "CC")
         async with connect(volta, "CC", "ocpp1.6") as ws:
@@ -213,7 +213,7 @@ async def test_calls_are_answered_concurrently(volta):
             second = await raw.recv()
             assert second[1] == "slow" and second[2] == {"status": "Accepted"}
     finally:
-        HANDLERS[(Version.V16, "DataTransfer")] = original
+        handlers[(Version.V16, "DataTransfer")] = original
 
 
 async def test_permessage_deflate_is_negotiated(volta):

@@ -17,15 +17,24 @@ import uvicorn
 
 from volta import housekeeping
 from volta.api.app import create_api
-from volta.blocks import Services
-from volta.blocks import registry as _handlers  # noqa: F401  (registers handlers)
+from volta.blocks.authorization import v16 as authorization_v16
+from volta.blocks.authorization import v201 as authorization_v201
+from volta.blocks.data_transfer import handlers as data_transfer
+from volta.blocks.local_list import service as local_list
+from volta.blocks.provisioning import v16 as provisioning_v16
+from volta.blocks.provisioning import v201 as provisioning_v201
 from volta.blocks.remote_control.service import recover_pending
+from volta.blocks.reservations import v201 as reservations_v201
+from volta.blocks.tariffs import hooks as tariffs_hooks
+from volta.blocks.transactions import v16 as transactions_v16
+from volta.blocks.transactions import v201 as transactions_v201
 from volta.config import Settings
 from volta.events.webhooks import Dispatcher
 from volta.gateway.router import LocalRouter
 from volta.gateway.server import Gateway
 from volta.ocpp.schemas import registry as schema_registry
 from volta.security import hash_api_token, new_api_token, new_station_password
+from volta.services import HandlerTable, Services
 from volta.store import migrate
 from volta.store.db import Database, redact
 from volta.store.framelog import FrameLog
@@ -43,13 +52,31 @@ class _ApiServer(uvicorn.Server):
         yield
 
 
+def handler_table() -> HandlerTable:
+    """Every block's handlers and follow-ups, for the gateway."""
+    return HandlerTable.combine(
+        provisioning_v16.handlers,
+        provisioning_v201.handlers,
+        authorization_v16.handlers,
+        authorization_v201.handlers,
+        transactions_v16.handlers,
+        transactions_v201.handlers,
+        reservations_v201.handlers,
+        data_transfer.handlers,
+        local_list.handlers,
+        tariffs_hooks.handlers,
+    )
+
+
 class Volta:
     def __init__(self, settings: Settings, *, db_schema: str | None = None) -> None:
         self.settings = settings
         self.db = Database(settings.database_url, schema=db_schema)
         self.frames = FrameLog(self.db)
         self.router = LocalRouter()
-        self.services = Services(settings, self.db, self.frames, self.router, schema_registry())
+        self.services = Services(
+            settings, self.db, self.frames, self.router, schema_registry(), handler_table()
+        )
         self.gateway = Gateway(self.services)
         self.online_history = OnlineHistory(self.router)
         self._api_server: _ApiServer | None = None

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from volta.blocks import Services
 from volta.blocks.local_list import service as local_lists
 from volta.blocks.remote_control import sessions
 from volta.blocks.reservations import service as reservations
 from volta.blocks.tariffs.service import create_missing_cdrs
+from volta.services import Services
 
 log = logging.getLogger(__name__)
 

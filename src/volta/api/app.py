@@ -13,8 +13,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from volta import __version__, metrics
-from volta.blocks import Services
 from volta.security import hash_api_token
+from volta.services import Services
 from volta.store.models import ApiToken
 
 if TYPE_CHECKING:

@@ -19,10 +19,10 @@ from volta.api.models import (
     WebhookOut,
     WebhookUpdate,
 )
-from volta.blocks import Services
 from volta.events import service as events
 from volta.events import webhooks
 from volta.events.service import EventType
+from volta.services import Services
 
 router = APIRouter(tags=["events"])
 

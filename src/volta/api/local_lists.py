@@ -8,9 +8,9 @@ from fastapi import APIRouter, HTTPException, status
 
 from volta.api.app import ServicesDep
 from volta.api.models import LocalListChange, LocalListOut, LocalListSet, LocalListVersionOut
-from volta.blocks import Services
 from volta.blocks.local_list import service
 from volta.blocks.provisioning import service as provisioning
+from volta.services import Services
 
 router = APIRouter(tags=["local-lists"])
 

@@ -11,10 +11,10 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from volta.api.app import ServicesDep
 from volta.api.models import CommandOut, Limits, RemoteStartCreate, RemoteStartOut, TransactionOut
-from volta.blocks import Services
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.remote_control import sessions
 from volta.blocks.transactions import service as tx_service
+from volta.services import Services
 
 router = APIRouter(tags=["sessions"])
 

@@ -18,9 +18,9 @@ from volta.api.models import (
     StationOut,
     StationUpdate,
 )
-from volta.blocks import Services
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.remote_control import service as remote_control
+from volta.services import Services
 from volta.store import framelog
 
 router = APIRouter(tags=["stations"])

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from volta.api.app import ServicesDep
-from volta.blocks import Services
 from volta.blocks.tariffs import cdr, service
 from volta.blocks.tariffs.model import TariffError
+from volta.services import Services
 
 router = APIRouter(tags=["tariffs"])
 

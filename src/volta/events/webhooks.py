@@ -34,8 +34,8 @@ import orjson
 import sqlalchemy as sa
 
 from volta import __version__
-from volta.blocks import Services
 from volta.events.service import TYPES, message
+from volta.services import Services
 from volta.store.db import Database
 from volta.store.models import Event, Webhook, WebhookDelivery, utcnow
 

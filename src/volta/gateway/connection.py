@@ -12,10 +12,9 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from volta import metrics
-from volta.blocks import FOLLOW_UPS, HANDLERS, CallContext, Services, StationState
-from volta.gateway.router import CallOutcome, outcome_of_result
 from volta.ocpp.errors import ErrorCode, OcppError
 from volta.ocpp.frames import CALL, CALLERROR, CALLRESULT, Call
+from volta.ocpp.rules import accepted_answer, acknowledgement, check_registration
 from volta.ocpp.session import (
     CallInProgress,
     CallReceived,
@@ -25,12 +24,10 @@ from volta.ocpp.session import (
     ResultReceived,
 )
 from volta.ocpp.versions import Version
+from volta.services import CallContext, Services, StationState
+from volta.stations import CallOutcome
 
 log = logging.getLogger(__name__)
-
-# OCPP 2.0.1 B02.FR.09 / B03.FR.08 and OCPP 1.6 §4.2: until the CSMS has
-# accepted the station, it answers any other CALL with SecurityError.
-_ALLOWED_BEFORE_ACCEPTED = frozenset({"BootNotification"})
 
 
 class StationConnection:
@@ -105,22 +102,16 @@ class StationConnection:
     async def _answer_call(self, call: Call) -> None:
         started = time.perf_counter()
         try:
-            if (
-                call.action not in _ALLOWED_BEFORE_ACCEPTED
-                and self.station.registration_status != "Accepted"
-            ):
-                raise OcppError(
-                    ErrorCode.SECURITY_ERROR,
-                    f"station is {self.station.registration_status}: send BootNotification first",
-                )
-            handler = HANDLERS.get((self.version, call.action))
+            check_registration(call.action, self.station.registration_status)
+            handlers = self.services.handlers
+            handler = handlers.handler(self.version, call.action)
             if handler is None:
-                payload = self._acknowledge(call)
+                payload = acknowledgement(self.services.schemas, self.version, call.action)
             else:
                 payload = await handler(self._context, call.payload)
             text = self.session.result(call, payload)
             await self._send(text, CALLRESULT, call.message_id, call.action)
-            for follow_up in FOLLOW_UPS.get((self.version, call.action), ()):
+            for follow_up in handlers.follow_ups_of(self.version, call.action):
                 self.services.spawn(
                     follow_up(self._context, call.payload, payload),
                     name=f"{call.action}-follow-up-{self.station_id}",
@@ -140,18 +131,6 @@ class StationConnection:
             )
         finally:
             metrics.HANDLER_SECONDS.labels(call.action).observe(time.perf_counter() - started)
-
-    def _acknowledge(self, call: Call) -> dict[str, Any]:
-        """A station notification Volta records but has no block for yet
-        (e.g. FirmwareStatusNotification): its frame is stored, and it is
-        acknowledged when the response needs no fields."""
-        try:
-            self.services.schemas.validate(self.version, call.action, {}, response=True)
-        except OcppError:
-            raise OcppError(
-                ErrorCode.NOT_SUPPORTED, f"{call.action} is not supported by this CSMS yet"
-            ) from None
-        return {}
 
     # -- sending ---------------------------------------------------------------
 
@@ -237,7 +216,10 @@ class StationConnection:
                     error_description=event.error.description,
                     details=event.error.details,
                 )
-            outcome = outcome_of_result(pending.message_id, event.payload)
+            ok = accepted_answer(action, event.payload)
+            outcome = CallOutcome(
+                "accepted" if ok else "rejected", pending.message_id, event.payload
+            )
             if event.violation:
                 log.warning(
                     "%s answered %s with an invalid payload: %s",

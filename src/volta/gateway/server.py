@@ -26,12 +26,12 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from volta import metrics
-from volta.blocks import Services, StationState
 from volta.blocks.provisioning import service as provisioning
 from volta.gateway.connection import StationConnection
 from volta.ocpp.schemas import Validation
 from volta.ocpp.versions import SUPPORTED, Version, parse_version
 from volta.security import verify_password
+from volta.services import Services, StationState
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import collections
 import contextlib
 import time
 
-from volta.gateway.router import StationRouter
+from volta.stations import StationRouter
 
 
 class OnlineHistory:

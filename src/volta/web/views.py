@@ -29,7 +29,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from volta.api.app import ServicesDep, get_services
 from volta.api.models import IdTokenCreate, IdTokenUpdate, StationCreate, StationUpdate
 from volta.api.stations import stations_out
-from volta.blocks import Services
 from volta.blocks.authorization import service as tokens_service
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.remote_control import service as remote_control
@@ -38,6 +37,7 @@ from volta.blocks.transactions import service as transactions
 from volta.ocpp.times import parse_timestamp
 from volta.ocpp.versions import Version
 from volta.security import new_station_password
+from volta.services import Services
 from volta.store import framelog
 from volta.store.models import utcnow
 from volta.web import users

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from volta.blocks import CallContext, handles
 from volta.blocks.authorization.service import Authorization, authorize
 from volta.ocpp.times import format_timestamp
 from volta.ocpp.versions import Version
+from volta.services import CallContext, HandlerTable
 
 
 def id_tag_info(auth: Authorization) -> dict[str, Any]:
@@ -20,6 +20,9 @@ def id_tag_info(auth: Authorization) -> dict[str, Any]:
     return info
 
 
-@handles(Version.V16, "Authorize")
+handlers = HandlerTable()
+
+
+@handlers.on(Version.V16, "Authorize")
 async def authorize_handler(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     return {"idTagInfo": id_tag_info(await authorize(ctx.services.db, p["idTag"]))}

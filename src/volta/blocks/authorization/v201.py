@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from volta.blocks import CallContext, handles
 from volta.blocks.authorization.service import Authorization, authorize
 from volta.ocpp.times import format_timestamp
 from volta.ocpp.versions import Version
+from volta.services import CallContext, HandlerTable
 
 
 def id_token_info(auth: Authorization) -> dict[str, Any]:
@@ -23,7 +23,10 @@ def id_token_info(auth: Authorization) -> dict[str, Any]:
     return info
 
 
-@handles(Version.V201, "Authorize")
+handlers = HandlerTable()
+
+
+@handlers.on(Version.V201, "Authorize")
 async def authorize_handler(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     token = p["idToken"]
     auth = await authorize(ctx.services.db, token["idToken"], token["type"])

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from volta.blocks import CallContext, handles
 from volta.ocpp.versions import Version
+from volta.services import CallContext, HandlerTable
+
+handlers = HandlerTable()
 
 
-@handles(Version.V16, "DataTransfer")
-@handles(Version.V201, "DataTransfer")
+@handlers.on(Version.V16, "DataTransfer")
+@handlers.on(Version.V201, "DataTransfer")
 async def data_transfer(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     return {"status": "UnknownVendorId"}

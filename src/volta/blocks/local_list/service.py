@@ -22,12 +22,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from volta.blocks import CallContext, Services, follows
 from volta.blocks.authorization.service import Authorization, token_verdict
 from volta.blocks.authorization.v16 import id_tag_info
 from volta.blocks.authorization.v201 import id_token_info
 from volta.blocks.remote_control.service import send_command
 from volta.ocpp.versions import Version
+from volta.services import CallContext, HandlerTable, Services
 from volta.store.db import Conn, Database
 from volta.store.models import IdToken, LocalList, LocalListEntry, utcnow
 
@@ -351,5 +351,7 @@ async def _after_boot(ctx: CallContext, request: dict[str, Any], answer: dict[st
         await sync(ctx.services, ctx.station_id)
 
 
-follows(Version.V16, "BootNotification")(_after_boot)
-follows(Version.V201, "BootNotification")(_after_boot)
+# The local list follows the answer to BootNotification (app.py combines this table).
+handlers = HandlerTable()
+handlers.after(Version.V16, "BootNotification")(_after_boot)
+handlers.after(Version.V201, "BootNotification")(_after_boot)

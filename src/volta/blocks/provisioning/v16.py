@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from volta.blocks import CallContext, handles
 from volta.blocks.provisioning import service
 from volta.ocpp.times import format_timestamp, parse_timestamp
 from volta.ocpp.versions import Version
+from volta.services import CallContext, HandlerTable
 
 V16 = Version.V16
 
 
-@handles(V16, "BootNotification")
+handlers = HandlerTable()
+
+
+@handlers.on(V16, "BootNotification")
 async def boot_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     settings = ctx.services.settings
     decision = await service.boot(
@@ -39,13 +42,13 @@ async def boot_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
     }
 
 
-@handles(V16, "Heartbeat")
+@handlers.on(V16, "Heartbeat")
 async def heartbeat(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     now = await service.heartbeat(ctx.services.db, ctx.station_id)
     return {"currentTime": format_timestamp(now)}
 
 
-@handles(V16, "StatusNotification")
+@handlers.on(V16, "StatusNotification")
 async def status_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     connector = p["connectorId"]
     await service.record_status(

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from volta.blocks import CallContext, handles
 from volta.blocks.provisioning import service
 from volta.ocpp.times import format_timestamp, parse_timestamp
 from volta.ocpp.versions import Version
+from volta.services import CallContext, HandlerTable
 
 V201 = Version.V201
 
 
-@handles(V201, "BootNotification")
+handlers = HandlerTable()
+
+
+@handlers.on(V201, "BootNotification")
 async def boot_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     station = p["chargingStation"]
     modem = station.get("modem") or {}
@@ -40,13 +43,13 @@ async def boot_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
     }
 
 
-@handles(V201, "Heartbeat")
+@handlers.on(V201, "Heartbeat")
 async def heartbeat(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     now = await service.heartbeat(ctx.services.db, ctx.station_id)
     return {"currentTime": format_timestamp(now)}
 
 
-@handles(V201, "StatusNotification")
+@handlers.on(V201, "StatusNotification")
 async def status_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     await service.record_status(
         ctx.services.db,
@@ -59,7 +62,7 @@ async def status_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, 
     return {}
 
 
-@handles(V201, "NotifyReport")
+@handlers.on(V201, "NotifyReport")
 async def notify_report(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     # B07/B08: a report may span several messages (seqNo, tbc); each part is
     # stored as it arrives.

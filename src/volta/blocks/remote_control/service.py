@@ -14,11 +14,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from volta import metrics
-from volta.blocks import Services
-from volta.gateway.router import CallOutcome
 from volta.ocpp.actions import CSMS_INITIATED
 from volta.ocpp.errors import ErrorCode, OcppError
 from volta.ocpp.versions import Version
+from volta.services import Services
+from volta.stations import CallOutcome
 from volta.store.models import Command, utcnow
 
 

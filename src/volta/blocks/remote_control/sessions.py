@@ -17,11 +17,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from volta.blocks import Services
 from volta.blocks.authorization.service import authorize_start
 from volta.blocks.remote_control.service import send_command
 from volta.blocks.transactions import service as tx_service
 from volta.ocpp.versions import Version
+from volta.services import Services
 from volta.store.db import Database
 from volta.store.models import RemoteStart, Transaction, utcnow
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from volta.blocks import Services
 from volta.blocks.authorization.service import authorize
 from volta.blocks.remote_control.service import send_command
 from volta.ocpp.times import format_timestamp
 from volta.ocpp.versions import Version
+from volta.services import Services
 from volta.store.db import Database
 from volta.store.models import Reservation, utcnow
 

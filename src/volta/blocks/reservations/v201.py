@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from volta.blocks import CallContext, handles
 from volta.blocks.reservations import service
 from volta.ocpp.versions import Version
+from volta.services import CallContext, HandlerTable
 
 log = logging.getLogger(__name__)
 
 
-@handles(Version.V201, "ReservationStatusUpdate")
+handlers = HandlerTable()
+
+
+@handlers.on(Version.V201, "ReservationStatusUpdate")
 async def reservation_status_update(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     changed = await service.status_update(
         ctx.services.db, ctx.station_id, p["reservationId"], p["reservationUpdateStatus"]

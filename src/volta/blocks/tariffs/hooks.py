@@ -5,18 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from volta.blocks import CallContext, follows
 from volta.blocks.tariffs import service
 from volta.blocks.transactions.service import find_v201
 from volta.ocpp.versions import Version
+from volta.services import CallContext, HandlerTable
+
+handlers = HandlerTable()
 
 
-@follows(Version.V16, "StopTransaction")
+@handlers.after(Version.V16, "StopTransaction")
 async def cdr_after_stop(ctx: CallContext, request: dict[str, Any], _: dict[str, Any]) -> None:
     await service.create_cdr(ctx.services.db, request["transactionId"])
 
 
-@follows(Version.V201, "TransactionEvent")
+@handlers.after(Version.V201, "TransactionEvent")
 async def cdr_after_ended(ctx: CallContext, request: dict[str, Any], _: dict[str, Any]) -> None:
     if request["eventType"] != "Ended":
         return

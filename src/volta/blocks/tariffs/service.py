@@ -33,7 +33,7 @@ from volta.store.models import (
 )
 
 if TYPE_CHECKING:
-    from volta.blocks import Services
+    from volta.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from volta.blocks import CallContext, handles
 from volta.blocks.authorization.service import authorize, authorize_start
 from volta.blocks.authorization.v16 import id_tag_info
 from volta.blocks.remote_control import sessions
@@ -14,6 +13,7 @@ from volta.blocks.transactions.meter import samples_v16
 from volta.ocpp.errors import ErrorCode, OcppError
 from volta.ocpp.times import parse_timestamp
 from volta.ocpp.versions import Version
+from volta.services import CallContext, HandlerTable
 
 log = logging.getLogger(__name__)
 V16 = Version.V16
@@ -26,7 +26,10 @@ def _timestamp(p: dict[str, Any]) -> Any:
     return ts
 
 
-@handles(V16, "StartTransaction")
+handlers = HandlerTable()
+
+
+@handlers.on(V16, "StartTransaction")
 async def start_transaction(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     db = ctx.services.db
     settings = ctx.services.settings
@@ -58,7 +61,7 @@ async def start_transaction(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
     return {"transactionId": opened.id, "idTagInfo": info}
 
 
-@handles(V16, "StopTransaction")
+@handlers.on(V16, "StopTransaction")
 async def stop_transaction(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     db = ctx.services.db
     known = await service.stop_v16(
@@ -86,7 +89,7 @@ async def stop_transaction(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any
     return response
 
 
-@handles(V16, "MeterValues")
+@handlers.on(V16, "MeterValues")
 async def meter_values(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     connector = p["connectorId"]
     reached = await service.add_meter_values(

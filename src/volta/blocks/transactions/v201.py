@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from volta.blocks import CallContext, handles
 from volta.blocks.authorization.service import authorize, authorize_start
 from volta.blocks.authorization.v201 import id_token_info
 from volta.blocks.remote_control import sessions
@@ -15,12 +14,16 @@ from volta.blocks.transactions.meter import samples_v201
 from volta.ocpp.errors import ErrorCode, OcppError
 from volta.ocpp.times import parse_timestamp
 from volta.ocpp.versions import Version
+from volta.services import CallContext, HandlerTable
 
 log = logging.getLogger(__name__)
 V201 = Version.V201
 
 
-@handles(V201, "TransactionEvent")
+handlers = HandlerTable()
+
+
+@handlers.on(V201, "TransactionEvent")
 async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     db = ctx.services.db
     timestamp = parse_timestamp(p["timestamp"])
@@ -98,7 +101,7 @@ async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
     return response
 
 
-@handles(V201, "MeterValues")
+@handlers.on(V201, "MeterValues")
 async def meter_values(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     # J01: MeterValues outside a transaction (transaction values come inside
     # TransactionEvent); kept against the EVSE.

@@ -1,0 +1,149 @@
+"""The kernel every adapter builds on: the shared container of services, what
+a connection knows of its station, the call context handed to handlers, and
+the handler tables that blocks export and `app.py` combines.
+
+Nothing here imports a block, the gateway, the API or the dashboard: they all
+import this module (checked by the import-linter contracts in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from volta.ocpp.schemas import Validation
+from volta.ocpp.versions import Version
+
+if TYPE_CHECKING:
+    from volta.config import Settings
+    from volta.ocpp.schemas import SchemaRegistry
+    from volta.stations import StationRouter
+    from volta.store.db import Database
+    from volta.store.framelog import FrameLog
+
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StationState:
+    """What a connection knows of its station between messages."""
+
+    station_id: str
+    registration_status: str = "Accepted"
+    validation: Validation = Validation.STRICT
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    services: Services
+    station: StationState
+    version: Version
+
+    @property
+    def station_id(self) -> str:
+        return self.station.station_id
+
+
+Handler = Callable[[CallContext, dict[str, Any]], Awaitable[dict[str, Any]]]
+# Runs after the answer to a CALL was sent: work that must not reach the
+# station before that answer (e.g. a local list after BootNotification).
+FollowUp = Callable[[CallContext, dict[str, Any], dict[str, Any]], Coroutine[Any, Any, None]]
+
+
+class HandlerTable:
+    """Handlers for the CALLs stations send, by (version, action), and the
+    follow-ups that run once such a CALL was answered.
+
+    A block's `v16.py` / `v201.py` fills its own table with the decorators;
+    `app.py` combines the blocks' tables into the one the gateway uses, so
+    nothing registers itself by being imported.
+    """
+
+    def __init__(self) -> None:
+        self.handlers: dict[tuple[Version, str], Handler] = {}
+        self.follow_ups: dict[tuple[Version, str], list[FollowUp]] = {}
+
+    def on(self, version: Version, action: str) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            self._add_handler((version, action), fn)
+            return fn
+
+        return register
+
+    def after(self, version: Version, action: str) -> Callable[[FollowUp], FollowUp]:
+        """Register `fn(ctx, request, response)` to run once Volta has answered
+        `action` with a CALLRESULT."""
+
+        def register(fn: FollowUp) -> FollowUp:
+            self.follow_ups.setdefault((version, action), []).append(fn)
+            return fn
+
+        return register
+
+    def _add_handler(self, key: tuple[Version, str], fn: Handler) -> None:
+        if key in self.handlers:
+            raise RuntimeError(f"two handlers for {key[1]} ({key[0].label})")
+        self.handlers[key] = fn
+
+    @classmethod
+    def combine(cls, *tables: HandlerTable) -> HandlerTable:
+        combined = cls()
+        for table in tables:
+            for key, fn in table.handlers.items():
+                combined._add_handler(key, fn)
+            for key, fns in table.follow_ups.items():
+                combined.follow_ups.setdefault(key, []).extend(fns)
+        return combined
+
+    def handler(self, version: Version, action: str) -> Handler | None:
+        return self.handlers.get((version, action))
+
+    def follow_ups_of(self, version: Version, action: str) -> list[FollowUp]:
+        return self.follow_ups.get((version, action), [])
+
+
+@dataclass
+class Services:
+    """What handlers and the API may use. Handlers never see the socket."""
+
+    settings: Settings
+    db: Database
+    frames: FrameLog
+    router: StationRouter
+    schemas: SchemaRegistry
+    # The combined handler table (app.py builds it from the blocks' tables).
+    handlers: HandlerTable = field(default_factory=HandlerTable)
+    # Work started by a handler or the API that outlives the request
+    # (a local list pushed after a token changed, ...).
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    # One lock per station for work that reads, sends and records in turn.
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def station_lock(self, station_id: str) -> asyncio.Lock:
+        lock = self._locks.get(station_id)
+        if lock is None:
+            lock = self._locks[station_id] = asyncio.Lock()
+        return lock
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run `coro` in the background; its failure is logged, not lost."""
+        task = asyncio.create_task(coro, name=name)
+        self.tasks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+    async def drain(self) -> None:
+        """Cancel background work (at shutdown)."""
+        for task in list(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
