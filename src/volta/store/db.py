@@ -31,6 +31,10 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from volta import metrics
+from volta.store.raw import RawStatement, pg_time, sqlite_time
+
+# (statement, rows): what one message writes on the hot path.
+RawOps = list[tuple[RawStatement, list[tuple[Any, ...]]]]
 
 DEFAULT_URL = "sqlite:///./volta.db"
 
@@ -129,6 +133,9 @@ class _Writer:
     granted: asyncio.Future[Any]
     finished: asyncio.Future[bool]
     committed: asyncio.Future[None]
+    # Set for `write_rows()`: plain rows for hot-path statements, run with
+    # every other such writer's rows in one executemany per statement.
+    ops: RawOps | None = None
 
 
 class CommitFailed(Exception):
@@ -151,9 +158,15 @@ class _GroupCommit:
     def backlog(self) -> int:
         return len(self._queue) + int(self._busy)
 
-    def enqueue(self) -> _Writer:
+    def enqueue(self, ops: RawOps | None = None) -> _Writer:
         loop = asyncio.get_running_loop()
-        writer = _Writer(loop.create_future(), loop.create_future(), loop.create_future())
+        if ops is None:
+            writer = _Writer(loop.create_future(), loop.create_future(), loop.create_future())
+        else:
+            # Rows need no connection handed out, only the commit is awaited:
+            # one future (granted and finished are never looked at for them).
+            committed: asyncio.Future[Any] = loop.create_future()
+            writer = _Writer(committed, committed, committed, ops)
         self._queue.append(writer)
         if self._task is None or self._task.done():
             self._wakeup = asyncio.Event()
@@ -177,14 +190,23 @@ class _GroupCommit:
 
     async def _commit_batch(self) -> None:
         done: list[_Writer] = []
+        rows: list[_Writer] = []  # writers of rows not yet run
         current: _Writer | None = None
         try:
             if self._conn is None:
                 self._conn = await self._db._writer_connection()
             conn = self._conn
             await conn.begin()
-            while self._queue and len(done) < self._max_batch:
+            while self._queue and len(done) + len(rows) < self._max_batch:
                 current = self._queue.popleft()
+                if current.ops is not None:
+                    rows.append(current)
+                    current = None
+                    continue
+                if rows:
+                    # Run them before a writer that might read what they write.
+                    done += await self._run_rows(conn, rows)
+                    rows = []
                 if current.granted.cancelled():
                     current = None
                     continue
@@ -200,6 +222,9 @@ class _GroupCommit:
                     await conn.exec_driver_sql("ROLLBACK TO SAVEPOINT volta_writer")
                     await conn.exec_driver_sql("RELEASE SAVEPOINT volta_writer")
                 current = None
+            if rows:
+                done += await self._run_rows(conn, rows)
+                rows = []
             started = time.perf_counter()
             await conn.commit()
             metrics.DB_COMMIT_SECONDS.observe(time.perf_counter() - started)
@@ -209,14 +234,17 @@ class _GroupCommit:
             failure = CommitFailed(f"database write failed: {exc}")
             if current is not None:
                 done.append(current)
+            done += rows
             # Fail everyone waiting too: with the database down, retrying in a
             # loop here would only spin; their handlers answer InternalError.
             while self._queue:
                 waiting = self._queue.popleft()
-                if not waiting.granted.done():
+                if waiting.ops is not None:
+                    waiting.committed.set_exception(failure)
+                elif not waiting.granted.done():
                     waiting.granted.set_exception(failure)
             for writer in done:
-                if not writer.granted.done():
+                if writer.ops is None and not writer.granted.done():
                     writer.granted.set_exception(failure)
                 elif not writer.committed.done():
                     writer.committed.set_exception(failure)
@@ -224,6 +252,37 @@ class _GroupCommit:
         for writer in done:
             if not writer.committed.done():
                 writer.committed.set_result(None)
+
+    async def _run_rows(self, conn: Any, writers: list[_Writer]) -> list[_Writer]:
+        """Run the rows of `writers`, one executemany per statement for all of
+        them; the writers that succeeded (to be committed). When the batch
+        fails, each writer's rows run again alone so that only the bad one fails."""
+        merged: dict[RawStatement, list[tuple[Any, ...]]] = {}
+        for writer in writers:
+            assert writer.ops is not None
+            for statement, rows in writer.ops:
+                merged.setdefault(statement, []).extend(rows)
+        try:
+            await self._db._raw_savepoint(conn, "SAVEPOINT volta_rows")
+            await self._db._raw_run(conn, merged.items())
+            await self._db._raw_savepoint(conn, "RELEASE SAVEPOINT volta_rows")
+            return writers
+        except Exception:
+            await self._db._raw_savepoint(conn, "ROLLBACK TO SAVEPOINT volta_rows")
+        ok: list[_Writer] = []
+        for writer in writers:
+            assert writer.ops is not None
+            try:
+                await self._db._raw_run(conn, writer.ops)
+            except Exception as exc:
+                await self._db._raw_savepoint(conn, "ROLLBACK TO SAVEPOINT volta_rows")
+                writer.committed.set_exception(exc)
+                continue
+            await self._db._raw_savepoint(conn, "RELEASE SAVEPOINT volta_rows")
+            await self._db._raw_savepoint(conn, "SAVEPOINT volta_rows")
+            ok.append(writer)
+        await self._db._raw_savepoint(conn, "RELEASE SAVEPOINT volta_rows")
+        return ok
 
     async def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
@@ -262,6 +321,39 @@ class Database:
         # several lanes, each its own connection and batch. A station waits for
         # each answer before its next message, so its writes never overlap.
         self._lanes = [_GroupCommit(self) for _ in range(1 if self.is_sqlite else 4)]
+        # How this backend's driver takes a datetime in `write_rows()` rows.
+        self.db_time = sqlite_time if self.is_sqlite else pg_time
+
+    async def _raw_savepoint(self, conn: Any, sql: str) -> None:
+        if self.is_sqlite:
+            conn.sync.connection.driver_connection.execute(sql)
+        else:
+            # Through SQLAlchemy: its asyncpg adapter begins the transaction
+            # on the first statement it runs, and a batch may start here.
+            await conn.exec_driver_sql(sql)
+
+    async def _raw_run(self, conn: Any, ops: Any) -> None:
+        if self.is_sqlite:
+            raw = conn.sync.connection.driver_connection
+            for statement, rows in ops:
+                raw.executemany(statement.sqlite, rows)
+            return
+        raw = (await conn.get_raw_connection()).driver_connection
+        for statement, rows in ops:
+            await raw.executemany(statement.postgresql, rows)
+
+    async def write_rows(self, station_id: str | None, ops: RawOps) -> None:
+        """Run hot-path `ops` (plain rows for `RawStatement`s) in the next group
+        commit; returns once they are durable, like `write()`."""
+        if station_id is not None and len(self._lanes) > 1:
+            lane = self._lanes[hash(station_id) % len(self._lanes)]
+        else:
+            lane = (
+                self._lanes[0]
+                if len(self._lanes) == 1
+                else min(self._lanes, key=_GroupCommit.backlog)
+            )
+        await asyncio.shield(lane.enqueue(ops).committed)
 
     async def _writer_connection(self) -> Any:
         if self._sync_engine is not None:

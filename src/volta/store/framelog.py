@@ -1,8 +1,11 @@
 """The searchable log of every OCPP frame, written in batches.
 
-Frames are queued in memory and inserted many per transaction (every 100 ms
-or 500 frames), off the path that answers the station. The log is a record,
-not acknowledged data: a crash may lose its last 100 ms, never a transaction.
+Frames are queued in memory as plain tuples and inserted many per
+transaction (every 100 ms or 500 frames) on the raw driver
+(`Database.write_rows`), off the path that answers the station. The log is a
+record, not acknowledged data: a crash may lose its last 100 ms, never a
+transaction. The queue is bounded: when the database cannot keep up, the
+oldest unwritten frames are dropped and counted, rather than memory growing.
 """
 
 from __future__ import annotations
@@ -16,18 +19,36 @@ import sqlalchemy as sa
 
 from volta.store.db import Database
 from volta.store.models import FRAMES, Frame, utcnow
+from volta.store.raw import RawStatement
 
 log = logging.getLogger(__name__)
 
-_INSERT_FRAME = FRAMES.insert()
+_INSERT_FRAME = RawStatement.insert(
+    FRAMES,
+    (
+        "station_id",
+        "direction",
+        "raw",
+        "message_type",
+        "message_id",
+        "action",
+        "error_code",
+        "created_at",
+    ),
+)
 
 
 class FrameLog:
-    def __init__(self, db: Database, *, interval: float = 0.1, batch: int = 500) -> None:
+    def __init__(
+        self, db: Database, *, interval: float = 0.1, batch: int = 500, limit: int = 200_000
+    ) -> None:
         self._db = db
+        self._time = db.db_time
         self._interval = interval
         self._batch = batch
-        self._rows: list[dict[str, Any]] = []
+        self._limit = limit
+        self.dropped = 0
+        self._rows: list[tuple[Any, ...]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -42,20 +63,25 @@ class FrameLog:
         action: str | None = None,
         error_code: str | None = None,
     ) -> None:
-        self._rows.append(
-            {
-                "station_id": station_id,
-                "direction": direction,
-                "raw": raw,
-                "message_type": message_type,
-                "message_id": message_id,
-                "action": action,
-                "error_code": error_code,
-                "created_at": utcnow(),
-            }
+        rows = self._rows
+        rows.append(
+            (
+                station_id,
+                direction,
+                raw,
+                message_type,
+                message_id,
+                action,
+                error_code,
+                self._time(utcnow()),
+            )
         )
-        if len(self._rows) >= self._batch:
+        if len(rows) >= self._batch:
             self._wakeup.set()
+            if len(rows) > self._limit:
+                excess = len(rows) - self._limit
+                del rows[:excess]
+                self.dropped += excess
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="frame-log")
@@ -71,8 +97,7 @@ class FrameLog:
         while self._rows:
             rows, self._rows = self._rows[: self._batch], self._rows[self._batch :]
             try:
-                async with self._db.write() as conn:
-                    await conn.execute(_INSERT_FRAME, rows)
+                await self._db.write_rows(None, [(_INSERT_FRAME, rows)])
             except Exception:
                 log.exception("could not write %d frames to the frame log", len(rows))
                 return
