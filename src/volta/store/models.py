@@ -245,6 +245,7 @@ class Transaction(Base):
             "station_id", "station_transaction_id", name="uq_transactions_station_tx"
         ),
         sa.Index("ix_transactions_station_active", "station_id", "status"),
+        sa.Index("ix_transactions_station_evse_active", "station_id", "evse_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
@@ -268,6 +269,11 @@ class Transaction(Base):
     energy_wh: Mapped[float | None] = mapped_column(sa.Float)
     stop_reason: Mapped[str | None] = mapped_column(sa.String(40))
     stop_id_token: Mapped[str | None] = mapped_column(sa.String(64))
+    # Who ended it: station (its stop message), abandoned (a new transaction
+    # started on the same EVSE), refused (its start was not authorised) or
+    # operator (closed by hand); and why, in words, for the last three.
+    ended_by: Mapped[str | None] = mapped_column(sa.String(16))
+    end_note: Mapped[str | None] = mapped_column(sa.String(200))
     last_seq_no: Mapped[int | None] = mapped_column(sa.Integer)
     # State of charge (%) last reported by the EV, if it reports one.
     soc_percent: Mapped[float | None] = mapped_column(sa.Float)
@@ -529,3 +535,4 @@ TRANSACTIONS = cast(sa.Table, Transaction.__table__)
 METER_VALUES = cast(sa.Table, MeterValue.__table__)
 FRAMES = cast(sa.Table, Frame.__table__)
 EVENTS = cast(sa.Table, Event.__table__)
+TRANSACTION_EVENTS = cast(sa.Table, TransactionEvent.__table__)

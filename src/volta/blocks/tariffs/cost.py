@@ -299,3 +299,59 @@ def compute(tariff: Tariff, timeline: Timeline) -> Breakdown:
 
 def _sum(amounts: Iterable[Decimal], digits: int) -> Decimal:
     return sum(amounts, Decimal(0).scaleb(-digits))
+
+
+def one_price_between(tariff: Tariff, a: dt.datetime, b: dt.datetime) -> bool:
+    """Whether the same prices are in force all the way from `a` to `b`."""
+    return len(_segments(tariff, a, b)) == 1
+
+
+class RunningCost:
+    """The cost of a session in progress, kept up to date reading by reading
+    (I02/I03 totalCost in every TransactionEventResponse) without reading the
+    session's history again: the cost of a message does not grow with the
+    session.
+
+    `compute()` only needs the readings where something can change: a
+    reading between two others under the same prices, on a rising register,
+    spreads its energy over the same period either way, so it is dropped
+    (likewise a reading in the middle of a plateau, which adds nothing and
+    does not move the end of charging, the plateau's first reading). The
+    kept readings give the same Breakdown as all of them. A reading out of
+    order or going back makes `exact` False and the caller computes from the
+    stored readings instead.
+    """
+
+    def __init__(self, tariff: Tariff, start: dt.datetime, readings: Sequence[Reading]) -> None:
+        self.tariff = tariff
+        self.start = start
+        self.readings: list[Reading] = []
+        self.exact = True
+        for reading in sorted(readings, key=lambda r: r.timestamp):
+            self.add(reading)
+
+    def add(self, reading: Reading) -> None:
+        kept = self.readings
+        if kept and (reading.timestamp < kept[-1].timestamp or reading.wh < kept[-1].wh):
+            self.exact = False
+        if len(kept) >= 2 and self.exact:
+            a, b = kept[-2], kept[-1]
+            plateau = a.wh == b.wh == reading.wh
+            rising = a.wh <= b.wh < reading.wh and one_price_between(
+                self.tariff, a.timestamp, reading.timestamp
+            )
+            if (plateau or rising) and a.timestamp >= self.start:
+                kept[-1] = reading
+                return
+        kept.append(reading)
+
+    def breakdown(self, now: dt.datetime, *, still_charging: bool) -> Breakdown:
+        return compute(
+            self.tariff,
+            Timeline(
+                start=self.start,
+                end=now,
+                readings=tuple(self.readings),
+                still_charging=still_charging,
+            ),
+        )

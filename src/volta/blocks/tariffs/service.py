@@ -17,9 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from volta.blocks.tariffs.cost import ROUNDING_RULE, Breakdown, Reading, Timeline, compute
+from volta.blocks.tariffs.cost import (
+    ROUNDING_RULE,
+    Breakdown,
+    Reading,
+    RunningCost,
+    Timeline,
+    compute,
+)
 from volta.blocks.tariffs.model import Tariff as TariffValue
-from volta.blocks.transactions.meter import ENERGY_REGISTER
+from volta.blocks.transactions.live import live_of
+from volta.blocks.transactions.meter import ENERGY_REGISTER, Sample
 from volta.store.db import Conn, Database
 from volta.store.models import (
     Cdr,
@@ -371,10 +379,67 @@ async def session_cost(
 
 
 async def running_total(
-    db: Database, station_id: str, station_transaction_id: str, now: dt.datetime
+    db: Database,
+    station_id: str,
+    station_transaction_id: str,
+    now: dt.datetime,
+    samples: list[Sample] | tuple[Sample, ...] = (),
 ) -> Decimal | None:
     """Total cost incl. tax of a 2.0.1 session at `now` (the event's time), or
-    None when no tariff applies (I02/I03: TransactionEventResponse.totalCost)."""
+    None when no tariff applies (I02/I03: TransactionEventResponse.totalCost).
+
+    For a session the transactions core follows in memory, the cost is kept
+    there (`RunningCost`) and `samples`, the event's own values (already
+    stored), are added to it: no read, and a cost that does not grow with
+    the session. The tariff is the one that applied when the session was
+    first followed; the CDR resolves it again at the end."""
+    live = live_of(db).get_v201(station_id, station_transaction_id)
+    if live is not None and live.active:
+        if _COST not in live.extra:
+            live.extra[_COST] = await _running_cost(db, live.id)
+        else:
+            cost = live.extra[_COST]
+            if cost is not None:
+                for sample in samples:
+                    if sample.is_energy_register:
+                        wh = _wh(sample.value)
+                        assert wh is not None
+                        cost.add(Reading(sample.timestamp, wh))
+        running: RunningCost | None = live.extra[_COST]
+        if running is None:
+            return None
+        if running.exact and all(r.timestamp <= now for r in running.readings[-1:]):
+            charging = live.charging_state == "Charging"
+            return running.breakdown(now, still_charging=charging).total
+    return await _running_total_read(db, station_id, station_transaction_id, now)
+
+
+_COST = "tariffs.running_cost"
+
+
+async def _running_cost(db: Database, transaction_id: int) -> RunningCost | None:
+    """A session's running cost, from its stored readings (once per session)."""
+    async with db.read() as conn:
+        tx = (
+            await conn.execute(sa.select(Transaction).where(Transaction.id == transaction_id))
+        ).first()
+        if tx is None:
+            return None
+        tariff = await resolve(conn, tx.station_id, tx.evse_id, tx.id_token)
+        if tariff is None:
+            return None
+        cost = await _session_cost(conn, tx, tariff, None)
+    return RunningCost(
+        tariff,
+        cost.breakdown.start,
+        [Reading(r["timestamp"], r["wh"]) for r in cost.readings],
+    )
+
+
+async def _running_total_read(
+    db: Database, station_id: str, station_transaction_id: str, now: dt.datetime
+) -> Decimal | None:
+    """The running total worked out from the stored readings."""
     async with db.read() as conn:
         tx = (
             await conn.execute(

@@ -1,7 +1,30 @@
-"""Charging sessions: open, follow and close them, idempotently and durably.
+"""The transactions core: open, follow and close charging sessions on one
+neutral model of an EVSE's transaction, which the 1.6 (`v16.py`) and 2.0.1
+(`v201.py`) adapters map onto.
 
 Every function here commits before it returns, so a handler that answers
 after calling it has only acknowledged what is on disk.
+
+Rules (docs/protocol.md, "One transaction per EVSE"):
+- an EVSE holds one transaction at a time: when a station starts a new one
+  on an EVSE whose previous transaction never ended, the previous one is
+  closed as abandoned, with its last known meter reading, a recorded reason
+  and a `session.ended` event, so its driver's token is free again;
+- a refused start (ConcurrentTx, Invalid, Blocked, ...) never leaves an
+  Active transaction behind: it is stored ended, `ended_by = refused`;
+- an operator may close a stale session by hand (`close_by_operator`).
+
+The hot path (MeterValues and TransactionEvent Updated on a known session,
+the great majority of messages) reads nothing: the session is kept in memory
+(`live.py`) and one message costs one INSERT of its samples and one UPDATE
+of the session, on the raw driver inside the group commit. What is worked
+out from a message (energy, state of charge, limits) is carried forward, so
+the 10,000th message of a session costs what the 10th did. A message that
+raises an event (a threshold or limit crossed, a state change, a start or an
+end) takes the ordinary path, in one database transaction with its events.
+
+Collaborators: `linking.py` ties a start to its reservation, remote start and
+limits; `limits.py` records limits reached; `queries.py` reads.
 """
 
 from __future__ import annotations
@@ -14,20 +37,63 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from volta.blocks.transactions.limits import (
+    cost_limit_reached,
+    cost_limited,
+    limit_reached,
+    stop_requested,
+    stops_owed,
+    time_limits_due,
+)
+from volta.blocks.transactions.linking import link_start
+from volta.blocks.transactions.live import (
+    INSERT_EVENT,
+    INSERT_SAMPLES,
+    UPDATE_PROGRESS,
+    LiveTx,
+    live_of,
+)
 from volta.blocks.transactions.meter import Sample, energy_readings
+from volta.blocks.transactions.queries import (
+    daily_totals,
+    find_v201,
+    get_transaction,
+    list_transactions,
+)
 from volta.events import service as events
-from volta.store.db import Conn, Database
+from volta.store.db import Conn, Database, RawOps
 from volta.store.models import (
     METER_VALUES,
     TRANSACTIONS,
-    IdToken,
     MeterValue,
-    RemoteStart,
-    Reservation,
     Transaction,
     TransactionEvent,
     utcnow,
 )
+
+__all__ = [
+    "DEFAULT_RULES",
+    "EventOutcome",
+    "EventV201",
+    "Opened",
+    "Rules",
+    "add_meter_values",
+    "apply_event_v201",
+    "close_by_operator",
+    "cost_limit_reached",
+    "cost_limited",
+    "daily_totals",
+    "energy_between",
+    "find_v201",
+    "forget",
+    "get_transaction",
+    "list_transactions",
+    "start_v16",
+    "stop_requested",
+    "stop_v16",
+    "stops_owed",
+    "time_limits_due",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,29 +104,6 @@ def energy_between(start_wh: float | None, stop_wh: float | None) -> float | Non
     if start_wh is None or stop_wh is None:
         return None
     return round(stop_wh - start_wh, 3)
-
-
-# Statements on the hot path (every MeterValues / TransactionEvent) are built
-# once: building and hashing a SQLAlchemy construct per message cost more than
-# running it (profiled with py-spy under load).
-_INSERT_SAMPLE = METER_VALUES.insert()
-_TX_BY_ID = sa.select(TRANSACTIONS).where(
-    TRANSACTIONS.c.id == sa.bindparam("tx_id"),
-    TRANSACTIONS.c.station_id == sa.bindparam("station_id"),
-)
-_TX_BY_STATION_TX = sa.select(TRANSACTIONS).where(
-    TRANSACTIONS.c.station_id == sa.bindparam("station_id"),
-    TRANSACTIONS.c.station_transaction_id == sa.bindparam("station_tx"),
-)
-_FOLLOW_ENERGY = (
-    TRANSACTIONS.update()
-    .where(TRANSACTIONS.c.id == sa.bindparam("tx_id"))
-    .values(
-        energy_wh=sa.bindparam("energy"),
-        meter_start_wh=sa.bindparam("start"),
-        updated_at=sa.bindparam("now"),
-    )
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +132,103 @@ def _rules(thresholds: str) -> Rules:
 DEFAULT_RULES = Rules()
 
 
+def forget(db: Database, transaction_id: int) -> None:
+    """Drop a session from memory after a write elsewhere changed its row
+    (its limits, say); the next message about it reads it again."""
+    live_of(db).forget(transaction_id)
+
+
+def forget_station(db: Database, station_id: str) -> None:
+    """A station disconnected: its sessions are read again when it is back."""
+    live_of(db).forget_station(station_id)
+
+
+# -- following a session: pure ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What a message's samples change in a session."""
+
+    energy_wh: float | None
+    meter_start_wh: float | None
+    soc_percent: float | None
+    soc_crossed: tuple[float, ...]
+    # (kind, limit, value) of a limit these samples reached.
+    reached: tuple[str, Any, Any] | None
+
+    @property
+    def eventful(self) -> bool:
+        return bool(self.soc_crossed) or self.reached is not None
+
+
+def follow(tx: LiveTx, samples: list[Sample], rules: Rules) -> Progress:
+    """meter_start, the energy so far and the state of charge after
+    `samples`; the thresholds and limits they cross. Reads only `tx`."""
+    start, energy = tx.meter_start_wh, tx.energy_wh
+    readings = energy_readings(samples)
+    if readings:
+        if start is None:
+            begin = [r for r in readings if r.context == "Transaction.Begin"]
+            start = (begin or sorted(readings, key=lambda r: r.timestamp))[0].value
+        latest = max(readings, key=lambda r: r.timestamp).value
+        energy = energy_between(start, latest)
+        if energy is not None and tx.energy_wh is not None and tx.meter_start_wh == start:
+            # A reading that goes back (flagged on read) takes no energy away.
+            energy = max(energy, tx.energy_wh)
+    soc = tx.soc_percent
+    crossed: tuple[float, ...] = ()
+    soc_samples = [smp for smp in samples if smp.measurand == "SoC"]
+    if soc_samples:
+        soc = max(soc_samples, key=lambda smp: smp.timestamp).value
+        before = tx.soc_percent if tx.soc_percent is not None else -1.0
+        crossed = tuple(t for t in rules.soc_thresholds if before < t <= soc)
+    reached = None
+    if tx.limit_reached is None and tx.active:
+        if tx.limit_energy_wh is not None and energy is not None and energy >= tx.limit_energy_wh:
+            reached = ("energy", tx.limit_energy_wh, energy)
+        elif tx.limit_seconds is not None and samples and tx.started_at is not None:
+            elapsed = (max(smp.timestamp for smp in samples) - tx.started_at).total_seconds()
+            if elapsed >= tx.limit_seconds:
+                reached = ("time", tx.limit_seconds, round(elapsed))
+    return Progress(energy, start, soc, crossed, reached)
+
+
+def _apply(tx: LiveTx, progress: Progress) -> None:
+    tx.energy_wh = progress.energy_wh
+    tx.meter_start_wh = progress.meter_start_wh
+    tx.soc_percent = progress.soc_percent
+    if progress.reached is not None:
+        tx.limit_reached = progress.reached[0]
+
+
+def sample_rows(
+    db: Database,
+    station_id: str,
+    transaction_id: int | None,
+    evse_id: int | None,
+    samples: list[Sample],
+) -> list[tuple[Any, ...]]:
+    time = db.db_time
+    return [
+        (
+            station_id,
+            transaction_id,
+            evse_id,
+            time(s.timestamp),
+            s.measurand,
+            s.phase,
+            s.context,
+            s.location,
+            s.unit,
+            s.value,
+            s.raw_value,
+            s.raw_unit,
+        )
+        for s in samples
+    ]
+
+
 async def _insert_samples(
     conn: Conn,
     station_id: str,
@@ -96,10 +236,11 @@ async def _insert_samples(
     evse_id: int | None,
     samples: list[Sample],
 ) -> None:
+    """The ordinary path's INSERT (inside a `db.write()` block)."""
     if not samples:
         return
     await conn.execute(
-        _INSERT_SAMPLE,
+        METER_VALUES.insert(),
         [
             {
                 "station_id": station_id,
@@ -120,154 +261,179 @@ async def _insert_samples(
     )
 
 
-async def _follow_session(conn: Conn, tx: Any, samples: list[Sample], rules: Rules) -> bool:
-    """Keep meter_start, the energy so far and the state of charge in step
-    with the meter values; raise soc.reached and limit.reached when crossed.
-    Returns True when a limit was reached by these values (the caller has the
-    session stopped)."""
-    if tx.status != "Active":
-        return False
-    readings = energy_readings(samples)
-    values: dict[str, Any] = {}
-    energy = tx.energy_wh
-    if readings:
-        start = tx.meter_start_wh
-        if start is None:
-            begin = [r for r in readings if r.context == "Transaction.Begin"]
-            start = (begin or sorted(readings, key=lambda r: r.timestamp))[0].value
-        latest = max(readings, key=lambda r: r.timestamp).value
-        energy = energy_between(start, latest)
-        if energy is not None and tx.energy_wh is not None and tx.meter_start_wh == start:
-            # A reading that goes back (flagged on read) takes no energy away.
-            energy = max(energy, tx.energy_wh)
-        await conn.execute(
-            _FOLLOW_ENERGY, {"tx_id": tx.id, "energy": energy, "start": start, "now": utcnow()}
-        )
-    soc = [smp for smp in samples if smp.measurand == "SoC"]
-    if soc:
-        latest_soc = max(soc, key=lambda smp: smp.timestamp).value
-        before = tx.soc_percent if tx.soc_percent is not None else -1.0
-        values["soc_percent"] = latest_soc
-        for threshold in rules.soc_thresholds:
-            if before < threshold <= latest_soc:
-                await events.emit(
-                    conn,
-                    "soc.reached",
-                    station_id=tx.station_id,
-                    transaction_id=tx.id,
-                    evse_id=tx.evse_id,
-                    threshold=threshold,
-                    soc=latest_soc,
-                )
-    reached = None
-    if tx.limit_reached is None:
-        if tx.limit_energy_wh is not None and energy is not None and energy >= tx.limit_energy_wh:
-            reached = ("energy", tx.limit_energy_wh, energy)
-        elif tx.limit_seconds is not None and samples and tx.started_at is not None:
-            elapsed = (max(smp.timestamp for smp in samples) - tx.started_at).total_seconds()
-            if elapsed >= tx.limit_seconds:
-                reached = ("time", tx.limit_seconds, round(elapsed))
-    if reached is not None:
-        await _limit_reached(conn, tx, *reached)
-    if values:
-        await conn.execute(sa.update(Transaction).where(Transaction.id == tx.id).values(**values))
-    return reached is not None
-
-
-async def _limit_reached(conn: Conn, tx: Any, kind: str, limit: Any, value: Any) -> None:
+async def _eventful_progress(conn: Conn, tx: LiveTx, progress: Progress) -> None:
+    """Write `progress` with the events it raises (the ordinary path)."""
     now = utcnow()
     await conn.execute(
         sa.update(Transaction)
         .where(Transaction.id == tx.id)
-        .values(limit_reached=kind, limit_reached_at=now, updated_at=now)
+        .values(
+            energy_wh=progress.energy_wh,
+            meter_start_wh=progress.meter_start_wh,
+            soc_percent=progress.soc_percent,
+            updated_at=now,
+        )
     )
+    for threshold in progress.soc_crossed:
+        await events.emit(
+            conn,
+            "soc.reached",
+            station_id=tx.station_id,
+            transaction_id=tx.id,
+            evse_id=tx.evse_id,
+            threshold=threshold,
+            soc=progress.soc_percent,
+        )
+    if progress.reached is not None:
+        await limit_reached(conn, tx, *progress.reached)
+
+
+async def _record_progress(
+    db: Database,
+    tx: LiveTx,
+    evse_id: int | None,
+    samples: list[Sample],
+    rules: Rules,
+    event: EventV201 | None = None,
+) -> bool:
+    """Store a message's samples against an active session and carry its
+    totals forward. Returns True when a limit was reached."""
+    progress = follow(tx, samples, rules)
+    if progress.eventful:
+        async with db.write(tx.station_id) as conn:
+            await _insert_samples(conn, tx.station_id, tx.id, evse_id, samples)
+            if event is not None:
+                await conn.execute(
+                    sa.insert(TransactionEvent).values(
+                        transaction_id=tx.id,
+                        seq_no=event.seq_no,
+                        event_type=event.event_type,
+                        trigger_reason=event.trigger_reason,
+                        timestamp=event.timestamp,
+                        offline=event.offline,
+                        received_at=utcnow(),
+                    )
+                )
+                await conn.execute(
+                    sa.update(Transaction)
+                    .where(Transaction.id == tx.id)
+                    .values(last_seq_no=max(event.seq_no, tx.last_seq_no or 0))
+                )
+            await _eventful_progress(conn, tx, progress)
+    else:
+        ops: RawOps = []
+        if samples:
+            ops.append((INSERT_SAMPLES, sample_rows(db, tx.station_id, tx.id, evse_id, samples)))
+        last_seq = tx.last_seq_no
+        if event is not None:
+            time = db.db_time
+            ops.append(
+                (
+                    INSERT_EVENT,
+                    [
+                        (
+                            tx.id,
+                            event.seq_no,
+                            event.event_type,
+                            event.trigger_reason,
+                            time(event.timestamp),
+                            event.offline,
+                            time(utcnow()),
+                        )
+                    ],
+                )
+            )
+            last_seq = max(event.seq_no, last_seq or 0)
+        ops.append(
+            (
+                UPDATE_PROGRESS,
+                [
+                    (
+                        progress.energy_wh,
+                        progress.meter_start_wh,
+                        progress.soc_percent,
+                        last_seq,
+                        db.db_time(utcnow()),
+                        tx.id,
+                    )
+                ],
+            )
+        )
+        await db.write_rows(tx.station_id, ops)
+    _apply(tx, progress)
+    if event is not None:
+        tx.last_seq_no = max(event.seq_no, tx.last_seq_no or 0)
+        tx.recent_seq.append(event.seq_no)
+    return progress.reached is not None
+
+
+async def add_meter_values(
+    db: Database,
+    station_id: str,
+    *,
+    evse_id: int | None,
+    transaction_id: int | None,
+    samples: list[Sample],
+    rules: Rules = DEFAULT_RULES,
+) -> bool:
+    """MeterValues. Values naming an unknown transaction are kept unlinked.
+    Returns True when they made the transaction reach a limit."""
+    tx = None
+    if transaction_id is not None:
+        tx = await live_of(db).load(db, station_id, transaction_id)
+        if tx is None:
+            log.warning(
+                "%s sent meter values for unknown transaction %s", station_id, transaction_id
+            )
+    if tx is not None and tx.active:
+        return await _record_progress(db, tx, evse_id, samples, rules)
+    if samples:
+        rows = sample_rows(db, station_id, tx.id if tx else None, evse_id, samples)
+        await db.write_rows(station_id, [(INSERT_SAMPLES, rows)])
+    return False
+
+
+# -- opening and closing -----------------------------------------------------------
+
+
+_LAST_READING = (
+    sa.select(MeterValue.value)
+    .where(
+        MeterValue.transaction_id == sa.bindparam("tx_id"),
+        MeterValue.measurand == "Energy.Active.Import.Register",
+        MeterValue.phase.is_(None),
+        MeterValue.unit == "Wh",
+    )
+    .order_by(MeterValue.timestamp.desc(), MeterValue.id.desc())
+    .limit(1)
+)
+
+
+async def _last_register_reading(conn: Conn, transaction_id: int) -> float | None:
+    row = (await conn.execute(_LAST_READING, {"tx_id": transaction_id})).scalar_one_or_none()
+    return float(row) if row is not None else None
+
+
+async def _emit_started(conn: Conn, tx: Any) -> None:
     await events.emit(
         conn,
-        "limit.reached",
+        "session.started",
         station_id=tx.station_id,
         transaction_id=tx.id,
         evse_id=tx.evse_id,
-        kind=kind,
-        limit=limit,
-        value=value,
+        id_token=tx.id_token,
+        started_at=tx.started_at,
+        remote_start_id=tx.remote_start_id,
+        reservation_id=tx.reservation_id,
+        limits={
+            "energy_wh": tx.limit_energy_wh,
+            "seconds": tx.limit_seconds,
+            "cost": tx.limit_cost,
+        },
     )
 
 
-async def time_limits_due(db: Database) -> int:
-    """Sessions past their time limit with no meter value to tell (late or
-    missing meter values must not let a session run on)."""
-    now = utcnow()
-    async with db.read() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(TRANSACTIONS).where(
-                    TRANSACTIONS.c.status == "Active",
-                    TRANSACTIONS.c.limit_reached.is_(None),
-                    TRANSACTIONS.c.limit_seconds.is_not(None),
-                    TRANSACTIONS.c.started_at.is_not(None),
-                )
-            )
-        ).all()
-    due = [r for r in rows if (now - r.started_at).total_seconds() >= r.limit_seconds]
-    for tx in due:
-        async with db.write(tx.station_id) as conn:
-            await _limit_reached(
-                conn, tx, "time", tx.limit_seconds, round((now - tx.started_at).total_seconds())
-            )
-    return len(due)
-
-
-async def cost_limited(db: Database) -> list[Any]:
-    """Active sessions with a money limit not reached yet."""
-    async with db.read() as conn:
-        return list(
-            (
-                await conn.execute(
-                    sa.select(TRANSACTIONS).where(
-                        TRANSACTIONS.c.status == "Active",
-                        TRANSACTIONS.c.limit_reached.is_(None),
-                        TRANSACTIONS.c.limit_cost.is_not(None),
-                    )
-                )
-            ).all()
-        )
-
-
-async def cost_limit_reached(db: Database, tx: Any, value: Any) -> None:
-    async with db.write(tx.station_id) as conn:
-        await _limit_reached(conn, tx, "cost", tx.limit_cost, str(value))
-
-
-async def stops_owed(db: Database, retry_after: float = 60.0) -> list[int]:
-    """Active sessions whose limit was reached and whose stop was not asked
-    for lately."""
-    cutoff = utcnow() - dt.timedelta(seconds=retry_after)
-    async with db.read() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(Transaction.id).where(
-                    Transaction.status == "Active",
-                    Transaction.limit_reached.is_not(None),
-                    sa.or_(
-                        Transaction.stop_requested_at.is_(None),
-                        Transaction.stop_requested_at < cutoff,
-                    ),
-                )
-            )
-        ).all()
-    return [int(r.id) for r in rows]
-
-
-async def stop_requested(db: Database, station_id: str, transaction_id: int) -> None:
-    async with db.write(station_id) as conn:
-        await conn.execute(
-            sa.update(Transaction)
-            .where(Transaction.id == transaction_id)
-            .values(stop_requested_at=utcnow())
-        )
-
-
-async def _session_ended(conn: Conn, tx_id: int) -> None:
+async def _emit_ended(conn: Conn, tx_id: int) -> None:
     tx = (await conn.execute(sa.select(TRANSACTIONS).where(TRANSACTIONS.c.id == tx_id))).first()
     assert tx is not None
     duration = (
@@ -289,152 +455,132 @@ async def _session_ended(conn: Conn, tx_id: int) -> None:
         soc_percent=tx.soc_percent,
         stop_reason=tx.stop_reason,
         limit_reached=tx.limit_reached,
+        ended_by=tx.ended_by,
+        end_note=tx.end_note,
     )
 
 
-async def _session_started(conn: Conn, tx_id: int) -> None:
-    tx = (await conn.execute(sa.select(TRANSACTIONS).where(TRANSACTIONS.c.id == tx_id))).first()
-    assert tx is not None
-    await events.emit(
-        conn,
-        "session.started",
-        station_id=tx.station_id,
-        transaction_id=tx.id,
-        evse_id=tx.evse_id,
-        id_token=tx.id_token,
-        started_at=tx.started_at,
-        remote_start_id=tx.remote_start_id,
-        reservation_id=tx.reservation_id,
-        limits={
-            "energy_wh": tx.limit_energy_wh,
-            "seconds": tx.limit_seconds,
-            "cost": tx.limit_cost,
-        },
-    )
-
-
-async def _last_register_reading(conn: Conn, transaction_id: int) -> float | None:
-    row = (
-        await conn.execute(
-            sa.select(MeterValue.value)
-            .where(
-                MeterValue.transaction_id == transaction_id,
-                MeterValue.measurand == "Energy.Active.Import.Register",
-                MeterValue.phase.is_(None),
-                MeterValue.unit == "Wh",
-            )
-            .order_by(MeterValue.timestamp.desc(), MeterValue.id.desc())
-            .limit(1)
+async def _end(
+    conn: Conn,
+    tx: Any,
+    *,
+    stopped_at: dt.datetime,
+    meter_stop_wh: float | None,
+    reason: str,
+    ended_by: str,
+    note: str | None = None,
+    stop_id_token: str | None = None,
+) -> None:
+    """Close `tx` (a row) and raise `session.ended`, in the caller's transaction."""
+    await conn.execute(
+        sa.update(Transaction)
+        .where(Transaction.id == tx.id)
+        .values(
+            status="Ended",
+            stopped_at=stopped_at,
+            meter_stop_wh=meter_stop_wh,
+            energy_wh=energy_between(tx.meter_start_wh, meter_stop_wh),
+            stop_reason=reason,
+            stop_id_token=stop_id_token,
+            ended_by=ended_by,
+            end_note=note,
+            updated_at=utcnow(),
         )
-    ).scalar_one_or_none()
-    return float(row) if row is not None else None
+    )
+    await _emit_ended(conn, tx.id)
 
 
-async def _link_start(
+async def _last_known_reading(conn: Conn, tx: Any) -> float | None:
+    """The register reading a session closed without its stop message ends
+    on: its last stored reading, else its start reading (no energy)."""
+    last = await _last_register_reading(conn, tx.id)
+    return last if last is not None else tx.meter_start_wh
+
+
+async def _close_abandoned(
     conn: Conn,
     station_id: str,
-    transaction_id: int,
-    *,
     evse_id: int | None,
-    id_token: str | None,
-    reservation_id: int | None,
-    remote_start_id: int | None,
-    remote_start_window: float,
-) -> None:
-    """Tie a starting transaction to what led to it: the reservation it
-    consumes (H03; 1.6 §5.13) and the remote start that asked for it (F01,
-    F02; 1.6 RemoteStartTransaction has no id, so the newest accepted request
-    for this token and connector within `remote_start_window` seconds)."""
-    now = utcnow()
-    values: dict[str, Any] = {}
-    live = Reservation.status.in_(("Accepted", "Requested"))
-    token = None
-    if id_token is not None:
-        token = (
-            await conn.execute(
-                sa.select(
-                    IdToken.group_id,
-                    IdToken.limit_energy_wh,
-                    IdToken.limit_seconds,
-                    IdToken.limit_cost,
-                ).where(IdToken.token == id_token)
-            )
-        ).first()
-    if token is not None:
-        # Limits attached to the token apply to each of its sessions.
-        values.update(_limits(token))
-    if reservation_id is None and id_token is not None:
-        group = token.group_id if token is not None else None
-        owners = [id_token] + ([group] if group else [])
-        reservation_id = (
-            await conn.execute(
-                sa.select(Reservation.id)
-                .where(
-                    Reservation.station_id == station_id,
-                    live,
-                    Reservation.expires_at > now,
-                    sa.or_(Reservation.evse_id.is_(None), Reservation.evse_id.in_((0, evse_id))),
-                    sa.or_(Reservation.id_token == id_token, Reservation.group_id.in_(owners)),
-                )
-                .order_by(Reservation.expires_at)
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-    if reservation_id is not None:
-        used = await conn.execute(
-            sa.update(Reservation)
-            .where(Reservation.id == reservation_id, Reservation.station_id == station_id, live)
-            .values(status="Used", transaction_id=transaction_id, updated_at=now)
-        )
-        if used.rowcount:
-            values["reservation_id"] = reservation_id
-    waiting = RemoteStart.status.in_(("Requested", "Accepted"))
-    if remote_start_id is None and id_token is not None:
-        remote_start_id = (
-            await conn.execute(
-                sa.select(RemoteStart.id)
-                .where(
-                    RemoteStart.station_id == station_id,
-                    RemoteStart.id_token == id_token,
-                    waiting,
-                    sa.or_(RemoteStart.evse_id.is_(None), RemoteStart.evse_id == evse_id),
-                    RemoteStart.created_at > now - dt.timedelta(seconds=remote_start_window),
-                )
-                .order_by(RemoteStart.id.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-    if remote_start_id is not None:
-        linked = (
-            await conn.execute(
-                sa.update(RemoteStart)
-                .where(RemoteStart.id == remote_start_id, RemoteStart.station_id == station_id)
-                .values(status="Started", transaction_id=transaction_id, updated_at=now)
-                .returning(
-                    RemoteStart.limit_energy_wh, RemoteStart.limit_seconds, RemoteStart.limit_cost
-                )
-            )
-        ).first()
-        if linked is not None:
-            values["remote_start_id"] = remote_start_id
-            # The app's limits for this session win over the token's.
-            values.update(_limits(linked))
-    if values:
+    *,
+    keep: int,
+    at: dt.datetime,
+) -> list[int]:
+    """Close every other Active transaction on this EVSE as abandoned: the
+    station just started a new one there, so they are over (an EVSE holds
+    one transaction at a time). Returns their ids."""
+    if evse_id is None:
+        return []
+    rows = (
         await conn.execute(
-            sa.update(Transaction).where(Transaction.id == transaction_id).values(**values)
+            sa.select(TRANSACTIONS).where(
+                TRANSACTIONS.c.station_id == station_id,
+                TRANSACTIONS.c.evse_id == evse_id,
+                TRANSACTIONS.c.status == "Active",
+                TRANSACTIONS.c.id != keep,
+            )
         )
+    ).all()
+    for tx in rows:
+        stop = await _last_known_reading(conn, tx)
+        stopped_at = at if tx.started_at is None or at >= tx.started_at else tx.started_at
+        await _end(
+            conn,
+            tx,
+            stopped_at=stopped_at,
+            meter_stop_wh=stop,
+            reason="Other",
+            ended_by="abandoned",
+            note=f"abandoned: transaction {keep} started on EVSE {evse_id}",
+        )
+        log.warning(
+            "%s: transaction %s on EVSE %s closed as abandoned (transaction %s started there)",
+            station_id,
+            tx.id,
+            evse_id,
+            keep,
+        )
+    return [int(r.id) for r in rows]
 
 
-def _limits(row: Any) -> dict[str, Any]:
-    limits = {
-        "limit_energy_wh": row.limit_energy_wh,
-        "limit_seconds": row.limit_seconds,
-        "limit_cost": row.limit_cost,
-    }
-    return {k: v for k, v in limits.items() if v is not None}
+class SessionNotActive(Exception):
+    """The session has ended already."""
 
 
-# -- OCPP 1.6 ------------------------------------------------------------------
+async def close_by_operator(db: Database, transaction_id: int, reason: str) -> dict[str, Any]:
+    """Close a stale session by hand, without asking the station (which may be
+    gone): it ends on its last known reading, `ended_by = operator`, with the
+    operator's reason. Raises LookupError / SessionNotActive."""
+    async with db.read() as conn:
+        found = (
+            await conn.execute(sa.select(TRANSACTIONS).where(TRANSACTIONS.c.id == transaction_id))
+        ).first()
+    if found is None:
+        raise LookupError(f"transaction {transaction_id} not found")
+    async with db.write(found.station_id) as conn:
+        tx = (
+            await conn.execute(sa.select(TRANSACTIONS).where(TRANSACTIONS.c.id == transaction_id))
+        ).first()
+        assert tx is not None
+        if tx.status != "Active":
+            raise SessionNotActive(f"transaction {transaction_id} has ended")
+        stop = await _last_known_reading(conn, tx)
+        await _end(
+            conn,
+            tx,
+            stopped_at=utcnow(),
+            meter_stop_wh=stop,
+            reason="Other",
+            ended_by="operator",
+            note=reason,
+        )
+    forget(db, transaction_id)
+    log.info("transaction %s closed by an operator: %s", transaction_id, reason)
+    row = await get_transaction(db, transaction_id)
+    assert row is not None
+    return row
+
+
+# -- OCPP 1.6 ----------------------------------------------------------------------
 
 
 async def start_v16(
@@ -450,7 +596,10 @@ async def start_v16(
     remote_start_window: float = 600.0,
 ) -> Opened:
     """StartTransaction. A station that repeats it (its answer was lost) gets
-    the same transactionId: same connector, tag, start time and meter start."""
+    the same transactionId: same connector, tag, start time and meter start.
+    1.6 §4.8 wants a transactionId even for a refused start; such a
+    transaction is stored ended, never Active."""
+    abandoned: list[int] = []
     async with db.write(station_id) as conn:
         existing = (
             await conn.execute(
@@ -466,28 +615,34 @@ async def start_v16(
         if existing is not None:
             return Opened(existing, False)
         now = utcnow()
+        accepted = authorization_status == "Accepted"
+        values: dict[str, Any] = {
+            "station_id": station_id,
+            "protocol": "ocpp1.6",
+            "evse_id": connector_id,
+            "connector_id": connector_id,
+            "id_token": id_tag,
+            "id_token_type": "ISO14443",
+            "authorization_status": authorization_status,
+            "status": "Active",
+            "started_at": started_at,
+            "meter_start_wh": meter_start_wh,
+            "energy_wh": 0.0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        if not accepted:
+            values.update(_refused(authorization_status, started_at, meter_start_wh))
         result = await conn.execute(
-            sa.insert(Transaction)
-            .values(
-                station_id=station_id,
-                protocol="ocpp1.6",
-                evse_id=connector_id,
-                connector_id=connector_id,
-                id_token=id_tag,
-                id_token_type="ISO14443",
-                authorization_status=authorization_status,
-                status="Active",
-                started_at=started_at,
-                meter_start_wh=meter_start_wh,
-                energy_wh=0.0,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(Transaction.id)
+            sa.insert(Transaction).values(**values).returning(Transaction.id)
         )
         tx_id = result.scalar_one()
-        if authorization_status == "Accepted":
-            await _link_start(
+        # The connector starts anew whatever the verdict: what ran there is over.
+        abandoned = await _close_abandoned(
+            conn, station_id, connector_id, keep=tx_id, at=started_at
+        )
+        if accepted:
+            await link_start(
                 conn,
                 station_id,
                 tx_id,
@@ -497,8 +652,28 @@ async def start_v16(
                 remote_start_id=None,
                 remote_start_window=remote_start_window,
             )
-            await _session_started(conn, tx_id)
-        return Opened(tx_id, True)
+            await _emit_started(conn, await _row(conn, tx_id))
+    for old in abandoned:
+        forget(db, old)
+    return Opened(tx_id, True)
+
+
+def _refused(status: str, at: dt.datetime, meter_wh: float | None) -> dict[str, Any]:
+    """The columns of a transaction whose start was refused: ended at once."""
+    return {
+        "status": "Ended",
+        "stopped_at": at,
+        "meter_stop_wh": meter_wh,
+        "stop_reason": "DeAuthorized",
+        "ended_by": "refused",
+        "end_note": f"start refused: {status}",
+    }
+
+
+async def _row(conn: Conn, tx_id: int) -> Any:
+    row = (await conn.execute(sa.select(TRANSACTIONS).where(TRANSACTIONS.c.id == tx_id))).first()
+    assert row is not None
+    return row
 
 
 async def stop_v16(
@@ -513,66 +688,47 @@ async def stop_v16(
     samples: list[Sample],
 ) -> bool:
     """StopTransaction. Returns False when the transaction is unknown (the
-    station is answered all the same, OCPP 1.6 §4.10). Repeats change nothing."""
+    station is answered all the same, OCPP 1.6 §4.10). Repeats change nothing.
+    A transaction Volta closed already (refused, abandoned, by an operator)
+    takes the station's stop reading, which is better than the one it had."""
     async with db.write(station_id) as conn:
         tx = (
             await conn.execute(
-                sa.select(Transaction).where(
-                    Transaction.id == transaction_id, Transaction.station_id == station_id
+                sa.select(TRANSACTIONS).where(
+                    TRANSACTIONS.c.id == transaction_id, TRANSACTIONS.c.station_id == station_id
                 )
             )
         ).first()
         if tx is None:
             return False
         if tx.status == "Ended":
+            if tx.ended_by not in (None, "station") and tx.ended_by != "refused":
+                await _insert_samples(conn, station_id, tx.id, tx.evse_id, samples)
+                await conn.execute(
+                    sa.update(Transaction)
+                    .where(Transaction.id == tx.id)
+                    .values(
+                        meter_stop_wh=meter_stop_wh,
+                        energy_wh=energy_between(tx.meter_start_wh, meter_stop_wh),
+                        updated_at=utcnow(),
+                    )
+                )
             return True
         await _insert_samples(conn, station_id, tx.id, tx.evse_id, samples)
-        start = tx.meter_start_wh
-        await conn.execute(
-            sa.update(Transaction)
-            .where(Transaction.id == tx.id)
-            .values(
-                status="Ended",
-                stopped_at=stopped_at,
-                meter_stop_wh=meter_stop_wh,
-                energy_wh=energy_between(start, meter_stop_wh),
-                stop_reason=reason or "Local",
-                stop_id_token=id_tag,
-                updated_at=utcnow(),
-            )
+        await _end(
+            conn,
+            tx,
+            stopped_at=stopped_at,
+            meter_stop_wh=meter_stop_wh,
+            reason=reason or "Local",
+            ended_by="station",
+            stop_id_token=id_tag,
         )
-        await _session_ended(conn, tx.id)
-        return True
+    forget(db, transaction_id)
+    return True
 
 
-async def add_meter_values(
-    db: Database,
-    station_id: str,
-    *,
-    evse_id: int | None,
-    transaction_id: int | None,
-    samples: list[Sample],
-    rules: Rules = DEFAULT_RULES,
-) -> bool:
-    """MeterValues. Values naming an unknown transaction are kept unlinked.
-    Returns True when they made the transaction reach a limit."""
-    async with db.write(station_id) as conn:
-        tx = None
-        if transaction_id is not None:
-            tx = (
-                await conn.execute(_TX_BY_ID, {"tx_id": transaction_id, "station_id": station_id})
-            ).first()
-            if tx is None:
-                log.warning(
-                    "%s sent meter values for unknown transaction %s", station_id, transaction_id
-                )
-        await _insert_samples(conn, station_id, tx.id if tx else None, evse_id, samples)
-        if tx is not None:
-            return await _follow_session(conn, tx, samples, rules)
-        return False
-
-
-# -- OCPP 2.0.1 ------------------------------------------------------------------
+# -- OCPP 2.0.1 --------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -601,6 +757,23 @@ class EventV201:
 class EventOutcome:
     applied: bool
     limit_reached: bool = False
+    # Volta's id of the transaction (None only when nothing was stored).
+    transaction_id: int | None = None
+
+
+def _is_routine(tx: LiveTx, ev: EventV201) -> bool:
+    """An Updated event that changes nothing but the meter: the hot path."""
+    return (
+        ev.event_type == "Updated"
+        and ev.id_token is None
+        and ev.trigger_reason != "CablePluggedIn"
+        and (ev.charging_state is None or ev.charging_state == tx.charging_state)
+        and (ev.evse_id is None or ev.evse_id == tx.evse_id)
+        and (ev.reservation_id is None or tx.reservation_id is not None)
+        and (ev.remote_start_id is None or tx.remote_start_id is not None)
+        and tx.started_at is not None
+        and ev.timestamp >= tx.started_at
+    )
 
 
 async def apply_event_v201(
@@ -610,38 +783,65 @@ async def apply_event_v201(
     seqNo), which is acknowledged but not applied twice. An Updated or Ended
     event for a transaction never seen Started opens it (E01: the Started event
     may have been lost or sent to another CSMS)."""
+    live = live_of(db)
+    tx = await live.load_v201(db, ev.station_id, ev.transaction_id)
+    if tx is not None:
+        if tx.active and ev.seq_no in tx.recent_seq:
+            return EventOutcome(False, transaction_id=tx.id)
+        oldest = tx.recent_seq[0] if tx.recent_seq else None
+        if tx.active and _is_routine(tx, ev) and (oldest is None or ev.seq_no > oldest):
+            reached = await _record_progress(
+                db, tx, ev.evse_id or tx.evse_id, ev.samples, rules, ev
+            )
+            return EventOutcome(True, reached, tx.id)
+    outcome = await _apply_event_slow(db, ev, rules)
+    if outcome.transaction_id is not None:
+        live.forget(outcome.transaction_id)  # read again, as it is now, when next needed
+    return outcome
+
+
+async def _apply_event_slow(db: Database, ev: EventV201, rules: Rules) -> EventOutcome:
+    """Every TransactionEvent that is not a routine Updated one: it opens,
+    links, changes state or ends a session, or raises an event."""
+    abandoned: list[int] = []
     async with db.write(ev.station_id) as conn:
-        tx = (
+        row = (
             await conn.execute(
-                _TX_BY_STATION_TX, {"station_id": ev.station_id, "station_tx": ev.transaction_id}
+                sa.select(TRANSACTIONS).where(
+                    TRANSACTIONS.c.station_id == ev.station_id,
+                    TRANSACTIONS.c.station_transaction_id == ev.transaction_id,
+                )
             )
         ).first()
         now = utcnow()
-        created = tx is None
-        if tx is None:
-            result = await conn.execute(
-                sa.insert(Transaction)
-                .values(
-                    station_id=ev.station_id,
-                    station_transaction_id=ev.transaction_id,
-                    protocol="ocpp2.0.1",
-                    evse_id=ev.evse_id,
-                    connector_id=ev.connector_id,
-                    id_token=ev.id_token,
-                    id_token_type=ev.id_token_type,
-                    authorization_status=ev.authorization_status,
-                    status="Active",
-                    charging_state=ev.charging_state,
-                    started_at=ev.timestamp,
-                    created_at=now,
-                    updated_at=now,
+        created = row is None
+        authorised = ev.authorization_status in (None, "Accepted")
+        if row is None:
+            values: dict[str, Any] = {
+                "station_id": ev.station_id,
+                "station_transaction_id": ev.transaction_id,
+                "protocol": "ocpp2.0.1",
+                "evse_id": ev.evse_id,
+                "connector_id": ev.connector_id,
+                "id_token": ev.id_token,
+                "id_token_type": ev.id_token_type,
+                "authorization_status": ev.authorization_status,
+                "status": "Active",
+                "charging_state": ev.charging_state,
+                "started_at": ev.timestamp,
+                "created_at": now,
+                "updated_at": now,
+            }
+            tx_id = (
+                await conn.execute(
+                    sa.insert(Transaction).values(**values).returning(Transaction.id)
                 )
-                .returning(Transaction.id)
+            ).scalar_one()
+            row = await _row(conn, tx_id)
+            # A new transaction on this EVSE: what ran there before is over.
+            abandoned = await _close_abandoned(
+                conn, ev.station_id, ev.evse_id, keep=row.id, at=ev.timestamp
             )
-            tx_id = result.scalar_one()
-            tx = (await conn.execute(sa.select(Transaction).where(Transaction.id == tx_id))).first()
-        assert tx is not None
-        row = tx
         seen = (
             await conn.execute(
                 sa.select(TransactionEvent.seq_no).where(
@@ -651,7 +851,7 @@ async def apply_event_v201(
             )
         ).scalar_one_or_none()
         if seen is not None:
-            return EventOutcome(False)
+            return EventOutcome(False, transaction_id=row.id)
         await conn.execute(
             sa.insert(TransactionEvent).values(
                 transaction_id=row.id,
@@ -664,16 +864,17 @@ async def apply_event_v201(
             )
         )
         await _insert_samples(conn, ev.station_id, row.id, ev.evse_id or row.evse_id, ev.samples)
-        values: dict[str, Any] = {
-            "updated_at": now,
-            "last_seq_no": max(ev.seq_no, row.last_seq_no or 0),
-        }
+        values = {"updated_at": now, "last_seq_no": max(ev.seq_no, row.last_seq_no or 0)}
         if ev.event_type == "Started" or (row.started_at and ev.timestamp < row.started_at):
             values["started_at"] = ev.timestamp
         if ev.evse_id is not None and row.evse_id is None:
             values.update(evse_id=ev.evse_id, connector_id=ev.connector_id)
+            abandoned += await _close_abandoned(
+                conn, ev.station_id, ev.evse_id, keep=row.id, at=ev.timestamp
+            )
         if ev.charging_state:
             values["charging_state"] = ev.charging_state
+        first_token = ev.id_token is not None and (created or row.id_token is None)
         if ev.id_token and row.id_token is None:
             values.update(
                 id_token=ev.id_token,
@@ -681,12 +882,11 @@ async def apply_event_v201(
                 authorization_status=ev.authorization_status,
             )
         await conn.execute(sa.update(Transaction).where(Transaction.id == row.id).values(**values))
-        first_token = ev.id_token is not None and (created or row.id_token is None)
         unlinked = (ev.reservation_id is not None and row.reservation_id is None) or (
             ev.remote_start_id is not None and row.remote_start_id is None
         )
-        if (first_token or unlinked) and ev.authorization_status in (None, "Accepted"):
-            await _link_start(
+        if (first_token or unlinked) and authorised and row.status == "Active":
+            await link_start(
                 conn,
                 ev.station_id,
                 row.id,
@@ -696,36 +896,68 @@ async def apply_event_v201(
                 remote_start_id=ev.remote_start_id,
                 remote_start_window=ev.remote_start_window,
             )
-        authorised = ev.authorization_status in (None, "Accepted")
         await _charging_state_events(conn, row, ev, created, authorised)
-        limit_reached = await _follow_session(conn, row, ev.samples, rules)
-        if ev.event_type == "Ended" and row.status != "Ended":
-            refreshed = (
-                await conn.execute(sa.select(Transaction).where(Transaction.id == row.id))
-            ).first()
-            assert refreshed is not None
-            start = refreshed.meter_start_wh
+        current = await _row(conn, row.id)
+        reached = False
+        if current.status == "Active" and ev.samples:
+            progress = follow(LiveTx.from_row(current), ev.samples, rules)
+            if (
+                progress.energy_wh != current.energy_wh
+                or progress.meter_start_wh != current.meter_start_wh
+                or progress.soc_percent != current.soc_percent
+                or progress.eventful
+            ):
+                await _eventful_progress(conn, LiveTx.from_row(current), progress)
+            reached = progress.reached is not None
+        if (
+            current.status == "Active"
+            and first_token
+            and not authorised
+            and ev.event_type == "Started"
+        ):
+            # A refused start never stays Active (the station deauthorises
+            # it, E05; its Ended event fills in the end reading). A token
+            # refused later in a cable-first session leaves the session
+            # waiting for another one, as the station does.
+            refused = _refused(ev.authorization_status or "Invalid", ev.timestamp, None)
+            await conn.execute(
+                sa.update(Transaction).where(Transaction.id == row.id).values(**refused)
+            )
+        if ev.event_type == "Ended":
+            current = await _row(conn, row.id)
             end = [r for r in energy_readings(ev.samples) if r.context == "Transaction.End"]
             stop = end[-1].value if end else await _last_register_reading(conn, row.id)
-            await conn.execute(
-                sa.update(Transaction)
-                .where(Transaction.id == row.id)
-                .values(
-                    status="Ended",
+            if current.status == "Active":
+                await _end(
+                    conn,
+                    current,
                     stopped_at=ev.timestamp,
                     meter_stop_wh=stop,
-                    energy_wh=energy_between(start, stop),
-                    stop_reason=ev.stopped_reason or "Local",
-                    stop_id_token=ev.id_token if ev.id_token != row.id_token else None,
-                    updated_at=now,
+                    reason=ev.stopped_reason or "Local",
+                    ended_by="station",
+                    stop_id_token=ev.id_token if ev.id_token != current.id_token else None,
                 )
-            )
-            await _session_ended(conn, row.id)
-        return EventOutcome(True, limit_reached)
+            elif current.ended_by in ("refused", "abandoned", "operator") and stop is not None:
+                # Closed by Volta first: the station's own end reading is better.
+                await conn.execute(
+                    sa.update(Transaction)
+                    .where(Transaction.id == row.id)
+                    .values(
+                        stopped_at=(
+                            ev.timestamp if current.ended_by == "refused" else current.stopped_at
+                        ),
+                        meter_stop_wh=stop,
+                        energy_wh=energy_between(current.meter_start_wh, stop),
+                        updated_at=now,
+                    )
+                )
+    for old in abandoned:
+        forget(db, old)
+    return EventOutcome(True, reached, row.id)
 
 
 async def _charging_state_events(
-    conn: Conn, row: Any, ev: EventV201, created: bool, authorised: bool
+    conn: Conn, row: Any, ev: EventV201, created: bool, started: bool
 ) -> None:
     """2.0.1 tells what the car does with chargingState and triggerReason."""
     before = None if created else row.charging_state
@@ -736,91 +968,10 @@ async def _charging_state_events(
         state == "EVConnected" and before in (None, "Idle")
     ):
         await events.emit(conn, "ev.connected", **common, evse_id=evse)
-    if created and authorised:
-        await _session_started(conn, row.id)
+    if created and started:
+        await _emit_started(conn, await _row(conn, row.id))
     if state is not None and state != before:
         if state == "Charging":
             await events.emit(conn, "charging.started", **common, evse_id=evse)
         elif state == "SuspendedEV":
             await events.emit(conn, "charging.suspended_ev", **common, evse_id=evse)
-
-
-# -- reading ---------------------------------------------------------------------
-
-
-async def list_transactions(
-    db: Database,
-    *,
-    station_id: str | None = None,
-    active: bool | None = None,
-    limit: int = 100,
-    offset: int = 0,
-) -> list[dict[str, Any]]:
-    stmt = sa.select(Transaction).order_by(Transaction.id.desc()).limit(limit).offset(offset)
-    if station_id is not None:
-        stmt = stmt.where(Transaction.station_id == station_id)
-    if active is not None:
-        stmt = stmt.where(Transaction.status == ("Active" if active else "Ended"))
-    async with db.read() as conn:
-        return [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
-
-
-async def find_v201(db: Database, station_id: str, station_tx: str) -> Any:
-    """The stored row of a 2.0.1 transaction, by the station's id, or None."""
-    async with db.read() as conn:
-        return (
-            await conn.execute(
-                _TX_BY_STATION_TX, {"station_id": station_id, "station_tx": station_tx}
-            )
-        ).first()
-
-
-async def get_transaction(db: Database, transaction_id: int) -> dict[str, Any] | None:
-    async with db.read() as conn:
-        row = (
-            (await conn.execute(sa.select(Transaction).where(Transaction.id == transaction_id)))
-            .mappings()
-            .first()
-        )
-        if row is None:
-            return None
-        values = (
-            (
-                await conn.execute(
-                    sa.select(MeterValue)
-                    .where(MeterValue.transaction_id == transaction_id)
-                    .order_by(MeterValue.timestamp, MeterValue.id)
-                )
-            )
-            .mappings()
-            .all()
-        )
-    tx = dict(row)
-    tx["meter_values"] = [dict(v) for v in values]
-    return tx
-
-
-async def daily_totals(db: Database, *, days: int = 30) -> list[dict[str, Any]]:
-    """Sessions started and energy delivered per UTC day, oldest first, for the
-    last `days` days (days without sessions are left out)."""
-    since = utcnow() - dt.timedelta(days=days)
-    column = Transaction.started_at
-    day: Any = (
-        sa.func.date(column) if db.is_sqlite else sa.cast(sa.func.timezone("UTC", column), sa.Date)
-    )
-    stmt = (
-        sa.select(
-            day.label("day"),
-            sa.func.count().label("sessions"),
-            sa.func.coalesce(sa.func.sum(Transaction.energy_wh), 0.0).label("energy_wh"),
-        )
-        .where(column >= since)
-        .group_by(day)
-        .order_by(day)
-    )
-    async with db.read() as conn:
-        rows = (await conn.execute(stmt)).mappings().all()
-    return [
-        {"day": str(r["day"]), "sessions": int(r["sessions"]), "energy_wh": float(r["energy_wh"])}
-        for r in rows
-    ]

@@ -10,6 +10,7 @@ from volta.blocks.authorization.v201 import id_token_info
 from volta.blocks.remote_control import sessions
 from volta.blocks.tariffs import service as tariffs
 from volta.blocks.transactions import service
+from volta.blocks.transactions.live import live_of
 from volta.blocks.transactions.meter import samples_v201
 from volta.ocpp.errors import ErrorCode, OcppError
 from volta.ocpp.times import parse_timestamp
@@ -38,7 +39,7 @@ async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
     if token is not None:
         # C01 / E01: the CSMS answers idTokenInfo whenever idToken is sent. The
         # first token of a transaction starts it; a later, different one stops it.
-        known = await service.find_v201(db, ctx.station_id, info["transactionId"])
+        known = await live_of(db).load_v201(db, ctx.station_id, info["transactionId"])
         if known is None or known.id_token is None:
             auth = await authorize_start(
                 db,
@@ -58,6 +59,7 @@ async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
             auth = await authorize(db, token["idToken"], token["type"])
         response["idTokenInfo"] = id_token_info(auth)
         status = auth.status
+    samples = samples_v201(p.get("meterValue", []))
     outcome = await service.apply_event_v201(
         db,
         service.EventV201(
@@ -77,18 +79,18 @@ async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
             authorization_status=status,
             remote_start_id=info.get("remoteStartId"),
             reservation_id=p.get("reservationId"),
-            samples=samples_v201(p.get("meterValue", [])),
+            samples=samples,
             remote_start_window=settings.remote_start_timeout,
         ),
         service.Rules.from_settings(settings),
     )
-    if outcome.limit_reached:
-        tx = await service.find_v201(db, ctx.station_id, info["transactionId"])
-        if tx is not None:
-            sessions.stop_for_limit_soon(ctx.services, tx.id)
+    if outcome.limit_reached and outcome.transaction_id is not None:
+        sessions.stop_for_limit_soon(ctx.services, outcome.transaction_id)
     if p["eventType"] != "Started":
         # I02/I03: the running (Updated) or final (Ended) cost incl. tax.
-        total = await tariffs.running_total(db, ctx.station_id, info["transactionId"], timestamp)
+        total = await tariffs.running_total(
+            db, ctx.station_id, info["transactionId"], timestamp, samples if outcome.applied else ()
+        )
         if total is not None:
             response["totalCost"] = float(total)  # JSON number; exact to the minor unit
     if not outcome.applied:

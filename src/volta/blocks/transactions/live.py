@@ -1,0 +1,218 @@
+"""What the hot path keeps in memory about each active transaction.
+
+A MeterValues or TransactionEvent used to read its transaction row (and a
+TransactionEvent up to three times) before writing. Now the transaction is
+read once, when the first message about it arrives after it was opened or
+after Volta started, and kept here; each message then costs one INSERT of
+its samples and one UPDATE of the row, run on the raw driver in the group
+commit (`Database.write_rows`), and the running energy is carried forward
+instead of being read back. Only active transactions are kept, and a
+station's are dropped when it disconnects, so memory follows the sessions in
+progress, not the history.
+
+Other writers of a transaction row (the API, housekeeping) either go through
+this block's functions, which keep the entry in step, or call `forget()`.
+A writer in another process (the CLI) cannot: the hot UPDATE therefore only
+touches a row that is still Active, and every path that ends a transaction
+reads the row from the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from volta.store.db import Database
+from volta.store.models import METER_VALUES, TRANSACTION_EVENTS, TRANSACTIONS
+from volta.store.raw import RawStatement
+
+# A TransactionEvent repeated by the station (its answer was lost) is told by
+# its seqNo. The last few are kept here; an older one is looked up.
+RECENT_SEQ_NOS = 64
+
+SAMPLE_COLUMNS = (
+    "station_id",
+    "transaction_id",
+    "evse_id",
+    "timestamp",
+    "measurand",
+    "phase",
+    "context",
+    "location",
+    "unit",
+    "value",
+    "raw_value",
+    "raw_unit",
+)
+INSERT_SAMPLES = RawStatement.insert(METER_VALUES, SAMPLE_COLUMNS)
+INSERT_EVENT = RawStatement.insert(
+    TRANSACTION_EVENTS,
+    (
+        "transaction_id",
+        "seq_no",
+        "event_type",
+        "trigger_reason",
+        "timestamp",
+        "offline",
+        "received_at",
+    ),
+)
+# The one UPDATE of the hot path. `status = 'Active'`: a session an operator
+# closed from another process is not written to.
+UPDATE_PROGRESS = RawStatement.update(
+    TRANSACTIONS,
+    ("energy_wh", "meter_start_wh", "soc_percent", "last_seq_no", "updated_at"),
+    ("id",),
+    extra="status = 'Active'",
+)
+
+
+@dataclass(slots=True)
+class LiveTx:
+    """The hot fields of one active transaction row."""
+
+    id: int
+    station_id: str
+    station_tx: str | None
+    evse_id: int | None
+    connector_id: int | None
+    id_token: str | None
+    started_at: dt.datetime | None
+    meter_start_wh: float | None
+    energy_wh: float | None
+    soc_percent: float | None
+    charging_state: str | None
+    last_seq_no: int | None
+    remote_start_id: int | None
+    reservation_id: int | None
+    limit_energy_wh: float | None
+    limit_seconds: int | None
+    limit_cost: str | None
+    limit_reached: str | None
+    active: bool = True
+    recent_seq: deque[int] = field(default_factory=lambda: deque(maxlen=RECENT_SEQ_NOS))
+    # Per-block state that rides along (the tariffs block's running cost).
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: Any) -> LiveTx:
+        return cls(
+            id=row.id,
+            station_id=row.station_id,
+            station_tx=row.station_transaction_id,
+            evse_id=row.evse_id,
+            connector_id=row.connector_id,
+            id_token=row.id_token,
+            started_at=row.started_at,
+            meter_start_wh=row.meter_start_wh,
+            energy_wh=row.energy_wh,
+            soc_percent=row.soc_percent,
+            charging_state=row.charging_state,
+            last_seq_no=row.last_seq_no,
+            remote_start_id=row.remote_start_id,
+            reservation_id=row.reservation_id,
+            limit_energy_wh=row.limit_energy_wh,
+            limit_seconds=row.limit_seconds,
+            limit_cost=row.limit_cost,
+            limit_reached=row.limit_reached,
+            active=row.status == "Active",
+        )
+
+
+_BY_ID = sa.select(TRANSACTIONS).where(
+    TRANSACTIONS.c.id == sa.bindparam("tx_id"),
+    TRANSACTIONS.c.station_id == sa.bindparam("station_id"),
+)
+_BY_STATION_TX = sa.select(TRANSACTIONS).where(
+    TRANSACTIONS.c.station_id == sa.bindparam("station_id"),
+    TRANSACTIONS.c.station_transaction_id == sa.bindparam("station_tx"),
+)
+_SEQ_NOS = sa.select(TRANSACTION_EVENTS.c.seq_no).where(
+    TRANSACTION_EVENTS.c.transaction_id == sa.bindparam("tx_id")
+)
+
+
+class LiveTransactions:
+    """The active transactions one Volta is following, by id and by the
+    2.0.1 station's own transaction id."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, LiveTx] = {}
+        self._by_station_tx: dict[tuple[str, str], LiveTx] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def get(self, tx_id: int) -> LiveTx | None:
+        return self._by_id.get(tx_id)
+
+    def get_v201(self, station_id: str, station_tx: str) -> LiveTx | None:
+        return self._by_station_tx.get((station_id, station_tx))
+
+    def put(self, tx: LiveTx) -> LiveTx:
+        self.forget(tx.id)
+        self._by_id[tx.id] = tx
+        if tx.station_tx is not None:
+            self._by_station_tx[(tx.station_id, tx.station_tx)] = tx
+        return tx
+
+    def forget(self, tx_id: int) -> None:
+        tx = self._by_id.pop(tx_id, None)
+        if tx is not None and tx.station_tx is not None:
+            self._by_station_tx.pop((tx.station_id, tx.station_tx), None)
+
+    def forget_station(self, station_id: str) -> None:
+        for tx in [t for t in self._by_id.values() if t.station_id == station_id]:
+            self.forget(tx.id)
+
+    async def load(self, db: Database, station_id: str, tx_id: int) -> LiveTx | None:
+        """The transaction, read from the database if it is not here yet;
+        None when unknown. An ended one is returned (`active` False) but not kept."""
+        tx = self._by_id.get(tx_id)
+        if tx is not None and tx.station_id == station_id:
+            return tx
+        async with db.read() as conn:
+            row = (await conn.execute(_BY_ID, {"tx_id": tx_id, "station_id": station_id})).first()
+        return self._keep(row)
+
+    async def load_v201(self, db: Database, station_id: str, station_tx: str) -> LiveTx | None:
+        tx = self._by_station_tx.get((station_id, station_tx))
+        if tx is not None:
+            return tx
+        async with db.read() as conn:
+            row = (
+                await conn.execute(
+                    _BY_STATION_TX, {"station_id": station_id, "station_tx": station_tx}
+                )
+            ).first()
+            seen = []
+            if row is not None and row.status == "Active":
+                seen = list((await conn.execute(_SEQ_NOS, {"tx_id": row.id})).scalars())
+        tx = self._keep(row)
+        if tx is not None:
+            tx.recent_seq.extend(sorted(seen)[-RECENT_SEQ_NOS:])
+        return tx
+
+    def _keep(self, row: Any) -> LiveTx | None:
+        """The row as a LiveTx; kept only while it is Active."""
+        if row is None:
+            return None
+        tx = LiveTx.from_row(row)
+        return self.put(tx) if tx.active else tx
+
+
+_registries: weakref.WeakKeyDictionary[Database, LiveTransactions] = weakref.WeakKeyDictionary()
+
+
+def live_of(db: Database) -> LiveTransactions:
+    """The live transactions of the Volta that owns `db` (one per database
+    object, so two Voltas in one process, as in the tests, never share)."""
+    live = _registries.get(db)
+    if live is None:
+        live = _registries[db] = LiveTransactions()
+    return live
