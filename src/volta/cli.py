@@ -297,6 +297,42 @@ def cmd_reservations(args: argparse.Namespace) -> int | None:
     return _run(_with_db(args, work))
 
 
+def cmd_transactions(args: argparse.Namespace) -> int | None:
+    from volta.blocks.transactions import service
+
+    async def work(db: Any) -> int:
+        if args.action == "list":
+            rows = await service.list_transactions(
+                db, station_id=args.station, active=True if args.active else None, limit=100_000
+            )
+            print(
+                f"{'ID':>7} {'STATION':<24} {'EVSE':>4} {'TOKEN':<22} {'STATUS':<7} "
+                f"{'ENDED BY':<9} {'ENERGY WH':>10} STARTED"
+            )
+            for r in rows:
+                evse = "-" if r["evse_id"] is None else str(r["evse_id"])
+                energy = "-" if r["energy_wh"] is None else f"{r['energy_wh']:.0f}"
+                started = r["started_at"].isoformat() if r["started_at"] else "-"
+                print(
+                    f"{r['id']:>7} {r['station_id']:<24} {evse:>4} {r['id_token'] or '-':<22} "
+                    f"{r['status']:<7} {r['ended_by'] or '-':<9} {energy:>10} {started}"
+                )
+        elif args.action == "close":
+            try:
+                row = await service.close_by_operator(db, args.id, args.reason)
+            except LookupError as exc:
+                raise CliError(str(exc)) from None
+            except service.SessionNotActive as exc:
+                raise CliError(str(exc)) from None
+            print(
+                f"closed transaction {row['id']} on {row['station_id']} EVSE {row['evse_id']} "
+                f"at {row['meter_stop_wh']} Wh ({row['energy_wh']} Wh delivered)"
+            )
+        return 0
+
+    return _run(_with_db(args, work))
+
+
 def cmd_local_list(args: argparse.Namespace) -> int | None:
     from volta.blocks.local_list import service
 
@@ -494,6 +530,20 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--station", help="only this station's")
     res.add_argument("--active", action="store_true", help="only live ones")
     res.set_defaults(func=cmd_reservations)
+
+    txs = sub.add_parser("transactions", help="list charging sessions; close a stale one")
+    tx_sub = txs.add_subparsers(dest="action", required=True)
+    tx_list = tx_sub.add_parser("list", parents=[common], help="list sessions, newest first")
+    tx_list.add_argument("--station", help="only this station's")
+    tx_list.add_argument("--active", action="store_true", help="only sessions in progress")
+    tx_close = tx_sub.add_parser(
+        "close",
+        parents=[common],
+        help="close a stale session by hand (the station is not asked; see docs/protocol.md)",
+    )
+    tx_close.add_argument("id", type=int, help="the transaction's id")
+    tx_close.add_argument("--reason", required=True, help="why; kept with the session")
+    txs.set_defaults(func=cmd_transactions)
 
     lst = sub.add_parser(
         "local-list", parents=[common], help="show a station's local authorization list"

@@ -210,6 +210,12 @@ class TransactionOut(BaseModel):
     meter_stop_wh: float | None = None
     energy_wh: float | None = Field(None, description="energy so far (active) or delivered (ended)")
     stop_reason: str | None = None
+    ended_by: Literal["station", "abandoned", "refused", "operator"] | None = Field(
+        None,
+        description="station: its stop message; abandoned: a new transaction started on the "
+        "same EVSE; refused: its start was not authorised; operator: closed by hand",
+    )
+    end_note: str | None = Field(None, description="why Volta or an operator closed it")
     created_at: dt.datetime | None = Field(
         None,
         description="when Volta received the start (Volta's clock; started_at is the station's)",
@@ -220,6 +226,12 @@ class TransactionOut(BaseModel):
         "start_time_implausible, stop_time_implausible, stopped_before_started",
     )
     meter_values: list[MeterValueOut] | None = None
+
+
+class TransactionClose(BaseModel):
+    reason: str = Field(
+        min_length=1, max_length=200, description="why the session is closed, kept with it"
+    )
 
 
 class CommandOut(BaseModel):

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 
 from volta.api.app import ServicesDep
-from volta.api.models import TransactionOut
+from volta.api.models import TransactionClose, TransactionOut
 from volta.blocks.transactions import service
 from volta.blocks.transactions.flags import meter_value_flags, transaction_flags
 
@@ -37,4 +37,24 @@ async def get_transaction(transaction_id: int, services: ServicesDep) -> Transac
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"transaction {transaction_id} not found")
     per_value = meter_value_flags(row["meter_values"])
     row["meter_values"] = [{**v, "flags": per_value.get(v["id"], [])} for v in row["meter_values"]]
+    return TransactionOut(**row, flags=transaction_flags(row))
+
+
+@router.post("/transactions/{transaction_id}/close", response_model=TransactionOut)
+async def close_transaction(
+    transaction_id: int, body: TransactionClose, services: ServicesDep
+) -> TransactionOut:
+    """Close a stale session by hand, without asking the station (it may be
+    gone or never send its stop): it ends on its last known meter reading with
+    `ended_by = operator` and the reason, and its token is free again. 404
+    unknown, 409 ended. To have the station stop charging, use `/stop`."""
+    try:
+        row = await service.close_by_operator(services.db, transaction_id, body.reason)
+    except LookupError:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"transaction {transaction_id} not found"
+        ) from None
+    except service.SessionNotActive as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    row.pop("meter_values", None)
     return TransactionOut(**row, flags=transaction_flags(row))

@@ -77,6 +77,7 @@ __all__ = [
     "EventV201",
     "Opened",
     "Rules",
+    "SessionNotActive",
     "add_meter_values",
     "apply_event_v201",
     "close_by_operator",
