@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ from volta.events import service as events
 from volta.security import hash_password
 from volta.store.db import Database
 from volta.store.models import CONNECTORS, STATIONS, Connector, DeviceVariable, Station, utcnow
+from volta.store.raw import RawStatement
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,7 @@ async def update_station(db: Database, station_id: str, **values: Any) -> bool:
 
 
 async def delete_station(db: Database, station_id: str) -> bool:
+    forget_statuses(db, station_id)
     async with db.write(station_id) as conn:
         await conn.execute(sa.delete(Connector).where(Connector.station_id == station_id))
         await conn.execute(sa.delete(DeviceVariable).where(DeviceVariable.station_id == station_id))
@@ -125,6 +128,7 @@ async def record_connection(db: Database, station_id: str, protocol: str) -> Non
 
 
 async def record_disconnection(db: Database, station_id: str) -> None:
+    forget_statuses(db, station_id)
     async with db.write(station_id) as conn:
         await conn.execute(_DISCONNECTED, {"station_id": station_id, "now": utcnow()})
         await events.emit(conn, "station.offline", station_id=station_id)
@@ -196,10 +200,49 @@ def _status_upsert(db: Database) -> Any:
     return stmt
 
 
+# The hot path's statements on the raw driver (volta.store.raw).
+_RAW_HEARTBEAT = RawStatement.update(STATIONS, ("last_heartbeat_at",), ("id",))
+_STATUS_ROW = (
+    "station_id",
+    "evse_id",
+    "connector_id",
+    "status",
+    "error_code",
+    "info",
+    "vendor_id",
+    "vendor_error_code",
+    "status_at",
+    "updated_at",
+)
+_RAW_STATUS = RawStatement.upsert(
+    CONNECTORS, _STATUS_ROW, ("station_id", "evse_id", "connector_id")
+)
+
+# The last status of each connector, as this Volta last wrote it, so that a
+# StatusNotification that changes nothing (most of them) is one upsert with
+# no read. Per Database object, like the live transactions.
+_statuses: weakref.WeakKeyDictionary[Database, dict[tuple[str, int, int], tuple[Any, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _known_statuses(db: Database) -> dict[tuple[str, int, int], tuple[Any, Any]]:
+    known = _statuses.get(db)
+    if known is None:
+        known = _statuses[db] = {}
+    return known
+
+
+def forget_statuses(db: Database, station_id: str) -> None:
+    """Read a station's connector statuses again next time (it disconnected)."""
+    known = _known_statuses(db)
+    for key in [k for k in known if k[0] == station_id]:
+        del known[key]
+
+
 async def heartbeat(db: Database, station_id: str) -> dt.datetime:
     now = utcnow()
-    async with db.write(station_id) as conn:
-        await conn.execute(_HEARTBEAT, {"station_id": station_id, "now": now})
+    await db.write_rows(station_id, [(_RAW_HEARTBEAT, [(db.db_time(now), station_id)])])
     return now
 
 
@@ -228,6 +271,25 @@ async def record_status(
         "status_at": timestamp,
         "updated_at": utcnow(),
     }
+    known = _known_statuses(db)
+    key = (station_id, evse_id, connector_id)
+    if known.get(key) == (status, error_code):
+        # Nothing changed: no event to raise, so no read and one upsert.
+        time = db.db_time
+        values = (
+            station_id,
+            evse_id,
+            connector_id,
+            status,
+            error_code,
+            info,
+            vendor_id,
+            vendor_error_code,
+            time(timestamp),
+            time(utcnow()),
+        )
+        await db.write_rows(station_id, [(_RAW_STATUS, [values])])
+        return
     async with db.write(station_id) as conn:
         before = (
             await conn.execute(
@@ -237,6 +299,7 @@ async def record_status(
         ).first()
         await conn.execute(_status_upsert(db), row)
         await _status_events(conn, row, before)
+    known[key] = (status, error_code)
 
 
 # 1.6 ChargePointStatus / 2.0.1 ConnectorStatusEnumType transitions that tell
