@@ -77,15 +77,15 @@ class RawStatement:
 
 
 def sqlite_time(value: dt.datetime | None) -> str | None:
-    """A UTC datetime as SQLAlchemy's SQLite DATETIME stores it (naive UTC text)."""
+    """A UTC datetime as SQLAlchemy's SQLite DATETIME stores it: naive UTC
+    text with six decimals (`isoformat` leaves them out at a whole second)."""
     if value is None:
         return None
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC)
-    return (
-        f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
-        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}"
-    )
+    zone = value.tzinfo
+    if zone is not None:
+        value = (value if zone is dt.UTC else value.astimezone(dt.UTC)).replace(tzinfo=None)
+    text = value.isoformat(" ")
+    return text if value.microsecond else text + ".000000"
 
 
 def pg_time(value: dt.datetime | None) -> dt.datetime | None:

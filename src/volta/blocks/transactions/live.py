@@ -19,6 +19,7 @@ reads the row from the database.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import weakref
 from collections import deque
@@ -34,6 +35,7 @@ from volta.store.raw import RawStatement
 # A TransactionEvent repeated by the station (its answer was lost) is told by
 # its seqNo. The last few are kept here; an older one is looked up.
 RECENT_SEQ_NOS = 64
+ENDED_KEPT = 4096
 
 SAMPLE_COLUMNS = (
     "station_id",
@@ -132,8 +134,12 @@ _BY_STATION_TX = sa.select(TRANSACTIONS).where(
     TRANSACTIONS.c.station_id == sa.bindparam("station_id"),
     TRANSACTIONS.c.station_transaction_id == sa.bindparam("station_tx"),
 )
-_SEQ_NOS = sa.select(TRANSACTION_EVENTS.c.seq_no).where(
-    TRANSACTION_EVENTS.c.transaction_id == sa.bindparam("tx_id")
+# The newest seqNos only: an older repeat is looked up when it comes.
+_SEQ_NOS = (
+    sa.select(TRANSACTION_EVENTS.c.seq_no)
+    .where(TRANSACTION_EVENTS.c.transaction_id == sa.bindparam("tx_id"))
+    .order_by(TRANSACTION_EVENTS.c.seq_no.desc())
+    .limit(RECENT_SEQ_NOS)
 )
 
 
@@ -144,6 +150,10 @@ class LiveTransactions:
     def __init__(self) -> None:
         self._by_id: dict[int, LiveTx] = {}
         self._by_station_tx: dict[tuple[str, str], LiveTx] = {}
+        # Ended transactions a station still sends values for (a refused
+        # 1.6 start it does not stop, late values): remembered, bounded,
+        # so that those values need no read either.
+        self._ended: collections.OrderedDict[int, LiveTx] = collections.OrderedDict()
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -162,6 +172,7 @@ class LiveTransactions:
         return tx
 
     def forget(self, tx_id: int) -> None:
+        self._ended.pop(tx_id, None)
         tx = self._by_id.pop(tx_id, None)
         if tx is not None and tx.station_tx is not None:
             self._by_station_tx.pop((tx.station_id, tx.station_tx), None)
@@ -173,7 +184,7 @@ class LiveTransactions:
     async def load(self, db: Database, station_id: str, tx_id: int) -> LiveTx | None:
         """The transaction, read from the database if it is not here yet;
         None when unknown. An ended one is returned (`active` False) but not kept."""
-        tx = self._by_id.get(tx_id)
+        tx = self._by_id.get(tx_id) or self._ended.get(tx_id)
         if tx is not None and tx.station_id == station_id:
             return tx
         async with db.read() as conn:
@@ -190,7 +201,7 @@ class LiveTransactions:
                     _BY_STATION_TX, {"station_id": station_id, "station_tx": station_tx}
                 )
             ).first()
-            seen = []
+            seen: list[int] = []
             if row is not None and row.status == "Active":
                 seen = list((await conn.execute(_SEQ_NOS, {"tx_id": row.id})).scalars())
         tx = self._keep(row)
@@ -203,7 +214,12 @@ class LiveTransactions:
         if row is None:
             return None
         tx = LiveTx.from_row(row)
-        return self.put(tx) if tx.active else tx
+        if tx.active:
+            return self.put(tx)
+        self._ended[tx.id] = tx
+        if len(self._ended) > ENDED_KEPT:
+            self._ended.popitem(last=False)
+        return tx
 
 
 _registries: weakref.WeakKeyDictionary[Database, LiveTransactions] = weakref.WeakKeyDictionary()
