@@ -93,7 +93,7 @@ class Volta:
         self.online_history.start()
         await self.gateway.start(self.settings.host, self.settings.ocpp_port)
         self.services.spawn(housekeeping.run_forever(self.services), name="housekeeping")
-        self.services.spawn(Dispatcher(self.services).run(), name="webhooks")
+        self.services.spawn(Dispatcher(self.db, self.settings).run(), name="webhooks")
         config = uvicorn.Config(
             create_api(self.services, self.online_history),
             host=self.settings.host,
