@@ -10,7 +10,6 @@ import orjson
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from volta.api.app import ServicesDep
 from volta.api.models import (
     DeliveryOut,
     EventOut,
@@ -22,6 +21,7 @@ from volta.api.models import (
 from volta.events import service as events
 from volta.events import webhooks
 from volta.events.service import EventType
+from volta.http import ServicesDep
 from volta.services import Services
 
 router = APIRouter(tags=["events"])
