@@ -14,6 +14,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 import uvicorn
+from fastapi import FastAPI
 
 from volta import housekeeping
 from volta.api.app import create_api
@@ -39,6 +40,7 @@ from volta.store import migrate
 from volta.store.db import Database, redact
 from volta.store.framelog import FrameLog
 from volta.store.models import ApiToken, utcnow
+from volta.web import views as dashboard
 from volta.web.fleet import OnlineHistory
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,16 @@ def handler_table() -> HandlerTable:
     )
 
 
+def http_app(services: Services, online_history: OnlineHistory) -> FastAPI:
+    """The HTTP application on the API port: the API (/api/v1, /healthz,
+    /metrics) and the operator dashboard (its pages, fragments and static
+    files, the fleet's online history) side by side. The two adapters do not
+    import each other; they meet here."""
+    app = create_api(services)
+    dashboard.install(app, online_history)
+    return app
+
+
 class Volta:
     def __init__(self, settings: Settings, *, db_schema: str | None = None) -> None:
         self.settings = settings
@@ -93,9 +105,9 @@ class Volta:
         self.online_history.start()
         await self.gateway.start(self.settings.host, self.settings.ocpp_port)
         self.services.spawn(housekeeping.run_forever(self.services), name="housekeeping")
-        self.services.spawn(Dispatcher(self.services).run(), name="webhooks")
+        self.services.spawn(Dispatcher(self.db, self.settings).run(), name="webhooks")
         config = uvicorn.Config(
-            create_api(self.services, self.online_history),
+            http_app(self.services, self.online_history),
             host=self.settings.host,
             port=self.settings.api_port,
             log_config=None,

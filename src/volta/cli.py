@@ -144,7 +144,7 @@ def cmd_stations(args: argparse.Namespace) -> int | None:
 
     password = args.password if args.action == "add" else None
     if args.action == "add":
-        from volta.api.models import StationCreate
+        from volta.blocks.provisioning.models import StationCreate
 
         if args.generate_password:
             password = new_station_password()
@@ -207,7 +207,7 @@ def cmd_tokens(args: argparse.Namespace) -> int | None:
 
     expires_at = None
     if args.action == "add":
-        from volta.api.models import IdTokenCreate
+        from volta.blocks.authorization.models import IdTokenCreate
 
         expires_at = _parse_expiry(args.expires)
         _check_input(
@@ -222,7 +222,7 @@ def cmd_tokens(args: argparse.Namespace) -> int | None:
             note=args.note,
         )
     elif args.action == "update":
-        from volta.api.models import IdTokenUpdate
+        from volta.blocks.authorization.models import IdTokenUpdate
 
         expires_at = _parse_expiry(args.expires)
         changes = {

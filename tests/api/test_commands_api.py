@@ -454,3 +454,32 @@ async def test_station_leaving_mid_command_is_offline(volta, api):
     assert command["status"] == "offline"
     assert command["message_id"] == frame[1]
     assert command["completed_at"]
+
+
+@pytest.mark.parametrize(
+    ("action", "payload"),
+    [
+        ("GetBaseReport", {"requestId": 7, "reportBase": "ConfigurationInventory"}),
+        ("GetReport", {"requestId": 8, "componentCriteria": ["Problem"]}),
+    ],
+)
+async def test_empty_result_set_is_recorded_as_accepted(volta, api, action, payload):
+    """B07 / B08 (2.0.1 GetBaseReport, GetReport): a station with nothing to report answers
+    EmptyResultSet. It did what was asked, so the command is stored as
+    accepted (volta.ocpp.rules.accepted_answer), not as rejected."""
+    await register(volta, "CP-EMPTY")
+    async with connect(volta, "CP-EMPTY", "ocpp2.0.1") as ws:
+        raw = RawStation(ws)
+        await wait_online(volta, "CP-EMPTY")
+        pending = asyncio.create_task(send(api, "CP-EMPTY", action, payload))
+        frame = await raw.recv(timeout=5)
+        assert frame[0] == 2 and frame[2:] == [action, payload]
+        await raw.send(orjson.dumps([3, frame[1], {"status": "EmptyResultSet"}]).decode())
+        resp = await asyncio.wait_for(pending, 10)
+    assert resp.status_code == 200, resp.text
+    command = resp.json()
+    assert command["status"] == "accepted"
+    assert command["response"] == {"status": "EmptyResultSet"}
+    assert command["message_id"] == frame[1]
+    stored = await api.get(f"/api/v1/commands/{command['id']}")
+    assert stored.json()["status"] == "accepted"

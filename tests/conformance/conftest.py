@@ -208,7 +208,12 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    if hasattr(session.config, "workerinput"):
+        return  # a pytest-xdist worker: the controller gets every report and writes
     tested = {c.id for _, _, c in all_cases() if not c.not_yet}
     # Only a run that collected (and ran) the whole suite may rewrite the table.
-    if tested <= _collected and tested <= set(_outcomes):
+    # Under pytest-xdist the controller collects nothing itself; every case
+    # having an outcome says the same.
+    distributed = session.config.pluginmanager.hasplugin("dsession")
+    if (distributed or tested <= _collected) and tested <= set(_outcomes):
         generate.write(_outcomes)

@@ -1,9 +1,10 @@
-"""The FastAPI application: bearer-token auth, health, metrics and the routers."""
+"""The FastAPI application of the HTTP API: bearer-token auth, health, metrics
+and the routers. `volta.app` adds the dashboard to it."""
 
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, HTTPException, Request, status
@@ -13,21 +14,24 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from volta import __version__, metrics
+from volta.api import (
+    events,
+    id_tokens,
+    local_lists,
+    reservations,
+    sessions,
+    stations,
+    tariffs,
+    transactions,
+)
+from volta.http import ServicesDep, get_services
 from volta.security import hash_api_token
 from volta.services import Services
 from volta.store.models import ApiToken
 
-if TYPE_CHECKING:
-    from volta.web.fleet import OnlineHistory
-
 bearer = HTTPBearer(
     auto_error=False, description="VOLTA_API_TOKEN or a token from `volta api-token`"
 )
-
-
-def get_services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 async def require_token(
@@ -59,25 +63,8 @@ async def require_token(
         )
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
-
-
-def create_api(services: Services, online_history: OnlineHistory | None = None) -> FastAPI:
-    """The HTTP API under /api/v1 (bearer token) and the operator dashboard
-    (signed-in users) on the same port."""
-    from volta.api import (
-        events,
-        id_tokens,
-        local_lists,
-        reservations,
-        sessions,
-        stations,
-        tariffs,
-        transactions,
-    )
-    from volta.web import views
-    from volta.web.fleet import OnlineHistory
-
+def create_api(services: Services) -> FastAPI:
+    """The HTTP API under /api/v1 (bearer token), /healthz and /metrics."""
     app = FastAPI(
         title="Volta",
         version=__version__,
@@ -116,5 +103,4 @@ def create_api(services: Services, online_history: OnlineHistory | None = None) 
     app.include_router(local_lists.router, prefix="/api/v1", dependencies=auth)
     app.include_router(events.router, prefix="/api/v1", dependencies=auth)
     app.include_router(tariffs.router, prefix="/api/v1", dependencies=auth)
-    views.install(app, online_history or OnlineHistory(services.router))
     return app

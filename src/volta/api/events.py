@@ -10,7 +10,6 @@ import orjson
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from volta.api.app import ServicesDep
 from volta.api.models import (
     DeliveryOut,
     EventOut,
@@ -22,6 +21,7 @@ from volta.api.models import (
 from volta.events import service as events
 from volta.events import webhooks
 from volta.events.service import EventType
+from volta.http import ServicesDep
 from volta.services import Services
 
 router = APIRouter(tags=["events"])
@@ -109,7 +109,11 @@ async def create_webhook(body: WebhookCreate, services: ServicesDep) -> WebhookC
     only time it is shown."""
     try:
         created = await webhooks.create(
-            services, body.url, list(body.event_types), body.description
+            services.db,
+            body.url,
+            list(body.event_types),
+            body.description,
+            allow_http=services.settings.allow_http_webhooks,
         )
     except webhooks.BadWebhook as exc:
         raise HTTPException(422, str(exc)) from None
@@ -132,7 +136,12 @@ async def get_webhook(webhook_id: int, services: ServicesDep) -> WebhookOut:
 @router.patch("/webhooks/{webhook_id}", response_model=WebhookOut)
 async def update_webhook(webhook_id: int, body: WebhookUpdate, services: ServicesDep) -> WebhookOut:
     try:
-        found = await webhooks.update(services, webhook_id, **body.model_dump(exclude_unset=True))
+        found = await webhooks.update(
+            services.db,
+            webhook_id,
+            allow_http=services.settings.allow_http_webhooks,
+            **body.model_dump(exclude_unset=True),
+        )
     except webhooks.BadWebhook as exc:
         raise HTTPException(422, str(exc)) from None
     if not found:

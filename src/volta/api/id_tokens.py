@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy.exc import IntegrityError
 
-from volta.api.app import ServicesDep
-from volta.api.models import IdTokenCreate, IdTokenOut, IdTokenUpdate
+from volta.api.models import IdTokenOut
 from volta.blocks.authorization import service
+from volta.blocks.authorization.models import IdTokenCreate, IdTokenUpdate
 from volta.blocks.local_list import service as local_lists
+from volta.http import ServicesDep
 
 router = APIRouter(tags=["id-tokens"])
 

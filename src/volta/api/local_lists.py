@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 
-from volta.api.app import ServicesDep
 from volta.api.models import LocalListChange, LocalListOut, LocalListSet, LocalListVersionOut
 from volta.blocks.local_list import service
 from volta.blocks.provisioning import service as provisioning
+from volta.http import ServicesDep
 from volta.services import Services
 
 router = APIRouter(tags=["local-lists"])

@@ -1,124 +1,20 @@
-"""Request and response bodies (they make the OpenAPI description)."""
+"""Request and response bodies (they make the OpenAPI description).
+
+The bodies the dashboard and the CLI validate with too (a station's and an id
+token's inputs, the station view) live next to their block's service
+(`blocks/provisioning/models.py`, `blocks/authorization/models.py`): the API
+and the dashboard share them without importing each other."""
 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from volta.blocks.authorization.models import Limits, TokenStatus, TokenType
+from volta.blocks.provisioning.models import not_null
 from volta.events.service import EventType
-
-RegistrationStatus = Literal["Accepted", "Pending", "Rejected"]
-ValidationMode = Literal["strict", "relaxed", "off"]
-TokenStatus = Literal["Accepted", "Blocked", "Expired", "Invalid"]
-TokenType = Literal[
-    "Central",
-    "eMAID",
-    "ISO14443",
-    "ISO15693",
-    "KeyCode",
-    "Local",
-    "MacAddress",
-    "NoAuthorization",
-]
-
-
-def _not_null(value: Any) -> Any:
-    """In a PATCH, a column that always has a value may be left out, not nulled
-    (null would reach the database's NOT NULL constraint as a 500)."""
-    if value is None:
-        raise ValueError("may be left out but not null")
-    return value
-
-
-class ConnectorOut(BaseModel):
-    evse_id: int
-    connector_id: int
-    status: str
-    error_code: str | None = None
-    info: str | None = None
-    vendor_error_code: str | None = None
-    status_at: dt.datetime | None = None
-    updated_at: dt.datetime
-
-
-class StationOut(BaseModel):
-    id: str
-    online: bool
-    protocol: str | None = Field(None, description="negotiated subprotocol of the last connection")
-    registration_status: RegistrationStatus
-    validation: ValidationMode
-    has_password: bool
-    vendor: str | None = None
-    model: str | None = None
-    serial_number: str | None = None
-    firmware_version: str | None = None
-    iccid: str | None = None
-    imsi: str | None = None
-    meter_type: str | None = None
-    meter_serial_number: str | None = None
-    last_boot_at: dt.datetime | None = None
-    last_heartbeat_at: dt.datetime | None = None
-    last_connected_at: dt.datetime | None = None
-    last_disconnected_at: dt.datetime | None = None
-    created_at: dt.datetime
-    connectors: list[ConnectorOut] = []
-
-
-class StationCreate(BaseModel):
-    id: str = Field(min_length=1, max_length=48, description="the id in the station's URL")
-    password: str | None = Field(
-        None,
-        min_length=8,
-        max_length=64,
-        description="HTTP Basic password (security profile 1); stored hashed",
-    )
-    registration_status: RegistrationStatus = "Accepted"
-    validation: ValidationMode = "strict"
-
-    @field_validator("id")
-    @classmethod
-    def _usable_in_url(cls, value: str) -> str:
-        # It is the last segment of ws://HOST:9000/<id> and the Basic-auth
-        # username, so it cannot hold a slash, a colon or white space.
-        if any(c in value for c in "/:") or any(c.isspace() for c in value):
-            raise ValueError("a station id cannot contain '/', ':' or white space")
-        return value
-
-
-class StationUpdate(BaseModel):
-    password: str | None = Field(None, min_length=8, max_length=64)
-    clear_password: bool = False
-    registration_status: RegistrationStatus | None = None
-    validation: ValidationMode | None = None
-
-    @field_validator("registration_status", "validation")
-    @classmethod
-    def _required(cls, value: Any) -> Any:
-        return _not_null(value)
-
-
-class Limits(BaseModel):
-    """Stop the session when one is reached (any may be left out)."""
-
-    energy_wh: float | None = Field(None, gt=0, description="energy delivered, Wh")
-    seconds: int | None = Field(None, gt=0, description="time since the session started")
-    cost: Decimal | None = Field(
-        None, gt=0, max_digits=12, decimal_places=4, description="cost incl. tax, tariff currency"
-    )
-
-    def columns(self) -> dict[str, Any]:
-        values = {
-            "limit_energy_wh": self.energy_wh,
-            "limit_seconds": self.seconds,
-            "limit_cost": str(self.cost) if self.cost is not None else None,
-        }
-        return {k: v for k, v in values.items() if v is not None}
-
-
-Language = Annotated[str, Field(max_length=8, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
 
 
 class IdTokenOut(BaseModel):
@@ -135,36 +31,6 @@ class IdTokenOut(BaseModel):
     limit_cost: str | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
-
-
-class IdTokenCreate(BaseModel):
-    token: str = Field(min_length=1, max_length=36)
-    type: TokenType = "ISO14443"
-    status: TokenStatus = "Accepted"
-    expires_at: dt.datetime | None = None
-    group_id: str | None = Field(default=None, max_length=36)
-    language1: Language | None = Field(default=None, description="preferred language (RFC 5646)")
-    language2: Language | None = None
-    note: str | None = Field(default=None, max_length=200)
-    limits: Limits | None = Field(
-        default=None, description="applied to every session of this token"
-    )
-
-
-class IdTokenUpdate(BaseModel):
-    type: TokenType | None = None
-    status: TokenStatus | None = None
-    expires_at: dt.datetime | None = None
-    group_id: str | None = Field(None, max_length=36)
-    language1: Language | None = None
-    language2: Language | None = None
-    note: str | None = Field(None, max_length=200)
-    limits: Limits | None = Field(None, description="replaces the token's limits; {} clears them")
-
-    @field_validator("type", "status")
-    @classmethod
-    def _required(cls, value: Any) -> Any:
-        return _not_null(value)
 
 
 class MeterValueOut(BaseModel):
@@ -421,7 +287,7 @@ class WebhookUpdate(BaseModel):
     @field_validator("url", "event_types", "active")
     @classmethod
     def _required(cls, value: Any) -> Any:
-        return _not_null(value)
+        return not_null(value)
 
 
 class WebhookOut(BaseModel):

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from volta.api.app import ServicesDep
 from volta.api.models import ReservationCreate, ReservationOut
 from volta.blocks.reservations import service
+from volta.http import ServicesDep
 
 router = APIRouter(tags=["reservations"])
 

@@ -9,11 +9,12 @@ from typing import Annotated, Literal
 import segno
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
-from volta.api.app import ServicesDep
-from volta.api.models import CommandOut, Limits, RemoteStartCreate, RemoteStartOut, TransactionOut
+from volta.api.models import CommandOut, RemoteStartCreate, RemoteStartOut, TransactionOut
+from volta.blocks.authorization.models import Limits
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.remote_control import sessions
 from volta.blocks.transactions import service as tx_service
+from volta.http import ServicesDep
 from volta.services import Services
 
 router = APIRouter(tags=["sessions"])

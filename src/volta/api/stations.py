@@ -8,18 +8,11 @@ import orjson
 from fastapi import APIRouter, Body, HTTPException, Query, Response, status
 from sqlalchemy.exc import IntegrityError
 
-from volta.api.app import ServicesDep
-from volta.api.models import (
-    CommandOut,
-    ConnectorOut,
-    FrameOut,
-    FramePage,
-    StationCreate,
-    StationOut,
-    StationUpdate,
-)
+from volta.api.models import CommandOut, FrameOut, FramePage
 from volta.blocks.provisioning import service as provisioning
+from volta.blocks.provisioning.models import StationCreate, StationOut, StationUpdate
 from volta.blocks.remote_control import service as remote_control
+from volta.http import ServicesDep
 from volta.services import Services
 from volta.store import framelog
 
@@ -27,22 +20,7 @@ router = APIRouter(tags=["stations"])
 
 
 async def stations_out(services: Services, rows: list[dict[str, Any]]) -> list[StationOut]:
-    """Station rows with their connectors and whether they are online (the
-    API's and the dashboard's view of a station)."""
-    connectors = await provisioning.connectors_of(services.db, [r["id"] for r in rows])
-    online = services.router.online()
-    out = []
-    for row in rows:
-        version = online.get(row["id"])
-        out.append(
-            StationOut(
-                **{k: v for k, v in row.items() if k != "password_hash"},
-                has_password=bool(row["password_hash"]),
-                online=version is not None,
-                connectors=[ConnectorOut(**c) for c in connectors.get(row["id"], [])],
-            )
-        )
-    return out
+    return await provisioning.describe_stations(services.db, rows, services.router.online())
 
 
 async def _require(services: Services, station_id: str) -> dict[str, Any]:

@@ -10,9 +10,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from volta.api.app import ServicesDep
 from volta.blocks.tariffs import cdr, service
 from volta.blocks.tariffs.model import TariffError
+from volta.http import ServicesDep
 from volta.services import Services
 
 router = APIRouter(tags=["tariffs"])

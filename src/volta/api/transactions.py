@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from volta.api.app import ServicesDep
 from volta.api.models import TransactionClose, TransactionOut
 from volta.blocks.transactions import service
 from volta.blocks.transactions.flags import meter_value_flags, transaction_flags
+from volta.http import ServicesDep
 
 router = APIRouter(tags=["transactions"])
 

@@ -34,8 +34,8 @@ import orjson
 import sqlalchemy as sa
 
 from volta import __version__
+from volta.config import Settings
 from volta.events.service import TYPES, message
-from volta.services import Services
 from volta.store.db import Database
 from volta.store.models import Event, Webhook, WebhookDelivery, utcnow
 
@@ -81,12 +81,17 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 
 
 async def create(
-    services: Services, url: str, event_types: list[str], description: str | None
+    db: Database,
+    url: str,
+    event_types: list[str],
+    description: str | None,
+    *,
+    allow_http: bool,
 ) -> dict[str, Any]:
-    check_url(url, services.settings.allow_http_webhooks)
+    check_url(url, allow_http)
     check_types(event_types)
     secret = "whsec_" + secrets.token_urlsafe(32)
-    async with services.db.write() as conn:
+    async with db.write() as conn:
         webhook_id = (
             await conn.execute(
                 sa.insert(Webhook)
@@ -101,7 +106,7 @@ async def create(
                 .returning(Webhook.id)
             )
         ).scalar_one()
-    found = await get(services.db, int(webhook_id))
+    found = await get(db, int(webhook_id))
     assert found is not None
     return {**found, "secret": secret}
 
@@ -127,14 +132,14 @@ async def list_webhooks(db: Database) -> list[dict[str, Any]]:
     return [_public(dict(r)) for r in rows]
 
 
-async def update(services: Services, webhook_id: int, **values: Any) -> bool:
+async def update(db: Database, webhook_id: int, *, allow_http: bool, **values: Any) -> bool:
     if "url" in values:
-        check_url(values["url"], services.settings.allow_http_webhooks)
+        check_url(values["url"], allow_http)
     if "event_types" in values:
         check_types(values["event_types"])
     if not values:
-        return await get(services.db, webhook_id) is not None
-    async with services.db.write() as conn:
+        return await get(db, webhook_id) is not None
+    async with db.write() as conn:
         result = await conn.execute(
             sa.update(Webhook).where(Webhook.id == webhook_id).values(**values)
         )
@@ -168,16 +173,21 @@ async def deliveries(
 
 
 class Dispatcher:
-    """Sends due deliveries; one loop per process."""
+    """Sends due deliveries; one loop per process.
 
-    def __init__(self, services: Services, *, interval: float = 0.5) -> None:
-        self.services = services
+    Given the database and the settings it uses, not the kernel's container:
+    events sit below the blocks and the kernel (the import-linter layers in
+    pyproject.toml)."""
+
+    def __init__(self, db: Database, settings: Settings, *, interval: float = 0.5) -> None:
+        self.db = db
+        self.settings = settings
         self.interval = interval
         self._client: httpx.AsyncClient | None = None
         self._inflight: set[asyncio.Task[bool]] = set()
 
     async def run(self) -> None:
-        settings = self.services.settings
+        settings = self.settings
         self._client = httpx.AsyncClient(
             timeout=settings.webhook_timeout,
             headers={"User-Agent": f"Volta/{__version__}"},
@@ -203,7 +213,7 @@ class Dispatcher:
 
     async def run_once(self) -> int:
         """Send what is due, each webhook's deliveries in event order."""
-        db = self.services.db
+        db = self.db
         now = utcnow()
         async with db.read() as conn:
             due = (
@@ -278,7 +288,7 @@ class Dispatcher:
                 error = f"HTTP {code}"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:300]
-        settings = self.services.settings
+        settings = self.settings
         attempts = row.attempts + 1
         values: dict[str, Any] = {"attempts": attempts, "last_status_code": code}
         if error is None:
@@ -291,7 +301,7 @@ class Dispatcher:
             else:
                 delay = min(settings.webhook_retry_base * 2 ** (attempts - 1), MAX_DELAY)
                 values["next_attempt_at"] = utcnow() + dt.timedelta(seconds=delay)
-        async with self.services.db.write() as conn:
+        async with self.db.write() as conn:
             await conn.execute(
                 sa.update(WebhookDelivery).where(WebhookDelivery.id == row.id).values(**values)
             )

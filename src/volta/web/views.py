@@ -26,14 +26,14 @@ from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from volta.api.app import ServicesDep, get_services
-from volta.api.models import IdTokenCreate, IdTokenUpdate, StationCreate, StationUpdate
-from volta.api.stations import stations_out
 from volta.blocks.authorization import service as tokens_service
+from volta.blocks.authorization.models import IdTokenCreate, IdTokenUpdate
 from volta.blocks.provisioning import service as provisioning
+from volta.blocks.provisioning.models import StationCreate, StationOut, StationUpdate
 from volta.blocks.remote_control import service as remote_control
 from volta.blocks.tariffs import service as tariffs_service
 from volta.blocks.transactions import service as transactions
+from volta.http import ServicesDep, get_services
 from volta.ocpp.times import parse_timestamp
 from volta.ocpp.versions import Version
 from volta.security import new_station_password
@@ -268,7 +268,7 @@ async def logout(request: Request, user: User, services: ServicesDep) -> Respons
 
 async def _fleet_view(services: Services) -> dict[str, Any]:
     rows = await provisioning.list_stations(services.db, limit=1000)
-    stations = await stations_out(services, rows)
+    stations = await provisioning.describe_stations(services.db, rows, services.router.online())
     active = await transactions.list_transactions(services.db, active=True, limit=1000)
     connectors = [c for s in stations for c in s.connectors if c.evse_id > 0]
     return {
@@ -325,14 +325,14 @@ async def register_station(request: Request, user: Admin, services: ServicesDep)
     )
 
 
-async def _station(services: Services, station_id: str) -> Any:
+async def _station(services: Services, station_id: str) -> StationOut:
     row = await provisioning.find_station(services.db, station_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"station {station_id} not found")
-    return (await stations_out(services, [row]))[0]
+    return (await provisioning.describe_stations(services.db, [row], services.router.online()))[0]
 
 
-def _version(services: Services, station: Any) -> Version:
+def _version(services: Services, station: StationOut) -> Version:
     return services.router.version_of(station.id) or Version(station.protocol or "ocpp1.6")
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
+from volta.blocks.provisioning.models import ConnectorOut, StationOut
 from volta.events import service as events
 from volta.security import hash_password
 from volta.store.db import Database
@@ -416,6 +418,24 @@ async def connectors_of(db: Database, station_ids: list[str]) -> dict[str, list[
     for row in rows:
         result[row["station_id"]].append(dict(row))
     return result
+
+
+async def describe_stations(
+    db: Database, rows: list[dict[str, Any]], online: Mapping[str, object]
+) -> list[StationOut]:
+    """Station rows with their connectors and whether they are online (`online`:
+    the router's stations with a live connection): the view of a station the
+    API and the dashboard show."""
+    connectors = await connectors_of(db, [r["id"] for r in rows])
+    return [
+        StationOut(
+            **{k: v for k, v in row.items() if k != "password_hash"},
+            has_password=bool(row["password_hash"]),
+            online=row["id"] in online,
+            connectors=[ConnectorOut(**c) for c in connectors.get(row["id"], [])],
+        )
+        for row in rows
+    ]
 
 
 async def list_stations(db: Database, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
