@@ -361,3 +361,14 @@ async def test_unknown_transport_is_refused_at_start(database):
 
     with pytest.raises(ValueError, match="transport"):
         Volta(make_settings(database, transport="tornado"), db_schema=database.schema)
+
+
+async def test_failing_upgrade_check_answers_500(volta, monkeypatch):
+    """A check that raises (the database down, say) answers 500 at once on
+    either transport, rather than leaving the station waiting."""
+
+    async def broken(path: str, headers: object) -> None:
+        raise RuntimeError("database unavailable")
+
+    monkeypatch.setattr(volta.gateway.admitter, "admit", broken)
+    assert await status_of_refusal(ws_url(volta, "ANY"), subprotocols=["ocpp1.6"]) == 500

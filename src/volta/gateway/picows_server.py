@@ -401,7 +401,14 @@ class _Upgrade(asyncio.Protocol):
         except Exception as exc:
             self._refuse(400, "Bad Request", f"failed to open a WebSocket connection: {exc}")
             return
-        decision = await self.server.gateway.admitter.admit(request.path, request.headers)
+        try:
+            decision = await self.server.gateway.admitter.admit(request.path, request.headers)
+        except Exception:
+            # As websockets answers an exception in process_request.
+            log.exception("upgrade check failed for %s", request.path)
+            if not self.lost:
+                self._refuse(500, "Internal Server Error", "failed to open a WebSocket connection")
+            return
         if self.lost:
             return
         if isinstance(decision, Refusal):
