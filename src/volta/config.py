@@ -40,7 +40,7 @@ class Settings:
     compression: bool = True
     # The WebSocket stack of the OCPP port: "websockets" or "picows"
     # (docs/performance.md, "Transport", has the figures behind the default).
-    transport: str = "websockets"
+    transport: str = "picows"
     tls_cert: str = ""
     tls_key: str = ""
     # Dashboard sign-in: how long a session lasts, and whether its cookie is
