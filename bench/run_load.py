@@ -62,11 +62,25 @@ PYTHON = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
 HOST = "127.0.0.1"
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 SERVERS = ("volta-sqlite", "volta-postgresql", "reference")
+# Volta on one named WebSocket stack (the kinds above use the `transport`
+# setting's default), for running the two side by side: --servers
+# volta-sqlite-websockets,volta-sqlite-picows
+TRANSPORT_SERVERS = (
+    "volta-sqlite-websockets",
+    "volta-sqlite-picows",
+    "volta-postgresql-websockets",
+    "volta-postgresql-picows",
+)
 LABELS = {
     "volta-sqlite": "Volta, SQLite",
     "volta-postgresql": "Volta, PostgreSQL",
     "reference": "reference",
+    "volta-sqlite-websockets": "Volta, SQLite, websockets",
+    "volta-sqlite-picows": "Volta, SQLite, picows",
+    "volta-postgresql-websockets": "Volta, PostgreSQL, websockets",
+    "volta-postgresql-picows": "Volta, PostgreSQL, picows",
 }
+PHASES = ("load", "hold", "storm")
 PER_PROCESS = 5000  # connections per load-generator process
 PER_ADDRESS = 4000  # connections per source address (28,232 ephemeral ports each)
 START_TIMEOUT = 60.0
@@ -332,7 +346,7 @@ class Server:
 
     def fresh_database(self) -> None:
         self.generation += 1
-        if self.kind == "volta-postgresql":
+        if self.kind.startswith("volta-postgresql"):
             name = f"bench_load_{os.getpid()}_{self.generation}"
             self.cleanup.databases.append(name)
             pg_execute(f'CREATE DATABASE "{name}"')
@@ -365,6 +379,9 @@ class Server:
                 VOLTA_AUTO_REGISTER_STATUS="Accepted",
                 VOLTA_API_TOKEN="bench-load-token",
             )
+            transport = self.kind.rsplit("-", 1)[1]
+            if transport in ("websockets", "picows"):
+                env["VOLTA_TRANSPORT"] = transport
         return env
 
     def command(self) -> list[str]:
@@ -551,7 +568,7 @@ def phase_throughput(
         )
         if connect.get("connected") != plan.stations:
             raise RuntimeError(f"only {connect.get('connected')} stations set up: {connect}")
-        meter = Meter(server, pool, server.kind == "volta-postgresql")
+        meter = Meter(server, pool, server.kind.startswith("volta-postgresql"))
         throughput = windowed(pool, meter, "throughput", {}, plan.warmup, plan.duration)
         target = plan.rate_fraction * throughput["round_trips_per_s"]
         fixed = windowed(pool, meter, "rate", {"rate": target}, plan.warmup, plan.duration)
@@ -581,7 +598,7 @@ def phase_hold(
         time.sleep(1.0)
         out["rss_baseline_kib"] = rss0 = server.rss_kib()
         reference = time.monotonic()
-        meter = Meter(server, pool, server.kind == "volta-postgresql")
+        meter = Meter(server, pool, server.kind.startswith("volta-postgresql"))
         connected = 0
         for level in plan.hold_levels:
             new = [(f"ST-{i:05d}", i) for i in range(connected, level)]
@@ -687,11 +704,17 @@ def phase_storm(
 
 
 def run_server(
-    kind: str, plan: Plan, addresses: Addresses, cleanup: Cleanup, cpus: tuple[int | None, ...]
+    kind: str,
+    plan: Plan,
+    addresses: Addresses,
+    cleanup: Cleanup,
+    cpus: tuple[int | None, ...],
+    phases: tuple[str, ...] = PHASES,
 ) -> dict[str, Any]:
     server = Server(kind, cleanup, cpus[0])
     out: dict[str, Any] = {"server": kind, "label": LABELS[kind]}
-    for name, phase in (("load", phase_throughput), ("hold", phase_hold), ("storm", phase_storm)):
+    every = (("load", phase_throughput), ("hold", phase_hold), ("storm", phase_storm))
+    for name, phase in (p for p in every if p[0] in phases):
         print(f"  {LABELS[kind]}: {name} ...", flush=True)
         t0 = time.monotonic()
         try:
@@ -1005,7 +1028,13 @@ def main() -> int:
     parser.add_argument(
         "--servers",
         default=",".join(SERVERS),
-        help=f"comma-separated subset of {','.join(SERVERS)} (then no doc update)",
+        help=f"comma-separated subset of {','.join(SERVERS + TRANSPORT_SERVERS)} "
+        "(then no doc update)",
+    )
+    parser.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        help=f"comma-separated subset of {','.join(PHASES)} (then no doc update)",
     )
     parser.add_argument("--no-doc", action="store_true", help="do not touch docs/performance.md")
     parser.add_argument(
@@ -1032,9 +1061,12 @@ def main() -> int:
         return 0
 
     kinds = [k.strip() for k in args.servers.split(",") if k.strip()]
-    unknown = set(kinds) - set(SERVERS)
+    unknown = set(kinds) - set(SERVERS) - set(TRANSPORT_SERVERS)
     if unknown:
         parser.error(f"unknown servers: {', '.join(sorted(unknown))}")
+    phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
+    if set(phases) - set(PHASES):
+        parser.error(f"unknown phases: {', '.join(sorted(set(phases) - set(PHASES)))}")
     plan = Plan.make(args.full)
     if args.duration:
         plan.duration = args.duration
@@ -1045,8 +1077,10 @@ def main() -> int:
     if args.storm:
         plan.storm = args.storm
     # A run with other settings is kept apart, so the doc shows the standard ones.
-    standard = set(kinds) == set(SERVERS) and not (
-        args.duration or args.hold_levels or args.hold_seconds or args.storm
+    standard = (
+        set(kinds) == set(SERVERS)
+        and set(phases) == set(PHASES)
+        and not (args.duration or args.hold_levels or args.hold_seconds or args.storm)
     )
     mode = ("full" if args.full else "default") if standard else "custom"
     command = " ".join([".venv/bin/python", "bench/run_load.py", *sys.argv[1:]])
@@ -1088,7 +1122,7 @@ def main() -> int:
     addresses = Addresses()
     try:
         for kind in kinds:
-            results.append(run_server(kind, plan, addresses, cleanup, cpus))
+            results.append(run_server(kind, plan, addresses, cleanup, cpus, phases))
     except (KeyboardInterrupt, SystemExit) as exc:
         print(f"interrupted ({type(exc).__name__}); stopping everything", file=sys.stderr)
         cleanup.run()
@@ -1104,7 +1138,8 @@ def main() -> int:
         "volta_revision": revision,
         "machine": info,
         "versions": {
-            n: package_version(n) for n in ("volta", "websockets", "ocpp", "uvloop", "asyncpg")
+            n: package_version(n)
+            for n in ("volta", "websockets", "picows", "ocpp", "uvloop", "asyncpg")
         },
         "cpu_idle_before": idle,
         "loadavg_before": loadavg_before,

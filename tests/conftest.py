@@ -93,8 +93,19 @@ def volta_settings() -> dict[str, object]:
 
 
 @pytest.fixture
-async def volta(database: DatabaseTarget, volta_settings) -> AsyncIterator[Volta]:
-    app = Volta(make_settings(database, **volta_settings), db_schema=database.schema)
+def transport() -> str:
+    """The gateway's WebSocket stack. Modules that test the transport override
+    this with params=["websockets", "picows"] (TRANSPORTS below)."""
+    return Settings.transport
+
+
+TRANSPORTS = ["websockets", "picows"]
+
+
+@pytest.fixture
+async def volta(database: DatabaseTarget, volta_settings, transport: str) -> AsyncIterator[Volta]:
+    settings = make_settings(database, **{"transport": transport, **volta_settings})
+    app = Volta(settings, db_schema=database.schema)
     await app.start()
     try:
         yield app

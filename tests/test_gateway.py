@@ -14,10 +14,18 @@ import orjson
 import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
+from tests.conftest import TRANSPORTS
 from tests.helpers import RawStation, basic_auth, connect, register, wait_until, ws_url
 from volta.blocks.provisioning import service as provisioning
 from volta.ocpp.versions import Version
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on both WebSocket stacks."""
+    return str(request.param)
 
 
 async def status_of_refusal(url: str, **kw) -> int:
@@ -254,7 +262,7 @@ class TestTls:
 async def test_reconnect_reuses_verified_password_but_not_a_wrong_one(volta, monkeypatch):
     """A reconnecting station skips the PBKDF2 check (cheap reconnect storms);
     a wrong password, or a password changed by the operator, is still checked."""
-    import volta.gateway.server as server_module
+    import volta.gateway.handshake as server_module
 
     calls: list[str] = []
     real = server_module.verify_password
@@ -277,3 +285,90 @@ async def test_reconnect_reuses_verified_password_but_not_a_wrong_one(volta, mon
     assert await status_of_refusal(url, additional_headers=old, subprotocols=["ocpp1.6"]) == 401
     async with connect(volta, "CACHE1", "ocpp1.6", password="second-password-2") as ws:
         assert (await RawStation(ws).call("Heartbeat", {}))[0] == 3
+
+
+async def test_transport_setting_selects_the_stack(volta, transport):
+    """The parametrization is real: the picows runs go through picows."""
+    assert volta.settings.transport == transport
+    assert (volta.gateway._picows is not None) == (transport == "picows")
+
+
+W12 = "server_max_window_bits=12; client_max_window_bits=12"
+
+
+@pytest.mark.parametrize(
+    ("offer", "answer"),
+    [
+        ({}, f"permessage-deflate; {W12}"),
+        (
+            {"client_no_context_takeover": True, "server_no_context_takeover": True},
+            f"permessage-deflate; server_no_context_takeover; client_no_context_takeover; {W12}",
+        ),
+        (
+            {"client_max_window_bits": 10, "server_max_window_bits": 11},
+            "permessage-deflate; server_max_window_bits=11; client_max_window_bits=10",
+        ),
+    ],
+    ids=["context-takeover", "no-context-takeover", "window-bits"],
+)
+async def test_permessage_deflate_parameters_and_round_trips(volta, offer, answer):
+    """RFC 7692 §7.1: the answer honours the offer's context-takeover and
+    window-bits parameters; several messages round-trip (with context
+    takeover the second depends on the first), and a large one too."""
+    await register(volta, "ZIP2")
+    factory = ClientPerMessageDeflateFactory(**offer)
+    async with websockets.connect(
+        ws_url(volta, "ZIP2"), subprotocols=["ocpp1.6"], compression=None, extensions=[factory]
+    ) as ws:
+        # Both transports answer exactly as websockets' server does.
+        assert ws.response.headers.get("Sec-WebSocket-Extensions") == answer
+        station = RawStation(ws)
+        for _ in range(3):
+            r = await station.call("Heartbeat", {})
+            assert r[0] == 3 and "currentTime" in r[2]
+        r = await station.call("DataTransfer", {"vendorId": "x", "data": "abc" * 100_000})
+        assert r[0] == 3 and r[2]["status"] in ("Accepted", "UnknownVendorId")
+        assert (await station.call("Heartbeat", {}))[0] == 3
+
+
+async def test_compressed_message_inflating_past_the_limit_closes_1009(volta):
+    """A small compressed frame that inflates past 1 MiB (a zip bomb) is
+    refused like an oversized one."""
+    await register(volta, "BOMB")
+    async with websockets.connect(
+        ws_url(volta, "BOMB"), subprotocols=["ocpp1.6"], compression="deflate", max_size=None
+    ) as ws:
+        bomb = {"vendorId": "y" * 2_000_000}
+        await ws.send(orjson.dumps([2, "b", "DataTransfer", bomb]).decode())
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 5)
+        assert ws.close_code == 1009
+
+
+async def test_fragmented_message_is_joined(volta):
+    """RFC 6455 §5.4: a message may come in several frames."""
+    await register(volta, "FRAG")
+    async with connect(volta, "FRAG", "ocpp1.6") as ws:
+        text = orjson.dumps([2, "f1", "Heartbeat", {}]).decode()
+        await ws.send(iter([text[:3], text[3:9], text[9:]]))
+        answer = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert answer[:2] == [3, "f1"]
+
+
+async def test_unknown_transport_is_refused_at_start(database):
+    from tests.conftest import make_settings
+    from volta.app import Volta
+
+    with pytest.raises(ValueError, match="transport"):
+        Volta(make_settings(database, transport="tornado"), db_schema=database.schema)
+
+
+async def test_failing_upgrade_check_answers_500(volta, monkeypatch):
+    """A check that raises (the database down, say) answers 500 at once on
+    either transport, rather than leaving the station waiting."""
+
+    async def broken(path: str, headers: object) -> None:
+        raise RuntimeError("database unavailable")
+
+    monkeypatch.setattr(volta.gateway.admitter, "admit", broken)
+    assert await status_of_refusal(ws_url(volta, "ANY"), subprotocols=["ocpp1.6"]) == 500

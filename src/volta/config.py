@@ -38,6 +38,9 @@ class Settings:
     call_timeout: float = 30.0
     validation: Validation = Validation.STRICT
     compression: bool = True
+    # The WebSocket stack of the OCPP port: "websockets" or "picows"
+    # (docs/performance.md, "Transport", has the figures behind the default).
+    transport: str = "picows"
     tls_cert: str = ""
     tls_key: str = ""
     # Dashboard sign-in: how long a session lasts, and whether its cookie is

@@ -9,9 +9,16 @@ import orjson
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from tests.conftest import TRANSPORTS
 from tests.helpers import RawStation, connect, register
 
 V16, V201 = "ocpp1.6", "ocpp2.0.1"
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on both WebSocket stacks."""
+    return str(request.param)
 
 
 @pytest.fixture

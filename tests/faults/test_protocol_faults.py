@@ -17,7 +17,14 @@ import orjson
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from tests.conftest import TRANSPORTS
 from tests.helpers import RawStation, connect, register, wait_until
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on both WebSocket stacks."""
+    return str(request.param)
 
 
 @pytest.mark.parametrize("protocol", ["ocpp1.6", "ocpp2.0.1"])

@@ -8,10 +8,10 @@ import logging
 import time
 from typing import Any
 
-from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from volta import metrics
+from volta.gateway.transport import Transport
 from volta.ocpp.errors import ErrorCode, OcppError
 from volta.ocpp.frames import CALL, CALLERROR, CALLRESULT, Call
 from volta.ocpp.rules import accepted_answer, acknowledgement, check_registration
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 class StationConnection:
     def __init__(
         self,
-        websocket: ServerConnection,
+        websocket: Transport,
         station: StationState,
         version: Version,
         services: Services,

@@ -1,173 +1,95 @@
 """The OCPP WebSocket endpoint: ws[s]://HOST:9000/[prefix/]<station-id>.
 
-Before the upgrade: the station must be known (404 otherwise, unless
-auto-registration is on) and, when it has a password, present HTTP Basic
-credentials with its id as username (security profile 1; 401 otherwise).
-The subprotocol is the first of the client's list that Volta speaks.
+Two transports behind the `transport` setting: websockets (here) and picows
+(`volta.gateway.picows_server`). Both make the same checks before the upgrade
+(`volta.gateway.handshake`: 404 unknown station, 401 Basic auth, subprotocol)
+and run the same loop after it (`Gateway.serve_station`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import contextlib
-import hashlib
 import logging
 import ssl
-import urllib.parse
 from collections.abc import Sequence
-from http import HTTPStatus
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from volta import metrics
 from volta.blocks.provisioning import service as provisioning
 from volta.gateway.connection import StationConnection
+from volta.gateway.handshake import (
+    MAX_FRAME_BYTES,
+    Admission,
+    Admitter,
+    Refusal,
+    choose_subprotocol,
+)
+from volta.gateway.picows_server import PicowsServer
+from volta.gateway.transport import ServerTransport
 from volta.ocpp.schemas import Validation
 from volta.ocpp.versions import SUPPORTED, Version, parse_version
-from volta.security import verify_password
 from volta.services import Services, StationState
 
 log = logging.getLogger(__name__)
 
-MAX_STATION_ID_LENGTH = 48  # 2.0.1 identity: string[48]
-MAX_FRAME_BYTES = 1024 * 1024  # larger frames are closed with 1009
-
-
-def station_id_from_path(path: str) -> str | None:
-    """The last path segment, percent-decoded; anything before it is a prefix."""
-    path = path.split("?", 1)[0].rstrip("/")
-    segment = urllib.parse.unquote(path.rsplit("/", 1)[-1])
-    if not segment or len(segment) > MAX_STATION_ID_LENGTH or any(c in segment for c in "/\x00"):
-        return None
-    return segment
-
-
-def basic_credentials(headers: Headers) -> tuple[str, str] | None:
-    value = headers.get("Authorization")
-    if not value or value[:6].lower() != "basic ":
-        return None
-    try:
-        decoded = base64.b64decode(value[6:].strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, sep, password = decoded.partition(":")
-    return (user, password) if sep else None
+TRANSPORTS = ("websockets", "picows")
 
 
 class Gateway:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.settings = services.settings
+        if self.settings.transport not in TRANSPORTS:
+            raise ValueError(
+                f"transport must be one of {', '.join(TRANSPORTS)}, not {self.settings.transport!r}"
+            )
+        self.admitter = Admitter(services)
         self._server: Server | None = None
+        self._picows: PicowsServer | None = None
         self._closing: set[asyncio.Task[None]] = set()
-        self._verified: dict[str, tuple[str, bytes]] = {}
         self.default_version = parse_version(self.settings.default_protocol)
 
-    # -- the HTTP part of the handshake ----------------------------------------
-
-    def _refuse(
-        self,
-        connection: ServerConnection,
-        status: HTTPStatus,
-        text: str,
-        headers: dict[str, str] | None = None,
-    ) -> Response:
-        response = connection.respond(status, text + "\n")
-        for key, value in (headers or {}).items():
-            response.headers[key] = value
-        return response
+    # -- websockets: the HTTP part of the handshake ----------------------------
 
     async def process_request(
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
-        station_id = station_id_from_path(request.path)
-        if station_id is None:
-            return self._refuse(connection, HTTPStatus.NOT_FOUND, "no station id in the path")
-        db = self.services.db
-        station = await provisioning.find_station(db, station_id)
-        if station is None:
-            if not self.settings.auto_register:
-                log.info("refused unknown station %s", station_id)
-                return self._refuse(connection, HTTPStatus.NOT_FOUND, "unknown station")
-            # It may have been created concurrently by another of its connections.
-            with contextlib.suppress(Exception):
-                await provisioning.create_station(
-                    db, station_id, registration_status=self.settings.auto_register_status
-                )
-            station = await provisioning.find_station(db, station_id)
-            if station is None:  # pragma: no cover
-                return self._refuse(connection, HTTPStatus.SERVICE_UNAVAILABLE, "try again")
-            log.info("registered station %s on first connection", station_id)
-        if station["password_hash"]:
-            credentials = basic_credentials(request.headers)
-            ok = False
-            if credentials is not None and credentials[0] == station_id:
-                ok = await self._check_password(
-                    station_id, credentials[1], station["password_hash"]
-                )
-            if not ok:
-                log.info("refused station %s: wrong or missing credentials", station_id)
-                return self._refuse(
-                    connection,
-                    HTTPStatus.UNAUTHORIZED,
-                    "authentication required",
-                    {"WWW-Authenticate": 'Basic realm="Volta", charset="UTF-8"'},
-                )
-        offered = request.headers.get_all("Sec-WebSocket-Protocol")
-        if offered and self._choose(offered) is None:
-            return self._refuse(
-                connection,
-                HTTPStatus.BAD_REQUEST,
-                "no supported OCPP subprotocol (ocpp1.6, ocpp2.0.1)",
-            )
-        connection.volta_station = station  # type: ignore[attr-defined]
-        return None
-
-    async def _check_password(self, station_id: str, password: str, stored: str) -> bool:
-        """PBKDF2 costs milliseconds by design; a station that reconnects (after a
-        network blip, or all of them after a restart of the load balancer) is
-        checked against a digest of its last verified password instead, while
-        its stored hash is unchanged."""
-        digest = hashlib.sha256(password.encode()).digest()
-        if self._verified.get(station_id) == (stored, digest):
-            return True
-        ok = await asyncio.to_thread(verify_password, password, stored)
-        if ok:
-            self._verified[station_id] = (stored, digest)
-        return ok
-
-    @staticmethod
-    def _choose(header_values: list[str]) -> Version | None:
-        offered = [p.strip() for value in header_values for p in value.split(",") if p.strip()]
-        for name in offered:  # the client's order is its preference
-            for version in SUPPORTED:
-                if name == version.value:
-                    return version
+        decision = await self.admitter.admit(request.path, request.headers)
+        if isinstance(decision, Refusal):
+            response = connection.respond(decision.status, decision.text + "\n")
+            for key, value in decision.headers.items():
+                response.headers[key] = value
+            return response
+        connection.volta_admission = decision  # type: ignore[attr-defined]
         return None
 
     def select_subprotocol(
         self, connection: ServerConnection, subprotocols: Sequence[Subprotocol]
     ) -> Subprotocol | None:
-        version = self._choose(list(subprotocols))
+        version = choose_subprotocol(list(subprotocols))
         return Subprotocol(version.value) if version else None
 
-    # -- the WebSocket part ----------------------------------------------------
-
     async def handler(self, websocket: ServerConnection) -> None:
-        station: dict[str, Any] = websocket.volta_station  # type: ignore[attr-defined]
+        admission: Admission = websocket.volta_admission  # type: ignore[attr-defined]
         version = Version(websocket.subprotocol) if websocket.subprotocol else self.default_version
+        await self.serve_station(websocket, admission.station, version, websocket.remote_address)
+
+    # -- after the upgrade, on either transport --------------------------------
+
+    async def serve_station(
+        self, transport: ServerTransport, station: dict[str, Any], version: Version, peer: object
+    ) -> None:
+        """One station's connection after the upgrade, on either transport."""
         state = StationState(
             station_id=station["id"],
             registration_status=station["registration_status"],
             validation=Validation(station["validation"] or self.settings.validation),
         )
-        conn = StationConnection(websocket, state, version, self.services)
+        conn = StationConnection(transport, state, version, self.services)
         router = self.services.router
         replaced = router.attach(conn)
         metrics.STATIONS_CONNECTED.labels(version.value).inc()
@@ -181,7 +103,7 @@ class Gateway:
             "station %s connected (%s) from %s",
             state.station_id,
             version.value,
-            websocket.remote_address,
+            peer,
         )
         try:
             await provisioning.record_connection(self.services.db, state.station_id, version.value)
@@ -193,7 +115,7 @@ class Gateway:
                     await provisioning.record_disconnection(self.services.db, state.station_id)
                 except Exception:
                     log.exception("could not record disconnection of %s", state.station_id)
-            log.info("station %s disconnected (code %s)", state.station_id, websocket.close_code)
+            log.info("station %s disconnected (code %s)", state.station_id, transport.close_code)
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -206,7 +128,11 @@ class Gateway:
         context.load_cert_chain(self.settings.tls_cert, self.settings.tls_key or None)
         return context
 
-    async def start(self, host: str, port: int) -> Server:
+    async def start(self, host: str, port: int) -> None:
+        if self.settings.transport == "picows":
+            self._picows = PicowsServer(self)
+            await self._picows.start(host, port, self._ssl_context())
+            return
         self._server = await serve(
             self.handler,
             host,
@@ -225,15 +151,18 @@ class Gateway:
             backlog=4096,
             server_header="Volta",
         )
-        return self._server
 
     @property
     def port(self) -> int:
+        if self._picows is not None:
+            return self._picows.port
         assert self._server is not None
         sock = next(iter(self._server.sockets))
         return int(sock.getsockname()[1])
 
     async def stop(self) -> None:
+        if self._picows is not None:
+            await self._picows.stop()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
