@@ -411,7 +411,9 @@ async def test_TC_B_18_CSMS(cs, op201, answers):
     }
     cmd = op201.send("GetReport", {"requestId": 1, "componentCriteria": ["Problem"]})
     assert (await cs.expect("GetReport"))["componentCriteria"] == ["Problem"]
-    assert (await cmd)["status"] == "rejected"  # stored as the station's non-positive answer
+    # B08: EmptyResultSet is a valid answer (nothing matched), not a refusal.
+    first = await cmd
+    assert first["status"] == "accepted" and first["response"]["status"] == "EmptyResultSet"
     cmd = op201.send("GetReport", {"requestId": 2, "componentCriteria": ["Available"]})
     await cs.expect("GetReport")
     assert (await cmd)["status"] == "accepted"
