@@ -23,6 +23,7 @@ API_V1 = {
     "/api/v1/transactions": {"get"},
     "/api/v1/transactions/{transaction_id}": {"get"},
     "/api/v1/transactions/{transaction_id}/stop": {"post"},
+    "/api/v1/transactions/{transaction_id}/close": {"post"},
     "/api/v1/remote-starts": {"get", "post"},
     "/api/v1/remote-starts/{remote_start_id}": {"get"},
     "/api/v1/reservations": {"get", "post"},
