@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from volta.blocks.remote_control.service import CommandStatus
 from volta.events.service import EventType
 
 RegistrationStatus = Literal["Accepted", "Pending", "Rejected"]
@@ -227,7 +228,7 @@ class CommandOut(BaseModel):
     station_id: str
     action: str
     payload: dict[str, Any]
-    status: Literal["pending", "accepted", "rejected", "error", "timeout", "offline", "invalid"]
+    status: CommandStatus
     message_id: str | None = None
     response: dict[str, Any] | None = None
     error_code: str | None = None
