@@ -22,9 +22,14 @@ from volta.blocks.authorization import v16 as authorization_v16
 from volta.blocks.authorization import v201 as authorization_v201
 from volta.blocks.data_transfer import handlers as data_transfer
 from volta.blocks.local_list import service as local_list
+from volta.blocks.local_list import v16 as local_list_v16
+from volta.blocks.local_list import v201 as local_list_v201
 from volta.blocks.provisioning import v16 as provisioning_v16
 from volta.blocks.provisioning import v201 as provisioning_v201
+from volta.blocks.remote_control import v16 as remote_control_v16
+from volta.blocks.remote_control import v201 as remote_control_v201
 from volta.blocks.remote_control.service import recover_pending
+from volta.blocks.reservations import v16 as reservations_v16
 from volta.blocks.reservations import v201 as reservations_v201
 from volta.blocks.tariffs import hooks as tariffs_hooks
 from volta.blocks.transactions import v16 as transactions_v16
@@ -34,6 +39,8 @@ from volta.events.webhooks import Dispatcher
 from volta.gateway.router import LocalRouter
 from volta.gateway.server import Gateway
 from volta.ocpp.schemas import registry as schema_registry
+from volta.ocpp.versions import Version
+from volta.outgoing import OutgoingTable
 from volta.security import hash_api_token, new_api_token, new_station_password
 from volta.services import HandlerTable, Services
 from volta.store import migrate
@@ -80,6 +87,20 @@ def http_app(services: Services, online_history: OnlineHistory) -> FastAPI:
     return app
 
 
+def outgoing_tables() -> dict[Version, OutgoingTable]:
+    """Every block's outgoing builders, one table per version. A later
+    version is one of these plus its own: e.g.
+    `tables[V21] = tables[V201].derive(remote_control_v21.outgoing, ...)`."""
+    return {
+        Version.V16: OutgoingTable.combine(
+            remote_control_v16.outgoing, reservations_v16.outgoing, local_list_v16.outgoing
+        ),
+        Version.V201: OutgoingTable.combine(
+            remote_control_v201.outgoing, reservations_v201.outgoing, local_list_v201.outgoing
+        ),
+    }
+
+
 class Volta:
     def __init__(self, settings: Settings, *, db_schema: str | None = None) -> None:
         self.settings = settings
@@ -87,7 +108,13 @@ class Volta:
         self.frames = FrameLog(self.db)
         self.router = LocalRouter()
         self.services = Services(
-            settings, self.db, self.frames, self.router, schema_registry(), handler_table()
+            settings,
+            self.db,
+            self.frames,
+            self.router,
+            schema_registry(),
+            handler_table(),
+            outgoing=outgoing_tables(),
         )
         self.gateway = Gateway(self.services)
         self.online_history = OnlineHistory(self.router)

@@ -20,6 +20,7 @@ from volta.ocpp.versions import Version
 if TYPE_CHECKING:
     from volta.config import Settings
     from volta.ocpp.schemas import SchemaRegistry
+    from volta.outgoing import OutgoingTable
     from volta.stations import StationRouter
     from volta.store.db import Database
     from volta.store.framelog import FrameLog
@@ -117,6 +118,9 @@ class Services:
     schemas: SchemaRegistry
     # The combined handler table (app.py builds it from the blocks' tables).
     handlers: HandlerTable = field(default_factory=HandlerTable)
+    # How each version spells the commands Volta sends (app.py combines the
+    # blocks' outgoing tables); pick one with the station's version from `router`.
+    outgoing: dict[Version, OutgoingTable] = field(default_factory=dict)
     # Work started by a handler or the API that outlives the request
     # (a local list pushed after a token changed, ...).
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from volta.blocks.authorization.models import Limits, TokenStatus, TokenType
 from volta.blocks.provisioning.models import not_null
+from volta.blocks.remote_control.service import CommandStatus
 from volta.events.service import EventType
 
 
@@ -105,7 +106,7 @@ class CommandOut(BaseModel):
     station_id: str
     action: str
     payload: dict[str, Any]
-    status: Literal["pending", "accepted", "rejected", "error", "timeout", "offline", "invalid"]
+    status: CommandStatus
     message_id: str | None = None
     response: dict[str, Any] | None = None
     error_code: str | None = None

@@ -13,6 +13,7 @@ from volta.blocks.provisioning import service as provisioning
 from volta.blocks.provisioning.models import StationCreate, StationOut, StationUpdate
 from volta.blocks.remote_control import service as remote_control
 from volta.http import ServicesDep
+from volta.ocpp.versions import Version
 from volta.services import Services
 from volta.store import framelog
 
@@ -121,13 +122,19 @@ async def send_command(
 ) -> CommandOut:
     """Send any CSMS-initiated OCPP message and wait for the station's answer.
 
-    The payload is validated against the schema of the station's version. The
-    result is 200 with the command once the station answered, timed out or is
-    offline; 422 when the payload or action is invalid (nothing is sent).
+    The payload is validated against the schema of the station's version
+    (for an offline station: the version it last spoke). The result is 200
+    with the command once the station answered, timed out or is offline; 422
+    when the payload or action is invalid (nothing is sent).
     """
-    station = await _require(services, station_id)
+    offline_version = None
+    # A connected station is known (the gateway let it in); only an offline
+    # one is looked up, for the 404 and the version it last spoke.
+    if services.router.version_of(station_id) is None:
+        station = await _require(services, station_id)
+        offline_version = Version(station["protocol"]) if station["protocol"] else None
     command = await remote_control.send_command(
-        services, station_id, action, payload, version_hint=station["protocol"]
+        services, station_id, action, payload, offline_version=offline_version
     )
     if command["status"] == "invalid":
         response.status_code = 422  # the name of this constant differs across Starlette versions

@@ -30,7 +30,7 @@ from volta.blocks.authorization import service as tokens_service
 from volta.blocks.authorization.models import IdTokenCreate, IdTokenUpdate
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.provisioning.models import StationCreate, StationOut, StationUpdate
-from volta.blocks.remote_control import service as remote_control
+from volta.blocks.remote_control.service import Reset, TriggerMessage
 from volta.blocks.tariffs import service as tariffs_service
 from volta.blocks.transactions import service as transactions
 from volta.http import ServicesDep, get_services
@@ -41,7 +41,7 @@ from volta.services import Services
 from volta.store import framelog
 from volta.store.models import utcnow
 from volta.web import users
-from volta.web.commands import RESET_TYPES, TRIGGERS, CommandInputError, build_command
+from volta.web.commands import CommandInputError, run_command
 from volta.web.fleet import OnlineHistory
 
 log = logging.getLogger(__name__)
@@ -347,8 +347,8 @@ async def station_page(
         "station.html",
         station=station,
         version=version,
-        reset_types=RESET_TYPES[version],
-        triggers=TRIGGERS[version],
+        reset_types=services.outgoing[version].choices[Reset],
+        triggers=services.outgoing[version].choices[TriggerMessage],
         variables=await provisioning.device_variables(services.db, station_id),
         registration_statuses=REGISTRATION_STATUSES,
         **await _station_sessions(services, station_id),
@@ -424,14 +424,12 @@ async def station_command(
 ) -> HTMLResponse:
     station = await _station(services, station_id)
     form = await request.form()
+    kind = _field(form, "kind")
+    log.info("dashboard: %s sends %s to %s", user["username"], kind, station_id)
     try:
-        action, payload = build_command(_version(services, station), _field(form, "kind"), form)
+        command = await run_command(services, station_id, _version(services, station), kind, form)
     except CommandInputError as exc:
         return notice(request, str(exc), "bad")
-    log.info("dashboard: %s sends %s to %s", user["username"], action, station_id)
-    command = await remote_control.send_command(
-        services, station_id, action, payload, version_hint=station.protocol
-    )
     return render(request, "_command_result.html", command=command)
 
 

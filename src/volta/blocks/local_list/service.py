@@ -18,14 +18,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from volta.blocks.authorization.service import Authorization, token_verdict
-from volta.blocks.authorization.v16 import id_tag_info
-from volta.blocks.authorization.v201 import id_token_info
-from volta.blocks.remote_control.service import send_command
+from volta.blocks.remote_control.service import send, send_command
 from volta.ocpp.versions import Version
 from volta.services import CallContext, HandlerTable, Services
 from volta.store.db import Conn, Database
@@ -35,6 +34,29 @@ log = logging.getLogger(__name__)
 
 # A station that failed an update is not retried by housekeeping before this.
 RETRY_AFTER = dt.timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class ListEntry:
+    token: str
+    token_type: str
+    # What the station is to answer for the token; None: remove it (D01.FR.17).
+    verdict: Authorization | None
+
+
+@dataclass(frozen=True, slots=True)
+class SendLocalList:
+    """The version-neutral SendLocalList (1.6 §5.15, 2.0.1 D01); spelled by
+    v16.py / v201.py."""
+
+    version: int
+    full: bool
+    entries: tuple[ListEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GetLocalListVersion:
+    """1.6 §5.10, 2.0.1 D02: the same empty request in both."""
 
 
 class UnknownTokens(Exception):
@@ -132,20 +154,8 @@ async def change_members(
             )
 
 
-async def _entry(conn: Conn, version: Version, token: str, token_type: str) -> dict[str, Any]:
-    auth: Authorization = await token_verdict(conn, token)
-    if version is Version.V16:
-        return {"idTag": token, "idTagInfo": id_tag_info(auth)}
-    return {
-        "idToken": {"idToken": token, "type": token_type},
-        "idTokenInfo": id_token_info(auth),
-    }
-
-
-def _removal(version: Version, token: str, token_type: str) -> dict[str, Any]:
-    if version is Version.V16:
-        return {"idTag": token}
-    return {"idToken": {"idToken": token, "type": token_type}}
+async def _entry(conn: Conn, token: str, token_type: str) -> ListEntry:
+    return ListEntry(token, token_type, await token_verdict(conn, token))
 
 
 async def sync(
@@ -192,14 +202,12 @@ async def _sync(
         ).all()
         full = force_full or lst.full_pending
         if full:
-            items = [
-                await _entry(conn, version, e.token, e.token_type) for e in entries if not e.removed
-            ]
+            items = [await _entry(conn, e.token, e.token_type) for e in entries if not e.removed]
         else:
             items = [
-                _removal(version, e.token, e.token_type)
+                ListEntry(e.token, e.token_type, None)
                 if e.removed
-                else await _entry(conn, version, e.token, e.token_type)
+                else await _entry(conn, e.token, e.token_type)
                 for e in entries
                 if e.pending
             ]
@@ -207,16 +215,9 @@ async def _sync(
                 return {"sent": False, "reason": "in step"}
     new_version = max(lst.version, 0) + 1
     update_type = "Full" if full else "Differential"
-    if version is Version.V16:
-        payload: dict[str, Any] = {"listVersion": new_version, "updateType": update_type}
-        if items or not full:
-            payload["localAuthorizationList"] = items
-    else:
-        payload = {"versionNumber": new_version, "updateType": update_type}
-        if items:
-            payload["localAuthorizationList"] = items
+    message = services.outgoing[version].build(SendLocalList(new_version, full, tuple(items)))
     sent_tokens = [e.token for e in entries if full or e.pending]
-    command = await send_command(services, station_id, "SendLocalList", payload)
+    command = await send_command(services, station_id, message.action, message.payload)
     answer = (command.get("response") or {}).get("status") or command["status"]
     now = utcnow()
     async with db.write(station_id) as conn:
@@ -269,7 +270,7 @@ async def query_version(services: Services, station_id: str) -> dict[str, Any]:
     """GetLocalListVersion (D02; 1.6 §5.6). A version other than the one
     Volta recorded means the station's list is not Volta's: a Full update is
     owed if Volta manages the list."""
-    command = await send_command(services, station_id, "GetLocalListVersion", {})
+    command = await send(services, station_id, GetLocalListVersion())
     response = command.get("response") or {}
     reported = response.get("listVersion", response.get("versionNumber"))
     if isinstance(reported, int):

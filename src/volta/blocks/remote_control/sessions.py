@@ -18,12 +18,19 @@ from typing import Any
 import sqlalchemy as sa
 
 from volta.blocks.authorization.service import authorize_start
-from volta.blocks.remote_control.service import send_command
+from volta.blocks.remote_control.service import (
+    CommandRecord,
+    RemoteStart,
+    RemoteStop,
+    send,
+    send_command,
+)
 from volta.blocks.transactions import service as tx_service
 from volta.ocpp.versions import Version
 from volta.services import Services
 from volta.store.db import Database
-from volta.store.models import RemoteStart, Transaction, utcnow
+from volta.store.models import RemoteStart as RemoteStartRecord
+from volta.store.models import Transaction, utcnow
 
 
 class SessionRefused(Exception):
@@ -62,7 +69,7 @@ async def start_session(services: Services, req: StartRequest) -> dict[str, Any]
     now = utcnow()
     async with services.db.write(req.station_id) as conn:
         result = await conn.execute(
-            sa.insert(RemoteStart)
+            sa.insert(RemoteStartRecord)
             .values(
                 station_id=req.station_id,
                 evse_id=req.evse_id,
@@ -73,60 +80,60 @@ async def start_session(services: Services, req: StartRequest) -> dict[str, Any]
                 created_at=now,
                 updated_at=now,
             )
-            .returning(RemoteStart.id)
+            .returning(RemoteStartRecord.id)
         )
         remote_start_id = int(result.scalar_one())
-    if version is Version.V16:
-        action = "RemoteStartTransaction"
-        payload: dict[str, Any] = {"idTag": req.id_token}
-        if req.evse_id:
-            payload["connectorId"] = req.evse_id
-    else:
-        action = "RequestStartTransaction"
-        payload = {
-            "idToken": {"idToken": req.id_token, "type": req.id_token_type},
-            "remoteStartId": remote_start_id,
-        }
-        if req.evse_id:
-            payload["evseId"] = req.evse_id
-    command = await send_command(services, req.station_id, action, payload)
+        # Spelled inside the transaction: a version that cannot say it
+        # (CannotSpell) leaves no record behind.
+        message = services.outgoing[version].build(
+            RemoteStart(req.id_token, req.id_token_type, remote_start_id, req.evse_id)
+        )
+    command = await send_command(services, req.station_id, message.action, message.payload)
     status = {"accepted": "Accepted", "rejected": "Rejected"}.get(command["status"], "Failed")
     async with services.db.write(req.station_id) as conn:
         # A fast station may have started the transaction already: keep Started.
-        await conn.execute(
-            sa.update(RemoteStart)
-            .where(RemoteStart.id == remote_start_id)
-            .values(
-                status=sa.case(
-                    (RemoteStart.status == "Requested", status), else_=RemoteStart.status
-                ),
-                command_id=command["id"],
-                updated_at=utcnow(),
+        found = (
+            (
+                await conn.execute(
+                    sa.update(RemoteStartRecord)
+                    .where(RemoteStartRecord.id == remote_start_id)
+                    .values(
+                        status=sa.case(
+                            (RemoteStartRecord.status == "Requested", status),
+                            else_=RemoteStartRecord.status,
+                        ),
+                        command_id=command["id"],
+                        updated_at=utcnow(),
+                    )
+                    .returning(*RemoteStartRecord.__table__.c)
+                )
             )
+            .mappings()
+            .one()
         )
-    found = await get_remote_start(services.db, remote_start_id)
-    assert found is not None
     return {**found, "command": command}
 
 
-async def stop_session(services: Services, transaction_id: int) -> dict[str, Any]:
-    """RemoteStopTransaction / RequestStopTransaction for a Volta transaction."""
+async def stop_session(
+    services: Services, transaction_id: int, *, station_id: str | None = None
+) -> CommandRecord:
+    """RemoteStopTransaction / RequestStopTransaction for a Volta transaction
+    (of `station_id`, when given: the dashboard stops from a station's page)."""
     async with services.db.read() as conn:
         tx = (
             await conn.execute(sa.select(Transaction).where(Transaction.id == transaction_id))
         ).first()
     if tx is None:
         raise LookupError(f"transaction {transaction_id} not found")
+    if station_id is not None and tx.station_id != station_id:
+        raise LookupError(f"transaction {transaction_id} is not a session of {station_id}")
     if tx.status != "Active":
         raise SessionRefused(f"transaction {transaction_id} has ended")
-    if tx.protocol == Version.V16.value:
-        action, payload = "RemoteStopTransaction", {"transactionId": tx.id}
-    else:
-        action, payload = "RequestStopTransaction", {"transactionId": tx.station_transaction_id}
-    return await send_command(services, tx.station_id, action, payload)
+    command = RemoteStop(tx.id, tx.station_transaction_id)
+    return await send(services, tx.station_id, command, offline_version=Version(tx.protocol))
 
 
-async def stop_for_limit(services: Services, transaction_id: int) -> dict[str, Any] | None:
+async def stop_for_limit(services: Services, transaction_id: int) -> CommandRecord | None:
     """Stop a session that reached its limit; recorded so that housekeeping
     asks again (no sooner than a minute later) if the stop does not come."""
     try:
@@ -168,15 +175,18 @@ async def expire_waiting(db: Database, timeout: float) -> int:
     """Accepted remote starts whose transaction never came end as Timeout."""
     cutoff = utcnow() - dt.timedelta(seconds=timeout)
     due = sa.and_(
-        RemoteStart.status.in_(("Requested", "Accepted")), RemoteStart.created_at < cutoff
+        RemoteStartRecord.status.in_(("Requested", "Accepted")),
+        RemoteStartRecord.created_at < cutoff,
     )
     # Read first: housekeeping must not wait on the write lock for nothing.
     async with db.read() as conn:
-        if (await conn.execute(sa.select(RemoteStart.id).where(due).limit(1))).first() is None:
+        if (
+            await conn.execute(sa.select(RemoteStartRecord.id).where(due).limit(1))
+        ).first() is None:
             return 0
     async with db.write() as conn:
         result = await conn.execute(
-            sa.update(RemoteStart).where(due).values(status="Timeout", updated_at=utcnow())
+            sa.update(RemoteStartRecord).where(due).values(status="Timeout", updated_at=utcnow())
         )
     return int(result.rowcount or 0)
 
@@ -212,7 +222,11 @@ async def set_limits(db: Database, transaction_id: int, limits: dict[str, Any]) 
 async def get_remote_start(db: Database, remote_start_id: int) -> dict[str, Any] | None:
     async with db.read() as conn:
         row = (
-            (await conn.execute(sa.select(RemoteStart).where(RemoteStart.id == remote_start_id)))
+            (
+                await conn.execute(
+                    sa.select(RemoteStartRecord).where(RemoteStartRecord.id == remote_start_id)
+                )
+            )
             .mappings()
             .first()
         )
@@ -222,8 +236,13 @@ async def get_remote_start(db: Database, remote_start_id: int) -> dict[str, Any]
 async def list_remote_starts(
     db: Database, *, station_id: str | None = None, limit: int = 100, offset: int = 0
 ) -> list[dict[str, Any]]:
-    stmt = sa.select(RemoteStart).order_by(RemoteStart.id.desc()).limit(limit).offset(offset)
+    stmt = (
+        sa.select(RemoteStartRecord)
+        .order_by(RemoteStartRecord.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
     if station_id is not None:
-        stmt = stmt.where(RemoteStart.station_id == station_id)
+        stmt = stmt.where(RemoteStartRecord.station_id == station_id)
     async with db.read() as conn:
         return [dict(r) for r in (await conn.execute(stmt)).mappings().all()]

@@ -18,9 +18,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from volta.blocks.authorization.service import authorize
-from volta.blocks.remote_control.service import send_command
-from volta.ocpp.times import format_timestamp
+from volta.blocks.remote_control.service import send, send_command
 from volta.ocpp.versions import Version
+from volta.outgoing import CannotSpell
 from volta.services import Services
 from volta.store.db import Database
 from volta.store.models import Reservation, utcnow
@@ -46,6 +46,25 @@ class ReservationRequest:
     id_token_type: str = "ISO14443"
 
 
+@dataclass(frozen=True, slots=True)
+class ReserveNow:
+    """The version-neutral ReserveNow (1.6 §5.13, 2.0.1 H01); spelled by v16.py / v201.py."""
+
+    reservation_id: int
+    expires_at: dt.datetime
+    id_token: str
+    id_token_type: str
+    evse_id: int | None = None
+    connector_type: str | None = None
+    group_id: str | None = None
+    group_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelReservation:
+    reservation_id: int
+
+
 async def reserve(services: Services, req: ReservationRequest) -> dict[str, Any]:
     """Store the reservation, send ReserveNow and record the answer."""
     version = services.router.version_of(req.station_id)
@@ -53,8 +72,6 @@ async def reserve(services: Services, req: ReservationRequest) -> dict[str, Any]
         raise ReservationRefused(f"station {req.station_id} is not connected")
     if req.expires_at <= utcnow():
         raise ReservationRefused("expires_at is in the past")
-    if version is Version.V16 and req.connector_type:
-        raise ReservationRefused("OCPP 1.6 cannot reserve by connector type")
     auth = await authorize(services.db, req.id_token, req.id_token_type)
     if not auth.accepted:
         raise ReservationRefused(f"id token {req.id_token} is {auth.status}")
@@ -95,28 +112,24 @@ async def reserve(services: Services, req: ReservationRequest) -> dict[str, Any]
             .returning(Reservation.id)
         )
         reservation_id = int(result.scalar_one())
-    if version is Version.V16:
-        payload: dict[str, Any] = {
-            "connectorId": req.evse_id or 0,
-            "expiryDate": format_timestamp(req.expires_at),
-            "idTag": req.id_token,
-            "reservationId": reservation_id,
-        }
-        if auth.group_id:
-            payload["parentIdTag"] = auth.group_id
-    else:
-        payload = {
-            "id": reservation_id,
-            "expiryDateTime": format_timestamp(req.expires_at),
-            "idToken": {"idToken": req.id_token, "type": req.id_token_type},
-        }
-        if req.evse_id:
-            payload["evseId"] = req.evse_id
-        if req.connector_type:
-            payload["connectorType"] = req.connector_type
-        if auth.group_id:
-            payload["groupIdToken"] = {"idToken": auth.group_id, "type": auth.group_type}
-    command = await send_command(services, req.station_id, "ReserveNow", payload)
+        # Spelled inside the transaction: a request the station's version
+        # cannot express (a connector type to 1.6) leaves no reservation.
+        try:
+            message = services.outgoing[version].build(
+                ReserveNow(
+                    reservation_id,
+                    req.expires_at,
+                    req.id_token,
+                    req.id_token_type,
+                    evse_id=req.evse_id,
+                    connector_type=req.connector_type,
+                    group_id=auth.group_id,
+                    group_type=auth.group_type,
+                )
+            )
+        except CannotSpell as exc:
+            raise ReservationRefused(str(exc)) from None
+    command = await send_command(services, req.station_id, message.action, message.payload)
     answer = (command.get("response") or {}).get("status")
     status = answer if answer in _ANSWERS else "Failed"
     await _set(db, req.station_id, reservation_id, status, command_id=command["id"], only=LIVE)
@@ -133,8 +146,11 @@ async def cancel(services: Services, reservation_id: int) -> dict[str, Any] | No
     if found["status"] not in LIVE:
         raise ReservationRefused(f"reservation {reservation_id} is {found['status']}")
     station_id = found["station_id"]
-    command = await send_command(
-        services, station_id, "CancelReservation", {"reservationId": reservation_id}
+    command = await send(
+        services,
+        station_id,
+        CancelReservation(reservation_id),
+        offline_version=Version(found["protocol"]),
     )
     if command["status"] == "accepted":
         await _set(services.db, station_id, reservation_id, "Cancelled", only=LIVE)

@@ -1,0 +1,229 @@
+"""The outgoing adapters: each version-neutral command, spelled by the 1.6
+and the 2.0.1 tables, is the message that version's schema accepts; and a
+later version is a table derived from 2.0.1 with overrides."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from volta.app import outgoing_tables
+from volta.blocks.authorization.service import Authorization
+from volta.blocks.local_list.service import GetLocalListVersion, ListEntry, SendLocalList
+from volta.blocks.remote_control.service import (
+    ChangeAvailability,
+    ConfigurationReport,
+    RemoteStart,
+    RemoteStop,
+    Reset,
+    TriggerMessage,
+    UnlockConnector,
+)
+from volta.blocks.reservations.service import CancelReservation, ReserveNow
+from volta.ocpp.errors import OcppError
+from volta.ocpp.schemas import registry
+from volta.ocpp.versions import Version
+from volta.outgoing import CannotSpell, Message, OutgoingTable
+
+V16, V201 = Version.V16, Version.V201
+TABLES = outgoing_tables()
+EXPIRES = dt.datetime(2026, 12, 24, 18, 0, tzinfo=dt.UTC)
+ACCEPTED = Authorization("Accepted", group_id="FLEET-1", group_type="Central")
+
+# command -> (1.6 message, 2.0.1 message)
+CASES: list[tuple[object, Message, Message]] = [
+    (
+        RemoteStart("TAG-1", "Central", remote_start_id=17, evse_id=2),
+        Message("RemoteStartTransaction", {"idTag": "TAG-1", "connectorId": 2}),
+        Message(
+            "RequestStartTransaction",
+            {"idToken": {"idToken": "TAG-1", "type": "Central"}, "remoteStartId": 17, "evseId": 2},
+        ),
+    ),
+    (
+        RemoteStart("TAG-1", "Central", remote_start_id=18),
+        Message("RemoteStartTransaction", {"idTag": "TAG-1"}),
+        Message(
+            "RequestStartTransaction",
+            {"idToken": {"idToken": "TAG-1", "type": "Central"}, "remoteStartId": 18},
+        ),
+    ),
+    (
+        RemoteStop(41, "station-tx-9"),
+        Message("RemoteStopTransaction", {"transactionId": 41}),
+        Message("RequestStopTransaction", {"transactionId": "station-tx-9"}),
+    ),
+    (
+        UnlockConnector(3),
+        Message("UnlockConnector", {"connectorId": 3}),
+        Message("UnlockConnector", {"evseId": 3, "connectorId": 1}),
+    ),
+    (
+        ChangeAvailability(operative=False),
+        Message("ChangeAvailability", {"connectorId": 0, "type": "Inoperative"}),
+        Message("ChangeAvailability", {"operationalStatus": "Inoperative"}),
+    ),
+    (
+        ChangeAvailability(operative=True, evse_id=2),
+        Message("ChangeAvailability", {"connectorId": 2, "type": "Operative"}),
+        Message("ChangeAvailability", {"operationalStatus": "Operative", "evse": {"id": 2}}),
+    ),
+    (
+        TriggerMessage("StatusNotification", evse_id=1),
+        Message("TriggerMessage", {"requestedMessage": "StatusNotification", "connectorId": 1}),
+        Message("TriggerMessage", {"requestedMessage": "StatusNotification", "evse": {"id": 1}}),
+    ),
+    (
+        ConfigurationReport(request_id=5),
+        Message("GetConfiguration", {}),
+        Message("GetBaseReport", {"requestId": 5, "reportBase": "FullInventory"}),
+    ),
+    (
+        ReserveNow(
+            7, EXPIRES, "TAG-1", "ISO14443", evse_id=1, group_id="FLEET-1", group_type="Central"
+        ),
+        Message(
+            "ReserveNow",
+            {
+                "connectorId": 1,
+                "expiryDate": "2026-12-24T18:00:00.000Z",
+                "idTag": "TAG-1",
+                "reservationId": 7,
+                "parentIdTag": "FLEET-1",
+            },
+        ),
+        Message(
+            "ReserveNow",
+            {
+                "id": 7,
+                "expiryDateTime": "2026-12-24T18:00:00.000Z",
+                "idToken": {"idToken": "TAG-1", "type": "ISO14443"},
+                "evseId": 1,
+                "groupIdToken": {"idToken": "FLEET-1", "type": "Central"},
+            },
+        ),
+    ),
+    (
+        CancelReservation(7),
+        Message("CancelReservation", {"reservationId": 7}),
+        Message("CancelReservation", {"reservationId": 7}),
+    ),
+    (
+        SendLocalList(4, full=False, entries=(ListEntry("TAG-1", "ISO14443", None),)),
+        Message(
+            "SendLocalList",
+            {
+                "listVersion": 4,
+                "updateType": "Differential",
+                "localAuthorizationList": [{"idTag": "TAG-1"}],
+            },
+        ),
+        Message(
+            "SendLocalList",
+            {
+                "versionNumber": 4,
+                "updateType": "Differential",
+                "localAuthorizationList": [{"idToken": {"idToken": "TAG-1", "type": "ISO14443"}}],
+            },
+        ),
+    ),
+    (
+        # A Full update without entries empties the list (TC_D_04).
+        SendLocalList(2, full=True, entries=()),
+        Message("SendLocalList", {"listVersion": 2, "updateType": "Full"}),
+        Message("SendLocalList", {"versionNumber": 2, "updateType": "Full"}),
+    ),
+    (
+        GetLocalListVersion(),
+        Message("GetLocalListVersion", {}),
+        Message("GetLocalListVersion", {}),
+    ),
+]
+
+
+@pytest.mark.parametrize(("command", "v16", "v201"), CASES, ids=lambda c: type(c).__name__)
+def test_each_version_spells_the_command_its_own_way(command, v16, v201):
+    schemas = registry()
+    for version, expected in ((V16, v16), (V201, v201)):
+        message = TABLES[version].build(command)
+        assert message == expected, version
+        schemas.validate(version, message.action, message.payload)  # raises if not
+
+
+@pytest.mark.parametrize("version", [V16, V201])
+def test_list_entries_carry_the_verdict(version):
+    entry = ListEntry("TAG-1", "ISO14443", ACCEPTED)
+    message = TABLES[version].build(SendLocalList(3, full=True, entries=(entry,)))
+    [item] = message.payload["localAuthorizationList"]
+    info = item["idTagInfo"] if version is V16 else item["idTokenInfo"]
+    assert info["status"] == "Accepted"
+    registry().validate(version, message.action, message.payload)
+
+
+def test_both_versions_build_every_command_and_offer_their_own_choices():
+    assert set(TABLES[V16].builders) == set(TABLES[V201].builders)
+    assert {type(c) for c, _, _ in CASES} | {Reset} == set(TABLES[V201].builders)
+    assert TABLES[V16].choices[Reset] == ("Soft", "Hard")
+    assert TABLES[V201].choices[Reset] == ("Immediate", "OnIdle")
+    assert "TransactionEvent" in TABLES[V201].choices[TriggerMessage]
+    assert "TransactionEvent" not in TABLES[V16].choices[TriggerMessage]
+
+
+def test_reset_carries_the_word_of_the_station_version():
+    """The dashboard offers `choices[Reset]` of the station's version; the
+    other version's word is refused by the schema check the session makes."""
+    schemas = registry()
+    for version in (V16, V201):
+        for kind in TABLES[version].choices[Reset]:
+            message = TABLES[version].build(Reset(kind))
+            assert message == Message("Reset", {"type": kind})
+            schemas.validate(version, message.action, message.payload)
+    with pytest.raises(OcppError):
+        schemas.validate(V201, "Reset", TABLES[V201].build(Reset("Hard")).payload)
+
+
+def test_what_a_version_cannot_say_is_refused():
+    with pytest.raises(CannotSpell, match="connector type"):
+        TABLES[V16].build(ReserveNow(1, EXPIRES, "T", "ISO14443", connector_type="cType2"))
+    with pytest.raises(CannotSpell, match="no station transaction id"):
+        TABLES[V201].build(RemoteStop(41, None))
+    with pytest.raises(CannotSpell, match="no message for object"):
+        TABLES[V201].build(object())
+
+
+def test_a_later_version_is_2_0_1_plus_overrides():
+    """How 2.1 is added: a table of its own with what differs, derived from
+    the 2.0.1 table; the services keep building through `outgoing[version]`."""
+    overrides = OutgoingTable()
+    overrides.offers(Reset, ("Immediate", "OnIdle", "ImmediateAndResume"))
+
+    @overrides.builds(RemoteStart)
+    def request_start_21(command: RemoteStart) -> Message:
+        return Message(
+            "RequestStartTransaction",
+            {
+                "idToken": {"idToken": command.id_token, "type": "Central"},
+                "remoteStartId": command.remote_start_id,
+                "customData": {"vendorId": "2.1"},
+            },
+        )
+
+    v21 = TABLES[V201].derive(overrides)
+    start = RemoteStart("TAG-1", "ISO14443", remote_start_id=3)
+    assert v21.build(start).payload["customData"] == {"vendorId": "2.1"}
+    assert v21.choices[Reset] == ("Immediate", "OnIdle", "ImmediateAndResume")
+    # Everything else falls back to 2.0.1, and 2.0.1 itself is unchanged.
+    for command, _, v201 in CASES:
+        if not isinstance(command, RemoteStart):
+            assert v21.build(command) == v201
+    assert "customData" not in TABLES[V201].build(start).payload
+    assert TABLES[V201].choices[Reset] == ("Immediate", "OnIdle")
+
+
+def test_two_blocks_building_one_command_is_a_bug():
+    a, b = OutgoingTable(), OutgoingTable()
+    a.builds(Reset)(lambda c: Message("Reset", {}))
+    b.builds(Reset)(lambda c: Message("Reset", {}))
+    with pytest.raises(RuntimeError, match="two builders for Reset"):
+        OutgoingTable.combine(a, b)
