@@ -1,5 +1,7 @@
-"""Test stations: the PyPI `ocpp` library's ChargePoint (as a charger vendor
-would build one) and a raw client for frames the library would never send."""
+"""Test stations: chargers on Volta's own OcppLink with answer tables (they
+take the PyPI `ocpp` library's request dataclasses, as the tests were first
+written against its ChargePoint), and a raw client for frames no charger
+library would send."""
 
 from __future__ import annotations
 
@@ -8,21 +10,32 @@ import base64
 import contextlib
 import datetime as dt
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from types import ModuleType
 from typing import Any
 
 import orjson
 import websockets
-from ocpp.routing import on
-from ocpp.v16 import ChargePoint as ChargePoint16
+from ocpp.charge_point import (
+    camel_to_snake_case,
+    remove_nones,
+    serialize_as_dict,
+    snake_to_camel_case,
+)
 from ocpp.v16 import call_result as result16
-from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call_result as result201
 from websockets.asyncio.client import ClientConnection
 
 from volta.app import Volta
 from volta.blocks.authorization import service as auth_service
 from volta.blocks.provisioning import service as provisioning
+from volta.ocpp.errors import ErrorCode, OcppError
+from volta.ocpp.frames import Call
+from volta.ocpp.link import OcppLink
+from volta.ocpp.schemas import registry
+from volta.ocpp.session import OcppSession, Role
+from volta.ocpp.versions import Version
+from volta.simulator.transport import WebSocketTransport
 
 
 def now_iso(offset_s: float = 0) -> str:
@@ -65,154 +78,162 @@ async def connect(
         yield ws
 
 
-class Station16(ChargePoint16):
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class LinkStation:
+    """A charger on Volta's own `OcppLink` (station role) that answers the
+    CSMS's CALLs from `handlers`, an answer table by action.
+
+    It keeps the surface of the PyPI library's ChargePoint the tests were
+    written against: `call()` takes the library's request dataclasses
+    (`ocpp.v16.call.Authorize(id_tag=...)`) and returns its result dataclasses
+    (None for a CALLERROR), and `received` holds what the CSMS sent with the
+    library's snake_case keys. `call(action, payload)` sends a raw payload
+    and returns the raw answer. The README's charger, built on the library
+    itself, is tested in test_end_to_end.py."""
+
+    version: Version
+    results: ModuleType  # the library's call_result module for `version`
+
+    def __init__(self, station_id: str, ws: ClientConnection, response_timeout: float = 10) -> None:
+        self.id = station_id
+        self.received: list[tuple[str, dict[str, Any]]] = []
+        self.handlers: dict[str, Handler] = self.answer_table()
+        session = OcppSession(
+            self.version, registry(), role=Role.STATION, call_timeout=response_timeout
+        )
+        self.link = OcppLink(session, WebSocketTransport(ws), self._answer, name=station_id)
+
+    def answer_table(self) -> dict[str, Handler]:
+        return {}
+
+    async def start(self) -> None:
+        await self.link.serve()
+
+    async def _answer(self, call: Call) -> dict[str, Any]:
+        handler = self.handlers.get(call.action)
+        if handler is None:
+            # As the library answers an action it has no handler for.
+            raise OcppError(ErrorCode.NOT_IMPLEMENTED, f"no handler for {call.action}")
+        self.received.append((call.action, camel_to_snake_case(call.payload)))
+        return await handler(call.payload)
+
+    async def call(self, request: Any, payload: dict[str, Any] | None = None) -> Any:
+        if isinstance(request, str):
+            action, wire = request, payload or {}
+        else:
+            action = type(request).__name__
+            wire = remove_nones(snake_to_camel_case(serialize_as_dict(request)))
+        outcome = await self.link.call(action, wire)
+        if outcome.kind == "result":
+            # Volta's answers must keep to the schema: a test fails loudly.
+            assert outcome.violation is None, f"{action} answered: {outcome.violation}"
+            if isinstance(request, str):
+                return outcome.payload
+            return getattr(self.results, action)(**camel_to_snake_case(outcome.payload))
+        if outcome.kind == "error":
+            return None  # as the library's ChargePoint.call(suppress=True)
+        if outcome.kind == "timeout":
+            raise TimeoutError(f"no answer to {action}")
+        if outcome.kind == "invalid" and outcome.error is not None:
+            raise OcppError(ErrorCode.FORMAT_VIOLATION, outcome.error.description)
+        raise ConnectionError(f"connection closed before {action} was answered")
+
+
+def answer(payload: dict[str, Any]) -> Handler:
+    """A handler that always answers `payload`."""
+
+    async def handler(request: dict[str, Any]) -> dict[str, Any]:
+        return payload
+
+    return handler
+
+
+class Station16(LinkStation):
     """A 1.6 charger that accepts what the CSMS asks of it."""
 
-    def __init__(self, *args: Any, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self.received: list[tuple[str, dict[str, Any]]] = []
+    version = Version.V16
+    results = result16
 
-    @on("RemoteStartTransaction")
-    async def on_remote_start(self, **kw: Any) -> Any:
-        self.received.append(("RemoteStartTransaction", kw))
-        return result16.RemoteStartTransaction(status="Accepted")
+    def answer_table(self) -> dict[str, Handler]:
+        accepted = answer({"status": "Accepted"})
+        return {
+            "RemoteStartTransaction": accepted,
+            "RemoteStopTransaction": accepted,
+            "Reset": accepted,
+            "UnlockConnector": answer({"status": "Unlocked"}),
+            "ChangeAvailability": answer({"status": "Scheduled"}),
+            "GetConfiguration": answer(
+                {
+                    "configurationKey": [
+                        {"key": "HeartbeatInterval", "readonly": False, "value": "300"}
+                    ]
+                }
+            ),
+            "ChangeConfiguration": self.change_configuration,
+            "TriggerMessage": accepted,
+            "ClearCache": answer({"status": "Rejected"}),
+            "DataTransfer": answer({"status": "Accepted", "data": "pong"}),
+        }
 
-    @on("RemoteStopTransaction")
-    async def on_remote_stop(self, **kw: Any) -> Any:
-        self.received.append(("RemoteStopTransaction", kw))
-        return result16.RemoteStopTransaction(status="Accepted")
-
-    @on("Reset")
-    async def on_reset(self, **kw: Any) -> Any:
-        self.received.append(("Reset", kw))
-        return result16.Reset(status="Accepted")
-
-    @on("UnlockConnector")
-    async def on_unlock(self, **kw: Any) -> Any:
-        self.received.append(("UnlockConnector", kw))
-        return result16.UnlockConnector(status="Unlocked")
-
-    @on("ChangeAvailability")
-    async def on_change_availability(self, **kw: Any) -> Any:
-        self.received.append(("ChangeAvailability", kw))
-        return result16.ChangeAvailability(status="Scheduled")
-
-    @on("GetConfiguration")
-    async def on_get_configuration(self, **kw: Any) -> Any:
-        self.received.append(("GetConfiguration", kw))
-        return result16.GetConfiguration(
-            configuration_key=[{"key": "HeartbeatInterval", "readonly": False, "value": "300"}]
-        )
-
-    @on("ChangeConfiguration")
-    async def on_change_configuration(self, **kw: Any) -> Any:
-        self.received.append(("ChangeConfiguration", kw))
-        status = "Accepted" if kw.get("key") == "HeartbeatInterval" else "NotSupported"
-        return result16.ChangeConfiguration(status=status)
-
-    @on("TriggerMessage")
-    async def on_trigger(self, **kw: Any) -> Any:
-        self.received.append(("TriggerMessage", kw))
-        return result16.TriggerMessage(status="Accepted")
-
-    @on("ClearCache")
-    async def on_clear_cache(self, **kw: Any) -> Any:
-        self.received.append(("ClearCache", kw))
-        return result16.ClearCache(status="Rejected")
-
-    @on("DataTransfer")
-    async def on_data_transfer(self, **kw: Any) -> Any:
-        self.received.append(("DataTransfer", kw))
-        return result16.DataTransfer(status="Accepted", data="pong")
+    async def change_configuration(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"status": "Accepted" if request["key"] == "HeartbeatInterval" else "NotSupported"}
 
 
-class Station201(ChargePoint201):
+class Station201(LinkStation):
     """A 2.0.1 charging station that accepts what the CSMS asks of it."""
 
-    def __init__(self, *args: Any, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self.received: list[tuple[str, dict[str, Any]]] = []
+    version = Version.V201
+    results = result201
 
-    @on("RequestStartTransaction")
-    async def on_request_start(self, **kw: Any) -> Any:
-        self.received.append(("RequestStartTransaction", kw))
-        return result201.RequestStartTransaction(status="Accepted", transaction_id="tx-remote")
+    def answer_table(self) -> dict[str, Handler]:
+        accepted = answer({"status": "Accepted"})
+        return {
+            "RequestStartTransaction": answer({"status": "Accepted", "transactionId": "tx-remote"}),
+            "RequestStopTransaction": accepted,
+            "Reset": accepted,
+            "UnlockConnector": answer({"status": "Unlocked"}),
+            "ChangeAvailability": accepted,
+            "GetVariables": self.get_variables,
+            "SetVariables": self.set_variables,
+            "GetBaseReport": accepted,
+            "TriggerMessage": accepted,
+            "ClearCache": accepted,
+            "DataTransfer": answer({"status": "Accepted", "data": "pong"}),
+        }
 
-    @on("RequestStopTransaction")
-    async def on_request_stop(self, **kw: Any) -> Any:
-        self.received.append(("RequestStopTransaction", kw))
-        return result201.RequestStopTransaction(status="Accepted")
-
-    @on("Reset")
-    async def on_reset(self, **kw: Any) -> Any:
-        self.received.append(("Reset", kw))
-        return result201.Reset(status="Accepted")
-
-    @on("UnlockConnector")
-    async def on_unlock(self, **kw: Any) -> Any:
-        self.received.append(("UnlockConnector", kw))
-        return result201.UnlockConnector(status="Unlocked")
-
-    @on("ChangeAvailability")
-    async def on_change_availability(self, **kw: Any) -> Any:
-        self.received.append(("ChangeAvailability", kw))
-        return result201.ChangeAvailability(status="Accepted")
-
-    @on("GetVariables")
-    async def on_get_variables(self, **kw: Any) -> Any:
-        self.received.append(("GetVariables", kw))
-        return result201.GetVariables(
-            get_variable_result=[
+    async def get_variables(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "getVariableResult": [
                 {
                     "attributeStatus": "Accepted",
                     "component": item["component"],
                     "variable": item["variable"],
                     "attributeValue": "300",
                 }
-                for item in kw["get_variable_data"]
+                for item in request["getVariableData"]
             ]
-        )
+        }
 
-    @on("SetVariables")
-    async def on_set_variables(self, **kw: Any) -> Any:
-        self.received.append(("SetVariables", kw))
-        return result201.SetVariables(
-            set_variable_result=[
+    async def set_variables(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "setVariableResult": [
                 {
                     "attributeStatus": "Accepted",
                     "component": item["component"],
                     "variable": item["variable"],
                 }
-                for item in kw["set_variable_data"]
+                for item in request["setVariableData"]
             ]
-        )
-
-    @on("GetBaseReport")
-    async def on_get_base_report(self, **kw: Any) -> Any:
-        self.received.append(("GetBaseReport", kw))
-        return result201.GetBaseReport(status="Accepted")
-
-    @on("TriggerMessage")
-    async def on_trigger(self, **kw: Any) -> Any:
-        self.received.append(("TriggerMessage", kw))
-        return result201.TriggerMessage(status="Accepted")
-
-    @on("ClearCache")
-    async def on_clear_cache(self, **kw: Any) -> Any:
-        self.received.append(("ClearCache", kw))
-        return result201.ClearCache(status="Accepted")
-
-    @on("DataTransfer")
-    async def on_data_transfer(self, **kw: Any) -> Any:
-        self.received.append(("DataTransfer", kw))
-        return result201.DataTransfer(status="Accepted", data="pong")
+        }
 
 
 @contextlib.asynccontextmanager
 async def station(
     volta: Volta, station_id: str, version: str = "1.6", password: str | None = None
 ) -> AsyncIterator[Any]:
-    """A library ChargePoint connected to Volta, its read loop running."""
+    """A test station connected to Volta, its read loop running."""
     protocol = "ocpp1.6" if version == "1.6" else "ocpp2.0.1"
     cls = Station16 if version == "1.6" else Station201
     async with connect(volta, station_id, protocol, password) as ws:

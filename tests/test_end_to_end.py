@@ -6,11 +6,66 @@ from the API reaches it and its answer comes back. Both versions."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
 
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call as call16
+from ocpp.v16 import call_result as result16
+from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call as call201
+from ocpp.v201 import call_result as result201
 
-from tests.helpers import add_token, now_iso, station
+from tests.helpers import add_token, connect, now_iso
+from volta.app import Volta
+
+# The other tests' stations are built on Volta's own OcppLink; these two are
+# built on a third-party implementation, so Volta is checked against it too.
+
+
+class AcmeCharger16(ChargePoint16):
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.received: list[tuple[str, dict[str, Any]]] = []
+
+    @on("RemoteStopTransaction")
+    async def on_remote_stop(self, **kw: Any) -> Any:
+        self.received.append(("RemoteStopTransaction", kw))
+        return result16.RemoteStopTransaction(status="Accepted")
+
+
+class AcmeCharger201(ChargePoint201):
+    @on("GetVariables")
+    async def on_get_variables(self, **kw: Any) -> Any:
+        return result201.GetVariables(
+            get_variable_result=[
+                {
+                    "attributeStatus": "Accepted",
+                    "component": item["component"],
+                    "variable": item["variable"],
+                    "attributeValue": "300",
+                }
+                for item in kw["get_variable_data"]
+            ]
+        )
+
+
+@contextlib.asynccontextmanager
+async def station(volta: Volta, station_id: str, version: str, password: str) -> AsyncIterator[Any]:
+    """A library ChargePoint connected to Volta, as in the README."""
+    protocol = "ocpp1.6" if version == "1.6" else "ocpp2.0.1"
+    cls = AcmeCharger16 if version == "1.6" else AcmeCharger201
+    async with connect(volta, station_id, protocol, password) as ws:
+        cp = cls(station_id, ws, response_timeout=10)
+        task = asyncio.create_task(cp.start())
+        try:
+            yield cp
+        finally:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
 
 
 async def test_ocpp16_charger_end_to_end(volta, api):

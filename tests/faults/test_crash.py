@@ -62,15 +62,15 @@ async def database_url(request, tmp_path) -> AsyncIterator[str]:
 # the handler committed and before the station could see the answer.
 LAUNCHER = """
 import os, signal, sys
-from volta.gateway import connection
+from volta.ocpp import link
 from volta.ocpp.frames import CALLRESULT
 action = os.environ["VOLTA_TEST_KILL_BEFORE_ANSWER"]
-send = connection.StationConnection._send
-async def _send(self, text, mtype, message_id, act, error=None):
+send = link.OcppLink._send
+async def _send(self, text, mtype, message_id, act, error_code):
     if mtype == CALLRESULT and act == action:
         os.kill(os.getpid(), signal.SIGKILL)
-    await send(self, text, mtype, message_id, act, error)
-connection.StationConnection._send = _send
+    return await send(self, text, mtype, message_id, act, error_code)
+link.OcppLink._send = _send
 from volta.cli import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -1,5 +1,5 @@
-"""Library stations (PyPI `ocpp` ChargePoint) that also answer the local
-list and reservation messages, with answers a test can choose."""
+"""Test stations that also answer the local list and reservation messages,
+with answers a test can choose."""
 
 from __future__ import annotations
 
@@ -8,27 +8,46 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ocpp.routing import on
-from ocpp.v16 import call as call16
-from ocpp.v16 import call_result as result16
-from ocpp.v201 import call as call201
-from ocpp.v201 import call_result as result201
+from websockets.asyncio.client import ClientConnection
 
-from tests.helpers import Station16, Station201, connect
+from tests.helpers import Handler, LinkStation, Station16, Station201, connect
 
 
-class _Chooses:
-    """Records what the CSMS sent and answers the status a test chose."""
+class _Chooses(LinkStation):
+    """Records what the CSMS sent and answers the status a test chose in
+    `answers` (action -> status; Accepted when not chosen)."""
 
-    received: list[tuple[str, dict[str, Any]]]
+    # The local list version's field: 1.6 listVersion, 2.0.1 versionNumber.
+    list_version_field: str
 
-    def _setup(self) -> None:
+    def __init__(self, station_id: str, ws: ClientConnection, response_timeout: float = 10) -> None:
         self.answers: dict[str, str] = {}
         self.list_version = 0
+        super().__init__(station_id, ws, response_timeout)
 
-    def _got(self, action: str, kw: dict[str, Any]) -> str:
-        self.received.append((action, kw))
-        return self.answers.get(action, "Accepted")
+    def answer_table(self) -> dict[str, Handler]:
+        return {
+            **super().answer_table(),
+            "SendLocalList": self.send_local_list,
+            "GetLocalListVersion": self.get_local_list_version,
+            "ReserveNow": self.chosen("ReserveNow"),
+            "CancelReservation": self.chosen("CancelReservation"),
+        }
+
+    def chosen(self, action: str) -> Handler:
+        async def handler(request: dict[str, Any]) -> dict[str, Any]:
+            return {"status": self.answers.get(action, "Accepted")}
+
+        return handler
+
+    async def send_local_list(self, request: dict[str, Any]) -> dict[str, Any]:
+        status = self.answers.get("SendLocalList", "Accepted")
+        if status == "Accepted":
+            self.list_version = request[self.list_version_field]
+        return {"status": status}
+
+    async def get_local_list_version(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {self.list_version_field: self.list_version}
 
     def last(self, action: str) -> dict[str, Any]:
         return [kw for a, kw in self.received if a == action][-1]
@@ -38,64 +57,19 @@ class _Chooses:
 
 
 class IdStation16(_Chooses, Station16):
-    def __init__(self, *args: Any, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self._setup()
-
-    @on("SendLocalList")
-    async def on_send_local_list(self, **kw: Any) -> Any:
-        status = self._got("SendLocalList", kw)
-        if status == "Accepted":
-            self.list_version = kw["list_version"]
-        return result16.SendLocalList(status=status)
-
-    @on("GetLocalListVersion")
-    async def on_get_local_list_version(self, **kw: Any) -> Any:
-        self._got("GetLocalListVersion", kw)
-        return result16.GetLocalListVersion(list_version=self.list_version)
-
-    @on("ReserveNow")
-    async def on_reserve_now(self, **kw: Any) -> Any:
-        return result16.ReserveNow(status=self._got("ReserveNow", kw))
-
-    @on("CancelReservation")
-    async def on_cancel_reservation(self, **kw: Any) -> Any:
-        return result16.CancelReservation(status=self._got("CancelReservation", kw))
+    list_version_field = "listVersion"
 
     async def boot(self) -> None:
-        await self.call(call16.BootNotification(charge_point_vendor="v", charge_point_model="m"))
+        await self.call("BootNotification", {"chargePointVendor": "v", "chargePointModel": "m"})
 
 
 class IdStation201(_Chooses, Station201):
-    def __init__(self, *args: Any, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self._setup()
-
-    @on("SendLocalList")
-    async def on_send_local_list(self, **kw: Any) -> Any:
-        status = self._got("SendLocalList", kw)
-        if status == "Accepted":
-            self.list_version = kw["version_number"]
-        return result201.SendLocalList(status=status)
-
-    @on("GetLocalListVersion")
-    async def on_get_local_list_version(self, **kw: Any) -> Any:
-        self._got("GetLocalListVersion", kw)
-        return result201.GetLocalListVersion(version_number=self.list_version)
-
-    @on("ReserveNow")
-    async def on_reserve_now(self, **kw: Any) -> Any:
-        return result201.ReserveNow(status=self._got("ReserveNow", kw))
-
-    @on("CancelReservation")
-    async def on_cancel_reservation(self, **kw: Any) -> Any:
-        return result201.CancelReservation(status=self._got("CancelReservation", kw))
+    list_version_field = "versionNumber"
 
     async def boot(self) -> None:
         await self.call(
-            call201.BootNotification(
-                charging_station={"model": "m", "vendor_name": "v"}, reason="PowerUp"
-            )
+            "BootNotification",
+            {"chargingStation": {"model": "m", "vendorName": "v"}, "reason": "PowerUp"},
         )
 
 

@@ -16,7 +16,6 @@ import datetime as dt
 
 import pytest
 from ocpp.v16 import call as call16
-from ocpp.v16 import call_result as result16
 from ocpp.v201 import call as call201
 
 from tests.helpers import add_token, register, wait_until
@@ -230,11 +229,11 @@ async def test_station_that_never_answers_leaves_failed(volta, api, people, data
     volta.services.settings.call_timeout = 0.5
     async with id_station(volta, "R16") as cp:
 
-        async def silent(**kw):  # answers after Volta gave up
+        async def silent(request):  # answers after Volta gave up
             await asyncio.sleep(1.0)
-            return result16.ReserveNow(status="Accepted")
+            return {"status": "Accepted"}
 
-        cp.route_map["ReserveNow"]["_on_action"] = silent
+        cp.handlers["ReserveNow"] = silent
         res = (await reserve(api, station_id="R16", id_token="MUM", evse_id=1)).json()
         assert res["status"] == "Failed"
         assert res["command"]["status"] == "timeout"

@@ -29,7 +29,7 @@ from volta.gateway.handshake import (
     choose_subprotocol,
 )
 from volta.gateway.picows_server import PicowsServer
-from volta.gateway.transport import ServerTransport
+from volta.gateway.transport import ServerTransport, WebSocketTransport
 from volta.ocpp.schemas import Validation
 from volta.ocpp.versions import SUPPORTED, Version, parse_version
 from volta.services import Services, StationState
@@ -76,7 +76,9 @@ class Gateway:
     async def handler(self, websocket: ServerConnection) -> None:
         admission: Admission = websocket.volta_admission  # type: ignore[attr-defined]
         version = Version(websocket.subprotocol) if websocket.subprotocol else self.default_version
-        await self.serve_station(websocket, admission.station, version, websocket.remote_address)
+        await self.serve_station(
+            WebSocketTransport(websocket), admission.station, version, websocket.remote_address
+        )
 
     # -- after the upgrade, on either transport --------------------------------
 

@@ -1,38 +1,18 @@
-"""The shape of a station's WebSocket, as the gateway's connection consumes it.
-
-Both transports fit it: websockets' `ServerConnection` as it is, and picows
-through `volta.gateway.picows_server.PicowsStation`. (To be pointed at
-`volta.ocpp.link.Transport` / `TransportClosed` once that exists.)
-"""
+"""A station's WebSocket as the OCPP link reads from and sends to it
+(`volta.ocpp.link.Transport`), whichever stack carries it: picows through
+`volta.gateway.picows_server.PicowsStation`, which is one already, and
+websockets' `ServerConnection` through `WebSocketTransport`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Protocol
 
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from volta.ocpp.link import Transport, TransportClosed
 
-class TransportClosed(ConnectionClosed):
-    """`send` on a closed connection. A subclass of websockets' ConnectionClosed
-    for now, so the connection's `except ConnectionClosed` catches both."""
-
-    def __init__(self) -> None:
-        super().__init__(None, None)
-
-    def __str__(self) -> str:
-        return "connection closed"
-
-
-class Transport(Protocol):
-    def __aiter__(self) -> AsyncIterator[str | bytes]:
-        """The station's messages; ends when the connection closes."""
-        ...
-
-    # Positional-only: websockets names the parameter `message`.
-    async def send(self, text: str, /) -> None: ...
-
-    async def close(self, code: int = 1000, reason: str = "") -> None: ...
+__all__ = ["ServerTransport", "Transport", "TransportClosed", "WebSocketTransport"]
 
 
 class ServerTransport(Transport, Protocol):
@@ -40,3 +20,32 @@ class ServerTransport(Transport, Protocol):
 
     @property
     def close_code(self) -> int | None: ...
+
+
+class WebSocketTransport:
+    def __init__(self, websocket: ServerConnection) -> None:
+        self.websocket = websocket
+
+    @property
+    def close_code(self) -> int | None:
+        return self.websocket.close_code
+
+    def __aiter__(self) -> WebSocketTransport:
+        return self
+
+    async def __anext__(self) -> str | bytes:
+        # Normal or abnormal, a close ends the messages; the close code stays
+        # on the websocket for the gateway's log.
+        try:
+            return await self.websocket.recv()
+        except ConnectionClosed:
+            raise StopAsyncIteration from None
+
+    async def send(self, text: str) -> None:
+        try:
+            await self.websocket.send(text)
+        except ConnectionClosed:
+            raise TransportClosed from None
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await self.websocket.close(code, reason)

@@ -1,0 +1,393 @@
+"""A simulated OCPP 2.0.1 charging station: its answers to the CSMS's CALLs,
+its few device-model variables, and how it spells what it sends."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from volta import __version__
+from volta.simulator import commands
+from volta.simulator.dialect import AnswerTable, Payload
+from volta.simulator.ev import Car
+
+if TYPE_CHECKING:
+    from volta.simulator.station import Connector, SimulatedStation
+
+table = AnswerTable()
+
+# The device-model variables the simulator has, onto the configuration keys
+# it keeps (named as in 1.6).
+VARIABLES = {
+    ("OCPPCommCtrlr", "HeartbeatInterval"): "HeartbeatInterval",
+    ("SampledDataCtrlr", "TxUpdatedInterval"): "MeterValueSampleInterval",
+    ("AuthCtrlr", "AuthorizeRemoteStart"): "AuthorizeRemoteTxRequests",
+}
+
+
+def _evse_id(p: Payload) -> int | None:
+    evse = p.get("evse") or {}
+    return evse.get("id")  # type: ignore[no-any-return]
+
+
+# -- answers to the CSMS -------------------------------------------------------------
+
+
+@table.on("RequestStartTransaction")
+def request_start(st: SimulatedStation, p: Payload) -> Payload:
+    return commands.remote_start(st, p.get("evseId"), p["idToken"]["idToken"], p["remoteStartId"])
+
+
+@table.on("RequestStopTransaction")
+def request_stop(st: SimulatedStation, p: Payload) -> Payload:
+    return commands.remote_stop(st, p["transactionId"])
+
+
+def _reset_reason(p: Payload) -> str | None:
+    # B12: Immediate ends the sessions now; OnIdle waits for them.
+    return "ImmediateReset" if p["type"] == "Immediate" else None
+
+
+@table.on("Reset")
+def reset(st: SimulatedStation, p: Payload) -> Payload:
+    return commands.reset(st, _reset_reason(p))
+
+
+@table.after("Reset")
+async def reboot(st: SimulatedStation, p: Payload, answer: Payload) -> None:
+    await commands.reboot(st, _reset_reason(p))
+
+
+@table.on("UnlockConnector")
+def unlock(st: SimulatedStation, p: Payload) -> Payload:
+    if st.connector(p["evseId"]) is None:
+        return {"status": "UnknownConnector"}
+    return {"status": "Unlocked"}
+
+
+@table.on("ChangeAvailability")
+def change_availability(st: SimulatedStation, p: Payload) -> Payload:
+    return commands.change_availability(st, _evse_id(p) or 0, p["operationalStatus"] == "Operative")
+
+
+@table.after("ChangeAvailability")
+async def report_availability(st: SimulatedStation, p: Payload, answer: Payload) -> None:
+    if answer["status"] != "Rejected":
+        await commands.report_availability(st, _evse_id(p) or 0)
+
+
+def _unknown(key: tuple[str, str]) -> str | None:
+    """The attributeStatus for a variable we do not have, None if we do."""
+    if key in VARIABLES:
+        return None
+    known_component = any(k[0] == key[0] for k in VARIABLES)
+    return "UnknownVariable" if known_component else "UnknownComponent"
+
+
+def _get_variable(st: SimulatedStation, item: Payload) -> Payload:
+    key = (item["component"]["name"], item["variable"]["name"])
+    result: Payload = {"component": item["component"], "variable": item["variable"]}
+    unknown = _unknown(key)
+    if unknown:
+        result["attributeStatus"] = unknown
+        return result
+    result["attributeStatus"] = "Accepted"
+    result["attributeValue"] = st.configuration[VARIABLES[key]][0]
+    return result
+
+
+def _set_variable(st: SimulatedStation, item: Payload) -> Payload:
+    key = (item["component"]["name"], item["variable"]["name"])
+    result: Payload = {"component": item["component"], "variable": item["variable"]}
+    unknown = _unknown(key)
+    if unknown:
+        result["attributeStatus"] = unknown
+        return result
+    name = VARIABLES[key]
+    st.configuration[name] = (item["attributeValue"], False)
+    if name == "HeartbeatInterval" and item["attributeValue"].isdigit():
+        st.heartbeat_interval = float(item["attributeValue"])
+    result["attributeStatus"] = "Accepted"
+    return result
+
+
+@table.on("GetVariables")
+def get_variables(st: SimulatedStation, p: Payload) -> Payload:
+    return {"getVariableResult": [_get_variable(st, i) for i in p["getVariableData"]]}
+
+
+@table.on("SetVariables")
+def set_variables(st: SimulatedStation, p: Payload) -> Payload:
+    return {"setVariableResult": [_set_variable(st, i) for i in p["setVariableData"]]}
+
+
+@table.on("GetBaseReport")
+def get_base_report(st: SimulatedStation, p: Payload) -> Payload:
+    return {"status": "Accepted"}
+
+
+@table.after("GetBaseReport")
+async def report(st: SimulatedStation, p: Payload, answer: Payload) -> None:
+    """B07: the report follows its answer, in NotifyReport."""
+    data = [
+        {
+            "component": {"name": component},
+            "variable": {"name": variable},
+            "variableAttribute": [
+                {"type": "Actual", "value": st.configuration[name][0], "mutability": "ReadWrite"}
+            ],
+            "variableCharacteristics": {"dataType": "string", "supportsMonitoring": False},
+        }
+        for (component, variable), name in VARIABLES.items()
+    ]
+    for c in st.connectors:
+        data.append(
+            {
+                "component": {"name": "EVSE", "evse": {"id": c.id}},
+                "variable": {"name": "AvailabilityState"},
+                "variableAttribute": [
+                    {"type": "Actual", "value": c.status, "mutability": "ReadOnly"}
+                ],
+                "variableCharacteristics": {"dataType": "string", "supportsMonitoring": False},
+            }
+        )
+    await st.call(
+        "NotifyReport",
+        {"requestId": p["requestId"], "generatedAt": st.now(), "seqNo": 0, "reportData": data},
+    )
+
+
+TRIGGERABLE = frozenset({"BootNotification", "Heartbeat", "StatusNotification", "MeterValues"})
+
+
+@table.on("TriggerMessage")
+def trigger(st: SimulatedStation, p: Payload) -> Payload:
+    return {"status": "Accepted" if p["requestedMessage"] in TRIGGERABLE else "NotImplemented"}
+
+
+@table.after("TriggerMessage")
+async def send_triggered(st: SimulatedStation, p: Payload, answer: Payload) -> None:
+    if answer["status"] == "Accepted":
+        await commands.triggered(st, p["requestedMessage"], _evse_id(p))
+
+
+@table.on("ClearCache", "SetChargingProfile", "ClearChargingProfile")
+def accept(st: SimulatedStation, p: Payload) -> Payload:
+    return {"status": "Accepted"}
+
+
+@table.on("GetCompositeSchedule")
+def reject(st: SimulatedStation, p: Payload) -> Payload:
+    return {"status": "Rejected"}
+
+
+@table.on("DataTransfer")
+def data_transfer(st: SimulatedStation, p: Payload) -> Payload:
+    return commands.data_transfer(st, p)
+
+
+@table.on("ReserveNow")
+def reserve_now(st: SimulatedStation, p: Payload) -> Payload:
+    return commands.reserve(st, p.get("evseId"), p["id"], p["idToken"]["idToken"])
+
+
+@table.after("ReserveNow")
+async def hold(st: SimulatedStation, p: Payload, answer: Payload) -> None:
+    if answer["status"] == "Accepted":
+        await commands.hold(st, p["id"], p["expiryDateTime"])
+
+
+@table.on("CancelReservation")
+def cancel_reservation(st: SimulatedStation, p: Payload) -> Payload:
+    return commands.cancel_reservation(st, p["reservationId"])
+
+
+@table.after("CancelReservation")
+async def release(st: SimulatedStation, p: Payload, answer: Payload) -> None:
+    await commands.release(
+        st,
+    )
+
+
+@table.on("SendLocalList")
+def send_local_list(st: SimulatedStation, p: Payload) -> Payload:
+    st.local_list_version = p["versionNumber"]
+    return {"status": "Accepted"}
+
+
+@table.on("GetLocalListVersion")
+def get_local_list_version(st: SimulatedStation, p: Payload) -> Payload:
+    return {"versionNumber": st.local_list_version}
+
+
+@table.on("GetTransactionStatus")
+def get_transaction_status(st: SimulatedStation, p: Payload) -> Payload:
+    tx = p.get("transactionId")
+    answer: Payload = {"messagesInQueue": False}
+    if tx is not None:
+        answer["ongoingIndicator"] = st.by_transaction(tx) is not None
+    return answer
+
+
+# -- what the station sends ------------------------------------------------------------
+
+# 2.0.1 ConnectorStatusEnumType has no Preparing/Charging/Finishing.
+_CONNECTOR_STATUS = {"Preparing": "Occupied", "Charging": "Occupied", "Finishing": "Occupied"}
+
+
+def boot_request(st: SimulatedStation, reason: str) -> Payload:
+    return {
+        "chargingStation": {
+            "vendorName": "Volta",
+            "model": "Simulator",
+            "serialNumber": st.id[:25],
+            "firmwareVersion": __version__,
+        },
+        "reason": reason,
+    }
+
+
+def status_request(connector: Connector, status: str, timestamp: str) -> Payload:
+    return {
+        "timestamp": timestamp,
+        "connectorStatus": _CONNECTOR_STATUS.get(status, status),
+        "evseId": connector.id,
+        "connectorId": 1,
+    }
+
+
+def meter_value(
+    st: SimulatedStation, connector: Connector, car: Car, context: str
+) -> list[Payload]:
+    sampled = []
+    for measurand, value, unit, phase, location in st.readings(connector, car):
+        item: dict[str, Any] = {
+            "measurand": measurand,
+            "context": context,
+            "value": value,
+            "unitOfMeasure": {"unit": unit},
+        }
+        if phase:
+            item["phase"] = phase
+        if location:
+            item["location"] = location
+        sampled.append(item)
+    return [{"timestamp": st.now(), "sampledValue": sampled}]
+
+
+def triggered_meter_values(st: SimulatedStation, connector: Connector) -> Payload:
+    return {
+        "evseId": connector.id,
+        "meterValue": [
+            {
+                "timestamp": st.now(),
+                "sampledValue": [{"value": round(connector.register_wh, 1), "context": "Trigger"}],
+            }
+        ],
+    }
+
+
+async def authorize(st: SimulatedStation, token: str) -> bool:
+    answer = await st.call("Authorize", {"idToken": {"idToken": token, "type": "ISO14443"}})
+    return bool(answer["idTokenInfo"]["status"] == "Accepted")
+
+
+async def _transaction_event(
+    st: SimulatedStation,
+    connector: Connector,
+    event_type: str,
+    trigger: str,
+    info: Payload,
+    meter_value: list[Payload] | None,
+    **extra: Any,
+) -> Payload:
+    payload: Payload = {
+        "eventType": event_type,
+        "timestamp": st.now(),
+        "triggerReason": trigger,
+        "seqNo": connector.seq_no,
+        "transactionInfo": info,
+        "evse": {"id": connector.id, "connectorId": 1},
+        **{k: v for k, v in extra.items() if v is not None},
+    }
+    if meter_value:
+        payload["meterValue"] = meter_value
+    connector.seq_no += 1
+    return await st.call("TransactionEvent", payload)
+
+
+async def start(
+    st: SimulatedStation, connector: Connector, token: str, remote_start_id: int | None
+) -> bool:
+    begin = meter_value(st, connector, Car(1, 0, 0, 0), "Transaction.Begin")
+    connector.transaction_id = str(uuid.uuid4())
+    connector.seq_no = 0
+    info: Payload = {"transactionId": connector.transaction_id, "chargingState": "Charging"}
+    if remote_start_id is not None:
+        info["remoteStartId"] = remote_start_id
+    extra: Payload = {}
+    if connector.reservation_id:
+        extra["reservationId"] = connector.reservation_id
+        connector.reservation_id = None
+        connector.reserved_for = None
+    answer = await _transaction_event(
+        st,
+        connector,
+        "Started",
+        "RemoteStart" if remote_start_id is not None else "Authorized",
+        info,
+        begin,
+        idToken={"idToken": token, "type": "ISO14443"},
+        **extra,
+    )
+    token_info = answer.get("idTokenInfo")
+    if token_info and token_info["status"] != "Accepted":
+        await stop(st, connector, None, "DeAuthorized")
+        return False
+    return True
+
+
+async def meter(st: SimulatedStation, connector: Connector, car: Car, context: str) -> None:
+    mv = meter_value(st, connector, car, context)
+    if connector.transaction_id is None:
+        return
+    await _transaction_event(
+        st,
+        connector,
+        "Updated",
+        "MeterValuePeriodic",
+        {"transactionId": connector.transaction_id, "chargingState": "Charging"},
+        mv,
+    )
+
+
+# The triggerReason of the Ended event, by stoppedReason.
+_STOP_TRIGGERS = {
+    "Remote": "RemoteStop",
+    "ImmediateReset": "ResetCommand",
+    "Reboot": "AbnormalCondition",
+    "DeAuthorized": "Deauthorized",
+}
+
+
+async def stop(st: SimulatedStation, connector: Connector, car: Car | None, reason: str) -> None:
+    tx = connector.transaction_id
+    if tx is None:
+        return
+    await _transaction_event(
+        st,
+        connector,
+        "Ended",
+        _STOP_TRIGGERS.get(reason, "StopAuthorized"),
+        {"transactionId": tx, "chargingState": "Idle", "stoppedReason": reason},
+        meter_value(st, connector, car or Car(1, 0, 0, 0), "Transaction.End"),
+    )
+    connector.transaction_id = None
+
+
+async def reservation_expired(st: SimulatedStation, reservation_id: int) -> None:
+    """H01: the station tells the CSMS a reservation ran out."""
+    await st.call(
+        "ReservationStatusUpdate",
+        {"reservationId": reservation_id, "reservationUpdateStatus": "Expired"},
+    )
