@@ -543,6 +543,37 @@ async def _close_abandoned(
     return [int(r.id) for r in rows]
 
 
+# Sessions Volta ended before the station said so (ended_by).
+CLOSED_BY_VOLTA = frozenset({"refused", "abandoned", "operator"})
+
+
+async def _station_stop_after_volta(
+    conn: Conn,
+    tx: Any,
+    *,
+    stopped_at: dt.datetime,
+    meter_stop_wh: float | None,
+    reason: str,
+    stop_id_token: str | None,
+) -> None:
+    """The station's own stop of a session Volta closed first: its reading
+    and reason are better than Volta's guess. A refused start ends when the
+    station says; an abandoned or operator-closed one keeps the time Volta
+    closed it (the EVSE was in use by then). `ended_by` and `end_note` stay."""
+    await conn.execute(
+        sa.update(Transaction)
+        .where(Transaction.id == tx.id)
+        .values(
+            stopped_at=stopped_at if tx.ended_by == "refused" else tx.stopped_at,
+            meter_stop_wh=meter_stop_wh,
+            energy_wh=energy_between(tx.meter_start_wh, meter_stop_wh),
+            stop_reason=reason,
+            stop_id_token=stop_id_token,
+            updated_at=utcnow(),
+        )
+    )
+
+
 class SessionNotActive(Exception):
     """The session has ended already."""
 
@@ -703,16 +734,15 @@ async def stop_v16(
         if tx is None:
             return False
         if tx.status == "Ended":
-            if tx.ended_by not in (None, "station") and tx.ended_by != "refused":
+            if tx.ended_by in CLOSED_BY_VOLTA and tx.stop_id_token is None:
                 await _insert_samples(conn, station_id, tx.id, tx.evse_id, samples)
-                await conn.execute(
-                    sa.update(Transaction)
-                    .where(Transaction.id == tx.id)
-                    .values(
-                        meter_stop_wh=meter_stop_wh,
-                        energy_wh=energy_between(tx.meter_start_wh, meter_stop_wh),
-                        updated_at=utcnow(),
-                    )
+                await _station_stop_after_volta(
+                    conn,
+                    tx,
+                    stopped_at=stopped_at,
+                    meter_stop_wh=meter_stop_wh,
+                    reason=reason or "Local",
+                    stop_id_token=id_tag,
                 )
             return True
         await _insert_samples(conn, station_id, tx.id, tx.evse_id, samples)
@@ -938,19 +968,14 @@ async def _apply_event_slow(db: Database, ev: EventV201, rules: Rules) -> EventO
                     ended_by="station",
                     stop_id_token=ev.id_token if ev.id_token != current.id_token else None,
                 )
-            elif current.ended_by in ("refused", "abandoned", "operator") and stop is not None:
-                # Closed by Volta first: the station's own end reading is better.
-                await conn.execute(
-                    sa.update(Transaction)
-                    .where(Transaction.id == row.id)
-                    .values(
-                        stopped_at=(
-                            ev.timestamp if current.ended_by == "refused" else current.stopped_at
-                        ),
-                        meter_stop_wh=stop,
-                        energy_wh=energy_between(current.meter_start_wh, stop),
-                        updated_at=now,
-                    )
+            elif current.ended_by in CLOSED_BY_VOLTA:
+                await _station_stop_after_volta(
+                    conn,
+                    current,
+                    stopped_at=ev.timestamp,
+                    meter_stop_wh=stop if stop is not None else current.meter_stop_wh,
+                    reason=ev.stopped_reason or "Local",
+                    stop_id_token=ev.id_token if ev.id_token != current.id_token else None,
                 )
     for old in abandoned:
         forget(db, old)
