@@ -419,18 +419,11 @@ _COST = "tariffs.running_cost"
 
 async def _running_cost(db: Database, transaction_id: int) -> RunningCost | None:
     """A session's running cost, from its stored readings (once per session)."""
-    async with db.read() as conn:
-        tx = (
-            await conn.execute(sa.select(Transaction).where(Transaction.id == transaction_id))
-        ).first()
-        if tx is None:
-            return None
-        tariff = await resolve(conn, tx.station_id, tx.evse_id, tx.id_token)
-        if tariff is None:
-            return None
-        cost = await _session_cost(conn, tx, tariff, None)
+    cost = await session_cost(db, transaction_id)
+    if cost is None or cost.tariff is None:
+        return None
     return RunningCost(
-        tariff,
+        cost.tariff,
         cost.breakdown.start,
         [Reading(r["timestamp"], r["wh"]) for r in cost.readings],
     )

@@ -49,6 +49,7 @@ from volta.blocks.transactions.linking import link_start
 from volta.blocks.transactions.live import (
     INSERT_EVENT,
     INSERT_SAMPLES,
+    SAMPLE_COLUMNS,
     UPDATE_PROGRESS,
     LiveTx,
     live_of,
@@ -204,13 +205,15 @@ def _apply(tx: LiveTx, progress: Progress) -> None:
 
 
 def sample_rows(
-    db: Database,
+    db: Database | None,
     station_id: str,
     transaction_id: int | None,
     evse_id: int | None,
     samples: list[Sample],
 ) -> list[tuple[Any, ...]]:
-    time = db.db_time
+    """Rows in `SAMPLE_COLUMNS` order; timestamps as `db`'s driver takes them
+    (no `db`: as datetimes, for SQLAlchemy)."""
+    time: Any = db.db_time if db is not None else (lambda t: t)
     return [
         (
             station_id,
@@ -240,25 +243,9 @@ async def _insert_samples(
     """The ordinary path's INSERT (inside a `db.write()` block)."""
     if not samples:
         return
+    rows = sample_rows(None, station_id, transaction_id, evse_id, samples)
     await conn.execute(
-        METER_VALUES.insert(),
-        [
-            {
-                "station_id": station_id,
-                "transaction_id": transaction_id,
-                "evse_id": evse_id,
-                "timestamp": s.timestamp,
-                "measurand": s.measurand,
-                "phase": s.phase,
-                "context": s.context,
-                "location": s.location,
-                "unit": s.unit,
-                "value": s.value,
-                "raw_value": s.raw_value,
-                "raw_unit": s.raw_unit,
-            }
-            for s in samples
-        ],
+        METER_VALUES.insert(), [dict(zip(SAMPLE_COLUMNS, row, strict=True)) for row in rows]
     )
 
 
