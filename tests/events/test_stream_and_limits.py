@@ -145,9 +145,17 @@ async def test_charging_state_events_v201(volta, api):
                 trigger_reason="EVCommunicationLost",
             )
         )
-    types = [
-        e["type"] for e in (await api.get("/api/v1/events", params={"station_id": "EV-201"})).json()
-    ]
+
+    async def event_types() -> list[str]:
+        r = await api.get("/api/v1/events", params={"station_id": "EV-201"})
+        return [e["type"] for e in r.json()]
+
+    # The disconnection is recorded once the server has seen the close.
+    async def offline() -> bool:
+        return "station.offline" in await event_types()
+
+    assert await wait_until(offline, timeout=10)
+    types = await event_types()
     assert types == [
         "station.online",
         "ev.connected",
