@@ -11,7 +11,7 @@ and the process CPU time per event, and the SQL statements per event
 where the driver exposes a trace hook). The two windows must cost the same
 within noise: the hot path reads nothing and carries its totals forward.
 
-    .venv/bin/python bench/bench_session_length.py            # ~1-2 min
+    .venv/bin/python bench/bench_session_length.py            # ~4-6 min
     .venv/bin/python bench/bench_session_length.py --events 2000 --backends sqlite
 
 Writes bench/results/session_length.json. Loopback only; bounded.
@@ -88,7 +88,7 @@ class Counter:
         self.counts[word] += 1
 
 
-async def run_backend(kind: str, events: int, window: int) -> dict[str, Any]:
+async def run_backend(kind: str, events: int, window: int, tariff: str) -> dict[str, Any]:
     tmp = tempfile.mkdtemp(prefix="volta-bench-")
     schema = None
     if kind == "sqlite":
@@ -120,7 +120,9 @@ async def run_backend(kind: str, events: int, window: int) -> dict[str, Any]:
     try:
         await provisioning.create_station(volta.db, "LONG-1", password="bench-pass-123")
         await tokens.add_token(volta.db, "LONG-CARD")
-        await tariffs.create_tariff(volta.db, TARIFF, is_default=True)
+        if tariff != "none":
+            doc = TARIFF if tariff == "periods" else {**TARIFF, "periods": []}
+            await tariffs.create_tariff(volta.db, doc, is_default=True)
         auth = base64.b64encode(b"LONG-1:bench-pass-123").decode()
         async with websockets.connect(
             f"ws://127.0.0.1:{volta.ocpp_port}/LONG-1",
@@ -214,6 +216,7 @@ async def run_backend(kind: str, events: int, window: int) -> dict[str, Any]:
     late = summary(events - window, events)
     return {
         "backend": kind,
+        "tariff": tariff,
         "events": events,
         "early": early,
         "late": late,
@@ -228,29 +231,36 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--window", type=int, default=100, help="events per measured window")
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument(
+        "--tariffs",
+        default="periods,flat",
+        help="periods: a weekday peak (its price lines grow as the session crosses "
+        "periods: a cost of the session's duration, not of its message count); "
+        "flat: one price; none: no totalCost",
+    )
     args = parser.parse_args()
     uvloop.install()
     results = []
-    for kind in [b.strip() for b in args.backends.split(",") if b.strip()]:
-        results.append(
-            asyncio.run(asyncio.wait_for(run_backend(kind, args.events, args.window), 900))
-        )
+    for tariff in [t.strip() for t in args.tariffs.split(",") if t.strip()]:
+        for kind in [b.strip() for b in args.backends.split(",") if b.strip()]:
+            work = run_backend(kind, args.events, args.window, tariff)
+            results.append(asyncio.run(asyncio.wait_for(work, 900)))
     cpu = platform.processor() or platform.machine()
     machine = f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
     print(f"machine: {machine}")
     print(
-        f"{'backend':<11} {'window':<13} {'rtt ms (median)':>15} "
+        f"{'backend':<11} {'tariff':<8} {'window':<13} {'rtt ms (median)':>15} "
         f"{'CPU us/event (median)':>22}  statements/event"
     )
     for r in results:
         for name in ("early", "late"):
             w = r[name]
             print(
-                f"{r['backend']:<11} {w['events']:<13} {w['rtt_ms_median']:>15} "
+                f"{r['backend']:<11} {r['tariff']:<8} {w['events']:<13} {w['rtt_ms_median']:>15} "
                 f"{w['cpu_us_median']:>22}  {w['statements_per_event']}"
             )
         print(
-            f"{r['backend']:<11} late/early: CPU {r['cpu_late_over_early']}x, "
+            f"{r['backend']:<11} {r['tariff']:<8} late/early: CPU {r['cpu_late_over_early']}x, "
             f"round trip {r['rtt_late_over_early']}x; last totalCost {r['last_total_cost']}"
         )
     RESULTS.mkdir(exist_ok=True)
