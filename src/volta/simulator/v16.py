@@ -141,9 +141,7 @@ def cancel_reservation(st: SimulatedStation, p: Payload) -> Payload:
 
 @table.after("CancelReservation")
 async def release(st: SimulatedStation, p: Payload, answer: Payload) -> None:
-    await commands.release(
-        st,
-    )
+    await commands.release(st)
 
 
 @table.on("SendLocalList")

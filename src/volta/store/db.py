@@ -377,15 +377,16 @@ class Database:
     async def write_rows(self, station_id: str | None, ops: RawOps) -> None:
         """Run hot-path `ops` (plain rows for `RawStatement`s) in the next group
         commit; returns once they are durable, like `write()`."""
-        if station_id is not None and len(self._lanes) > 1:
-            lane = self._lanes[hash(station_id) % len(self._lanes)]
-        else:
-            lane = (
-                self._lanes[0]
-                if len(self._lanes) == 1
-                else min(self._lanes, key=_GroupCommit.backlog)
-            )
-        await asyncio.shield(lane.enqueue(ops).committed)
+        await asyncio.shield(self._lane(station_id).enqueue(ops).committed)
+
+    def _lane(self, station_id: str | None) -> _GroupCommit:
+        """The group commit a write goes to: a station's always the same one
+        (see `write()`), anything else the least busy."""
+        if len(self._lanes) == 1:
+            return self._lanes[0]
+        if station_id is not None:
+            return self._lanes[hash(station_id) % len(self._lanes)]
+        return min(self._lanes, key=_GroupCommit.backlog)
 
     async def _writer_connection(self) -> Any:
         if self._sync_engine is not None:
@@ -405,11 +406,7 @@ class Database:
         (seen in a 10,000-station storm, where a station's old and new
         connections wrote in different lanes).
         """
-        if station_id is not None and len(self._lanes) > 1:
-            lane = self._lanes[hash(station_id) % len(self._lanes)]
-        else:
-            lane = min(self._lanes, key=_GroupCommit.backlog)
-        writer = lane.enqueue()
+        writer = self._lane(station_id).enqueue()
         try:
             conn = await writer.granted
         except asyncio.CancelledError:

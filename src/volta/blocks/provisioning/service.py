@@ -167,12 +167,7 @@ async def boot(
     return BootDecision(status, interval, now)
 
 
-# Built once: heartbeats and status notifications are the most frequent writes.
-_HEARTBEAT = (
-    STATIONS.update()
-    .where(STATIONS.c.id == sa.bindparam("station_id"))
-    .values(last_heartbeat_at=sa.bindparam("now"))
-)
+# Built once: status notifications are among the most frequent writes.
 _STATUS_COLUMNS = (
     "status",
     "error_code",
@@ -277,18 +272,9 @@ async def record_status(
     key = (station_id, evse_id, connector_id)
     if known.get(key) == (status, error_code):
         # Nothing changed: no event to raise, so no read and one upsert.
-        time = db.db_time
-        values = (
-            station_id,
-            evse_id,
-            connector_id,
-            status,
-            error_code,
-            info,
-            vendor_id,
-            vendor_error_code,
-            time(timestamp),
-            time(utcnow()),
+        time: Any = db.db_time
+        values = tuple(
+            time(row[c]) if c in ("status_at", "updated_at") else row[c] for c in _STATUS_ROW
         )
         await db.write_rows(station_id, [(_RAW_STATUS, [values])])
         return

@@ -28,6 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from volta.blocks.transactions.queries import TX_BY_STATION_TX
 from volta.store.db import Database
 from volta.store.models import METER_VALUES, TRANSACTION_EVENTS, TRANSACTIONS
 from volta.store.raw import RawStatement
@@ -52,18 +53,16 @@ SAMPLE_COLUMNS = (
     "raw_unit",
 )
 INSERT_SAMPLES = RawStatement.insert(METER_VALUES, SAMPLE_COLUMNS)
-INSERT_EVENT = RawStatement.insert(
-    TRANSACTION_EVENTS,
-    (
-        "transaction_id",
-        "seq_no",
-        "event_type",
-        "trigger_reason",
-        "timestamp",
-        "offline",
-        "received_at",
-    ),
+EVENT_COLUMNS = (
+    "transaction_id",
+    "seq_no",
+    "event_type",
+    "trigger_reason",
+    "timestamp",
+    "offline",
+    "received_at",
 )
+INSERT_EVENT = RawStatement.insert(TRANSACTION_EVENTS, EVENT_COLUMNS)
 # The one UPDATE of the hot path. `status = 'Active'`: a session an operator
 # closed from another process is not written to.
 UPDATE_PROGRESS = RawStatement.update(
@@ -130,10 +129,6 @@ _BY_ID = sa.select(TRANSACTIONS).where(
     TRANSACTIONS.c.id == sa.bindparam("tx_id"),
     TRANSACTIONS.c.station_id == sa.bindparam("station_id"),
 )
-_BY_STATION_TX = sa.select(TRANSACTIONS).where(
-    TRANSACTIONS.c.station_id == sa.bindparam("station_id"),
-    TRANSACTIONS.c.station_transaction_id == sa.bindparam("station_tx"),
-)
 # The newest seqNos only: an older repeat is looked up when it comes.
 _SEQ_NOS = (
     sa.select(TRANSACTION_EVENTS.c.seq_no)
@@ -198,7 +193,7 @@ class LiveTransactions:
         async with db.read() as conn:
             row = (
                 await conn.execute(
-                    _BY_STATION_TX, {"station_id": station_id, "station_tx": station_tx}
+                    TX_BY_STATION_TX, {"station_id": station_id, "station_tx": station_tx}
                 )
             ).first()
             seen: list[int] = []

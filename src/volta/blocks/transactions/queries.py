@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from volta.store.db import Database
 from volta.store.models import TRANSACTIONS, MeterValue, Transaction, utcnow
 
-_TX_BY_STATION_TX = sa.select(TRANSACTIONS).where(
+TX_BY_STATION_TX = sa.select(TRANSACTIONS).where(
     TRANSACTIONS.c.station_id == sa.bindparam("station_id"),
     TRANSACTIONS.c.station_transaction_id == sa.bindparam("station_tx"),
 )
@@ -38,7 +38,7 @@ async def find_v201(db: Database, station_id: str, station_tx: str) -> Any:
     async with db.read() as conn:
         return (
             await conn.execute(
-                _TX_BY_STATION_TX, {"station_id": station_id, "station_tx": station_tx}
+                TX_BY_STATION_TX, {"station_id": station_id, "station_tx": station_tx}
             )
         ).first()
 

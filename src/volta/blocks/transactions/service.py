@@ -47,6 +47,7 @@ from volta.blocks.transactions.limits import (
 )
 from volta.blocks.transactions.linking import link_start
 from volta.blocks.transactions.live import (
+    EVENT_COLUMNS,
     INSERT_EVENT,
     INSERT_SAMPLES,
     SAMPLE_COLUMNS,
@@ -65,6 +66,7 @@ from volta.events import service as events
 from volta.store.db import Conn, Database, RawOps
 from volta.store.models import (
     METER_VALUES,
+    TRANSACTION_EVENTS,
     TRANSACTIONS,
     MeterValue,
     Transaction,
@@ -249,19 +251,44 @@ async def _insert_samples(
     )
 
 
-async def _eventful_progress(conn: Conn, tx: LiveTx, progress: Progress) -> None:
-    """Write `progress` with the events it raises (the ordinary path)."""
-    now = utcnow()
-    await conn.execute(
-        sa.update(Transaction)
-        .where(Transaction.id == tx.id)
-        .values(
-            energy_wh=progress.energy_wh,
-            meter_start_wh=progress.meter_start_wh,
-            soc_percent=progress.soc_percent,
-            updated_at=now,
-        )
+def event_row(
+    db: Database | None, transaction_id: int, event: EventV201, received_at: dt.datetime
+) -> tuple[Any, ...]:
+    """A TransactionEvent's row in `EVENT_COLUMNS` order (times as `db`'s
+    driver takes them; no `db`: datetimes, for SQLAlchemy)."""
+    time: Any = db.db_time if db is not None else (lambda t: t)
+    return (
+        transaction_id,
+        event.seq_no,
+        event.event_type,
+        event.trigger_reason,
+        time(event.timestamp),
+        event.offline,
+        time(received_at),
     )
+
+
+async def _insert_event(
+    conn: Conn, transaction_id: int, event: EventV201, received_at: dt.datetime
+) -> None:
+    """The ordinary path's INSERT of a TransactionEvent row (its seqNo kept)."""
+    row = event_row(None, transaction_id, event, received_at)
+    await conn.execute(TRANSACTION_EVENTS.insert(), dict(zip(EVENT_COLUMNS, row, strict=True)))
+
+
+async def _eventful_progress(
+    conn: Conn, tx: LiveTx, progress: Progress, last_seq_no: int | None = None
+) -> None:
+    """Write `progress` with the events it raises (the ordinary path)."""
+    values: dict[str, Any] = {
+        "energy_wh": progress.energy_wh,
+        "meter_start_wh": progress.meter_start_wh,
+        "soc_percent": progress.soc_percent,
+        "updated_at": utcnow(),
+    }
+    if last_seq_no is not None:
+        values["last_seq_no"] = last_seq_no
+    await conn.execute(sa.update(Transaction).where(Transaction.id == tx.id).values(**values))
     for threshold in progress.soc_crossed:
         await events.emit(
             conn,
@@ -287,70 +314,27 @@ async def _record_progress(
     """Store a message's samples against an active session and carry its
     totals forward. Returns True when a limit was reached."""
     progress = follow(tx, samples, rules)
+    now = utcnow()
+    last_seq = tx.last_seq_no if event is None else max(event.seq_no, tx.last_seq_no or 0)
     if progress.eventful:
         async with db.write(tx.station_id) as conn:
             await _insert_samples(conn, tx.station_id, tx.id, evse_id, samples)
             if event is not None:
-                await conn.execute(
-                    sa.insert(TransactionEvent).values(
-                        transaction_id=tx.id,
-                        seq_no=event.seq_no,
-                        event_type=event.event_type,
-                        trigger_reason=event.trigger_reason,
-                        timestamp=event.timestamp,
-                        offline=event.offline,
-                        received_at=utcnow(),
-                    )
-                )
-                await conn.execute(
-                    sa.update(Transaction)
-                    .where(Transaction.id == tx.id)
-                    .values(last_seq_no=max(event.seq_no, tx.last_seq_no or 0))
-                )
-            await _eventful_progress(conn, tx, progress)
+                await _insert_event(conn, tx.id, event, now)
+            await _eventful_progress(conn, tx, progress, last_seq)
     else:
         ops: RawOps = []
         if samples:
             ops.append((INSERT_SAMPLES, sample_rows(db, tx.station_id, tx.id, evse_id, samples)))
-        last_seq = tx.last_seq_no
         if event is not None:
-            time = db.db_time
-            ops.append(
-                (
-                    INSERT_EVENT,
-                    [
-                        (
-                            tx.id,
-                            event.seq_no,
-                            event.event_type,
-                            event.trigger_reason,
-                            time(event.timestamp),
-                            event.offline,
-                            time(utcnow()),
-                        )
-                    ],
-                )
-            )
-            last_seq = max(event.seq_no, last_seq or 0)
-        ops.append(
-            (
-                UPDATE_PROGRESS,
-                [
-                    (
-                        progress.energy_wh,
-                        progress.meter_start_wh,
-                        progress.soc_percent,
-                        last_seq,
-                        db.db_time(utcnow()),
-                        tx.id,
-                    )
-                ],
-            )
-        )
+            ops.append((INSERT_EVENT, [event_row(db, tx.id, event, now)]))
+        time = db.db_time
+        row = (progress.energy_wh, progress.meter_start_wh, progress.soc_percent, last_seq)
+        ops.append((UPDATE_PROGRESS, [(*row, time(now), tx.id)]))
         await db.write_rows(tx.station_id, ops)
     _apply(tx, progress)
+    tx.last_seq_no = last_seq
     if event is not None:
-        tx.last_seq_no = max(event.seq_no, tx.last_seq_no or 0)
         tx.recent_seq.append(event.seq_no)
     return progress.reached is not None
 
@@ -422,8 +406,7 @@ async def _emit_started(conn: Conn, tx: Any) -> None:
 
 
 async def _emit_ended(conn: Conn, tx_id: int) -> None:
-    tx = (await conn.execute(sa.select(TRANSACTIONS).where(TRANSACTIONS.c.id == tx_id))).first()
-    assert tx is not None
+    tx = await _row(conn, tx_id)
     duration = (
         (tx.stopped_at - tx.started_at).total_seconds()
         if tx.stopped_at is not None and tx.started_at is not None
@@ -570,16 +553,12 @@ async def close_by_operator(db: Database, transaction_id: int, reason: str) -> d
     gone): it ends on its last known reading, `ended_by = operator`, with the
     operator's reason. Raises LookupError / SessionNotActive."""
     async with db.read() as conn:
-        found = (
-            await conn.execute(sa.select(TRANSACTIONS).where(TRANSACTIONS.c.id == transaction_id))
-        ).first()
+        found = await _row(conn, transaction_id, required=False)
     if found is None:
         raise LookupError(f"transaction {transaction_id} not found")
+    # Read again under the write: the station may have ended it meanwhile.
     async with db.write(found.station_id) as conn:
-        tx = (
-            await conn.execute(sa.select(TRANSACTIONS).where(TRANSACTIONS.c.id == transaction_id))
-        ).first()
-        assert tx is not None
+        tx = await _row(conn, transaction_id)
         if tx.status != "Active":
             raise SessionNotActive(f"transaction {transaction_id} has ended")
         stop = await _last_known_reading(conn, tx)
@@ -689,9 +668,13 @@ def _refused(status: str, at: dt.datetime, meter_wh: float | None) -> dict[str, 
     }
 
 
-async def _row(conn: Conn, tx_id: int) -> Any:
-    row = (await conn.execute(sa.select(TRANSACTIONS).where(TRANSACTIONS.c.id == tx_id))).first()
-    assert row is not None
+_BY_ID = sa.select(TRANSACTIONS).where(TRANSACTIONS.c.id == sa.bindparam("tx_id"))
+
+
+async def _row(conn: Conn, tx_id: int, *, required: bool = True) -> Any:
+    """A transaction's row by Volta's id (the ordinary path)."""
+    row = (await conn.execute(_BY_ID, {"tx_id": tx_id})).first()
+    assert row is not None or not required
     return row
 
 
@@ -795,14 +778,15 @@ def _is_routine(tx: LiveTx, ev: EventV201) -> bool:
 
 
 async def apply_event_v201(
-    db: Database, ev: EventV201, rules: Rules = DEFAULT_RULES
+    db: Database, ev: EventV201, tx: LiveTx | None, rules: Rules = DEFAULT_RULES
 ) -> EventOutcome:
-    """TransactionEvent. `applied` is False for a repeat (same transaction and
-    seqNo), which is acknowledged but not applied twice. An Updated or Ended
-    event for a transaction never seen Started opens it (E01: the Started event
-    may have been lost or sent to another CSMS)."""
+    """TransactionEvent. `tx` is the transaction as `live_of(db).load_v201()`
+    gave it to the adapter (None: not stored yet), so it is looked up once.
+    `applied` is False for a repeat (same transaction and seqNo), which is
+    acknowledged but not applied twice. An Updated or Ended event for a
+    transaction never seen Started opens it (E01: the Started event may have
+    been lost or sent to another CSMS)."""
     live = live_of(db)
-    tx = await live.load_v201(db, ev.station_id, ev.transaction_id)
     if tx is not None:
         if tx.active and ev.seq_no in tx.recent_seq:
             return EventOutcome(False, transaction_id=tx.id)
@@ -870,17 +854,7 @@ async def _apply_event_slow(db: Database, ev: EventV201, rules: Rules) -> EventO
         ).scalar_one_or_none()
         if seen is not None:
             return EventOutcome(False, transaction_id=row.id)
-        await conn.execute(
-            sa.insert(TransactionEvent).values(
-                transaction_id=row.id,
-                seq_no=ev.seq_no,
-                event_type=ev.event_type,
-                trigger_reason=ev.trigger_reason,
-                timestamp=ev.timestamp,
-                offline=ev.offline,
-                received_at=now,
-            )
-        )
+        await _insert_event(conn, row.id, ev, now)
         await _insert_samples(conn, ev.station_id, row.id, ev.evse_id or row.evse_id, ev.samples)
         values = {"updated_at": now, "last_seq_no": max(ev.seq_no, row.last_seq_no or 0)}
         if ev.event_type == "Started" or (row.started_at and ev.timestamp < row.started_at):

@@ -36,10 +36,11 @@ async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
     response: dict[str, Any] = {}
     status = None
     settings = ctx.services.settings
+    # Looked up once for the whole message (kept in memory while it runs).
+    known = await live_of(db).load_v201(db, ctx.station_id, info["transactionId"])
     if token is not None:
         # C01 / E01: the CSMS answers idTokenInfo whenever idToken is sent. The
         # first token of a transaction starts it; a later, different one stops it.
-        known = await live_of(db).load_v201(db, ctx.station_id, info["transactionId"])
         if known is None or known.id_token is None:
             auth = await authorize_start(
                 db,
@@ -82,6 +83,7 @@ async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
             samples=samples,
             remote_start_window=settings.remote_start_timeout,
         ),
+        known,
         service.Rules.from_settings(settings),
     )
     if outcome.limit_reached and outcome.transaction_id is not None:
