@@ -95,6 +95,40 @@ class TestAutoRegistration:
         row = await provisioning.find_station(volta.db, "NEW-1")
         assert row is not None and row["registration_status"] == "Pending"
 
+    async def test_a_storm_of_new_stations_is_looked_up_in_a_few_queries(self, volta):
+        """A restart brings every station back at once: their look-ups before
+        the upgrade share `SELECT ... IN` queries (10,000 single look-ups
+        queued past the stations' timeouts on PostgreSQL), and each one is
+        registered once, however its connections race."""
+        ids = [f"STORM-{i:03d}" for i in range(120)]
+        lookups = 0
+        original = volta.db.read
+
+        def counting_read() -> object:
+            nonlocal lookups
+            lookups += 1
+            return original()
+
+        volta.db.read = counting_read  # type: ignore[method-assign]
+
+        async def boot(station_id: str) -> str:
+            async with connect(volta, station_id, "ocpp1.6") as ws:
+                r = await RawStation(ws).call(
+                    "BootNotification", {"chargePointVendor": "v", "chargePointModel": "m"}
+                )
+                return str(r[2]["status"])
+
+        try:
+            statuses = await asyncio.gather(*(boot(i) for i in ids))
+        finally:
+            volta.db.read = original  # type: ignore[method-assign]
+        assert statuses == ["Pending"] * len(ids)
+        # Two look-ups per new station (before and after registering it),
+        # answered together: far fewer reads than stations.
+        assert lookups < len(ids) / 2, lookups
+        rows = await asyncio.gather(*(provisioning.find_station(volta.db, i) for i in ids))
+        assert [r["id"] if r else None for r in rows] == ids
+
 
 @pytest.mark.parametrize("prefix", ["", "/ocpp", "/ocpp/v16/site-a"])
 async def test_path_prefix_is_allowed(volta, prefix):

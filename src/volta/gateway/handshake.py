@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import hashlib
 import logging
 import urllib.parse
@@ -103,11 +102,7 @@ class Admitter:
             if not self.settings.auto_register:
                 log.info("refused unknown station %s", station_id)
                 return Refusal(HTTPStatus.NOT_FOUND, "unknown station")
-            # It may have been created concurrently by another of its connections.
-            with contextlib.suppress(Exception):
-                await provisioning.create_station(
-                    db, station_id, registration_status=self.settings.auto_register_status
-                )
+            await provisioning.register_station(db, station_id, self.settings.auto_register_status)
             station = await provisioning.find_station(db, station_id)
             if station is None:  # pragma: no cover
                 return Refusal(HTTPStatus.SERVICE_UNAVAILABLE, "try again")

@@ -30,13 +30,17 @@ class RawStatement:
     postgresql: str
 
     @classmethod
-    def insert(cls, table: sa.Table, columns: Sequence[str]) -> RawStatement:
+    def insert(
+        cls, table: sa.Table, columns: Sequence[str], *, ignore_conflict_on: Sequence[str] = ()
+    ) -> RawStatement:
+        """INSERT; with `ignore_conflict_on`, a row whose key exists is skipped."""
         names = ", ".join(columns)
+        tail = f" ON CONFLICT ({', '.join(ignore_conflict_on)}) DO NOTHING" if ignore_conflict_on else ""
         return cls(
             f"insert:{table.name}",
-            f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' for _ in columns)})",
+            f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' for _ in columns)})" + tail,
             f"INSERT INTO {table.name} ({names}) "
-            f"VALUES ({', '.join(f'${i}' for i in range(1, len(columns) + 1))})",
+            f"VALUES ({', '.join(f'${i}' for i in range(1, len(columns) + 1))})" + tail,
         )
 
     @classmethod

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import itertools
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,7 +41,7 @@ class BootDecision:
 
 
 # Built once: a connection storm runs these thousands of times a second.
-_BY_ID = sa.select(STATIONS).where(STATIONS.c.id == sa.bindparam("station_id"))
+_BY_IDS = sa.select(STATIONS).where(STATIONS.c.id.in_(sa.bindparam("ids", expanding=True)))
 _CONNECTED = (
     STATIONS.update()
     .where(STATIONS.c.id == sa.bindparam("station_id"))
@@ -49,9 +51,6 @@ _DISCONNECTED = (
     STATIONS.update()
     .where(STATIONS.c.id == sa.bindparam("station_id"))
     .values(last_disconnected_at=sa.bindparam("now"))
-)
-_REGISTRATION = sa.select(STATIONS.c.registration_status).where(
-    STATIONS.c.id == sa.bindparam("station_id")
 )
 _BOOT_FIELDS = (
     "vendor",
@@ -66,17 +65,86 @@ _BOOT_FIELDS = (
     "last_boot_at",
     "last_heartbeat_at",
 )
+# One statement: the registration status the operator set comes back from
+# the UPDATE itself (B02: a Pending station is accepted at its next boot).
 _BOOTED = (
     STATIONS.update()
     .where(STATIONS.c.id == sa.bindparam("station_id"))
     .values({name: sa.bindparam("v_" + name) for name in _BOOT_FIELDS})
+    .returning(STATIONS.c.registration_status)
+)
+# Auto-registration: many stations at once in a storm, as rows on the raw
+# driver; one that appeared meanwhile (its other connection) is left as it is.
+_REGISTER = RawStatement.insert(
+    STATIONS,
+    ("id", "registration_status", "validation", "created_at"),
+    ignore_conflict_on=("id",),
 )
 
 
+class _StationLookup:
+    """Look-ups of stations by id; the ones asked for while a query runs are
+    answered together by the next `SELECT ... WHERE id IN (...)`.
+
+    A storm of 10,000 reconnecting stations is then tens of queries, not
+    10,000 (each a pool checkout, a ping and a transaction on PostgreSQL,
+    which queued past the stations' timeouts: measured). Every caller's
+    query starts after it asked, so a caller reads its own earlier writes."""
+
+    BATCH = 500
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._waiting: dict[str, list[asyncio.Future[dict[str, Any] | None]]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def find(self, station_id: str) -> dict[str, Any] | None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, Any] | None] = loop.create_future()
+        self._waiting.setdefault(station_id, []).append(future)
+        if self._task is None:
+            self._task = loop.create_task(self._run(), name="station-lookup")
+        return await future
+
+    async def _run(self) -> None:
+        try:
+            while self._waiting:
+                ids = list(itertools.islice(self._waiting, self.BATCH))
+                batch = {station_id: self._waiting.pop(station_id) for station_id in ids}
+                try:
+                    async with self._db.read() as conn:
+                        rows = (await conn.execute(_BY_IDS, {"ids": ids})).mappings().all()
+                except Exception as exc:
+                    for futures in batch.values():
+                        for future in futures:
+                            if not future.done():
+                                future.set_exception(exc)
+                    continue
+                found = {row["id"]: row for row in rows}
+                for station_id, futures in batch.items():
+                    row = found.get(station_id)
+                    for future in futures:
+                        if not future.done():
+                            future.set_result(dict(row) if row is not None else None)
+        finally:
+            self._task = None
+
+
+_lookups: weakref.WeakKeyDictionary[Database, _StationLookup] = weakref.WeakKeyDictionary()
+
+
 async def find_station(db: Database, station_id: str) -> dict[str, Any] | None:
-    async with db.read() as conn:
-        row = (await conn.execute(_BY_ID, {"station_id": station_id})).mappings().first()
-    return dict(row) if row else None
+    lookup = _lookups.get(db)
+    if lookup is None:
+        lookup = _lookups[db] = _StationLookup(db)
+    return await lookup.find(station_id)
+
+
+async def register_station(db: Database, station_id: str, registration_status: str) -> None:
+    """Auto-registration on a first connection (no password): an existing
+    station is left as it is."""
+    row = (station_id, registration_status, "strict", db.db_time(utcnow()))
+    await db.write_rows(station_id, [(_REGISTER, [row])])
 
 
 async def create_station(
@@ -157,12 +225,11 @@ async def boot(
         "last_heartbeat_at": now,
     }
     async with db.write(station_id) as conn:
-        found = await conn.execute(_REGISTRATION, {"station_id": station_id})
-        status = found.scalar_one_or_none() or "Rejected"
-        await conn.execute(
+        found = await conn.execute(
             _BOOTED,
             {"station_id": station_id, **{"v_" + k: v for k, v in values.items()}},
         )
+        status = found.scalar_one_or_none() or "Rejected"
     interval = heartbeat_interval if status == "Accepted" else retry_interval
     return BootDecision(status, interval, now)
 
