@@ -35,7 +35,9 @@ class RawStatement:
     ) -> RawStatement:
         """INSERT; with `ignore_conflict_on`, a row whose key exists is skipped."""
         names = ", ".join(columns)
-        tail = f" ON CONFLICT ({', '.join(ignore_conflict_on)}) DO NOTHING" if ignore_conflict_on else ""
+        tail = ""
+        if ignore_conflict_on:
+            tail = f" ON CONFLICT ({', '.join(ignore_conflict_on)}) DO NOTHING"
         return cls(
             f"insert:{table.name}",
             f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' for _ in columns)})" + tail,
