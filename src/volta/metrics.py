@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -46,3 +48,18 @@ DB_BATCH_SIZE = Histogram(
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
     registry=REGISTRY,
 )
+
+# prometheus_client's `labels()` builds and checks the label tuple under a
+# lock on every call (about 1.5 us; three calls per round trip, profiled):
+# the hot path keeps each labelled child once found. The label values are
+# OCPP action names and directions, a set as bounded as the metric's own.
+_children: dict[tuple[object, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Counter | Histogram | Gauge, *values: str) -> Any:
+    """`metric.labels(*values)`, looked up once."""
+    key = (metric, values)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*values)
+    return found

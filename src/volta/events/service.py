@@ -19,12 +19,16 @@ Types (payloads in docs/events.md):
 from __future__ import annotations
 
 import datetime as dt
+import time
+import weakref
 from typing import Any, Literal, get_args
 
+import orjson
 import sqlalchemy as sa
 
-from volta.store.db import Conn, Database
+from volta.store.db import Conn, Database, RawOps
 from volta.store.models import EVENTS, Event, Webhook, WebhookDelivery, utcnow
+from volta.store.raw import RawStatement
 
 EventType = Literal[
     "station.online",
@@ -42,6 +46,59 @@ TYPES: tuple[str, ...] = get_args(EventType)
 
 _INSERT_EVENT = EVENTS.insert().returning(EVENTS.c.id)
 _ACTIVE_HOOKS = sa.select(Webhook.id, Webhook.event_types).where(Webhook.active.is_(True))
+_EVENT_ROW = RawStatement.insert(
+    EVENTS, ("type", "station_id", "transaction_id", "data", "created_at")
+)
+
+# The event types some active webhook wants, per Database: read at most once
+# a HOOKS_TTL, and again at once after this process changes a webhook
+# (`forget_hooks`). Another process's change is seen within HOOKS_TTL.
+HOOKS_TTL = 1.0
+_wanted: weakref.WeakKeyDictionary[Database, tuple[float, frozenset[str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def forget_hooks(db: Database) -> None:
+    """A webhook changed: read the wanted types again before the next event."""
+    _wanted.pop(db, None)
+
+
+async def _wanted_types(db: Database) -> frozenset[str]:
+    now = time.monotonic()
+    cached = _wanted.get(db)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    async with db.read() as conn:
+        hooks = (await conn.execute(_ACTIVE_HOOKS)).all()
+    types = frozenset(t for h in hooks for t in h.event_types)
+    _wanted[db] = (now + HOOKS_TTL, types)
+    return types
+
+
+async def event_rows(
+    db: Database,
+    type_: EventType,
+    *,
+    station_id: str | None = None,
+    transaction_id: int | None = None,
+    **data: Any,
+) -> RawOps | None:
+    """The event as a row for `Database.write_rows()` (a hot path's outbox,
+    written in the same transaction as its change), or None when a webhook
+    wants it: then `emit()` inside a `write()`, which queues the deliveries."""
+    wanted = await _wanted_types(db)
+    if "*" in wanted or type_ in wanted:
+        return None
+    body = {"station_id": station_id, "transaction_id": transaction_id, **data}
+    row = (
+        type_,
+        station_id,
+        transaction_id,
+        orjson.dumps(_jsonable(body)).decode(),
+        db.db_time(utcnow()),
+    )
+    return [(_EVENT_ROW, [row])]
 
 
 async def emit(

@@ -35,6 +35,7 @@ import sqlalchemy as sa
 
 from volta import __version__
 from volta.config import Settings
+from volta.events import service as events
 from volta.events.service import TYPES, message
 from volta.store.db import Database
 from volta.store.models import Event, Webhook, WebhookDelivery, utcnow
@@ -106,6 +107,7 @@ async def create(
                 .returning(Webhook.id)
             )
         ).scalar_one()
+    events.forget_hooks(db)
     found = await get(db, int(webhook_id))
     assert found is not None
     return {**found, "secret": secret}
@@ -143,6 +145,7 @@ async def update(db: Database, webhook_id: int, *, allow_http: bool, **values: A
         result = await conn.execute(
             sa.update(Webhook).where(Webhook.id == webhook_id).values(**values)
         )
+    events.forget_hooks(db)
     return bool(result.rowcount)
 
 
@@ -152,6 +155,7 @@ async def remove(db: Database, webhook_id: int) -> bool:
             sa.delete(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id)
         )
         result = await conn.execute(sa.delete(Webhook).where(Webhook.id == webhook_id))
+    events.forget_hooks(db)
     return bool(result.rowcount)
 
 

@@ -70,7 +70,8 @@ class StationConnection:
                 return acknowledgement(self.services.schemas, self.version, call.action)
             return await handler(self._context, call.payload)
         finally:
-            metrics.HANDLER_SECONDS.labels(call.action).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            metrics.child(metrics.HANDLER_SECONDS, call.action).observe(elapsed)
 
     def _follow_up(self, call: Call, response: dict[str, Any]) -> None:
         for follow_up in self.services.handlers.follow_ups_of(self.version, call.action):
@@ -97,9 +98,9 @@ class StationConnection:
             action=action,
             error_code=error_code,
         )
-        metrics.FRAMES.labels(direction, action or "-").inc()
+        metrics.child(metrics.FRAMES, direction, action or "-").inc()
         if error_code is not None and direction == "out":
-            metrics.CALL_ERRORS.labels(error_code).inc()
+            metrics.child(metrics.CALL_ERRORS, error_code).inc()
 
     # -- our CALLs -----------------------------------------------------------------
 

@@ -190,17 +190,30 @@ async def delete_station(db: Database, station_id: str) -> bool:
 
 
 async def record_connection(db: Database, station_id: str, protocol: str) -> None:
+    """The station is online: its row and the station.online event, in one
+    commit; as raw rows (a storm reconnects thousands at once) unless a
+    webhook wants the event."""
+    now = utcnow()
+    online = await events.event_rows(db, "station.online", station_id=station_id, protocol=protocol)
+    if online is not None:
+        row = (protocol, db.db_time(now), station_id)
+        await db.write_rows(station_id, [(_RAW_CONNECTED, [row]), *online])
+        return
     async with db.write(station_id) as conn:
-        await conn.execute(
-            _CONNECTED, {"station_id": station_id, "protocol": protocol, "now": utcnow()}
-        )
+        await conn.execute(_CONNECTED, {"station_id": station_id, "protocol": protocol, "now": now})
         await events.emit(conn, "station.online", station_id=station_id, protocol=protocol)
 
 
 async def record_disconnection(db: Database, station_id: str) -> None:
     forget_statuses(db, station_id)
+    now = utcnow()
+    offline = await events.event_rows(db, "station.offline", station_id=station_id)
+    if offline is not None:
+        row = (db.db_time(now), station_id)
+        await db.write_rows(station_id, [(_RAW_DISCONNECTED, [row]), *offline])
+        return
     async with db.write(station_id) as conn:
-        await conn.execute(_DISCONNECTED, {"station_id": station_id, "now": utcnow()})
+        await conn.execute(_DISCONNECTED, {"station_id": station_id, "now": now})
         await events.emit(conn, "station.offline", station_id=station_id)
 
 
@@ -266,6 +279,8 @@ def _status_upsert(db: Database) -> Any:
 
 # The hot path's statements on the raw driver (volta.store.raw).
 _RAW_HEARTBEAT = RawStatement.update(STATIONS, ("last_heartbeat_at",), ("id",))
+_RAW_CONNECTED = RawStatement.update(STATIONS, ("protocol", "last_connected_at"), ("id",))
+_RAW_DISCONNECTED = RawStatement.update(STATIONS, ("last_disconnected_at",), ("id",))
 _STATUS_ROW = (
     "station_id",
     "evse_id",
@@ -284,13 +299,13 @@ _RAW_STATUS = RawStatement.upsert(
 
 # The last status of each connector, as this Volta last wrote it, so that a
 # StatusNotification that changes nothing (most of them) is one upsert with
-# no read. Per Database object, like the live transactions.
-_statuses: weakref.WeakKeyDictionary[Database, dict[tuple[str, int, int], tuple[Any, Any]]] = (
-    weakref.WeakKeyDictionary()
-)
+# no read. Per Database object, like the live transactions; by station, so
+# that forgetting one station's costs nothing when thousands disconnect.
+_Known = dict[str, dict[tuple[int, int], tuple[Any, Any]]]
+_statuses: weakref.WeakKeyDictionary[Database, _Known] = weakref.WeakKeyDictionary()
 
 
-def _known_statuses(db: Database) -> dict[tuple[str, int, int], tuple[Any, Any]]:
+def _known_statuses(db: Database) -> _Known:
     known = _statuses.get(db)
     if known is None:
         known = _statuses[db] = {}
@@ -299,9 +314,7 @@ def _known_statuses(db: Database) -> dict[tuple[str, int, int], tuple[Any, Any]]
 
 def forget_statuses(db: Database, station_id: str) -> None:
     """Read a station's connector statuses again next time (it disconnected)."""
-    known = _known_statuses(db)
-    for key in [k for k in known if k[0] == station_id]:
-        del known[key]
+    _known_statuses(db).pop(station_id, None)
 
 
 async def heartbeat(db: Database, station_id: str) -> dt.datetime:
@@ -335,8 +348,8 @@ async def record_status(
         "status_at": timestamp,
         "updated_at": utcnow(),
     }
-    known = _known_statuses(db)
-    key = (station_id, evse_id, connector_id)
+    known = _known_statuses(db).setdefault(station_id, {})
+    key = (evse_id, connector_id)
     if known.get(key) == (status, error_code):
         # Nothing changed: no event to raise, so no read and one upsert.
         time: Any = db.db_time
