@@ -18,6 +18,7 @@ Types (payloads in docs/events.md):
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 import weakref
@@ -51,10 +52,11 @@ _EVENT_ROW = RawStatement.insert(
 )
 
 # The event types some active webhook wants, per Database: read at most once
-# a HOOKS_TTL, and again at once after this process changes a webhook
-# (`forget_hooks`). Another process's change is seen within HOOKS_TTL.
+# a HOOKS_TTL (one read shared by every event waiting for it), and again at
+# once after this process changes a webhook (`forget_hooks`). Another
+# process's change is seen within HOOKS_TTL.
 HOOKS_TTL = 1.0
-_wanted: weakref.WeakKeyDictionary[Database, tuple[float, frozenset[str]]] = (
+_wanted: weakref.WeakKeyDictionary[Database, tuple[float, asyncio.Future[frozenset[str]]]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -64,16 +66,19 @@ def forget_hooks(db: Database) -> None:
     _wanted.pop(db, None)
 
 
+async def _read_wanted(db: Database) -> frozenset[str]:
+    async with db.read() as conn:
+        hooks = (await conn.execute(_ACTIVE_HOOKS)).all()
+    return frozenset(t for h in hooks for t in h.event_types)
+
+
 async def _wanted_types(db: Database) -> frozenset[str]:
     now = time.monotonic()
     cached = _wanted.get(db)
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    async with db.read() as conn:
-        hooks = (await conn.execute(_ACTIVE_HOOKS)).all()
-    types = frozenset(t for h in hooks for t in h.event_types)
-    _wanted[db] = (now + HOOKS_TTL, types)
-    return types
+    if cached is None or cached[0] <= now or (cached[1].done() and cached[1].exception()):
+        cached = (now + HOOKS_TTL, asyncio.ensure_future(_read_wanted(db)))
+        _wanted[db] = cached
+    return await asyncio.shield(cached[1])
 
 
 async def event_rows(

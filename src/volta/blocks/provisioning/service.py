@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import itertools
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +14,7 @@ from volta.blocks.provisioning.models import ConnectorOut, StationOut
 from volta.events import service as events
 from volta.security import hash_password
 from volta.store.db import Database
+from volta.store.lookup import BatchedLookup
 from volta.store.models import CONNECTORS, STATIONS, Connector, DeviceVariable, Station, utcnow
 from volta.store.raw import RawStatement
 
@@ -41,7 +40,6 @@ class BootDecision:
 
 
 # Built once: a connection storm runs these thousands of times a second.
-_BY_IDS = sa.select(STATIONS).where(STATIONS.c.id.in_(sa.bindparam("ids", expanding=True)))
 _CONNECTED = (
     STATIONS.update()
     .where(STATIONS.c.id == sa.bindparam("station_id"))
@@ -82,61 +80,14 @@ _REGISTER = RawStatement.insert(
 )
 
 
-class _StationLookup:
-    """Look-ups of stations by id; the ones asked for while a query runs are
-    answered together by the next `SELECT ... WHERE id IN (...)`.
-
-    A storm of 10,000 reconnecting stations is then tens of queries, not
-    10,000 (each a pool checkout, a ping and a transaction on PostgreSQL,
-    which queued past the stations' timeouts: measured). Every caller's
-    query starts after it asked, so a caller reads its own earlier writes."""
-
-    BATCH = 500
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._waiting: dict[str, list[asyncio.Future[dict[str, Any] | None]]] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    async def find(self, station_id: str) -> dict[str, Any] | None:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[dict[str, Any] | None] = loop.create_future()
-        self._waiting.setdefault(station_id, []).append(future)
-        if self._task is None:
-            self._task = loop.create_task(self._run(), name="station-lookup")
-        return await future
-
-    async def _run(self) -> None:
-        try:
-            while self._waiting:
-                ids = list(itertools.islice(self._waiting, self.BATCH))
-                batch = {station_id: self._waiting.pop(station_id) for station_id in ids}
-                try:
-                    async with self._db.read() as conn:
-                        rows = (await conn.execute(_BY_IDS, {"ids": ids})).mappings().all()
-                except Exception as exc:
-                    for futures in batch.values():
-                        for future in futures:
-                            if not future.done():
-                                future.set_exception(exc)
-                    continue
-                found = {row["id"]: row for row in rows}
-                for station_id, futures in batch.items():
-                    row = found.get(station_id)
-                    for future in futures:
-                        if not future.done():
-                            future.set_result(dict(row) if row is not None else None)
-        finally:
-            self._task = None
-
-
-_lookups: weakref.WeakKeyDictionary[Database, _StationLookup] = weakref.WeakKeyDictionary()
+# Per Database: the look-ups of a connection storm share their queries.
+_lookups: weakref.WeakKeyDictionary[Database, BatchedLookup] = weakref.WeakKeyDictionary()
 
 
 async def find_station(db: Database, station_id: str) -> dict[str, Any] | None:
     lookup = _lookups.get(db)
     if lookup is None:
-        lookup = _lookups[db] = _StationLookup(db)
+        lookup = _lookups[db] = BatchedLookup(db, STATIONS, "id")
     return await lookup.find(station_id)
 
 
