@@ -30,10 +30,7 @@ async def add_stations(db: Database, ids: list[str]) -> None:
     async with db.write() as conn:
         await conn.execute(
             STATIONS.insert(),
-            [
-                {"id": i, "registration_status": "Accepted", "created_at": utcnow()}
-                for i in ids
-            ],
+            [{"id": i, "registration_status": "Accepted", "created_at": utcnow()} for i in ids],
         )
 
 
@@ -86,9 +83,7 @@ async def test_a_failed_query_fails_its_callers_and_the_next_batch_runs(db):
         yield  # pragma: no cover
 
     db.read = broken  # type: ignore[method-assign]
-    results = await asyncio.gather(
-        lookup.find("OK-1"), lookup.find("OK-2"), return_exceptions=True
-    )
+    results = await asyncio.gather(lookup.find("OK-1"), lookup.find("OK-2"), return_exceptions=True)
     assert [type(r) for r in results] == [ConnectionError, ConnectionError]
     db.read = original  # type: ignore[method-assign]
     found = await lookup.find("OK-1")

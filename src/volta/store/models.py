@@ -310,10 +310,8 @@ class MeterValue(Base):
     (Wh, W, A, V, Percent, ...); `raw_value`/`raw_unit` are what the station sent."""
 
     __tablename__ = "meter_values"
-    __table_args__ = (
-        sa.Index("ix_meter_values_transaction", "transaction_id", "timestamp"),
-        sa.Index("ix_meter_values_station", "station_id", "timestamp"),
-    )
+    # One index: every read of meter values goes by transaction (0007).
+    __table_args__ = (sa.Index("ix_meter_values_transaction", "transaction_id", "timestamp"),)
 
     id: Mapped[int] = mapped_column(
         sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True

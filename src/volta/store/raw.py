@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -82,16 +83,22 @@ class RawStatement:
         return self.sqlite if is_sqlite else self.postgresql
 
 
+# The last whole second formatted: most rows of a batch share it.
+_second: list[Any] = [None, ""]
+
+
 def sqlite_time(value: dt.datetime | None) -> str | None:
     """A UTC datetime as SQLAlchemy's SQLite DATETIME stores it: naive UTC
-    text with six decimals (`isoformat` leaves them out at a whole second)."""
+    text with six decimals."""
     if value is None:
         return None
     zone = value.tzinfo
-    if zone is not None:
-        value = (value if zone is dt.UTC else value.astimezone(dt.UTC)).replace(tzinfo=None)
-    text = value.isoformat(" ")
-    return text if value.microsecond else text + ".000000"
+    if zone is not None and zone is not dt.UTC:
+        value = value.astimezone(dt.UTC)
+    second = value.replace(microsecond=0, tzinfo=None)
+    if second != _second[0]:
+        _second[0], _second[1] = second, second.isoformat(" ")
+    return f"{_second[1]}.{value.microsecond:06d}"
 
 
 def pg_time(value: dt.datetime | None) -> dt.datetime | None:
