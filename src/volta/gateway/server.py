@@ -91,6 +91,7 @@ class Gateway:
             registration_status=station["registration_status"],
             validation=Validation(station["validation"] or self.settings.validation),
         )
+        del station  # the row is not needed for the connection's life (memory per station)
         conn = StationConnection(transport, state, version, self.services)
         router = self.services.router
         replaced = router.attach(conn)
