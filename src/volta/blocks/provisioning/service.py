@@ -63,14 +63,10 @@ _BOOT_FIELDS = (
     "last_boot_at",
     "last_heartbeat_at",
 )
-# One statement: the registration status the operator set comes back from
-# the UPDATE itself (B02: a Pending station is accepted at its next boot).
-_BOOTED = (
-    STATIONS.update()
-    .where(STATIONS.c.id == sa.bindparam("station_id"))
-    .values({name: sa.bindparam("v_" + name) for name in _BOOT_FIELDS})
-    .returning(STATIONS.c.registration_status)
-)
+# A boot is a batched read of the registration status the operator set
+# (B02: a Pending station is accepted at its next boot) and a raw UPDATE:
+# after a restart every station boots at once.
+_RAW_BOOTED = RawStatement.update(STATIONS, _BOOT_FIELDS, ("id",))
 # Auto-registration: many stations at once in a storm, as rows on the raw
 # driver; one that appeared meanwhile (its other connection) is left as it is.
 _REGISTER = RawStatement.insert(
@@ -175,25 +171,25 @@ async def boot(
     the status the operator set (Accepted by default; Pending or Rejected hold it
     back, B01.FR.01 / B02 / B03)."""
     now = utcnow()
-    values = {
-        "vendor": info.vendor,
-        "model": info.model,
-        "serial_number": info.serial_number,
-        "firmware_version": info.firmware_version,
-        "iccid": info.iccid,
-        "imsi": info.imsi,
-        "meter_type": info.meter_type,
-        "meter_serial_number": info.meter_serial_number,
-        "boot_reason": info.reason,
-        "last_boot_at": now,
-        "last_heartbeat_at": now,
-    }
-    async with db.write(station_id) as conn:
-        found = await conn.execute(
-            _BOOTED,
-            {"station_id": station_id, **{"v_" + k: v for k, v in values.items()}},
+    station = await find_station(db, station_id)
+    status = station["registration_status"] if station is not None else "Rejected"
+    if station is not None:
+        at = db.db_time(now)
+        row = (
+            info.vendor,
+            info.model,
+            info.serial_number,
+            info.firmware_version,
+            info.iccid,
+            info.imsi,
+            info.meter_type,
+            info.meter_serial_number,
+            info.reason,
+            at,  # last_boot_at
+            at,  # last_heartbeat_at
+            station_id,
         )
-        status = found.scalar_one_or_none() or "Rejected"
+        await db.write_rows(station_id, [(_RAW_BOOTED, [row])])
     interval = heartbeat_interval if status == "Accepted" else retry_interval
     return BootDecision(status, interval, now)
 
