@@ -6,24 +6,12 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from volta.metrics import REGISTRY
-from volta.store import migrate
 from volta.store.db import Database
 from volta.store.models import IdToken, utcnow
-
-
-@pytest.fixture
-async def db(database):
-    store = Database(database.url, schema=database.schema)
-    await migrate.upgrade(store)
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def token_row(token: str) -> dict:

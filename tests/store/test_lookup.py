@@ -8,22 +8,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
-from volta.store import migrate
 from volta.store.db import Database
 from volta.store.lookup import BatchedLookup
 from volta.store.models import STATIONS, utcnow
-
-
-@pytest.fixture
-async def db(database):
-    store = Database(database.url, schema=database.schema)
-    await migrate.upgrade(store)
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def add_stations(db: Database, ids: list[str]) -> None:
