@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import weakref
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,7 +29,9 @@ class BatchedLookup:
     BATCH = 500
 
     def __init__(self, db: Database, table: sa.Table, column: str) -> None:
-        self._db = db
+        # Weakly: callers keep one lookup per Database in a WeakKeyDictionary,
+        # whose key must not be kept alive by its own value.
+        self._db = weakref.ref(db)
         self._column = column
         self._query = sa.select(table).where(
             table.c[column].in_(sa.bindparam("keys", expanding=True))
@@ -50,7 +53,10 @@ class BatchedLookup:
                 keys = list(itertools.islice(self._waiting, self.BATCH))
                 batch = {key: self._waiting.pop(key) for key in keys}
                 try:
-                    async with self._db.read() as conn:
+                    db = self._db()
+                    if db is None:
+                        raise RuntimeError("the database was closed")
+                    async with db.read() as conn:
                         rows = (await conn.execute(self._query, {"keys": keys})).mappings().all()
                 except Exception as exc:
                     for futures in batch.values():
