@@ -75,10 +75,15 @@ async def _read_wanted(db: Database) -> frozenset[str]:
 async def _wanted_types(db: Database) -> frozenset[str]:
     now = time.monotonic()
     cached = _wanted.get(db)
-    if cached is None or cached[0] <= now or (cached[1].done() and cached[1].exception()):
+    if cached is None or cached[0] <= now or _failed(cached[1]):
         cached = (now + HOOKS_TTL, asyncio.ensure_future(_read_wanted(db)))
         _wanted[db] = cached
     return await asyncio.shield(cached[1])
+
+
+def _failed(read: asyncio.Future[frozenset[str]]) -> bool:
+    """A read that failed is not kept for HOOKS_TTL: the next event reads again."""
+    return read.done() and (read.cancelled() or read.exception() is not None)
 
 
 async def event_rows(

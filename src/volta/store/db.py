@@ -122,8 +122,10 @@ class _InlineConnection:
     async def begin(self) -> None:
         self.sync.begin()
 
-    async def exec_driver_sql(self, statement: str) -> Any:
-        return self.sync.exec_driver_sql(statement)
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Any:
+        if parameters is None:
+            return self.sync.exec_driver_sql(statement)
+        return self.sync.exec_driver_sql(statement, parameters)
 
     async def commit(self) -> None:
         if self._commit_in_thread:

@@ -29,8 +29,8 @@ class BatchedLookup:
     BATCH = 500
 
     def __init__(self, db: Database, table: sa.Table, column: str) -> None:
-        # Weakly: callers keep one lookup per Database in a WeakKeyDictionary,
-        # whose key must not be kept alive by its own value.
+        # Weakly: `batched()` keeps the lookups per Database in a
+        # WeakKeyDictionary, whose key must not be kept alive by its value.
         self._db = weakref.ref(db)
         self._column = column
         self._query = sa.select(table).where(
@@ -72,3 +72,20 @@ class BatchedLookup:
                             future.set_result(dict(row) if row is not None else None)
         finally:
             self._task = None
+
+
+_lookups: weakref.WeakKeyDictionary[Database, dict[tuple[str, str], BatchedLookup]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def batched(db: Database, table: sa.Table, column: str) -> BatchedLookup:
+    """The one BatchedLookup of `table` by `column` on `db` (per Database, so
+    two Voltas in one process, as in the tests, never share)."""
+    mine = _lookups.get(db)
+    if mine is None:
+        mine = _lookups[db] = {}
+    lookup = mine.get((table.name, column))
+    if lookup is None:
+        lookup = mine[(table.name, column)] = BatchedLookup(db, table, column)
+    return lookup

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import weakref
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -29,7 +28,7 @@ from volta.blocks.remote_control.service import send, send_command
 from volta.ocpp.versions import Version
 from volta.services import CallContext, HandlerTable, Services
 from volta.store.db import Conn, Database
-from volta.store.lookup import BatchedLookup
+from volta.store.lookup import batched
 from volta.store.models import IdToken, LocalList, LocalListEntry, utcnow
 
 log = logging.getLogger(__name__)
@@ -349,18 +348,12 @@ async def sync_all(services: Services) -> int:
     return sent
 
 
-# Per Database: after a restart every station boots at once, and most have
-# no managed list; their look-ups share their queries.
-_lists: weakref.WeakKeyDictionary[Database, BatchedLookup] = weakref.WeakKeyDictionary()
-
-
 async def _after_boot(ctx: CallContext, request: dict[str, Any], answer: dict[str, Any]) -> None:
     if answer.get("status") != "Accepted":
         return
-    db = ctx.services.db
-    lists = _lists.get(db)
-    if lists is None:
-        lists = _lists[db] = BatchedLookup(db, cast(sa.Table, LocalList.__table__), "station_id")
+    # After a restart every station boots at once, and most have no managed
+    # list: their look-ups share their queries, and take no station lock.
+    lists = batched(ctx.services.db, cast(sa.Table, LocalList.__table__), "station_id")
     found = await lists.find(ctx.station_id)
     if found is not None and found["managed"]:
         await sync(ctx.services, ctx.station_id)

@@ -14,7 +14,7 @@ from volta.blocks.provisioning.models import ConnectorOut, StationOut
 from volta.events import service as events
 from volta.security import hash_password
 from volta.store.db import Database
-from volta.store.lookup import BatchedLookup
+from volta.store.lookup import batched
 from volta.store.models import CONNECTORS, STATIONS, Connector, DeviceVariable, Station, utcnow
 from volta.store.raw import RawStatement
 
@@ -39,17 +39,10 @@ class BootDecision:
     current_time: dt.datetime
 
 
-# Built once: a connection storm runs these thousands of times a second.
-_CONNECTED = (
-    STATIONS.update()
-    .where(STATIONS.c.id == sa.bindparam("station_id"))
-    .values(protocol=sa.bindparam("protocol"), last_connected_at=sa.bindparam("now"))
-)
-_DISCONNECTED = (
-    STATIONS.update()
-    .where(STATIONS.c.id == sa.bindparam("station_id"))
-    .values(last_disconnected_at=sa.bindparam("now"))
-)
+# Built once, on the raw driver: a connection storm runs these thousands of
+# times a second (docs/architecture.md, "Connecting and booting").
+_RAW_CONNECTED = RawStatement.update(STATIONS, ("protocol", "last_connected_at"), ("id",))
+_RAW_DISCONNECTED = RawStatement.update(STATIONS, ("last_disconnected_at",), ("id",))
 _BOOT_FIELDS = (
     "vendor",
     "model",
@@ -76,15 +69,8 @@ _REGISTER = RawStatement.insert(
 )
 
 
-# Per Database: the look-ups of a connection storm share their queries.
-_lookups: weakref.WeakKeyDictionary[Database, BatchedLookup] = weakref.WeakKeyDictionary()
-
-
 async def find_station(db: Database, station_id: str) -> dict[str, Any] | None:
-    lookup = _lookups.get(db)
-    if lookup is None:
-        lookup = _lookups[db] = BatchedLookup(db, STATIONS, "id")
-    return await lookup.find(station_id)
+    return await batched(db, STATIONS, "id").find(station_id)
 
 
 async def register_station(db: Database, station_id: str, registration_status: str) -> None:
@@ -137,31 +123,35 @@ async def delete_station(db: Database, station_id: str) -> bool:
 
 
 async def record_connection(db: Database, station_id: str, protocol: str) -> None:
-    """The station is online: its row and the station.online event, in one
-    commit; as raw rows (a storm reconnects thousands at once) unless a
-    webhook wants the event."""
-    now = utcnow()
-    online = await events.event_rows(db, "station.online", station_id=station_id, protocol=protocol)
-    if online is not None:
-        row = (protocol, db.db_time(now), station_id)
-        await db.write_rows(station_id, [(_RAW_CONNECTED, [row]), *online])
-        return
-    async with db.write(station_id) as conn:
-        await conn.execute(_CONNECTED, {"station_id": station_id, "protocol": protocol, "now": now})
-        await events.emit(conn, "station.online", station_id=station_id, protocol=protocol)
+    row = (protocol, db.db_time(utcnow()), station_id)
+    await _record_presence(db, station_id, _RAW_CONNECTED, row, "station.online", protocol=protocol)
 
 
 async def record_disconnection(db: Database, station_id: str) -> None:
     forget_statuses(db, station_id)
-    now = utcnow()
-    offline = await events.event_rows(db, "station.offline", station_id=station_id)
-    if offline is not None:
-        row = (db.db_time(now), station_id)
-        await db.write_rows(station_id, [(_RAW_DISCONNECTED, [row]), *offline])
+    row = (db.db_time(utcnow()), station_id)
+    await _record_presence(db, station_id, _RAW_DISCONNECTED, row, "station.offline")
+
+
+async def _record_presence(
+    db: Database,
+    station_id: str,
+    statement: RawStatement,
+    row: tuple[Any, ...],
+    type_: events.EventType,
+    **data: Any,
+) -> None:
+    """The station's row and its station.online / station.offline event, in
+    one commit: as raw rows (a storm reconnects thousands at once), or, when
+    a webhook wants the event, the same statement in a `write()` whose
+    `emit()` queues the deliveries."""
+    event = await events.event_rows(db, type_, station_id=station_id, **data)
+    if event is not None:
+        await db.write_rows(station_id, [(statement, [row]), *event])
         return
     async with db.write(station_id) as conn:
-        await conn.execute(_DISCONNECTED, {"station_id": station_id, "now": now})
-        await events.emit(conn, "station.offline", station_id=station_id)
+        await conn.exec_driver_sql(statement.text(db.is_sqlite), row)
+        await events.emit(conn, type_, station_id=station_id, **data)
 
 
 async def boot(
@@ -172,8 +162,10 @@ async def boot(
     back, B01.FR.01 / B02 / B03)."""
     now = utcnow()
     station = await find_station(db, station_id)
-    status = station["registration_status"] if station is not None else "Rejected"
-    if station is not None:
+    if station is None:
+        status = "Rejected"
+    else:
+        status = station["registration_status"]
         at = db.db_time(now)
         row = (
             info.vendor,
@@ -226,8 +218,6 @@ def _status_upsert(db: Database) -> Any:
 
 # The hot path's statements on the raw driver (volta.store.raw).
 _RAW_HEARTBEAT = RawStatement.update(STATIONS, ("last_heartbeat_at",), ("id",))
-_RAW_CONNECTED = RawStatement.update(STATIONS, ("protocol", "last_connected_at"), ("id",))
-_RAW_DISCONNECTED = RawStatement.update(STATIONS, ("last_disconnected_at",), ("id",))
 _STATUS_ROW = (
     "station_id",
     "evse_id",
