@@ -24,6 +24,7 @@ from volta.config import Settings
 PG_URL = os.environ.get("VOLTA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("VOLTA_REQUIRE_POSTGRES") == "1"
 API_TOKEN = "test-api-token"
+TEST_SECRET_KEY = "test-secret-key-of-at-least-32-characters"
 
 _pg_state: dict[str, bool] = {}
 
@@ -82,6 +83,10 @@ def make_settings(database: DatabaseTarget, **overrides: object) -> Settings:
         "ping_timeout": 20.0,
         "log_format": "text",
     }
+    if database.kind == "postgresql":
+        # The sealing key of webhook secrets (SQLite runs keep theirs in a key
+        # file beside the database, in the test's temporary directory).
+        values["secret_key"] = TEST_SECRET_KEY
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 

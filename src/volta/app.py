@@ -35,7 +35,7 @@ from volta.blocks.tariffs import hooks as tariffs_hooks
 from volta.blocks.transactions import v16 as transactions_v16
 from volta.blocks.transactions import v201 as transactions_v201
 from volta.config import Settings
-from volta.events.webhooks import Dispatcher
+from volta.events.webhooks import Dispatcher, prepare_secrets
 from volta.gateway.router import LocalRouter
 from volta.gateway.server import Gateway
 from volta.ocpp.schemas import registry as schema_registry
@@ -124,6 +124,7 @@ class Volta:
 
     async def start(self) -> None:
         await migrate.upgrade(self.db)
+        await prepare_secrets(self.db, self.settings)
         await self._ensure_api_token()
         recovered = await recover_pending(self.services)
         if recovered:

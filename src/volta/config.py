@@ -71,6 +71,19 @@ class Settings:
     # Base of the start URL a QR code on a charger encodes
     # (<public_url>/start/<station>/<evse>); empty: http://<host>:<api_port>.
     public_url: str = ""
+    # --- issue 12: webhooks ---
+    # Webhooks reach loopback, private, link-local, metadata and other
+    # internal addresses only when this is on (server-side request forgery).
+    webhook_allow_private_targets: bool = False
+    # Networks webhooks may reach even so (comma-separated CIDRs), e.g. a
+    # receiver on the operator's own network: "10.20.0.0/16".
+    webhook_allowed_networks: str = ""
+    # Seals webhook signing secrets in the database (32+ characters, e.g.
+    # `openssl rand -base64 32`); empty: the key file.
+    secret_key: str = ""
+    # The key file; empty: volta-secret.key beside the SQLite database (in the
+    # working directory for PostgreSQL), created 0600 at first start.
+    secret_key_file: str = ""
 
     @property
     def tls(self) -> bool:

@@ -12,7 +12,14 @@ from tests.events.receiver import running_receiver
 from tests.helpers import add_token, now_iso, register, station, wait_until
 from volta.app import Volta
 
-FAST_RETRIES = {"webhook_retry_base": 0.2, "webhook_max_attempts": 50, "housekeeping_interval": 0.2}
+# The receivers are on loopback: these tests opt in to internal targets
+# (refused by default; tests/events/test_webhook_targets.py).
+FAST_RETRIES = {
+    "webhook_retry_base": 0.2,
+    "webhook_max_attempts": 50,
+    "housekeeping_interval": 0.2,
+    "webhook_allow_private_targets": True,
+}
 
 
 @pytest.fixture

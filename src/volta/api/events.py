@@ -113,7 +113,7 @@ async def create_webhook(body: WebhookCreate, services: ServicesDep) -> WebhookC
             body.url,
             list(body.event_types),
             body.description,
-            allow_http=services.settings.allow_http_webhooks,
+            settings=services.settings,
         )
     except webhooks.BadWebhook as exc:
         raise HTTPException(422, str(exc)) from None
@@ -139,7 +139,7 @@ async def update_webhook(webhook_id: int, body: WebhookUpdate, services: Service
         found = await webhooks.update(
             services.db,
             webhook_id,
-            allow_http=services.settings.allow_http_webhooks,
+            settings=services.settings,
             **body.model_dump(exclude_unset=True),
         )
     except webhooks.BadWebhook as exc:

@@ -14,6 +14,15 @@ seconds (at most an hour), up to `webhook_max_attempts`, then it is
 `failed`. A webhook's deliveries go out in event order: one that fails holds
 back the later ones of the same webhook until it is delivered or failed.
 Pending deliveries live in the database, so a restart resumes them.
+
+Webhooks reach public addresses only unless the settings allow more
+(volta.events.targets), and what the delivery log says of a failure is one of
+"connection failed", "timeout", "target address not allowed" or "HTTP <code>":
+no transport detail (which would tell open ports from closed ones). The
+detail goes to the server log at debug level.
+
+The signing secrets are sealed in the database (AES-GCM, volta.secretbox)
+with a key kept outside it; `prepare_secrets` seals rows from before.
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ import ipaddress
 import logging
 import secrets
 import time
+import weakref
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,12 +48,16 @@ from volta import __version__
 from volta.config import Settings
 from volta.events import service as events
 from volta.events.service import TYPES, message
+from volta.events.targets import GuardedTransport, TargetPolicy, TargetRefused, check_at_creation
+from volta.secretbox import KEY_FILE, SecretBox, SecretKeyError, is_sealed, load_key
 from volta.store.db import Database
 from volta.store.models import Event, Webhook, WebhookDelivery, utcnow
 
 log = logging.getLogger(__name__)
 
 MAX_DELAY = 3600.0
+# What a sealed secret is bound to (AES-GCM associated data).
+SECRET_PURPOSE = "webhook secret"
 
 
 class BadWebhook(ValueError):
@@ -57,6 +72,31 @@ def check_url(url: str, allow_http: bool) -> None:
         raise BadWebhook(
             "url must use https (plain http only for loopback, or with allow_http_webhooks)"
         )
+    try:
+        parts.port  # noqa: B018 (raises on a port out of range)
+    except ValueError:
+        raise BadWebhook("url has an invalid port") from None
+
+
+def policy(settings: Settings) -> TargetPolicy:
+    return TargetPolicy.from_settings(
+        settings.webhook_allow_private_targets, settings.webhook_allowed_networks
+    )
+
+
+async def check_target(url: str, settings: Settings) -> None:
+    """Refuse an internal target unless the settings allow it (422 in the API)."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        await check_at_creation(parts.hostname, port, policy(settings))
+    except TargetRefused as exc:
+        raise BadWebhook(
+            f"url must reach a public address: {exc} (loopback, private, link-local, "
+            "multicast, reserved and cloud metadata targets are refused unless "
+            "webhook_allow_private_targets or webhook_allowed_networks allow them)"
+        ) from None
 
 
 def _loopback(host: str) -> bool:
@@ -76,6 +116,67 @@ def check_types(types: list[str]) -> None:
         raise BadWebhook('event_types may not be empty (use ["*"] for all)')
 
 
+# The key that seals the secrets, per Database, once it was needed.
+_boxes: weakref.WeakKeyDictionary[Database, SecretBox] = weakref.WeakKeyDictionary()
+
+
+def key_file(settings: Settings, db: Database) -> Path:
+    """Where the key file is: the setting, else beside the SQLite database,
+    else (PostgreSQL) the working directory, like the admin password file."""
+    if settings.secret_key_file:
+        return Path(settings.secret_key_file).expanduser().resolve()
+    if db.is_sqlite:
+        database = sa.engine.make_url(db.url).database
+        if database and database != ":memory:":
+            return Path(database).resolve().parent / KEY_FILE
+    return Path(KEY_FILE).resolve()
+
+
+async def prepare_secrets(db: Database, settings: Settings, *, need: bool = False) -> None:
+    """At start (and when a secret is first needed): check the settings, load
+    the key when the database holds secrets (or `need`), check that it opens
+    every sealed secret, and seal the secrets kept in clear before (an
+    idempotent step: a sealed value starts with `enc:v1:`).
+
+    Raises SecretKeyError, with what to do, when the key is missing or is not
+    the one the secrets were sealed with: Volta does not start then."""
+    policy(settings)  # a bad webhook_allowed_networks stops the start here
+    async with db.read() as conn:
+        rows = (await conn.execute(sa.select(Webhook.id, Webhook.secret))).all()
+    if not rows and not need:
+        return
+    sealed = [r for r in rows if is_sealed(r.secret)]
+    path = key_file(settings, db)
+    box, created = load_key(settings.secret_key, path, create=not sealed)
+    if created:
+        log.warning(
+            "created the secret key file %s: it seals the webhook secrets in the database; "
+            "back it up apart from the database (without it they cannot be opened)",
+            path,
+        )
+    for row in sealed:
+        box.open(row.secret, SECRET_PURPOSE)
+    clear = [r for r in rows if not is_sealed(r.secret)]
+    if clear:
+        async with db.write() as conn:
+            for row in clear:
+                await conn.execute(
+                    sa.update(Webhook)
+                    .where(Webhook.id == row.id, Webhook.secret == row.secret)
+                    .values(secret=box.seal(row.secret, SECRET_PURPOSE))
+                )
+        log.warning("sealed %d webhook secrets that were kept in clear", len(clear))
+    _boxes[db] = box
+
+
+async def secret_box(db: Database, settings: Settings) -> SecretBox:
+    box = _boxes.get(db)
+    if box is None:
+        await prepare_secrets(db, settings, need=True)
+        box = _boxes[db]
+    return box
+
+
 def sign(secret: str, timestamp: int, body: bytes) -> str:
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return f"t={timestamp},v1={mac.hexdigest()}"
@@ -87,10 +188,12 @@ async def create(
     event_types: list[str],
     description: str | None,
     *,
-    allow_http: bool,
+    settings: Settings,
 ) -> dict[str, Any]:
-    check_url(url, allow_http)
+    check_url(url, settings.allow_http_webhooks)
     check_types(event_types)
+    await check_target(url, settings)
+    box = await secret_box(db, settings)
     secret = "whsec_" + secrets.token_urlsafe(32)
     async with db.write() as conn:
         webhook_id = (
@@ -98,7 +201,7 @@ async def create(
                 sa.insert(Webhook)
                 .values(
                     url=url,
-                    secret=secret,
+                    secret=box.seal(secret, SECRET_PURPOSE),
                     event_types=event_types,
                     description=description,
                     active=True,
@@ -134,11 +237,13 @@ async def list_webhooks(db: Database) -> list[dict[str, Any]]:
     return [_public(dict(r)) for r in rows]
 
 
-async def update(db: Database, webhook_id: int, *, allow_http: bool, **values: Any) -> bool:
+async def update(db: Database, webhook_id: int, *, settings: Settings, **values: Any) -> bool:
     if "url" in values:
-        check_url(values["url"], allow_http)
+        check_url(values["url"], settings.allow_http_webhooks)
     if "event_types" in values:
         check_types(values["event_types"])
+    if "url" in values:
+        await check_target(values["url"], settings)
     if not values:
         return await get(db, webhook_id) is not None
     async with db.write() as conn:
@@ -193,9 +298,11 @@ class Dispatcher:
     async def run(self) -> None:
         settings = self.settings
         self._client = httpx.AsyncClient(
+            transport=GuardedTransport(lambda: policy(self.settings)),
             timeout=settings.webhook_timeout,
             headers={"User-Agent": f"Volta/{__version__}"},
             follow_redirects=False,
+            trust_env=False,
         )
         try:
             while True:
@@ -271,27 +378,7 @@ class Dispatcher:
         return sent
 
     async def _attempt(self, row: Any) -> bool:
-        assert self._client is not None
-        body = orjson.dumps(
-            message(row.event_id, row.event_type, row.event_created_at, row.event_data)
-        )
-        stamp = int(time.time())
-        headers = {
-            "Content-Type": "application/json",
-            "X-Volta-Event-Id": str(row.event_id),
-            "X-Volta-Event-Type": row.event_type,
-            "X-Volta-Delivery-Id": str(row.id),
-            "X-Volta-Signature": sign(row.secret, stamp, body),
-        }
-        code: int | None = None
-        error: str | None = None
-        try:
-            response = await self._client.post(row.url, content=body, headers=headers)
-            code = response.status_code
-            if not 200 <= code < 300:
-                error = f"HTTP {code}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:300]
+        code, error = await self._post(row)
         settings = self.settings
         attempts = row.attempts + 1
         values: dict[str, Any] = {"attempts": attempts, "last_status_code": code}
@@ -310,3 +397,43 @@ class Dispatcher:
                 sa.update(WebhookDelivery).where(WebhookDelivery.id == row.id).values(**values)
             )
         return error is None
+
+    async def _post(self, row: Any) -> tuple[int | None, str | None]:
+        """POST the delivery: its HTTP status, and the outcome an API client
+        may read when it failed (never the transport's own words)."""
+        assert self._client is not None
+        try:
+            secret = (await secret_box(self.db, self.settings)).open(row.secret, SECRET_PURPOSE)
+        except SecretKeyError as exc:
+            log.error("webhook %s: %s", row.webhook_id, exc)
+            return None, "signing secret unavailable"
+        body = orjson.dumps(
+            message(row.event_id, row.event_type, row.event_created_at, row.event_data)
+        )
+        stamp = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            "X-Volta-Event-Id": str(row.event_id),
+            "X-Volta-Event-Type": row.event_type,
+            "X-Volta-Delivery-Id": str(row.id),
+            "X-Volta-Signature": sign(secret, stamp, body),
+        }
+        try:
+            # Streamed and closed unread: a receiver's answer body is never
+            # loaded (nor shown).
+            async with self._client.stream("POST", row.url, content=body, headers=headers) as r:
+                code = r.status_code
+        except TargetRefused as exc:
+            log.debug("webhook %s delivery %s refused: %s", row.webhook_id, row.id, exc)
+            return None, "target address not allowed"
+        except httpx.TimeoutException as exc:
+            log.debug("webhook %s delivery %s: %s", row.webhook_id, row.id, _detail(exc))
+            return None, "timeout"
+        except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
+            log.debug("webhook %s delivery %s: %s", row.webhook_id, row.id, _detail(exc))
+            return None, "connection failed"
+        return code, None if 200 <= code < 300 else f"HTTP {code}"
+
+
+def _detail(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]

@@ -404,7 +404,8 @@ class Webhook(Base):
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
     url: Mapped[str] = mapped_column(sa.String(500))
     # Signs each body (HMAC-SHA256); shown once, when the webhook is made.
-    secret: Mapped[str] = mapped_column(sa.String(100))
+    # Kept sealed (volta.secretbox: "enc:v1:..."), never in clear.
+    secret: Mapped[str] = mapped_column(sa.String(255))
     # Event types it wants; ["*"]: all.
     event_types: Mapped[list[str]] = mapped_column(JSONType)
     description: Mapped[str | None] = mapped_column(sa.String(200))
