@@ -29,8 +29,9 @@ KEY_FILE = "volta-secret.key"
 MIN_KEY_CHARS = 32
 
 
-class SecretKeyError(RuntimeError):
-    """The secret key is missing, malformed, or does not open what is stored."""
+class SecretKeyError(ValueError):
+    """The secret key is missing, malformed, or does not open what is stored
+    (a ValueError: `volta serve` says so on stderr and exits 2, like a bad setting)."""
 
 
 def is_sealed(value: str) -> bool:
@@ -74,9 +75,7 @@ class SecretBox:
             ) from exc
 
 
-def load_key(
-    secret_key: str, key_file: Path, *, create: bool
-) -> tuple[SecretBox, bool]:
+def load_key(secret_key: str, key_file: Path, *, create: bool) -> tuple[SecretBox, bool]:
     """The box for the setting (when set) or the key file. A missing file is
     created (0600, never overwritten) when `create`, else an error. Returns
     the box and whether a new key file was written."""
