@@ -7,6 +7,7 @@ with a clear message instead of signing with garbage."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import stat
 import sys
@@ -23,7 +24,8 @@ from volta.app import Volta
 from volta.config import Settings
 from volta.events import webhooks
 from volta.secretbox import KEY_FILE, SecretKeyError
-from volta.store.models import Webhook, utcnow
+from volta.store.models import Base, Webhook, utcnow
+from volta.web import users
 
 SETTINGS = {
     "webhook_retry_base": 0.2,
@@ -202,3 +204,47 @@ async def test_volta_serve_says_what_is_wrong_with_the_key(tmp_path):
     assert "does not open a secret stored in the database" in stderr
     assert "VOLTA_SECRET_KEY" in stderr
     assert "Traceback" not in stderr
+
+
+async def test_no_secret_in_clear_anywhere_in_the_database(database, tmp_path):
+    """Every secret Volta keeps, made the way an operator makes it: only
+    sealed (webhook signing secrets, which Volta must use) or hashed (what it
+    only checks: station and dashboard passwords, API tokens, dashboard
+    sessions) in any row of any table, and in the SQLite file."""
+    app = Volta(make_settings(database, api_token="", **SETTINGS), db_schema=database.schema)
+    await app.start()  # generates the API token (printed once, kept hashed)
+    try:
+        api_token = app.generated_api_token
+        assert api_token
+        station_password = "station-password-0123456789"
+        await register(app, "SEC-9", password=station_password)
+        user_password = "dashboard-password-0123456789"
+        await users.add_user(app.db, "alice", user_password, "admin")
+        user = await users.authenticate(app.db, "alice", user_password)
+        assert user is not None
+        cookie = await users.start_session(app.db, user["id"], dt.timedelta(hours=1))
+        created = await webhooks.create(
+            app.db, "https://93.184.216.34/hook", ["*"], None, settings=app.settings
+        )
+        clear = {
+            "api token": api_token,
+            "station password": station_password,
+            "dashboard password": user_password,
+            "session cookie": cookie,
+            "webhook secret": created["secret"].removeprefix("whsec_"),
+        }
+        everything = []
+        async with app.db.read() as conn:
+            for table in Base.metadata.sorted_tables:
+                rows = (await conn.execute(sa.select(table))).all()
+                everything.extend(repr(tuple(r)) for r in rows)
+        dump = "\n".join(everything)
+        for what, value in clear.items():
+            assert value not in dump, what
+        if database.kind == "sqlite":
+            for path in tmp_path.glob("volta.db*"):
+                data = path.read_bytes()
+                for what, value in clear.items():
+                    assert value.encode() not in data, (what, path)
+    finally:
+        await app.stop()

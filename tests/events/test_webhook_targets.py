@@ -10,9 +10,13 @@ import asyncio
 import contextlib
 import ipaddress
 import socket
+import ssl
+import subprocess
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
+import uvicorn
 from ocpp.v16 import call as call16
 
 from tests.events.receiver import running_receiver
@@ -233,3 +237,87 @@ async def test_open_and_closed_ports_read_the_same(volta, api):
     # Everything an API client reads is the same for the three ports.
     assert seen["open, hangs up"] == seen["closed"], seen
     assert seen["open, not HTTP"] == seen["closed"], seen
+
+
+def self_signed(tmp_path, name: str) -> tuple[str, str]:
+    cert, key = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return str(cert), str(key)
+
+
+@contextlib.asynccontextmanager
+async def https_server(cert: str, key: str) -> AsyncIterator[tuple[int, list[dict]]]:
+    """An HTTPS server on loopback that records each request's headers and SNI."""
+    seen: list[dict] = []
+
+    async def app(scope, receive, send) -> None:  # a bare ASGI app
+        if scope["type"] != "http":
+            return
+        seen.append({k.decode(): v.decode() for k, v in scope["headers"]})
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            log_config=None,
+            lifespan="off",
+            ssl_certfile=cert,
+            ssl_keyfile=key,
+        )
+    )
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            await asyncio.sleep(0.02)
+        yield server.servers[0].sockets[0].getsockname()[1], seen
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 5)
+
+
+async def test_tls_checks_the_url_host_while_connecting_to_the_checked_address(tmp_path, dns):
+    """The transport connects to the address it checked, yet TLS verifies
+    (and SNI names) the URL's host, and Host keeps it: a certificate for
+    another name is refused."""
+    cert, key = self_signed(tmp_path, "hooks.tls.test")
+    other_cert, other_key = self_signed(tmp_path, "other.tls.test")
+    dns.names["hooks.tls.test"] = ["127.0.0.1"]
+    allow = targets.TargetPolicy(allow_private=True)
+    async with https_server(cert, key) as (port, seen):
+        trust = ssl.create_default_context(cafile=cert)
+        transport = targets.GuardedTransport(lambda: allow, verify=trust)
+        async with httpx.AsyncClient(transport=transport) as client:
+            resp = await client.post(f"https://hooks.tls.test:{port}/hook", content=b"{}")
+        assert resp.status_code == 204
+        assert seen[0]["host"] == f"hooks.tls.test:{port}"
+        assert dns.asked == ["hooks.tls.test"]
+
+        # The same server, reached by a name its certificate does not hold.
+        dns.names["other.tls.test"] = ["127.0.0.1"]
+        transport = targets.GuardedTransport(lambda: allow, verify=trust)
+        async with httpx.AsyncClient(transport=transport) as client:
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                await client.post(f"https://other.tls.test:{port}/hook", content=b"{}")
+
+    # And with internal addresses refused, the name gets no connection at all.
+    async with https_server(other_cert, other_key) as (port, seen):
+        refuse = targets.TargetPolicy()
+        transport = targets.GuardedTransport(lambda: refuse, verify=trust)
+        async with httpx.AsyncClient(transport=transport) as client:
+            with pytest.raises(targets.TargetRefused):
+                await client.post(f"https://hooks.tls.test:{port}/hook", content=b"{}")
+        assert seen == []

@@ -20,6 +20,7 @@ import asyncio
 import ipaddress
 import logging
 import socket
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -215,8 +216,14 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport over a GuardedBackend: no proxies from the
     environment, the system's CA certificates as httpx has them."""
 
-    def __init__(self, policy: Any, *, limits: httpx.Limits | None = None) -> None:
-        super().__init__(trust_env=False)
+    def __init__(
+        self,
+        policy: Any,
+        *,
+        verify: ssl.SSLContext | bool = True,
+        limits: httpx.Limits | None = None,
+    ) -> None:
+        super().__init__(verify=verify, trust_env=False)
         limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
         # httpx builds its pool with httpcore's default backend; this one is
         # the same pool (the ssl context httpx made) over the guarded backend.
