@@ -321,3 +321,13 @@ async def test_tls_checks_the_url_host_while_connecting_to_the_checked_address(t
             with pytest.raises(targets.TargetRefused):
                 await client.post(f"https://hooks.tls.test:{port}/hook", content=b"{}")
         assert seen == []
+
+
+async def test_urls_with_spaces_or_control_characters_are_refused(volta, api):
+    for url in ("https://a\x00b.example/h", "https://ex ample.com/h", "https://x.example/\r\nX: y"):
+        resp = await api.post("/api/v1/webhooks", json={"url": url})
+        assert resp.status_code == 422, (url, resp.text)
+        assert "control characters" in resp.json()["detail"], resp.text
+    resp = await api.post("/api/v1/webhooks", json={"url": "https://93.184.216.34:99999/h"})
+    assert resp.status_code == 422, resp.text
+    assert "port" in resp.json()["detail"]

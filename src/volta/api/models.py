@@ -274,7 +274,11 @@ class EventOut(BaseModel):
 
 
 class WebhookCreate(BaseModel):
-    url: str = Field(max_length=500, description="https:// (http only for loopback)")
+    url: str = Field(
+        max_length=500,
+        description="https:// (http only for loopback); a public address unless "
+        "webhook_allow_private_targets or webhook_allowed_networks allow more",
+    )
     event_types: list[EventType | Literal["*"]] = Field(["*"], min_length=1)
     description: str | None = Field(None, max_length=200)
 
@@ -312,6 +316,10 @@ class DeliveryOut(BaseModel):
     attempts: int
     next_attempt_at: dt.datetime
     last_status_code: int | None = None
-    last_error: str | None = None
+    last_error: str | None = Field(
+        None,
+        description="HTTP <code>, connection failed, timeout, target address not allowed "
+        "or signing secret unavailable",
+    )
     delivered_at: dt.datetime | None = None
     created_at: dt.datetime

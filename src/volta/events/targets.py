@@ -146,7 +146,7 @@ async def check_at_creation(host: str, port: int, policy: TargetPolicy) -> None:
         return
     try:
         addresses = await asyncio.wait_for(resolve(host, port), CREATE_RESOLVE_TIMEOUT)
-    except (OSError, TimeoutError, UnicodeError):
+    except (OSError, TimeoutError, ValueError):  # UnicodeError is a ValueError
         return
     for address in addresses:
         policy.check_address(address)
@@ -179,7 +179,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
                 addresses = await asyncio.wait_for(resolve(host, port), timeout)
             except TimeoutError:
                 raise httpcore.ConnectTimeout("name resolution timed out") from None
-            except (OSError, UnicodeError) as exc:
+            except (OSError, ValueError) as exc:
                 raise httpcore.ConnectError(f"name resolution failed: {exc}") from None
         if not addresses:
             raise httpcore.ConnectError("the name has no address")

@@ -65,6 +65,8 @@ class BadWebhook(ValueError):
 
 
 def check_url(url: str, allow_http: bool) -> None:
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise BadWebhook("url may not hold spaces or control characters")
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise BadWebhook("url must be an absolute https:// URL")
