@@ -80,7 +80,7 @@ class Settings:
     webhook_allowed_networks: str = ""
     # Seals webhook signing secrets in the database (32+ characters, e.g.
     # `openssl rand -base64 32`); empty: the key file.
-    secret_key: str = ""
+    secret_key: str = dataclasses.field(default="", repr=False)
     # The key file; empty: volta-secret.key beside the SQLite database (in the
     # working directory for PostgreSQL), created 0600 at first start.
     secret_key_file: str = ""

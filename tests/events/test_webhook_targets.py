@@ -21,6 +21,8 @@ from ocpp.v16 import call as call16
 
 from tests.events.receiver import running_receiver
 from tests.helpers import register, station, wait_until
+from volta.app import Volta
+from volta.config import Settings
 from volta.events import targets
 
 INTERNAL = [
@@ -331,3 +333,22 @@ async def test_urls_with_spaces_or_control_characters_are_refused(volta, api):
     resp = await api.post("/api/v1/webhooks", json={"url": "https://93.184.216.34:99999/h"})
     assert resp.status_code == 422, resp.text
     assert "port" in resp.json()["detail"]
+
+
+async def test_a_bad_allowed_network_stops_the_start(tmp_path):
+    settings = Settings(
+        host="127.0.0.1",
+        ocpp_port=0,
+        api_port=0,
+        database_url=f"sqlite:///{tmp_path}/volta.db",
+        api_token="x" * 40,
+        webhook_allowed_networks="10.20.0.0/16, 10.0.0.0/33",
+    )
+    app = Volta(settings)
+    with pytest.raises(ValueError, match=r"webhook_allowed_networks: '10.0.0.0/33' is not a CIDR"):
+        await app.start()
+    await app.stop()
+
+
+def test_the_secret_key_is_not_in_the_settings_repr():
+    assert "s3cret-key" not in repr(Settings(secret_key="s3cret-key" * 4))
