@@ -24,7 +24,9 @@ from volta.app import Volta
 from volta.config import Settings
 from volta.events import webhooks
 from volta.secretbox import KEY_FILE, SecretKeyError
-from volta.store.models import Base, Webhook, utcnow
+from volta.store import migrate
+from volta.store.db import Database
+from volta.store.models import Base, Event, Webhook, WebhookDelivery, utcnow
 from volta.web import users
 
 SETTINGS = {
@@ -246,5 +248,77 @@ async def test_no_secret_in_clear_anywhere_in_the_database(database, tmp_path):
                 data = path.read_bytes()
                 for what, value in clear.items():
                     assert value.encode() not in data, (what, path)
+    finally:
+        await app.stop()
+
+
+async def test_upgrade_from_0007_seals_secrets_and_scrubs_transport_errors(database):
+    """A database of the Volta before this one (schema 0007): the secret in
+    clear is sealed at the first start, and the delivery log's old transport
+    texts (which told open ports from closed ones) are rewritten."""
+    clear = "whsec_kept-in-clear-by-0007-0123456789abcdef"
+    old = Database(database.url, schema=database.schema)
+    try:
+        await migrate.upgrade(old, "0007")
+        async with old.write() as conn:
+            await conn.execute(
+                sa.insert(Webhook).values(
+                    id=1,
+                    url="https://93.184.216.34/hook",
+                    secret=clear,
+                    event_types=["*"],
+                    active=True,
+                    created_at=utcnow(),
+                )
+            )
+            for event_id in (1, 2, 3, 4):
+                await conn.execute(
+                    sa.insert(Event).values(
+                        id=event_id, type="station.online", data={}, created_at=utcnow()
+                    )
+                )
+            errors = {
+                1: "ConnectError: [Errno 111] Connection refused",
+                2: "RemoteProtocolError: Server disconnected without sending a response.",
+                3: "ReadTimeout: ",
+                4: "HTTP 500",
+            }
+            for event_id, error in errors.items():
+                await conn.execute(
+                    sa.insert(WebhookDelivery).values(
+                        webhook_id=1,
+                        event_id=event_id,
+                        status="failed",
+                        attempts=1,
+                        next_attempt_at=utcnow(),
+                        last_error=error,
+                        created_at=utcnow(),
+                    )
+                )
+    finally:
+        await old.close()
+
+    app = Volta(make_settings(database, **SETTINGS), db_schema=database.schema)
+    await app.start()
+    try:
+        (stored,) = await raw_secrets(app)
+        assert stored.startswith("enc:v1:") and clear not in stored
+        assert (await webhooks.secret_box(app.db, app.settings)).open(
+            stored, webhooks.SECRET_PURPOSE
+        ) == clear
+        async with app.db.read() as conn:
+            log = dict(
+                (
+                    await conn.execute(
+                        sa.select(WebhookDelivery.event_id, WebhookDelivery.last_error)
+                    )
+                ).all()
+            )
+        # Every delivery kept (a SQLite table copy would have cascaded them away).
+        assert log == {1: "connection failed", 2: "connection failed", 3: "timeout", 4: "HTTP 500"}
+        if database.kind == "sqlite":
+            async with app.db.read() as conn:
+                check = (await conn.exec_driver_sql("PRAGMA integrity_check")).scalar()
+            assert check == "ok"
     finally:
         await app.stop()
