@@ -271,7 +271,9 @@ def later(seconds: float = 3600) -> str:
     return (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)).isoformat()
 
 
-async def reserve(cs: Station, api: Any, **body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+async def reserve(
+    cs: Station, api: Any, expect: int = 201, **body: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
     body.setdefault("expires_at", later())
     sent, resp = await operator(
         cs,
@@ -280,7 +282,7 @@ async def reserve(cs: Station, api: Any, **body: Any) -> tuple[dict[str, Any], d
         ),
         "ReserveNow",
     )
-    assert resp.status_code == 201, resp.text
+    assert resp.status_code == expect, resp.text
     return sent, resp.json()
 
 
@@ -397,7 +399,10 @@ async def test_TC_H_20_CSMS(cs, api, answers):
 
 
 async def test_TC_H_22_CSMS(cs, api, answers):
-    """H01: the station rejects; the CSMS keeps the answer."""
+    """H01: the station rejects; the CSMS keeps the answer, and the operator
+    is told (409 with the station's answer; the reservation holds nothing)."""
     answers["ReserveNow"] = {"status": "Rejected"}
-    _, res = await reserve(cs, api, id_token=VALID, evse_id=1)
+    _, refused = await reserve(cs, api, expect=409, id_token=VALID, evse_id=1)
+    assert refused["station_status"] == "Rejected"
+    res = refused["reservation"]
     assert res["status"] == "Rejected"

@@ -88,8 +88,9 @@ async def test_reservation_consumed_without_its_id_v16(volta, api, people):
 async def test_station_answers_and_cancel_v16(volta, api, people):
     async with id_station(volta, "R16") as cp:
         cp.answers["ReserveNow"] = "Occupied"
-        res = (await reserve(api, station_id="R16", id_token="MUM", evse_id=1)).json()
-        assert res["status"] == "Occupied"
+        resp = await reserve(api, station_id="R16", id_token="MUM", evse_id=1)
+        assert (resp.status_code, resp.json()["station_status"]) == (409, "Occupied")
+        assert resp.json()["reservation"]["status"] == "Occupied"
         # Not held: another driver may start there.
         assert (await cp.call(start16(1, "STRANGER"))).id_tag_info["status"] == "Accepted"
 
@@ -152,7 +153,7 @@ async def test_expired_by_volta(volta, api, people):
         res = (await reserve(api, station_id="R16", id_token="MUM", evse_id=1)).json()
         resp = await api.post(
             "/api/v1/reservations",
-            json={"station_id": "R16", "id_token": "MUM", "evse_id": 2, "expires_at": later(1)},
+            json={"station_id": "R16", "id_token": "DAD", "evse_id": 2, "expires_at": later(1)},
         )
         short = resp.json()
 
@@ -207,7 +208,9 @@ async def test_reservations_v201(volta, api, people):
         )
         # TC_H_22: the station rejects.
         cp.answers["ReserveNow"] = "Rejected"
-        rejected = (await reserve(api, station_id="R201", id_token="DAD", evse_id=2)).json()
+        resp = await reserve(api, station_id="R201", id_token="DAD", evse_id=2)
+        assert (resp.status_code, resp.json()["station_status"]) == (409, "Rejected")
+        rejected = resp.json()["reservation"]
     statuses = {
         r["id"]: r["status"]
         for r in (await api.get("/api/v1/reservations", params={"station_id": "R201"})).json()
@@ -234,7 +237,11 @@ async def test_station_that_never_answers_leaves_failed(volta, api, people, data
             return {"status": "Accepted"}
 
         cp.handlers["ReserveNow"] = silent
-        res = (await reserve(api, station_id="R16", id_token="MUM", evse_id=1)).json()
+        resp = await reserve(api, station_id="R16", id_token="MUM", evse_id=1)
+        assert resp.status_code == 409
+        assert resp.json()["station_status"] is None
+        assert "did not answer" in resp.json()["detail"]
+        res = resp.json()["reservation"]
         assert res["status"] == "Failed"
         assert res["command"]["status"] == "timeout"
         # The late answer is dropped; the connection goes on.

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from volta.api.models import ReservationCreate, ReservationOut
 from volta.blocks.reservations import service
@@ -13,12 +16,37 @@ from volta.http import ServicesDep
 router = APIRouter(tags=["reservations"])
 
 
-@router.post("/reservations", response_model=ReservationOut, status_code=201)
-async def create_reservation(body: ReservationCreate, services: ServicesDep) -> ReservationOut:
-    """Send ReserveNow and return the reservation with the station's answer
-    in `status` (Accepted, Occupied, Faulted, Rejected, Unavailable, or Failed
-    when no answer came). 409 when it cannot be asked for: station offline,
-    token not Accepted, EVSE already reserved, expiry in the past."""
+class ReservationRefusedOut(BaseModel):
+    """A 409 of POST /reservations: the documented error shape (`detail`)
+    and, when the station itself did not accept, what it said."""
+
+    detail: str
+    station_status: str | None = Field(
+        None,
+        description="the station's ReserveNow answer (Occupied, Faulted, Rejected, "
+        "Unavailable); null when it did not answer",
+    )
+    reservation: ReservationOut | None = Field(
+        None, description="the reservation as stored (it holds nothing), with the command"
+    )
+
+
+@router.post(
+    "/reservations",
+    response_model=ReservationOut,
+    status_code=201,
+    responses={409: {"model": ReservationRefusedOut}},
+)
+async def create_reservation(
+    body: ReservationCreate, services: ServicesDep
+) -> ReservationOut | JSONResponse:
+    """Send ReserveNow; 201 with the reservation when the station accepted.
+    409 `{"detail", "station_status", "reservation"}` when the station did
+    not (Occupied, Faulted, Rejected, Unavailable; `station_status` null when
+    no answer came): the reservation is stored with that status and holds
+    nothing. 409 `{"detail"}` when it cannot be asked for: station offline,
+    token not Accepted or already holding a live reservation, EVSE already
+    reserved, expiry in the past."""
     try:
         found = await service.reserve(
             services,
@@ -31,6 +59,13 @@ async def create_reservation(body: ReservationCreate, services: ServicesDep) -> 
                 connector_type=body.connector_type,
             ),
         )
+    except service.StationRefused as exc:
+        refused = ReservationRefusedOut(
+            detail=str(exc),
+            station_status=exc.station_status,
+            reservation=ReservationOut(**exc.reservation),
+        )
+        return JSONResponse(jsonable_encoder(refused), status_code=status.HTTP_409_CONFLICT)
     except service.ReservationRefused as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     return ReservationOut(**found)

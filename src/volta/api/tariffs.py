@@ -108,6 +108,10 @@ class CdrOut(BaseModel):
     breakdown: dict[str, Any]
     tariff: dict[str, Any] | None
     audit: dict[str, Any]
+    flags: list[str] = Field(
+        default_factory=list,
+        description="why this is not an ordinary billable session; token_refused: not priced",
+    )
     created_at: dt.datetime
 
 

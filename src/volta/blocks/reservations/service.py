@@ -36,6 +36,23 @@ class ReservationRefused(Exception):
     """The reservation cannot be made; the message says why (for a 409)."""
 
 
+class StationRefused(ReservationRefused):
+    """The station did not accept ReserveNow (H01 / 1.6 §5.13: Occupied,
+    Faulted, Rejected, Unavailable; or no answer: Failed). The reservation is
+    stored with that status, which holds nothing."""
+
+    def __init__(self, reservation: dict[str, Any]) -> None:
+        self.reservation = reservation
+        self.station_status: str | None = (reservation["command"].get("response") or {}).get(
+            "status"
+        )
+        if self.station_status is not None:
+            why = f"answered ReserveNow {self.station_status}"
+        else:
+            why = f"did not answer ReserveNow ({reservation['command']['status']})"
+        super().__init__(f"station {reservation['station_id']} {why}; nothing is reserved")
+
+
 @dataclass(frozen=True, slots=True)
 class ReservationRequest:
     station_id: str
@@ -78,6 +95,22 @@ async def reserve(services: Services, req: ReservationRequest) -> dict[str, Any]
     db = services.db
     now = utcnow()
     async with db.write(req.station_id) as conn:
+        # One live reservation per token: a driver holds one place at a time
+        # (a second would keep a connector from others for nothing; stations
+        # differ in what they do with a second ReserveNow for the same idTag).
+        held = (
+            await conn.execute(
+                sa.select(Reservation.id, Reservation.station_id).where(
+                    Reservation.id_token == req.id_token,
+                    Reservation.status.in_(LIVE),
+                    Reservation.expires_at > now,
+                )
+            )
+        ).first()
+        if held is not None:
+            raise ReservationRefused(
+                f"id token {req.id_token} already holds reservation {held.id} at {held.station_id}"
+            )
         if req.evse_id:
             clash = (
                 await conn.execute(
@@ -135,6 +168,8 @@ async def reserve(services: Services, req: ReservationRequest) -> dict[str, Any]
     await _set(db, req.station_id, reservation_id, status, command_id=command["id"], only=LIVE)
     found = await get_reservation(db, reservation_id)
     assert found is not None
+    if status != "Accepted":
+        raise StationRefused({**found, "command": command})
     return {**found, "command": command}
 
 

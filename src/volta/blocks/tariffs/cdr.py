@@ -171,7 +171,7 @@ def to_ocpi(cdr: dict[str, Any]) -> dict[str, Any]:
             }
         )
     token = row.id_token or ""
-    return {
+    doc = {
         "country_code": COUNTRY_CODE,
         "party_id": PARTY_ID,
         "id": row.id,
@@ -205,6 +205,10 @@ def to_ocpi(cdr: dict[str, Any]) -> dict[str, Any]:
         "total_parking_cost": {"excl_vat": row.parking_cost},
         "last_updated": _iso(cdr["created_at"]),
     }
+    if "token_refused" in cdr.get("flags", ()):
+        status = audit_tx.get("authorization_status")
+        doc["remark"] = f"not billable: the token was refused ({status})"
+    return doc
 
 
 def from_ocpi(doc: dict[str, Any]) -> CdrRow:

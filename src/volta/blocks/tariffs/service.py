@@ -362,6 +362,23 @@ async def _session_cost(
     return SessionCost(tx, tariff, readings, breakdown)
 
 
+# CDR flags: why a CDR is not an ordinary billable session.
+TOKEN_REFUSED = "token_refused"
+
+
+def token_refused(tx: Any) -> bool:
+    """The session's token was refused (Authorize / start answered Invalid,
+    Blocked, Expired, ConcurrentTx, ...) and the station charged all the
+    same, or the start was refused and the station still reported it. No
+    driver agreed to pay: it is not priced (no tariff applies) and its CDR
+    carries the flag `token_refused` (docs/tariffs.md)."""
+    return tx.authorization_status not in (None, "Accepted")
+
+
+def cdr_flags(tx: Any) -> list[str]:
+    return [TOKEN_REFUSED] if token_refused(tx) else []
+
+
 async def session_cost(
     db: Database, transaction_id: int, now: dt.datetime | None = None
 ) -> SessionCost | None:
@@ -374,7 +391,11 @@ async def session_cost(
         ).first()
         if tx is None:
             return None
-        tariff = await resolve(conn, tx.station_id, tx.evse_id, tx.id_token)
+        tariff = (
+            None
+            if token_refused(tx)
+            else await resolve(conn, tx.station_id, tx.evse_id, tx.id_token)
+        )
         return await _session_cost(conn, tx, tariff, now)
 
 
@@ -442,7 +463,7 @@ async def _running_total_read(
                 )
             )
         ).first()
-        if tx is None:
+        if tx is None or token_refused(tx):
             return None
         tariff = await resolve(conn, tx.station_id, tx.evse_id, tx.id_token)
         if tariff is None:
@@ -472,7 +493,10 @@ def _audit(cost: SessionCost) -> dict[str, Any]:
             "meter_start_wh": tx.meter_start_wh,
             "meter_stop_wh": tx.meter_stop_wh,
             "stop_reason": tx.stop_reason,
+            "authorization_status": tx.authorization_status,
+            "ended_by": tx.ended_by,
         },
+        "flags": cdr_flags(tx),
         "readings": [
             {"source": r["source"], "timestamp": _iso(r["timestamp"]), "wh": str(r["wh"])}
             for r in cost.readings
@@ -523,6 +547,9 @@ async def create_cdr(db: Database, transaction_id: int) -> dict[str, Any] | None
             )
             .on_conflict_do_nothing()
         )
+    flags = cdr_flags(tx)
+    if flags:
+        log.info("CDR %s: not priced (%s)", cdr_id(tx.id), ", ".join(flags))
     log.info("CDR %s: %s %s", cdr_id(tx.id), b.total, b.currency)
     return await get_cdr(db, cdr_id(tx.id))
 
@@ -570,6 +597,7 @@ def _cdr_out(row: Any) -> dict[str, Any]:
         "breakdown": b,
         "tariff": row.tariff,
         "audit": row.audit,
+        "flags": list(row.audit.get("flags", [])),
         "created_at": row.created_at,
     }
 

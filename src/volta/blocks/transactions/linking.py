@@ -23,11 +23,19 @@ async def link_start(
     reservation_id: int | None,
     remote_start_id: int | None,
     remote_start_window: float,
+    remote_trigger: bool = False,
 ) -> None:
     """Tie a starting transaction to what led to it: the reservation it
     consumes (H03; 1.6 §5.13) and the remote start that asked for it (F01,
     F02; 1.6 RemoteStartTransaction has no id, so the newest accepted request
-    for this token and connector within `remote_start_window` seconds)."""
+    for this token and connector within `remote_start_window` seconds).
+
+    A 2.0.1 station may start a remote session without an idToken in its
+    TransactionEvent (F02.FR.01 only asks for the remoteStartId): the
+    transaction then takes the token of the remote start it is linked to, so
+    that the session, its CDR and the ConcurrentTx check know the driver.
+    With neither token nor remoteStartId (`remote_trigger`: triggerReason
+    RemoteStart), the newest waiting remote start for this EVSE is taken."""
     now = utcnow()
     values: dict[str, Any] = {}
     live = Reservation.status.in_(("Accepted", "Requested"))
@@ -87,6 +95,20 @@ async def link_start(
                 .limit(1)
             )
         ).scalar_one_or_none()
+    if remote_start_id is None and id_token is None and remote_trigger:
+        remote_start_id = (
+            await conn.execute(
+                sa.select(RemoteStart.id)
+                .where(
+                    RemoteStart.station_id == station_id,
+                    waiting,
+                    sa.or_(RemoteStart.evse_id.is_(None), RemoteStart.evse_id == evse_id),
+                    RemoteStart.created_at > now - dt.timedelta(seconds=remote_start_window),
+                )
+                .order_by(RemoteStart.id.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
     if remote_start_id is not None:
         linked = (
             await conn.execute(
@@ -94,12 +116,23 @@ async def link_start(
                 .where(RemoteStart.id == remote_start_id, RemoteStart.station_id == station_id)
                 .values(status="Started", transaction_id=transaction_id, updated_at=now)
                 .returning(
-                    RemoteStart.limit_energy_wh, RemoteStart.limit_seconds, RemoteStart.limit_cost
+                    RemoteStart.limit_energy_wh,
+                    RemoteStart.limit_seconds,
+                    RemoteStart.limit_cost,
+                    RemoteStart.id_token,
+                    RemoteStart.id_token_type,
                 )
             )
         ).first()
         if linked is not None:
             values["remote_start_id"] = remote_start_id
+            if id_token is None:
+                # Authorised when the remote start was asked for (sessions.py).
+                values.update(
+                    id_token=linked.id_token,
+                    id_token_type=linked.id_token_type,
+                    authorization_status="Accepted",
+                )
             # The app's limits for this session win over the token's.
             values.update(limits_of(linked))
     if values:

@@ -55,7 +55,7 @@ from volta.blocks.transactions.live import (
     LiveTx,
     live_of,
 )
-from volta.blocks.transactions.meter import Sample, energy_readings
+from volta.blocks.transactions.meter import ENERGY_REGISTER, Sample, energy_readings
 from volta.blocks.transactions.queries import (
     daily_totals,
     find_v201,
@@ -249,6 +249,66 @@ async def _insert_samples(
     await conn.execute(
         METER_VALUES.insert(), [dict(zip(SAMPLE_COLUMNS, row, strict=True)) for row in rows]
     )
+
+
+def _sample_key(
+    timestamp: dt.datetime,
+    measurand: str,
+    phase: str | None,
+    location: str | None,
+    unit: str | None,
+    value: float,
+) -> tuple[Any, ...]:
+    # The same reading: same instant, quantity, phase, location and value.
+    # The context is left out: a station repeating its start reading in the
+    # Ended event may label it Transaction.Begin or Sample.Periodic.
+    # No location is an Outlet reading (the default of both versions).
+    return (timestamp, measurand, phase, location or "Outlet", unit, round(value, 3))
+
+
+async def _new_samples(conn: Conn, tx: Any, samples: list[Sample]) -> list[Sample]:
+    """`samples` less the ones this transaction has stored already.
+
+    The final message of a session repeats earlier readings by design (2.0.1
+    SampledDataTxEndedMeasurands / TxEndedInterval in the Ended
+    TransactionEvent; 1.6 StopTransaction transactionData): a repeat is the
+    reading the station sent before, not a new one, so it is stored once and
+    is not out of order. Only the messages that end or change a session come
+    here (one indexed read by transaction and timestamp); the hot path does
+    not. The start reading a 1.6 StartTransaction gave as meterStart counts
+    as stored (its Transaction.Begin sample in transactionData repeats it)."""
+    if not samples:
+        return samples
+    transaction_id = tx.id
+    times = sorted({s.timestamp for s in samples})
+    rows = (
+        await conn.execute(
+            sa.select(
+                MeterValue.timestamp,
+                MeterValue.measurand,
+                MeterValue.phase,
+                MeterValue.location,
+                MeterValue.unit,
+                MeterValue.value,
+            ).where(MeterValue.transaction_id == transaction_id, MeterValue.timestamp.in_(times))
+        )
+    ).all()
+    seen = {_sample_key(*row) for row in rows}
+    if tx.started_at is not None and tx.meter_start_wh is not None:
+        seen.add(_sample_key(tx.started_at, ENERGY_REGISTER, None, None, "Wh", tx.meter_start_wh))
+    fresh = []
+    for s in samples:
+        key = _sample_key(s.timestamp, s.measurand, s.phase, s.location, s.unit, s.value)
+        if key not in seen:
+            seen.add(key)
+            fresh.append(s)
+    if len(fresh) < len(samples):
+        log.debug(
+            "transaction %s: %d repeated sample(s) not stored again",
+            transaction_id,
+            len(samples) - len(fresh),
+        )
+    return fresh
 
 
 def event_row(
@@ -703,6 +763,8 @@ async def stop_v16(
         ).first()
         if tx is None:
             return False
+        # StopTransaction's transactionData repeats readings sent before.
+        samples = await _new_samples(conn, tx, samples)
         if tx.status == "Ended":
             if tx.ended_by in CLOSED_BY_VOLTA and tx.stop_id_token is None:
                 await _insert_samples(conn, station_id, tx.id, tx.evse_id, samples)
@@ -855,7 +917,8 @@ async def _apply_event_slow(db: Database, ev: EventV201, rules: Rules) -> EventO
         if seen is not None:
             return EventOutcome(False, transaction_id=row.id)
         await _insert_event(conn, row.id, ev, now)
-        await _insert_samples(conn, ev.station_id, row.id, ev.evse_id or row.evse_id, ev.samples)
+        fresh = ev.samples if created else await _new_samples(conn, row, ev.samples)
+        await _insert_samples(conn, ev.station_id, row.id, ev.evse_id or row.evse_id, fresh)
         values = {"updated_at": now, "last_seq_no": max(ev.seq_no, row.last_seq_no or 0)}
         if ev.event_type == "Started" or (row.started_at and ev.timestamp < row.started_at):
             values["started_at"] = ev.timestamp
@@ -877,7 +940,14 @@ async def _apply_event_slow(db: Database, ev: EventV201, rules: Rules) -> EventO
         unlinked = (ev.reservation_id is not None and row.reservation_id is None) or (
             ev.remote_start_id is not None and row.remote_start_id is None
         )
-        if (first_token or unlinked) and authorised and row.status == "Active":
+        # F02: a remote start the station reports without idToken or remoteStartId.
+        remote_trigger = (
+            ev.trigger_reason == "RemoteStart"
+            and ev.id_token is None
+            and row.id_token is None
+            and row.remote_start_id is None
+        )
+        if (first_token or unlinked or remote_trigger) and authorised and row.status == "Active":
             await link_start(
                 conn,
                 ev.station_id,
@@ -887,6 +957,7 @@ async def _apply_event_slow(db: Database, ev: EventV201, rules: Rules) -> EventO
                 reservation_id=ev.reservation_id,
                 remote_start_id=ev.remote_start_id,
                 remote_start_window=ev.remote_start_window,
+                remote_trigger=remote_trigger,
             )
         await _charging_state_events(conn, row, ev, created, authorised)
         current = await _row(conn, row.id)
