@@ -109,7 +109,19 @@ class Gateway:
             peer,
         )
         try:
-            await provisioning.record_connection(self.services.db, state.station_id, version.value)
+            try:
+                await provisioning.record_connection(
+                    self.services.db, state.station_id, version.value
+                )
+            except Exception as exc:
+                # The database cannot be written (disk full, read-only): keep
+                # the station connected; CALLs that must write are answered
+                # InternalError until it can (docs/protocol.md).
+                log.warning(
+                    "could not record the connection of %s (%s); serving it anyway",
+                    state.station_id,
+                    type(exc).__name__,
+                )
             await conn.serve()
         finally:
             if router.detach(conn):
