@@ -98,7 +98,12 @@ async def test_retention_prunes_in_batches_and_keeps_what_is_needed(db):
         db,
         WebhookDelivery,
         [
-            {"webhook_id": hook, "event_id": old_events[0], "status": "delivered", "created_at": OLD},
+            {
+                "webhook_id": hook,
+                "event_id": old_events[0],
+                "status": "delivered",
+                "created_at": OLD,
+            },
             {"webhook_id": hook, "event_id": old_events[1], "status": "pending", "created_at": OLD},
         ],
     )
@@ -195,7 +200,8 @@ async def test_retention_prunes_in_batches_and_keeps_what_is_needed(db):
 async def test_zero_days_keeps_for_ever(db):
     await provisioning.create_station(db, "RET-1")
     await db.write_rows(
-        None, [(_INSERT_FRAME, [("RET-1", "in", "[2]", 2, "o", "Heartbeat", None, db.db_time(OLD))])]
+        None,
+        [(_INSERT_FRAME, [("RET-1", "in", "[2]", 2, "o", "Heartbeat", None, db.db_time(OLD))])],
     )
     deleted = await Retention(
         db,

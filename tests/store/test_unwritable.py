@@ -30,8 +30,10 @@ from sqlalchemy import event
 from tests.conftest import API_TOKEN, PG_URL, DatabaseTarget, make_settings
 from tests.helpers import RawStation, connect, now_iso, register, wait_until
 from volta.app import Volta
+from volta.store import migrate
 from volta.store.db import CommitFailed, Database
-from volta.store.models import FRAMES
+from volta.store.framelog import _INSERT_FRAME
+from volta.store.models import FRAMES, utcnow
 
 
 class Unwritable:
@@ -102,9 +104,7 @@ def start_transaction(id_tag: str = "CARD-1") -> dict[str, Any]:
 
 async def test_unwritable_database_keeps_stations_and_recovers(database):
     async with own_role(database) as (url, role):
-        settings = make_settings(
-            DatabaseTarget(url, database.schema), housekeeping_interval=0.2
-        )
+        settings = make_settings(DatabaseTarget(url, database.schema), housekeeping_interval=0.2)
         volta = Volta(settings, db_schema=database.schema)
         await volta.start()
         try:
@@ -145,7 +145,9 @@ async def _scenario(volta: Volta, role: str | None) -> None:
             assert reads[0] in (3, 4)
 
             # An API write: 503 in the documented JSON shape, never a 500.
-            resp = await api.post("/api/v1/stations", json={"id": "NEW-1", "password": "s3cret-pw-123"})
+            resp = await api.post(
+                "/api/v1/stations", json={"id": "NEW-1", "password": "s3cret-pw-123"}
+            )
             assert resp.status_code == 503, resp.text
             assert resp.headers["content-type"].startswith("application/json")
             assert "detail" in resp.json() and "s3cret" not in resp.text
@@ -166,9 +168,7 @@ async def _scenario(volta: Volta, role: str | None) -> None:
             again = await retried(one, "StartTransaction", start_transaction())
             assert again[0] == 3 and again[2]["transactionId"] > 0, again
             assert (await retried(two, "BootNotification", boot))[2]["status"] == "Accepted"
-            assert await wait_until(
-                lambda: _status(api, "/healthz", 200), timeout=10, interval=0.2
-            )
+            assert await wait_until(lambda: _status(api, "/healthz", 200), timeout=10, interval=0.2)
             resp = await api.post("/api/v1/stations", json={"id": "NEW-1"})
             assert resp.status_code == 201, resp.text
 
@@ -196,8 +196,6 @@ async def test_full_disk_fails_writes_then_recovers(database):
     the database may grow by no page. Rows that need room fail and mark
     writes failing; once it may grow again, the same rows are stored."""
     db = Database(database.url)
-    from volta.store import migrate
-
     await migrate.upgrade(db)
     limit = {"pages": 0}
 
@@ -212,11 +210,10 @@ async def test_full_disk_fails_writes_then_recovers(database):
 
     assert db._sync_engine is not None
     event.listen(db._sync_engine, "checkout", _apply)
-    from volta.store.framelog import _INSERT_FRAME
 
     def frames(n: int) -> list[tuple[Any, ...]]:
-        now = db.db_time(__import__("volta.store.models", fromlist=["utcnow"]).utcnow())
-        return [("FULL-1", "in", "x" * 3000, 2, f"m{i}", "DataTransfer", None, now) for i in range(n)]
+        now = db.db_time(utcnow())
+        return [("FULL-1", "in", "x" * 3000, 2, "m", "DataTransfer", None, now)] * n
 
     try:
         await db.write_rows(None, [(_INSERT_FRAME, frames(1))])

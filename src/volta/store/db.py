@@ -666,9 +666,7 @@ class Database:
         failed and nothing was written since): its outcome updates `health`."""
         with contextlib.suppress(Exception):
             async with self.write() as conn:
-                await conn.execute(
-                    sa.text("UPDATE alembic_version SET version_num = version_num")
-                )
+                await conn.execute(sa.text("UPDATE alembic_version SET version_num = version_num"))
 
     async def ping(self) -> bool:
         try:

@@ -60,11 +60,10 @@ async def current_revision(db: Database) -> str | None:
 
 @contextlib.asynccontextmanager
 async def _file_lock(db: Database) -> AsyncIterator[None]:
-    if db.path is None:
-        yield
+    if db.path is None or not db.path.parent.is_dir():
+        yield  # (no directory: SQLite says so, in its own words)
         return
     path = lock_path(db.path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         # Waits in a thread: the event loop (a running server) goes on.

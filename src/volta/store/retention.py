@@ -236,7 +236,7 @@ class Retention:
 
     async def _pg_stats(self, tables: list[str]) -> tuple[int, dict[str, int]]:
         async with self.db.read() as conn:
-            size = (await conn.execute(sa.text("SELECT pg_database_size(current_database())")))
+            size = await conn.execute(sa.text("SELECT pg_database_size(current_database())"))
             size_bytes = int(size.scalar() or 0)
             rows = (
                 await conn.execute(
