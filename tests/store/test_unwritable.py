@@ -171,6 +171,8 @@ async def _scenario(volta: Volta, role: str | None) -> None:
             assert await wait_until(lambda: _status(api, "/healthz", 200), timeout=10, interval=0.2)
             resp = await api.post("/api/v1/stations", json={"id": "NEW-1"})
             assert resp.status_code == 201, resp.text
+            # The connection that could not be recorded is recorded now.
+            assert await wait_until(lambda: _connected_at(api, "RO-2"), timeout=10, interval=0.2)
 
         # Nothing acknowledged was lost, nothing refused was kept.
         listing = (await api.get("/api/v1/transactions", params={"station_id": "RO-1"})).json()
@@ -184,6 +186,10 @@ async def retried(station: RawStation, action: str, payload: dict[str, Any]) -> 
         if answer[0] == 3:
             break
     return answer
+
+
+async def _connected_at(api: httpx.AsyncClient, station_id: str) -> bool:
+    return bool((await api.get(f"/api/v1/stations/{station_id}")).json()["last_connected_at"])
 
 
 async def _status(api: httpx.AsyncClient, path: str, expected: int) -> bool:
