@@ -174,6 +174,11 @@ async def _scenario(volta: Volta, role: str | None) -> None:
             # The connection that could not be recorded is recorded now.
             assert await wait_until(lambda: _connected_at(api, "RO-2"), timeout=10, interval=0.2)
 
+        # The frame log kept the frames of the outage queued and wrote them.
+        assert await wait_until(
+            lambda: _frames(api, "RO-1", "StartTransaction", 2), timeout=15, interval=0.3
+        )
+
         # Nothing acknowledged was lost, nothing refused was kept.
         listing = (await api.get("/api/v1/transactions", params={"station_id": "RO-1"})).json()
         assert len(listing) == 1 and listing[0]["id"] == again[2]["transactionId"]
@@ -190,6 +195,15 @@ async def retried(station: RawStation, action: str, payload: dict[str, Any]) -> 
 
 async def _connected_at(api: httpx.AsyncClient, station_id: str) -> bool:
     return bool((await api.get(f"/api/v1/stations/{station_id}")).json()["last_connected_at"])
+
+
+async def _frames(api: httpx.AsyncClient, station_id: str, action: str, at_least: int) -> bool:
+    """At least this many CALLs of `action` from the station logged."""
+    resp = await api.get(
+        f"/api/v1/stations/{station_id}/messages",
+        params={"action": action, "direction": "in", "limit": 100},
+    )
+    return len(resp.json()) >= at_least
 
 
 async def _status(api: httpx.AsyncClient, path: str, expected: int) -> bool:

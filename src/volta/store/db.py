@@ -275,6 +275,9 @@ class _GroupCommit:
         # The driver's own connection (sqlite3, asyncpg) under `_conn`, once
         # the batch's transaction has begun (see `_savepoint`).
         self._driver: Any = None
+        # The asyncpg connection under `_conn`, kept between batches to see
+        # whether the server closed it (`is_closed()`, no round trip).
+        self._pg_driver: Any = None
         self._busy = False
         # Set when a writer of the batch in progress failed for want of a
         # writable database (see `unavailable`): the batch then clears nothing.
@@ -322,6 +325,11 @@ class _GroupCommit:
         try:
             if health.lost is not None:
                 raise CommitFailed(health.lost)
+            last = self._pg_driver
+            if last is not None and last.is_closed():
+                # Closed under us (a server restart, a failover): a new one,
+                # rather than failing this batch's writers on the old one.
+                await self._drop_connection()
             if self._conn is None:
                 self._conn = await self._db._writer_connection()
             conn = self._conn
@@ -436,6 +444,7 @@ class _GroupCommit:
             else:
                 await conn.exec_driver_sql(sql)
                 self._driver = (await conn.get_raw_connection()).driver_connection
+                self._pg_driver = self._driver
                 return
         if self._db.is_sqlite:
             driver.execute(sql)
@@ -443,7 +452,7 @@ class _GroupCommit:
             await driver.execute(sql)
 
     async def _drop_connection(self) -> None:
-        conn, self._conn, self._driver = self._conn, None, None
+        conn, self._conn, self._driver, self._pg_driver = self._conn, None, None, None
         if conn is not None:
             with contextlib.suppress(Exception):
                 await conn.rollback()
