@@ -35,7 +35,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 
@@ -52,8 +52,20 @@ from volta.store.models import (
 )
 
 if TYPE_CHECKING:
-    from volta.config import Settings
     from volta.store.db import Database
+
+
+class Settings(Protocol):
+    """What retention reads of `volta.config.Settings` (the store sits
+    below config: it may not import it)."""
+
+    retention_frames_days: float
+    retention_events_days: float
+    retention_meter_values_days: float
+    retention_interval: float
+    retention_batch: int
+    retention_pause: float
+    db_stats_interval: float
 
 log = logging.getLogger(__name__)
 
