@@ -67,6 +67,7 @@ class Settings(Protocol):
     retention_pause: float
     db_stats_interval: float
 
+
 log = logging.getLogger(__name__)
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
