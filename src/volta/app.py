@@ -44,7 +44,7 @@ from volta.outgoing import OutgoingTable
 from volta.security import hash_api_token, new_api_token, new_station_password
 from volta.services import HandlerTable, Services
 from volta.store import migrate
-from volta.store.db import Database, redact
+from volta.store.db import Database, DatabaseMissing, redact
 from volta.store.framelog import FrameLog
 from volta.store.models import ApiToken, utcnow
 from volta.web import views as dashboard
@@ -123,6 +123,7 @@ class Volta:
         self.generated_api_token: str | None = None
 
     async def start(self) -> None:
+        refuse_missing_database(self.db)
         await migrate.upgrade(self.db)
         await prepare_secrets(self.db, self.settings)
         await self._ensure_api_token()
@@ -246,8 +247,25 @@ async def announce_dashboard(volta: Volta, *, create_admin: bool) -> None:
         )
         return
     password = new_station_password()
-    await users.add_user(volta.db, "admin", password, "admin")
-    path = write_private_file(ADMIN_PASSWORD_FILE, password + "\n")
+    try:
+        fd, path = create_private_file(ADMIN_PASSWORD_FILE)
+    except FileExistsError:
+        # Never overwritten: it may hold the password of a database that is
+        # only missing for now (restored from a backup later).
+        print(
+            f"\n  Dashboard: {url} - no user yet, and {admin_password_path()} "
+            "exists from an earlier start: it is kept and no admin was created; move it "
+            "away and restart, or add one with\n    volta users add NAME --role admin\n",
+            flush=True,
+        )
+        return
+    with os.fdopen(fd, "w") as f:
+        try:
+            await users.add_user(volta.db, "admin", password, "admin")
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        f.write(password + "\n")
     print(
         f"\n  Dashboard: {url} - sign in as admin with the password in {path}"
         "\n  (readable by you only; `volta users passwd admin` changes it)\n",
@@ -255,14 +273,36 @@ async def announce_dashboard(volta: Volta, *, create_admin: bool) -> None:
     )
 
 
-def write_private_file(name: str, text: str) -> Path:
-    """Write `text` to a file only its owner can read or write; its full path."""
+def admin_password_path() -> Path:
+    return Path(ADMIN_PASSWORD_FILE).resolve()
+
+
+def refuse_missing_database(db: Database) -> None:
+    """Refuse to start on a SQLite file that is missing while the admin
+    password file of an earlier first start is here: the database was lost,
+    and starting would create an empty one. (`migrate.upgrade` also refuses
+    when the database's lock file is still there.)"""
+    path = db.path
+    if path is not None and not path.exists() and admin_password_path().exists():
+        raise DatabaseMissing(
+            f"the database {path} is missing, but {admin_password_path()} shows Volta "
+            "ran here before: restore the database from a backup, or move the password "
+            "file away to start with an empty database"
+        )
+
+
+def create_private_file(name: str) -> tuple[int, Path]:
+    """A new file only its owner can read or write, opened for writing; its
+    descriptor and full path. FileExistsError when it exists (O_EXCL: an
+    existing file is never overwritten, nor a symlink followed)."""
     path = Path(name).resolve()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        os.fchmod(f.fileno(), 0o600)  # also when the file was there before
-        f.write(text)
-    return path
+    old = os.umask(0o077)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    finally:
+        os.umask(old)
+    os.fchmod(fd, 0o600)
+    return fd, path
 
 
 def tune_garbage_collector() -> None:

@@ -68,7 +68,10 @@ async def _with_db(
     settings = _settings(args)
     db = Database(settings.database_url)
     try:
-        await migrate.upgrade(db)
+        if await migrate.upgrade(db):
+            # Never silently: a typo in the path, or a database deleted
+            # together with its lock file, shows here.
+            print(f"volta: created a new empty database at {db.path}", file=sys.stderr)
         return await work(db)
     finally:
         await db.close()
@@ -579,11 +582,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from sqlalchemy.exc import DBAPIError
 
+    from volta.store.db import DatabaseMissing
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         result = args.func(args)
-    except CliError as exc:
+    except (CliError, DatabaseMissing) as exc:
         print(f"volta: {exc}", file=sys.stderr)
         return 1
     except DBAPIError as exc:  # e.g. no such database, unwritable SQLite file

@@ -84,6 +84,19 @@ class Settings:
     # The key file; empty: volta-secret.key beside the SQLite database (in the
     # working directory for PostgreSQL), created 0600 at first start.
     secret_key_file: str = ""
+    # --- issue 12: store ---
+    # Days to keep OCPP frames; events and finished webhook deliveries; meter
+    # values (0: for ever). Meter values of an active session, and the energy
+    # readings a CDR cites, are kept whatever their age (docs/configuration.md).
+    retention_frames_days: float = 7.0
+    retention_events_days: float = 30.0
+    retention_meter_values_days: float = 90.0
+    # Seconds between retention runs; rows per delete; seconds between deletes.
+    retention_interval: float = 300.0
+    retention_batch: int = 1000
+    retention_pause: float = 0.05
+    # Seconds between refreshes of the database size and row counts (/metrics).
+    db_stats_interval: float = 300.0
 
     @property
     def tls(self) -> bool:

@@ -1,5 +1,7 @@
 """Periodic work no message triggers: reservations whose time passed,
-remote starts that never started, local lists owed to connected stations."""
+remote starts that never started, local lists owed to connected stations,
+whether the database file is still the one opened; and, in a task of its own
+(`volta.store.retention`), old rows pruned and the database's statistics."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from volta.blocks.remote_control import sessions
 from volta.blocks.reservations import service as reservations
 from volta.blocks.tariffs.service import create_missing_cdrs
 from volta.services import Services
+from volta.store import retention
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +43,12 @@ async def run_once(services: Services) -> dict[str, int]:
 
 async def run_forever(services: Services) -> None:
     interval = services.settings.housekeeping_interval
+    services.spawn(retention.run_forever(services.db, services.settings), name="retention")
     while True:
         await asyncio.sleep(interval)
+        # One stat: a database file deleted or replaced under the running
+        # server refuses every write from now on (and /healthz says so).
+        services.db.check_file()
         try:
             await run_once(services)
         except asyncio.CancelledError:

@@ -48,6 +48,35 @@ DB_BATCH_SIZE = Histogram(
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
     registry=REGISTRY,
 )
+DB_WRITE_FAILURES = Counter(
+    "volta_db_write_failures_total",
+    "Writes that failed because the database could not be written",
+    registry=REGISTRY,
+)
+DB_SIZE_BYTES = Gauge(
+    "volta_db_size_bytes",
+    "Size of the database (SQLite: file pages; PostgreSQL: pg_database_size), "
+    "refreshed by housekeeping",
+    registry=REGISTRY,
+)
+DB_ROWS = Gauge(
+    "volta_db_rows",
+    "Rows per table, an estimate refreshed by housekeeping (SQLite: rowid span; "
+    "PostgreSQL: reltuples)",
+    ["table"],
+    registry=REGISTRY,
+)
+DB_WRITES_FAILING = Gauge(
+    "volta_db_writes_failing",
+    "1 while database writes fail (the last failed and none succeeded since)",
+    registry=REGISTRY,
+)
+RETENTION_DELETED = Counter(
+    "volta_retention_deleted_total",
+    "Rows deleted by retention, by table",
+    ["table"],
+    registry=REGISTRY,
+)
 
 # prometheus_client's `labels()` builds and checks the label tuple under a
 # lock on every call (about 1.5 us; three calls per round trip, profiled):

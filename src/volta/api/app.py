@@ -3,7 +3,11 @@ and the routers. `volta.app` adds the dashboard to it."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
+import logging
+import time
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -27,7 +31,14 @@ from volta.api import (
 from volta.http import ServicesDep, get_services
 from volta.security import hash_api_token
 from volta.services import Services
+from volta.store.db import CommitFailed, unavailable
 from volta.store.models import ApiToken
+
+log = logging.getLogger(__name__)
+
+# /healthz tries a write itself when writes failed and none ran for this long.
+HEALTH_PROBE_AFTER = 5.0
+HEALTH_PROBE_TIMEOUT = 5.0
 
 bearer = HTTPBearer(
     auto_error=False, description="VOLTA_API_TOKEN or a token from `volta api-token`"
@@ -78,16 +89,43 @@ def create_api(services: Services) -> FastAPI:
         message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
         return JSONResponse({"detail": message, "errors": errors}, status_code=422)
 
+    @app.exception_handler(CommitFailed)
+    @app.exception_handler(sa.exc.DBAPIError)
+    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+        # Disk full, read-only, unreachable: 503 in the documented shape, so a
+        # client retries later; the driver's message (it may quote the
+        # statement's parameters) is neither answered nor logged.
+        if unavailable(exc):
+            return JSONResponse(
+                {"detail": "the database cannot be written now; try again later"},
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+        log.error("database error in %s %s (%s)", request.method, request.url.path, type(exc))
+        return JSONResponse({"detail": "internal server error"}, status_code=500)
+
     @app.get("/healthz", tags=["system"])
     async def healthz(services: ServicesDep) -> JSONResponse:
-        """Liveness and database reachability (no token needed)."""
-        ok = await services.db.ping()
-        body = {
-            "status": "ok" if ok else "degraded",
-            "database": "ok" if ok else "unreachable",
-            "stations_connected": len(services.router.online()),
-        }
-        return JSONResponse(body, status_code=200 if ok else 503)
+        """Liveness, and whether the database can be read and written (no
+        token needed): 503 while writes fail (the last write failed and none
+        succeeded since; when idle that long, a tiny write tries again) or
+        when the database file was deleted under the running server."""
+        db = services.db
+        health = db.health
+        db.check_file()
+        idle = time.monotonic() - health.last_outcome > HEALTH_PROBE_AFTER
+        if health.failing_since is not None and health.lost is None and idle:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(db.probe(), HEALTH_PROBE_TIMEOUT)
+        body: dict[str, object] = {"status": "ok", "database": "ok"}
+        if health.lost is not None:
+            body = {"status": "failing", "database": "missing", "error": "DatabaseFileMissing"}
+        elif health.failing:
+            body = {"status": "failing", "database": "failing", "error": health.error}
+        elif not await db.ping():
+            body = {"status": "degraded", "database": "unreachable"}
+        body["stations_connected"] = len(services.router.online())
+        return JSONResponse(body, status_code=200 if body["database"] == "ok" else 503)
 
     @app.get("/metrics", tags=["system"], response_class=PlainTextResponse)
     async def prometheus_metrics() -> PlainTextResponse:

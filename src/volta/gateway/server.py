@@ -108,10 +108,17 @@ class Gateway:
             version.value,
             peer,
         )
+        # The database cannot be written (disk full, read-only): the station
+        # stays connected, CALLs that must write are answered InternalError
+        # (docs/protocol.md), and its connection is recorded once it can.
+        retry: asyncio.Task[None] | None = None
         try:
-            await provisioning.record_connection(self.services.db, state.station_id, version.value)
+            if not await self._record_connection(state.station_id, version.value):
+                retry = asyncio.create_task(self._record_later(state.station_id, version.value))
             await conn.serve()
         finally:
+            if retry is not None:
+                retry.cancel()
             if router.detach(conn):
                 metrics.STATIONS_CONNECTED.labels(version.value).dec()
                 try:
@@ -119,6 +126,26 @@ class Gateway:
                 except Exception:
                     log.exception("could not record disconnection of %s", state.station_id)
             log.info("station %s disconnected (code %s)", state.station_id, transport.close_code)
+
+    async def _record_connection(self, station_id: str, protocol: str) -> bool:
+        try:
+            await provisioning.record_connection(self.services.db, station_id, protocol)
+            return True
+        except Exception as exc:
+            log.warning(
+                "could not record the connection of %s (%s); serving it anyway",
+                station_id,
+                type(exc).__name__,
+            )
+            return False
+
+    async def _record_later(self, station_id: str, protocol: str) -> None:
+        delay = 1.0
+        while True:
+            await asyncio.sleep(delay)
+            if await self._record_connection(station_id, protocol):
+                return
+            delay = min(delay * 2, 30.0)
 
     # -- lifecycle -------------------------------------------------------------
 

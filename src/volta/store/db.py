@@ -21,9 +21,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -35,6 +38,8 @@ from volta.store.raw import RawStatement, pg_time, sqlite_time
 
 # (statement, rows): what one message writes on the hot path.
 RawOps = list[tuple[RawStatement, list[tuple[Any, ...]]]]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_URL = "sqlite:///./volta.db"
 PG_LANES = 2  # group commits in parallel on PostgreSQL (see Database.__init__)
@@ -77,14 +82,26 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # nest inside one transaction; pysqlite's own implicit BEGIN would not.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
+    # How long a write waits for another process's lock (the CLI's writes take
+    # milliseconds). SQLite runs in the event loop, so this is also how long
+    # every station waits when the lock is held for good: kept short. First,
+    # so that switching to WAL below waits for a concurrent first user too.
+    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    # How long a write waits for another process's lock (the CLI's writes take
-    # milliseconds). SQLite runs in the event loop, so this is also how long
-    # every station waits when the lock is held for good: kept short.
-    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def _private_connect(dbapi_connection: Any, record: Any) -> None:
+    # Created with umask 077, so the database, its -wal and -shm are the
+    # owner's only from their first byte (they hold webhook secrets and
+    # password hashes); `Database.remember_file` chmods files made before.
+    old = os.umask(0o077)
+    try:
+        _sqlite_connect(dbapi_connection, record)
+    finally:
+        os.umask(old)
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:
@@ -173,6 +190,78 @@ class CommitFailed(Exception):
     writers wrote is stored, and none of them may report success."""
 
 
+def unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be written now (disk full,
+    read-only, unreachable, locked too long, its file gone), as opposed to a
+    writer's own mistake (a constraint, bad SQL), which says nothing about it."""
+    if isinstance(exc, CommitFailed):
+        return True
+    if isinstance(exc, sa.exc.IntegrityError | sa.exc.ProgrammingError | sa.exc.DataError):
+        return False
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+        return True
+    if isinstance(exc, sa.exc.DBAPIError):
+        # PostgreSQL: 25006 read-only transaction, 53xxx out of disk/memory,
+        # 08xxx connection, 57P0x shutdown, 58xxx system error (SQLSTATE).
+        code = str(getattr(exc.orig, "sqlstate", "") or getattr(exc.orig, "pgcode", "") or "")
+        return code == "25006" or code[:2] in ("53", "08", "58") or code.startswith("57P")
+    return isinstance(exc, OSError)
+
+
+def _error_class(exc: BaseException) -> str:
+    """The class of the driver's error behind `exc` (no message: it may hold
+    statement parameters)."""
+    seen: BaseException | None = exc
+    while isinstance(seen, CommitFailed | sa.exc.StatementError):
+        inner = seen.orig if isinstance(seen, sa.exc.StatementError) else seen.__cause__
+        if inner is None:
+            break
+        seen = inner
+    assert seen is not None
+    return type(seen).__name__
+
+
+class WriteHealth:
+    """Whether writes succeed, from their outcomes (no query of its own): the
+    last write failed because the database could not be written, and none
+    succeeded since -> failing. `/healthz` reads it; a successful write
+    clears it, so recovery needs nothing but the disk back."""
+
+    def __init__(self) -> None:
+        self.error: str | None = None  # the failing write's error class
+        self.failing_since: float | None = None
+        self.last_outcome = time.monotonic()
+        # Set when the database file was deleted or replaced under us
+        # (`Database.check_file`): every write is refused from then on.
+        self.lost: str | None = None
+
+    @property
+    def failing(self) -> bool:
+        return self.failing_since is not None or self.lost is not None
+
+    def failed(self, exc: BaseException) -> None:
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
+            log.error(
+                "database writes are failing (%s); answering InternalError / 503",
+                _error_class(exc),
+            )
+        self.error = _error_class(exc)
+        self.last_outcome = time.monotonic()
+        metrics.DB_WRITE_FAILURES.inc()
+        metrics.DB_WRITES_FAILING.set(1)
+
+    def succeeded(self) -> None:
+        if self.failing_since is not None:
+            log.warning(
+                "database writes succeed again after %.1f s", time.monotonic() - self.failing_since
+            )
+            self.failing_since = None
+            self.error = None
+            metrics.DB_WRITES_FAILING.set(0 if self.lost is None else 1)
+        self.last_outcome = time.monotonic()
+
+
 class _GroupCommit:
     """Runs writers one after another on one connection, committing in batches."""
 
@@ -186,7 +275,13 @@ class _GroupCommit:
         # The driver's own connection (sqlite3, asyncpg) under `_conn`, once
         # the batch's transaction has begun (see `_savepoint`).
         self._driver: Any = None
+        # The asyncpg connection under `_conn`, kept between batches to see
+        # whether the server closed it (`is_closed()`, no round trip).
+        self._pg_driver: Any = None
         self._busy = False
+        # Set when a writer of the batch in progress failed for want of a
+        # writable database (see `unavailable`): the batch then clears nothing.
+        self.saw_unavailable = False
 
     def backlog(self) -> int:
         return len(self._queue) + int(self._busy)
@@ -225,7 +320,16 @@ class _GroupCommit:
         done: list[_Writer] = []
         rows: list[_Writer] = []  # writers of rows not yet run
         current: _Writer | None = None
+        health = self._db.health
+        self.saw_unavailable = False
         try:
+            if health.lost is not None:
+                raise CommitFailed(health.lost)
+            last = self._pg_driver
+            if last is not None and last.is_closed():
+                # Closed under us (a server restart, a failover): a new one,
+                # rather than failing this batch's writers on the old one.
+                await self._drop_connection()
             if self._conn is None:
                 self._conn = await self._db._writer_connection()
             conn = self._conn
@@ -266,6 +370,8 @@ class _GroupCommit:
         except Exception as exc:
             await self._drop_connection()
             failure = CommitFailed(f"database write failed: {exc}")
+            failure.__cause__ = exc
+            health.failed(exc)
             if current is not None:
                 done.append(current)
             done += rows
@@ -283,6 +389,8 @@ class _GroupCommit:
                 elif not writer.committed.done():
                     writer.committed.set_exception(failure)
             return
+        if done and not self.saw_unavailable:
+            health.succeeded()
         for writer in done:
             if not writer.committed.done():
                 writer.committed.set_result(None)
@@ -310,6 +418,9 @@ class _GroupCommit:
                 await self._db._raw_run(self._driver, writer.ops)
             except Exception as exc:
                 await self._savepoint(conn, "ROLLBACK TO SAVEPOINT volta_rows")
+                if unavailable(exc):
+                    self.saw_unavailable = True
+                    self._db.health.failed(exc)
                 writer.committed.set_exception(exc)
                 continue
             await self._savepoint(conn, "RELEASE SAVEPOINT volta_rows")
@@ -333,6 +444,7 @@ class _GroupCommit:
             else:
                 await conn.exec_driver_sql(sql)
                 self._driver = (await conn.get_raw_connection()).driver_connection
+                self._pg_driver = self._driver
                 return
         if self._db.is_sqlite:
             driver.execute(sql)
@@ -340,7 +452,7 @@ class _GroupCommit:
             await driver.execute(sql)
 
     async def _drop_connection(self) -> None:
-        conn, self._conn, self._driver = self._conn, None, None
+        conn, self._conn, self._driver, self._pg_driver = self._conn, None, None, None
         if conn is not None:
             with contextlib.suppress(Exception):
                 await conn.rollback()
@@ -355,10 +467,45 @@ class _GroupCommit:
         await self._drop_connection()
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for PostgreSQL or an in-memory database)."""
+    parsed = sa.engine.make_url(async_url(url))
+    if not parsed.drivername.startswith("sqlite"):
+        return None
+    name = parsed.database or ""
+    if name in ("", ":memory:") or name.startswith("file:"):
+        return None
+    return Path(name).absolute()
+
+
+def lock_path(path: Path) -> Path:
+    """The lock file beside a SQLite database: migrations take it, and its
+    presence says a database was created here (see `Database.check_missing`)."""
+    return path.with_name(path.name + ".lock")
+
+
+PRIVATE_SUFFIXES = ("", "-wal", "-shm", "-journal", ".lock")
+
+
+def make_private(path: Path) -> None:
+    """The database file and its companions: readable by their owner only."""
+    for suffix in PRIVATE_SUFFIXES:
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(path.with_name(path.name + suffix), 0o600)
+
+
+class DatabaseMissing(Exception):
+    """The SQLite file is gone though one was created here before."""
+
+
 class Database:
     def __init__(self, url: str, *, schema: str | None = None) -> None:
         self.url = async_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
+        self.health = WriteHealth()
+        self.path = sqlite_path(self.url) if self.is_sqlite else None
+        # (st_dev, st_ino) of the file once opened: `check_file` compares.
+        self._identity: tuple[int, int] | None = None
         self._sync_engine: sa.Engine | None = None
         self._async_engine: AsyncEngine | None = None
         if self.is_sqlite:
@@ -368,7 +515,7 @@ class Database:
                 self.url.replace("sqlite+aiosqlite", "sqlite", 1),
                 connect_args={"check_same_thread": False},
             )
-            event.listen(self._sync_engine, "connect", _sqlite_connect)
+            event.listen(self._sync_engine, "connect", _private_connect)
             event.listen(self._sync_engine, "begin", _sqlite_begin)
         else:
             kwargs: dict[str, Any] = {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True}
@@ -427,7 +574,8 @@ class Database:
         (seen in a 10,000-station storm, where a station's old and new
         connections wrote in different lanes).
         """
-        writer = self._lane(station_id).enqueue()
+        lane = self._lane(station_id)
+        writer = lane.enqueue()
         try:
             conn = await writer.granted
         except asyncio.CancelledError:
@@ -436,7 +584,11 @@ class Database:
             raise
         try:
             yield conn
-        except BaseException:
+        except BaseException as exc:
+            if unavailable(exc):
+                # Disk full or read-only shows in the statement, not the commit.
+                lane.saw_unavailable = True
+                self.health.failed(exc)
             writer.finished.set_result(False)
             raise
         writer.finished.set_result(True)
@@ -470,6 +622,60 @@ class Database:
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         return pg_insert(table)
+
+    def check_missing(self) -> None:
+        """Refuse to open a SQLite database whose file is gone though one was
+        created here (its lock file is still there): SQLite would silently
+        start an empty one. Delete the lock file to start afresh on purpose."""
+        if self.path is None or self.path.exists():
+            return
+        marker = lock_path(self.path)
+        if marker.exists():
+            raise DatabaseMissing(
+                f"the database {self.path} is missing, but {marker.name} beside it shows one "
+                "was created there: restore the file from a backup, or delete "
+                f"{marker} to start with an empty database"
+            )
+
+    def remember_file(self) -> None:
+        """Note which file is the database (after it was opened and migrated)
+        and make it and its companions private (0600)."""
+        if self.path is None:
+            return
+        make_private(self.path)
+        with contextlib.suppress(FileNotFoundError):
+            st = os.stat(self.path)
+            self._identity = (st.st_dev, st.st_ino)
+
+    def check_file(self) -> bool:
+        """False, and every write refused from now on, when the database file
+        was deleted or replaced while open: SQLite would go on writing to
+        the deleted file, and all of it would be lost at the next start.
+        Called by housekeeping and /healthz (one stat)."""
+        if self.path is None or self._identity is None:
+            return True
+        if self.health.lost is not None:
+            return False
+        try:
+            st = os.stat(self.path)
+            same = (st.st_dev, st.st_ino) == self._identity
+        except FileNotFoundError:
+            same = False
+        if not same:
+            self.health.lost = (
+                f"the database file {self.path} was deleted or replaced while open; "
+                "writes are refused: restore it and restart Volta"
+            )
+            log.error("%s", self.health.lost)
+            metrics.DB_WRITES_FAILING.set(1)
+        return same
+
+    async def probe(self) -> None:
+        """A tiny real write through the group commit (healthz, when writes
+        failed and nothing was written since): its outcome updates `health`."""
+        with contextlib.suppress(Exception):
+            async with self.write() as conn:
+                await conn.execute(sa.text("UPDATE alembic_version SET version_num = version_num"))
 
     async def ping(self) -> bool:
         try:

@@ -17,11 +17,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from volta.store.db import Database
+from volta.store.db import Database, unavailable
 from volta.store.models import FRAMES, Frame, utcnow
 from volta.store.raw import RawStatement
 
 log = logging.getLogger(__name__)
+
+FAILED_FLUSH_PAUSE = 2.0
 
 _INSERT_FRAME = RawStatement.insert(
     FRAMES,
@@ -48,6 +50,7 @@ class FrameLog:
         self._batch = batch
         self._limit = limit
         self.dropped = 0
+        self._failing = False
         self._rows: list[tuple[Any, ...]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -91,16 +94,39 @@ class FrameLog:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._interval)
             self._wakeup.clear()
-            await self.flush()
+            if not await self.flush():
+                # The database cannot be written: the frames wait in the
+                # (bounded) queue, tried again every few seconds.
+                await asyncio.sleep(FAILED_FLUSH_PAUSE)
 
-    async def flush(self) -> None:
+    async def flush(self) -> bool:
+        """Write the queued frames; False when the database refused them
+        (they stay queued, the oldest dropped beyond the queue's limit)."""
         while self._rows:
             rows, self._rows = self._rows[: self._batch], self._rows[self._batch :]
             try:
                 await self._db.write_rows(None, [(_INSERT_FRAME, rows)])
-            except Exception:
-                log.exception("could not write %d frames to the frame log", len(rows))
-                return
+            except Exception as exc:
+                if not unavailable(exc):
+                    # Rows the database refuses as such: retrying cannot help.
+                    log.error("could not write %d frames (%s)", len(rows), type(exc).__name__)
+                    self.dropped += len(rows)
+                    continue
+                self._rows[:0] = rows
+                if not self._failing:
+                    # Once per outage, without the driver's message (it may
+                    # quote the frames); /healthz and the metrics tell more.
+                    log.error(
+                        "could not write %d frames to the frame log (%s); keeping them queued",
+                        len(rows),
+                        type(exc).__name__,
+                    )
+                self._failing = True
+                return False
+            if self._failing:
+                log.warning("frame log written again")
+                self._failing = False
+        return True
 
     async def stop(self) -> None:
         if self._task is not None:
