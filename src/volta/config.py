@@ -71,6 +71,14 @@ class Settings:
     # Base of the start URL a QR code on a charger encodes
     # (<public_url>/start/<station>/<evse>); empty: http://<host>:<api_port>.
     public_url: str = ""
+    # --- issue 12: edge (HTTP API and dashboard) ---
+    # Largest request body the API port reads (bytes); larger: 413 before reading.
+    max_body_bytes: int = 1_048_576
+    # Dashboard sign-in per source address: failures allowed per window (s),
+    # then 429 until the window has passed; password hashes at once per source.
+    sign_in_failures: int = 10
+    sign_in_window: float = 300.0
+    sign_in_concurrent: int = 1
 
     @property
     def tls(self) -> bool:

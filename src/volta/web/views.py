@@ -33,7 +33,7 @@ from volta.blocks.provisioning.models import StationCreate, StationOut, StationU
 from volta.blocks.remote_control.service import Reset, TriggerMessage
 from volta.blocks.tariffs import service as tariffs_service
 from volta.blocks.transactions import service as transactions
-from volta.http import ServicesDep, get_services
+from volta.http import ServicesDep, control_character, get_services
 from volta.ocpp.times import parse_timestamp
 from volta.ocpp.versions import Version
 from volta.security import new_station_password
@@ -140,6 +140,16 @@ def _problems(exc: pydantic.ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors())
 
 
+async def _form(request: Request) -> FormData:
+    """The posted form; 422 when a field holds a control character (tab,
+    line feed and carriage return aside): NUL made PostgreSQL answer 500."""
+    form = await request.form()
+    for name, value in form.multi_items():
+        if control_character(name) or (isinstance(value, str) and control_character(value)):
+            raise HTTPException(422, f"{name}: control characters are not allowed")
+    return form
+
+
 def _field(form: FormData, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
@@ -155,7 +165,7 @@ async def signed_in(request: Request) -> dict[str, Any]:
     if user is None:
         raise SignInRequired()
     if request.method not in ("GET", "HEAD"):
-        sent = request.headers.get("x-csrf-token") or (await request.form()).get("csrf")
+        sent = request.headers.get("x-csrf-token") or (await _form(request)).get("csrf")
         if not isinstance(sent, str) or not hmac.compare_digest(sent, user["csrf_token"]):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token")
     request.state.user = user
@@ -217,7 +227,7 @@ def _login_form(
 
 @router.post("/login")
 async def login(request: Request, services: ServicesDep) -> Response:
-    form = await request.form()
+    form = await _form(request)
     next_path = _safe_next(_field(form, "next"))
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(_field(form, "csrf"), expected):
@@ -297,7 +307,7 @@ async def stations_fragment(request: Request, user: User, services: ServicesDep)
 
 @router.post("/stations")
 async def register_station(request: Request, user: Admin, services: ServicesDep) -> HTMLResponse:
-    form = await request.form()
+    form = await _form(request)
     password = _field(form, "password") or None
     generated = password is None and form.get("generate") == "on"
     if generated:
@@ -423,7 +433,7 @@ async def station_command(
     request: Request, station_id: str, user: Admin, services: ServicesDep
 ) -> HTMLResponse:
     station = await _station(services, station_id)
-    form = await request.form()
+    form = await _form(request)
     kind = _field(form, "kind")
     log.info("dashboard: %s sends %s to %s", user["username"], kind, station_id)
     try:
@@ -438,7 +448,7 @@ async def station_settings(
     request: Request, station_id: str, user: Admin, services: ServicesDep
 ) -> HTMLResponse:
     await _station(services, station_id)
-    form = await request.form()
+    form = await _form(request)
     values: dict[str, Any] = {}
     if _field(form, "registration_status"):
         values["registration_status"] = _field(form, "registration_status")
@@ -605,7 +615,7 @@ def _expiry(form: FormData) -> dt.datetime | None:
 
 @router.post("/tokens")
 async def add_token(request: Request, user: Admin, services: ServicesDep) -> HTMLResponse:
-    form = await request.form()
+    form = await _form(request)
     try:
         body = IdTokenCreate(
             token=_field(form, "token"),
@@ -635,7 +645,7 @@ async def add_token(request: Request, user: Admin, services: ServicesDep) -> HTM
 
 @router.post("/tokens/update")
 async def update_token(request: Request, user: Admin, services: ServicesDep) -> HTMLResponse:
-    form = await request.form()
+    form = await _form(request)
     token = _field(form, "token")
     values: dict[str, Any] = {}
     if _field(form, "status"):
@@ -661,7 +671,7 @@ async def update_token(request: Request, user: Admin, services: ServicesDep) -> 
 
 @router.post("/tokens/remove")
 async def remove_token(request: Request, user: Admin, services: ServicesDep) -> HTMLResponse:
-    token = _field(await request.form(), "token")
+    token = _field(await _form(request), "token")
     if not await tokens_service.remove_token(services.db, token):
         return await _tokens_table(request, services, error=f"{token} not found.")
     log.info("dashboard: %s removed id token %s", user["username"], token)
