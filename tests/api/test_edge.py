@@ -74,7 +74,7 @@ async def test_a_claimed_400_mb_body_is_refused_413_before_it_is_read(volta, pat
         f"POST {path} HTTP/1.1\r\nHost: x\r\n{AUTH}Content-Type: application/json\r\n"
         f"Content-Length: {400 * 2**20}\r\n"
     )
-    status, answer, sent = await raw_exchange(volta, head, limit_bytes=2 * 2**20)
+    status, answer, _ = await raw_exchange(volta, head, limit_bytes=2 * 2**20)
     assert status == 413
     assert b'"detail":"request body larger than 1048576 bytes"' in json_body(answer)
     assert time.monotonic() - started < 3

@@ -8,17 +8,27 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from volta.api.models import INT32_MAX, Id, Offset
 from volta.blocks.tariffs import cdr, service
-from volta.blocks.tariffs.model import TariffError
+from volta.blocks.tariffs.model import CURRENCIES, MAX_AMOUNT, MAX_DECIMALS, TariffError
 from volta.http import ServicesDep
 from volta.services import Services
 
 router = APIRouter(tags=["tariffs"])
 
-Amount = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, examples=["0.35"])]
+Amount = Annotated[
+    Decimal,
+    Field(
+        ge=0,
+        le=MAX_AMOUNT,
+        decimal_places=MAX_DECIMALS,
+        allow_inf_nan=False,
+        examples=["0.35"],
+        description=f"a decimal from 0 to {MAX_AMOUNT}, at most {MAX_DECIMALS} decimals",
+    ),
+]
 
 
 class PeriodIn(BaseModel):
@@ -39,6 +49,14 @@ class TariffIn(BaseModel):
 
     name: str = Field(min_length=1, max_length=100)
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. EUR")
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_4217(cls, value: str) -> str:
+        if value not in CURRENCIES:
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code such as EUR")
+        return value
+
     price_kwh: Amount = Decimal(0)
     price_minute: Amount = Field(Decimal(0), description="per minute of charging")
     price_idle_minute: Amount = Field(
