@@ -235,22 +235,30 @@ async def login(request: Request, services: ServicesDep) -> Response:
     username = _field(form, "username")[:64]
     password = form.get("password")
     throttle: users.SignInThrottle = request.app.state.sign_in_throttle
-    if not throttle.allowed(username):
-        log.warning("dashboard sign-in refused for user %r: too many failures", username)
-        return _login_form(
-            request, next_path, "Too many failed sign-ins; try again in a few minutes.", 429
+    address = request.client.host if request.client else None
+    source = users.source_of(address)
+    refused = throttle.refusal(source)
+    if refused is not None:
+        # Refused before any password is hashed: a flood costs nothing here.
+        log.warning("dashboard sign-in refused for user %r from %s: %s", username, address, refused)
+        message = (
+            "Too many failed sign-ins; try again in a few minutes."
+            if refused == users.TOO_MANY_FAILURES
+            else "Another sign-in from your address is being checked; try again."
         )
+        return _login_form(request, next_path, message, 429)
     user = None
-    if isinstance(password, str) and username:
-        user = await users.authenticate(services.db, username, password)
+    with throttle.checking(source):
+        if isinstance(password, str) and username:
+            user = await users.authenticate(services.db, username, password)
     if user is None:
-        throttle.failed(username)
-        log.warning("dashboard sign-in failed for user %r", username)
+        throttle.failed(source)
+        log.warning("dashboard sign-in failed for user %r from %s", username, address)
         return _login_form(request, next_path, "Wrong user name or password.", 401, username)
-    throttle.succeeded(username)
+    throttle.succeeded(source)
     lifetime = dt.timedelta(hours=services.settings.session_hours)
     token = await users.start_session(services.db, user["id"], lifetime)
-    log.info("dashboard sign-in: %s (%s)", user["username"], user["role"])
+    log.info("dashboard sign-in: %s (%s) from %s", user["username"], user["role"], address)
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -724,7 +732,12 @@ def is_dashboard_page(request: Request) -> bool:
 def install(app: FastAPI, online_history: OnlineHistory) -> None:
     """Add the dashboard to the API's FastAPI app."""
     app.state.online_history = online_history
-    app.state.sign_in_throttle = users.SignInThrottle()
+    settings = app.state.services.settings
+    app.state.sign_in_throttle = users.SignInThrottle(
+        limit=settings.sign_in_failures,
+        window=settings.sign_in_window,
+        concurrent=settings.sign_in_concurrent,
+    )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(router)
 
