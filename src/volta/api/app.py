@@ -26,6 +26,7 @@ from volta.api import (
     transactions,
 )
 from volta.api.edge import AUTHENTICATED, Edge
+from volta.api.models import ERROR_RESPONSES
 from volta.http import ServicesDep, control_character_paths, get_services
 from volta.security import hash_api_token
 from volta.services import Services
@@ -127,14 +128,20 @@ def create_api(services: Services) -> FastAPI:
         return PlainTextResponse(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     auth = [Depends(require_token), Depends(reject_control_characters)]
-    app.include_router(stations.router, prefix="/api/v1", dependencies=auth)
-    app.include_router(id_tokens.router, prefix="/api/v1", dependencies=auth)
-    app.include_router(transactions.router, prefix="/api/v1", dependencies=auth)
-    app.include_router(sessions.router, prefix="/api/v1", dependencies=auth)
-    app.include_router(reservations.router, prefix="/api/v1", dependencies=auth)
-    app.include_router(local_lists.router, prefix="/api/v1", dependencies=auth)
-    app.include_router(events.router, prefix="/api/v1", dependencies=auth)
-    app.include_router(tariffs.router, prefix="/api/v1", dependencies=auth)
+    adapters = (
+        stations,
+        id_tokens,
+        transactions,
+        sessions,
+        reservations,
+        local_lists,
+        events,
+        tariffs,
+    )
+    for adapter in adapters:
+        app.include_router(
+            adapter.router, prefix="/api/v1", dependencies=auth, responses=ERROR_RESPONSES
+        )
 
     async def check_token(authorization: str | None) -> str | None:
         return await token_problem(services, authorization)

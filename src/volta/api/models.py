@@ -29,6 +29,30 @@ EventId = Annotated[int, Query(ge=0, le=INT64_MAX, description="events with a gr
 EvseNumber = Annotated[int, Field(ge=0, le=INT32_MAX)]
 
 
+class ErrorOut(BaseModel):
+    """Every error answer of the API."""
+
+    detail: str = Field(description="what is wrong, for a person")
+
+
+class ErrorItem(BaseModel):
+    loc: list[str | int] = Field(description="where: body/query/path, then the field")
+    msg: str
+
+
+class ValidationErrorOut(ErrorOut):
+    """422: the input breaks a rule (a type, a bound, a control character)."""
+
+    errors: list[ErrorItem] = []
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "no or a wrong bearer token (the body is not read)"},
+    413: {"model": ErrorOut, "description": "the body is larger than max_body_bytes"},
+    422: {"model": ValidationErrorOut, "description": "invalid input"},
+}
+
+
 class IdTokenOut(BaseModel):
     token: str
     type: str
