@@ -27,6 +27,7 @@ BASE = {"name": "T", "currency": "EUR"}
         ({"periods": [{"start": "10:00", "price_kwh": "1e400"}]}, "periods.0.price_kwh"),
         ({"currency": "ABC"}, "currency"),
         ({"currency": "XTS"}, "currency"),
+        ({"currency": "XXX"}, "currency"),
         ({"currency": "eur"}, "currency"),
     ],
 )
@@ -58,6 +59,12 @@ async def test_amounts_at_the_bounds_are_accepted(volta, api):
 def test_the_tariff_model_refuses_the_same(change):
     with pytest.raises(TariffError):
         Tariff.from_dict(BASE | change)
+
+
+def test_a_no_tariff_snapshot_still_loads():
+    """The CDR of a session no tariff covers is in XXX ("no currency"); its
+    snapshot is read back for the OCPI export."""
+    assert Tariff.from_dict({"name": "no tariff", "currency": "XXX"}).currency == "XXX"
 
 
 async def test_a_huge_cost_is_never_sent_and_never_a_callerror(volta, api):

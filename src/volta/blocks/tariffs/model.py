@@ -62,6 +62,7 @@ _ISO_4217 = """
     VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
 """
 CURRENCIES = frozenset(_ISO_4217.split())
+NO_CURRENCY = "XXX"
 
 # Every amount of a tariff (a price, a fee, the idle grace in minutes) is a
 # finite decimal from 0 to MAX_AMOUNT with at most MAX_DECIMALS decimals:
@@ -257,7 +258,8 @@ class Tariff:
         if not isinstance(name, str) or not name.strip() or len(name) > 100:
             raise TariffError("name: 1 to 100 characters")
         currency = data.get("currency")
-        if not isinstance(currency, str) or currency not in CURRENCIES:
+        # XXX ("no currency") is what a session no tariff covers is priced in.
+        if not isinstance(currency, str) or currency not in CURRENCIES | {NO_CURRENCY}:
             raise TariffError(f"currency: {currency!r} is not an ISO 4217 code such as EUR")
         timezone = data.get("timezone") or "UTC"
         try:

@@ -26,8 +26,8 @@ from volta.blocks.tariffs.cost import (
     Timeline,
     compute,
 )
+from volta.blocks.tariffs.model import NO_CURRENCY, TariffError
 from volta.blocks.tariffs.model import Tariff as TariffValue
-from volta.blocks.tariffs.model import TariffError
 from volta.blocks.transactions.live import live_of
 from volta.blocks.transactions.meter import ENERGY_REGISTER, Sample
 from volta.store.db import Conn, Database
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NO_TARIFF = TariffValue(name="no tariff", currency="XXX")
+NO_TARIFF = TariffValue(name="no tariff", currency=NO_CURRENCY)
 _COMPONENTS = (
     "price_kwh",
     "price_minute",
