@@ -263,3 +263,17 @@ async def test_huge_integers_in_paths_and_queries_are_404_or_422(volta, api):
     assert len({(m, t) for m, t, _ in checked}) >= 25, checked
     answer = await api.get("/api/v1/events/stream", params={"after": 2**64})
     assert answer.status_code == 422
+
+
+async def test_out_of_range_numbers_in_bodies_are_422(volta, api):
+    for limits in ({"seconds": 2**40}, {"seconds": 2**70}, {"energy_wh": "1e400"}):
+        answer = await api.post("/api/v1/id-tokens", json={"token": "LIM-1", "limits": limits})
+        assert answer.status_code == 422, (limits, answer.text)
+        assert answer.json()["errors"][0]["loc"][:2] == ["body", "limits"]
+    for body in (
+        {"station_id": "CP-1", "id_token": "T", "evse_id": 2**40},
+        {"station_id": "CP-1", "id_token": "T", "evse_id": 2**70},
+    ):
+        answer = await api.post("/api/v1/remote-starts", json=body)
+        assert answer.status_code == 422, (body, answer.text)
+    assert (await api.get("/api/v1/id-tokens")).json() == []
