@@ -70,8 +70,12 @@ async def test_a_real_user_signs_in_fast_while_another_address_floods(volta):
     # refused before any hashing.
     assert codes.count(429) >= 70, codes
     assert set(codes) <= {401, 429}
-    # Within a second, or the unflooded time plus one hash on a busy machine.
-    assert flooded < max(1.0, 3 * alone), (flooded, alone)
+    # At most `sign_in_failures` hashes were spent on the flood (before: 80,
+    # two at a time, queued ahead of the real user: 5.7 s).
+    assert codes.count(401) <= volta.services.settings.sign_in_failures
+    # Within a second; on a loaded test machine, within a few unflooded
+    # sign-ins (the flood can hold at most one hash ahead of it).
+    assert flooded < max(1.0, 5 * alone), (flooded, alone)
 
 
 def test_sources_are_addresses_and_ipv6_prefixes():
