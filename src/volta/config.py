@@ -97,6 +97,14 @@ class Settings:
     retention_pause: float = 0.05
     # Seconds between refreshes of the database size and row counts (/metrics).
     db_stats_interval: float = 300.0
+    # --- issue 12: edge (HTTP API and dashboard) ---
+    # Largest request body the API port reads (bytes); larger: 413 before reading.
+    max_body_bytes: int = 1_048_576
+    # Dashboard sign-in per source address: failures allowed per window (s),
+    # then 429 until the window has passed; password hashes at once per source.
+    sign_in_failures: int = 10
+    sign_in_window: float = 300.0
+    sign_in_concurrent: int = 1
 
     @property
     def tls(self) -> bool:

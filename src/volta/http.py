@@ -4,7 +4,7 @@ when it builds the HTTP application; neither adapter imports the other."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -17,3 +17,37 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+# Tab, line feed and carriage return are ordinary text in a free-text field
+# (a note, a description); every other C0 control character and DEL is not
+# (PostgreSQL refuses NUL outright; the rest only hides text from people).
+_WHITESPACE = frozenset("\t\n\r")
+
+
+def control_character(text: str, *, allow_whitespace: bool = True) -> bool:
+    """Whether `text` holds a control character (C0 or DEL)."""
+    for ch in text:
+        if (ch < " " or ch == "\x7f") and not (allow_whitespace and ch in _WHITESPACE):
+            return True
+    return False
+
+
+def control_character_paths(
+    value: Any, loc: tuple[str | int, ...] = ()
+) -> list[tuple[str | int, ...]]:
+    """Where in a parsed JSON document a string (or key) holds a control character."""
+    found: list[tuple[str | int, ...]] = []
+    if isinstance(value, str):
+        if control_character(value):
+            found.append(loc)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and control_character(key):
+                found.append((*loc, key))
+            else:
+                found.extend(control_character_paths(item, (*loc, key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(control_character_paths(item, (*loc, index)))
+    return found

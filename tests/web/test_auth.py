@@ -231,13 +231,3 @@ async def test_unknown_pages_are_pages_and_the_api_keeps_json(volta, web):
         headers={"Accept": "text/html", "Authorization": f"Bearer {API_TOKEN}"},
     )
     assert api.status_code == 404 and api.json() == {"detail": "station NOPE not found"}
-
-
-@sqlite_only
-async def test_repeated_wrong_passwords_are_throttled(volta, web):
-    for _ in range(5):
-        assert (await sign_in(web, VIEWER[0], "guess-guess")).status_code == 401
-    refused = await sign_in(web, VIEWER[0], VIEWER[1])
-    assert refused.status_code == 429 and "Too many failed sign-ins" in refused.text
-    # Other users are not locked out.
-    assert (await sign_in(web, *ADMIN)).status_code == 303

@@ -10,6 +10,7 @@ import logging
 import time
 from typing import Annotated
 
+import orjson
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -28,7 +29,9 @@ from volta.api import (
     tariffs,
     transactions,
 )
-from volta.http import ServicesDep, get_services
+from volta.api.edge import AUTHENTICATED, Edge
+from volta.api.models import ERROR_RESPONSES
+from volta.http import ServicesDep, control_character_paths, get_services
 from volta.security import hash_api_token
 from volta.services import Services
 from volta.store.db import CommitFailed, unavailable
@@ -45,32 +48,62 @@ bearer = HTTPBearer(
 )
 
 
-async def require_token(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> None:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing bearer token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    token = credentials.credentials
-    services = get_services(request)
+async def token_problem(services: Services, authorization: str | None) -> str | None:
+    """Why an Authorization header is refused, or None when its bearer token
+    is the configured one or a stored one."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return "missing bearer token"
     configured = services.settings.api_token
     if configured and hmac.compare_digest(token.encode(), configured.encode()):
-        return
+        return None
     async with services.db.read() as conn:
         found = (
             await conn.execute(
                 sa.select(ApiToken.id).where(ApiToken.token_hash == hash_api_token(token))
             )
         ).first()
-    if found is None:
+    return None if found is not None else "invalid bearer token"
+
+
+async def require_token(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> None:
+    """The edge (`volta.api.edge`) checks the token before the body is read;
+    this dependency puts the scheme in the OpenAPI description and checks
+    again when the app runs without the edge."""
+    if request.scope.get(AUTHENTICATED):
+        return
+    problem = await token_problem(get_services(request), request.headers.get("authorization"))
+    if problem is not None:
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "invalid bearer token",
-            headers={"WWW-Authenticate": "Bearer"},
+            status.HTTP_401_UNAUTHORIZED, problem, headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
+async def reject_control_characters(request: Request) -> None:
+    """422 for a JSON body whose strings hold a control character other than
+    tab, line feed and carriage return (NUL made PostgreSQL answer 500)."""
+    body = await request.body()
+    if not body:
+        return
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return  # not JSON: the route's own parsing answers
+    found = control_character_paths(document)
+    if found:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", *loc),
+                    "msg": "control characters are not allowed",
+                    "type": "value_error",
+                }
+                for loc in found
+            ]
         )
 
 
@@ -132,13 +165,26 @@ def create_api(services: Services) -> FastAPI:
         """Prometheus metrics (no token needed; bind the API port privately)."""
         return PlainTextResponse(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
-    auth = [Depends(require_token)]
-    app.include_router(stations.router, prefix="/api/v1", dependencies=auth)
-    app.include_router(id_tokens.router, prefix="/api/v1", dependencies=auth)
-    app.include_router(transactions.router, prefix="/api/v1", dependencies=auth)
-    app.include_router(sessions.router, prefix="/api/v1", dependencies=auth)
-    app.include_router(reservations.router, prefix="/api/v1", dependencies=auth)
-    app.include_router(local_lists.router, prefix="/api/v1", dependencies=auth)
-    app.include_router(events.router, prefix="/api/v1", dependencies=auth)
-    app.include_router(tariffs.router, prefix="/api/v1", dependencies=auth)
+    auth = [Depends(require_token), Depends(reject_control_characters)]
+    adapters = (
+        stations,
+        id_tokens,
+        transactions,
+        sessions,
+        reservations,
+        local_lists,
+        events,
+        tariffs,
+    )
+    for adapter in adapters:
+        app.include_router(
+            adapter.router, prefix="/api/v1", dependencies=auth, responses=ERROR_RESPONSES
+        )
+
+    async def check_token(authorization: str | None) -> str | None:
+        return await token_problem(services, authorization)
+
+    app.add_middleware(
+        Edge, max_body_bytes=services.settings.max_body_bytes, check_token=check_token
+    )
     return app

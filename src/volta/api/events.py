@@ -11,8 +11,12 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, 
 from fastapi.responses import StreamingResponse
 
 from volta.api.models import (
+    INT64_MAX,
     DeliveryOut,
+    EventId,
     EventOut,
+    Id,
+    Offset,
     WebhookCreate,
     WebhookCreated,
     WebhookOut,
@@ -34,7 +38,7 @@ KEEPALIVE_SECONDS = 15.0
 @router.get("/events", response_model=list[EventOut])
 async def list_events(
     services: ServicesDep,
-    after: Annotated[int, Query(ge=0, description="events with a greater id")] = 0,
+    after: EventId = 0,
     type_: Annotated[list[EventType] | None, Query(alias="type")] = None,
     station_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -56,13 +60,15 @@ async def stream_events(
     services: ServicesDep,
     type_: Annotated[list[EventType] | None, Query(alias="type")] = None,
     station_id: str | None = None,
-    after: Annotated[int | None, Query(ge=0, description="replay from after this id")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=INT64_MAX, description="replay from after this id")
+    ] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: each event as `id`, `event` (its type) and `data`
     (JSON). A client that reconnects with `Last-Event-ID` (browsers do it
     themselves) gets what it missed; without it the stream starts now."""
-    if last_event_id is not None and last_event_id.isdigit():
+    if last_event_id is not None and last_event_id.isdigit() and int(last_event_id) <= INT64_MAX:
         start = int(last_event_id)
     elif after is not None:
         start = after
@@ -126,7 +132,7 @@ async def list_webhooks(services: ServicesDep) -> list[WebhookOut]:
 
 
 @router.get("/webhooks/{webhook_id}", response_model=WebhookOut)
-async def get_webhook(webhook_id: int, services: ServicesDep) -> WebhookOut:
+async def get_webhook(webhook_id: Id, services: ServicesDep) -> WebhookOut:
     found = await webhooks.get(services.db, webhook_id)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"webhook {webhook_id} not found")
@@ -134,7 +140,7 @@ async def get_webhook(webhook_id: int, services: ServicesDep) -> WebhookOut:
 
 
 @router.patch("/webhooks/{webhook_id}", response_model=WebhookOut)
-async def update_webhook(webhook_id: int, body: WebhookUpdate, services: ServicesDep) -> WebhookOut:
+async def update_webhook(webhook_id: Id, body: WebhookUpdate, services: ServicesDep) -> WebhookOut:
     try:
         found = await webhooks.update(
             services.db,
@@ -150,7 +156,7 @@ async def update_webhook(webhook_id: int, body: WebhookUpdate, services: Service
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204)
-async def delete_webhook(webhook_id: int, services: ServicesDep) -> Response:
+async def delete_webhook(webhook_id: Id, services: ServicesDep) -> Response:
     if not await webhooks.remove(services.db, webhook_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"webhook {webhook_id} not found")
     return Response(status_code=204)
@@ -158,13 +164,13 @@ async def delete_webhook(webhook_id: int, services: ServicesDep) -> Response:
 
 @router.get("/webhooks/{webhook_id}/deliveries", response_model=list[DeliveryOut])
 async def webhook_deliveries(
-    webhook_id: int,
+    webhook_id: Id,
     services: ServicesDep,
     status_: Annotated[
         str | None, Query(alias="status", pattern="^(pending|delivered|failed)$")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[DeliveryOut]:
     """The delivery log, newest first: attempts, last HTTP status or error."""
     await get_webhook(webhook_id, services)

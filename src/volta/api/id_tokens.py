@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy.exc import IntegrityError
 
-from volta.api.models import IdTokenOut
+from volta.api.models import IdTokenOut, Offset
 from volta.blocks.authorization import service
 from volta.blocks.authorization.models import IdTokenCreate, IdTokenUpdate
 from volta.blocks.local_list import service as local_lists
@@ -20,7 +20,7 @@ router = APIRouter(tags=["id-tokens"])
 async def list_tokens(
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[IdTokenOut]:
     return [
         IdTokenOut(**t) for t in await service.list_tokens(services.db, limit=limit, offset=offset)

@@ -10,12 +10,47 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
+from fastapi import Path, Query
 from pydantic import BaseModel, Field, field_validator
 
 from volta.blocks.authorization.models import Limits, TokenStatus, TokenType
 from volta.blocks.provisioning.models import not_null
 from volta.blocks.remote_control.service import CommandStatus
 from volta.events.service import EventType
+
+# Integers a database column holds: ids and EVSE numbers are 32-bit columns,
+# event ids and offsets 64-bit. A path or query value beyond them is 422, not
+# an overflow deep in the driver (which was a 500).
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+Id = Annotated[int, Path(ge=0, le=INT32_MAX)]
+Offset = Annotated[int, Query(ge=0, le=INT64_MAX)]
+EventId = Annotated[int, Query(ge=0, le=INT64_MAX, description="events with a greater id")]
+EvseNumber = Annotated[int, Field(ge=0, le=INT32_MAX)]
+
+
+class ErrorOut(BaseModel):
+    """Every error answer of the API."""
+
+    detail: str = Field(description="what is wrong, for a person")
+
+
+class ErrorItem(BaseModel):
+    loc: list[str | int] = Field(description="where: body/query/path, then the field")
+    msg: str
+
+
+class ValidationErrorOut(ErrorOut):
+    """422: the input breaks a rule (a type, a bound, a control character)."""
+
+    errors: list[ErrorItem] = []
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "no or a wrong bearer token (the body is not read)"},
+    413: {"model": ErrorOut, "description": "the body is larger than max_body_bytes"},
+    422: {"model": ValidationErrorOut, "description": "invalid input"},
+}
 
 
 class IdTokenOut(BaseModel):
@@ -167,7 +202,10 @@ class ReservationCreate(BaseModel):
     id_token_type: TokenType = "ISO14443"
     expires_at: dt.datetime = Field(description="when the hold ends (UTC if no offset)")
     evse_id: int | None = Field(
-        None, ge=0, description="1.6: the connector (0 or absent: any); 2.0.1: the EVSE"
+        None,
+        ge=0,
+        le=INT32_MAX,
+        description="1.6: the connector (0 or absent: any); 2.0.1: the EVSE",
     )
     connector_type: ConnectorType | None = Field(None, description="2.0.1 only")
 
@@ -245,7 +283,9 @@ class RemoteStartCreate(BaseModel):
     station_id: str
     id_token: str = Field(min_length=1, max_length=36)
     id_token_type: TokenType = "Central"
-    evse_id: int | None = Field(None, ge=1, description="1.6: the connector; absent: any")
+    evse_id: int | None = Field(
+        None, ge=1, le=INT32_MAX, description="1.6: the connector; absent: any"
+    )
     limits: Limits | None = Field(None, description="stop the session at one of these")
 
 

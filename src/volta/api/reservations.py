@@ -9,7 +9,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from volta.api.models import ReservationCreate, ReservationOut
+from volta.api.models import Id, Offset, ReservationCreate, ReservationOut
 from volta.blocks.reservations import service
 from volta.http import ServicesDep
 
@@ -78,7 +78,7 @@ async def list_reservations(
     status_: Annotated[str | None, Query(alias="status")] = None,
     active: bool | None = Query(None, description="live and not past expiry"),
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[ReservationOut]:
     rows = await service.list_reservations(
         services.db,
@@ -92,12 +92,12 @@ async def list_reservations(
 
 
 @router.get("/reservations/{reservation_id}", response_model=ReservationOut)
-async def get_reservation(reservation_id: int, services: ServicesDep) -> ReservationOut:
+async def get_reservation(reservation_id: Id, services: ServicesDep) -> ReservationOut:
     return ReservationOut(**await _require(services, reservation_id))
 
 
 @router.delete("/reservations/{reservation_id}", response_model=ReservationOut)
-async def cancel_reservation(reservation_id: int, services: ServicesDep) -> ReservationOut:
+async def cancel_reservation(reservation_id: Id, services: ServicesDep) -> ReservationOut:
     """Send CancelReservation. The reservation is Cancelled when the station
     accepts; otherwise it is returned unchanged with the station's answer in
     `command`. 409 when it has already ended."""

@@ -9,7 +9,14 @@ from typing import Annotated, Literal
 import segno
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
-from volta.api.models import CommandOut, RemoteStartCreate, RemoteStartOut, TransactionOut
+from volta.api.models import (
+    CommandOut,
+    Id,
+    Offset,
+    RemoteStartCreate,
+    RemoteStartOut,
+    TransactionOut,
+)
 from volta.blocks.authorization.models import Limits
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.remote_control import sessions
@@ -49,7 +56,7 @@ async def list_remote_starts(
     services: ServicesDep,
     station_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[RemoteStartOut]:
     rows = await sessions.list_remote_starts(
         services.db, station_id=station_id, limit=limit, offset=offset
@@ -58,7 +65,7 @@ async def list_remote_starts(
 
 
 @router.get("/remote-starts/{remote_start_id}", response_model=RemoteStartOut)
-async def get_remote_start(remote_start_id: int, services: ServicesDep) -> RemoteStartOut:
+async def get_remote_start(remote_start_id: Id, services: ServicesDep) -> RemoteStartOut:
     """What became of a start request: the app polls this for its session."""
     found = await sessions.get_remote_start(services.db, remote_start_id)
     if found is None:
@@ -67,7 +74,7 @@ async def get_remote_start(remote_start_id: int, services: ServicesDep) -> Remot
 
 
 @router.post("/transactions/{transaction_id}/stop", response_model=CommandOut)
-async def stop_session(transaction_id: int, services: ServicesDep) -> CommandOut:
+async def stop_session(transaction_id: Id, services: ServicesDep) -> CommandOut:
     """Ask the station to stop the session (RemoteStopTransaction /
     RequestStopTransaction); the command carries the station's answer."""
     try:
@@ -80,7 +87,7 @@ async def stop_session(transaction_id: int, services: ServicesDep) -> CommandOut
 
 
 @router.put("/transactions/{transaction_id}/limits", response_model=TransactionOut)
-async def set_limits(transaction_id: int, body: Limits, services: ServicesDep) -> TransactionOut:
+async def set_limits(transaction_id: Id, body: Limits, services: ServicesDep) -> TransactionOut:
     """Set an active session's limits (absent ones are cleared). Volta stops
     the session when one is reached; 409 when it has ended."""
     try:
@@ -116,7 +123,7 @@ def start_url(services: Services, station_id: str, evse_id: int) -> str:
 )
 async def evse_qr_code(
     station_id: str,
-    evse_id: int,
+    evse_id: Id,
     services: ServicesDep,
     format: Literal["svg", "png"] = "svg",
     scale: Annotated[int, Query(ge=1, le=40)] = 8,

@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Body, HTTPException, Query, Response, status
 from sqlalchemy.exc import IntegrityError
 
-from volta.api.models import CommandOut, FrameOut, FramePage
+from volta.api.models import CommandOut, FrameOut, FramePage, Offset
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.provisioning.models import StationCreate, StationOut, StationUpdate
 from volta.blocks.remote_control import service as remote_control
@@ -35,7 +35,7 @@ async def _require(services: Services, station_id: str) -> dict[str, Any]:
 async def list_stations(
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[StationOut]:
     rows = await provisioning.list_stations(services.db, limit=limit, offset=offset)
     return await stations_out(services, rows)
@@ -93,7 +93,7 @@ async def station_messages(
     station_id: str,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     action: str | None = None,
     direction: Annotated[str | None, Query(pattern="^(in|out)$")] = None,
 ) -> FramePage:

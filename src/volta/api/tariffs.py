@@ -8,16 +8,27 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from volta.api.models import INT32_MAX, Id, Offset
 from volta.blocks.tariffs import cdr, service
-from volta.blocks.tariffs.model import TariffError
+from volta.blocks.tariffs.model import CURRENCIES, MAX_AMOUNT, MAX_DECIMALS, TariffError
 from volta.http import ServicesDep
 from volta.services import Services
 
 router = APIRouter(tags=["tariffs"])
 
-Amount = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, examples=["0.35"])]
+Amount = Annotated[
+    Decimal,
+    Field(
+        ge=0,
+        le=MAX_AMOUNT,
+        decimal_places=MAX_DECIMALS,
+        allow_inf_nan=False,
+        examples=["0.35"],
+        description=f"a decimal from 0 to {MAX_AMOUNT}, at most {MAX_DECIMALS} decimals",
+    ),
+]
 
 
 class PeriodIn(BaseModel):
@@ -38,6 +49,14 @@ class TariffIn(BaseModel):
 
     name: str = Field(min_length=1, max_length=100)
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. EUR")
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_4217(cls, value: str) -> str:
+        if value not in CURRENCIES:
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code such as EUR")
+        return value
+
     price_kwh: Amount = Decimal(0)
     price_minute: Amount = Field(Decimal(0), description="per minute of charging")
     price_idle_minute: Amount = Field(
@@ -69,7 +88,7 @@ class AssignmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     station_id: str | None = Field(None, description="a station, or with evse_id one EVSE")
-    evse_id: int | None = Field(None, ge=0)
+    evse_id: int | None = Field(None, ge=0, le=INT32_MAX)
     group_id: str | None = Field(None, description="the id tokens of a group")
 
 
@@ -134,7 +153,7 @@ async def create_tariff(body: TariffIn, services: ServicesDep) -> dict[str, Any]
 
 
 @router.get("/tariffs/{tariff_id}")
-async def get_tariff(tariff_id: int, services: ServicesDep) -> dict[str, Any]:
+async def get_tariff(tariff_id: Id, services: ServicesDep) -> dict[str, Any]:
     found = await service.get_tariff(services.db, tariff_id)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"tariff {tariff_id} not found")
@@ -142,7 +161,7 @@ async def get_tariff(tariff_id: int, services: ServicesDep) -> dict[str, Any]:
 
 
 @router.put("/tariffs/{tariff_id}")
-async def replace_tariff(tariff_id: int, body: TariffIn, services: ServicesDep) -> dict[str, Any]:
+async def replace_tariff(tariff_id: Id, body: TariffIn, services: ServicesDep) -> dict[str, Any]:
     """Replace a tariff. CDRs already written keep the prices they were computed with."""
     try:
         return await service.replace_tariff(
@@ -155,20 +174,20 @@ async def replace_tariff(tariff_id: int, body: TariffIn, services: ServicesDep) 
 
 
 @router.delete("/tariffs/{tariff_id}", status_code=204)
-async def delete_tariff(tariff_id: int, services: ServicesDep) -> Response:
+async def delete_tariff(tariff_id: Id, services: ServicesDep) -> Response:
     if not await service.delete_tariff(services.db, tariff_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"tariff {tariff_id} not found")
     return Response(status_code=204)
 
 
 @router.get("/tariffs/{tariff_id}/assignments", response_model=list[AssignmentOut])
-async def list_assignments(tariff_id: int, services: ServicesDep) -> list[AssignmentOut]:
+async def list_assignments(tariff_id: Id, services: ServicesDep) -> list[AssignmentOut]:
     rows = await service.list_assignments(services.db, tariff_id)
     return [AssignmentOut(**r) for r in rows]
 
 
 @router.post("/tariffs/{tariff_id}/assignments", response_model=AssignmentOut, status_code=201)
-async def assign_tariff(tariff_id: int, body: AssignmentIn, services: ServicesDep) -> AssignmentOut:
+async def assign_tariff(tariff_id: Id, body: AssignmentIn, services: ServicesDep) -> AssignmentOut:
     """Apply the tariff to an EVSE (station_id + evse_id), a station or a token
     group, replacing what that target had. A session pays the tariff of its
     EVSE, else its station, else its token's group, else the default."""
@@ -188,14 +207,14 @@ async def assign_tariff(tariff_id: int, body: AssignmentIn, services: ServicesDe
 
 
 @router.delete("/tariff-assignments/{assignment_id}", status_code=204)
-async def unassign_tariff(assignment_id: int, services: ServicesDep) -> Response:
+async def unassign_tariff(assignment_id: Id, services: ServicesDep) -> Response:
     if not await service.unassign(services.db, assignment_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"assignment {assignment_id} not found")
     return Response(status_code=204)
 
 
 @router.get("/transactions/{transaction_id}/cost", response_model=CostOut)
-async def transaction_cost(transaction_id: int, services: ServicesDep) -> CostOut:
+async def transaction_cost(transaction_id: Id, services: ServicesDep) -> CostOut:
     """The running cost of an active session (up to now) or the final cost of
     an ended one (from its CDR once written)."""
     found = await service.get_cdr(services.db, service.cdr_id(transaction_id))
@@ -245,7 +264,7 @@ def cdr_query(
     station_id: str | None = None,
     since: Since = None,
     until: Until = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> CdrQuery:
     for name, value in (("from", since), ("to", until)):
         if value is not None and value.tzinfo is None:

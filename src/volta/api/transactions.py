@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from volta.api.models import TransactionClose, TransactionOut
+from volta.api.models import Id, Offset, TransactionClose, TransactionOut
 from volta.blocks.transactions import service
 from volta.blocks.transactions.flags import meter_value_flags, transaction_flags
 from volta.http import ServicesDep
@@ -20,7 +20,7 @@ async def list_transactions(
     station_id: str | None = None,
     active: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[TransactionOut]:
     """Newest first; `active=true` for sessions in progress."""
     rows = await service.list_transactions(
@@ -30,7 +30,7 @@ async def list_transactions(
 
 
 @router.get("/transactions/{transaction_id}", response_model=TransactionOut)
-async def get_transaction(transaction_id: int, services: ServicesDep) -> TransactionOut:
+async def get_transaction(transaction_id: Id, services: ServicesDep) -> TransactionOut:
     """One session with its meter values."""
     row = await service.get_transaction(services.db, transaction_id)
     if row is None:
@@ -42,7 +42,7 @@ async def get_transaction(transaction_id: int, services: ServicesDep) -> Transac
 
 @router.post("/transactions/{transaction_id}/close", response_model=TransactionOut)
 async def close_transaction(
-    transaction_id: int, body: TransactionClose, services: ServicesDep
+    transaction_id: Id, body: TransactionClose, services: ServicesDep
 ) -> TransactionOut:
     """Close a stale session by hand, without asking the station (it may be
     gone or never send its stop): it ends on its last known meter reading with

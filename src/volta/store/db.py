@@ -514,11 +514,17 @@ class Database:
             self._sync_engine = sa.create_engine(
                 self.url.replace("sqlite+aiosqlite", "sqlite", 1),
                 connect_args={"check_same_thread": False},
+                hide_parameters=True,  # never a secret in a log or an error
             )
             event.listen(self._sync_engine, "connect", _private_connect)
             event.listen(self._sync_engine, "begin", _sqlite_begin)
         else:
-            kwargs: dict[str, Any] = {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True}
+            kwargs: dict[str, Any] = {
+                "pool_size": 10,
+                "max_overflow": 10,
+                "pool_pre_ping": True,
+                "hide_parameters": True,  # never a secret in a log or an error
+            }
             if schema:
                 # Tests isolate themselves in a schema of their own.
                 kwargs["connect_args"] = {"server_settings": {"search_path": schema}}

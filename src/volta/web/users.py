@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import datetime as dt
 import functools
 import hashlib
+import ipaddress
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -53,31 +55,93 @@ async def _in_hash_pool(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await loop.run_in_executor(_HASHING, functools.partial(fn, *args, **kwargs))
 
 
-class SignInThrottle:
-    """Refuses sign-in for a user name after `limit` failures within `window`
-    seconds (in memory, per process): slows down password guessing."""
+TOO_MANY_FAILURES = "too many failed sign-ins"
 
-    def __init__(self, limit: int = 5, window: float = 300.0) -> None:
+
+def source_of(address: str | None) -> str:
+    """The key sign-ins are limited by: the client's IPv4 address, or the /64
+    of an IPv6 one (one host can hold a whole /64)."""
+    if not address:
+        return "unknown"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+class SignInThrottle:
+    """Limits sign-in attempts per source address, never per account (a
+    stranger's wrong passwords must not lock the real admin out):
+
+    - after `limit` failures within `window` seconds a source is refused
+      (429) until its oldest failure leaves the window;
+    - a source may have `concurrent` sign-ins being checked at once; more are
+      refused before any password is hashed.
+
+    So a flood from one address costs at most `concurrent` hashes at a time
+    and cannot queue ahead of someone signing in from elsewhere. In memory,
+    per process; at most `max_sources` addresses are remembered."""
+
+    def __init__(
+        self,
+        limit: int = 10,
+        window: float = 300.0,
+        concurrent: int = 1,
+        max_sources: int = 100_000,
+    ) -> None:
         self.limit = limit
         self.window = window
+        self.concurrent = concurrent
+        self.max_sources = max_sources
         self._failures: dict[str, collections.deque[float]] = {}
+        self._checking: collections.Counter[str] = collections.Counter()
 
-    def _recent(self, username: str) -> collections.deque[float]:
-        failures = self._failures.setdefault(username.lower(), collections.deque())
+    def _recent(self, source: str) -> collections.deque[float]:
+        failures = self._failures.get(source)
+        if failures is None:
+            if len(self._failures) >= self.max_sources:
+                self._forget_some()
+            failures = self._failures[source] = collections.deque()
         while failures and failures[0] < time.monotonic() - self.window:
             failures.popleft()
         return failures
 
-    def allowed(self, username: str) -> bool:
-        return len(self._recent(username)) < self.limit
+    def _forget_some(self) -> None:
+        cutoff = time.monotonic() - self.window
+        for key in [k for k, d in self._failures.items() if not d or d[-1] < cutoff]:
+            del self._failures[key]
+        while len(self._failures) >= self.max_sources:  # the oldest first
+            del self._failures[next(iter(self._failures))]
 
-    def failed(self, username: str) -> None:
-        if len(self._failures) > 10_000:  # bounded memory under a spray of names
-            self._failures.clear()
-        self._recent(username).append(time.monotonic())
+    def refusal(self, source: str) -> str | None:
+        """Why a sign-in from `source` is refused now, or None."""
+        if len(self._recent(source)) >= self.limit:
+            return TOO_MANY_FAILURES
+        if self._checking[source] >= self.concurrent:
+            return "a sign-in from this address is being checked"
+        return None
 
-    def succeeded(self, username: str) -> None:
-        self._failures.pop(username.lower(), None)
+    @contextlib.contextmanager
+    def checking(self, source: str) -> Iterator[None]:
+        """Count a sign-in of `source` as being checked while in the block."""
+        self._checking[source] += 1
+        try:
+            yield
+        finally:
+            self._checking[source] -= 1
+            if self._checking[source] <= 0:
+                del self._checking[source]
+
+    def failed(self, source: str) -> None:
+        self._recent(source).append(time.monotonic())
+
+    def succeeded(self, source: str) -> None:
+        self._failures.pop(source, None)
 
 
 class UserError(ValueError):

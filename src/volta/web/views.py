@@ -33,7 +33,7 @@ from volta.blocks.provisioning.models import StationCreate, StationOut, StationU
 from volta.blocks.remote_control.service import Reset, TriggerMessage
 from volta.blocks.tariffs import service as tariffs_service
 from volta.blocks.transactions import service as transactions
-from volta.http import ServicesDep, get_services
+from volta.http import ServicesDep, control_character, get_services
 from volta.ocpp.times import parse_timestamp
 from volta.ocpp.versions import Version
 from volta.security import new_station_password
@@ -140,6 +140,16 @@ def _problems(exc: pydantic.ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors())
 
 
+async def _form(request: Request) -> FormData:
+    """The posted form; 422 when a field holds a control character (tab,
+    line feed and carriage return aside): NUL made PostgreSQL answer 500."""
+    form = await request.form()
+    for name, value in form.multi_items():
+        if control_character(name) or (isinstance(value, str) and control_character(value)):
+            raise HTTPException(422, f"{name}: control characters are not allowed")
+    return form
+
+
 def _field(form: FormData, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
@@ -155,7 +165,7 @@ async def signed_in(request: Request) -> dict[str, Any]:
     if user is None:
         raise SignInRequired()
     if request.method not in ("GET", "HEAD"):
-        sent = request.headers.get("x-csrf-token") or (await request.form()).get("csrf")
+        sent = request.headers.get("x-csrf-token") or (await _form(request)).get("csrf")
         if not isinstance(sent, str) or not hmac.compare_digest(sent, user["csrf_token"]):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token")
     request.state.user = user
@@ -217,7 +227,7 @@ def _login_form(
 
 @router.post("/login")
 async def login(request: Request, services: ServicesDep) -> Response:
-    form = await request.form()
+    form = await _form(request)
     next_path = _safe_next(_field(form, "next"))
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(_field(form, "csrf"), expected):
@@ -225,22 +235,30 @@ async def login(request: Request, services: ServicesDep) -> Response:
     username = _field(form, "username")[:64]
     password = form.get("password")
     throttle: users.SignInThrottle = request.app.state.sign_in_throttle
-    if not throttle.allowed(username):
-        log.warning("dashboard sign-in refused for user %r: too many failures", username)
-        return _login_form(
-            request, next_path, "Too many failed sign-ins; try again in a few minutes.", 429
+    address = request.client.host if request.client else None
+    source = users.source_of(address)
+    refused = throttle.refusal(source)
+    if refused is not None:
+        # Refused before any password is hashed: a flood costs nothing here.
+        log.warning("dashboard sign-in refused for user %r from %s: %s", username, address, refused)
+        message = (
+            "Too many failed sign-ins; try again in a few minutes."
+            if refused == users.TOO_MANY_FAILURES
+            else "Another sign-in from your address is being checked; try again."
         )
+        return _login_form(request, next_path, message, 429)
     user = None
-    if isinstance(password, str) and username:
-        user = await users.authenticate(services.db, username, password)
+    with throttle.checking(source):
+        if isinstance(password, str) and username:
+            user = await users.authenticate(services.db, username, password)
     if user is None:
-        throttle.failed(username)
-        log.warning("dashboard sign-in failed for user %r", username)
+        throttle.failed(source)
+        log.warning("dashboard sign-in failed for user %r from %s", username, address)
         return _login_form(request, next_path, "Wrong user name or password.", 401, username)
-    throttle.succeeded(username)
+    throttle.succeeded(source)
     lifetime = dt.timedelta(hours=services.settings.session_hours)
     token = await users.start_session(services.db, user["id"], lifetime)
-    log.info("dashboard sign-in: %s (%s)", user["username"], user["role"])
+    log.info("dashboard sign-in: %s (%s) from %s", user["username"], user["role"], address)
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -297,7 +315,7 @@ async def stations_fragment(request: Request, user: User, services: ServicesDep)
 
 @router.post("/stations")
 async def register_station(request: Request, user: Admin, services: ServicesDep) -> HTMLResponse:
-    form = await request.form()
+    form = await _form(request)
     password = _field(form, "password") or None
     generated = password is None and form.get("generate") == "on"
     if generated:
@@ -423,7 +441,7 @@ async def station_command(
     request: Request, station_id: str, user: Admin, services: ServicesDep
 ) -> HTMLResponse:
     station = await _station(services, station_id)
-    form = await request.form()
+    form = await _form(request)
     kind = _field(form, "kind")
     log.info("dashboard: %s sends %s to %s", user["username"], kind, station_id)
     try:
@@ -438,7 +456,7 @@ async def station_settings(
     request: Request, station_id: str, user: Admin, services: ServicesDep
 ) -> HTMLResponse:
     await _station(services, station_id)
-    form = await request.form()
+    form = await _form(request)
     values: dict[str, Any] = {}
     if _field(form, "registration_status"):
         values["registration_status"] = _field(form, "registration_status")
@@ -605,7 +623,7 @@ def _expiry(form: FormData) -> dt.datetime | None:
 
 @router.post("/tokens")
 async def add_token(request: Request, user: Admin, services: ServicesDep) -> HTMLResponse:
-    form = await request.form()
+    form = await _form(request)
     try:
         body = IdTokenCreate(
             token=_field(form, "token"),
@@ -635,7 +653,7 @@ async def add_token(request: Request, user: Admin, services: ServicesDep) -> HTM
 
 @router.post("/tokens/update")
 async def update_token(request: Request, user: Admin, services: ServicesDep) -> HTMLResponse:
-    form = await request.form()
+    form = await _form(request)
     token = _field(form, "token")
     values: dict[str, Any] = {}
     if _field(form, "status"):
@@ -661,7 +679,7 @@ async def update_token(request: Request, user: Admin, services: ServicesDep) -> 
 
 @router.post("/tokens/remove")
 async def remove_token(request: Request, user: Admin, services: ServicesDep) -> HTMLResponse:
-    token = _field(await request.form(), "token")
+    token = _field(await _form(request), "token")
     if not await tokens_service.remove_token(services.db, token):
         return await _tokens_table(request, services, error=f"{token} not found.")
     log.info("dashboard: %s removed id token %s", user["username"], token)
@@ -714,7 +732,12 @@ def is_dashboard_page(request: Request) -> bool:
 def install(app: FastAPI, online_history: OnlineHistory) -> None:
     """Add the dashboard to the API's FastAPI app."""
     app.state.online_history = online_history
-    app.state.sign_in_throttle = users.SignInThrottle()
+    settings = app.state.services.settings
+    app.state.sign_in_throttle = users.SignInThrottle(
+        limit=settings.sign_in_failures,
+        window=settings.sign_in_window,
+        concurrent=settings.sign_in_concurrent,
+    )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(router)
 

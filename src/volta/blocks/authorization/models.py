@@ -27,8 +27,14 @@ TokenType = Literal[
 class Limits(BaseModel):
     """Stop the session when one is reached (any may be left out)."""
 
-    energy_wh: float | None = Field(None, gt=0, description="energy delivered, Wh")
-    seconds: int | None = Field(None, gt=0, description="time since the session started")
+    # Bounded to what the columns hold (a 32-bit integer; a finite float):
+    # beyond, PostgreSQL refused the value with a 500.
+    energy_wh: float | None = Field(
+        None, gt=0, le=1e12, allow_inf_nan=False, description="energy delivered, Wh"
+    )
+    seconds: int | None = Field(
+        None, gt=0, le=2**31 - 1, description="time since the session started"
+    )
     cost: Decimal | None = Field(
         None, gt=0, max_digits=12, decimal_places=4, description="cost incl. tax, tariff currency"
     )

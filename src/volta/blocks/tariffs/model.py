@@ -46,7 +46,29 @@ _MINOR_UNITS = {
     "XOF": 0,
     "XPF": 0,
 }
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+# ISO 4217 currency codes in use (2025), funds and national currencies;
+# precious metals, SDR and the test and "no currency" codes (XAU, XDR, XTS,
+# XXX, ...) are not money a session is paid in.
+_ISO_4217 = """
+    AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV
+    BRL BSD BTN BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUP CVE
+    CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD
+    HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW
+    KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR
+    MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG
+    QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP
+    SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED
+    VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
+"""
+CURRENCIES = frozenset(_ISO_4217.split())
+NO_CURRENCY = "XXX"
+
+# Every amount of a tariff (a price, a fee, the idle grace in minutes) is a
+# finite decimal from 0 to MAX_AMOUNT with at most MAX_DECIMALS decimals:
+# "1e400" is a Decimal, but its float is infinity.
+MAX_AMOUNT = Decimal(1_000_000)
+MAX_DECIMALS = 6
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 
 
@@ -66,8 +88,12 @@ def _price(value: Any, name: str) -> Decimal:
         price = Decimal(str(value))
     except InvalidOperation:
         raise TariffError(f"{name}: {value!r} is not a decimal number") from None
-    if not price.is_finite() or price < 0:
-        raise TariffError(f"{name}: must be a finite amount >= 0, not {value!r}")
+    if not price.is_finite() or price < 0 or price > MAX_AMOUNT:
+        raise TariffError(f"{name}: must be an amount from 0 to {MAX_AMOUNT}, not {value!r}")
+    if int(price.as_tuple().exponent) < -MAX_DECIMALS and price != price.quantize(
+        Decimal(1).scaleb(-MAX_DECIMALS)
+    ):
+        raise TariffError(f"{name}: at most {MAX_DECIMALS} decimals, not {value!r}")
     return price
 
 
@@ -232,7 +258,8 @@ class Tariff:
         if not isinstance(name, str) or not name.strip() or len(name) > 100:
             raise TariffError("name: 1 to 100 characters")
         currency = data.get("currency")
-        if not isinstance(currency, str) or not _CURRENCY.match(currency):
+        # XXX ("no currency") is what a session no tariff covers is priced in.
+        if not isinstance(currency, str) or currency not in CURRENCIES | {NO_CURRENCY}:
             raise TariffError(f"currency: {currency!r} is not an ISO 4217 code such as EUR")
         timezone = data.get("timezone") or "UTC"
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from volta.blocks.tariffs.cost import (
     Timeline,
     compute,
 )
+from volta.blocks.tariffs.model import NO_CURRENCY, TariffError
 from volta.blocks.tariffs.model import Tariff as TariffValue
 from volta.blocks.transactions.live import live_of
 from volta.blocks.transactions.meter import ENERGY_REGISTER, Sample
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NO_TARIFF = TariffValue(name="no tariff", currency="XXX")
+NO_TARIFF = TariffValue(name="no tariff", currency=NO_CURRENCY)
 _COMPONENTS = (
     "price_kwh",
     "price_minute",
@@ -433,6 +435,50 @@ async def running_total(
             charging = live.charging_state == "Charging"
             return running.breakdown(now, still_charging=charging).total
     return await _running_total_read(db, station_id, station_transaction_id, now)
+
+
+# The largest totalCost a station is sent: a station's display and its
+# decimal field are not made for more, and a float beyond it may be infinite.
+MAX_STATION_COST = Decimal("1e12")
+
+
+async def station_total_cost(
+    db: Database,
+    station_id: str,
+    station_transaction_id: str,
+    now: dt.datetime,
+    samples: list[Sample] | tuple[Sample, ...] = (),
+) -> float | None:
+    """`running_total` as the JSON number a TransactionEventResponse carries
+    (I02/I03 totalCost), or None to leave it out: no tariff, a cost that is
+    not a finite amount within MAX_STATION_COST (an absurd meter reading
+    under a real tariff, beyond what a Decimal holds), or a stored tariff
+    that no longer loads. Never
+    infinity or NaN (JSON has neither; `null` breaks the schema and the
+    station would get a CALLERROR on every event)."""
+    try:
+        total = await running_total(db, station_id, station_transaction_id, now, samples)
+    except (TariffError, ArithmeticError) as exc:
+        # A stored tariff that no longer loads, or readings no Decimal holds.
+        log.warning(
+            "%s transaction %s: no totalCost sent, it cannot be computed: %r",
+            station_id,
+            station_transaction_id,
+            exc,
+        )
+        return None
+    if total is None:
+        return None
+    number = float(total)
+    if not total.is_finite() or not math.isfinite(number) or abs(total) > MAX_STATION_COST:
+        log.warning(
+            "%s transaction %s: no totalCost sent, %s is out of range",
+            station_id,
+            station_transaction_id,
+            total,
+        )
+        return None
+    return number
 
 
 _COST = "tariffs.running_cost"

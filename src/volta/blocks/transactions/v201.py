@@ -90,11 +90,11 @@ async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
         sessions.stop_for_limit_soon(ctx.services, outcome.transaction_id)
     if p["eventType"] != "Started":
         # I02/I03: the running (Updated) or final (Ended) cost incl. tax.
-        total = await tariffs.running_total(
+        total = await tariffs.station_total_cost(
             db, ctx.station_id, info["transactionId"], timestamp, samples if outcome.applied else ()
         )
-        if total is not None:
-            response["totalCost"] = float(total)  # JSON number; exact to the minor unit
+        if total is not None:  # a finite JSON number; exact to the minor unit
+            response["totalCost"] = total
     if not outcome.applied:
         log.info(
             "%s repeated TransactionEvent %s seqNo %s; acknowledged, not applied",
