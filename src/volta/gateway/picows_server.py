@@ -407,11 +407,12 @@ class _Upgrade(asyncio.Protocol):
         except Exception as exc:
             self._refuse(400, "Bad Request", f"failed to open a WebSocket connection: {exc}")
             return
+        peer = self.transport.get_extra_info("peername") if self.transport else None
         try:
-            decision = await self.server.gateway.admitter.admit(request.path, request.headers)
+            decision = await self.server.gateway.admitter.admit(request.path, request.headers, peer)
         except Exception:
             # As websockets answers an exception in process_request.
-            log.exception("upgrade check failed for %s", request.path)
+            log.exception("upgrade check failed for %r from %s", request.path[:100], peer)
             if not self.lost:
                 self._refuse(500, "Internal Server Error", "failed to open a WebSocket connection")
             return
