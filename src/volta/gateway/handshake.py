@@ -228,20 +228,28 @@ class Admitter:
             self._log_refusal(shown, address, unknown or "missing credentials or wrong username")
             return UNAUTHORIZED
         wait = self.by_address.blocked_for(key)
-        if station_id is not None and not self._known_address(station_id, address):
-            wait = max(wait, self.by_station.blocked_for(station_id))
+        # The station's own last address is not shut out by others' failures
+        # on its id; its attempts then count per address only.
+        exempt = False
+        if station_id is not None and (held := self.by_station.blocked_for(station_id)):
+            exempt = self._known_address(station_id, address)
+            if not exempt:
+                wait = max(wait, held)
         if wait:
             self._log_refusal(shown, address, "too many failed attempts", wait)
             return throttled(wait)
         # Counted before the check (which yields): concurrent guesses past
         # the limit are refused at once, not queued for a password check.
+        counted = None if exempt else station_id
         by_address = self.by_address.fail(key)
-        by_station = self.by_station.fail(station_id) if station_id is not None else (0.0, False)
+        by_station = self.by_station.fail(counted) if counted is not None else (0.0, False)
         ok = await self._check_password(station_id or "", credentials[1], stored, address)
         if ok and not unknown:
+            # Only the attempt itself is taken back: a right password does
+            # not wipe out others' failures on the same address or id.
             self.by_address.forgive(key)
-            if station_id is not None:
-                self.by_station.clear(station_id)
+            if counted is not None:
+                self.by_station.forgive(counted)
             return None
         self._log_refusal(shown, address, unknown or "wrong password")
         if by_address[1]:
