@@ -377,6 +377,10 @@ class Server:
                 VOLTA_LOG_LEVEL="WARNING",
                 VOLTA_AUTO_REGISTER="true",
                 VOLTA_AUTO_REGISTER_STATUS="Accepted",
+                # The fleet is trusted and on loopback: no rate limit on its
+                # first connections (the 10,000-station storm registers them).
+                VOLTA_AUTO_REGISTER_PER_MINUTE="0",
+                VOLTA_AUTO_REGISTER_PER_ADDRESS_PER_MINUTE="0",
                 VOLTA_API_TOKEN="bench-load-token",
             )
             transport = self.kind.rsplit("-", 1)[1]

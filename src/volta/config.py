@@ -105,6 +105,24 @@ class Settings:
     sign_in_failures: int = 10
     sign_in_window: float = 300.0
     sign_in_concurrent: int = 1
+    # --- issue 12: gateway ---
+    # Station passwords (OCPP port): after this many failed sign-ins within
+    # the window from one source address, or for one station id, further
+    # attempts get 429 without a password check, for 1 s doubling up to
+    # auth_block_max; the tables keep at most auth_table_size keys each.
+    auth_failures_per_address: int = 30
+    auth_failures_per_station: int = 5
+    auth_failure_window: float = 60.0
+    auth_block_max: float = 300.0
+    auth_table_size: int = 20_000
+    # Addresses (or networks) of proxies whose X-Forwarded-For names the client.
+    trusted_proxies: str = ""
+    # Auto-registration: new stations a minute (all addresses / one address;
+    # 0: no limit), and how many may wait in a Pending or Rejected
+    # auto_register_status before new ones are refused (0: no cap).
+    auto_register_per_minute: float = 60.0
+    auto_register_per_address_per_minute: float = 10.0
+    auto_register_max_pending: int = 1000
 
     @property
     def tls(self) -> bool:

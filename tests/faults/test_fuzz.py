@@ -22,9 +22,12 @@ from websockets.sync.client import connect as sync_connect
 from tests.conftest import DatabaseTarget, make_settings
 from volta.app import Volta
 from volta.blocks.provisioning import service as provisioning
+from volta.ocpp.errors import ErrorCode
 from volta.ocpp.frames import Call, CallError, CallResult, FrameError, parse_frame
+from volta.ocpp.schemas import Validation
 from volta.ocpp.schemas import registry as schema_registry
 from volta.ocpp.session import CallReceived, Ignored, OcppSession, Reply
+from volta.ocpp.text import control_character
 from volta.ocpp.versions import Version
 
 json_values = st.recursive(
@@ -105,6 +108,54 @@ def test_parser_and_session_never_crash(text: str | bytes, version: Version) -> 
 
 
 REGISTRY = schema_registry()
+
+
+# Any character, control characters often: what a station may put in a string.
+station_text = st.text(
+    st.characters(codec="utf-8", categories=None)
+    | st.sampled_from([chr(c) for c in range(0x20)] + ["\\", '"', "\x7f"]),
+    max_size=30,
+)
+
+
+@st.composite
+def boot_with_strings(draw: st.DrawFn) -> tuple[Version, str]:
+    """A BootNotification (or DataTransfer) of either version whose strings,
+    keys included, are random text."""
+    version = draw(st.sampled_from(list(Version)))
+    if version is Version.V16:
+        payload: dict[str, Any] = {
+            "chargePointVendor": draw(station_text),
+            "chargePointModel": draw(station_text),
+        }
+    else:
+        payload = {
+            "chargingStation": {"model": draw(station_text), "vendorName": draw(station_text)},
+            "reason": "PowerUp",
+        }
+    action = draw(st.sampled_from(["BootNotification", "DataTransfer"]))
+    if action == "DataTransfer":
+        payload = {"vendorId": draw(station_text), draw(station_text): draw(station_text)}
+    return version, orjson.dumps([2, "f1", action, payload]).decode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(boot_with_strings())
+def test_no_control_character_reaches_a_handler(frame: tuple[Version, str]) -> None:
+    """Issue 12: a CALL is either refused with a CALLERROR, or handed on with no
+    C0 control character but TAB, LF and CR in any string; one that holds
+    such a character is always answered PropertyConstraintViolation (when
+    the schema has nothing else against it) and names the field."""
+    version, text = frame
+    event = OcppSession(version, REGISTRY, validation=Validation.OFF).receive(text)
+    bad = control_character(orjson.loads(text)[3])
+    if isinstance(event, CallReceived):
+        assert bad is None, text
+    else:
+        assert isinstance(event, Reply), event
+        assert bad is not None
+        assert event.code is ErrorCode.PROPERTY_CONSTRAINT_VIOLATION
+        assert event.description == bad
 
 
 # -- a live connection ---------------------------------------------------------------

@@ -14,6 +14,7 @@ Types (payloads in docs/events.md):
   limit.reached                         a session limit (energy, time, cost) was reached
   session.ended                         a transaction ended
   fault.reported                        a connector reported a fault
+  security.auth_failures                repeated failed sign-ins on the OCPP port
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ EventType = Literal[
     "limit.reached",
     "session.ended",
     "fault.reported",
+    "security.auth_failures",
 ]
 TYPES: tuple[str, ...] = get_args(EventType)
 

@@ -381,6 +381,7 @@ class _Upgrade(asyncio.Protocol):
         end = self.buffer.find(b"\r\n\r\n")
         if end < 0:
             if len(self.buffer) > MAX_REQUEST_BYTES:
+                log.info("refused a connection from %s: request head too large", self._peer())
                 self._refuse(431, "Request Header Fields Too Large", "request too large")
             return
         assert self.transport is not None
@@ -394,6 +395,9 @@ class _Upgrade(asyncio.Protocol):
         if self.timer is not None:
             self.timer.cancel()
 
+    def _peer(self) -> object:
+        return self.transport.get_extra_info("peername") if self.transport else None
+
     def _refuse(
         self, status: int, phrase: str, text: str, headers: dict[str, str] | None = None
     ) -> None:
@@ -405,13 +409,15 @@ class _Upgrade(asyncio.Protocol):
         try:
             request = parse_request(bytes(self.buffer[:head_length]))
         except Exception as exc:
+            log.info("refused a connection from %s: unreadable request", self._peer())
             self._refuse(400, "Bad Request", f"failed to open a WebSocket connection: {exc}")
             return
+        peer = self._peer()
         try:
-            decision = await self.server.gateway.admitter.admit(request.path, request.headers)
+            decision = await self.server.gateway.admitter.admit(request.path, request.headers, peer)
         except Exception:
             # As websockets answers an exception in process_request.
-            log.exception("upgrade check failed for %s", request.path)
+            log.exception("upgrade check failed for %r from %s", request.path[:100], peer)
             if not self.lost:
                 self._refuse(500, "Internal Server Error", "failed to open a WebSocket connection")
             return
@@ -429,6 +435,9 @@ class _Upgrade(asyncio.Protocol):
             try:
                 negotiated = negotiate_deflate(request.headers)
             except InvalidHeader as exc:
+                log.info(
+                    "refused station %s from %s: bad extension header", decision.station["id"], peer
+                )
                 self._refuse(400, "Bad Request", f"failed to open a WebSocket connection: {exc}")
                 return
             if negotiated is not None:

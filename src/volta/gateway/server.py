@@ -2,7 +2,8 @@
 
 Two transports behind the `transport` setting: websockets (here) and picows
 (`volta.gateway.picows_server`). Both make the same checks before the upgrade
-(`volta.gateway.handshake`: 404 unknown station, 401 Basic auth, subprotocol)
+(`volta.gateway.handshake`: the id rule, 401 Basic auth and unknown station,
+throttling, auto-registration limits, subprotocol)
 and run the same loop after it (`Gateway.serve_station`).
 """
 
@@ -58,7 +59,9 @@ class Gateway:
     async def process_request(
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
-        decision = await self.admitter.admit(request.path, request.headers)
+        decision = await self.admitter.admit(
+            request.path, request.headers, connection.remote_address
+        )
         if isinstance(decision, Refusal):
             response = connection.respond(decision.status, decision.text + "\n")
             for key, value in decision.headers.items():

@@ -29,6 +29,7 @@ from volta.ocpp.frames import (
     parse_frame,
 )
 from volta.ocpp.schemas import SchemaRegistry, Validation
+from volta.ocpp.text import control_character, may_hold_control, scrub
 from volta.ocpp.versions import Version
 
 
@@ -131,8 +132,14 @@ class OcppSession:
             if not exc.reply:
                 return Ignored(exc.description)
             return self._reply(exc.message_id, exc.code, exc.description)
+        # Rare: only a message with a backslash can hold an escaped control
+        # character (volta.ocpp.text); the payload is walked only then.
+        control = may_hold_control(text)
         if isinstance(frame, Call):
-            return self._receive_call(frame)
+            return self._receive_call(frame, control)
+        control_violation = None
+        if control:
+            frame, control_violation = self._scrubbed(frame)
         pending = self._pending
         if pending is None or pending.message_id != frame.message_id:
             # OCPP-J: an answer whose id matches no outstanding CALL is dropped.
@@ -150,10 +157,30 @@ class OcppSession:
                 )
             except OcppError as exc:
                 violation = f"{exc.code.value}: {exc.description}"
+            violation = violation or control_violation
             return ResultReceived(pending, frame.payload, violation)
         return ErrorReceived(pending, frame)
 
-    def _receive_call(self, call: Call) -> Event:
+    @staticmethod
+    def _scrubbed(
+        frame: CallResult | CallError,
+    ) -> tuple[CallResult | CallError, str | None]:
+        """An answer cannot be refused: one holding control characters is kept
+        with U+FFFD in their place, and a result carries the violation (the
+        operator sees it in the command's outcome)."""
+        if isinstance(frame, CallResult):
+            found = control_character(frame.payload)
+            if found is None:
+                return frame, None
+            violation = f"{ErrorCode.PROPERTY_CONSTRAINT_VIOLATION.value}: {found}"
+            return CallResult(frame.message_id, scrub(frame.payload)), violation
+        found = control_character([frame.error_code, frame.description, frame.details])
+        if found is None:
+            return frame, None
+        code, description, details = scrub([frame.error_code, frame.description, frame.details])
+        return CallError(frame.message_id, code, description, details), None
+
+    def _receive_call(self, call: Call, control: bool = False) -> Event:
         if not self._schemas.knows(self.version, call.action):
             return self._reply(
                 call.message_id,
@@ -170,6 +197,11 @@ class OcppSession:
             self._schemas.validate(self.version, call.action, call.payload, mode=self.validation)
         except OcppError as exc:
             return self._reply(call.message_id, exc.code, exc.description)
+        if control:
+            # Whatever the validation mode: the database cannot store a NUL.
+            found = control_character(call.payload)
+            if found is not None:
+                return self._reply(call.message_id, ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, found)
         return CallReceived(call)
 
     def _reply(self, message_id: str, code: ErrorCode, description: str) -> Reply:

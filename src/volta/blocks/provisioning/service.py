@@ -80,6 +80,15 @@ async def register_station(db: Database, station_id: str, registration_status: s
     await db.write_rows(station_id, [(_REGISTER, [row])])
 
 
+async def count_stations(db: Database, registration_status: str) -> int:
+    """How many stations are in `registration_status` (the gateway's cap on
+    auto-registered stations waiting for approval)."""
+    stmt = sa.select(sa.func.count()).select_from(Station)
+    async with db.read() as conn:
+        result = await conn.execute(stmt.where(Station.registration_status == registration_status))
+        return int(result.scalar_one())
+
+
 async def create_station(
     db: Database,
     station_id: str,
