@@ -89,6 +89,9 @@ async def test_bad_assignments_and_queries(volta, api):
     assert evse_only.status_code == 422 and "evse_id needs station_id" in evse_only.text
     unknown = await api.post("/api/v1/tariffs/999/assignments", json={"group_id": "G"})
     assert unknown.status_code == 404
+    # An unknown station is a 404, not a foreign-key 500 (issue 12).
+    nowhere = await api.post(f"/api/v1/tariffs/{tid}/assignments", json={"station_id": "NOPE"})
+    assert nowhere.status_code == 404 and "station NOPE" in nowhere.json()["detail"]
     assert (await api.delete("/api/v1/tariff-assignments/999")).status_code == 404
     assert (await api.get("/api/v1/transactions/999/cost")).status_code == 404
     assert (await api.get("/api/v1/cdrs/VOLTA-999")).status_code == 404

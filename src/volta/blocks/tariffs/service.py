@@ -36,6 +36,7 @@ from volta.store.models import (
     Connector,
     IdToken,
     MeterValue,
+    Station,
     Tariff,
     TariffAssignment,
     Transaction,
@@ -205,6 +206,11 @@ async def assign(
     async with db.write(station_id) as conn:
         if (await conn.execute(sa.select(Tariff.id).where(Tariff.id == tariff_id))).first() is None:
             raise NotFound(f"tariff {tariff_id} not found")
+        if station_id is not None and (
+            (await conn.execute(sa.select(Station.id).where(Station.id == station_id))).first()
+            is None
+        ):
+            raise NotFound(f"station {station_id} not found")
         await conn.execute(sa.delete(TariffAssignment).where(*target))
         row = (
             (
