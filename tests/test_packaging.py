@@ -110,9 +110,7 @@ def test_runtime_dependencies_are_used_and_hold_no_dev_tools() -> None:
     deps = runtime_dependencies()
     providers = packages_distributions()
     imported = {
-        _norm(dist)
-        for module in imported_top_level_modules()
-        for dist in providers.get(module, [])
+        _norm(dist) for module in imported_top_level_modules() for dist in providers.get(module, [])
     }
     # cryptography: secrets at rest (issue 12), wired by another part.
     unused = deps - imported - LOADED_BY_NAME - {"cryptography"}

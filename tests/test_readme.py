@@ -174,3 +174,79 @@ async def test_readme_charger_example_exits_cleanly_when_volta_goes_away(
     finally:
         if not stopped:
             await app.stop()
+
+
+async def test_readme_simulate_example_charges_on_every_connector_and_ends_its_sessions(
+    tmp_path: Path,
+) -> None:
+    """The README's `volta simulate` block, run by bash as written against a
+    real Volta on SQLite (the `volta` CLI behind `.venv/bin/volta`), with only
+    the port changed and a short --duration plus a scenario file that brings
+    drivers at once (the README's run takes two minutes). All four connectors
+    charge at the same time, and when the run ends no session is left
+    Active: every one ended with reason Local (1.6 StopTransaction, 2.0.1
+    TransactionEvent Ended)."""
+    from tests.conftest import API_TOKEN, make_settings
+
+    database = DatabaseTarget(f"sqlite:///{tmp_path}/volta.db", None)
+    app = Volta(make_settings(database))
+    await app.start()
+    try:
+        block = block_containing("sh", "volta simulate")
+        assert "--duration 120" in block and "ws://127.0.0.1:9000" in block
+        (tmp_path / "fast.toml").write_text(
+            "[simulate]\nidle_seconds = [0.1, 0.3]\nsession_seconds = [600, 600]\n"
+        )
+        script = block.replace("ws://127.0.0.1:9000", f"ws://127.0.0.1:{app.ocpp_port}").replace(
+            "--duration 120", "--duration 12 --scenario fast.toml"
+        )
+        shim = tmp_path / ".venv" / "bin" / "volta"
+        shim.parent.mkdir(parents=True)
+        shim.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m volta "$@"\n')
+        shim.chmod(0o755)
+        env = {**os.environ, "VOLTA_DATABASE_URL": database.url}
+        proc = await asyncio.create_subprocess_exec(
+            "bash",
+            "-euc",
+            script,
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{app.api_port}",
+            headers={"Authorization": f"Bearer {API_TOKEN}"},
+            timeout=15,
+        ) as api:
+
+            async def active() -> list[dict[str, object]]:
+                resp = await api.get("/api/v1/transactions", params={"active": "true"})
+                assert resp.status_code == 200, resp.text
+                return list(resp.json())
+
+            try:
+                most = 0
+                for _ in range(600):  # bounded: 60 s (the CLI starts seven times)
+                    most = max(most, len(await active()))
+                    if most == 4 or proc.returncode is not None:
+                        break
+                    await asyncio.sleep(0.1)
+                assert most == 4, "not every connector charged at once"
+                out, err = await asyncio.wait_for(proc.communicate(), 60)
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+            assert proc.returncode == 0, err.decode()
+            assert "Traceback" not in err.decode()
+            assert await active() == []
+            resp = await api.get("/api/v1/transactions", params={"limit": 100})
+            txs = resp.json()
+            assert len(txs) >= 4
+            for listed in txs:
+                tx = (await api.get(f"/api/v1/transactions/{listed['id']}")).json()
+                assert tx["status"] == "Ended" and tx["stop_reason"] == "Local", tx
+            assert "0 charging, 4 sessions done" in out.decode()
+    finally:
+        await app.stop()
