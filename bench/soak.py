@@ -734,15 +734,28 @@ def report(r: dict[str, Any]) -> str:
     )
 
 
+SOAK_INTRO = """\
+`.venv/bin/python bench/soak.py [--stations 1000] [--minutes 10] [--database sqlite|postgresql]`
+runs a real Volta process (pinned to the first CPU) and that many stations
+(half 1.6, half 2.0.1, on the second CPU) that charge, drop their connection
+at random and come back to the session they had, and now and then send a
+malformed frame; 2 % more clients try wrong passwords from source address
+127.0.0.2 (Volta throttles per source address, so they must not share the
+real stations' 127.0.0.1). Every start, meter sample and stop the server
+acknowledged is then looked up in the database. It prints the figures;
+`--write` also writes `bench/results/soak.json` and this section. "Bounded"
+RSS: the largest sample of the run's second half (after the ramp) within
+10 % of the first half's."""
+
+
 def write_results(r: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "soak.json").write_text(json.dumps(r, indent=2) + "\n")
     section = (
         "## Soak\n\n"
-        "`bench/soak.py` (see its docstring): "
-        f"{r['stations']} stations for {r['minutes']} minutes on {r['database']}, "
-        "random disconnects, wrong passwords from another source address, malformed "
-        f"frames; run {r['date']}.\n\n```\n{report(r)}\n```\n"
+        f"{SOAK_INTRO}\n\n"
+        f"Last written run ({r['date']}): {r['stations']} stations for {r['minutes']} "
+        f"minutes on {r['database']}.\n\n```\n{report(r)}\n```\n"
     )
     text = DOC.read_text(encoding="utf-8")
     start = text.find("\n## Soak\n")
