@@ -52,6 +52,7 @@ import datetime as dt
 import json
 import os
 import random
+import resource
 import shutil
 import signal
 import socket
@@ -788,6 +789,10 @@ def main() -> int:
         "--write", action="store_true", help="write bench/results/soak.json and docs/performance.md"
     )
     args = parser.parse_args()
+    # One descriptor per station here and in the server (which inherits it).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     tmp = Path(tempfile.mkdtemp(prefix="volta-soak-"))
     server = Server(args, tmp)
     try:

@@ -12,6 +12,7 @@ PostgreSQL the test registers them through the service, as the CLI would).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shlex
@@ -250,3 +251,65 @@ async def test_readme_simulate_example_charges_on_every_connector_and_ends_its_s
             assert "0 charging, 4 sessions done" in out.decode()
     finally:
         await app.stop()
+
+
+def curl_calls() -> list[tuple[str, str, object]]:
+    """(method, path, JSON body or None) of every curl line in README.md."""
+    calls = []
+    for block in code_blocks("sh"):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line, comments=True)
+            if not words or words[0] != "curl":
+                continue
+            method, body, path = "GET", None, ""
+            for i, word in enumerate(words):
+                if word == "-X":
+                    method = words[i + 1]
+                elif word == "-d":
+                    body = json.loads(words[i + 1])
+                elif word.startswith("localhost:8000/"):
+                    path = word.removeprefix("localhost:8000")
+            assert path, line
+            calls.append((method, path, body))
+    return calls
+
+
+async def test_readme_curl_examples_name_real_routes_with_valid_bodies(
+    api: httpx.AsyncClient,
+) -> None:
+    """Every curl example calls a route the API has, with that method, and a
+    JSON body its schema accepts (its required fields, no unknown ones)."""
+    spec = (await api.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    calls = curl_calls()
+    assert len(calls) >= 10
+    checked = 0
+    for method, url, body in calls:
+        path = url.split("?", 1)[0]
+        matches = [
+            (template, ops)
+            for template, ops in spec["paths"].items()
+            if re.fullmatch(re.sub(r"\{[^/]+\}", "[^/]+", template), path)
+        ]
+        assert matches, f"README: {method} {path} is no route"
+        # The most literal template wins (/stations/{id}/local-list over {action}).
+        template, ops = max(matches, key=lambda m: len(re.sub(r"\{[^/]+\}", "", m[0])))
+        assert method.lower() in ops, f"README: {method} {template} is not allowed"
+        request = ops[method.lower()].get("requestBody")
+        if body is None or request is None:
+            continue
+        schema = request["content"]["application/json"]["schema"]
+        ref = schema.get("$ref") or next(
+            (s["$ref"] for s in schema.get("anyOf", []) if "$ref" in s), None
+        )
+        if ref is None:
+            continue
+        model = schemas[ref.rsplit("/", 1)[1]]
+        assert isinstance(body, dict)
+        checked += 1
+        missing = set(model.get("required", [])) - set(body)
+        assert not missing, f"README: {method} {template} lacks {missing}"
+        if model.get("additionalProperties") is False:
+            unknown = set(body) - set(model.get("properties", {}))
+            assert not unknown, f"README: {method} {template}: unknown {unknown}"
+    assert checked >= 5, checked
