@@ -749,3 +749,121 @@ async def test_reconnects_with_back_off_after_server_close(volta, api, version):
         assert await wait_until(lambda: all_available(api, sid), 3)
         again = await remote_start(api, station)
         assert again["id"] != tx["id"]
+
+
+async def test_default_cards_let_every_connector_charge_at_once(volta, api):
+    """Issue 12: README's `volta simulate` example registered one card for
+    four connectors, so only one session could run. Without `--token` the
+    simulator now has one card per connector (SIM-CARD-1 .. SIM-CARD-4 for
+    2 stations x 2 connectors), and all four connectors charge at once."""
+    sc = scenario(
+        volta,
+        stations=2,
+        connectors=2,
+        protocol="mixed",
+        id_tokens=None,
+        id_prefix="CARDS-",
+        session_seconds=(30.0, 30.0),
+        idle_seconds=(0.05, 0.2),
+    )
+    assert sc.cards() == ["SIM-CARD-1", "SIM-CARD-2", "SIM-CARD-3", "SIM-CARD-4"]
+    for card in sc.cards():
+        await add_token(volta, card)
+
+    async def active() -> list[Any]:
+        resp = await api.get("/api/v1/transactions", params={"active": "true"})
+        assert resp.status_code == 200, resp.text
+        return [t for t in resp.json() if t["station_id"].startswith("CARDS-")]
+
+    async with running(volta, sc) as stations:
+        ok = False
+        for _ in range(100):  # bounded: 10 s
+            if len(await active()) == 4:
+                ok = True
+                break
+            await asyncio.sleep(0.1)
+        assert ok, await active()
+        txs = await active()
+        assert len({t["id_token"] for t in txs}) == 4
+        assert all(s.stats.errors == 0 for s in stations)
+
+
+async def test_the_end_of_a_run_ends_every_session(volta, api):
+    """Issue 12: `volta simulate --duration` left its sessions Active. When
+    the run ends every session ends first, as stopped at the station: 1.6
+    StopTransaction and 2.0.1 TransactionEvent `Ended` (E06, stoppedReason
+    Local), connectors back to Available, within the bounded grace."""
+    sc = scenario(
+        volta,
+        stations=2,
+        connectors=2,
+        protocol="mixed",
+        id_tokens=None,
+        id_prefix="END-",
+        session_seconds=(600.0, 600.0),
+        idle_seconds=(0.05, 0.2),
+        sessions=0,
+    )
+    for station_id in sc.station_ids():
+        await register(volta, station_id, password=sc.password)
+    for card in sc.cards():
+        await add_token(volta, card)
+    stations = build_fleet(sc)
+    stop = asyncio.Event()
+    fleet = asyncio.create_task(run_fleet(stations, stop, duration=60))
+    try:
+        assert await wait_until(
+            lambda: sum(1 for s in stations for c in s.connectors if c.transaction_id) == 4, 10
+        )
+        started = asyncio.get_running_loop().time()
+        stop.set()  # what --duration (or Ctrl-C) does
+        await asyncio.wait_for(fleet, sc.stop_grace + 5)
+        assert asyncio.get_running_loop().time() - started < sc.stop_grace
+    finally:
+        stop.set()
+        if not fleet.done():
+            fleet.cancel()
+    for s in stations:
+        assert s.open_sessions() == []
+        txs = await transactions(api, s.id)
+        assert len(txs) == 2
+        for listed in txs:
+            tx = (await api.get(f"/api/v1/transactions/{listed['id']}")).json()
+            assert tx["status"] == "Ended", tx
+            assert tx["stop_reason"] == "Local"
+            assert tx["meter_stop_wh"] is not None
+        assert await wait_until(lambda s=s: all_available(api, s.id, 2), 3)
+
+
+async def test_a_station_away_when_the_run_ends_comes_back_to_end_its_session(volta, api):
+    """A station whose connection dropped mid-session when the run ends
+    reconnects once, boots and ends that session, then leaves."""
+    sc = scenario(
+        volta,
+        protocol="2.0.1",
+        id_prefix="AWAY-",
+        session_seconds=(600.0, 600.0),
+        reconnect_min=30.0,
+        reconnect_max=30.0,
+    )
+    await add_token(volta, CARD)
+    await register(volta, sc.station_ids()[0], password=sc.password)
+    stations = build_fleet(sc)
+    stop = asyncio.Event()
+    fleet = asyncio.create_task(run_fleet(stations, stop))
+    try:
+        station = stations[0]
+        assert await wait_until(lambda: bool(station.open_sessions()), 10)
+        # The connection drops; the station waits 15-45 s before coming back.
+        station.reconnect("PowerUp")
+        assert await wait_until(lambda: not station.accepted.is_set(), 5)
+        await asyncio.sleep(0.2)
+        stop.set()
+        await asyncio.wait_for(fleet, sc.stop_grace + 5)
+    finally:
+        stop.set()
+        if not fleet.done():
+            fleet.cancel()
+    (tx,) = await transactions(api, station.id)
+    tx = (await api.get(f"/api/v1/transactions/{tx['id']}")).json()
+    assert tx["status"] == "Ended", tx

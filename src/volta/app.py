@@ -344,7 +344,7 @@ async def run_demo(volta: Volta, count: int, stop: asyncio.Event) -> None:
             await provisioning.create_station(volta.db, station_id, password=password)
         else:
             await provisioning.update_station(volta.db, station_id, password=password)
-    for token in scenario.id_tokens:
+    for token in scenario.cards():
         if await tokens.get_token(volta.db, token) is None:
             await tokens.add_token(volta.db, token)
     log.info("demo: %d simulated stations (%s...)", count, scenario.station_ids()[0])

@@ -477,11 +477,21 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--connectors", type=int, help="connectors (EVSEs) per station (2)")
     sim.add_argument("--id-prefix", help="station ids are PREFIX001, PREFIX002, ... (SIM-)")
     sim.add_argument("--password", help="HTTP Basic password of every station")
-    sim.add_argument("--token", action="append", help="id token drivers present (repeatable)")
+    sim.add_argument(
+        "--token",
+        action="append",
+        help="id token drivers present (repeatable; default: one card per connector, "
+        "SIM-CARD-1 .. SIM-CARD-N)",
+    )
     sim.add_argument("--meter-interval", type=float, help="seconds between meter values (10)")
     sim.add_argument("--sessions", type=int, help="sessions per connector, then idle (0: forever)")
     sim.add_argument("--seed", type=int, help="random seed for repeatable runs")
-    sim.add_argument("--duration", type=float, default=0.0, help="stop after S seconds")
+    sim.add_argument(
+        "--duration",
+        type=float,
+        default=0.0,
+        help="stop after S seconds (open sessions end first, within 10 s)",
+    )
     sim.add_argument("--report-every", type=float, default=10.0, help="print a summary every S s")
     sim.add_argument("--verbose", action="store_true", help="log connections and failures")
     sim.set_defaults(func=cmd_simulate)

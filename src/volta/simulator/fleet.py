@@ -15,6 +15,15 @@ log = logging.getLogger(__name__)
 
 def build_fleet(scenario: Scenario) -> list[SimulatedStation]:
     seed = scenario.seed or random.SystemRandom().randrange(1 << 30)
+    cards, connectors = len(scenario.cards()), scenario.stations * scenario.connectors
+    if 0 < cards < connectors:
+        log.warning(
+            "%d driver card(s) for %d connectors: at most %d session(s) at a time "
+            "(a card charges one car at a time); leave --token out for one card per connector",
+            cards,
+            connectors,
+            cards,
+        )
     cards_in_use: set[str] = set()
     return [
         SimulatedStation(

@@ -8,7 +8,9 @@ protocol = "mixed"          # 1.6, 2.0.1 or mixed
 connectors = 2
 id_prefix = "SIM-"
 password = ""               # HTTP Basic password, the same for all
-id_tokens = ["SIM-CARD-1"]  # what drivers present; []: only the CSMS starts sessions
+id_tokens = ["SIM-CARD-1"]  # what drivers present; []: only the CSMS starts sessions;
+                            # left out: one card per connector, SIM-CARD-1 .. SIM-CARD-N
+                            # (N = stations x connectors; a card charges one car at a time)
 heartbeat_interval = 0      # 0: what the CSMS says in BootNotification
 meter_interval = 10         # seconds between meter values while charging
 session_seconds = [60, 180] # how long a session lasts (random in range)
@@ -17,13 +19,14 @@ power_kw = [7.4, 22.0]      # charging power
 sessions = 0                # driver sessions per connector, 0: until stopped;
                             # remote starts are served before and after
 seed = 0                    # random seed, 0: random
+stop_grace = 10             # at the end, seconds to end open sessions and leave
 ```
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +39,8 @@ class Scenario:
     connectors: int = 2
     id_prefix: str = "SIM-"
     password: str = ""
-    id_tokens: list[str] = field(default_factory=lambda: ["SIM-CARD-1"])
+    # None: one card per connector (cards()); []: no driver cards at all.
+    id_tokens: list[str] | None = None
     heartbeat_interval: float = 0.0
     meter_interval: float = 10.0
     session_seconds: tuple[float, float] = (60.0, 180.0)
@@ -47,6 +51,17 @@ class Scenario:
     # Reconnect back-off: first delay and cap, seconds.
     reconnect_min: float = 0.5
     reconnect_max: float = 30.0
+    # When the run ends: how long stations may take to end their sessions
+    # (StopTransaction / TransactionEvent Ended) and close, seconds.
+    stop_grace: float = 10.0
+
+    def cards(self) -> list[str]:
+        """The id tokens drivers present: `id_tokens`, or one card per
+        connector (SIM-CARD-1 .. SIM-CARD-N), so every connector can charge
+        at once (a card charges one car at a time: ConcurrentTx)."""
+        if self.id_tokens is not None:
+            return list(self.id_tokens)
+        return [f"SIM-CARD-{i}" for i in range(1, self.stations * self.connectors + 1)]
 
     def station_ids(self) -> list[str]:
         width = max(3, len(str(self.stations)))

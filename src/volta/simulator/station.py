@@ -116,6 +116,9 @@ class SimulatedStation:
         ]
         self.stats = Stats()
         self.accepted = asyncio.Event()
+        # Set when the run ends: drivers leave, sessions end (StopTransaction /
+        # TransactionEvent Ended), then the connection closes.
+        self.stopping = asyncio.Event()
         self.heartbeat_interval = scenario.heartbeat_interval
         self.configuration: dict[str, tuple[str, bool]] = {
             # key: (value, readonly) - the 1.6 Core configuration keys we keep;
@@ -139,8 +142,22 @@ class SimulatedStation:
     # -- connection --------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Stay connected until `stop` is set, reconnecting with back-off."""
+        """Stay connected until `stop` is set, reconnecting with back-off; then
+        end the sessions still open and leave (at most `stop_grace` seconds)."""
         delay = self.scenario.reconnect_min
+        try:
+            await self._run(stop, delay)
+        finally:
+            if stop.is_set() and self.open_sessions():
+                # Stopped while away: come back once to end them.
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(self.scenario.stop_grace):
+                        await self._connected(stop)
+
+    def open_sessions(self) -> list[Connector]:
+        return [c for c in self.connectors if c.transaction_id is not None]
+
+    async def _run(self, stop: asyncio.Event, delay: float) -> None:
         while not stop.is_set():
             started = time.monotonic()
             try:
@@ -193,6 +210,8 @@ class SimulatedStation:
             ]
             try:
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                if stop.is_set() and not reader.done() and not self._reconnect.is_set():
+                    await self._wind_down(life, reader)
             finally:
                 for task in (*waits, *self._tasks):
                     task.cancel()
@@ -204,6 +223,21 @@ class SimulatedStation:
                 self._link = None
             if life.done() and not life.cancelled() and life.exception() is not None:
                 raise life.exception()  # type: ignore[misc]
+
+    async def _wind_down(self, life: asyncio.Task[None], reader: asyncio.Task[Any]) -> None:
+        """The run ends: every session ends as if stopped at the station
+        (1.6 StopTransaction / 2.0.1 TransactionEvent Ended, reason Local),
+        connectors report Available, then the connection closes. Bounded."""
+        self.stopping.set()
+        for connector in self.connectors:
+            if not connector.stop_requested.is_set():
+                connector.stop_reason = "Local"
+                connector.stop_requested.set()
+        if life.done():
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.scenario.stop_grace):
+                await asyncio.wait([life, reader], return_when=asyncio.FIRST_COMPLETED)
 
     def spawn(self, coro: Any) -> None:
         """Run `coro` while connected (cancelled when the connection goes)."""
@@ -297,18 +331,15 @@ class SimulatedStation:
         connector, counted over reconnects. The CSMS may start a session at any
         time, also once those are done or when no driver has a card."""
         sc = self.scenario
-        while True:
-            scheduled = bool(sc.id_tokens) and (
+        cards = sc.cards()
+        while not self.stopping.is_set():
+            scheduled = bool(cards) and (
                 not sc.sessions or connector.scheduled_sessions < sc.sessions
             )
-            remote: tuple[str, int | None] | None = None
-            if scheduled:
-                idle = self.rng.uniform(*sc.idle_seconds)
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(idle):
-                        remote = await connector.remote_start.get()
-            else:
-                remote = await connector.remote_start.get()
+            idle = self.rng.uniform(*sc.idle_seconds) if scheduled else None
+            remote = await self._next_remote_start(connector, idle)
+            if self.stopping.is_set():
+                return
             if not connector.available:
                 continue
             if remote is not None:
@@ -321,11 +352,11 @@ class SimulatedStation:
                 if card in self.cards_in_use:
                     card = None
             else:
-                free = [t for t in sc.id_tokens if t not in self.cards_in_use]
+                free = [t for t in cards if t not in self.cards_in_use]
                 card = self.rng.choice(free) if free else None
             if card is None:
                 # The card charges elsewhere: no driver comes just now.
-                await asyncio.sleep(1.0)
+                await wait_set(self.stopping, 1.0)
                 continue
             connector.scheduled_sessions += 1
             self.cards_in_use.add(card)
@@ -333,6 +364,25 @@ class SimulatedStation:
                 await self._charge(connector, card, remote=False)
             finally:
                 self.cards_in_use.discard(card)
+
+    async def _next_remote_start(
+        self, connector: Connector, timeout: float | None
+    ) -> tuple[str, int | None] | None:
+        """The next remote start for `connector`, or None when `timeout`
+        seconds pass or the run ends first."""
+        getter = asyncio.ensure_future(connector.remote_start.get())
+        stopping = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait(
+                [getter, stopping], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            stopping.cancel()
+            if not getter.done():
+                getter.cancel()
+        if getter.done() and not getter.cancelled():
+            return getter.result()
+        return None
 
     async def _charge(
         self,
@@ -352,6 +402,9 @@ class SimulatedStation:
             return
         car = Car.arrive(self.rng, sc.power_kw)
         connector.stop_requested.clear()
+        if self.stopping.is_set():  # the run ended meanwhile: start, then stop at once
+            connector.stop_reason = "Local"
+            connector.stop_requested.set()
         connector.id_token = token
         if not await self.dialect.start(self, connector, token, remote_start_id):
             await self.status(connector, "Available")
