@@ -17,7 +17,8 @@ from tests.helpers import register, wait_until
 from volta.blocks.provisioning import service as provisioning
 from volta.events import service as events
 from volta.gateway import handshake
-from volta.gateway.throttle import Backoff, RateLimit, address_key
+from volta.gateway.throttle import Backoff, RateLimit
+from volta.security import source_key as address_key
 
 PASSWORD = "correct-horse-battery-staple"
 

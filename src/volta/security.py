@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import os
 import secrets
 
@@ -50,3 +51,24 @@ def hash_api_token(token: str) -> str:
 def new_station_password() -> str:
     """24 URL-safe characters: within OCPP 2.0.1's 16-40 and easy to type."""
     return secrets.token_urlsafe(18)
+
+
+def source_key(peer: object) -> str:
+    """The key a client is throttled by (station sign-ins on the OCPP port,
+    dashboard sign-ins on the API port): its IPv4 address, or the /64 of an
+    IPv6 one (a single host may hold a whole /64); an IPv4-mapped IPv6
+    address counts as its IPv4 address. `peer` is an address or a socket's
+    peer tuple; none gives "unknown"."""
+    host = peer[0] if isinstance(peer, tuple) and peer else peer
+    if not host:
+        return "unknown"
+    text = str(host)
+    try:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return text
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)

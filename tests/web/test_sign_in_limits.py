@@ -15,7 +15,7 @@ import httpx
 
 from tests.web.conftest import ADMIN, VIEWER, add_users, base_url, sign_in
 from volta.app import Volta
-from volta.web.users import source_of
+from volta.security import source_key as source_of
 
 
 @asynccontextmanager

@@ -45,10 +45,10 @@ from websockets.datastructures import Headers
 
 from volta.blocks.provisioning import service as provisioning
 from volta.events import service as events
-from volta.gateway.throttle import Backoff, RateLimit, address_key
+from volta.gateway.throttle import Backoff, RateLimit
 from volta.ocpp.identity import MAX_LENGTH, identity_from_path, printable
 from volta.ocpp.versions import SUPPORTED, Version
-from volta.security import hash_password, verify_password
+from volta.security import hash_password, source_key, verify_password
 from volta.services import Services
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ class Admitter:
 
     async def admit(self, path: str, headers: Headers, peer: object = None) -> Admission | Refusal:
         address = self.client_address(peer, headers)
-        key = address_key(address)
+        key = source_key(address)
         segment, valid = identity_from_path(path)
         shown = printable(segment)
         credentials = basic_credentials(headers)

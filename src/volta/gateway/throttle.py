@@ -13,28 +13,11 @@ amount of memory (about 150 bytes a key).
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 
 FIRST_DELAY = 1.0
-
-
-def address_key(peer: object) -> str:
-    """The throttling key of a peer address: the IPv4 address, or the /64 of
-    an IPv6 one (a single host may hold a whole /64)."""
-    host = peer[0] if isinstance(peer, tuple) and peer else peer
-    text = str(host)
-    try:
-        address = ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return text
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
 
 
 class _Entry:

@@ -19,7 +19,6 @@ import contextlib
 import datetime as dt
 import functools
 import hashlib
-import ipaddress
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -56,22 +55,6 @@ async def _in_hash_pool(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 TOO_MANY_FAILURES = "too many failed sign-ins"
-
-
-def source_of(address: str | None) -> str:
-    """The key sign-ins are limited by: the client's IPv4 address, or the /64
-    of an IPv6 one (one host can hold a whole /64)."""
-    if not address:
-        return "unknown"
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
 
 
 class SignInThrottle:

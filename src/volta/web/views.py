@@ -36,7 +36,7 @@ from volta.blocks.transactions import service as transactions
 from volta.http import ServicesDep, control_character, get_services
 from volta.ocpp.times import parse_timestamp
 from volta.ocpp.versions import Version
-from volta.security import new_station_password
+from volta.security import new_station_password, source_key
 from volta.services import Services
 from volta.store import framelog
 from volta.store.models import utcnow
@@ -236,7 +236,7 @@ async def login(request: Request, services: ServicesDep) -> Response:
     password = form.get("password")
     throttle: users.SignInThrottle = request.app.state.sign_in_throttle
     address = request.client.host if request.client else None
-    source = users.source_of(address)
+    source = source_key(address)
     refused = throttle.refusal(source)
     if refused is not None:
         # Refused before any password is hashed: a flood costs nothing here.
