@@ -80,27 +80,16 @@ async def link_start(
         if used.rowcount:
             values["reservation_id"] = reservation_id
     waiting = RemoteStart.status.in_(("Requested", "Accepted"))
-    if remote_start_id is None and id_token is not None:
+    # The newest waiting remote start for this EVSE: the driver's (by token),
+    # or, for a remote start reported with no token at all (F02), any.
+    by_token = id_token is not None
+    if remote_start_id is None and (by_token or remote_trigger):
         remote_start_id = (
             await conn.execute(
                 sa.select(RemoteStart.id)
                 .where(
                     RemoteStart.station_id == station_id,
-                    RemoteStart.id_token == id_token,
-                    waiting,
-                    sa.or_(RemoteStart.evse_id.is_(None), RemoteStart.evse_id == evse_id),
-                    RemoteStart.created_at > now - dt.timedelta(seconds=remote_start_window),
-                )
-                .order_by(RemoteStart.id.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-    if remote_start_id is None and id_token is None and remote_trigger:
-        remote_start_id = (
-            await conn.execute(
-                sa.select(RemoteStart.id)
-                .where(
-                    RemoteStart.station_id == station_id,
+                    RemoteStart.id_token == id_token if by_token else sa.true(),
                     waiting,
                     sa.or_(RemoteStart.evse_id.is_(None), RemoteStart.evse_id == evse_id),
                     RemoteStart.created_at > now - dt.timedelta(seconds=remote_start_window),
