@@ -25,7 +25,8 @@ pytestmark = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 @contextmanager
 def statements(volta: Any) -> Iterator[list[str]]:
     """The SQL statements run while the block runs, but for the frame log,
-    which is written in batches off the answering path, and the transaction
+    which is written in batches off the answering path, the webhook
+    dispatcher's poll (its own timer), and the transaction
     control (BEGIN, SAVEPOINT, COMMIT) group commit shares among writers."""
     engine = volta.db._sync_engine
     assert engine is not None, "the count is taken on SQLite"
@@ -35,7 +36,10 @@ def statements(volta: Any) -> Iterator[list[str]]:
         words = statement.split(None, 1)
         if words[0].upper() in ("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT", "ROLLBACK"):
             return
-        if "frames" in statement.split("(", 1)[0]:
+        head = statement.split("(", 1)[0]
+        if "frames" in head or "webhook_deliveries" in head:
+            # The frame log's batches and the webhook dispatcher's poll run
+            # on their own clocks and may fall inside the window.
             return
         seen.append(statement)
 
