@@ -71,13 +71,16 @@ import orjson
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+# bench/ is the script directory (sys.path[0]): the load bench already has the
+# PostgreSQL administration the soak needs.
+from run_load import pg_execute
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "performance.md"
 PYTHON = sys.executable
 HOST = "127.0.0.1"
 BAD_SOURCE = "127.0.0.2"  # wrong-password clients come from here
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 API_TOKEN = "bench-soak-token"
 PASSWORD = "soak-station-pass"
 TAG = "SOAK-TAG"
@@ -534,19 +537,6 @@ class Server:
         if self.pg_name:
             with contextlib.suppress(Exception):
                 pg_execute(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
-
-
-def pg_execute(sql: str) -> None:
-    import asyncpg
-
-    async def go() -> None:
-        conn = await asyncpg.connect(PG_ADMIN_URL, timeout=10)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(go())
 
 
 async def register(server: Server, ids: list[str], password: str) -> None:

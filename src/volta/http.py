@@ -4,6 +4,7 @@ when it builds the HTTP application; neither adapter imports the other."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -22,15 +23,16 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 # Tab, line feed and carriage return are ordinary text in a free-text field
 # (a note, a description); every other C0 control character and DEL is not
 # (PostgreSQL refuses NUL outright; the rest only hides text from people).
-_WHITESPACE = frozenset("\t\n\r")
+# The OCPP port refuses the same C0 characters in stations' strings
+# (volta.ocpp.text), DEL aside.
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_CONTROL_BUT_WHITESPACE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def control_character(text: str, *, allow_whitespace: bool = True) -> bool:
     """Whether `text` holds a control character (C0 or DEL)."""
-    for ch in text:
-        if (ch < " " or ch == "\x7f") and not (allow_whitespace and ch in _WHITESPACE):
-            return True
-    return False
+    pattern = _CONTROL_BUT_WHITESPACE if allow_whitespace else _CONTROL
+    return pattern.search(text) is not None
 
 
 def control_character_paths(
