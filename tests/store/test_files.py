@@ -91,6 +91,17 @@ def test_cli_refuses_a_missing_database_and_never_makes_an_empty_one(tmp_path):
     assert volta(url, "stations", "list").returncode == 0
 
 
+def test_an_empty_lock_file_is_a_first_start_not_a_lost_database(tmp_path):
+    """A first start that died before creating the database (or one still
+    creating it, under the lock) leaves an empty lock file: that is no sign
+    of a lost database. Only a lock file written after creation is."""
+    url = f"sqlite:///{tmp_path}/volta.db"
+    (tmp_path / "volta.db.lock").touch()
+    first = volta(url, "stations", "add", "CP-1")
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "volta.db.lock").stat().st_size > 0
+
+
 async def test_serve_refuses_when_the_admin_password_file_outlived_the_database(
     sqlite, tmp_path, monkeypatch
 ):

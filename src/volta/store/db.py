@@ -479,8 +479,10 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def lock_path(path: Path) -> Path:
-    """The lock file beside a SQLite database: migrations take it, and its
-    presence says a database was created here (see `Database.check_missing`)."""
+    """The lock file beside a SQLite database: migrations take it, and once
+    the database exists it holds a line saying so (see
+    `Database.check_missing`). An empty lock file only says a first start
+    began here, perhaps still creating the database under the lock."""
     return path.with_name(path.name + ".lock")
 
 
@@ -631,12 +633,18 @@ class Database:
 
     def check_missing(self) -> None:
         """Refuse to open a SQLite database whose file is gone though one was
-        created here (its lock file is still there): SQLite would silently
-        start an empty one. Delete the lock file to start afresh on purpose."""
+        created here (its lock file says so): SQLite would silently start an
+        empty one. Delete the lock file to start afresh on purpose. Called
+        under the migration lock, so that a process still creating the
+        database is waited for, never taken for a lost one."""
         if self.path is None or self.path.exists():
             return
         marker = lock_path(self.path)
-        if marker.exists():
+        try:
+            created = marker.stat().st_size > 0
+        except FileNotFoundError:
+            created = False
+        if created:
             raise DatabaseMissing(
                 f"the database {self.path} is missing, but {marker.name} beside it shows one "
                 "was created there: restore the file from a backup, or delete "

@@ -76,13 +76,25 @@ async def _file_lock(db: Database) -> AsyncIterator[None]:
         os.close(fd)
 
 
+def _mark_created(db: Database) -> None:
+    """Write, once, into the lock file that the database now exists here."""
+    if db.path is None or not db.path.exists():
+        return
+    marker = lock_path(db.path)
+    with contextlib.suppress(FileNotFoundError):
+        if marker.stat().st_size == 0:
+            with marker.open("a") as f:
+                f.write(f"volta database {db.path.name} created here\n")
+
+
 async def upgrade(db: Database, revision: str = "head") -> bool:
     """Bring the schema to `revision`; a no-op when it is already there.
     True when the database file was created now (SQLite). Raises
     `DatabaseMissing` when the file is gone though one was created here."""
-    db.check_missing()
     async with _file_lock(db):
+        db.check_missing()
         created = db.path is not None and not db.path.exists()
         await db.run_sync(_upgrade, revision)
+        _mark_created(db)
     db.remember_file()
     return created
