@@ -65,6 +65,9 @@ class Station(Base):
     last_connected_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     last_disconnected_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The site or circuit the station hangs from (smart charging); no
+    # foreign key so that SQLite can add the column in place.
+    site_id: Mapped[int | None] = mapped_column(sa.Integer, index=True)
 
 
 class Connector(Base):
@@ -525,6 +528,95 @@ class Cdr(Base):
     tariff: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     audit: Mapped[dict[str, Any]] = mapped_column(JSONType)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ChargingProfile(Base):
+    """A charging profile Volta sent (or a station reported), per EVSE (0:
+    the whole station), with the station's answer: what Volta believes is
+    installed is every row `Accepted` and not cleared or replaced."""
+
+    __tablename__ = "charging_profiles"
+    __table_args__ = (sa.Index("ix_charging_profiles_station", "station_id", "evse_id", "status"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.ForeignKey("stations.id", ondelete="CASCADE"))
+    evse_id: Mapped[int] = mapped_column(sa.Integer)
+    # The profile's own id (chargingProfileId / id), unique per station.
+    profile_id: Mapped[int] = mapped_column(sa.Integer)
+    stack_level: Mapped[int] = mapped_column(sa.Integer)
+    # 2.0.1 names (volta.ocpp.charging): ChargingStationMaxProfile, TxDefaultProfile,
+    # TxProfile, ChargingStationExternalConstraints.
+    purpose: Mapped[str] = mapped_column(sa.String(40))
+    transaction_id: Mapped[str | None] = mapped_column(sa.String(36))
+    # The profile in 2.0.1 wire shape (volta.ocpp.charging.to_v201).
+    profile: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # Who made it: api, allocator, fallback (the site's safe default), station
+    # (reported by ReportChargingProfiles / NotifyChargingLimit).
+    source: Mapped[str] = mapped_column(sa.String(16))
+    # Requested, Accepted, Rejected, Failed (no answer), Cleared, Replaced.
+    status: Mapped[str] = mapped_column(sa.String(16))
+    command_id: Mapped[str | None] = mapped_column(sa.String(36))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Site(Base):
+    """A grid connection, or a circuit (sub-panel) below one: a tree through
+    `parent_id`. Its limit is per phase, in A, or in W over all phases."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    parent_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("sites.id", ondelete="RESTRICT"), index=True
+    )
+    max_current_a: Mapped[float | None] = mapped_column(sa.Float)
+    max_power_w: Mapped[float | None] = mapped_column(sa.Float)
+    phases: Mapped[int] = mapped_column(sa.Integer, default=3)
+    voltage_v: Mapped[float] = mapped_column(sa.Float, default=230.0)
+    # equal, priority, first_come
+    strategy: Mapped[str] = mapped_column(sa.String(16), default="equal")
+    min_current_a: Mapped[float] = mapped_column(sa.Float, default=6.0)
+    # With the priority strategy: a token group's priority ({"FLEET": 10}).
+    group_priorities: Mapped[dict[str, int] | None] = mapped_column(JSONType)
+    # Peak shaving: the site's meter (a station's main meter, EVSE 0) or
+    # readings pushed to the API; the latest non-EV load, per phase, in A.
+    meter_station_id: Mapped[str | None] = mapped_column(sa.String(48))
+    non_ev_load_a: Mapped[list[float] | None] = mapped_column(JSONType)
+    non_ev_load_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class EvseAllocation(Base):
+    """What the allocator gave an EVSE and what the station answered: kept so
+    that the allocation survives a restart and only changes are sent."""
+
+    __tablename__ = "evse_allocations"
+
+    station_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    evse_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    site_id: Mapped[int | None] = mapped_column(sa.Integer, index=True)
+    # Per-phase current in A (0: paused), and on how many phases.
+    limit_a: Mapped[float] = mapped_column(sa.Float)
+    phases: Mapped[int] = mapped_column(sa.Integer, default=3)
+    # Higher first with the priority strategy.
+    priority: Mapped[int] = mapped_column(sa.Integer, default=0)
+    transaction_id: Mapped[str | None] = mapped_column(sa.String(36))
+    profile_id: Mapped[int | None] = mapped_column(sa.Integer)
+    # What the EV said through ISO 15118 (2.0.1 NotifyEVChargingNeeds), for
+    # the current session: departure, energy still needed, its current range.
+    departure_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    energy_needed_wh: Mapped[float | None] = mapped_column(sa.Float)
+    ev_min_current_a: Mapped[float | None] = mapped_column(sa.Float)
+    ev_max_current_a: Mapped[float | None] = mapped_column(sa.Float)
+    # Sent, Accepted, Rejected, Failed: a station that did not confirm is
+    # counted at its maximum.
+    status: Mapped[str] = mapped_column(sa.String(16))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 # Core tables, for statements built once and run on hot paths.
