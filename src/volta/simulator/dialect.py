@@ -71,8 +71,15 @@ class Dialect(Protocol):
     ) -> bool: ...
 
     async def meter(
-        self, station: SimulatedStation, connector: Connector, car: Car, context: str
-    ) -> None: ...
+        self,
+        station: SimulatedStation,
+        connector: Connector,
+        car: Car,
+        context: str,
+        *,
+        rate_changed: bool = False,
+    ) -> None:
+        """A sample of the session; `rate_changed`: sent because the limit changed."""
 
     async def stop(
         self, station: SimulatedStation, connector: Connector, car: Car | None, reason: str

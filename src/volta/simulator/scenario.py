@@ -15,7 +15,9 @@ heartbeat_interval = 0      # 0: what the CSMS says in BootNotification
 meter_interval = 10         # seconds between meter values while charging
 session_seconds = [60, 180] # how long a session lasts (random in range)
 idle_seconds = [5, 30]      # pause between sessions
-power_kw = [7.4, 22.0]      # charging power
+power_kw = [7.4, 22.0]      # charging power of the cars
+max_current = 32            # each EVSE's rating, A per phase (what it offers with no profile)
+one_phase_share = 0.2       # share of cars charging on one phase (any car up to 7.4 kW does)
 sessions = 0                # driver sessions per connector, 0: until stopped;
                             # remote starts are served before and after
 seed = 0                    # random seed, 0: random
@@ -46,6 +48,8 @@ class Scenario:
     session_seconds: tuple[float, float] = (60.0, 180.0)
     idle_seconds: tuple[float, float] = (5.0, 30.0)
     power_kw: tuple[float, float] = (7.4, 22.0)
+    max_current: float = 32.0
+    one_phase_share: float = 0.2
     sessions: int = 0
     seed: int = 0
     # Reconnect back-off: first delay and cap, seconds.

@@ -17,6 +17,7 @@ import base64
 import contextlib
 import datetime as dt
 import logging
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -37,12 +38,14 @@ from volta.ocpp.versions import Version
 from volta.simulator import v16, v201
 from volta.simulator.dialect import Dialect
 from volta.simulator.ev import Car, electrical
+from volta.simulator.profiles import ProfileStore, offer
 from volta.simulator.scenario import Scenario
 from volta.simulator.transport import WebSocketTransport
 
 log = logging.getLogger(__name__)
 
 Reading = tuple[str, float, str, str | None, str | None]
+PHASES = ("L1", "L2", "L3")
 DIALECTS: dict[Version, Dialect] = {Version.V16: v16, Version.V201: v201}
 
 
@@ -63,6 +66,16 @@ async def wait_set(event: asyncio.Event, seconds: float) -> bool:
     return event.is_set()
 
 
+async def wait_any(seconds: float, *events: asyncio.Event) -> None:
+    """Wait at most `seconds` for any of `events`."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+
+
 @dataclass
 class Connector:
     id: int  # 1.6 connectorId; 2.0.1 EVSE id (one connector per EVSE)
@@ -78,6 +91,9 @@ class Connector:
     remote_start: asyncio.Queue[tuple[str, int | None]] = field(default_factory=asyncio.Queue)
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
     stop_reason: str = "Remote"  # why stop_requested was set
+    car: Car | None = None  # the car charging here, if any
+    started_at: dt.datetime | None = None  # the transaction's start (Relative profiles)
+    limit_changed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass
@@ -134,6 +150,7 @@ class SimulatedStation:
             "ConnectionTimeOut": ("60", False),
         }
         self.local_list_version = 0
+        self.profiles = ProfileStore()
         self._link: OcppLink | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reconnect = asyncio.Event()
@@ -400,52 +417,102 @@ class SimulatedStation:
         if must_authorize and not await self.dialect.authorize(self, token):
             await self.status(connector, "Available")
             return
-        car = Car.arrive(self.rng, sc.power_kw)
+        car = Car.arrive(
+            self.rng, sc.power_kw, max_current=sc.max_current, one_phase_share=sc.one_phase_share
+        )
         connector.stop_requested.clear()
         if self.stopping.is_set():  # the run ended meanwhile: start, then stop at once
             connector.stop_reason = "Local"
             connector.stop_requested.set()
         connector.id_token = token
-        if not await self.dialect.start(self, connector, token, remote_start_id):
-            await self.status(connector, "Available")
-            return
-        await self.status(connector, "Charging")
+        # Whole seconds, as the transaction's timestamp says (Relative profiles).
+        connector.started_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        connector.car = car
+        try:
+            if not await self.dialect.start(self, connector, token, remote_start_id):
+                await self.status(connector, "Available")
+                return
+            valid_s = self.apply_limit(connector, car)
+            await self.status(connector, "SuspendedEVSE" if car.suspended else "Charging")
+            await self._charging(connector, car, valid_s)
+        finally:
+            connector.car = None
+        self.stats.sessions += 1
+        await self.status(connector, "Finishing")
+        await self.status(connector, "Available")
+        connector.id_token = None
+
+    async def _charging(self, connector: Connector, car: Car, valid_s: float) -> None:
+        """Charge until the session ends, within the limit in force: a new
+        profile (or the next period of a schedule) changes the draw at once,
+        and a MeterValues tells the CSMS right away what the car draws now."""
+        sc = self.scenario
         duration = self.rng.uniform(*sc.session_seconds)
         started = time.monotonic()
         last = started
+        next_sample = started + sc.meter_interval
         reason = "Local"
         while True:
-            remaining = duration - (time.monotonic() - started)
+            now = time.monotonic()
+            remaining = duration - (now - started)
             if remaining <= 0:
                 reason = "Local"
                 break
-            await wait_set(connector.stop_requested, min(sc.meter_interval, remaining))
+            wait = min(next_sample - now, remaining, valid_s)
+            await wait_any(max(0.0, wait), connector.stop_requested, connector.limit_changed)
             now = time.monotonic()
-            energy = car.charge(now - last)
+            energy = car.charge(now - last)  # at the draw in force until now
             last = now
             connector.register_wh += energy
             self.stats.energy_wh += energy
             if connector.stop_requested.is_set():
                 reason = connector.stop_reason
                 break
-            await self.dialect.meter(self, connector, car, "Sample.Periodic")
+            told = connector.limit_changed.is_set()
+            connector.limit_changed.clear()
+            drawn, was_suspended = car.current_a(), car.suspended
+            valid_s = self.apply_limit(connector, car)
+            if car.suspended != was_suspended:
+                await self.status(connector, "SuspendedEVSE" if car.suspended else "Charging")
+            if now >= next_sample or (told and car.current_a() != drawn):
+                next_sample = now + sc.meter_interval
+                await self.dialect.meter(self, connector, car, "Sample.Periodic", rate_changed=told)
         await self.dialect.stop(self, connector, car, reason)
-        self.stats.sessions += 1
-        await self.status(connector, "Finishing")
-        await self.status(connector, "Available")
-        connector.id_token = None
+
+    def apply_limit(self, connector: Connector, car: Car) -> float:
+        """Offer the car the limit in force (never above it, on the phases
+        it allows); seconds until a schedule may change it."""
+        o = offer(self, connector, car.phases)
+        car.offered_a = o.amps
+        car.phases = min(car.phases, o.phases)
+        return o.valid_s
+
+    def limits_changed(self, evse_ids: set[int]) -> None:
+        """Profiles changed on `evse_ids` (0: every EVSE): cars adapt now."""
+        for c in self.connectors:
+            if 0 in evse_ids or c.id in evse_ids:
+                c.limit_changed.set()
 
     def readings(self, connector: Connector, car: Car) -> list[Reading]:
-        """What the meter reads now, as (measurand, value, unit, phase, location)."""
-        power = car.power_w()
-        voltage, current = electrical(power, self.rng)
-        return [
+        """What the meter reads now, as (measurand, value, unit, phase, location):
+        the current on each phase the car uses (1.6 §7.31 / 2.0.1 phase L1-L3),
+        and the current the EVSE offers (the limit in force)."""
+        voltage, current, power = electrical(car, self.rng)
+        out: list[Reading] = [
             ("Energy.Active.Import.Register", round(connector.register_wh, 1), "Wh", None, None),
             ("Power.Active.Import", round(power, 1), "W", None, None),
-            ("Current.Import", round(current, 2), "A", "L1", None),
+        ]
+        # Rounded down: a reading never shows more than the car draws.
+        amps = math.floor(current * 100) / 100
+        out += [("Current.Import", amps, "A", p, None) for p in PHASES[: car.phases]]
+        if car.offered_a is not None:
+            offered = math.floor(car.offered_a * 10) / 10
+            out.append(("Current.Offered", offered, "A", None, None))
+        out += [
             ("Voltage", round(voltage, 1), "V", "L1-N", None),
             ("SoC", round(car.soc, 1), "Percent", None, "EV"),
         ]
+        return out
 
     # -- connectors -----------------------------------------------------------------
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from volta import __version__
+from volta.ocpp.charging import STATION_MAX, TX, TX_DEFAULT, from_v16
+from volta.ocpp.times import format_timestamp
 from volta.simulator import commands
 from volta.simulator.dialect import AnswerTable, Payload
 from volta.simulator.ev import Car
+from volta.simulator.profiles import composite, wire_periods
 
 if TYPE_CHECKING:
     from volta.simulator.station import Connector, SimulatedStation
@@ -103,14 +106,57 @@ async def send_triggered(st: SimulatedStation, p: Payload, answer: Payload) -> N
         await commands.triggered(st, p["requestedMessage"], p.get("connectorId"))
 
 
-@table.on("ClearCache", "SetChargingProfile", "ClearChargingProfile")
+@table.on("ClearCache")
 def accept(st: SimulatedStation, p: Payload) -> Payload:
     return {"status": "Accepted"}
 
 
+# -- smart charging (1.6 §5.5, §5.7, §5.16) ------------------------------------------
+
+_PURPOSE = {"ChargePointMaxProfile": STATION_MAX, "TxDefaultProfile": TX_DEFAULT, "TxProfile": TX}
+
+
+@table.on("SetChargingProfile")
+def set_charging_profile(st: SimulatedStation, p: Payload) -> Payload:
+    return {"status": st.profiles.install(st, p["connectorId"], from_v16(p["csChargingProfiles"]))}
+
+
+@table.after("SetChargingProfile")
+async def follow_profile(st: SimulatedStation, p: Payload, answer: Payload) -> None:
+    if answer["status"] == "Accepted":
+        st.limits_changed({p["connectorId"]})
+
+
+@table.on("ClearChargingProfile")
+def clear_charging_profile(st: SimulatedStation, p: Payload) -> Payload:
+    purpose = p.get("chargingProfilePurpose")
+    status, evses = st.profiles.clear(
+        p.get("id"),
+        p.get("connectorId"),
+        None if purpose is None else _PURPOSE[purpose],
+        p.get("stackLevel"),
+    )
+    st.limits_changed(evses)
+    return {"status": status}
+
+
 @table.on("GetCompositeSchedule")
-def reject(st: SimulatedStation, p: Payload) -> Payload:
-    return {"status": "Rejected"}
+def get_composite_schedule(st: SimulatedStation, p: Payload) -> Payload:
+    schedule = composite(st, p["connectorId"], p["duration"], p.get("chargingRateUnit"))
+    if schedule is None or schedule.start is None:
+        return {"status": "Rejected"}
+    start = format_timestamp(schedule.start)
+    return {
+        "status": "Accepted",
+        "connectorId": p["connectorId"],
+        "scheduleStart": start,
+        "chargingSchedule": {
+            "duration": schedule.duration_s,
+            "startSchedule": start,
+            "chargingRateUnit": schedule.unit,
+            "chargingSchedulePeriod": wire_periods(schedule, v201=False),
+        },
+    }
 
 
 @table.on("GetDiagnostics", "UpdateFirmware")
@@ -242,7 +288,14 @@ async def start(
     return True
 
 
-async def meter(st: SimulatedStation, connector: Connector, car: Car, context: str) -> None:
+async def meter(
+    st: SimulatedStation,
+    connector: Connector,
+    car: Car,
+    context: str,
+    *,
+    rate_changed: bool = False,
+) -> None:
     mv = meter_value(st, connector, car, context)
     if connector.transaction_id is None:
         return
@@ -271,6 +324,7 @@ async def stop(st: SimulatedStation, connector: Connector, car: Car | None, reas
         },
     )
     connector.transaction_id = None
+    st.profiles.transaction_ended(connector.id)
 
 
 async def reservation_expired(st: SimulatedStation, reservation_id: int) -> None:

@@ -7,9 +7,12 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from volta import __version__
+from volta.ocpp.charging import Profile, from_v201, to_v201
+from volta.ocpp.times import format_timestamp
 from volta.simulator import commands
 from volta.simulator.dialect import AnswerTable, Payload
 from volta.simulator.ev import Car
+from volta.simulator.profiles import composite, wire_periods
 
 if TYPE_CHECKING:
     from volta.simulator.station import Connector, SimulatedStation
@@ -171,14 +174,87 @@ async def send_triggered(st: SimulatedStation, p: Payload, answer: Payload) -> N
         await commands.triggered(st, p["requestedMessage"], _evse_id(p))
 
 
-@table.on("ClearCache", "SetChargingProfile", "ClearChargingProfile")
+@table.on("ClearCache")
 def accept(st: SimulatedStation, p: Payload) -> Payload:
     return {"status": "Accepted"}
 
 
+# -- smart charging (K01, K08-K10) ------------------------------------------------------
+
+
+@table.on("SetChargingProfile")
+def set_charging_profile(st: SimulatedStation, p: Payload) -> Payload:
+    return {"status": st.profiles.install(st, p["evseId"], from_v201(p["chargingProfile"]))}
+
+
+@table.after("SetChargingProfile")
+async def follow_profile(st: SimulatedStation, p: Payload, answer: Payload) -> None:
+    if answer["status"] == "Accepted":
+        st.limits_changed({p["evseId"]})
+
+
+@table.on("ClearChargingProfile")
+def clear_charging_profile(st: SimulatedStation, p: Payload) -> Payload:
+    criteria = p.get("chargingProfileCriteria") or {}
+    status, evses = st.profiles.clear(
+        p.get("chargingProfileId"),
+        criteria.get("evseId"),
+        criteria.get("chargingProfilePurpose"),
+        criteria.get("stackLevel"),
+    )
+    st.limits_changed(evses)
+    return {"status": status}
+
+
 @table.on("GetCompositeSchedule")
-def reject(st: SimulatedStation, p: Payload) -> Payload:
-    return {"status": "Rejected"}
+def get_composite_schedule(st: SimulatedStation, p: Payload) -> Payload:
+    schedule = composite(st, p["evseId"], p["duration"], p.get("chargingRateUnit"))
+    if schedule is None or schedule.start is None:
+        return {"status": "Rejected"}
+    return {
+        "status": "Accepted",
+        "schedule": {
+            "evseId": p["evseId"],
+            "duration": schedule.duration_s,
+            "scheduleStart": format_timestamp(schedule.start),
+            "chargingRateUnit": schedule.unit,
+            "chargingSchedulePeriod": wire_periods(schedule, v201=True),
+        },
+    }
+
+
+def _requested_profiles(st: SimulatedStation, p: Payload) -> dict[int, list[Profile]]:
+    criteria = p["chargingProfile"]
+    sources = criteria.get("chargingLimitSource")
+    if sources and "CSO" not in sources:
+        return {}  # every profile here came from the CSMS (K09)
+    return st.profiles.report(
+        p.get("evseId"),
+        criteria.get("chargingProfilePurpose"),
+        criteria.get("stackLevel"),
+        criteria.get("chargingProfileId"),
+    )
+
+
+@table.on("GetChargingProfiles")
+def get_charging_profiles(st: SimulatedStation, p: Payload) -> Payload:
+    return {"status": "Accepted" if _requested_profiles(st, p) else "NoProfiles"}
+
+
+@table.after("GetChargingProfiles")
+async def report_charging_profiles(st: SimulatedStation, p: Payload, answer: Payload) -> None:
+    """K09.FR.01: one ReportChargingProfiles per EVSE, `tbc` on all but the last."""
+    found = sorted(_requested_profiles(st, p).items())
+    for i, (evse_id, profiles) in enumerate(found):
+        payload: Payload = {
+            "requestId": p["requestId"],
+            "chargingLimitSource": "CSO",
+            "evseId": evse_id,
+            "chargingProfile": [to_v201(profile) for profile in profiles],
+        }
+        if i < len(found) - 1:
+            payload["tbc"] = True
+        await st.call("ReportChargingProfiles", payload)
 
 
 @table.on("DataTransfer")
@@ -230,7 +306,12 @@ def get_transaction_status(st: SimulatedStation, p: Payload) -> Payload:
 # -- what the station sends ------------------------------------------------------------
 
 # 2.0.1 ConnectorStatusEnumType has no Preparing/Charging/Finishing.
-_CONNECTOR_STATUS = {"Preparing": "Occupied", "Charging": "Occupied", "Finishing": "Occupied"}
+_CONNECTOR_STATUS = {
+    "Preparing": "Occupied",
+    "Charging": "Occupied",
+    "SuspendedEVSE": "Occupied",
+    "Finishing": "Occupied",
+}
 
 
 def boot_request(st: SimulatedStation, reason: str) -> Payload:
@@ -345,7 +426,14 @@ async def start(
     return True
 
 
-async def meter(st: SimulatedStation, connector: Connector, car: Car, context: str) -> None:
+async def meter(
+    st: SimulatedStation,
+    connector: Connector,
+    car: Car,
+    context: str,
+    *,
+    rate_changed: bool = False,
+) -> None:
     mv = meter_value(st, connector, car, context)
     if connector.transaction_id is None:
         return
@@ -353,8 +441,11 @@ async def meter(st: SimulatedStation, connector: Connector, car: Car, context: s
         st,
         connector,
         "Updated",
-        "MeterValuePeriodic",
-        {"transactionId": connector.transaction_id, "chargingState": "Charging"},
+        "ChargingRateChanged" if rate_changed else "MeterValuePeriodic",
+        {
+            "transactionId": connector.transaction_id,
+            "chargingState": "SuspendedEVSE" if car.suspended else "Charging",
+        },
         mv,
     )
 
@@ -381,6 +472,7 @@ async def stop(st: SimulatedStation, connector: Connector, car: Car | None, reas
         meter_value(st, connector, car or Car(1, 0, 0, 0), "Transaction.End"),
     )
     connector.transaction_id = None
+    st.profiles.transaction_ended(connector.id)
 
 
 async def reservation_expired(st: SimulatedStation, reservation_id: int) -> None:
