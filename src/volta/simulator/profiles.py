@@ -207,5 +207,3 @@ def offer(st: SimulatedStation, c: Connector, car_phases: int) -> Offer:
     amps = min(current.limit, st.scenario.max_current)
     phases = car_phases if current.phases is None else min(car_phases, current.phases)
     return Offer(amps, phases, max(0.01, valid_s))
-
-
