@@ -4,9 +4,13 @@
 (function () {
   "use strict";
 
-  const BLUE = "#2563eb", GREEN = "#0e9f6e", AMBER = "#d97706";
+  const BLUE = "#2563eb", GREEN = "#0e9f6e", AMBER = "#d97706", RED = "#dc2626";
+  const PALETTE = ["#64748b", "#7c3aed", "#db2777", "#0891b2", "#ca8a04", "#4d7c0f"];
 
   function data(el) {
+    // A fragment htmx swaps in keeps no <script> (allowScriptTags is off):
+    // charts on polled fragments carry their data in data-json instead.
+    if (el.dataset.json) return JSON.parse(el.dataset.json);
     const block = el.querySelector('script[type="application/json"]');
     return block ? JSON.parse(block.textContent) : null;
   }
@@ -40,6 +44,24 @@
         series: [{}, { label: "SoC (%)", stroke: GREEN, width: 2 }],
         axes: [axis(), axis("%")],
       }, [d.soc_x, d.soc]];
+    }
+    if (kind === "site") {
+      // Limit vs allocated vs drawn (A per phase), then each EVSE's draw.
+      const styles = {
+        limit: { stroke: RED, width: 2, dash: [6, 4] },
+        allocated: { stroke: BLUE, width: 2, paths: uPlot.paths.stepped({ align: 1 }) },
+        drawn: { stroke: GREEN, width: 2, fill: "rgba(14,159,110,0.10)", paths: uPlot.paths.stepped({ align: 1 }) },
+      };
+      const series = [{}].concat(d.series.map(function (s, i) {
+        const style = styles[s.kind] || { stroke: PALETTE[i % PALETTE.length], width: 1, paths: uPlot.paths.stepped({ align: 1 }) };
+        return Object.assign({ label: s.label, spanGaps: true, points: { show: false } }, style);
+      }));
+      return [{
+        width: width(el), height: h,
+        scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, Math.max(1, max * 1.1)]; } } },
+        series: series,
+        axes: [axis(), axis("A")],
+      }, [d.x].concat(d.series.map(function (s) { return s.values; }))];
     }
     const color = el.dataset.color || BLUE;
     const label = el.dataset.label || "";

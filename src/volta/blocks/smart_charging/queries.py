@@ -1,0 +1,436 @@
+"""Reading sites, allocations and charging profiles for the dashboard:
+read-only SQL over `sites`, `stations.site_id`, `evse_allocations`,
+`charging_profiles`, `transactions` and `meter_values`. Nothing here writes;
+the allocator and the profile service own those tables."""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from volta.store.db import Database
+from volta.store.models import (
+    ChargingProfile,
+    EvseAllocation,
+    MeterValue,
+    Site,
+    Station,
+    Transaction,
+    utcnow,
+)
+
+CURRENT = "Current.Import"
+
+
+@dataclass(frozen=True, slots=True)
+class SiteRow:
+    id: int
+    name: str
+    parent_id: int | None
+    max_current_a: float | None
+    max_power_w: float | None
+    phases: int
+    voltage_v: float
+    strategy: str
+    min_current_a: float
+    non_ev_load_a: list[float] | None
+
+    @property
+    def limit_a(self) -> float | None:
+        """The limit per phase in A (a W limit read over its phases)."""
+        if self.max_current_a is not None:
+            return self.max_current_a
+        if self.max_power_w is not None:
+            return self.max_power_w / (self.voltage_v * max(1, self.phases))
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class EvseRow:
+    """One EVSE of a site: what the allocator gave it and what it draws now."""
+
+    station_id: str
+    evse_id: int
+    site_id: int | None
+    limit_a: float | None  # allocated, per phase (None: no allocation yet)
+    phases: int
+    status: str | None  # the allocation's: Sent, Accepted, Rejected, Failed
+    transaction_id: str | None
+    drawn_a: float | None  # the highest phase of the latest Current.Import sample
+    drawn_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSummary:
+    site: SiteRow
+    stations: int
+    evses: int
+    allocated_a: float
+    drawn_a: float
+
+
+@dataclass
+class SiteView:
+    site: SiteRow
+    ancestors: list[SiteRow]  # from the root down, without the site
+    children: list[SiteSummary]
+    stations: list[str]  # placed on the site or below it
+    evses: list[EvseRow]
+    chart: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def allocated_a(self) -> float:
+        return sum(e.limit_a or 0.0 for e in self.evses)
+
+    @property
+    def drawn_a(self) -> float:
+        return sum(e.drawn_a or 0.0 for e in self.evses)
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileRow:
+    """A `charging_profiles` row as the station page shows it."""
+
+    evse_id: int
+    profile_id: int
+    stack_level: int
+    purpose: str
+    kind: str
+    limit: float | None  # the first period's
+    unit: str | None
+    transaction_id: str | None
+    source: str
+    status: str
+    updated_at: dt.datetime
+
+
+def _site(row: Any) -> SiteRow:
+    return SiteRow(
+        row.id,
+        row.name,
+        row.parent_id,
+        row.max_current_a,
+        row.max_power_w,
+        row.phases,
+        row.voltage_v,
+        row.strategy,
+        row.min_current_a,
+        row.non_ev_load_a,
+    )
+
+
+async def _all_sites(conn: Any) -> dict[int, SiteRow]:
+    rows = (await conn.execute(sa.select(Site).order_by(Site.name, Site.id))).all()
+    return {r.id: _site(r) for r in rows}
+
+
+def _subtree(sites: dict[int, SiteRow], root: int) -> list[int]:
+    children: dict[int | None, list[int]] = defaultdict(list)
+    for s in sites.values():
+        children[s.parent_id].append(s.id)
+    out, todo = [], [root]
+    while todo:
+        node = todo.pop()
+        out.append(node)
+        todo.extend(children.get(node, []))
+    return out
+
+
+async def _latest_current(conn: Any, tx_ids: list[int]) -> dict[int, tuple[float, dt.datetime]]:
+    """Per transaction: the highest phase of its latest Current.Import sample."""
+    if not tx_ids:
+        return {}
+    last = (
+        sa.select(MeterValue.transaction_id, sa.func.max(MeterValue.timestamp).label("ts"))
+        .where(MeterValue.transaction_id.in_(tx_ids), MeterValue.measurand == CURRENT)
+        .group_by(MeterValue.transaction_id)
+        .subquery()
+    )
+    stmt = sa.select(MeterValue.transaction_id, MeterValue.value, MeterValue.timestamp).join(
+        last,
+        sa.and_(
+            MeterValue.transaction_id == last.c.transaction_id,
+            MeterValue.timestamp == last.c.ts,
+        ),
+    )
+    stmt = stmt.where(MeterValue.measurand == CURRENT)
+    out: dict[int, tuple[float, dt.datetime]] = {}
+    for tx, value, ts in (await conn.execute(stmt)).all():
+        if tx not in out or value > out[tx][0]:
+            out[tx] = (float(value), ts)
+    return out
+
+
+async def _evses(conn: Any, station_ids: list[str]) -> list[EvseRow]:
+    if not station_ids:
+        return []
+    allocs = (
+        await conn.execute(
+            sa.select(EvseAllocation).where(EvseAllocation.station_id.in_(station_ids))
+        )
+    ).all()
+    active = (
+        await conn.execute(
+            sa.select(
+                Transaction.id,
+                Transaction.station_id,
+                Transaction.evse_id,
+                Transaction.station_transaction_id,
+            ).where(Transaction.station_id.in_(station_ids), Transaction.status == "Active")
+        )
+    ).all()
+    drawn = await _latest_current(conn, [t.id for t in active])
+    by_evse: dict[tuple[str, int], EvseRow] = {}
+    for a in allocs:
+        by_evse[(a.station_id, a.evse_id)] = EvseRow(
+            a.station_id,
+            a.evse_id,
+            a.site_id,
+            a.limit_a,
+            a.phases,
+            a.status,
+            a.transaction_id,
+            None,
+            None,
+        )
+    for t in active:
+        key = (t.station_id, t.evse_id or 0)
+        now = drawn.get(t.id)
+        old = by_evse.get(key)
+        by_evse[key] = EvseRow(
+            t.station_id,
+            t.evse_id or 0,
+            old.site_id if old else None,
+            old.limit_a if old else None,
+            old.phases if old else 3,
+            old.status if old else None,
+            t.station_transaction_id or str(t.id),
+            now[0] if now else None,
+            now[1] if now else None,
+        )
+    return [by_evse[k] for k in sorted(by_evse)]
+
+
+async def list_sites(db: Database) -> list[SiteSummary]:
+    """Every site with what is placed on it (directly) and its totals now."""
+    async with db.read() as conn:
+        sites = await _all_sites(conn)
+        placed = (
+            await conn.execute(
+                sa.select(Station.id, Station.site_id).where(Station.site_id.is_not(None))
+            )
+        ).all()
+        evses = await _evses(conn, [p.id for p in placed])
+    site_of = {p.id: p.site_id for p in placed}
+    out = []
+    for s in sites.values():
+        mine = [e for e in evses if site_of.get(e.station_id) == s.id]
+        out.append(
+            SiteSummary(
+                s,
+                sum(1 for v in site_of.values() if v == s.id),
+                len(mine),
+                sum(e.limit_a or 0.0 for e in mine),
+                sum(e.drawn_a or 0.0 for e in mine),
+            )
+        )
+    return out
+
+
+async def site_view(db: Database, site_id: int, *, minutes: int = 15) -> SiteView | None:
+    """One site: its place in the tree, the EVSEs on it or below it, and the
+    chart of the last `minutes` (limit vs allocated vs drawn)."""
+    async with db.read() as conn:
+        sites = await _all_sites(conn)
+        site = sites.get(site_id)
+        if site is None:
+            return None
+        subtree = _subtree(sites, site_id)
+        stations = list(
+            (
+                await conn.execute(
+                    sa.select(Station.id).where(Station.site_id.in_(subtree)).order_by(Station.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        evses = await _evses(conn, stations)
+        chart = await _chart(conn, site, stations, utcnow() - dt.timedelta(minutes=minutes))
+    ancestors: list[SiteRow] = []
+    parent = site.parent_id
+    while parent is not None and parent in sites and len(ancestors) < 32:
+        ancestors.insert(0, sites[parent])
+        parent = sites[parent].parent_id
+    children = []
+    for c in (s for s in sites.values() if s.parent_id == site_id):
+        below = set(_subtree(sites, c.id))
+        mine = [e for e in evses if e.site_id in below]
+        children.append(
+            SiteSummary(
+                c,
+                0,
+                len(mine),
+                sum(e.limit_a or 0.0 for e in mine),
+                sum(e.drawn_a or 0.0 for e in mine),
+            )
+        )
+    return SiteView(site, ancestors, children, stations, evses, chart)
+
+
+def _profile_amps(profile: dict[str, Any]) -> tuple[float | None, str | None]:
+    """The first period's limit of a stored (2.0.1-shaped) profile, and its unit."""
+    try:
+        schedule = profile["chargingSchedule"][0]
+        period = schedule["chargingSchedulePeriod"][0]
+        return float(period["limit"]), str(schedule["chargingRateUnit"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None, None
+
+
+async def _chart(
+    conn: Any, site: SiteRow, stations: list[str], since: dt.datetime
+) -> dict[str, Any]:
+    """Step series on one time axis: the site's limit, the sum of what the
+    allocator gave (its profiles, from when each was made until replaced or
+    cleared), the sum drawn (each session's latest Current.Import, highest
+    phase), and the draw of each EVSE (at most 12)."""
+    if not stations:
+        return {"x": [], "series": []}
+    events: dict[str, list[tuple[float, float]]] = defaultdict(list)  # key -> (t, A)
+    profiles = (
+        await conn.execute(
+            sa.select(ChargingProfile)
+            .where(
+                ChargingProfile.station_id.in_(stations),
+                ChargingProfile.source == "allocator",
+                ChargingProfile.status.in_(("Accepted", "Replaced", "Cleared", "Requested")),
+                ChargingProfile.updated_at >= since - dt.timedelta(hours=6),
+            )
+            .order_by(ChargingProfile.created_at, ChargingProfile.id)
+        )
+    ).all()
+    for p in profiles:
+        limit, unit = _profile_amps(p.profile)
+        if limit is None:
+            continue
+        amps = limit if unit == "A" else limit / (site.voltage_v * max(1, site.phases))
+        key = f"alloc:{p.station_id}:{p.evse_id}"
+        events[key].append((p.created_at.timestamp(), amps))
+        if p.status == "Cleared":
+            events[key].append((p.updated_at.timestamp(), 0.0))
+    txs = (
+        await conn.execute(
+            sa.select(
+                Transaction.id, Transaction.station_id, Transaction.evse_id, Transaction.stopped_at
+            ).where(
+                Transaction.station_id.in_(stations),
+                sa.or_(Transaction.status == "Active", Transaction.stopped_at >= since),
+            )
+        )
+    ).all()
+    evse_of = {t.id: f"draw:{t.station_id}:{t.evse_id or 0}" for t in txs}
+    if evse_of:
+        samples = await conn.execute(
+            sa.select(MeterValue.transaction_id, MeterValue.timestamp, MeterValue.value)
+            .where(
+                MeterValue.transaction_id.in_(list(evse_of)),
+                MeterValue.measurand == CURRENT,
+                MeterValue.timestamp >= since,
+            )
+            .order_by(MeterValue.timestamp)
+        )
+        highest: dict[tuple[int, float], float] = {}
+        for tx, ts, value in samples.all():
+            key2 = (tx, ts.timestamp())
+            highest[key2] = max(highest.get(key2, 0.0), float(value))
+        for (tx, t), value in sorted(highest.items(), key=lambda kv: kv[0][1]):
+            events[evse_of[tx]].append((t, value))
+        for t in txs:
+            if t.stopped_at is not None:
+                events[evse_of[t.id]].append((t.stopped_at.timestamp(), 0.0))
+    return _steps(events, since.timestamp(), utcnow().timestamp(), site.limit_a)
+
+
+def _value_at(points: list[tuple[float, float]], t: float) -> float:
+    """The step function's value at `t` (0 before its first point)."""
+    i = bisect.bisect_right(points, (t, math.inf))
+    return points[i - 1][1] if i else 0.0
+
+
+def _steps(
+    events: dict[str, list[tuple[float, float]]],
+    since: float,
+    now: float,
+    limit: float | None,
+) -> dict[str, Any]:
+    for points in events.values():
+        points.sort()
+    times = sorted({since, now, *(t for ps in events.values() for t, _ in ps if since <= t <= now)})
+    allocated = [k for k in events if k.startswith("alloc:")]
+    drawn = sorted(k for k in events if k.startswith("draw:"))
+    series: list[dict[str, Any]] = [
+        {"label": "Limit (A)", "kind": "limit", "values": [limit for _ in times]},
+        {
+            "label": "Allocated (A)",
+            "kind": "allocated",
+            "values": [round(sum(_value_at(events[k], t) for k in allocated), 2) for t in times],
+        },
+        {
+            "label": "Drawn (A)",
+            "kind": "drawn",
+            "values": [round(sum(_value_at(events[k], t) for k in drawn), 2) for t in times],
+        },
+    ]
+    for k in drawn[:12]:
+        _kind, station, evse = k.split(":", 2)
+        series.append(
+            {
+                "label": f"{station} #{evse}",
+                "kind": "evse",
+                "values": [round(_value_at(events[k], t), 2) for t in times],
+            }
+        )
+    return {"x": [round(t, 3) for t in times], "series": series}
+
+
+async def station_profiles(db: Database, station_id: str, *, limit: int = 50) -> list[ProfileRow]:
+    """The station's charging profiles, newest first: what is installed
+    (Accepted) and what was asked or ended recently, with source and status."""
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(ChargingProfile)
+                .where(ChargingProfile.station_id == station_id)
+                .order_by(ChargingProfile.updated_at.desc(), ChargingProfile.id.desc())
+                .limit(limit)
+            )
+        ).all()
+    out = []
+    for r in rows:
+        value, unit = _profile_amps(r.profile)
+        out.append(
+            ProfileRow(
+                r.evse_id,
+                r.profile_id,
+                r.stack_level,
+                r.purpose,
+                str(r.profile.get("chargingProfileKind", ""))
+                if isinstance(r.profile, dict)
+                else "",
+                value,
+                unit,
+                r.transaction_id,
+                r.source,
+                r.status,
+                r.updated_at,
+            )
+        )
+    out.sort(key=lambda p: (p.status != "Accepted", p.evse_id, -p.stack_level))
+    return out
