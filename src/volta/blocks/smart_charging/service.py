@@ -18,8 +18,13 @@ the API and the CLI):
   same EVSE + purpose + stack level, becomes `Replaced`: K01.FR.05 / 1.6
   §3.13.2), `Rejected`, or `Failed` (no answer, offline, error). Returns an
   `InstalledProfile` (the row, and `command`, the command record). Raises
-  `ProfileRefused` only when nothing could be sent (unknown station, or the
-  version cannot say the profile); a station's no is a `Rejected` row.
+  `validation.ProfileInvalid` (the version's rules, checked first: see
+  validation.py) or `ProfileRefused` (unknown station, or the version cannot
+  say the profile) when nothing was sent; a station's no is a `Rejected` row.
+  On 2.0.1 a profile with another id in the same EVSE + purpose + stack
+  level slot is forbidden to the CSMS (K01.FR.06, TxProfile: K01.FR.39):
+  the API is refused such a profile; the allocator should keep one id per
+  slot and replace by id (K01.FR.05).
 - `await clear_profiles(services, station_id, ClearChargingProfile(...),
   source=)`: sends ClearChargingProfile; on Accepted (or Unknown: the
   station holds none of them) the matching installed rows become `Cleared`.
@@ -40,6 +45,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from volta.blocks.remote_control.service import CommandRecord, send, send_command
+from volta.blocks.smart_charging import validation
 from volta.ocpp.charging import Profile, from_v201, to_v201
 from volta.ocpp.versions import Version
 from volta.outgoing import CannotSpell
@@ -48,7 +54,8 @@ from volta.store.db import Database
 from volta.store.models import ChargingProfile, Station, utcnow
 
 # Profile ids from here up belong to the allocator and the fallback profiles.
-ALLOCATOR_IDS = 1_000_000
+ALLOCATOR_IDS = validation.ALLOCATOR_IDS
+ProfileInvalid = validation.ProfileInvalid
 SOURCES = ("api", "allocator", "fallback", "station")
 # Row statuses: Requested until the station answers.
 STATUSES = ("Requested", "Accepted", "Rejected", "Failed", "Cleared", "Replaced")
@@ -184,12 +191,22 @@ async def station_version(services: Services, station_id: str) -> Version | None
 
 
 async def install_profile(
-    services: Services, station_id: str, evse_id: int, profile: Profile, *, source: str = "api"
+    services: Services,
+    station_id: str,
+    evse_id: int,
+    profile: Profile,
+    *,
+    source: str = "api",
+    validate: bool = True,
 ) -> InstalledProfile:
-    """Send SetChargingProfile and keep the answer (see the module docstring)."""
+    """Send SetChargingProfile and keep the answer (see the module docstring).
+    `validate`: check the version's rules first (validation.check; raises
+    ProfileInvalid, nothing stored or sent)."""
     version = await station_version(services, station_id)
     if version is None:
         raise ProfileRefused(f"station {station_id} is unknown or has never connected")
+    if validate:
+        await validation.check(services.db, station_id, version, evse_id, profile, source=source)
     try:
         message = services.outgoing[version].build(SetChargingProfile(evse_id, profile))
     except CannotSpell as exc:
