@@ -25,6 +25,7 @@ from volta.api import (
     local_lists,
     reservations,
     sessions,
+    sites,
     stations,
     tariffs,
     transactions,
@@ -175,6 +176,7 @@ def create_api(services: Services) -> FastAPI:
         local_lists,
         events,
         tariffs,
+        sites,
     )
     for adapter in adapters:
         app.include_router(
