@@ -48,6 +48,9 @@ from volta.store.models import Connector, EvseAllocation, IdToken, Transaction, 
 log = logging.getLogger(__name__)
 
 DEBOUNCE_S = 0.15
+# The tree is read again after this long (a change made by the CLI, or by
+# another process, is seen without an API call).
+TREE_TTL_S = 30.0
 DEFAULT_EVSE_MAX_A = 32.0  # an EVSE's maximum unless known (K: typical AC EVSE)
 FALLBACK_ID = profiles.ALLOCATOR_IDS
 FALLBACK_STACK = 0
@@ -107,6 +110,7 @@ class Engine:
         self.live: dict[EvseKey, EvseLive] = {}
         # Loaded lazily; forgotten when the tree or a placement changes.
         self._sites: dict[int, SiteRecord] | None = None
+        self._sites_at = 0.0
         self._station_site: dict[str, int | None] = {}
         self._pending: set[int] = set()
         self._locks: dict[int, asyncio.Lock] = {}
@@ -118,8 +122,9 @@ class Engine:
     # -- what the tree looks like, cached --------------------------------------
 
     async def sites(self) -> dict[int, SiteRecord]:
-        if self._sites is None:
+        if self._sites is None or time.monotonic() - self._sites_at > TREE_TTL_S:
             self._sites = await site_store.all_sites(self.services.db)
+            self._sites_at = time.monotonic()
         return self._sites
 
     def tree_changed(self) -> None:
