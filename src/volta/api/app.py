@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from volta import __version__, metrics
 from volta.api import (
+    charging_profiles,
     events,
     id_tokens,
     local_lists,
@@ -176,6 +177,7 @@ def create_api(services: Services) -> FastAPI:
         local_lists,
         events,
         tariffs,
+        charging_profiles,
         sites,
     )
     for adapter in adapters:
