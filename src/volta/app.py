@@ -31,6 +31,10 @@ from volta.blocks.remote_control import v201 as remote_control_v201
 from volta.blocks.remote_control.service import recover_pending
 from volta.blocks.reservations import v16 as reservations_v16
 from volta.blocks.reservations import v201 as reservations_v201
+from volta.blocks.smart_charging import hooks as smart_charging_hooks
+from volta.blocks.smart_charging import v16 as smart_charging_v16
+from volta.blocks.smart_charging import v201 as smart_charging_v201
+from volta.blocks.smart_charging.engine import engine_of
 from volta.blocks.tariffs import hooks as tariffs_hooks
 from volta.blocks.transactions import v16 as transactions_v16
 from volta.blocks.transactions import v201 as transactions_v201
@@ -74,6 +78,7 @@ def handler_table() -> HandlerTable:
         data_transfer.handlers,
         local_list.handlers,
         tariffs_hooks.handlers,
+        smart_charging_hooks.handlers,
     )
 
 
@@ -93,10 +98,16 @@ def outgoing_tables() -> dict[Version, OutgoingTable]:
     `tables[V21] = tables[V201].derive(remote_control_v21.outgoing, ...)`."""
     return {
         Version.V16: OutgoingTable.combine(
-            remote_control_v16.outgoing, reservations_v16.outgoing, local_list_v16.outgoing
+            remote_control_v16.outgoing,
+            reservations_v16.outgoing,
+            local_list_v16.outgoing,
+            smart_charging_v16.outgoing,
         ),
         Version.V201: OutgoingTable.combine(
-            remote_control_v201.outgoing, reservations_v201.outgoing, local_list_v201.outgoing
+            remote_control_v201.outgoing,
+            reservations_v201.outgoing,
+            local_list_v201.outgoing,
+            smart_charging_v201.outgoing,
         ),
     }
 
@@ -134,6 +145,8 @@ class Volta:
         self.online_history.start()
         await self.gateway.start(self.settings.host, self.settings.ocpp_port)
         self.services.spawn(housekeeping.run_forever(self.services), name="housekeeping")
+        # Sites: the allocation survives a restart; recompute, send only differences.
+        self.services.spawn(engine_of(self.services).run_all(), name="allocate sites")
         self.services.spawn(Dispatcher(self.db, self.settings).run(), name="webhooks")
         config = uvicorn.Config(
             http_app(self.services, self.online_history),

@@ -20,11 +20,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from volta import __version__, metrics
 from volta.api import (
+    charging_profiles,
     events,
     id_tokens,
     local_lists,
     reservations,
     sessions,
+    sites,
     stations,
     tariffs,
     transactions,
@@ -175,6 +177,8 @@ def create_api(services: Services) -> FastAPI:
         local_lists,
         events,
         tariffs,
+        charging_profiles,
+        sites,
     )
     for adapter in adapters:
         app.include_router(
