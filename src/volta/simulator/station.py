@@ -94,6 +94,7 @@ class Connector:
     car: Car | None = None  # the car charging here, if any
     started_at: dt.datetime | None = None  # the transaction's start (Relative profiles)
     limit_changed: asyncio.Event = field(default_factory=asyncio.Event)
+    metered_at: float = 0.0  # monotonic time energy was last accrued to
 
 
 @dataclass
@@ -104,6 +105,7 @@ class Stats:
     energy_wh: float = 0.0
     connects: int = 0
     commands: int = 0
+    by_action: dict[str, int] = field(default_factory=dict)  # commands answered, per action
 
 
 class SimulatedStation:
@@ -285,6 +287,7 @@ class SimulatedStation:
 
     async def _answer(self, call: Call) -> dict[str, Any]:
         self.stats.commands += 1
+        self.stats.by_action[call.action] = self.stats.by_action.get(call.action, 0) + 1
         answer = self.dialect.table.answers.get(call.action)
         if answer is None:
             raise OcppError(
@@ -428,6 +431,7 @@ class SimulatedStation:
         # Whole seconds, as the transaction's timestamp says (Relative profiles).
         connector.started_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
         connector.car = car
+        connector.metered_at = time.monotonic()
         try:
             if not await self.dialect.start(self, connector, token, remote_start_id):
                 await self.status(connector, "Available")
@@ -444,13 +448,14 @@ class SimulatedStation:
 
     async def _charging(self, connector: Connector, car: Car, valid_s: float) -> None:
         """Charge until the session ends, within the limit in force: a new
-        profile (or the next period of a schedule) changes the draw at once,
-        and a MeterValues tells the CSMS right away what the car draws now."""
+        profile changes the draw as it is accepted (`limits_changed`), the
+        next period of a schedule when it starts, and a MeterValues tells the
+        CSMS right away what the car draws now."""
         sc = self.scenario
         duration = self.rng.uniform(*sc.session_seconds)
         started = time.monotonic()
-        last = started
         next_sample = started + sc.meter_interval
+        reported = car.current_a()
         reason = "Local"
         while True:
             now = time.monotonic()
@@ -460,24 +465,30 @@ class SimulatedStation:
                 break
             wait = min(next_sample - now, remaining, valid_s)
             await wait_any(max(0.0, wait), connector.stop_requested, connector.limit_changed)
-            now = time.monotonic()
-            energy = car.charge(now - last)  # at the draw in force until now
-            last = now
-            connector.register_wh += energy
-            self.stats.energy_wh += energy
+            self._accrue(connector, car)
             if connector.stop_requested.is_set():
                 reason = connector.stop_reason
                 break
             told = connector.limit_changed.is_set()
             connector.limit_changed.clear()
-            drawn, was_suspended = car.current_a(), car.suspended
             valid_s = self.apply_limit(connector, car)
-            if car.suspended != was_suspended:
-                await self.status(connector, "SuspendedEVSE" if car.suspended else "Charging")
-            if now >= next_sample or (told and car.current_a() != drawn):
+            state = "SuspendedEVSE" if car.suspended else "Charging"
+            if connector.status != state:
+                await self.status(connector, state)
+            now = time.monotonic()
+            if now >= next_sample or (told and car.current_a() != reported):
                 next_sample = now + sc.meter_interval
+                reported = car.current_a()
                 await self.dialect.meter(self, connector, car, "Sample.Periodic", rate_changed=told)
         await self.dialect.stop(self, connector, car, reason)
+
+    def _accrue(self, connector: Connector, car: Car) -> None:
+        """Energy up to now, at the draw in force since the last accrual."""
+        now = time.monotonic()
+        energy = car.charge(max(0.0, now - connector.metered_at))
+        connector.metered_at = now
+        connector.register_wh += energy
+        self.stats.energy_wh += energy
 
     def apply_limit(self, connector: Connector, car: Car) -> float:
         """Offer the car the limit in force (never above it, on the phases
@@ -488,9 +499,15 @@ class SimulatedStation:
         return o.valid_s
 
     def limits_changed(self, evse_ids: set[int]) -> None:
-        """Profiles changed on `evse_ids` (0: every EVSE): cars adapt now."""
+        """Profiles changed on `evse_ids` (0: every EVSE). The cars adapt
+        before the station answers, as a charger applies a limit it accepts
+        (so a CSMS that lowers one EVSE, waits for Accepted, then raises
+        another never sees both high); the charging loop then reports it."""
         for c in self.connectors:
             if 0 in evse_ids or c.id in evse_ids:
+                if c.car is not None and c.transaction_id is not None:
+                    self._accrue(c, c.car)
+                    self.apply_limit(c, c.car)
                 c.limit_changed.set()
 
     def readings(self, connector: Connector, car: Car) -> list[Reading]:

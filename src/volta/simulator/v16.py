@@ -118,13 +118,10 @@ _PURPOSE = {"ChargePointMaxProfile": STATION_MAX, "TxDefaultProfile": TX_DEFAULT
 
 @table.on("SetChargingProfile")
 def set_charging_profile(st: SimulatedStation, p: Payload) -> Payload:
-    return {"status": st.profiles.install(st, p["connectorId"], from_v16(p["csChargingProfiles"]))}
-
-
-@table.after("SetChargingProfile")
-async def follow_profile(st: SimulatedStation, p: Payload, answer: Payload) -> None:
-    if answer["status"] == "Accepted":
+    status = st.profiles.install(st, p["connectorId"], from_v16(p["csChargingProfiles"]))
+    if status == "Accepted":
         st.limits_changed({p["connectorId"]})
+    return {"status": status}
 
 
 @table.on("ClearChargingProfile")

@@ -184,13 +184,10 @@ def accept(st: SimulatedStation, p: Payload) -> Payload:
 
 @table.on("SetChargingProfile")
 def set_charging_profile(st: SimulatedStation, p: Payload) -> Payload:
-    return {"status": st.profiles.install(st, p["evseId"], from_v201(p["chargingProfile"]))}
-
-
-@table.after("SetChargingProfile")
-async def follow_profile(st: SimulatedStation, p: Payload, answer: Payload) -> None:
-    if answer["status"] == "Accepted":
+    status = st.profiles.install(st, p["evseId"], from_v201(p["chargingProfile"]))
+    if status == "Accepted":
         st.limits_changed({p["evseId"]})
+    return {"status": status}
 
 
 @table.on("ClearChargingProfile")
