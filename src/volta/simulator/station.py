@@ -432,6 +432,9 @@ class SimulatedStation:
         connector.started_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
         connector.car = car
         connector.metered_at = time.monotonic()
+        # Plugged in: from now on the car draws within the limit in force
+        # (TxDefaultProfile until a TxProfile names its transaction).
+        self.apply_limit(connector, car)
         try:
             if not await self.dialect.start(self, connector, token, remote_start_id):
                 await self.status(connector, "Available")
