@@ -327,3 +327,43 @@ async def test_simulated_hour_never_draws_over_the_site_limit(volta, api):
         # EVSEs' fallback shares back while it is online.
         pytest.xfail(f"{report.over_limit_samples} samples over the limit, peak {report.peak_a} A")
     assert report.peak_a <= 100.0
+
+
+async def test_demo_puts_its_stations_on_one_site_with_a_limit(volta, api):
+    """`make run` (volta serve --demo 3): the demo's stations hang from one
+    32 A site, and each holds the fallback profile the allocator sends."""
+    import asyncio
+
+    from volta.app import DEMO_SITE, run_demo
+
+    stop = asyncio.Event()
+    demo = asyncio.create_task(run_demo(volta, 3, stop))
+    try:
+
+        async def site() -> dict[str, Any] | None:
+            listed = (await api.get("/api/v1/sites")).json()
+            return next((s for s in listed if s["name"] == DEMO_SITE), None)
+
+        assert await wait_until(site, 5)
+        found = await site()
+        assert found is not None and found["max_current_a"] == 32.0
+
+        async def fallbacks() -> set[str]:
+            held = set()
+            for sid in ("DEMO-001", "DEMO-002", "DEMO-003"):
+                station = (await api.get(f"/api/v1/stations/{sid}")).json()
+                assert station["site_id"] == found["id"]
+                got = (await api.get(f"/api/v1/stations/{sid}/charging-profiles")).json()
+                rows = [p for evse in got["evses"] for p in evse["profiles"]]
+                if any(r["source"] == "fallback" for r in rows):
+                    held.add(sid)
+            return held
+
+        assert await wait_until(lambda: _all_three(fallbacks), 10)
+    finally:
+        stop.set()
+        await asyncio.wait_for(demo, 20)
+
+
+async def _all_three(get: Any) -> bool:
+    return len(await get()) == 3

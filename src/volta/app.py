@@ -360,5 +360,40 @@ async def run_demo(volta: Volta, count: int, stop: asyncio.Event) -> None:
     for token in scenario.cards():
         if await tokens.get_token(volta.db, token) is None:
             await tokens.add_token(volta.db, token)
-    log.info("demo: %d simulated stations (%s...)", count, scenario.station_ids()[0])
+    site_id = await demo_site(volta, scenario.station_ids())
+    log.info(
+        "demo: %d simulated stations (%s...) on site %d (%.0f A, 3-phase): /sites/%d",
+        count,
+        scenario.station_ids()[0],
+        site_id,
+        DEMO_SITE_A,
+        site_id,
+    )
     await run_fleet(build_fleet(scenario), stop)
+
+
+DEMO_SITE = "Demo site"
+DEMO_SITE_A = 32.0
+
+
+async def demo_site(volta: Volta, station_ids: list[str]) -> int:
+    """One 32 A 3-phase site holding the demo's stations (made once, found
+    again by name), so a newcomer sees load management on the Sites page:
+    six EVSEs share 32 A, each never below 6 A."""
+    from volta.blocks.smart_charging import sites
+    from volta.blocks.smart_charging.engine import engine_of
+
+    found = [s for s in (await sites.all_sites(volta.db)).values() if s.name == DEMO_SITE]
+    if found:
+        site_id = found[0].id
+    else:
+        made = await sites.create_site(
+            volta.db, name=DEMO_SITE, max_current_a=DEMO_SITE_A, phases=3
+        )
+        site_id = made.id
+    engine = engine_of(volta.services)
+    for station_id in station_ids:
+        await sites.place_station(volta.db, station_id, site_id)
+        engine.station_moved(station_id)
+    engine.tree_changed()
+    return site_id
