@@ -37,6 +37,9 @@ class Recorder:
         self.fallback: float | None = None
         self.log: list[tuple[float, str, float]] = []
         self.cleared: list[int] = []
+        self.site: list[Recorder] | None = None
+        self.site_limit = 0.0
+        self.violations: list[list[float]] = []
         cp.handlers["SetChargingProfile"] = self.set_profile
         cp.handlers["ClearChargingProfile"] = self.clear
 
@@ -52,6 +55,11 @@ class Recorder:
             else:
                 self.fallback = limit
         self.log.append((time.monotonic(), purpose, limit))
+        if self.site is not None:
+            # At every profile a station takes: the sum in force stays within the limit.
+            in_force = [r.tx_limit for r in self.site if r.tx_limit is not None]
+            if sum(in_force) > self.site_limit + 1e-9:
+                self.violations.append(in_force)
         return {"status": self.answer}
 
     async def clear(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -163,6 +171,8 @@ async def test_32a_site_four_evses_never_over_and_stop_raises_within_2s(volta, a
             await boot(r.cp)
         # Every station holds its fallback: 32 A / 4 EVSEs = 8 A.
         assert await wait_until(lambda: all(r.fallback == 8.0 for r in recs), timeout=5)
+        for r in recs:
+            r.site, r.site_limit = recs, 32.0
         txs = []
         for r in recs:
             txs.append(await start(r.cp))
@@ -172,8 +182,8 @@ async def test_32a_site_four_evses_never_over_and_stop_raises_within_2s(volta, a
         check_site(recs, 32.0)
         # One stops: the three others go to 32 / 3 = 10.6 A within 2 s.
         stopped = time.monotonic()
-        await stop(recs[0].cp, txs[0])
         recs[0].tx_limit = None  # a TxProfile ends with its transaction
+        await stop(recs[0].cp, txs[0])
         assert await wait_until(lambda: all(r.tx_limit == 10.6 for r in recs[1:]), timeout=2)
         raised = max(t for r in recs[1:] for t, purpose, v in r.log if v == 10.6)
         assert raised - stopped < 2.0
@@ -191,6 +201,7 @@ async def test_32a_site_four_evses_never_over_and_stop_raises_within_2s(volta, a
         assert given[("SITE1", 1)]["status"] == "Accepted"
         assert given[("SITE0", 1)]["transaction_id"] is None
         assert body["allocated_a"] == [31.8, 31.8, 31.8]
+        assert [v for r in recs for v in r.violations] == []
 
 
 async def test_limit_change_at_run_time(volta, api):
