@@ -31,6 +31,7 @@ from volta.blocks.remote_control import v201 as remote_control_v201
 from volta.blocks.remote_control.service import recover_pending
 from volta.blocks.reservations import v16 as reservations_v16
 from volta.blocks.reservations import v201 as reservations_v201
+from volta.blocks.smart_charging import v201_incoming as smart_charging_incoming
 from volta.blocks.tariffs import hooks as tariffs_hooks
 from volta.blocks.transactions import v16 as transactions_v16
 from volta.blocks.transactions import v201 as transactions_v201
@@ -74,6 +75,7 @@ def handler_table() -> HandlerTable:
         data_transfer.handlers,
         local_list.handlers,
         tariffs_hooks.handlers,
+        smart_charging_incoming.handlers,
     )
 
 
