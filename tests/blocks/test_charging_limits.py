@@ -404,6 +404,22 @@ async def test_ev_charging_needs_bad_cases(volta):
         assert await allocation(volta, "K15B", 1) is None
 
 
+async def test_ev_charging_needs_of_a_relaxed_station_are_kept(volta):
+    """A station in relaxed validation that leaves out both parameter sets
+    (K15.FR.06) gets an answer, and its departure time is kept."""
+    await register(volta, "K15R", validation="relaxed")
+    async with station(volta, "K15R", "2.0.1") as cp:
+        await boot(cp, evses=(1,))
+        await on_site(volta, "K15R")
+        bare = {
+            "evseId": 1,
+            "chargingNeeds": {"requestedEnergyTransfer": "DC", "departureTime": now_iso(3600)},
+        }
+        assert (await cp.call("NotifyEVChargingNeeds", bare))["status"] == "Processing"
+    row = await allocation(volta, "K15R", 1)
+    assert row.departure_at is not None and row.ev_max_current_a is None
+
+
 # -- K15-K17: an EV's schedule against the limit in force ----------------------------------
 
 

@@ -19,6 +19,7 @@ from volta.blocks.smart_charging import limits
 from volta.blocks.transactions.queries import find_v201
 from volta.ocpp.charging import from_v201
 from volta.ocpp.errors import ErrorCode, OcppError
+from volta.ocpp.schemas import Validation
 from volta.ocpp.times import format_timestamp, parse_timestamp
 from volta.ocpp.versions import Version
 from volta.services import CallContext, HandlerTable
@@ -88,13 +89,15 @@ async def notify_ev_charging_needs(ctx: CallContext, p: dict[str, Any]) -> dict[
     needs = p["chargingNeeds"]
     ac = needs.get("acChargingParameters")
     dc = needs.get("dcChargingParameters")
-    if ac is None and dc is None:
-        # K15.FR.06 / K17.FR.06: one of the two SHALL be there.
+    if ac is None and dc is None and ctx.station.validation is Validation.STRICT:
+        # K15.FR.06 / K17.FR.06: one of the two SHALL be there (a relaxed
+        # station's needs are kept with what they say).
         raise OcppError(
             ErrorCode.OCCURRENCE_CONSTRAINT_VIOLATION,
             "chargingNeeds has neither acChargingParameters nor dcChargingParameters",
         )
-    energy = (ac or dc or {}).get("energyAmount")
+    params = ac or dc or {}
+    energy, max_current = params.get("energyAmount"), params.get("evMaxCurrent")
     answer = await limits.record_needs(
         ctx.services.db,
         ctx.station_id,
@@ -104,7 +107,7 @@ async def notify_ev_charging_needs(ctx: CallContext, p: dict[str, Any]) -> dict[
             departure_at=parse_timestamp(needs.get("departureTime")),
             energy_wh=None if energy is None else float(energy),
             min_current_a=float(ac["evMinCurrent"]) if ac else None,
-            max_current_a=float((ac or dc or {})["evMaxCurrent"]),
+            max_current_a=None if max_current is None else float(max_current),
         ),
     )
     return _answer(answer.status, answer.code, answer.reason)
