@@ -31,6 +31,8 @@ from volta.blocks.remote_control import v201 as remote_control_v201
 from volta.blocks.remote_control.service import recover_pending
 from volta.blocks.reservations import v16 as reservations_v16
 from volta.blocks.reservations import v201 as reservations_v201
+from volta.blocks.smart_charging import v16 as smart_charging_v16
+from volta.blocks.smart_charging import v201 as smart_charging_v201
 from volta.blocks.smart_charging import v201_incoming as smart_charging_incoming
 from volta.blocks.tariffs import hooks as tariffs_hooks
 from volta.blocks.transactions import v16 as transactions_v16
@@ -95,10 +97,16 @@ def outgoing_tables() -> dict[Version, OutgoingTable]:
     `tables[V21] = tables[V201].derive(remote_control_v21.outgoing, ...)`."""
     return {
         Version.V16: OutgoingTable.combine(
-            remote_control_v16.outgoing, reservations_v16.outgoing, local_list_v16.outgoing
+            remote_control_v16.outgoing,
+            reservations_v16.outgoing,
+            local_list_v16.outgoing,
+            smart_charging_v16.outgoing,
         ),
         Version.V201: OutgoingTable.combine(
-            remote_control_v201.outgoing, reservations_v201.outgoing, local_list_v201.outgoing
+            remote_control_v201.outgoing,
+            reservations_v201.outgoing,
+            local_list_v201.outgoing,
+            smart_charging_v201.outgoing,
         ),
     }
 
