@@ -423,13 +423,17 @@ async def test_ev_charging_needs_of_a_relaxed_station_are_kept(volta):
 # -- K15-K17: an EV's schedule against the limit in force ----------------------------------
 
 
+# The time base of the EV schedules below, and the start of the TxProfile.
+T0 = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(minutes=1)
+
+
 async def ev_schedule(
     cp: Any, periods: list[tuple[int, float]], unit: str = "A", evse: int = 1, duration: int = 7200
 ) -> dict[str, Any]:
     r: dict[str, Any] = await cp.call(
         "NotifyEVChargingSchedule",
         {
-            "timeBase": now_iso(),
+            "timeBase": T0.isoformat().replace("+00:00", "Z"),
             "evseId": evse,
             "chargingSchedule": {
                 "id": 1,
@@ -450,8 +454,8 @@ async def test_ev_charging_schedule_checked_against_limit_k16(volta, api):
         await start_tx(cp)
         # No limit in force: nothing to exceed.
         assert await ev_schedule(cp, [(0, 32.0)]) == {"status": "Accepted"}
-        # The TxProfile: 16 A for an hour, then 10 A (Relative: from the time base).
-        await believe_installed(volta, "K16", 1, tx_profile([(0, 16.0), (3600, 10.0)]))
+        # The TxProfile: 16 A for an hour from T0, then 10 A.
+        await believe_installed(volta, "K16", 1, tx_profile([(0, 16.0), (3600, 10.0)], start=T0))
         assert await ev_schedule(cp, [(0, 16.0), (3600, 10.0)]) == {"status": "Accepted"}
         # K16.FR.07: above it in the second hour.
         r = await ev_schedule(cp, [(0, 16.0)])
@@ -480,12 +484,13 @@ async def test_ev_charging_schedule_checked_against_limit_k16(volta, api):
 
 
 def test_exceeds_compares_at_every_step_of_either_schedule():
-    """Hand-computed: an absolute profile 16 A from t0, 6 A from t0+30 min;
+    """Hand-computed: an absolute TxProfile 16 A from t0, 6 A from t0+30 min;
     the EV asks 10 A from t0+10 min. It exceeds exactly at t0+30 min."""
     t0 = dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.UTC)
-    profile = tx_profile([(0, 16.0), (1800, 6.0)], start=t0)
+    installed = [(1, tx_profile([(0, 16.0), (1800, 6.0)], start=t0))]
+    running = {"transaction_id": "TX-1", "transaction_start": t0}
     ev = Schedule("A", (Period(0, 10.0),), duration_s=3600)
-    check = exceeds(ev, t0 + dt.timedelta(minutes=10), [profile])
+    check = exceeds(ev, t0 + dt.timedelta(minutes=10), installed, 1, **running)
     assert (check.within, check.at, check.requested, check.allowed) == (
         False,
         t0 + dt.timedelta(minutes=30),
@@ -494,10 +499,16 @@ def test_exceeds_compares_at_every_step_of_either_schedule():
     )
     # Ending before the drop: within.
     short = Schedule("A", (Period(0, 10.0),), duration_s=1200)
-    assert exceeds(short, t0 + dt.timedelta(minutes=10), [profile]).within
-    # A 1-phase period in W: 230 V x 1 x 16 A = 3680 W.
+    assert exceeds(short, t0 + dt.timedelta(minutes=10), installed, 1, **running).within
+    # Another transaction's TxProfile does not hold here: nothing limits.
+    assert exceeds(ev, t0, installed, 1, transaction_id="TX-2", transaction_start=t0).within
+    # A 1-phase period in W: 230 V x 1 x 16 A = 3680 W; a station-wide max counts too.
     one_phase = Profile(
-        1, 0, "TxProfile", "Relative", (Schedule("A", (Period(0, 16.0, phases=1),)),)
+        1,
+        0,
+        "ChargingStationMaxProfile",
+        "Absolute",
+        (Schedule("A", (Period(0, 16.0, phases=1),), start=t0),),
     )
-    assert exceeds(Schedule("W", (Period(0, 3680.0),)), t0, [one_phase]).within
-    assert not exceeds(Schedule("W", (Period(0, 3700.0),)), t0, [one_phase]).within
+    assert exceeds(Schedule("W", (Period(0, 3680.0),)), t0, [(0, one_phase)], 1).within
+    assert not exceeds(Schedule("W", (Period(0, 3700.0),)), t0, [(0, one_phase)], 1).within

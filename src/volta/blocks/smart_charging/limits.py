@@ -27,7 +27,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from volta.events import service as events
-from volta.ocpp.charging import EXTERNAL, TX, Profile, Schedule, from_v201, to_v201
+from volta.ocpp.charging import EXTERNAL, Profile, Schedule, from_v201, to_v201
+from volta.ocpp.composite import composite_schedule
 from volta.store.db import Conn, Database
 from volta.store.models import ChargingProfile, Connector, EvseAllocation, Station, utcnow
 from volta.store.models import Transaction as Tx
@@ -39,8 +40,8 @@ LIMIT_SOURCES = ("CSO", "EMS", "SO", "Other")
 # An external limit has no profile id on the wire; its rows carry this one
 # (below the API's range, which starts at 1).
 EXTERNAL_PROFILE_ID = 0
-# To compare a schedule in W with one in A (K01: limits are per phase in A).
-VOLTS = 230.0
+# How far an EV schedule without a duration is checked.
+DAY_S = 86_400
 # Limits carry one decimal (K01.FR.xx, 1.6 §7.9): closer than this is equal.
 TOLERANCE = 0.05
 _PHASES = {"AC_single_phase": 1, "AC_two_phase": 2, "AC_three_phase": 3}
@@ -359,39 +360,42 @@ class ScheduleCheck:
 async def check_ev_schedule(
     db: Database, station_id: str, evse_id: int, time_base: dt.datetime, schedule: Schedule
 ) -> ScheduleCheck:
-    """K16.FR.06 / K16.FR.07 (and K15, K17 alike): the CSMS checks the EV's
-    schedule against what it set; exceeding it emits `ev_schedule.exceeded`.
+    """K15.FR.11/12, K16.FR.06/07, K17.FR.11/12: the CSMS checks the EV's
+    schedule against its own; exceeding it emits `ev_schedule.exceeded`.
 
-    The limit in force is the TxProfile Volta believes installed on the EVSE
-    (the ongoing transaction's, else any), the highest stack level winning,
-    merged with the external limits on the EVSE and the station (the lowest
-    wins). No limit in force: within."""
+    The limit in force is the composite (volta.ocpp.composite) of every
+    profile Volta believes installed at the station (its own and the
+    external limits stations told of), for the transaction running on the
+    EVSE. No limit in force: within."""
     async with db.read() as conn:
         if not await _evse_known(conn, station_id, evse_id, strict=True):
             return ScheduleCheck(False, reason=f"EVSE {evse_id} is unknown")
-        tx = await _ongoing(conn, station_id, evse_id)
+        tx = (
+            await conn.execute(
+                sa.select(Tx.station_transaction_id, Tx.started_at)
+                .where(Tx.station_id == station_id, Tx.evse_id == evse_id, Tx.status == "Active")
+                .order_by(Tx.id.desc())
+                .limit(1)
+            )
+        ).first()
         rows = (
             await conn.execute(
-                sa.select(
-                    ChargingProfile.purpose,
-                    ChargingProfile.transaction_id,
-                    ChargingProfile.stack_level,
-                    ChargingProfile.profile,
-                )
-                .where(
+                sa.select(ChargingProfile.evse_id, ChargingProfile.profile).where(
                     ChargingProfile.station_id == station_id,
                     ChargingProfile.evse_id.in_((evse_id, 0)),
                     ChargingProfile.status == "Accepted",
-                    ChargingProfile.purpose.in_((TX, EXTERNAL)),
                 )
-                .order_by(ChargingProfile.stack_level.desc(), ChargingProfile.id.desc())
             )
         ).all()
-    tx_rows = [r for r in rows if r.purpose == TX]
-    mine = [r for r in tx_rows if tx is not None and r.transaction_id == tx] or tx_rows
-    in_force = [from_v201(r.profile) for r in mine[:1]]
-    in_force += [from_v201(r.profile) for r in rows if r.purpose == EXTERNAL]
-    check = exceeds(schedule, time_base, in_force)
+    installed = [(r.evse_id, from_v201(r.profile)) for r in rows]
+    check = exceeds(
+        schedule,
+        time_base,
+        installed,
+        evse_id,
+        transaction_id=tx.station_transaction_id if tx else None,
+        transaction_start=tx.started_at if tx else None,
+    )
     if not check.within:
         async with db.write(station_id) as conn:
             await events.emit(
@@ -407,58 +411,45 @@ async def check_ev_schedule(
     return check
 
 
-def exceeds(ev: Schedule, time_base: dt.datetime, profiles: list[Profile]) -> ScheduleCheck:
-    """Both sides are step functions: comparing them at every step of
-    either is exact. Relative profiles count from `time_base`."""
+def exceeds(
+    ev: Schedule,
+    time_base: dt.datetime,
+    installed: list[tuple[int, Profile]],
+    evse_id: int,
+    *,
+    transaction_id: str | None = None,
+    transaction_start: dt.datetime | None = None,
+) -> ScheduleCheck:
+    """The EV's schedule (from `time_base`) against the composite, in the
+    EV's unit. Both are step functions: comparing them at every step of
+    either is exact. A schedule without duration is checked for a day."""
     if not ev.periods:
         return ScheduleCheck(True)
-    steps = [time_base + dt.timedelta(seconds=p.start_s) for p in ev.periods]
-    end = time_base + dt.timedelta(seconds=ev.duration_s) if ev.duration_s else None
-    for profile in profiles:
-        for s in profile.schedules[:1]:
-            start = s.start or time_base
-            steps += [start + dt.timedelta(seconds=p.start_s) for p in s.periods]
-    for at in sorted(set(steps)):
-        if at < time_base or (end is not None and at >= end):
-            continue
-        wanted = _value_at(ev, time_base, at)
-        if wanted is None:
-            continue
-        for profile in profiles:
-            s = profile.schedules[0]
-            allowed = _value_at(s, s.start or time_base, at)
-            if allowed is None:
-                continue
-            allowed_here = _convert(allowed, s, ev.unit, at, time_base)
-            if wanted > allowed_here + TOLERANCE:
-                return ScheduleCheck(False, at, wanted, round(allowed_here, 1), ev.unit)
+    span = ev.duration_s or DAY_S
+    composite = composite_schedule(
+        installed,
+        evse_id,
+        time_base,
+        span,
+        unit=ev.unit,
+        transaction_id=transaction_id,
+        transaction_start=transaction_start,
+    )
+    steps = {p.start_s for p in ev.periods} | {p.start_s for p in composite.periods}
+    for offset in sorted(s for s in steps if 0 <= s < span):
+        wanted, allowed = _step_at(ev, offset), _step_at(composite, offset)
+        if wanted is not None and allowed is not None and wanted > allowed + TOLERANCE:
+            at = time_base + dt.timedelta(seconds=offset)
+            return ScheduleCheck(False, at, wanted, round(allowed, 1), ev.unit)
     return ScheduleCheck(True)
 
 
-def _value_at(schedule: Schedule, start: dt.datetime, at: dt.datetime) -> float | None:
-    offset = (at - start).total_seconds()
-    if offset < 0 or (schedule.duration_s is not None and offset >= schedule.duration_s):
-        return None
+def _step_at(schedule: Schedule, offset: int) -> float | None:
     value = None
     for period in schedule.periods:
         if period.start_s <= offset:
             value = period.limit
     return value
-
-
-def _convert(
-    value: float, schedule: Schedule, unit: str, at: dt.datetime, start: dt.datetime
-) -> float:
-    """A limit in the other unit: W = A x VOLTS x phases (3 when not said,
-    K01.FR.42)."""
-    if schedule.unit == unit:
-        return value
-    offset = (at - (schedule.start or start)).total_seconds()
-    phases = 3
-    for period in schedule.periods:
-        if period.start_s <= offset and period.phases:
-            phases = period.phases
-    return value * VOLTS * phases if unit == "W" else value / (VOLTS * phases)
 
 
 # -- shared lookups -----------------------------------------------------------------
