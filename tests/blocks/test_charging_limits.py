@@ -11,9 +11,9 @@ from typing import Any
 import sqlalchemy as sa
 from ocpp.v201 import call as call201
 
-from tests.helpers import add_token, now_iso, register, station, wait_until
+from tests.helpers import add_token, answer, now_iso, register, station, wait_until
 from volta.app import Volta
-from volta.blocks.smart_charging.limits import exceeds
+from volta.blocks.smart_charging.ev import exceeds
 from volta.ocpp.charging import Period, Profile, Schedule, from_v201, to_v201
 from volta.store.models import ChargingProfile, EvseAllocation, Site, Station, utcnow
 
@@ -450,6 +450,7 @@ async def test_ev_charging_schedule_checked_against_limit_k16(volta, api):
     await register(volta, "K16")
     await add_token(volta, "EV-1", token_type="Central")
     async with station(volta, "K16", "2.0.1") as cp:
+        cp.handlers["SetChargingProfile"] = answer({"status": "Accepted"})
         await boot(cp)
         await start_tx(cp)
         # No limit in force: nothing to exceed.
@@ -462,6 +463,20 @@ async def test_ev_charging_schedule_checked_against_limit_k16(volta, api):
         assert r["status"] == "Rejected"
         assert r["statusInfo"]["reasonCode"] == "ExceedsLimit"
         assert "10.0 A" in r["statusInfo"]["additionalInfo"]
+        # K16.FR.08: Volta renegotiates, sending the TxProfile in force again.
+        assert await wait_until(lambda: any(a == "SetChargingProfile" for a, _ in cp.received))
+        sent = next(p for a, p in cp.received if a == "SetChargingProfile")
+        assert sent["evse_id"] == 1
+        assert sent["charging_profile"]["id"] == 7
+        assert sent["charging_profile"]["transaction_id"] == "TX-1"
+
+        async def resent_accepted() -> bool:
+            return [(r.source, r.status) for r in await rows(volta, "K16")] == [
+                ("api", "Replaced"),
+                ("api", "Accepted"),
+            ]
+
+        assert await wait_until(resent_accepted)
         # In W: 3 x 230 V x 16 A = 11040 W is within, 12000 W is not.
         assert (await ev_schedule(cp, [(0, 11000.0)], "W", duration=1800))["status"] == "Accepted"
         assert (await ev_schedule(cp, [(0, 12000.0)], "W", duration=1800))["status"] == "Rejected"

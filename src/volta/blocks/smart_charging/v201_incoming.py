@@ -4,7 +4,7 @@ NotifyEVChargingNeeds (K15/K17) and NotifyEVChargingSchedule (K15-K17).
 The outgoing side (SetChargingProfile, ...) is in v201.py.
 
 Contract with the allocator: NotifyEVChargingNeeds is answered here, the
-needs stored in `evse_allocations` (limits.record_needs); the allocator
+needs stored in `evse_allocations` (ev.record_needs); the allocator
 recomputes in its own follow-up on (V201, "NotifyEVChargingNeeds") and, on
 an Accepted answer, sends the EVSE a TxProfile (K15.FR.07) even when its
 share did not change.
@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from volta.blocks.smart_charging import limits
+from volta.blocks.smart_charging import ev, limits
 from volta.blocks.transactions.queries import find_v201
 from volta.ocpp.charging import from_v201
 from volta.ocpp.errors import ErrorCode, OcppError
@@ -98,10 +98,10 @@ async def notify_ev_charging_needs(ctx: CallContext, p: dict[str, Any]) -> dict[
         )
     params = ac or dc or {}
     energy, max_current = params.get("energyAmount"), params.get("evMaxCurrent")
-    answer = await limits.record_needs(
+    answer = await ev.record_needs(
         ctx.services.db,
         ctx.station_id,
-        limits.ChargingNeeds(
+        ev.ChargingNeeds(
             evse_id=p["evseId"],
             transfer_mode=needs["requestedEnergyTransfer"],
             departure_at=parse_timestamp(needs.get("departureTime")),
@@ -119,7 +119,7 @@ async def notify_ev_charging_schedule(ctx: CallContext, p: dict[str, Any]) -> di
     if time_base is None:
         raise OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, "timeBase is not a dateTime")
     schedule = from_v201(_as_profile(p["chargingSchedule"])).schedules[0]
-    check = await limits.check_ev_schedule(
+    check = await ev.check_ev_schedule(
         ctx.services.db, ctx.station_id, p["evseId"], time_base, schedule
     )
     if check.within:
@@ -132,6 +132,15 @@ async def notify_ev_charging_schedule(ctx: CallContext, p: dict[str, Any]) -> di
         f"above the limit in force ({check.allowed} {check.unit})"
     )
     return _answer("Rejected", "ExceedsLimit", reason)  # K16.FR.07
+
+
+@handlers.after(V201, "NotifyEVChargingSchedule")
+async def renegotiate_after_rejection(
+    ctx: CallContext, request: dict[str, Any], response: dict[str, Any]
+) -> None:
+    reason = (response.get("statusInfo") or {}).get("reasonCode")
+    if response["status"] == "Rejected" and reason == "ExceedsLimit":
+        await ev.renegotiate(ctx.services, ctx.station_id, request["evseId"])
 
 
 @handlers.after(V201, "TransactionEvent")
@@ -148,7 +157,7 @@ async def forget_needs_at_end(
         )
         evse = found.evse_id if found is not None else None
     if evse:
-        await limits.forget_needs(ctx.services.db, ctx.station_id, evse)
+        await ev.forget_needs(ctx.services.db, ctx.station_id, evse)
 
 
 def _answer(status: str, code: str | None, reason: str | None) -> dict[str, Any]:
