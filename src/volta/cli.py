@@ -357,6 +357,88 @@ def cmd_local_list(args: argparse.Namespace) -> int | None:
     return _run(_with_db(args, work))
 
 
+def cmd_profiles(args: argparse.Namespace) -> int | None:
+    """`profiles list` reads the database; `profiles clear` asks the running
+    server (its HTTP API), since only it holds the stations' connections."""
+    if args.action == "clear":
+        return _clear_profiles(args)
+    from volta.blocks.smart_charging import service
+
+    async def work(db: Any) -> int:
+        rows = await service.list_profiles(
+            db, args.station, evse_id=args.evse, history=args.all, limit=100_000
+        )
+        print(
+            f"{'EVSE':>4} {'ID':>8} {'PURPOSE':<34} {'STACK':>5} {'SOURCE':<9} "
+            f"{'STATUS':<9} {'TX':<12} SCHEDULE"
+        )
+        for r in rows:
+            print(
+                f"{r.evse_id:>4} {r.profile_id:>8} {r.purpose:<34} {r.stack_level:>5} "
+                f"{r.source:<9} {r.status:<9} {r.transaction_id or '-':<12} {_periods(r.profile)}"
+            )
+        return 0
+
+    return _run(_with_db(args, work))
+
+
+def _periods(profile: dict[str, Any]) -> str:
+    """A profile's first schedule, short: `0s 16A, 3600s 10A`."""
+    schedules = profile.get("chargingSchedule") or [{}]
+    first = schedules[0]
+    unit = first.get("chargingRateUnit", "")
+    return ", ".join(
+        f"{p['startPeriod']}s {p['limit']:g}{unit}" for p in first.get("chargingSchedulePeriod", [])
+    )
+
+
+def _clear_profiles(args: argparse.Namespace) -> int:
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    settings = _settings(args)
+    host = settings.host if settings.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+    base = (args.api_url or f"http://{host}:{settings.api_port}").rstrip("/")
+    token = args.token or settings.api_token
+    if not token:
+        raise CliError("an API token is needed: --token or VOLTA_API_TOKEN")
+    station = urllib.parse.quote(args.station, safe="")
+    url = f"{base}/api/v1/stations/{station}/charging-profiles"
+    if args.id is not None:
+        url += f"/{args.id}"
+    else:
+        query = {
+            k: v
+            for k, v in (
+                ("evse_id", args.evse),
+                ("purpose", args.purpose),
+                ("stack_level", args.stack_level),
+            )
+            if v is not None
+        }
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+    request = urllib.request.Request(
+        url, method="DELETE", headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read()).get("detail", exc.reason)
+        except ValueError:
+            detail = exc.reason
+        raise CliError(f"{exc.code}: {detail}") from None
+    except urllib.error.URLError as exc:
+        raise CliError(f"cannot reach Volta at {base}: {exc.reason}") from None
+    cleared = ", ".join(str(p["profile_id"]) for p in body["cleared"]) or "none known to Volta"
+    print(f"station {args.station} answered {body['station_status']}; cleared: {cleared}")
+    return 0
+
+
 def cmd_api_token(args: argparse.Namespace) -> int | None:
     import sqlalchemy as sa
 
@@ -563,6 +645,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lst.add_argument("station")
     lst.set_defaults(func=cmd_local_list)
+
+    profiles = sub.add_parser("profiles", help="charging profiles (docs/smart-charging.md)")
+    p_sub = profiles.add_subparsers(dest="action", required=True)
+    p_list = p_sub.add_parser(
+        "list", parents=[common], help="what Volta believes a station has installed"
+    )
+    p_list.add_argument("station")
+    p_list.add_argument("--evse", type=int, help="only this EVSE's (0: the whole station)")
+    p_list.add_argument("--all", action="store_true", help="with history, newest first")
+    p_clear = p_sub.add_parser(
+        "clear",
+        parents=[common],
+        help="send ClearChargingProfile through the running server's HTTP API",
+    )
+    p_clear.add_argument("station")
+    p_clear.add_argument("--id", type=int, help="the profile id (else: the criteria below)")
+    p_clear.add_argument("--evse", type=int, help="criteria: EVSE (0: the whole station)")
+    p_clear.add_argument("--purpose", help="criteria: e.g. TxDefaultProfile")
+    p_clear.add_argument("--stack-level", type=int, help="criteria: stack level")
+    p_clear.add_argument(
+        "--api-url", help="the server's API (default: http://<host>:<api_port> of the settings)"
+    )
+    p_clear.add_argument("--token", help="an API token (default: $VOLTA_API_TOKEN)")
+    profiles.set_defaults(func=cmd_profiles)
 
     users = sub.add_parser("users", help="manage dashboard users (admin or viewer)")
     u_sub = users.add_subparsers(dest="action", required=True)

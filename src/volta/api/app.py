@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from volta import __version__, metrics
 from volta.api import (
+    charging_profiles,
     events,
     id_tokens,
     local_lists,
@@ -175,6 +176,7 @@ def create_api(services: Services) -> FastAPI:
         local_lists,
         events,
         tariffs,
+        charging_profiles,
     )
     for adapter in adapters:
         app.include_router(

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from volta.blocks.remote_control.service import CommandRecord, send, send_command
 from volta.blocks.smart_charging import validation
@@ -238,11 +239,7 @@ async def install_profile(
     status = {"accepted": "Accepted", "rejected": "Rejected"}.get(command["status"], "Failed")
     async with services.db.write(station_id) as conn:
         if status == "Accepted":
-            await conn.execute(
-                sa.update(ChargingProfile)
-                .where(_replaced_by(station_id, evse_id, profile), ChargingProfile.id != row_id)
-                .values(status="Replaced", updated_at=utcnow())
-            )
+            await _mark_replaced(conn, version, station_id, evse_id, profile, row_id)
         await conn.execute(
             sa.update(ChargingProfile)
             .where(ChargingProfile.id == row_id)
@@ -254,19 +251,39 @@ async def install_profile(
     return _installed(row, command)
 
 
-def _replaced_by(station_id: str, evse_id: int, profile: Profile) -> sa.ColumnElement[bool]:
-    """The installed rows a newly accepted profile replaces: the same id, or
-    the same EVSE, purpose and stack level (K01.FR.05, 1.6 §3.13.2)."""
-    same_slot = sa.and_(
-        ChargingProfile.evse_id == evse_id,
-        ChargingProfile.purpose == profile.purpose,
-        ChargingProfile.stack_level == profile.stack_level,
+async def _mark_replaced(
+    conn: AsyncConnection,
+    version: Version,
+    station_id: str,
+    evse_id: int,
+    profile: Profile,
+    row_id: int,
+) -> None:
+    """The installed rows a newly accepted profile replaces become Replaced
+    (validation.replaces: K01.FR.05/06/39, 1.6 §5.16)."""
+    rows = await conn.execute(
+        sa.select(ChargingProfile).where(
+            ChargingProfile.station_id == station_id,
+            ChargingProfile.status == "Accepted",
+            ChargingProfile.id != row_id,
+            sa.or_(
+                ChargingProfile.profile_id == profile.id,
+                sa.and_(
+                    ChargingProfile.purpose == profile.purpose,
+                    ChargingProfile.stack_level == profile.stack_level,
+                ),
+            ),
+        )
     )
-    return sa.and_(
-        ChargingProfile.station_id == station_id,
-        ChargingProfile.status == "Accepted",
-        sa.or_(ChargingProfile.profile_id == profile.id, same_slot),
-    )
+    gone = [
+        r.id for r in rows if validation.replaces(version, evse_id, profile, validation.slot_of(r))
+    ]
+    if gone:
+        await conn.execute(
+            sa.update(ChargingProfile)
+            .where(ChargingProfile.id.in_(gone))
+            .values(status="Replaced", updated_at=utcnow())
+        )
 
 
 def _matching(station_id: str, clear: ClearChargingProfile) -> sa.ColumnElement[bool]:

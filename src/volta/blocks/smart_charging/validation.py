@@ -67,6 +67,36 @@ class Slot:
     valid_to: dt.datetime | None
 
 
+def slot_of(row: Any) -> Slot:
+    """The Slot of a `charging_profiles` row (its profile in 2.0.1 shape)."""
+    body = row.profile or {}
+    return Slot(
+        row.profile_id,
+        row.evse_id,
+        row.purpose,
+        row.stack_level,
+        row.transaction_id,
+        parse_timestamp(body.get("validFrom")),
+        parse_timestamp(body.get("validTo")),
+    )
+
+
+def replaces(version: Version, evse_id: int, new: Profile, old: Slot) -> bool:
+    """Whether a station that accepted `new` no longer holds `old`: the same
+    id (1.6 §5.16, K01.FR.05); or the same stack level and purpose on the
+    same connector (1.6 §5.16); in 2.0.1, where the two could not be valid
+    together (K01.FR.06; TxProfile: the same transaction, K01.FR.39)."""
+    if old.profile_id == new.id:
+        return True
+    if (old.purpose, old.stack_level) != (new.purpose, new.stack_level):
+        return False
+    if version is Version.V201 and new.purpose == TX:
+        return old.transaction_id == new.transaction_id
+    if old.evse_id != evse_id:
+        return False
+    return version is Version.V16 or _overlaps(new, old)
+
+
 def parse_profile(schemas: SchemaRegistry, evse_id: int, body: Mapping[str, Any]) -> Profile:
     """A profile in the 2.0.1 shape (`id`) or the 1.6 shape
     (`chargingProfileId`), validated against that version's
@@ -317,18 +347,7 @@ async def check(
                 ChargingProfile.stack_level == profile.stack_level,
             )
         )
-        installed = [
-            Slot(
-                r.profile_id,
-                r.evse_id,
-                r.purpose,
-                r.stack_level,
-                r.transaction_id,
-                parse_timestamp((r.profile or {}).get("validFrom")),
-                parse_timestamp((r.profile or {}).get("validTo")),
-            )
-            for r in installed_rows
-        ]
+        installed = [slot_of(r) for r in installed_rows]
     found = problems(version, evse_id, profile, active=active, installed=installed, source=source)
     if found:
         raise ProfileInvalid(found)

@@ -1,0 +1,644 @@
+"""Charging profiles through the HTTP API, answered by real 1.6 and 2.0.1
+test stations over WebSockets, on SQLite and PostgreSQL.
+
+POST installs (SetChargingProfile, 1.6 §5.16 / 2.0.1 K01), GET shows what
+Volta believes installed per EVSE, DELETE clears (1.6 §5.5 / K10), the
+composite endpoint puts the station's GetCompositeSchedule answer (1.6 §5.7
+/ K08) beside Volta's own, and /report asks a 2.0.1 station for its
+profiles (K09).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.helpers import add_token, answer, now_iso, register, station
+
+
+@pytest.fixture
+def volta_settings() -> dict[str, object]:
+    return {"call_timeout": 1.0}
+
+
+async def wait_online(volta: Any, station_id: str, online: bool = True) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 3
+    while (volta.router.version_of(station_id) is not None) != online:
+        assert loop.time() < deadline, f"{station_id} never became online={online}"
+        await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def online(volta: Any, station_id: str, version: str, **answers: Any) -> AsyncIterator[Any]:
+    """A registered station of `version` whose smart-charging answers are
+    `answers` by action (Accepted unless told)."""
+    await register(volta, station_id)
+    async with station(volta, station_id, version) as cp:
+        cp.handlers["SetChargingProfile"] = answer({"status": "Accepted"})
+        cp.handlers["ClearChargingProfile"] = answer({"status": "Accepted"})
+        for action, handler in answers.items():
+            cp.handlers[action] = handler
+        await wait_online(volta, station_id)
+        yield cp
+
+
+def v201_profile(pid: int = 7, **over: Any) -> dict[str, Any]:
+    schedule = {
+        "id": 1,
+        "startSchedule": "2026-01-01T00:00:00Z",
+        "chargingRateUnit": "A",
+        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}],
+        **over.pop("schedule", {}),
+    }
+    return {
+        "id": pid,
+        "stackLevel": 1,
+        "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": [schedule],
+        **over,
+    }
+
+
+def v16_profile(pid: int = 7, **over: Any) -> dict[str, Any]:
+    return {
+        "chargingProfileId": pid,
+        "stackLevel": 1,
+        "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": {
+            "chargingRateUnit": "A",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}],
+        },
+        **over,
+    }
+
+
+def sent(cp: Any, action: str) -> list[dict[str, Any]]:
+    return [p for a, p in cp.received if a == action]
+
+
+async def installed(api: Any, station_id: str, **query: Any) -> dict[int, list[int]]:
+    """The installed profile ids per EVSE, as GET shows them."""
+    r = await api.get(f"/api/v1/stations/{station_id}/charging-profiles", params=query)
+    assert r.status_code == 200, r.text
+    return {e["evse_id"]: [p["profile_id"] for p in e["profiles"]] for e in r.json()["evses"]}
+
+
+async def post(api: Any, station_id: str, evse_id: int, profile: dict[str, Any]) -> Any:
+    return await api.post(
+        f"/api/v1/stations/{station_id}/charging-profiles",
+        json={"evse_id": evse_id, "profile": profile},
+    )
+
+
+# -- install ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", ["v201", "v16"])
+async def test_install_accepted_v16(volta, api, shape):
+    """1.6 §5.16: either wire shape is accepted by the API and reaches a 1.6
+    station as csChargingProfiles on its connector; the station's Accepted
+    makes it installed."""
+    async with online(volta, "P16", "1.6") as cp:
+        profile = v201_profile() if shape == "v201" else v16_profile()
+        if shape == "v201":
+            del profile["chargingSchedule"][0]["startSchedule"]  # 1.6 allows none
+        r = await post(api, "P16", 1, profile)
+        assert r.status_code == 201, r.text
+        body = r.json()
+        assert (body["status"], body["source"], body["profile_id"]) == ("Accepted", "api", 7)
+        assert body["command"]["status"] == "accepted"
+        (got,) = sent(cp, "SetChargingProfile")
+        assert got["connector_id"] == 1
+        assert got["cs_charging_profiles"]["charging_profile_id"] == 7
+        assert got["cs_charging_profiles"]["charging_profile_purpose"] == "TxDefaultProfile"
+        assert got["cs_charging_profiles"]["charging_schedule"]["charging_rate_unit"] == "A"
+    assert await installed(api, "P16") == {1: [7]}
+
+
+async def test_install_station_max_v16_uses_its_name(volta, api):
+    """1.6 calls the station-wide maximum ChargePointMaxProfile (§3.13.1)."""
+    async with online(volta, "PM16", "1.6") as cp:
+        profile = v16_profile(3, chargingProfilePurpose="ChargePointMaxProfile")
+        r = await post(api, "PM16", 0, profile)
+        assert r.status_code == 201, r.text
+        assert r.json()["purpose"] == "ChargingStationMaxProfile"
+        (got,) = sent(cp, "SetChargingProfile")
+        assert got["cs_charging_profiles"]["charging_profile_purpose"] == "ChargePointMaxProfile"
+    assert await installed(api, "PM16", purpose="ChargePointMaxProfile") == {0: [3]}
+
+
+async def test_install_accepted_v201(volta, api):
+    """K01: a 2.0.1 station gets evseId and the ChargingProfileType."""
+    async with online(volta, "P201", "2.0.1") as cp:
+        r = await post(api, "P201", 2, v201_profile(9))
+        assert r.status_code == 201, r.text
+        (got,) = sent(cp, "SetChargingProfile")
+        assert got["evse_id"] == 2
+        assert got["charging_profile"]["id"] == 9
+        assert got["charging_profile"]["charging_schedule"][0]["charging_schedule_period"] == [
+            {"start_period": 0, "limit": 16.0}
+        ]
+    assert await installed(api, "P201") == {2: [9]}
+    assert await installed(api, "P201", evse_id=1) == {}
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_rejected_is_409_and_not_installed(volta, api, version):
+    async with online(
+        volta, "PR", version, SetChargingProfile=answer({"status": "Rejected"})
+    ) as cp:
+        r = await post(api, "PR", 1, v201_profile())
+        assert r.status_code == 409, r.text
+        body = r.json()
+        assert body["station_status"] == "Rejected"
+        assert "answered SetChargingProfile Rejected" in body["detail"]
+        assert body["profile"]["status"] == "Rejected"
+        assert len(sent(cp, "SetChargingProfile")) == 1
+    assert await installed(api, "PR") == {}
+    history = (await api.get("/api/v1/stations/PR/charging-profiles?all=true")).json()
+    assert [p["status"] for p in history["evses"][0]["profiles"]] == ["Rejected"]
+
+
+async def test_offline_station_is_409_failed(volta, api):
+    """A station that connected once but is offline now: the command is
+    recorded `offline`, the profile `Failed`, nothing installed."""
+    async with online(volta, "POFF", "2.0.1"):
+        pass
+    await wait_online(volta, "POFF", online=False)
+    r = await post(api, "POFF", 1, v201_profile())
+    assert r.status_code == 409, r.text
+    body = r.json()
+    assert body["station_status"] is None
+    assert body["profile"]["status"] == "Failed"
+    assert body["profile"]["command"]["status"] == "offline"
+    assert await installed(api, "POFF") == {}
+
+
+async def test_never_connected_and_unknown(volta, api):
+    await register(volta, "PNEW")
+    r = await post(api, "PNEW", 1, v201_profile())
+    assert r.status_code == 409
+    assert "never connected" in r.json()["detail"]
+    r = await post(api, "NOPE", 1, v201_profile())
+    assert r.status_code == 404
+    assert r.json()["detail"] == "station NOPE not found"
+    assert (await api.get("/api/v1/stations/NOPE/charging-profiles")).status_code == 404
+
+
+# -- the replace rule -------------------------------------------------------------
+
+
+async def test_replace_same_id_and_same_slot_v16(volta, api):
+    """1.6 §5.16: the same chargingProfileId, or the same stackLevel and
+    purpose on the connector, replaces the installed profile."""
+    async with online(volta, "PREP", "1.6"):
+        assert (await post(api, "PREP", 1, v16_profile(1))).status_code == 201
+        same_id = v16_profile(1)
+        same_id["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] = 10.0
+        assert (await post(api, "PREP", 1, same_id)).status_code == 201
+        assert (await post(api, "PREP", 1, v16_profile(2))).status_code == 201
+        # Another stack level sits beside it.
+        assert (await post(api, "PREP", 1, v16_profile(3, stackLevel=2))).status_code == 201
+    assert await installed(api, "PREP") == {1: [2, 3]}
+    history = (await api.get("/api/v1/stations/PREP/charging-profiles?all=true")).json()
+    statuses = [(p["profile_id"], p["status"]) for p in history["evses"][0]["profiles"]]
+    assert statuses == [(3, "Accepted"), (2, "Accepted"), (1, "Replaced"), (1, "Replaced")]
+
+
+async def test_same_slot_other_id_refused_v201(volta, api):
+    """2.0.1 K01.FR.06: the CSMS must not send another id into the same EVSE,
+    purpose and stack level with overlapping validity; the same id replaces
+    (K01.FR.05)."""
+    async with online(volta, "PSLOT", "2.0.1") as cp:
+        first = v201_profile(1, validTo="2098-01-01T00:00:00Z")
+        assert (await post(api, "PSLOT", 1, first)).status_code == 201
+        r = await post(api, "PSLOT", 1, v201_profile(2))
+        assert r.status_code == 422
+        assert "K01.FR.06" in r.json()["detail"]
+        # Not overlapping in validity: allowed.
+        later = v201_profile(3, validFrom="2099-01-01T00:00:00Z", validTo="2099-02-01T00:00:00Z")
+        assert (await post(api, "PSLOT", 1, later)).status_code == 201
+        again = v201_profile(
+            1,
+            validTo="2098-01-01T00:00:00Z",
+            schedule={"chargingSchedulePeriod": [{"startPeriod": 0, "limit": 8}]},
+        )
+        assert (await post(api, "PSLOT", 1, again)).status_code == 201
+        assert len(sent(cp, "SetChargingProfile")) == 3
+    assert await installed(api, "PSLOT") == {1: [3, 1]}
+
+
+# -- clear ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_clear_by_id(volta, api, version):
+    async with online(volta, "PCL", version) as cp:
+        await post(api, "PCL", 1, v201_profile(1) if version == "2.0.1" else v16_profile(1))
+        await post(api, "PCL", 2, v201_profile(2) if version == "2.0.1" else v16_profile(2))
+        r = await api.delete("/api/v1/stations/PCL/charging-profiles/1")
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["station_status"] == "Accepted"
+        assert [p["profile_id"] for p in body["cleared"]] == [1]
+        (got,) = sent(cp, "ClearChargingProfile")
+        assert got == ({"id": 1} if version == "1.6" else {"charging_profile_id": 1})
+    assert await installed(api, "PCL") == {2: [2]}
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_clear_by_criteria(volta, api, version):
+    """Only the profiles matching every criterion given are cleared."""
+    shape = v201_profile if version == "2.0.1" else v16_profile
+    async with online(volta, "PCC", version) as cp:
+        await post(api, "PCC", 1, shape(1))
+        await post(api, "PCC", 1, shape(2, stackLevel=2))
+        await post(api, "PCC", 2, shape(3))
+        r = await api.delete(
+            "/api/v1/stations/PCC/charging-profiles",
+            params={"evse_id": 1, "purpose": "TxDefaultProfile", "stack_level": 2},
+        )
+        assert r.status_code == 200, r.text
+        assert [p["profile_id"] for p in r.json()["cleared"]] == [2]
+        (got,) = sent(cp, "ClearChargingProfile")
+        if version == "1.6":
+            assert got == {
+                "connector_id": 1,
+                "charging_profile_purpose": "TxDefaultProfile",
+                "stack_level": 2,
+            }
+        else:
+            assert got == {
+                "charging_profile_criteria": {
+                    "evse_id": 1,
+                    "charging_profile_purpose": "TxDefaultProfile",
+                    "stack_level": 2,
+                }
+            }
+    assert await installed(api, "PCC") == {1: [1], 2: [3]}
+
+
+async def test_clear_unknown_forgets_and_offline_is_409(volta, api):
+    """K10: Unknown means the station holds none that match: Volta's belief
+    was stale and is corrected. No answer at all clears nothing."""
+    async with online(volta, "PCU", "2.0.1") as cp:
+        await post(api, "PCU", 1, v201_profile(1))
+        cp.handlers["ClearChargingProfile"] = answer({"status": "Unknown"})
+        r = await api.delete("/api/v1/stations/PCU/charging-profiles/1")
+        assert r.status_code == 200
+        assert r.json()["station_status"] == "Unknown"
+        assert await installed(api, "PCU") == {}
+        await post(api, "PCU", 1, v201_profile(1))
+    await wait_online(volta, "PCU", online=False)
+    r = await api.delete("/api/v1/stations/PCU/charging-profiles/1")
+    assert r.status_code == 409
+    assert "did not answer" in r.json()["detail"]
+    assert await installed(api, "PCU") == {1: [1]}
+
+
+async def test_clear_bad_purpose_is_422(volta, api):
+    await register(volta, "PBQ")
+    r = await api.delete("/api/v1/stations/PBQ/charging-profiles", params={"purpose": "Max"})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["loc"] == ["query", "purpose"]
+
+
+# -- validation -------------------------------------------------------------------
+
+P = [{"startPeriod": 0, "limit": 16.0}]
+CASES_201: list[tuple[str, int, dict[str, Any], str]] = [
+    ("tx without transactionId", 1, v201_profile(chargingProfilePurpose="TxProfile"), "K01.FR.03"),
+    (
+        "tx on evse 0",
+        0,
+        v201_profile(chargingProfilePurpose="TxProfile", transactionId="T1"),
+        "K01.FR.16",
+    ),
+    (
+        "tx of no active transaction",
+        1,
+        v201_profile(chargingProfilePurpose="TxProfile", transactionId="T1"),
+        "K01.FR.09",
+    ),
+    (
+        "external constraints",
+        0,
+        v201_profile(chargingProfilePurpose="ChargingStationExternalConstraints"),
+        "K01.FR.22",
+    ),
+    (
+        "station max on an evse",
+        1,
+        v201_profile(chargingProfilePurpose="ChargingStationMaxProfile"),
+        "evseId 0 only",
+    ),
+    (
+        "station max relative",
+        0,
+        v201_profile(
+            chargingProfilePurpose="ChargingStationMaxProfile",
+            chargingProfileKind="Relative",
+            schedule={"startSchedule": None},
+        ),
+        "K01.FR.38",
+    ),
+    (
+        "first period not 0",
+        1,
+        v201_profile(schedule={"chargingSchedulePeriod": [{"startPeriod": 5, "limit": 1}]}),
+        "K01.FR.31",
+    ),
+    (
+        "periods not increasing",
+        1,
+        v201_profile(
+            schedule={
+                "chargingSchedulePeriod": [
+                    {"startPeriod": 0, "limit": 1},
+                    {"startPeriod": 60, "limit": 2},
+                    {"startPeriod": 60, "limit": 3},
+                ]
+            }
+        ),
+        "K01.FR.35",
+    ),
+    (
+        "recurring without recurrencyKind",
+        1,
+        v201_profile(chargingProfileKind="Recurring"),
+        "recurrencyKind Daily or Weekly",
+    ),
+    (
+        "absolute without startSchedule",
+        1,
+        v201_profile(schedule={"startSchedule": None}),
+        "K01.FR.40",
+    ),
+    ("relative with startSchedule", 1, v201_profile(chargingProfileKind="Relative"), "K01.FR.41"),
+    (
+        "phaseToUse with 3 phases",
+        1,
+        v201_profile(
+            schedule={
+                "chargingSchedulePeriod": [
+                    {"startPeriod": 0, "limit": 16, "numberPhases": 3, "phaseToUse": 1}
+                ]
+            }
+        ),
+        "K01.FR.19",
+    ),
+    (
+        "validTo before validFrom",
+        1,
+        v201_profile(validFrom="2026-02-01T00:00:00Z", validTo="2026-01-01T00:00:00Z"),
+        "validTo must be after validFrom",
+    ),
+    (
+        "negative limit",
+        1,
+        v201_profile(schedule={"chargingSchedulePeriod": [{"startPeriod": 0, "limit": -1}]}),
+        "limit must be 0 or more",
+    ),
+    ("unit", 1, v201_profile(schedule={"chargingRateUnit": "kW"}), "not a valid 2.0.1"),
+    (
+        "two schedules on a default",
+        1,
+        {**v201_profile(), "chargingSchedule": [v201_profile()["chargingSchedule"][0]] * 2},
+        "only for a TxProfile",
+    ),
+    ("allocator's id range", 1, v201_profile(1_000_001), "reserved for the site allocator"),
+]
+
+
+def _strip_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_strip_none(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("evse_id", "profile", "expect"),
+    [c[1:] for c in CASES_201],
+    ids=[c[0] for c in CASES_201],
+)
+async def test_invalid_profiles_v201_are_422(volta, api, evse_id, profile, expect):
+    """Each rule is a 422 naming it, and nothing reaches the station."""
+    async with online(volta, "PV", "2.0.1") as cp:
+        r = await post(api, "PV", evse_id, _strip_none(profile))
+        assert r.status_code == 422, r.text
+        body = r.json()
+        assert expect in body["detail"], body
+        assert body["errors"][0]["loc"] == ["body", "profile"]
+        assert sent(cp, "SetChargingProfile") == []
+    assert await installed(api, "PV", all="true") == {}
+
+
+CASES_16: list[tuple[str, int, dict[str, Any], str]] = [
+    (
+        "max on a connector",
+        1,
+        v16_profile(chargingProfilePurpose="ChargePointMaxProfile"),
+        "connectorId 0 only",
+    ),
+    (
+        "external constraints",
+        0,
+        v201_profile(chargingProfilePurpose="ChargingStationExternalConstraints"),
+        "OCPP 1.6 has no ChargingStationExternalConstraints",
+    ),
+    ("tx on connector 0", 0, v16_profile(chargingProfilePurpose="TxProfile"), "not connectorId 0"),
+    ("tx without transaction", 1, v16_profile(chargingProfilePurpose="TxProfile"), "§5.16"),
+    (
+        "tx of another transaction",
+        1,
+        v16_profile(chargingProfilePurpose="TxProfile", transactionId=999),
+        "transaction 999 is not active on connector 1",
+    ),
+    (
+        "phaseToUse",
+        1,
+        v201_profile(
+            schedule={
+                "startSchedule": None,
+                "chargingSchedulePeriod": [
+                    {"startPeriod": 0, "limit": 16, "numberPhases": 1, "phaseToUse": 1}
+                ],
+            }
+        ),
+        "OCPP 1.6 has no phaseToUse",
+    ),
+    ("bad 1.6 shape", 1, {**v16_profile(), "stackLevel": "high"}, "not a valid 1.6"),
+]
+
+
+@pytest.mark.parametrize(
+    ("evse_id", "profile", "expect"),
+    [c[1:] for c in CASES_16],
+    ids=[c[0] for c in CASES_16],
+)
+async def test_invalid_profiles_v16_are_422(volta, api, evse_id, profile, expect):
+    async with online(volta, "PV16", "1.6") as cp:
+        r = await post(api, "PV16", evse_id, _strip_none(profile))
+        assert r.status_code == 422, r.text
+        assert expect in r.json()["detail"]
+        assert sent(cp, "SetChargingProfile") == []
+
+
+async def test_tx_profile_of_running_transaction_v16(volta, api):
+    """1.6 §5.16: a TxProfile for the transaction running on the connector
+    is sent; one naming no transaction is told which one runs."""
+    await add_token(volta, "CARD-P")
+    async with online(volta, "PTX", "1.6") as cp:
+        start = await cp.call(
+            "StartTransaction",
+            {"connectorId": 1, "idTag": "CARD-P", "meterStart": 0, "timestamp": now_iso()},
+        )
+        tx = start["transactionId"]
+        r = await post(api, "PTX", 1, v16_profile(5, chargingProfilePurpose="TxProfile"))
+        assert r.status_code == 422
+        assert f"the active one on EVSE 1 is {tx}" in r.json()["detail"]
+        tx_profile = v16_profile(5, chargingProfilePurpose="TxProfile", transactionId=tx)
+        r = await post(api, "PTX", 1, tx_profile)
+        assert r.status_code == 201, r.text
+        assert r.json()["transaction_id"] == str(tx)
+        (got,) = sent(cp, "SetChargingProfile")
+        assert got["cs_charging_profiles"]["transaction_id"] == tx
+
+
+async def test_tx_profile_of_running_transaction_v201(volta, api):
+    """K01.FR.03 / K01.FR.09: the station's own transactionId, on its EVSE."""
+    await add_token(volta, "CARD-Q")
+    async with online(volta, "PTX2", "2.0.1") as cp:
+        await cp.call(
+            "TransactionEvent",
+            {
+                "eventType": "Started",
+                "timestamp": now_iso(),
+                "triggerReason": "Authorized",
+                "seqNo": 0,
+                "transactionInfo": {"transactionId": "TX-Q", "chargingState": "Charging"},
+                "evse": {"id": 1, "connectorId": 1},
+                "idToken": {"idToken": "CARD-Q", "type": "ISO14443"},
+            },
+        )
+        profile = v201_profile(
+            5,
+            chargingProfilePurpose="TxProfile",
+            chargingProfileKind="Relative",
+            transactionId="TX-Q",
+        )
+        del profile["chargingSchedule"][0]["startSchedule"]
+        r = await post(api, "PTX2", 2, profile)
+        assert r.status_code == 422
+        assert "not active on EVSE 2 (K01.FR.09)" in r.json()["detail"]
+        r = await post(api, "PTX2", 1, profile)
+        assert r.status_code == 201, r.text
+        (got,) = sent(cp, "SetChargingProfile")
+        assert got["charging_profile"]["transaction_id"] == "TX-Q"
+
+
+# -- composite schedule and report -------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_composite_schedule_beside_voltas(volta, api, version):
+    """The station's GetCompositeSchedule answer, parsed, beside Volta's own
+    computation: a 16 A default on EVSE 1 under a 10 A station maximum is
+    10 A (1.6 §3.13.3: the lowest of the purposes)."""
+    if version == "1.6":
+        station_answer = {
+            "status": "Accepted",
+            "connectorId": 1,
+            "scheduleStart": now_iso(),
+            "chargingSchedule": {
+                "duration": 600,
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0}],
+            },
+        }
+    else:
+        station_answer = {
+            "status": "Accepted",
+            "schedule": {
+                "evseId": 1,
+                "duration": 600,
+                "scheduleStart": now_iso(),
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0}],
+            },
+        }
+    async with online(volta, "PCS", version, GetCompositeSchedule=answer(station_answer)) as cp:
+        default = v201_profile(1, schedule={"startSchedule": "2020-01-01T00:00:00Z"})
+        assert (await post(api, "PCS", 1, default)).status_code == 201
+        cap = v201_profile(
+            2,
+            chargingProfilePurpose="ChargingStationMaxProfile",
+            schedule={
+                "startSchedule": "2020-01-01T00:00:00Z",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0}],
+            },
+        )
+        assert (await post(api, "PCS", 0, cap)).status_code == 201
+        r = await api.get(
+            "/api/v1/stations/PCS/evses/1/composite-schedule",
+            params={"duration": 600, "unit": "A"},
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        (asked,) = sent(cp, "GetCompositeSchedule")
+        assert asked["duration"] == 600 and asked["charging_rate_unit"] == "A"
+    assert body["station"]["command"]["status"] == "accepted"
+    assert body["station"]["schedule"]["periods"] == [
+        {"start_s": 0, "limit": 10.0, "number_phases": None, "phase_to_use": None}
+    ]
+    assert body["volta"]["unit"] == "A"
+    assert body["volta"]["duration_s"] == 600
+    assert [(p["start_s"], p["limit"]) for p in body["volta"]["periods"]] == [(0, 10.0)]
+
+
+async def test_composite_unlimited_is_null_and_station_rejects(volta, api):
+    """Nothing installed: Volta's composite has no limit (null); a station
+    that rejects the request has no schedule."""
+    async with online(volta, "PCN", "2.0.1", GetCompositeSchedule=answer({"status": "Rejected"})):
+        r = await api.get("/api/v1/stations/PCN/evses/1/composite-schedule?duration=60")
+        assert r.status_code == 200, r.text
+        body = r.json()
+    assert body["station"]["schedule"] is None
+    assert body["station"]["command"]["status"] == "rejected"
+    assert [p["limit"] for p in body["volta"]["periods"]] == [None]
+    bad = await api.get("/api/v1/stations/PCN/evses/1/composite-schedule?duration=0")
+    assert bad.status_code == 422
+
+
+async def test_report_request_v201_and_not_in_v16(volta, api):
+    """K09: GetChargingProfiles with a requestId; without criteria every
+    source is asked for (K09.FR.03 wants one). 1.6 has no such message."""
+    async with online(
+        volta, "PRP", "2.0.1", GetChargingProfiles=answer({"status": "NoProfiles"})
+    ) as cp:
+        r = await api.post("/api/v1/stations/PRP/charging-profiles/report")
+        assert r.status_code == 202, r.text
+        body = r.json()
+        (got,) = sent(cp, "GetChargingProfiles")
+        assert got["request_id"] == body["request_id"]
+        assert got["charging_profile"] == {"charging_limit_source": ["CSO", "EMS", "SO", "Other"]}
+        assert body["command"]["response"] == {"status": "NoProfiles"}
+        both = await api.post(
+            "/api/v1/stations/PRP/charging-profiles/report",
+            json={"profile_ids": [1], "purpose": "TxProfile"},
+        )
+        assert both.status_code == 422
+        assert "K09.FR.03" in both.json()["detail"]
+    async with online(volta, "PRP16", "1.6"):
+        r = await api.post("/api/v1/stations/PRP16/charging-profiles/report")
+        assert r.status_code == 409
+        assert "GetChargingProfiles" in r.json()["detail"]
