@@ -31,9 +31,11 @@ from volta.blocks.remote_control import v201 as remote_control_v201
 from volta.blocks.remote_control.service import recover_pending
 from volta.blocks.reservations import v16 as reservations_v16
 from volta.blocks.reservations import v201 as reservations_v201
+from volta.blocks.smart_charging import hooks as smart_charging_hooks
 from volta.blocks.smart_charging import v16 as smart_charging_v16
 from volta.blocks.smart_charging import v201 as smart_charging_v201
 from volta.blocks.smart_charging import v201_incoming as smart_charging_incoming
+from volta.blocks.smart_charging.engine import engine_of
 from volta.blocks.tariffs import hooks as tariffs_hooks
 from volta.blocks.transactions import v16 as transactions_v16
 from volta.blocks.transactions import v201 as transactions_v201
@@ -78,6 +80,7 @@ def handler_table() -> HandlerTable:
         local_list.handlers,
         tariffs_hooks.handlers,
         smart_charging_incoming.handlers,
+        smart_charging_hooks.handlers,
     )
 
 
@@ -144,6 +147,8 @@ class Volta:
         self.online_history.start()
         await self.gateway.start(self.settings.host, self.settings.ocpp_port)
         self.services.spawn(housekeeping.run_forever(self.services), name="housekeeping")
+        # Sites: the allocation survives a restart; recompute, send only differences.
+        self.services.spawn(engine_of(self.services).run_all(), name="allocate sites")
         self.services.spawn(Dispatcher(self.db, self.settings).run(), name="webhooks")
         config = uvicorn.Config(
             http_app(self.services, self.online_history),

@@ -26,6 +26,7 @@ from volta.api import (
     local_lists,
     reservations,
     sessions,
+    sites,
     stations,
     tariffs,
     transactions,
@@ -177,6 +178,7 @@ def create_api(services: Services) -> FastAPI:
         events,
         tariffs,
         charging_profiles,
+        sites,
     )
     for adapter in adapters:
         app.include_router(

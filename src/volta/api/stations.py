@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, HTTPException, Query, Response, status
 from sqlalchemy.exc import IntegrityError
 
 from volta.api.models import CommandOut, FrameOut, FramePage, Offset
+from volta.api.sites import place_station, site_fields
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.provisioning.models import StationCreate, StationOut, StationUpdate
 from volta.blocks.remote_control import service as remote_control
@@ -62,12 +63,18 @@ async def get_station(station_id: str, services: ServicesDep) -> StationOut:
 
 
 @router.patch("/stations/{station_id}", response_model=StationOut)
+@router.put("/stations/{station_id}", response_model=StationOut)
 async def update_station(station_id: str, body: StationUpdate, services: ServicesDep) -> StationOut:
+    """Change a station; `site_id` places it on a site (load management: its
+    fallback profile is sent and the sites' allocations recomputed)."""
     await _require(services, station_id)
     values: dict[str, Any] = body.model_dump(exclude_unset=True, exclude={"clear_password"})
     if body.clear_password:
         values["password"] = None
+    named, site_id = site_fields(values)
     await provisioning.update_station(services.db, station_id, **values)
+    if named:
+        await place_station(services, station_id, site_id)
     return await get_station(station_id, services)
 
 

@@ -54,6 +54,7 @@ class StationOut(BaseModel):
     last_connected_at: dt.datetime | None = None
     last_disconnected_at: dt.datetime | None = None
     created_at: dt.datetime
+    site_id: int | None = Field(None, description="the site or circuit it hangs from")
     connectors: list[ConnectorOut] = []
 
 
@@ -89,6 +90,9 @@ class StationUpdate(BaseModel):
     clear_password: bool = False
     registration_status: RegistrationStatus | None = None
     validation: ValidationMode | None = None
+    site_id: int | None = Field(
+        None, ge=1, le=2**31 - 1, description="the site it hangs from (null: none)"
+    )
 
     @field_validator("registration_status", "validation")
     @classmethod

@@ -1,0 +1,539 @@
+"""When and what to recompute for a site, and what to send.
+
+The hooks (hooks.py) and the API tell the engine what happened; it keeps the
+little it must know between messages in memory (each charging EVSE's measured
+draw and whether it is suspended), coalesces triggers per site tree
+(`DEBOUNCE_S`), and on each run:
+
+1. reads the tree, the stations on it, their active sessions and the stored
+   allocations (`evse_allocations`);
+2. runs the allocator (allocator.py): EVSEs of an offline station are counted
+   at their fallback share (when the station confirmed its fallback) or at
+   their maximum; an EVSE whose last profile was not confirmed is counted at
+   its maximum;
+3. sends a TxProfile (1.6: to the connector, with the transactionId; 2.0.1:
+   evseId and transactionId) only where the limit changed or the last send
+   was not Accepted, lowering before raising so that the sum never passes the
+   limit on the way; and each station's fallback TxDefaultProfile (EVSE 0,
+   stack level 0) where its share changed;
+4. stores what was sent and the answers, so a restart sends only differences.
+
+Profile ids (the range >= 1,000,000 is the allocator's, see
+service.ALLOCATOR_IDS): a station's fallback is `FALLBACK_ID`, an EVSE's
+TxProfile `FALLBACK_ID + evse_id`, each replaced by id (K01.FR.05, 1.6
+§3.13.2: same id replaces), so a station holds one of each at most.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from volta.blocks.smart_charging import service as profiles
+from volta.blocks.smart_charging import sites as site_store
+from volta.blocks.smart_charging.allocator import Evse, EvseKey, Policy, allocate, fallback_shares
+from volta.blocks.smart_charging.sites import SiteRecord
+from volta.ocpp.charging import TX, TX_DEFAULT, Period, Profile, Schedule
+from volta.services import Services
+from volta.store.models import Connector, EvseAllocation, IdToken, Transaction, utcnow
+
+log = logging.getLogger(__name__)
+
+DEBOUNCE_S = 0.15
+DEFAULT_EVSE_MAX_A = 32.0  # an EVSE's maximum unless known (K: typical AC EVSE)
+FALLBACK_ID = profiles.ALLOCATOR_IDS
+FALLBACK_STACK = 0
+TX_STACK = 1  # above the fallback
+DRAW_CHANGE_A = 1.0  # a meter value that moves the draw by more than this recomputes
+SUSPENDED = ("SuspendedEV", "SuspendedEVSE")
+
+
+@dataclass(slots=True)
+class EvseLive:
+    """What the engine knows of a charging EVSE between messages."""
+
+    draw_a: float | None = None
+    phases_in_use: int | None = None
+    assumed_draw_a: float | None = None  # the draw the last run used
+    suspended: bool = False
+
+
+@dataclass(slots=True)
+class RunReport:
+    """What one run decided and sent (tests, the API and the logs read it)."""
+
+    root_id: int
+    limits: dict[EvseKey, float] = field(default_factory=dict)
+    sent: dict[EvseKey, tuple[float, str]] = field(default_factory=dict)  # limit, answer
+    fallbacks: dict[str, tuple[float, str]] = field(default_factory=dict)
+    load: dict[int, list[float]] = field(default_factory=dict)
+    took_ms: float = 0.0
+
+
+def tx_profile(evse_id: int, limit_a: float, transaction_id: str) -> Profile:
+    # Relative: from the session's start, no startSchedule (K01.FR.41).
+    return Profile(
+        id=FALLBACK_ID + evse_id,
+        stack_level=TX_STACK,
+        purpose=TX,
+        kind="Relative",
+        schedules=(Schedule("A", (Period(0, limit_a),)),),
+        transaction_id=transaction_id,
+    )
+
+
+def fallback_profile(limit_a: float) -> Profile:
+    return Profile(
+        id=FALLBACK_ID,
+        stack_level=FALLBACK_STACK,
+        purpose=TX_DEFAULT,
+        kind="Relative",
+        schedules=(Schedule("A", (Period(0, limit_a),)),),
+    )
+
+
+class Engine:
+    def __init__(self, services: Services, debounce_s: float = DEBOUNCE_S) -> None:
+        self.services = services
+        self.debounce_s = debounce_s
+        self.live: dict[EvseKey, EvseLive] = {}
+        # Loaded lazily; forgotten when the tree or a placement changes.
+        self._sites: dict[int, SiteRecord] | None = None
+        self._station_site: dict[str, int | None] = {}
+        self._pending: set[int] = set()
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._resend: set[str] = set()
+        self._force: set[EvseKey] = set()
+        self._tx_keys: dict[tuple[str, str], EvseKey] = {}
+        self.last: dict[int, RunReport] = {}
+
+    # -- what the tree looks like, cached --------------------------------------
+
+    async def sites(self) -> dict[int, SiteRecord]:
+        if self._sites is None:
+            self._sites = await site_store.all_sites(self.services.db)
+        return self._sites
+
+    def tree_changed(self) -> None:
+        self._sites = None
+
+    def station_moved(self, station_id: str) -> None:
+        self._station_site.pop(station_id, None)
+        self._resend.add(station_id)
+
+    async def root_of_station(self, station_id: str) -> int | None:
+        """The root of the tree the station hangs from; None (and no further
+        cost than a dict lookup once known) for a station on no site."""
+        if station_id in self._station_site:
+            site_id = self._station_site[station_id]
+        else:
+            site_id = await site_store.site_of_station(self.services.db, station_id)
+            self._station_site[station_id] = site_id
+        if site_id is None:
+            return None
+        sites = await self.sites()
+        if site_id not in sites:
+            self.tree_changed()  # made since the tree was read (another process, the CLI)
+            sites = await self.sites()
+        return site_store.root_of(sites, site_id) if site_id in sites else None
+
+    # -- triggers --------------------------------------------------------------
+
+    async def touch(self, station_id: str, *, resend: bool = False) -> None:
+        """Something changed at the station: recompute its tree (soon)."""
+        root = await self.root_of_station(station_id)
+        if root is None:
+            return
+        if resend:
+            self._resend.add(station_id)
+        self.schedule(root)
+
+    def schedule(self, root_id: int) -> None:
+        """Coalesce triggers: one run per tree per `debounce_s`."""
+        if root_id in self._pending:
+            return
+        self._pending.add(root_id)
+        self.services.spawn(self._later(root_id), name=f"allocate site {root_id}")
+
+    async def _later(self, root_id: int) -> None:
+        await asyncio.sleep(self.debounce_s)
+        await self.run(root_id)
+
+    async def run(self, root_id: int) -> RunReport:
+        lock = self._locks.setdefault(root_id, asyncio.Lock())
+        async with lock:
+            # Triggers from here on start another run.
+            self._pending.discard(root_id)
+            report = await self._recompute(root_id)
+            self.last[root_id] = report
+            return report
+
+    async def run_all(self) -> list[RunReport]:
+        """Every tree (at start: reload, recompute, send only differences)."""
+        sites = await self.sites()
+        roots = sorted({site_store.root_of(sites, s) for s in sites})
+        return [await self.run(root) for root in roots]
+
+    def meter(self, key: EvseKey, draw_a: float | None, phases: int | None) -> bool:
+        """A measured draw (Current.Import, the highest phase); True when it
+        moved enough from what the last run assumed to run again. O(1)."""
+        live = self.live.setdefault(key, EvseLive())
+        live.draw_a = draw_a
+        if phases is not None:
+            live.phases_in_use = phases
+        if draw_a is None:
+            return False
+        if live.assumed_draw_a is None:
+            return True
+        return abs(draw_a - live.assumed_draw_a) > DRAW_CHANGE_A
+
+    def status(self, key: EvseKey, status: str) -> bool:
+        """A charging-state change (Charging, SuspendedEV, ...); True when it
+        changes whether the EVSE draws."""
+        live = self.live.setdefault(key, EvseLive())
+        suspended = status in SUSPENDED
+        changed = live.suspended != suspended
+        live.suspended = suspended
+        return changed
+
+    def session_ended(self, key: EvseKey) -> None:
+        self.live.pop(key, None)
+
+    def evse_of(self, station_id: str, transaction_id: str) -> int | None:
+        """The EVSE of a 2.0.1 transaction, as the last run saw it."""
+        key = self._tx_keys.get((station_id, transaction_id))
+        return key[1] if key is not None else None
+
+    # -- the run -----------------------------------------------------------------
+
+    async def _recompute(self, root_id: int) -> RunReport:
+        started = time.perf_counter()
+        db = self.services.db
+        report = RunReport(root_id)
+        sites = await self.sites()
+        if root_id not in sites:
+            return report
+        tree = site_store.subtree(sites, root_id)
+        root = sites[root_id]
+        nodes = [s.node() for s in tree]
+        placed = await site_store.stations_of(db, [s.id for s in tree])
+        for station_id, site_id in placed.items():
+            self._station_site[station_id] = site_id
+        ids = list(placed)
+        txs, rows, evse_ids, groups = await self._read(ids)
+        online = {s for s in ids if self.services.router.version_of(s) is not None}
+        now = utcnow()
+
+        # Fallback shares over every EVSE known on the tree, charging or not.
+        known = {s: sorted(evse_ids.get(s) or {1}) for s in ids}
+        shares = fallback_shares(
+            nodes, [Evse((s, e), placed[s]) for s in ids for e in known[s]], root.min_current_a
+        )
+        fallback_of = {s: min(shares[(s, e)] for e in known[s]) for s in ids}
+
+        evses: list[Evse] = []
+        tx_of: dict[EvseKey, str] = {}
+        for tx in txs:
+            key = (tx.station_id, int(tx.evse_id or tx.connector_id or 1))
+            tx_id = tx.station_transaction_id if tx.protocol != "ocpp1.6" else str(tx.id)
+            tx_of[key] = tx_id
+            evses.append(self._evse(key, tx, tx_id, rows, placed, groups, root, online, now))
+        result = allocate(nodes, evses, Policy(root.strategy, root.min_current_a))
+        placed_set = set(ids)
+        self._tx_keys = {k: v for k, v in self._tx_keys.items() if k[0] not in placed_set}
+        for key, tx_id in tx_of.items():
+            self._tx_keys[(key[0], tx_id)] = key
+        for key in [k for k in self.live if k[0] in placed_set and k not in tx_of]:
+            # A session that ended: keep its charging state only until the next.
+            if not self.live[key].suspended:
+                del self.live[key]
+        report.limits = result.limits
+        report.load = result.load
+
+        # What to send, and whether it lowers what the EVSE holds now (its
+        # confirmed TxProfile, else its fallback): lower first, then raise, so
+        # the sum stays under the limit on the way.
+        lowering: list[tuple[EvseKey, float]] = []
+        raising: list[tuple[EvseKey, float]] = []
+        for evse in evses:
+            key = evse.key
+            if key[0] not in online:
+                continue  # offline: it keeps its fallback, counted as such
+            row = rows.get(key)
+            same = row is not None and row.transaction_id == tx_of[key]
+            if evse.fixed_a is not None and row is not None:
+                new = row.limit_a  # not confirmed: send it again
+            else:
+                new = result.limits[key]
+                if (
+                    same
+                    and row is not None
+                    and row.status == "Accepted"
+                    and abs(row.limit_a - new) <= 0.05
+                    and key[0] not in self._resend
+                    and key not in self._force
+                ):
+                    continue
+            self._force.discard(key)
+            held = row.limit_a if same and row is not None and row.status == "Accepted" else None
+            if held is None:
+                held = fallback_of.get(key[0], DEFAULT_EVSE_MAX_A)
+            (lowering if new < held else raising).append((key, new))
+        fb_low: list[tuple[str, float]] = []
+        fb_high: list[tuple[str, float]] = []
+        for station_id, share in fallback_of.items():
+            r = rows.get((station_id, 0))
+            if station_id not in online:
+                continue
+            if (
+                r is not None
+                and r.status == "Accepted"
+                and abs(r.limit_a - share) <= 0.05
+                and station_id not in self._resend
+            ):
+                continue
+            falls = r is None or r.status != "Accepted" or share < r.limit_a
+            (fb_low if falls else fb_high).append((station_id, share))
+        for step, fbs in ((lowering, fb_low), (raising, fb_high)):
+            answers = await asyncio.gather(
+                *(self._send_tx(key, limit, tx_of[key]) for key, limit in step),
+                *(self._send_fallback(s, v) for s, v in fbs),
+            )
+            for (key, limit), answer in zip(step, answers[: len(step)], strict=True):
+                report.sent[key] = (limit, answer)
+            for (s, v), answer in zip(fbs, answers[len(step) :], strict=True):
+                report.fallbacks[s] = (v, answer)
+        self._resend.difference_update(ids)
+        await self._store(report, evses, rows, placed, tx_of, fallback_of)
+        report.took_ms = (time.perf_counter() - started) * 1000
+        if report.sent or report.fallbacks:
+            log.info(
+                "site %s: %d TxProfiles, %d fallbacks sent (%.1f ms)",
+                root_id,
+                len(report.sent),
+                len(report.fallbacks),
+                report.took_ms,
+            )
+        # A station that now confirmed what it had not is counted right next time.
+        if any(
+            answer == "Accepted"
+            and (r := rows.get(key)) is not None
+            and r.status != "Accepted"
+            and r.transaction_id == tx_of.get(key)
+            for key, (_, answer) in report.sent.items()
+        ):
+            self.schedule(root_id)
+        return report
+
+    def _evse(
+        self,
+        key: EvseKey,
+        tx: Any,
+        tx_id: str,
+        rows: dict[EvseKey, Any],
+        placed: dict[str, int],
+        groups: dict[str, str | None],
+        root: SiteRecord,
+        online: set[str],
+        now: dt.datetime,
+    ) -> Evse:
+        """The allocator's view of a charging EVSE."""
+        row = rows.get(key)
+        live = self.live.setdefault(key, EvseLive())
+        same = row is not None and row.transaction_id == tx_id
+        fixed: float | None = None
+        if tx.station_id not in online:
+            fb = rows.get((tx.station_id, 0))
+            fixed = fb.limit_a if fb is not None and fb.status == "Accepted" else DEFAULT_EVSE_MAX_A
+        elif same and row is not None and row.status in ("Rejected", "Failed"):
+            fixed = DEFAULT_EVSE_MAX_A  # not confirmed: counted at its maximum
+        priority = row.priority if row is not None else 0
+        if root.group_priorities and tx.id_token in groups:
+            priority += int(root.group_priorities.get(groups[tx.id_token] or "", 0))
+        # What the EV said through ISO 15118 (NotifyEVChargingNeeds, stored on
+        # the row by limits.record_needs; forgotten when the session ends).
+        departure = row.departure_at if row is not None else None
+        started_at = tx.started_at or now
+        live.assumed_draw_a = live.draw_a
+        return Evse(
+            key,
+            placed[tx.station_id],
+            max_a=DEFAULT_EVSE_MAX_A,
+            phases=live.phases_in_use or (row.phases if row is not None else 3),
+            draw_a=live.draw_a,
+            session_age_s=(now - started_at).total_seconds(),
+            started_at=started_at.timestamp(),
+            priority=priority,
+            suspended=live.suspended or tx.charging_state in SUSPENDED,
+            ev_min_a=row.ev_min_current_a if row is not None else None,
+            ev_max_a=row.ev_max_current_a if row is not None else None,
+            departure_in_s=(departure - now).total_seconds() if departure else None,
+            energy_needed_wh=row.energy_needed_wh if row is not None else None,
+            voltage_v=root.voltage_v,
+            fixed_a=fixed,
+        )
+
+    async def _read(
+        self, station_ids: list[str]
+    ) -> tuple[list[Any], dict[EvseKey, Any], dict[str, set[int]], dict[str, str | None]]:
+        if not station_ids:
+            return [], {}, {}, {}
+        async with self.services.db.read() as conn:
+            txs = (
+                await conn.execute(
+                    sa.select(Transaction).where(
+                        Transaction.station_id.in_(station_ids), Transaction.status == "Active"
+                    )
+                )
+            ).all()
+            rows = (
+                await conn.execute(
+                    sa.select(EvseAllocation).where(EvseAllocation.station_id.in_(station_ids))
+                )
+            ).all()
+            connectors = (
+                await conn.execute(
+                    sa.select(Connector.station_id, Connector.evse_id).where(
+                        Connector.station_id.in_(station_ids), Connector.evse_id > 0
+                    )
+                )
+            ).all()
+            tokens = {t.id_token for t in txs if t.id_token}
+            groups: dict[str, str | None] = {}
+            if tokens:
+                found = await conn.execute(
+                    sa.select(IdToken.token, IdToken.group_id).where(IdToken.token.in_(tokens))
+                )
+                groups = {r.token: r.group_id for r in found}
+        evse_ids: dict[str, set[int]] = {}
+        for c in connectors:
+            evse_ids.setdefault(c.station_id, set()).add(int(c.evse_id))
+        for t in txs:
+            evse_ids.setdefault(t.station_id, set()).add(int(t.evse_id or t.connector_id or 1))
+        return list(txs), {(r.station_id, r.evse_id): r for r in rows}, evse_ids, groups
+
+    async def _send_tx(self, key: EvseKey, limit_a: float, tx_id: str) -> str:
+        return await self._install(key[0], key[1], tx_profile(key[1], limit_a, tx_id), "allocator")
+
+    async def _send_fallback(self, station_id: str, limit_a: float) -> str:
+        return await self._install(station_id, 0, fallback_profile(limit_a), "fallback")
+
+    async def _install(self, station_id: str, evse_id: int, profile: Profile, source: str) -> str:
+        try:
+            installed = await profiles.install_profile(
+                self.services, station_id, evse_id, profile, source=source, validate=False
+            )
+        except (profiles.ProfileRefused, profiles.ProfileInvalid) as exc:
+            log.warning("%s profile for %s/%s not sent: %s", source, station_id, evse_id, exc)
+            return "Failed"
+        return installed.status
+
+    async def _store(
+        self,
+        report: RunReport,
+        evses: Iterable[Evse],
+        rows: dict[EvseKey, Any],
+        placed: dict[str, int],
+        tx_of: dict[EvseKey, str],
+        fallback_of: dict[str, float],
+    ) -> None:
+        now = utcnow()
+        values: dict[EvseKey, dict[str, Any]] = {}
+        for evse in evses:
+            key = evse.key
+            row = rows.get(key)
+            sent = report.sent.get(key)
+            status = sent[1] if sent else (row.status if row is not None else "Counted")
+            limit = sent[0] if sent else (row.limit_a if row is not None else evse.fixed_a or 0.0)
+            values[key] = {
+                "limit_a": limit,
+                "phases": evse.phases,
+                "transaction_id": tx_of[key],
+                "profile_id": FALLBACK_ID + key[1],
+                "status": status,
+            }
+        for station_id, share in fallback_of.items():
+            key = (station_id, 0)
+            row = rows.get(key)
+            sent_fb = report.fallbacks.get(station_id)
+            values[key] = {
+                "limit_a": sent_fb[0] if sent_fb else (row.limit_a if row is not None else share),
+                "phases": 3,
+                "transaction_id": None,
+                "profile_id": FALLBACK_ID,
+                "status": sent_fb[1] if sent_fb else (row.status if row is not None else "Owed"),
+            }
+        # A session that ended: its row stays (with its priority), idle.
+        for key, row in rows.items():
+            if key not in values and row.transaction_id is not None:
+                values[key] = {
+                    "limit_a": 0.0,
+                    "transaction_id": None,
+                    "status": "Idle",
+                    "departure_at": None,
+                    "energy_needed_wh": None,
+                    "ev_min_current_a": None,
+                    "ev_max_current_a": None,
+                }
+        changed = {
+            k: v
+            for k, v in values.items()
+            if k not in rows or any(getattr(rows[k], f) != x for f, x in v.items())
+        }
+        if not changed:
+            return
+        async with self.services.db.write() as conn:
+            for (station_id, evse_id), value in changed.items():
+                site_id = placed.get(station_id)
+                if (station_id, evse_id) in rows:
+                    await conn.execute(
+                        sa.update(EvseAllocation)
+                        .where(
+                            EvseAllocation.station_id == station_id,
+                            EvseAllocation.evse_id == evse_id,
+                        )
+                        .values(**value, site_id=site_id, updated_at=now)
+                    )
+                else:
+                    await conn.execute(
+                        sa.insert(EvseAllocation).values(
+                            station_id=station_id,
+                            evse_id=evse_id,
+                            site_id=site_id,
+                            priority=0,
+                            updated_at=now,
+                            **{"phases": 3, **value},
+                        )
+                    )
+
+    # -- ISO 15118 -----------------------------------------------------------
+
+    async def needs_accepted(self, station_id: str, evse_id: int) -> None:
+        """2.0.1 NotifyEVChargingNeeds answered Accepted (the needs are on the
+        EVSE's row): recompute, and send the EVSE its TxProfile even if its
+        share did not change (K15.FR.07: the EV waits for a schedule)."""
+        root = await self.root_of_station(station_id)
+        if root is None:
+            return
+        self._force.add((station_id, evse_id))
+        self.schedule(root)
+
+
+_engines: weakref.WeakKeyDictionary[Any, Engine] = weakref.WeakKeyDictionary()
+
+
+def engine_of(services: Services) -> Engine:
+    """The engine of the Volta that owns `services` (one per database object,
+    so two Voltas in one process, as in the tests, never share)."""
+    engine = _engines.get(services.db)
+    if engine is None:
+        engine = _engines[services.db] = Engine(services)
+    return engine
