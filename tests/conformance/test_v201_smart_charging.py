@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from tests.conformance.conftest import Station
-from tests.conformance.test_v201 import EVSE, energy_transfer_started, event, status
+from tests.conformance.test_v201 import EVSE, TOKEN, energy_transfer_started, event, status
 
 PROFILES = "/api/v1/stations/CS201/charging-profiles"
 ACCEPTED = {"status": "Accepted"}
@@ -412,3 +412,169 @@ async def test_TC_K_51_CSMS(cs, api):
     assert r == {}
     cleared = await events_of(api, "charging_limit.cleared")
     assert [(e["source"], e["evse_id"], e["cleared"]) for e in cleared] == [("EMS", 1, 1)]
+
+
+# -- K15-K17: ISO 15118 --------------------------------------------------------------------
+
+
+async def on_site(api: Any, limit: float = 32.0) -> int:
+    """The operator puts CS201 on a site: Volta plans its EVs' schedules."""
+    r = await api.post("/api/v1/sites", json={"name": "depot", "max_current_a": limit})
+    assert r.status_code == 201, r.text
+    site_id = int(r.json()["id"])
+    r = await api.put("/api/v1/stations/CS201", json={"site_id": site_id})
+    assert r.status_code == 200, r.text
+    return site_id
+
+
+async def settle(cs: Station, quiet: float = 0.5) -> None:
+    """Let the CSMS's CALLs so far pass (answered from `answers`)."""
+    while True:
+        try:
+            await asyncio.wait_for(cs.received.get(), quiet)
+        except TimeoutError:
+            return
+
+
+async def tx_profile_sent(cs: Station) -> dict[str, Any]:
+    """The next TxProfile the CSMS sends (fallback TxDefaultProfiles pass by)."""
+    while True:
+        sent = await cs.expect("SetChargingProfile")
+        if sent["chargingProfile"]["chargingProfilePurpose"] == "TxProfile":
+            return sent
+
+
+async def iso15118_session(cs: Station, api: Any) -> None:
+    """Reusable states Authorized and EVConnectedPreSession, on a site."""
+    await on_site(api)
+    r = await cs.call(
+        "TransactionEvent",
+        event(
+            "Started", 0, "CablePluggedIn", evse=EVSE, idToken=TOKEN, chargingState="EVConnected"
+        ),
+    )
+    assert r["idTokenInfo"]["status"] == "Accepted"
+    await settle(cs)
+
+
+def needs(max_current: int = 16) -> dict[str, Any]:
+    departure = iso(dt.datetime.now(dt.UTC) + dt.timedelta(hours=2))
+    return {
+        "evseId": 1,
+        "maxScheduleTuples": 10,
+        "chargingNeeds": {
+            "requestedEnergyTransfer": "AC_three_phase",
+            "departureTime": departure,
+            "acChargingParameters": {
+                "energyAmount": 20000,
+                "evMinCurrent": 6,
+                "evMaxCurrent": max_current,
+                "evMaxVoltage": 400,
+            },
+        },
+    }
+
+
+async def ev_schedule(cs: Station, sent: dict[str, Any], factor: float = 1.0) -> dict[str, Any]:
+    """NotifyEVChargingSchedule: the EV's schedule from the profile it was
+    given (its limits times `factor`), from now."""
+    given = sent["chargingProfile"]["chargingSchedule"][0]
+    periods = [
+        {**p, "limit": round(p["limit"] * factor, 1)} for p in given["chargingSchedulePeriod"]
+    ]
+    schedule = {
+        "id": given["id"],
+        "chargingRateUnit": given["chargingRateUnit"],
+        "chargingSchedulePeriod": periods,
+    }
+    request = {"timeBase": iso(dt.datetime.now(dt.UTC)), "evseId": 1, "chargingSchedule": schedule}
+    r: dict[str, Any] = await cs.call("NotifyEVChargingSchedule", request)
+    return r
+
+
+async def load_levelled(cs: Station, api: Any) -> dict[str, Any]:
+    """K15 up to the EV's schedule: needs Accepted (K15.FR.03), then the
+    TxProfile for the transaction (K15.FR.07)."""
+    await iso15118_session(cs, api)
+    assert (await cs.call("NotifyEVChargingNeeds", needs()))["status"] == "Accepted"
+    sent = await tx_profile_sent(cs)
+    assert sent["evseId"] == 1
+    assert sent["chargingProfile"]["transactionId"] == "TX-1"
+    return sent
+
+
+async def test_TC_K_53_CSMS(cs, api, answers):
+    """K15: load levelling: needs Accepted, a TxProfile with the
+    transactionId, and the EV's schedule within it Accepted (K15.FR.11)."""
+    answers["SetChargingProfile"] = ACCEPTED
+    sent = await load_levelled(cs, api)
+    limit = sent["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"]
+    assert 6.0 <= limit <= 16.0  # the EV's range, within the site's 32 A
+    assert await ev_schedule(cs, sent) == ACCEPTED
+
+
+async def test_TC_K_55_CSMS(cs, api, answers):
+    """K15.FR.12/13: an EV schedule above the limit is Rejected and Volta
+    renegotiates with a new TxProfile, whose schedule is then Accepted."""
+    answers["SetChargingProfile"] = ACCEPTED
+    sent = await load_levelled(cs, api)
+    r = await ev_schedule(cs, sent, factor=2.0)
+    assert r["status"] == "Rejected"
+    r = await cs.call(
+        "TransactionEvent",
+        event("Updated", 1, "ChargingStateChanged", evse=EVSE, chargingState="Charging"),
+    )
+    again = await tx_profile_sent(cs)
+    assert (again["evseId"], again["chargingProfile"]["transactionId"]) == (1, "TX-1")
+    assert await ev_schedule(cs, again) == ACCEPTED
+
+
+async def test_TC_K_57_CSMS(cs, api, answers):
+    """K17: the EV renegotiates (new needs, K17.FR.03): a new TxProfile
+    follows (K17.FR.07) and the EV's schedule within it is Accepted."""
+    answers["SetChargingProfile"] = ACCEPTED
+    await load_levelled(cs, api)
+    await settle(cs)
+    assert (await cs.call("NotifyEVChargingNeeds", needs(max_current=10)))["status"] == "Accepted"
+    sent = await tx_profile_sent(cs)
+    assert sent["chargingProfile"]["transactionId"] == "TX-1"
+    assert await ev_schedule(cs, sent) == ACCEPTED
+
+
+async def site_limit_changed(api: Any, cs: Station, limit: float) -> dict[str, Any]:
+    """K16: the CSMS renegotiates by itself: the site's limit changes (a grid
+    operator's signal) and the EVSE gets a new TxProfile."""
+    site_id = (await api.get("/api/v1/sites")).json()[0]["id"]
+    task = asyncio.create_task(
+        api.put(f"/api/v1/sites/{site_id}/limit", json={"max_current_a": limit})
+    )
+    sent = await tx_profile_sent(cs)
+    assert (await task).status_code == 200
+    assert sent["chargingProfile"]["transactionId"] == "TX-1"
+    return sent
+
+
+async def test_TC_K_58_CSMS(cs, api, answers):
+    """K16: a TxProfile the CSMS sends on its own (the site's limit fell);
+    the EV's schedule within it is Accepted (K16.FR.06)."""
+    answers["SetChargingProfile"] = ACCEPTED
+    await load_levelled(cs, api)
+    await settle(cs)
+    sent = await site_limit_changed(api, cs, 8.0)
+    limit = sent["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"]
+    assert limit <= 8.0
+    assert await ev_schedule(cs, sent) == ACCEPTED
+
+
+async def test_TC_K_59_CSMS(cs, api, answers):
+    """K16 then K17: after the CSMS's new TxProfile the EV sends new needs;
+    Volta answers Accepted and sends another TxProfile, then accepts the
+    EV's schedule."""
+    answers["SetChargingProfile"] = ACCEPTED
+    await load_levelled(cs, api)
+    await settle(cs)
+    await site_limit_changed(api, cs, 10.0)
+    await settle(cs)
+    assert (await cs.call("NotifyEVChargingNeeds", needs()))["status"] == "Accepted"
+    sent = await tx_profile_sent(cs)
+    assert await ev_schedule(cs, sent) == ACCEPTED

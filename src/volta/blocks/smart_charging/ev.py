@@ -183,14 +183,16 @@ async def check_ev_schedule(
         ).first()
         rows = (
             await conn.execute(
-                sa.select(ChargingProfile.evse_id, ChargingProfile.profile).where(
+                sa.select(ChargingProfile.evse_id, ChargingProfile.profile)
+                .where(
                     ChargingProfile.station_id == station_id,
                     ChargingProfile.evse_id.in_((evse_id, 0)),
-                    ChargingProfile.status == "Accepted",
+                    ChargingProfile.status.in_(("Accepted", "Requested")),
                 )
+                .order_by(ChargingProfile.id)
             )
         ).all()
-    installed = [(r.evse_id, from_v201(r.profile)) for r in rows]
+    installed = _in_force([(r.evse_id, from_v201(r.profile)) for r in rows])
     check = exceeds(
         schedule,
         time_base,
@@ -233,6 +235,24 @@ async def renegotiate(services: Services, station_id: str, evse_id: int) -> bool
     top = max(mine, key=lambda p: (p.stack_level, p.id))
     again = await install_profile(services, station_id, evse_id, top.model, source=top.source)
     return again.status == "Accepted"
+
+
+def _in_force(rows: list[tuple[int, Profile]]) -> list[tuple[int, Profile]]:
+    """Installed profiles, and those sent but not yet answered: an EV may
+    answer with its schedule before the station's SetChargingProfileResponse
+    reached Volta (ISO 15118 renegotiates at once), and its schedule follows
+    the newest profile. A newer one takes the place of those it replaces
+    (the same id, or EVSE, purpose and stack level: K01.FR.05)."""
+    out: list[tuple[int, Profile]] = []
+    for evse, profile in rows:
+        out = [
+            (e, p)
+            for e, p in out
+            if p.id != profile.id
+            and (e, p.purpose, p.stack_level) != (evse, profile.purpose, profile.stack_level)
+        ]
+        out.append((evse, profile))
+    return out
 
 
 def exceeds(
