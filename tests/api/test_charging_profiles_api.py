@@ -495,7 +495,8 @@ async def test_invalid_profiles_v16_are_422(volta, api, evse_id, profile, expect
 
 async def test_tx_profile_of_running_transaction_v16(volta, api):
     """1.6 §5.16: a TxProfile for the transaction running on the connector
-    is sent; one naming no transaction is told which one runs."""
+    is sent; one naming no transaction is told which one runs. It is no
+    longer installed once its transaction ends (§3.13.1)."""
     await add_token(volta, "CARD-P")
     async with online(volta, "PTX", "1.6") as cp:
         start = await cp.call(
@@ -512,6 +513,13 @@ async def test_tx_profile_of_running_transaction_v16(volta, api):
         assert r.json()["transaction_id"] == str(tx)
         (got,) = sent(cp, "SetChargingProfile")
         assert got["cs_charging_profiles"]["transaction_id"] == tx
+        assert await installed(api, "PTX") == {1: [5]}
+        # §3.13.1: a TxProfile ends with its transaction.
+        await cp.call(
+            "StopTransaction", {"transactionId": tx, "meterStop": 100, "timestamp": now_iso()}
+        )
+    assert await installed(api, "PTX") == {}
+    assert await installed(api, "PTX", all="true") == {1: [5]}
 
 
 async def test_tx_profile_of_running_transaction_v201(volta, api):
