@@ -181,6 +181,23 @@ async def test_offline_station_is_409_failed(volta, api):
     assert await installed(api, "POFF") == {}
 
 
+async def test_no_answer_is_409_failed(volta, api):
+    """A station that does not answer within the call timeout: Failed."""
+
+    async def silent(request: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(3)
+        return {"status": "Accepted"}
+
+    async with online(volta, "PSIL", "1.6", SetChargingProfile=silent):
+        r = await post(api, "PSIL", 1, v16_profile())
+        assert r.status_code == 409, r.text
+        body = r.json()
+        assert (body["station_status"], body["profile"]["status"]) == (None, "Failed")
+        assert body["profile"]["command"]["status"] == "timeout"
+        assert "did not answer SetChargingProfile (timeout)" in body["detail"]
+    assert await installed(api, "PSIL") == {}
+
+
 async def test_never_connected_and_unknown(volta, api):
     await register(volta, "PNEW")
     r = await post(api, "PNEW", 1, v201_profile())
