@@ -46,6 +46,10 @@ API_V1 = {
     "/api/v1/cdrs": {"get"},
     "/api/v1/cdrs.csv": {"get"},
     "/api/v1/cdrs/{cdr_id}": {"get"},
+    "/api/v1/stations/{station_id}/charging-profiles": {"get", "post", "delete"},
+    "/api/v1/stations/{station_id}/charging-profiles/{profile_id}": {"delete"},
+    "/api/v1/stations/{station_id}/charging-profiles/report": {"post"},
+    "/api/v1/stations/{station_id}/evses/{evse_id}/composite-schedule": {"get"},
 }
 
 

@@ -21,6 +21,13 @@ from volta.blocks.remote_control.service import (
     UnlockConnector,
 )
 from volta.blocks.reservations.service import CancelReservation, ReserveNow
+from volta.blocks.smart_charging.service import (
+    ClearChargingProfile,
+    GetChargingProfiles,
+    GetCompositeSchedule,
+    SetChargingProfile,
+)
+from volta.ocpp.charging import Period, Profile, Schedule
 from volta.ocpp.errors import OcppError
 from volta.ocpp.schemas import registry
 from volta.ocpp.versions import Version
@@ -139,6 +146,64 @@ CASES: list[tuple[object, Message, Message]] = [
         Message("GetLocalListVersion", {}),
         Message("GetLocalListVersion", {}),
     ),
+    (
+        SetChargingProfile(
+            0,
+            Profile(
+                9, 0, "ChargingStationMaxProfile", "Relative", (Schedule("A", (Period(0, 32),)),)
+            ),
+        ),
+        Message(
+            "SetChargingProfile",
+            {
+                "connectorId": 0,
+                "csChargingProfiles": {
+                    "chargingProfileId": 9,
+                    "chargingProfilePurpose": "ChargePointMaxProfile",
+                    "stackLevel": 0,
+                    "chargingProfileKind": "Relative",
+                    "chargingSchedule": {
+                        "chargingRateUnit": "A",
+                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 32.0}],
+                    },
+                },
+            },
+        ),
+        Message(
+            "SetChargingProfile",
+            {
+                "evseId": 0,
+                "chargingProfile": {
+                    "id": 9,
+                    "chargingProfilePurpose": "ChargingStationMaxProfile",
+                    "stackLevel": 0,
+                    "chargingProfileKind": "Relative",
+                    "chargingSchedule": [
+                        {
+                            "id": 0,
+                            "chargingRateUnit": "A",
+                            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 32.0}],
+                        }
+                    ],
+                },
+            },
+        ),
+    ),
+    (
+        ClearChargingProfile(evse_id=1, purpose="TxProfile"),
+        Message("ClearChargingProfile", {"connectorId": 1, "chargingProfilePurpose": "TxProfile"}),
+        Message(
+            "ClearChargingProfile",
+            {"chargingProfileCriteria": {"evseId": 1, "chargingProfilePurpose": "TxProfile"}},
+        ),
+    ),
+    (
+        GetCompositeSchedule(1, 900, "W"),
+        Message(
+            "GetCompositeSchedule", {"connectorId": 1, "duration": 900, "chargingRateUnit": "W"}
+        ),
+        Message("GetCompositeSchedule", {"duration": 900, "evseId": 1, "chargingRateUnit": "W"}),
+    ),
 ]
 
 
@@ -163,7 +228,12 @@ def test_list_entries_carry_the_verdict(version):
 
 def test_both_versions_build_every_command_and_offer_their_own_choices():
     assert set(TABLES[V16].builders) == set(TABLES[V201].builders)
-    assert {type(c) for c, _, _ in CASES} | {Reset} == set(TABLES[V201].builders)
+    # GetChargingProfiles is 2.0.1 only (K09): 1.6 refuses to spell it.
+    assert {type(c) for c, _, _ in CASES} | {Reset, GetChargingProfiles} == set(
+        TABLES[V201].builders
+    )
+    with pytest.raises(CannotSpell):
+        TABLES[V16].build(GetChargingProfiles(1))
     assert TABLES[V16].choices[Reset] == ("Soft", "Hard")
     assert TABLES[V201].choices[Reset] == ("Immediate", "OnIdle")
     assert "TransactionEvent" in TABLES[V201].choices[TriggerMessage]

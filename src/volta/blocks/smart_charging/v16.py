@@ -8,6 +8,7 @@ from typing import Any
 
 from volta.blocks.smart_charging.service import (
     ClearChargingProfile,
+    GetChargingProfiles,
     GetCompositeSchedule,
     SetChargingProfile,
 )
@@ -59,3 +60,9 @@ def get_composite_schedule(command: GetCompositeSchedule) -> Message:
     if command.unit is not None:
         payload["chargingRateUnit"] = command.unit
     return Message("GetCompositeSchedule", payload)
+
+
+@outgoing.builds(GetChargingProfiles)
+def get_charging_profiles(command: GetChargingProfiles) -> Message:
+    # Registered so both tables know the same commands (and say why not).
+    raise CannotSpell("OCPP 1.6 has no GetChargingProfiles (a 2.0.1 K09 message)")

@@ -44,6 +44,8 @@ from volta.store.models import ChargingProfile, Transaction
 # Ids from here up are the allocator's and the fallback profiles'
 # (service.ALLOCATOR_IDS; kept here too so this module imports no service).
 ALLOCATOR_IDS = 1_000_000
+# The database's integer columns (profile_id, stack_level).
+_INT32_MAX = 2**31 - 1
 
 
 class ProfileInvalid(ValueError):
@@ -148,12 +150,12 @@ def problems(
     p = profile
     if evse_id < 0:
         out.append("evse_id must be 0 (the whole station) or an EVSE number")
-    if p.id < 1:
-        out.append("the profile id must be positive")
+    if not 1 <= p.id <= _INT32_MAX:
+        out.append("the profile id must be positive (and fit 32 bits)")
     elif source == "api" and p.id >= ALLOCATOR_IDS:
         out.append(f"profile ids from {ALLOCATOR_IDS} up are reserved for the site allocator")
-    if p.stack_level < 0:
-        out.append("stackLevel must be 0 or more")
+    if not 0 <= p.stack_level <= _INT32_MAX:
+        out.append("stackLevel must be 0 or more (and fit 32 bits)")
     if p.purpose not in PURPOSES:
         out.append(f"chargingProfilePurpose must be one of {', '.join(PURPOSES)}")
     if p.kind not in KINDS:
