@@ -196,6 +196,80 @@ def cmd_stations(args: argparse.Namespace) -> int | None:
     return _run(_with_db(args, work))
 
 
+def cmd_sites(args: argparse.Namespace) -> int | None:
+    """Sites and circuits (load management). A running Volta reads the tree
+    again within engine.TREE_TTL_S and applies it at its next recompute; the
+    API (PUT /api/v1/sites/{id}/limit) applies a limit at once."""
+    from volta.blocks.smart_charging import sites as store
+
+    if args.action in ("add", "limit") and args.max_current is None and args.max_power is None:
+        raise CliError("give --max-current (A per phase) or --max-power (W)")
+    if args.action == "add":
+        from volta.api.sites import SiteCreate
+
+        values = {
+            "name": args.name,
+            "max_current_a": args.max_current,
+            "max_power_w": args.max_power,
+            "phases": args.phases,
+            "parent_id": args.parent,
+            "strategy": args.strategy,
+            "min_current_a": args.min_current,
+            "voltage_v": args.voltage,
+        }
+        flags = {"max_current_a": "--max-current", "max_power_w": "--max-power"}
+        _check_input("site", SiteCreate, flags, **values)
+    if args.action == "limit":
+        from volta.api.sites import LimitIn
+
+        _check_input(
+            "limit",
+            LimitIn,
+            {"max_current_a": "--max-current", "max_power_w": "--max-power"},
+            max_current_a=args.max_current,
+            max_power_w=args.max_power,
+        )
+
+    async def work(db: Any) -> int:
+        try:
+            if args.action == "add":
+                site = await store.create_site(db, **values)
+                print(f"added site {site.id} ({site.name})")
+            elif args.action == "list":
+                sites = await store.all_sites(db)
+                placed = await store.stations_of(db, list(sites))
+                head = f"{'ID':<6} {'PARENT':<6} {'LIMIT A/PHASE':<14} {'STRATEGY':<10}"
+                print(f"{head} NAME (STATIONS)")
+                for site in sites.values():
+                    limit = "/".join(f"{v:g}" for v in site.node().limit_a[: site.phases])
+                    on = sorted(k for k, v in placed.items() if v == site.id)
+                    parent = site.parent_id or "-"
+                    print(
+                        f"{site.id:<6} {parent:<6} {limit:<14} {site.strategy:<10} "
+                        f"{site.name} ({', '.join(on) or 'none'})"
+                    )
+            elif args.action == "limit":
+                await store.set_limit(db, args.id, args.max_current, args.max_power)
+                print(f"site {args.id}: limit changed")
+            elif args.action == "place":
+                if args.site not in ("none", "-") and not args.site.isdigit():
+                    raise CliError(f"site must be a site id or none, not {args.site!r}")
+                site_id = None if args.site in ("none", "-") else int(args.site)
+                await store.place_station(db, args.station, site_id)
+                print(
+                    f"station {args.station}: "
+                    + (f"on site {site_id}" if site_id else "on no site")
+                )
+            elif args.action == "remove":
+                await store.delete_site(db, args.id)
+                print(f"removed site {args.id}")
+        except (store.SiteError, store.SiteInUse, store.NotFound) as exc:
+            raise CliError(str(exc)) from None
+        return 0
+
+    return _run(_with_db(args, work))
+
+
 def _parse_expiry(value: str | None) -> dt.datetime | None:
     if value is None:
         return None
@@ -687,6 +761,29 @@ def build_parser() -> argparse.ArgumentParser:
     u_rm = u_sub.add_parser("remove", parents=[common], help="remove a user")
     u_rm.add_argument("username")
     users.set_defaults(func=cmd_users)
+
+    sites = sub.add_parser("sites", help="sites and circuits: load management")
+    si_sub = sites.add_subparsers(dest="action", required=True)
+    si_add = si_sub.add_parser("add", parents=[common], help="add a site or circuit")
+    si_add.add_argument("name")
+    si_add.add_argument("--max-current", type=float, help="limit per phase, in A")
+    si_add.add_argument("--max-power", type=float, help="limit over all phases, in W")
+    si_add.add_argument("--phases", type=int, default=3, choices=(1, 3))
+    si_add.add_argument("--parent", type=int, help="the site it hangs from")
+    si_add.add_argument("--strategy", default="equal", choices=("equal", "priority", "first_come"))
+    si_add.add_argument("--min-current", type=float, default=6.0, help="below it: paused (A)")
+    si_add.add_argument("--voltage", type=float, default=230.0, help="phase voltage (V)")
+    si_sub.add_parser("list", parents=[common], help="list sites")
+    si_lim = si_sub.add_parser("limit", parents=[common], help="change a site's limit")
+    si_lim.add_argument("id", type=int)
+    si_lim.add_argument("--max-current", type=float, help="limit per phase, in A")
+    si_lim.add_argument("--max-power", type=float, help="limit over all phases, in W")
+    si_pl = si_sub.add_parser("place", parents=[common], help="put a station on a site")
+    si_pl.add_argument("station")
+    si_pl.add_argument("site", help="a site id, or none")
+    si_rm = si_sub.add_parser("remove", parents=[common], help="remove a site")
+    si_rm.add_argument("id", type=int)
+    sites.set_defaults(func=cmd_sites)
 
     api_token = sub.add_parser("api-token", parents=[common], help="create an HTTP API token")
     api_token.add_argument("--name", default="cli", help="what the token is for")

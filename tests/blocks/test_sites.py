@@ -36,6 +36,7 @@ class Recorder:
         self.tx_limit: float | None = None  # the TxProfile in force
         self.fallback: float | None = None
         self.log: list[tuple[float, str, float]] = []
+        self.cleared: list[int] = []
         cp.handlers["SetChargingProfile"] = self.set_profile
         cp.handlers["ClearChargingProfile"] = self.clear
 
@@ -54,6 +55,7 @@ class Recorder:
         return {"status": self.answer}
 
     async def clear(self, p: dict[str, Any]) -> dict[str, Any]:
+        self.cleared.append(p.get("id", p.get("chargingProfileId")))
         return {"status": "Accepted"}
 
 
@@ -219,6 +221,12 @@ async def test_limit_change_at_run_time(volta, api):
         assert r.status_code == 200
         assert r.json()["limit_a"] == [6.0, 6.0, 6.0]
         assert sorted(x.tx_limit or 0 for x in recs) == [0.0, 6.0]
+        # LIM0 taken off the site: Volta's profiles there are cleared, and
+        # LIM1 has the site to itself.
+        await place(api, "LIM0", None)
+        assert sorted(recs[0].cleared) == [FALLBACK_ID, FALLBACK_ID + 1]
+        assert recs[1].tx_limit == 6.0 and recs[1].fallback == 6.0
+        assert (await api.get(f"/api/v1/sites/{site}")).json()["stations"] == ["LIM1"]
 
 
 async def test_ev_drawing_less_gives_the_rest_to_the_other(volta, api):
@@ -347,3 +355,40 @@ async def test_restart_keeps_the_allocation_and_sends_only_differences(database,
             assert all(r.log == [] for r in recs)
     finally:
         await second.stop()
+
+
+async def test_peak_shaving_from_a_stations_main_meter(volta, api):
+    # The site's meter is METER's main meter (connector 0): it measures the
+    # whole site, EVs included; the rest is the building.
+    site = await make_site(api, 40.0, meter_station_id="METER")
+    ids = ["METER", "EV1"]
+    for sid in ids:
+        await register(volta, sid)
+    await place(api, "EV1", site)
+    await add_token(volta, "CARD-EV1")
+    async with fleet(volta, ids, "1.6") as (meter, ev):
+        await boot(meter.cp)
+        await boot(ev.cp)
+        await start(ev.cp)
+        assert await wait_until(lambda: ev.tx_limit == 32.0, timeout=3)
+        # 30 A on every phase in all, no EV draw measured yet: 30 A of
+        # building, 10 A left for the EV (rounded down to the tenth).
+        await meter.cp.call(
+            "MeterValues",
+            {
+                "connectorId": 0,
+                "meterValue": [
+                    {
+                        "timestamp": now_iso(),
+                        "sampledValue": [
+                            {"value": "30", "measurand": "Current.Import", "phase": p}
+                            for p in ("L1", "L2", "L3")
+                        ],
+                    }
+                ],
+            },
+        )
+        assert await wait_until(lambda: ev.tx_limit == 10.0, timeout=3)
+        body = (await api.get(f"/api/v1/sites/{site}")).json()
+        assert body["non_ev_load_a"] == [30.0, 30.0, 30.0]
+        assert body["limit_a"] == [10.0, 10.0, 10.0]
