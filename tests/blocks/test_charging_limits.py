@@ -5,6 +5,7 @@ needs (K15/K17) and its schedule checked against the limit in force
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -13,7 +14,7 @@ from ocpp.v201 import call as call201
 
 from tests.helpers import add_token, answer, now_iso, register, station, wait_until
 from volta.app import Volta
-from volta.blocks.smart_charging.ev import exceeds
+from volta.blocks.smart_charging.ev import _in_force, exceeds
 from volta.ocpp.charging import Period, Profile, Schedule, from_v201, to_v201
 from volta.store.models import ChargingProfile, EvseAllocation, Site, Station, utcnow
 
@@ -527,3 +528,44 @@ def test_exceeds_compares_at_every_step_of_either_schedule():
     )
     assert exceeds(Schedule("W", (Period(0, 3680.0),)), t0, [(0, one_phase)], 1).within
     assert not exceeds(Schedule("W", (Period(0, 3700.0),)), t0, [(0, one_phase)], 1).within
+
+
+def test_a_profile_sent_but_not_answered_counts_in_place_of_the_one_it_replaces():
+    """An ISO 15118 EV may answer with its schedule before the station's
+    SetChargingProfileResponse reached Volta: the newest profile counts."""
+    old = tx_profile([(0, 16.0)])
+    new = tx_profile([(0, 8.0)])  # the same id: it replaces the old (K01.FR.05)
+    other = Profile(
+        9, 0, "ChargingStationMaxProfile", "Relative", (Schedule("A", (Period(0, 32.0),)),)
+    )
+    assert _in_force([(1, old), (0, other), (1, new)]) == [(0, other), (1, new)]
+
+
+async def test_ended_transaction_unknown_to_volta_leaves_needs_alone(volta):
+    """The follow-up that forgets an EV's needs looks the EVSE up by the
+    transaction when the Ended event names none; an unknown one is no-op."""
+    await register(volta, "K15E")
+    await add_token(volta, "EV-1", token_type="Central")
+    async with station(volta, "K15E", "2.0.1") as cp:
+        await boot(cp, evses=(1,))
+        await start_tx(cp, "TX-9")
+        await cp.call("NotifyEVChargingNeeds", needs())
+        r = await cp.call(
+            "TransactionEvent",
+            {
+                "eventType": "Ended",
+                "timestamp": now_iso(),
+                "triggerReason": "EVCommunicationLost",
+                "seqNo": 0,
+                "transactionInfo": {"transactionId": "NEVER-STARTED"},
+            },
+        )
+        assert r == {}
+        await asyncio.sleep(0.3)  # its follow-up has run
+        assert (await allocation(volta, "K15E", 1)).energy_needed_wh == 20000.0
+        await end_tx(cp, "TX-9")  # names no EVSE: found through the transaction
+
+        async def forgotten() -> bool:
+            return (await allocation(volta, "K15E", 1)).energy_needed_wh is None
+
+        assert await wait_until(forgotten)
