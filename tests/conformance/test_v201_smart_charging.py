@@ -387,6 +387,8 @@ async def test_TC_K_48_CSMS(cs, api):
         ("EMS", 1, 16.0),
         ("EMS", 0, None),
     ]
+    # The limit with its schedule is part of what Volta believes installed.
+    assert await installed(api) == [(1, 0, "ChargingStationExternalConstraints")]
 
 
 async def test_TC_K_50_CSMS(cs, api):
@@ -397,6 +399,7 @@ async def test_TC_K_50_CSMS(cs, api):
     assert await cs.call("ClearedChargingLimit", {"chargingLimitSource": "EMS"}) == {}
     cleared = await events_of(api, "charging_limit.cleared")
     assert [(e["source"], e["cleared"]) for e in cleared] == [("EMS", 1)]
+    assert await installed(api) == []
 
 
 async def test_TC_K_51_CSMS(cs, api):
