@@ -34,6 +34,7 @@ from volta.blocks.reservations import v201 as reservations_v201
 from volta.blocks.smart_charging import hooks as smart_charging_hooks
 from volta.blocks.smart_charging import v16 as smart_charging_v16
 from volta.blocks.smart_charging import v201 as smart_charging_v201
+from volta.blocks.smart_charging import v201_incoming as smart_charging_incoming
 from volta.blocks.smart_charging.engine import engine_of
 from volta.blocks.tariffs import hooks as tariffs_hooks
 from volta.blocks.transactions import v16 as transactions_v16
@@ -78,6 +79,7 @@ def handler_table() -> HandlerTable:
         data_transfer.handlers,
         local_list.handlers,
         tariffs_hooks.handlers,
+        smart_charging_incoming.handlers,
         smart_charging_hooks.handlers,
     )
 

@@ -181,6 +181,23 @@ async def test_offline_station_is_409_failed(volta, api):
     assert await installed(api, "POFF") == {}
 
 
+async def test_no_answer_is_409_failed(volta, api):
+    """A station that does not answer within the call timeout: Failed."""
+
+    async def silent(request: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(3)
+        return {"status": "Accepted"}
+
+    async with online(volta, "PSIL", "1.6", SetChargingProfile=silent):
+        r = await post(api, "PSIL", 1, v16_profile())
+        assert r.status_code == 409, r.text
+        body = r.json()
+        assert (body["station_status"], body["profile"]["status"]) == (None, "Failed")
+        assert body["profile"]["command"]["status"] == "timeout"
+        assert "did not answer SetChargingProfile (timeout)" in body["detail"]
+    assert await installed(api, "PSIL") == {}
+
+
 async def test_never_connected_and_unknown(volta, api):
     await register(volta, "PNEW")
     r = await post(api, "PNEW", 1, v201_profile())
@@ -495,7 +512,8 @@ async def test_invalid_profiles_v16_are_422(volta, api, evse_id, profile, expect
 
 async def test_tx_profile_of_running_transaction_v16(volta, api):
     """1.6 §5.16: a TxProfile for the transaction running on the connector
-    is sent; one naming no transaction is told which one runs."""
+    is sent; one naming no transaction is told which one runs. It is no
+    longer installed once its transaction ends (§3.13.1)."""
     await add_token(volta, "CARD-P")
     async with online(volta, "PTX", "1.6") as cp:
         start = await cp.call(
@@ -512,6 +530,13 @@ async def test_tx_profile_of_running_transaction_v16(volta, api):
         assert r.json()["transaction_id"] == str(tx)
         (got,) = sent(cp, "SetChargingProfile")
         assert got["cs_charging_profiles"]["transaction_id"] == tx
+        assert await installed(api, "PTX") == {1: [5]}
+        # §3.13.1: a TxProfile ends with its transaction.
+        await cp.call(
+            "StopTransaction", {"transactionId": tx, "meterStop": 100, "timestamp": now_iso()}
+        )
+    assert await installed(api, "PTX") == {}
+    assert await installed(api, "PTX", all="true") == {1: [5]}
 
 
 async def test_tx_profile_of_running_transaction_v201(volta, api):

@@ -14,7 +14,7 @@ from tests.helpers import register, station
 # The operator-facing surface: every path and method the API promises.
 API_V1 = {
     "/api/v1/stations": {"get", "post"},
-    "/api/v1/stations/{station_id}": {"get", "patch", "delete"},
+    "/api/v1/stations/{station_id}": {"get", "put", "patch", "delete"},
     "/api/v1/stations/{station_id}/messages": {"get"},
     "/api/v1/stations/{station_id}/commands/{action}": {"post"},
     "/api/v1/commands/{command_id}": {"get"},
@@ -50,6 +50,11 @@ API_V1 = {
     "/api/v1/stations/{station_id}/charging-profiles/{profile_id}": {"delete"},
     "/api/v1/stations/{station_id}/charging-profiles/report": {"post"},
     "/api/v1/stations/{station_id}/evses/{evse_id}/composite-schedule": {"get"},
+    "/api/v1/sites": {"get", "post"},
+    "/api/v1/sites/{site_id}": {"get", "patch", "delete"},
+    "/api/v1/sites/{site_id}/limit": {"put"},
+    "/api/v1/sites/{site_id}/meter": {"post"},
+    "/api/v1/stations/{station_id}/evses/{evse_id}/priority": {"put"},
 }
 
 

@@ -54,6 +54,19 @@ def test_min_current_pauses_the_latest_arrival_never_below_min() -> None:
     assert all(v == 0 or v >= 6 for v in limits(result))
 
 
+def test_no_minimum_divides_among_everyone() -> None:
+    # min_current_a 0 (a site that allows any current): 32 A / 8 = 4 A each.
+    result = allocate([SITE], evses(8), Policy(min_current_a=0.0))
+    assert limits(result) == [4.0] * 8
+
+
+def test_over_committed_site_pauses_everyone_else() -> None:
+    # An unconfirmed EVSE counted at 32 A on a 20 A site: nothing is left.
+    evs = [Evse(("cs", 1), 1, fixed_a=32.0), Evse(("cs", 2), 1)]
+    result = allocate([Node(1, None, (20.0,) * 3)], evs, Policy(min_current_a=0.0))
+    assert result.limits[("cs", 2)] == 0.0
+
+
 def test_equal_pauses_lowest_priority_first() -> None:
     evs = evses(6)
     evs[0] = Evse(("cs", 1), 1, started_at=1, priority=-1)

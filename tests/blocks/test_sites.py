@@ -36,6 +36,10 @@ class Recorder:
         self.tx_limit: float | None = None  # the TxProfile in force
         self.fallback: float | None = None
         self.log: list[tuple[float, str, float]] = []
+        self.cleared: list[int] = []
+        self.site: list[Recorder] | None = None
+        self.site_limit = 0.0
+        self.violations: list[list[float]] = []
         cp.handlers["SetChargingProfile"] = self.set_profile
         cp.handlers["ClearChargingProfile"] = self.clear
 
@@ -51,9 +55,15 @@ class Recorder:
             else:
                 self.fallback = limit
         self.log.append((time.monotonic(), purpose, limit))
+        if self.site is not None:
+            # At every profile a station takes: the sum in force stays within the limit.
+            in_force = [r.tx_limit for r in self.site if r.tx_limit is not None]
+            if sum(in_force) > self.site_limit + 1e-9:
+                self.violations.append(in_force)
         return {"status": self.answer}
 
     async def clear(self, p: dict[str, Any]) -> dict[str, Any]:
+        self.cleared.append(p.get("id", p.get("chargingProfileId")))
         return {"status": "Accepted"}
 
 
@@ -161,6 +171,8 @@ async def test_32a_site_four_evses_never_over_and_stop_raises_within_2s(volta, a
             await boot(r.cp)
         # Every station holds its fallback: 32 A / 4 EVSEs = 8 A.
         assert await wait_until(lambda: all(r.fallback == 8.0 for r in recs), timeout=5)
+        for r in recs:
+            r.site, r.site_limit = recs, 32.0
         txs = []
         for r in recs:
             txs.append(await start(r.cp))
@@ -170,8 +182,8 @@ async def test_32a_site_four_evses_never_over_and_stop_raises_within_2s(volta, a
         check_site(recs, 32.0)
         # One stops: the three others go to 32 / 3 = 10.6 A within 2 s.
         stopped = time.monotonic()
-        await stop(recs[0].cp, txs[0])
         recs[0].tx_limit = None  # a TxProfile ends with its transaction
+        await stop(recs[0].cp, txs[0])
         assert await wait_until(lambda: all(r.tx_limit == 10.6 for r in recs[1:]), timeout=2)
         raised = max(t for r in recs[1:] for t, purpose, v in r.log if v == 10.6)
         assert raised - stopped < 2.0
@@ -189,6 +201,7 @@ async def test_32a_site_four_evses_never_over_and_stop_raises_within_2s(volta, a
         assert given[("SITE1", 1)]["status"] == "Accepted"
         assert given[("SITE0", 1)]["transaction_id"] is None
         assert body["allocated_a"] == [31.8, 31.8, 31.8]
+        assert [v for r in recs for v in r.violations] == []
 
 
 async def test_limit_change_at_run_time(volta, api):
@@ -219,6 +232,12 @@ async def test_limit_change_at_run_time(volta, api):
         assert r.status_code == 200
         assert r.json()["limit_a"] == [6.0, 6.0, 6.0]
         assert sorted(x.tx_limit or 0 for x in recs) == [0.0, 6.0]
+        # LIM0 taken off the site: Volta's profiles there are cleared, and
+        # LIM1 has the site to itself.
+        await place(api, "LIM0", None)
+        assert sorted(recs[0].cleared) == [FALLBACK_ID, FALLBACK_ID + 1]
+        assert recs[1].tx_limit == 6.0 and recs[1].fallback == 6.0
+        assert (await api.get(f"/api/v1/sites/{site}")).json()["stations"] == ["LIM1"]
 
 
 async def test_ev_drawing_less_gives_the_rest_to_the_other(volta, api):
@@ -347,3 +366,40 @@ async def test_restart_keeps_the_allocation_and_sends_only_differences(database,
             assert all(r.log == [] for r in recs)
     finally:
         await second.stop()
+
+
+async def test_peak_shaving_from_a_stations_main_meter(volta, api):
+    # The site's meter is METER's main meter (connector 0): it measures the
+    # whole site, EVs included; the rest is the building.
+    site = await make_site(api, 40.0, meter_station_id="METER")
+    ids = ["METER", "EV1"]
+    for sid in ids:
+        await register(volta, sid)
+    await place(api, "EV1", site)
+    await add_token(volta, "CARD-EV1")
+    async with fleet(volta, ids, "1.6") as (meter, ev):
+        await boot(meter.cp)
+        await boot(ev.cp)
+        await start(ev.cp)
+        assert await wait_until(lambda: ev.tx_limit == 32.0, timeout=3)
+        # 30 A on every phase in all, no EV draw measured yet: 30 A of
+        # building, 10 A left for the EV (rounded down to the tenth).
+        await meter.cp.call(
+            "MeterValues",
+            {
+                "connectorId": 0,
+                "meterValue": [
+                    {
+                        "timestamp": now_iso(),
+                        "sampledValue": [
+                            {"value": "30", "measurand": "Current.Import", "phase": p}
+                            for p in ("L1", "L2", "L3")
+                        ],
+                    }
+                ],
+            },
+        )
+        assert await wait_until(lambda: ev.tx_limit == 10.0, timeout=3)
+        body = (await api.get(f"/api/v1/sites/{site}")).json()
+        assert body["non_ev_load_a"] == [30.0, 30.0, 30.0]
+        assert body["limit_a"] == [10.0, 10.0, 10.0]

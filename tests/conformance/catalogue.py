@@ -28,6 +28,15 @@ NO_SP3 = "security profile 3 (client certificates) is not implemented"
 NO_PASSWORD_ROTATION = "Volta does not yet rotate BasicAuthPassword via SetVariables"
 NO_CERTS = "certificate management (block M / A11-A14) is not implemented"
 NO_SPLIT = "Volta sends the variables the operator asks for; it does not split by ItemsPerMessage"
+NO_START_PROFILE = (
+    "Volta's remote start (API, dashboard) sends no charging profile with "
+    "RequestStartTransaction / RemoteStartTransaction; the site allocator sends the "
+    "TxProfile once the transaction has started"
+)
+NO_IDLE_TX_PROFILE = (
+    "by design Volta sends no TxProfile without a running transaction (K01.FR.03/09: "
+    "the API answers 422), so this case's prerequisite does not hold"
+)
 
 V201: dict[str, list[Case]] = {
     "A. Security": [
@@ -225,6 +234,73 @@ V201: dict[str, list[Case]] = {
         Case("TC_H_20_CSMS", "Reservation - Connector/EVSE becomes Faulted"),
         Case("TC_H_22_CSMS", "Reserve a specific EVSE - Rejected"),
     ],
+    "K. Smart Charging": [
+        Case("TC_K_01_CSMS", "Set Charging Profile - TxDefaultProfile - Specific EVSE"),
+        Case(
+            "TC_K_02_CSMS",
+            "Set Charging Profile - TxProfile without ongoing transaction on the specified EVSE",
+            NO_IDLE_TX_PROFILE,
+        ),
+        Case("TC_K_03_CSMS", "Set Charging Profile - ChargingStationMaxProfile"),
+        Case("TC_K_04_CSMS", "Replace charging profile - With chargingProfileId"),
+        Case("TC_K_05_CSMS", "Clear Charging Profile - With chargingProfileId"),
+        Case(
+            "TC_K_06_CSMS",
+            "Clear Charging Profile - With stackLevel/purpose combination for one profile",
+        ),
+        Case("TC_K_08_CSMS", "Clear Charging Profile - Without previous charging profile"),
+        Case("TC_K_10_CSMS", "Set Charging Profile - TxDefaultProfile - All EVSE"),
+        Case("TC_K_15_CSMS", "Set Charging Profile - Not Supported"),
+        Case("TC_K_19_CSMS", "Set Charging Profile - ChargingProfileKind is Recurring"),
+        Case("TC_K_29_CSMS", "Get Charging Profile - EvseId 0"),
+        Case("TC_K_30_CSMS", "Get Charging Profile - EvseId > 0"),
+        Case("TC_K_31_CSMS", "Get Charging Profile - No EvseId"),
+        Case("TC_K_32_CSMS", "Get Charging Profile - chargingProfileId"),
+        Case("TC_K_33_CSMS", "Get Charging Profile - EvseId > 0 + stackLevel"),
+        Case("TC_K_34_CSMS", "Get Charging Profile - EvseId > 0 + chargingLimitSource"),
+        Case("TC_K_35_CSMS", "Get Charging Profile - EvseId > 0 + chargingProfilePurpose"),
+        Case(
+            "TC_K_36_CSMS",
+            "Get Charging Profile - EvseId > 0 + chargingProfilePurpose + stackLevel",
+        ),
+        Case(
+            "TC_K_37_CSMS",
+            "Remote start transaction with charging profile - Success",
+            NO_START_PROFILE,
+        ),
+        Case("TC_K_43_CSMS", "Get Composite Schedule - Specific EVSE"),
+        Case("TC_K_44_CSMS", "Get Composite Schedule - Charging Station"),
+        Case("TC_K_48_CSMS", "Set / Update External Charging Limit (not on a transaction)"),
+        Case(
+            "TC_K_50_CSMS",
+            "Reset / release external charging limit - Without ongoing transaction",
+        ),
+        Case("TC_K_51_CSMS", "Reset / release external charging limit - With ongoing transaction"),
+        Case(
+            "TC_K_52_CSMS",
+            "Set / Update External Charging Limit - ChargingStationExternalConstraints in report",
+        ),
+        Case(
+            "TC_K_53_CSMS",
+            "Charging with load leveling based on High Level Communication - Success",
+        ),
+        Case(
+            "TC_K_55_CSMS",
+            "Charging with load leveling based on High Level Communication - "
+            "EV charging profile exceeds limits",
+        ),
+        Case("TC_K_57_CSMS", "Renegotiating a Charging Schedule - Initiated by EV"),
+        Case("TC_K_58_CSMS", "Renegotiating a Charging Schedule - Initiated by CSMS"),
+        Case(
+            "TC_K_59_CSMS",
+            "Renegotiating a Charging Schedule - Initiated by CSMS - Send NotifyEVChargingNeeds",
+        ),
+        Case(
+            "TC_K_60_CSMS",
+            "Set Charging Profile - TxProfile with ongoing transaction on the specified EVSE",
+        ),
+        Case("TC_K_70_CSMS", "Set Charging Profile - Multiple Profiles"),
+    ],
     "P. DataTransfer": [
         Case(
             "TC_P_02_CSMS",
@@ -275,6 +351,13 @@ V16: dict[str, list[Case]] = {
     "Remote Trigger": [
         Case("TC_054_CSMS", "Trigger Message"),
         Case("TC_055_CSMS", "Trigger Message - Rejected"),
+    ],
+    "Smart Charging": [
+        Case("TC_056_CSMS", "Central Smart Charging - TxDefaultProfile"),
+        Case("TC_057_CSMS", "Central Smart Charging - TxProfile"),
+        Case("TC_059_CSMS", "Remote Start Transaction with Charging Profile", NO_START_PROFILE),
+        Case("TC_066_CSMS", "Get Composite Schedule"),
+        Case("TC_067_CSMS", "Clear Charging Profile"),
     ],
 }
 

@@ -26,9 +26,9 @@ Volta's HTTP API as an operator would. The catalogue
 (`tests/conformance/catalogue.py`) lists every CSMS test case of the blocks
 Volta covers that the public sources name: the OCA test case documents are
 not public in full, so this list may miss cases (2.0.1 blocks A, B, C, D,
-E, F, G, H, J, P; 1.6 Core, Firmware Management, Remote Trigger). The 1.6
-Local Auth List and Reservation profiles are tested in `tests/identification`
-(not by 1.6 case id); Smart Charging is not implemented yet.
+E, F, G, H, J, K, P; 1.6 Core, Firmware Management, Remote Trigger, Smart
+Charging). The 1.6 Local Auth List and Reservation profiles are tested in
+`tests/identification` (not by 1.6 case id).
 
 Result: **pass** (the test passed), **FAIL** (it failed), **not yet** (no
 test: Volta lacks the feature, as stated), **no test** (a catalogue entry

@@ -300,6 +300,8 @@ async def place_station(services: Services, station_id: str, site_id: int | None
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     engine.station_moved(station_id)
+    if before is not None and before != site_id:
+        await engine.left_site(station_id)
     await _recompute(engine, before, site_id)
 
 

@@ -15,6 +15,9 @@ Types (payloads in docs/events.md):
   session.ended                         a transaction ended
   fault.reported                        a connector reported a fault
   security.auth_failures                repeated failed sign-ins on the OCPP port
+  charging_limit.notified               a station told of an external limit (2.0.1 K11/K12)
+  charging_limit.cleared                ... and that it was released (K13)
+  ev_schedule.exceeded                  an EV's schedule exceeds the limit in force (K15-K17)
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ EventType = Literal[
     "session.ended",
     "fault.reported",
     "security.auth_failures",
+    "charging_limit.notified",
+    "charging_limit.cleared",
+    "ev_schedule.exceeded",
 ]
 TYPES: tuple[str, ...] = get_args(EventType)
 

@@ -553,8 +553,14 @@ class ChargingProfile(Base):
     # Who made it: api, allocator, fallback (the site's safe default), station
     # (reported by ReportChargingProfiles / NotifyChargingLimit).
     source: Mapped[str] = mapped_column(sa.String(16))
-    # Requested, Accepted, Rejected, Failed (no answer), Cleared, Replaced.
+    # Requested, Accepted, Rejected, Failed (no answer), Cleared, Replaced;
+    # Reported: a ReportChargingProfiles row (what the station says it has,
+    # kept apart from what Volta believes is installed).
     status: Mapped[str] = mapped_column(sa.String(16))
+    # Rows from stations (migration 0010): who set the limit (CSO, EMS, SO,
+    # Other), and the requestId of the report the row came from.
+    limit_source: Mapped[str | None] = mapped_column(sa.String(8))
+    report_id: Mapped[int | None] = mapped_column(sa.Integer)
     command_id: Mapped[str | None] = mapped_column(sa.String(36))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -301,7 +301,7 @@ def allocate(nodes: Iterable[Node], evses: Iterable[Evse], policy: Policy) -> Re
     items.sort(key=lambda i: _preference(i.evse, policy.strategy))
     admitted: list[_Item] = []
     for item in items:
-        if item.lo > 0 and tree.headroom(item.cells) + _EPS >= item.lo:
+        if tree.headroom(item.cells) + _EPS >= item.lo:
             tree.take(item.cells, item.lo)
             item.value = item.lo
             admitted.append(item)

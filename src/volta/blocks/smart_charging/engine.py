@@ -521,6 +521,67 @@ class Engine:
 
     # -- ISO 15118 -----------------------------------------------------------
 
+    async def left_site(self, station_id: str) -> None:
+        """The station was taken off its site: its fallback and TxProfiles
+        are Volta's no longer (ClearChargingProfile by id, where it is
+        online; an offline one keeps them until it is cleared by hand), and
+        its allocation rows go idle (they keep the EVSEs' priorities)."""
+        async with self.services.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(EvseAllocation).where(EvseAllocation.station_id == station_id)
+                )
+            ).all()
+        if self.services.router.version_of(station_id) is not None:
+            for row in rows:
+                if row.status == "Accepted":
+                    clear = profiles.ClearChargingProfile(profile_id=FALLBACK_ID + row.evse_id)
+                    try:
+                        await profiles.clear_profiles(
+                            self.services, station_id, clear, source="allocator"
+                        )
+                    except profiles.ProfileRefused as exc:
+                        log.warning("%s: profile not cleared: %s", station_id, exc)
+        async with self.services.db.write(station_id) as conn:
+            await conn.execute(
+                sa.update(EvseAllocation)
+                .where(EvseAllocation.station_id == station_id)
+                .values(limit_a=0.0, transaction_id=None, status="Idle", updated_at=utcnow())
+            )
+        for key in [k for k in self.live if k[0] == station_id]:
+            del self.live[key]
+
+    async def metered_site(self, station_id: str) -> int | None:
+        """The site whose meter is this station's main meter, if any (from
+        the cached tree: a dict scan of a small table, on EVSE-0 readings only)."""
+        for site in (await self.sites()).values():
+            if site.meter_station_id == station_id:
+                return site.id
+        return None
+
+    async def site_meter(self, site_id: int, total_a: list[float]) -> None:
+        """Peak shaving from a station's main meter: what the site draws in
+        all, per phase, less what its EVs draw (as last measured) is the
+        non-EV load; stored, and recomputed when it moved by more than
+        DRAW_CHANGE_A on a phase."""
+        sites = await self.sites()
+        below = {s.id for s in site_store.subtree(sites, site_id)}
+        ev = [0.0, 0.0, 0.0]
+        for (station_id, _), live in self.live.items():
+            if self._station_site.get(station_id) in below and live.draw_a is not None:
+                for p in range(3) if (live.phases_in_use or 3) >= 3 else (0,):
+                    ev[p] += live.draw_a
+        load = [max(0.0, round(total_a[p] - ev[p], 1)) for p in range(3)]
+        before = sites[site_id].non_ev_load_a or [0.0, 0.0, 0.0]
+        if all(
+            abs(load[p] - (before[p] if p < len(before) else 0.0)) <= DRAW_CHANGE_A
+            for p in range(3)
+        ):
+            return
+        await site_store.record_non_ev_load(self.services.db, site_id, load)
+        self.tree_changed()
+        self.schedule(site_store.root_of(await self.sites(), site_id))
+
     async def needs_accepted(self, station_id: str, evse_id: int) -> None:
         """2.0.1 NotifyEVChargingNeeds answered Accepted (the needs are on the
         EVSE's row): recompute, and send the EVSE its TxProfile even if its

@@ -48,14 +48,44 @@ def draw_of(meter_values: list[dict[str, Any]]) -> tuple[float | None, int | Non
     return total, None
 
 
+def currents_of(meter_values: list[dict[str, Any]]) -> list[float] | None:
+    """Current.Import per phase [L1, L2, L3] from the newest meter value (a
+    value without a phase counts on every phase); None when there is none."""
+    if not meter_values:
+        return None
+    out: list[float] | None = None
+    for sampled in meter_values[-1].get("sampledValue", []):
+        if sampled.get("measurand") != "Current.Import":
+            continue
+        try:
+            value = float(sampled["value"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        out = out or [0.0, 0.0, 0.0]
+        phase = (sampled.get("phase") or "")[:2]
+        for i, name in enumerate(("L1", "L2", "L3")):
+            if phase in ("", name):
+                out[i] = value
+    return out
+
+
 async def _on_site(ctx: CallContext) -> bool:
     return await engine_of(ctx.services).root_of_station(ctx.station_id) is not None
 
 
 async def _meter(ctx: CallContext, evse_id: int | None, meter: list[dict[str, Any]]) -> None:
-    if not evse_id or not meter or not await _on_site(ctx):
+    if not meter:
         return
     engine = engine_of(ctx.services)
+    if not evse_id:
+        # The station's main meter (EVSE / connector 0): a site's meter?
+        site_id = await engine.metered_site(ctx.station_id)
+        currents = currents_of(meter) if site_id is not None else None
+        if site_id is not None and currents is not None:
+            await engine.site_meter(site_id, currents)
+        return
+    if not await _on_site(ctx):
+        return
     draw, phases = draw_of(meter)
     if engine.meter((ctx.station_id, evse_id), draw, phases):
         await engine.touch(ctx.station_id)

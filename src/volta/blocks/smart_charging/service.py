@@ -47,12 +47,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from volta.blocks.remote_control.service import CommandRecord, send, send_command
 from volta.blocks.smart_charging import validation
-from volta.ocpp.charging import Profile, from_v201, to_v201
+from volta.ocpp.charging import TX, Profile, from_v201, to_v201
 from volta.ocpp.versions import Version
 from volta.outgoing import CannotSpell
 from volta.services import Services
 from volta.store.db import Database
-from volta.store.models import ChargingProfile, Station, utcnow
+from volta.store.models import ChargingProfile, Station, Transaction, utcnow
 
 # Profile ids from here up belong to the allocator and the fallback profiles.
 ALLOCATOR_IDS = validation.ALLOCATOR_IDS
@@ -348,7 +348,12 @@ async def list_profiles(
     history: bool = False,
     limit: int = 1000,
 ) -> list[InstalledProfile]:
-    """Installed profiles, or with `history` every row (newest first)."""
+    """Installed profiles, or with `history` every row (newest first).
+
+    A TxProfile ends with its transaction (1.6 §3.13.1; 2.0.1
+    ChargingProfilePurposeEnumType: TxProfile): once the transaction is no
+    longer active its profile is not counted as installed, though its row
+    stays Accepted (history shows it)."""
     stmt = sa.select(ChargingProfile).where(ChargingProfile.station_id == station_id)
     if evse_id is not None:
         stmt = stmt.where(ChargingProfile.evse_id == evse_id)
@@ -362,6 +367,19 @@ async def list_profiles(
         )
     async with db.read() as conn:
         rows = (await conn.execute(stmt.limit(limit))).all()
+        if not history and any(r.purpose == TX and r.transaction_id for r in rows):
+            running = await conn.execute(
+                sa.select(Transaction.id, Transaction.station_transaction_id).where(
+                    Transaction.station_id == station_id, Transaction.status == "Active"
+                )
+            )
+            # 1.6 names a transaction by Volta's id, 2.0.1 by the station's.
+            active = {x for t in running for x in (str(t.id), t.station_transaction_id)}
+            rows = [
+                r
+                for r in rows
+                if r.purpose != TX or not r.transaction_id or r.transaction_id in active
+            ]
     return [_installed(r) for r in rows]
 
 
