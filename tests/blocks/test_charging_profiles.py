@@ -9,9 +9,11 @@ import datetime as dt
 import sys
 
 import pytest
+import sqlalchemy as sa
 
-from tests.conftest import API_TOKEN
+from tests.conftest import API_TOKEN, make_settings
 from tests.helpers import answer, register, station, wait_until
+from volta.app import Volta
 from volta.blocks.smart_charging import service, v16, v201, validation
 from volta.blocks.smart_charging.service import (
     ClearChargingProfile,
@@ -19,10 +21,20 @@ from volta.blocks.smart_charging.service import (
     GetCompositeSchedule,
     SetChargingProfile,
 )
-from volta.ocpp.charging import EXTERNAL, STATION_MAX, TX, TX_DEFAULT, Period, Profile, Schedule
+from volta.ocpp.charging import (
+    EXTERNAL,
+    STATION_MAX,
+    TX,
+    TX_DEFAULT,
+    Period,
+    Profile,
+    Schedule,
+    to_v201,
+)
 from volta.ocpp.schemas import registry
 from volta.ocpp.versions import Version
 from volta.outgoing import CannotSpell
+from volta.store.models import ChargingProfile
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -221,6 +233,34 @@ async def test_allocator_installs_in_its_own_id_range(volta):
     held = await service.installed_profiles(db, "SVC")
     assert [(p.id, p.model.schedules[0].periods[0].limit) for p in held] == [(again.id, 10.0)]
     assert await service.installed_profiles(db, "SVC", evse_id=1) == []
+
+
+async def test_a_restart_fails_profiles_left_requested(volta, database):
+    """A stop between sending and the answer leaves a Requested row: the
+    next start marks it Failed, so nothing counts it as installed."""
+    await register(volta, "RST")
+    async with volta.db.write() as conn:
+        await conn.execute(
+            sa.insert(ChargingProfile).values(
+                station_id="RST",
+                evse_id=1,
+                profile_id=4,
+                stack_level=0,
+                purpose=TX_DEFAULT,
+                profile=to_v201(profile(4)),
+                source="allocator",
+                status="Requested",
+            )
+        )
+    await volta.stop()
+    again = Volta(make_settings(database), db_schema=database.schema)
+    await again.start()
+    try:
+        rows = await service.list_profiles(again.db, "RST", history=True)
+        assert [(r.profile_id, r.status) for r in rows] == [(4, "Failed")]
+    finally:
+        await again.stop()
+        await volta.start()  # the fixture stops this one
 
 
 # -- the CLI ----------------------------------------------------------------------

@@ -329,6 +329,19 @@ async def clear_profiles(
     return command
 
 
+async def recover_requested(db: Database) -> int:
+    """Profiles left `Requested` by a stop mid-command never got their answer:
+    Failed, so that nothing counts them as installed (their commands are
+    marked as errors by remote_control.recover_pending)."""
+    async with db.write() as conn:
+        result = await conn.execute(
+            sa.update(ChargingProfile)
+            .where(ChargingProfile.status == "Requested")
+            .values(status="Failed", updated_at=utcnow())
+        )
+    return int(result.rowcount or 0)
+
+
 # -- reading -------------------------------------------------------------------
 
 
