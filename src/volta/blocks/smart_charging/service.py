@@ -39,6 +39,7 @@ the API and the CLI):
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,8 @@ from volta.outgoing import CannotSpell
 from volta.services import Services
 from volta.store.db import Database
 from volta.store.models import ChargingProfile, Station, Transaction, utcnow
+
+log = logging.getLogger(__name__)
 
 # Profile ids from here up belong to the allocator and the fallback profiles.
 ALLOCATOR_IDS = validation.ALLOCATOR_IDS
@@ -326,6 +329,7 @@ async def clear_profiles(
                 .where(_matching(station_id, clear))
                 .values(status="Cleared", command_id=command["id"], updated_at=utcnow())
             )
+        log.info("%s: ClearChargingProfile %s by %s: %s", station_id, clear, source, answer)
     return command
 
 
