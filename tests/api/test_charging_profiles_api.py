@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import answer, now_iso, register, station
+from tests.helpers import add_token, answer, now_iso, register, station
 
 
 @pytest.fixture
@@ -424,3 +424,105 @@ async def test_report_request_v201_and_not_in_v16(volta, api):
         r = await api.post("/api/v1/stations/PRP16/charging-profiles/report")
         assert r.status_code == 409
         assert "GetChargingProfiles" in r.json()["detail"]
+
+
+# -- a remote start with a profile ----------------------------------------------------
+
+
+def start_profile(version: str, pid: int = 40) -> dict[str, Any]:
+    if version == "1.6":
+        return v16_profile(pid, chargingProfilePurpose="TxProfile", chargingProfileKind="Relative")
+    body = v201_profile(pid, chargingProfilePurpose="TxProfile", chargingProfileKind="Relative")
+    del body["chargingSchedule"][0]["startSchedule"]
+    return body
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_remote_start_with_profile(volta, api, version):
+    """1.6 §5.11 / 2.0.1 F01.FR.08: the TxProfile goes with the start
+    request; accepted, it is installed for the transaction to come, follows
+    that transaction, and is gone when it ends."""
+    await add_token(volta, "APP-P", token_type="Central")
+    async with online(volta, "PRS", version) as cp:
+        r = await api.post(
+            "/api/v1/remote-starts",
+            json={
+                "station_id": "PRS",
+                "id_token": "APP-P",
+                "evse_id": 1,
+                "charging_profile": start_profile(version),
+            },
+        )
+        assert r.status_code == 201, r.text
+        remote = r.json()
+        if version == "1.6":
+            (got,) = sent(cp, "RemoteStartTransaction")
+            assert got["charging_profile"]["charging_profile_purpose"] == "TxProfile"
+            assert got["charging_profile"]["charging_profile_id"] == 40
+        else:
+            (got,) = sent(cp, "RequestStartTransaction")
+            assert got["charging_profile"]["id"] == 40
+            assert "transaction_id" not in got["charging_profile"]  # F01.FR.11
+        assert await installed(api, "PRS") == {1: [40]}
+        # The transaction starts, linked to the request; then it ends.
+        if version == "1.6":
+            start = await cp.call(
+                "StartTransaction",
+                {"connectorId": 1, "idTag": "APP-P", "meterStart": 0, "timestamp": now_iso()},
+            )
+            tx = start["transactionId"]
+        else:
+            event = {
+                "timestamp": now_iso(),
+                "seqNo": 0,
+                "transactionInfo": {"transactionId": "TX-RS", "remoteStartId": remote["id"]},
+                "evse": {"id": 1, "connectorId": 1},
+            }
+            await cp.call(
+                "TransactionEvent",
+                {**event, "eventType": "Started", "triggerReason": "RemoteStart"},
+            )
+        got_start = (await api.get(f"/api/v1/remote-starts/{remote['id']}")).json()
+        assert got_start["status"] == "Started"
+        assert await installed(api, "PRS") == {1: [40]}
+        if version == "1.6":
+            await cp.call(
+                "StopTransaction",
+                {"transactionId": tx, "meterStop": 10, "timestamp": now_iso()},
+            )
+        else:
+            await cp.call(
+                "TransactionEvent",
+                {**event, "seqNo": 1, "eventType": "Ended", "triggerReason": "StopAuthorized"},
+            )
+    assert await installed(api, "PRS") == {}
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_remote_start_profile_rules(volta, api, version):
+    """A remote start's profile is a TxProfile (1.6 §5.11, F01.FR.09), for an
+    EVSE, without a transactionId (F01.FR.11): else 422 and nothing sent."""
+    await add_token(volta, "APP-R", token_type="Central")
+    default = start_profile(version)
+    default["chargingProfilePurpose"] = "TxDefaultProfile"
+    with_tx = start_profile(version)
+    with_tx["transactionId"] = 5 if version == "1.6" else "T5"
+    async with online(volta, "PRR", version) as cp:
+        for evse, body, expect in (
+            (1, default, "§5.11" if version == "1.6" else "F01.FR.09"),
+            (1, with_tx, "F01.FR.11"),
+            (None, start_profile(version), "needs an evse_id"),
+        ):
+            r = await api.post(
+                "/api/v1/remote-starts",
+                json={
+                    "station_id": "PRR",
+                    "id_token": "APP-R",
+                    "evse_id": evse,
+                    "charging_profile": body,
+                },
+            )
+            assert r.status_code == 422, r.text
+            assert expect in r.json()["detail"]
+            assert r.json()["errors"][0]["loc"] == ["body", "charging_profile"]
+        assert cp.received == []
