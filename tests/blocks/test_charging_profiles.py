@@ -13,7 +13,8 @@ import sqlalchemy as sa
 
 from tests.conftest import API_TOKEN, make_settings
 from tests.helpers import answer, register, station, wait_until
-from volta.app import Volta
+from volta.app import Volta, outgoing_tables
+from volta.blocks.remote_control.service import RemoteStart
 from volta.blocks.smart_charging import service, v16, v201, validation
 from volta.blocks.smart_charging.service import (
     ClearChargingProfile,
@@ -107,6 +108,20 @@ def test_builders_speak_each_version_and_pass_the_official_schemas():
     assert msg.payload == {"chargingProfilePurpose": "ChargePointMaxProfile"}
     msg = v201.outgoing.build(ClearChargingProfile(profile_id=3))
     assert msg.payload == {"chargingProfileId": 3}
+
+
+def test_remote_start_carries_the_profile_in_each_versions_words():
+    """1.6 §5.11 chargingProfile, 2.0.1 F01.FR.08; schema-valid in both."""
+    tx = profile(8, TX, kind="Relative", start=None)
+    command = RemoteStart("APP", "Central", remote_start_id=3, evse_id=1, charging_profile=tx)
+    tables = outgoing_tables()
+    m16 = tables[Version.V16].build(command)
+    assert m16.payload["chargingProfile"]["chargingProfileId"] == 8
+    m201 = tables[Version.V201].build(command)
+    assert m201.payload["chargingProfile"]["id"] == 8
+    schemas = registry()
+    schemas.validate(Version.V16, m16.action, m16.payload)
+    schemas.validate(Version.V201, m201.action, m201.payload)
 
 
 def test_v16_cannot_spell_what_it_lacks():
