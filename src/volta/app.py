@@ -32,6 +32,7 @@ from volta.blocks.remote_control.service import recover_pending
 from volta.blocks.reservations import v16 as reservations_v16
 from volta.blocks.reservations import v201 as reservations_v201
 from volta.blocks.smart_charging import hooks as smart_charging_hooks
+from volta.blocks.smart_charging import service as smart_charging
 from volta.blocks.smart_charging import v16 as smart_charging_v16
 from volta.blocks.smart_charging import v201 as smart_charging_v201
 from volta.blocks.smart_charging import v201_incoming as smart_charging_incoming
@@ -143,6 +144,8 @@ class Volta:
         recovered = await recover_pending(self.services)
         if recovered:
             log.warning("%d commands were pending at the last stop; marked as error", recovered)
+        if await smart_charging.recover_requested(self.db):
+            log.warning("charging profiles left Requested at the last stop are marked Failed")
         self.frames.start()
         self.online_history.start()
         await self.gateway.start(self.settings.host, self.settings.ocpp_port)

@@ -9,9 +9,12 @@ import datetime as dt
 import sys
 
 import pytest
+import sqlalchemy as sa
 
-from tests.conftest import API_TOKEN
+from tests.conftest import API_TOKEN, make_settings
 from tests.helpers import answer, register, station, wait_until
+from volta.app import Volta, outgoing_tables
+from volta.blocks.remote_control.service import RemoteStart
 from volta.blocks.smart_charging import service, v16, v201, validation
 from volta.blocks.smart_charging.service import (
     ClearChargingProfile,
@@ -19,10 +22,20 @@ from volta.blocks.smart_charging.service import (
     GetCompositeSchedule,
     SetChargingProfile,
 )
-from volta.ocpp.charging import EXTERNAL, STATION_MAX, TX, TX_DEFAULT, Period, Profile, Schedule
+from volta.ocpp.charging import (
+    EXTERNAL,
+    STATION_MAX,
+    TX,
+    TX_DEFAULT,
+    Period,
+    Profile,
+    Schedule,
+    to_v201,
+)
 from volta.ocpp.schemas import registry
 from volta.ocpp.versions import Version
 from volta.outgoing import CannotSpell
+from volta.store.models import ChargingProfile
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -95,6 +108,20 @@ def test_builders_speak_each_version_and_pass_the_official_schemas():
     assert msg.payload == {"chargingProfilePurpose": "ChargePointMaxProfile"}
     msg = v201.outgoing.build(ClearChargingProfile(profile_id=3))
     assert msg.payload == {"chargingProfileId": 3}
+
+
+def test_remote_start_carries_the_profile_in_each_versions_words():
+    """1.6 §5.11 chargingProfile, 2.0.1 F01.FR.08; schema-valid in both."""
+    tx = profile(8, TX, kind="Relative", start=None)
+    command = RemoteStart("APP", "Central", remote_start_id=3, evse_id=1, charging_profile=tx)
+    tables = outgoing_tables()
+    m16 = tables[Version.V16].build(command)
+    assert m16.payload["chargingProfile"]["chargingProfileId"] == 8
+    m201 = tables[Version.V201].build(command)
+    assert m201.payload["chargingProfile"]["id"] == 8
+    schemas = registry()
+    schemas.validate(Version.V16, m16.action, m16.payload)
+    schemas.validate(Version.V201, m201.action, m201.payload)
 
 
 def test_v16_cannot_spell_what_it_lacks():
@@ -221,6 +248,34 @@ async def test_allocator_installs_in_its_own_id_range(volta):
     held = await service.installed_profiles(db, "SVC")
     assert [(p.id, p.model.schedules[0].periods[0].limit) for p in held] == [(again.id, 10.0)]
     assert await service.installed_profiles(db, "SVC", evse_id=1) == []
+
+
+async def test_a_restart_fails_profiles_left_requested(volta, database):
+    """A stop between sending and the answer leaves a Requested row: the
+    next start marks it Failed, so nothing counts it as installed."""
+    await register(volta, "RST")
+    async with volta.db.write() as conn:
+        await conn.execute(
+            sa.insert(ChargingProfile).values(
+                station_id="RST",
+                evse_id=1,
+                profile_id=4,
+                stack_level=0,
+                purpose=TX_DEFAULT,
+                profile=to_v201(profile(4)),
+                source="allocator",
+                status="Requested",
+            )
+        )
+    await volta.stop()
+    again = Volta(make_settings(database), db_schema=database.schema)
+    await again.start()
+    try:
+        rows = await service.list_profiles(again.db, "RST", history=True)
+        assert [(r.profile_id, r.status) for r in rows] == [(4, "Failed")]
+    finally:
+        await again.stop()
+        await volta.start()  # the fixture stops this one
 
 
 # -- the CLI ----------------------------------------------------------------------

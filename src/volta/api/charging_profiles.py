@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from volta.api.models import INT32_MAX, CommandOut, EvseNumber, Id
+from volta.api.models import INT32_MAX, CommandOut, ErrorOut, EvseNumber, Id
 from volta.blocks.smart_charging import schedules, service
 from volta.blocks.smart_charging.validation import ProfileInvalid, parse_profile
 from volta.http import ServicesDep
@@ -273,7 +273,7 @@ async def _clear(
 @router.delete(
     "/stations/{station_id}/charging-profiles/{profile_id}",
     response_model=ClearOut,
-    responses={409: {"model": ProfileRefusedOut}},
+    responses={409: {"model": ErrorOut, "description": "the station did not answer"}},
 )
 async def clear_one(
     station_id: str,
@@ -286,7 +286,11 @@ async def clear_one(
     return await _clear(services, station_id, service.ClearChargingProfile(profile_id=profile_id))
 
 
-@router.delete("/stations/{station_id}/charging-profiles", response_model=ClearOut)
+@router.delete(
+    "/stations/{station_id}/charging-profiles",
+    response_model=ClearOut,
+    responses={409: {"model": ErrorOut, "description": "the station did not answer"}},
+)
 async def clear_matching(
     station_id: str,
     services: ServicesDep,
@@ -320,7 +324,9 @@ def _schedule_out(schedule: Schedule) -> ScheduleOut:
 
 
 @router.get(
-    "/stations/{station_id}/evses/{evse_id}/composite-schedule", response_model=CompositeOut
+    "/stations/{station_id}/evses/{evse_id}/composite-schedule",
+    response_model=CompositeOut,
+    responses={409: {"model": ErrorOut, "description": "the station never connected"}},
 )
 async def composite_schedule(
     station_id: str,
@@ -346,7 +352,10 @@ async def composite_schedule(
 
 
 @router.post(
-    "/stations/{station_id}/charging-profiles/report", response_model=ReportOut, status_code=202
+    "/stations/{station_id}/charging-profiles/report",
+    response_model=ReportOut,
+    status_code=202,
+    responses={409: {"model": ErrorOut, "description": "a 1.6 station, or never connected"}},
 )
 async def request_report(
     station_id: str, services: ServicesDep, body: ReportRequest | None = None

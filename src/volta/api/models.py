@@ -287,6 +287,12 @@ class RemoteStartCreate(BaseModel):
         None, ge=1, le=INT32_MAX, description="1.6: the connector; absent: any"
     )
     limits: Limits | None = Field(None, description="stop the session at one of these")
+    charging_profile: dict[str, Any] | None = Field(
+        None,
+        description="a TxProfile for the session (1.6 §5.11, 2.0.1 F01.FR.08), in either "
+        "wire shape as for POST /stations/{id}/charging-profiles, without transactionId; "
+        "needs evse_id",
+    )
 
 
 class RemoteStartOut(BaseModel):

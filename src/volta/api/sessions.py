@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 import segno
 from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi.exceptions import RequestValidationError
 
 from volta.api.models import (
     CommandOut,
@@ -20,6 +21,7 @@ from volta.api.models import (
 from volta.blocks.authorization.models import Limits
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.remote_control import sessions
+from volta.blocks.smart_charging.validation import ProfileInvalid, parse_profile
 from volta.blocks.transactions import service as tx_service
 from volta.http import ServicesDep
 from volta.services import Services
@@ -34,8 +36,14 @@ async def start_session(body: RemoteStartCreate, services: ServicesDep) -> Remot
     id as remoteStartId). `status` is the station's answer; it becomes
     `Started` with `transaction_id` once the session begins. 409 when the
     station is offline or the token may not start (Blocked, Expired,
-    Unknown, ConcurrentTx, EVSE reserved for another driver)."""
+    Unknown, ConcurrentTx, EVSE reserved for another driver). A
+    `charging_profile` (a TxProfile) goes with the request; once the station
+    accepts, it shows among the station's charging profiles; 422 when it
+    breaks a rule (docs/smart-charging.md)."""
+    profile = None
     try:
+        if body.charging_profile is not None:
+            profile = parse_profile(services.schemas, body.evse_id or 0, body.charging_profile)
         found = await sessions.start_session(
             services,
             sessions.StartRequest(
@@ -44,8 +52,16 @@ async def start_session(body: RemoteStartCreate, services: ServicesDep) -> Remot
                 evse_id=body.evse_id,
                 id_token_type=body.id_token_type,
                 limits=body.limits.columns() if body.limits else None,
+                charging_profile=profile,
             ),
         )
+    except ProfileInvalid as exc:
+        raise RequestValidationError(
+            [
+                {"loc": ("body", "charging_profile"), "msg": m, "type": "value_error"}
+                for m in exc.problems
+            ]
+        ) from None
     except sessions.SessionRefused as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     return RemoteStartOut(**found)

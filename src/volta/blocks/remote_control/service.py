@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from volta import metrics
 from volta.ocpp.actions import CSMS_INITIATED
+from volta.ocpp.charging import Profile
 from volta.ocpp.errors import ErrorCode, OcppError
 from volta.ocpp.versions import Version
 from volta.outgoing import Message
@@ -59,6 +60,8 @@ class RemoteStart:
     # The remote-start record's id (2.0.1 remoteStartId, F01.FR.01/F02.FR.01).
     remote_start_id: int
     evse_id: int | None = None
+    # A TxProfile for the transaction to come (1.6 §5.11, 2.0.1 F01.FR.08).
+    charging_profile: Profile | None = None
 
 
 @dataclass(frozen=True, slots=True)

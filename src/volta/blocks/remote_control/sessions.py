@@ -25,7 +25,10 @@ from volta.blocks.remote_control.service import (
     send,
     send_command,
 )
+from volta.blocks.smart_charging.service import record_start_profile
+from volta.blocks.smart_charging.validation import ProfileInvalid, start_problems
 from volta.blocks.transactions import service as tx_service
+from volta.ocpp.charging import Profile
 from volta.ocpp.versions import Version
 from volta.services import Services
 from volta.store.db import Database
@@ -45,12 +48,18 @@ class StartRequest:
     id_token_type: str = "Central"
     # limit_energy_wh / limit_seconds / limit_cost for the session.
     limits: dict[str, Any] | None = None
+    # A TxProfile for the transaction (1.6 §5.11, 2.0.1 F01.FR.08).
+    charging_profile: Profile | None = None
 
 
 async def start_session(services: Services, req: StartRequest) -> dict[str, Any]:
     version = services.router.version_of(req.station_id)
     if version is None:
         raise SessionRefused(f"station {req.station_id} is not connected")
+    if req.charging_profile is not None:
+        found_problems = start_problems(version, req.evse_id, req.charging_profile)
+        if found_problems:
+            raise ProfileInvalid(found_problems)
     settings = services.settings
     # The same checks a start at the charger gets: refused here, the driver
     # learns why at once instead of from a station that never starts.
@@ -86,10 +95,20 @@ async def start_session(services: Services, req: StartRequest) -> dict[str, Any]
         # Spelled inside the transaction: a version that cannot say it
         # (CannotSpell) leaves no record behind.
         message = services.outgoing[version].build(
-            RemoteStart(req.id_token, req.id_token_type, remote_start_id, req.evse_id)
+            RemoteStart(
+                req.id_token,
+                req.id_token_type,
+                remote_start_id,
+                req.evse_id,
+                charging_profile=req.charging_profile,
+            )
         )
     command = await send_command(services, req.station_id, message.action, message.payload)
     status = {"accepted": "Accepted", "rejected": "Rejected"}.get(command["status"], "Failed")
+    if status == "Accepted" and req.charging_profile is not None and req.evse_id:
+        await record_start_profile(
+            services.db, req.station_id, version, req.evse_id, req.charging_profile, command
+        )
     async with services.db.write(req.station_id) as conn:
         # A fast station may have started the transaction already: keep Started.
         found = (

@@ -14,7 +14,8 @@ from volta.blocks.remote_control.service import (
     TriggerMessage,
     UnlockConnector,
 )
-from volta.outgoing import Message, OutgoingTable
+from volta.ocpp.charging import NotExpressible, to_v16
+from volta.outgoing import CannotSpell, Message, OutgoingTable
 
 outgoing = OutgoingTable()
 outgoing.offers(Reset, ("Soft", "Hard"))
@@ -39,6 +40,11 @@ def remote_start(command: RemoteStart) -> Message:
     payload: dict[str, Any] = {"idTag": command.id_token}
     if command.evse_id:
         payload["connectorId"] = command.evse_id
+    if command.charging_profile is not None:
+        try:
+            payload["chargingProfile"] = to_v16(command.charging_profile)
+        except NotExpressible as exc:
+            raise CannotSpell(str(exc)) from None
     return Message("RemoteStartTransaction", payload)
 
 

@@ -14,6 +14,7 @@ from volta.blocks.remote_control.service import (
     TriggerMessage,
     UnlockConnector,
 )
+from volta.ocpp.charging import to_v201
 from volta.outgoing import CannotSpell, Message, OutgoingTable
 
 outgoing = OutgoingTable()
@@ -43,6 +44,8 @@ def request_start(command: RemoteStart) -> Message:
     }
     if command.evse_id:
         payload["evseId"] = command.evse_id
+    if command.charging_profile is not None:
+        payload["chargingProfile"] = to_v201(command.charging_profile)
     return Message("RequestStartTransaction", payload)
 
 

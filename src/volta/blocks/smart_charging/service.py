@@ -39,6 +39,7 @@ the API and the CLI):
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,9 @@ from volta.outgoing import CannotSpell
 from volta.services import Services
 from volta.store.db import Database
 from volta.store.models import ChargingProfile, Station, Transaction, utcnow
+from volta.store.models import RemoteStart as RemoteStartRecord
+
+log = logging.getLogger(__name__)
 
 # Profile ids from here up belong to the allocator and the fallback profiles.
 ALLOCATOR_IDS = validation.ALLOCATOR_IDS
@@ -326,7 +330,61 @@ async def clear_profiles(
                 .where(_matching(station_id, clear))
                 .values(status="Cleared", command_id=command["id"], updated_at=utcnow())
             )
+        log.info("%s: ClearChargingProfile %s by %s: %s", station_id, clear, source, answer)
     return command
+
+
+async def record_start_profile(
+    db: Database,
+    station_id: str,
+    version: Version,
+    evse_id: int,
+    profile: Profile,
+    command: CommandRecord,
+) -> InstalledProfile:
+    """The TxProfile a remote start carried, once the station accepted the
+    start (1.6 §5.11, 2.0.1 F01.FR.08): installed for the transaction to
+    come. Until it starts it has no transactionId (see list_profiles)."""
+    now = utcnow()
+    async with db.write(station_id) as conn:
+        row_id = (
+            await conn.execute(
+                sa.insert(ChargingProfile)
+                .values(
+                    station_id=station_id,
+                    evse_id=evse_id,
+                    profile_id=profile.id,
+                    stack_level=profile.stack_level,
+                    purpose=profile.purpose,
+                    transaction_id=None,
+                    profile=to_v201(profile),
+                    source="api",
+                    status="Accepted",
+                    command_id=command["id"],
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(ChargingProfile.id)
+            )
+        ).scalar_one()
+        await _mark_replaced(conn, version, station_id, evse_id, profile, row_id)
+        row = (
+            await conn.execute(sa.select(ChargingProfile).where(ChargingProfile.id == row_id))
+        ).one()
+    return _installed(row, command)
+
+
+async def recover_requested(db: Database) -> int:
+    """Profiles left `Requested` by a stop mid-command never got their answer:
+    Failed, so that nothing counts them as installed (their commands are
+    marked as errors by remote_control.recover_pending)."""
+    async with db.write() as conn:
+        result = await conn.execute(
+            sa.update(ChargingProfile)
+            .where(ChargingProfile.status == "Requested")
+            .values(status="Failed", updated_at=utcnow())
+        )
+    return int(result.rowcount or 0)
 
 
 # -- reading -------------------------------------------------------------------
@@ -367,20 +425,47 @@ async def list_profiles(
         )
     async with db.read() as conn:
         rows = (await conn.execute(stmt.limit(limit))).all()
-        if not history and any(r.purpose == TX and r.transaction_id for r in rows):
-            running = await conn.execute(
-                sa.select(Transaction.id, Transaction.station_transaction_id).where(
-                    Transaction.station_id == station_id, Transaction.status == "Active"
-                )
-            )
-            # 1.6 names a transaction by Volta's id, 2.0.1 by the station's.
-            active = {x for t in running for x in (str(t.id), t.station_transaction_id)}
-            rows = [
-                r
-                for r in rows
-                if r.purpose != TX or not r.transaction_id or r.transaction_id in active
-            ]
+        if not history and any(r.purpose == TX for r in rows):
+            rows = await _running_only(conn, station_id, rows)
     return [_installed(r) for r in rows]
+
+
+async def _running_only(conn: Any, station_id: str, rows: list[Any]) -> list[Any]:
+    """The rows less TxProfiles whose transaction is over. A remote start's
+    profile (no transactionId, record_start_profile) follows its start
+    request: held while the start is pending, then its transaction's."""
+    running = await conn.execute(
+        sa.select(Transaction.id, Transaction.station_transaction_id).where(
+            Transaction.station_id == station_id, Transaction.status == "Active"
+        )
+    )
+    # 1.6 names a transaction by Volta's id, 2.0.1 by the station's.
+    active = {x for t in running for x in (str(t.id), t.station_transaction_id)}
+    starts: dict[str, Any] = {}
+    waiting = [r.command_id for r in rows if r.purpose == TX and not r.transaction_id]
+    if any(waiting):
+        found = await conn.execute(
+            sa.select(
+                RemoteStartRecord.command_id,
+                RemoteStartRecord.status,
+                RemoteStartRecord.transaction_id,
+            ).where(RemoteStartRecord.command_id.in_([c for c in waiting if c]))
+        )
+        starts = {f.command_id: f for f in found}
+
+    def held(r: Any) -> bool:
+        if r.purpose != TX:
+            return True
+        if r.transaction_id:
+            return bool(r.transaction_id in active)
+        start = starts.get(r.command_id)
+        if start is None:
+            return True  # reported by the station: it knows
+        if start.transaction_id is not None:
+            return str(start.transaction_id) in active
+        return bool(start.status in ("Requested", "Accepted"))
+
+    return [r for r in rows if held(r)]
 
 
 async def next_profile_id(db: Database, station_id: str, *, allocator: bool = False) -> int:

@@ -209,6 +209,27 @@ def problems(
     return out
 
 
+def start_problems(version: Version, evse_id: int | None, profile: Profile) -> list[str]:
+    """A profile sent with RemoteStartTransaction / RequestStartTransaction:
+    a TxProfile (1.6 §5.11, F01.FR.09) without a transactionId, since the
+    transaction does not exist yet (F01.FR.11), for the EVSE asked for
+    (Volta keeps it per EVSE, K01.FR.16); otherwise the usual rules."""
+    out: list[str] = []
+    if profile.purpose != TX:
+        out.append(
+            "a profile sent with a remote start is a TxProfile "
+            + ("(OCPP 1.6 §5.11)" if version is Version.V16 else "(F01.FR.09)")
+        )
+    if profile.transaction_id is not None:
+        out.append("a remote start's profile has no transactionId (F01.FR.11)")
+    if not evse_id:
+        out.append("a remote start with a charging profile needs an evse_id")
+    rest = problems(version, evse_id or 1, profile, active=None)
+    # The transaction rules of a TxProfile do not apply before it exists.
+    out.extend(p for p in rest if "transactionId" not in p and "K01.FR.09" not in p)
+    return out
+
+
 def _tx_problems(
     v16: bool, evse_id: int, p: Profile, active: Mapping[int, Sequence[str]] | None
 ) -> list[str]:
