@@ -367,3 +367,20 @@ async def test_demo_puts_its_stations_on_one_site_with_a_limit(volta, api):
 
 async def _all_three(get: Any) -> bool:
     return len(await get()) == 3
+
+
+def test_scenario_car_mix_and_rating():
+    import random
+
+    from volta.simulator.ev import Car
+    from volta.simulator.scenario import load_scenario
+
+    sc = load_scenario(None, max_current=16.0, one_phase_share=1.0, power_kw=[22, 22])
+    car = Car.arrive(random.Random(1), sc.power_kw, max_current=sc.max_current, one_phase_share=1.0)
+    # A 22 kW car on one phase would take 95 A: the EVSE's 16 A caps it.
+    assert (car.phases, car.max_current_a, car.current_a()) == (1, 16.0, 16.0)
+    car.offered_a = 5.9  # below IEC 61851's 6 A: paused
+    assert (car.current_a(), car.suspended, car.power_w()) == (0.0, True, 0.0)
+    for bad in ({"one_phase_share": 1.5}, {"max_current": 0}):
+        with pytest.raises(ValueError):
+            load_scenario(None, **bad)

@@ -110,6 +110,8 @@ def cmd_simulate(args: argparse.Namespace) -> int | None:
         password=args.password,
         id_tokens=args.token,
         meter_interval=args.meter_interval,
+        max_current=args.max_current,
+        one_phase_share=args.one_phase_share,
         sessions=args.sessions,
         seed=args.seed,
     )
@@ -640,6 +642,16 @@ def build_parser() -> argparse.ArgumentParser:
         "SIM-CARD-1 .. SIM-CARD-N)",
     )
     sim.add_argument("--meter-interval", type=float, help="seconds between meter values (10)")
+    sim.add_argument(
+        "--max-current",
+        type=float,
+        help="each EVSE's rating, A per phase: what it offers with no charging profile (32)",
+    )
+    sim.add_argument(
+        "--one-phase-share",
+        type=float,
+        help="share of cars (0-1) charging on one phase, beside any of 7.4 kW or less (0.2)",
+    )
     sim.add_argument("--sessions", type=int, help="sessions per connector, then idle (0: forever)")
     sim.add_argument("--seed", type=int, help="random seed for repeatable runs")
     sim.add_argument(

@@ -97,6 +97,10 @@ def load_scenario(path: str | None = None, **overrides: Any) -> Scenario:
     for name in ("session_seconds", "idle_seconds", "power_kw"):
         if name in values:
             values[name] = _pair(values[name])
+    if not 0.0 <= float(values.get("one_phase_share", 0.0)) <= 1.0:
+        raise ValueError("one_phase_share must be between 0 and 1")
+    if float(values.get("max_current", 32.0)) <= 0:
+        raise ValueError("max_current must be above 0 A")
     if values.get("protocol", "mixed") not in ("1.6", "2.0.1", "ocpp1.6", "ocpp2.0.1", "mixed"):
         raise ValueError("protocol must be 1.6, 2.0.1 or mixed")
     return Scenario(**values)
