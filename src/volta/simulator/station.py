@@ -35,10 +35,10 @@ from volta.ocpp.schemas import registry as schema_registry
 from volta.ocpp.session import OcppSession, Role
 from volta.ocpp.times import format_timestamp
 from volta.ocpp.versions import Version
-from volta.simulator import v16, v201
+from volta.simulator import drawing, v16, v201
 from volta.simulator.dialect import Dialect
 from volta.simulator.ev import Car, electrical
-from volta.simulator.profiles import ProfileStore, offer
+from volta.simulator.profiles import ProfileStore
 from volta.simulator.scenario import Scenario
 from volta.simulator.transport import WebSocketTransport
 
@@ -64,16 +64,6 @@ async def wait_set(event: asyncio.Event, seconds: float) -> bool:
         async with asyncio.timeout(seconds):
             await event.wait()
     return event.is_set()
-
-
-async def wait_any(seconds: float, *events: asyncio.Event) -> None:
-    """Wait at most `seconds` for any of `events`."""
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
 
 
 @dataclass
@@ -434,84 +424,20 @@ class SimulatedStation:
         connector.metered_at = time.monotonic()
         # Plugged in: from now on the car draws within the limit in force
         # (TxDefaultProfile until a TxProfile names its transaction).
-        self.apply_limit(connector, car)
+        drawing.apply_limit(self, connector, car)
         try:
             if not await self.dialect.start(self, connector, token, remote_start_id):
                 await self.status(connector, "Available")
                 return
-            valid_s = self.apply_limit(connector, car)
+            valid_s = drawing.apply_limit(self, connector, car)
             await self.status(connector, "SuspendedEVSE" if car.suspended else "Charging")
-            await self._charging(connector, car, valid_s)
+            await drawing.charge(self, connector, car, valid_s)
         finally:
             connector.car = None
         self.stats.sessions += 1
         await self.status(connector, "Finishing")
         await self.status(connector, "Available")
         connector.id_token = None
-
-    async def _charging(self, connector: Connector, car: Car, valid_s: float) -> None:
-        """Charge until the session ends, within the limit in force: a new
-        profile changes the draw as it is accepted (`limits_changed`), the
-        next period of a schedule when it starts, and a MeterValues tells the
-        CSMS right away what the car draws now."""
-        sc = self.scenario
-        duration = self.rng.uniform(*sc.session_seconds)
-        started = time.monotonic()
-        next_sample = started + sc.meter_interval
-        reported = car.current_a()
-        reason = "Local"
-        while True:
-            now = time.monotonic()
-            remaining = duration - (now - started)
-            if remaining <= 0:
-                reason = "Local"
-                break
-            wait = min(next_sample - now, remaining, valid_s)
-            await wait_any(max(0.0, wait), connector.stop_requested, connector.limit_changed)
-            self._accrue(connector, car)
-            if connector.stop_requested.is_set():
-                reason = connector.stop_reason
-                break
-            told = connector.limit_changed.is_set()
-            connector.limit_changed.clear()
-            valid_s = self.apply_limit(connector, car)
-            state = "SuspendedEVSE" if car.suspended else "Charging"
-            if connector.status != state:
-                await self.status(connector, state)
-            now = time.monotonic()
-            if now >= next_sample or (told and car.current_a() != reported):
-                next_sample = now + sc.meter_interval
-                reported = car.current_a()
-                await self.dialect.meter(self, connector, car, "Sample.Periodic", rate_changed=told)
-        await self.dialect.stop(self, connector, car, reason)
-
-    def _accrue(self, connector: Connector, car: Car) -> None:
-        """Energy up to now, at the draw in force since the last accrual."""
-        now = time.monotonic()
-        energy = car.charge(max(0.0, now - connector.metered_at))
-        connector.metered_at = now
-        connector.register_wh += energy
-        self.stats.energy_wh += energy
-
-    def apply_limit(self, connector: Connector, car: Car) -> float:
-        """Offer the car the limit in force (never above it, on the phases
-        it allows); seconds until a schedule may change it."""
-        o = offer(self, connector, car.phases)
-        car.offered_a = o.amps
-        car.phases = min(car.phases, o.phases)
-        return o.valid_s
-
-    def limits_changed(self, evse_ids: set[int]) -> None:
-        """Profiles changed on `evse_ids` (0: every EVSE). The cars adapt
-        before the station answers, as a charger applies a limit it accepts
-        (so a CSMS that lowers one EVSE, waits for Accepted, then raises
-        another never sees both high); the charging loop then reports it."""
-        for c in self.connectors:
-            if 0 in evse_ids or c.id in evse_ids:
-                if c.car is not None and c.transaction_id is not None:
-                    self._accrue(c, c.car)
-                    self.apply_limit(c, c.car)
-                c.limit_changed.set()
 
     def readings(self, connector: Connector, car: Car) -> list[Reading]:
         """What the meter reads now, as (measurand, value, unit, phase, location):

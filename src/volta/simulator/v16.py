@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from volta import __version__
 from volta.ocpp.charging import STATION_MAX, TX, TX_DEFAULT, from_v16
 from volta.ocpp.times import format_timestamp
-from volta.simulator import commands
+from volta.simulator import commands, drawing
 from volta.simulator.dialect import AnswerTable, Payload
 from volta.simulator.ev import Car
 from volta.simulator.profiles import composite, wire_periods
@@ -120,7 +120,7 @@ _PURPOSE = {"ChargePointMaxProfile": STATION_MAX, "TxDefaultProfile": TX_DEFAULT
 def set_charging_profile(st: SimulatedStation, p: Payload) -> Payload:
     status = st.profiles.install(st, p["connectorId"], from_v16(p["csChargingProfiles"]))
     if status == "Accepted":
-        st.limits_changed({p["connectorId"]})
+        drawing.limits_changed(st, {p["connectorId"]})
     return {"status": status}
 
 
@@ -133,7 +133,7 @@ def clear_charging_profile(st: SimulatedStation, p: Payload) -> Payload:
         None if purpose is None else _PURPOSE[purpose],
         p.get("stackLevel"),
     )
-    st.limits_changed(evses)
+    drawing.limits_changed(st, evses)
     return {"status": status}
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from volta import __version__
 from volta.ocpp.charging import Profile, from_v201, to_v201
 from volta.ocpp.times import format_timestamp
-from volta.simulator import commands
+from volta.simulator import commands, drawing
 from volta.simulator.dialect import AnswerTable, Payload
 from volta.simulator.ev import Car
 from volta.simulator.profiles import composite, wire_periods
@@ -186,7 +186,7 @@ def accept(st: SimulatedStation, p: Payload) -> Payload:
 def set_charging_profile(st: SimulatedStation, p: Payload) -> Payload:
     status = st.profiles.install(st, p["evseId"], from_v201(p["chargingProfile"]))
     if status == "Accepted":
-        st.limits_changed({p["evseId"]})
+        drawing.limits_changed(st, {p["evseId"]})
     return {"status": status}
 
 
@@ -199,7 +199,7 @@ def clear_charging_profile(st: SimulatedStation, p: Payload) -> Payload:
         criteria.get("chargingProfilePurpose"),
         criteria.get("stackLevel"),
     )
-    st.limits_changed(evses)
+    drawing.limits_changed(st, evses)
     return {"status": status}
 
 
