@@ -311,7 +311,8 @@ async def _chart(
                 ChargingProfile.station_id.in_(stations),
                 ChargingProfile.source == "allocator",
                 ChargingProfile.status.in_(("Accepted", "Replaced", "Cleared", "Requested")),
-                ChargingProfile.updated_at >= since - dt.timedelta(hours=6),
+                # Installed however old, or ended within the window.
+                sa.or_(ChargingProfile.status == "Accepted", ChargingProfile.updated_at >= since),
             )
             .order_by(ChargingProfile.created_at, ChargingProfile.id)
         )
