@@ -113,6 +113,13 @@ async def build_site(volta: Volta) -> dict[str, Any]:
                             raw_value=str(v),
                         )
                     )  # fmt: skip
+        # GAR-1's fallback share (EVSE 0): not an allocation to a charging EVSE.
+        await conn.execute(
+            sa.insert(EvseAllocation).values(
+                station_id="GAR-1", evse_id=0, site_id=garage, limit_a=5.0, phases=3,
+                priority=0, status="Accepted", updated_at=now,
+            )
+        )  # fmt: skip
         # A station-wide profile an operator sent, and an older one replaced.
         await conn.execute(
             sa.insert(ChargingProfile).values(
@@ -163,6 +170,7 @@ async def test_sites_list_and_site_page_show_limit_allocated_drawn(volta, web):
     assert re.search(r'data-testid="site-drawn">24.5 A<', text)
     assert "Depot grid" in text  # its place in the tree
     assert "2.0 / 1.5 / 1.0 A" in text  # the measured non-EV load
+    assert "fallback 5.0 A" in text  # GAR-1's share without Volta, apart
     chart = chart_of(text)
     by_kind = {s["kind"]: s["values"] for s in chart["series"]}
     assert set(by_kind) == {"limit", "allocated", "drawn", "evse"}

@@ -83,6 +83,9 @@ class SiteView:
     stations: list[str]  # placed on the site or below it
     evses: list[EvseRow]
     chart: dict[str, Any] = field(default_factory=dict)
+    # Each station's fallback share (its EVSE 0 row: the TxDefaultProfile it
+    # falls back to without Volta), A per phase.
+    fallbacks: dict[str, float] = field(default_factory=dict)
 
     @property
     def allocated_a(self) -> float:
@@ -108,6 +111,12 @@ class ProfileRow:
     source: str
     status: str
     updated_at: dt.datetime
+
+
+def _split(rows: list[EvseRow]) -> tuple[list[EvseRow], dict[str, float]]:
+    """The charging EVSEs, and each station's fallback share (EVSE 0)."""
+    fallbacks = {e.station_id: e.limit_a or 0.0 for e in rows if e.evse_id == 0}
+    return [e for e in rows if e.evse_id != 0], fallbacks
 
 
 def _site(row: Any) -> SiteRow:
@@ -168,6 +177,8 @@ async def _latest_current(conn: Any, tx_ids: list[int]) -> dict[int, tuple[float
 
 
 async def _evses(conn: Any, station_ids: list[str]) -> list[EvseRow]:
+    """Every EVSE with an allocation or a session; EVSE 0 rows are the
+    stations' fallback shares (see `_split`)."""
     if not station_ids:
         return []
     allocs = (
@@ -226,7 +237,7 @@ async def list_sites(db: Database) -> list[SiteSummary]:
                 sa.select(Station.id, Station.site_id).where(Station.site_id.is_not(None))
             )
         ).all()
-        evses = await _evses(conn, [p.id for p in placed])
+        evses, _fallbacks = _split(await _evses(conn, [p.id for p in placed]))
     site_of = {p.id: p.site_id for p in placed}
     out = []
     for s in sites.values():
@@ -261,7 +272,7 @@ async def site_view(db: Database, site_id: int, *, minutes: int = 15) -> SiteVie
             .scalars()
             .all()
         )
-        evses = await _evses(conn, stations)
+        evses, fallbacks = _split(await _evses(conn, stations))
         chart = await _chart(conn, site, stations, utcnow() - dt.timedelta(minutes=minutes))
     ancestors: list[SiteRow] = []
     parent = site.parent_id
@@ -281,7 +292,7 @@ async def site_view(db: Database, site_id: int, *, minutes: int = 15) -> SiteVie
                 sum(e.drawn_a or 0.0 for e in mine),
             )
         )
-    return SiteView(site, ancestors, children, stations, evses, chart)
+    return SiteView(site, ancestors, children, stations, evses, chart, fallbacks)
 
 
 def _profile_amps(profile: dict[str, Any]) -> tuple[float | None, str | None]:
