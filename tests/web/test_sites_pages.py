@@ -103,7 +103,7 @@ async def build_site(volta: Volta) -> dict[str, Any]:
                     updated_at=now - dt.timedelta(minutes=4),
                 )
             )  # fmt: skip
-            for ago, value in ((120, 14.0), (30, drawn)):
+            for ago, value in ((120, 12.0), (30, drawn)):
                 at = now - dt.timedelta(seconds=ago)
                 for phase, v in (("L1", value), ("L2", value - 0.5), ("L3", value - 1)):
                     await conn.execute(
@@ -177,10 +177,10 @@ async def test_sites_list_and_site_page_show_limit_allocated_drawn(volta, web):
     assert by_kind["limit"][-1] == 32.0
     assert by_kind["allocated"][-1] == 26.0
     assert by_kind["drawn"][-1] == 24.5
-    # Two minutes ago both drew 14 A on their highest phase.
+    # Two minutes ago both drew 12 A on their highest phase.
     t_120 = (utcnow() - dt.timedelta(seconds=100)).timestamp()
     i = max(n for n, t in enumerate(chart["x"]) if t <= t_120)
-    assert by_kind["drawn"][i] == 28.0
+    assert by_kind["drawn"][i] == 24.0
     assert [s["label"] for s in chart["series"] if s["kind"] == "evse"] == ["GAR-1 #1", "GAR-2 #1"]
 
     # The grid connection sees the garage's EVSEs below it, and the circuit.
