@@ -39,7 +39,14 @@ import sqlalchemy as sa
 
 from volta.blocks.smart_charging import service as profiles
 from volta.blocks.smart_charging import sites as site_store
-from volta.blocks.smart_charging.allocator import Evse, EvseKey, Policy, allocate, fallback_shares
+from volta.blocks.smart_charging.allocator import (
+    Evse,
+    EvseKey,
+    Policy,
+    allocate,
+    fallback_shares,
+    phase_set,
+)
 from volta.blocks.smart_charging.sites import SiteRecord
 from volta.ocpp.charging import TX, TX_DEFAULT, Period, Profile, Schedule
 from volta.services import Services
@@ -508,14 +515,22 @@ class Engine:
                         .values(**value, site_id=site_id, updated_at=now)
                     )
                 else:
+                    # A row may have been made since the run read them (the
+                    # EV's needs, a priority): update it then, keeping its fields.
+                    db = self.services.db
                     await conn.execute(
-                        sa.insert(EvseAllocation).values(
+                        db.insert(EvseAllocation)
+                        .values(
                             station_id=station_id,
                             evse_id=evse_id,
                             site_id=site_id,
                             priority=0,
                             updated_at=now,
                             **{"phases": 3, **value},
+                        )
+                        .on_conflict_do_update(
+                            index_elements=["station_id", "evse_id"],
+                            set_={**value, "site_id": site_id, "updated_at": now},
                         )
                     )
 
@@ -569,7 +584,7 @@ class Engine:
         ev = [0.0, 0.0, 0.0]
         for (station_id, _), live in self.live.items():
             if self._station_site.get(station_id) in below and live.draw_a is not None:
-                for p in range(3) if (live.phases_in_use or 3) >= 3 else (0,):
+                for p in phase_set(live.phases_in_use or 3):
                     ev[p] += live.draw_a
         load = [max(0.0, round(total_a[p] - ev[p], 1)) for p in range(3)]
         before = sites[site_id].non_ev_load_a or [0.0, 0.0, 0.0]
