@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from tests.conftest import make_settings
 from tests.helpers import add_token, now_iso, register, station, wait_until
 from volta.app import Volta
-from volta.blocks.smart_charging.engine import FALLBACK_ID, engine_of
+from volta.blocks.smart_charging.allocations import FALLBACK_ID
+from volta.blocks.smart_charging.engine import engine_of
 from volta.store.models import EvseAllocation, Transaction
 
 MIN_A = 6.0
