@@ -97,6 +97,8 @@ class Engine:
         if self._sites is None or time.monotonic() - self._sites_at > TREE_TTL_S:
             self._sites = await site_store.all_sites(self.services.db)
             self._sites_at = time.monotonic()
+            # Placements made elsewhere (the CLI) are seen as often as the tree.
+            self._station_site.clear()
         return self._sites
 
     def tree_changed(self) -> None:
