@@ -5,11 +5,16 @@ stations, SQLite and PostgreSQL; the helpers are test_sites.py's."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pytest
+
+from tests.api.test_command_cost import statements
 from tests.blocks.test_sites import boot, fleet, make_site, place, start
 from tests.helpers import add_token, now_iso, register, station, wait_until
 from volta.blocks.smart_charging.allocations import FALLBACK_ID
+from volta.blocks.smart_charging.engine import engine_of
 
 
 async def test_peak_shaving_from_a_stations_main_meter(volta, api):
@@ -176,3 +181,51 @@ async def test_two_connectors_of_one_station(volta, api):
 
         expected = {0: (FALLBACK_ID, 10.0), 1: (FALLBACK_ID + 1, 10.0), 2: (FALLBACK_ID + 2, 10.0)}
         assert await wait_until(lambda: latest() == expected, timeout=3), latest()
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_meter_values_cost_the_sites_nothing_unless_the_picture_changed(volta, api):
+    """The hot path: once the engine knows a station, its MeterValues cost the
+    sites block no SQL statement when the station is on no site, nor when its
+    EV's draw did not move by more than 1 A (a recompute reads the tree)."""
+    site = await make_site(api)
+    for sid in ("HOT-ON", "HOT-OFF"):
+        await register(volta, sid)
+        await add_token(volta, f"CARD-{sid}")
+    await place(api, "HOT-ON", site)
+    engine = engine_of(volta.services)
+
+    def meter(tx: str, amps: float) -> dict[str, Any]:
+        return {
+            "connectorId": 1,
+            "transactionId": int(tx),
+            "meterValue": [
+                {
+                    "timestamp": now_iso(),
+                    "sampledValue": [{"value": str(amps), "measurand": "Current.Import"}],
+                }
+            ],
+        }
+
+    async with fleet(volta, ["HOT-ON", "HOT-OFF"], "1.6") as (on, off):
+        txs = {}
+        for rec in (on, off):
+            await boot(rec.cp)
+            txs[rec.cp.id] = await start(rec.cp)
+        await off.cp.call("MeterValues", meter(txs["HOT-OFF"], 10.0))
+        await on.cp.call("MeterValues", meter(txs["HOT-ON"], 10.0))
+        assert await wait_until(lambda: engine.live[("HOT-ON", 1)].assumed_draw_a == 10.0)
+        await asyncio.sleep(0.5)  # that run's answers and rows are in
+        last_run = engine.last.get(site)
+        with statements(volta) as seen:
+            await off.cp.call("MeterValues", meter(txs["HOT-OFF"], 30.0))
+            await on.cp.call("MeterValues", meter(txs["HOT-ON"], 10.5))
+            await asyncio.sleep(0.4)  # past the debounce: no run was started
+        ours = [s for s in seen if "sites" in s or "evse_allocations" in s]
+        assert ours == [], ours
+        assert engine.last.get(site) is last_run
+        # A draw that moved: one run, which reads the tree's state.
+        with statements(volta) as seen:
+            await on.cp.call("MeterValues", meter(txs["HOT-ON"], 5.0))
+            assert await wait_until(lambda: engine.live[("HOT-ON", 1)].assumed_draw_a == 5.0)
+        assert any("evse_allocations" in s for s in seen)
