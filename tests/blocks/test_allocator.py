@@ -109,6 +109,15 @@ def test_one_phase_car_uses_one_phase_share() -> None:
     assert limits(allocate([SITE], evs, Policy())) == [32.0, 32.0]
 
 
+def test_two_phase_car_uses_l1_and_l2() -> None:
+    # A 2-phase car (AC_two_phase) and a 1-phase car on L3: no phase is
+    # shared, each takes its maximum.
+    evs = [Evse(("cs", 1), 1, phases=2, max_a=32.0), Evse(("cs", 2), 1, phases=1, phase=3)]
+    result = allocate([SITE], evs, Policy())
+    assert limits(result) == [32.0, 32.0]
+    assert result.load[1] == [32.0, 32.0, 32.0]
+
+
 def test_ev_drawing_less_gives_the_rest_to_others() -> None:
     # A settled EV drawing 4 A is capped at max(min 6, 4 + 1) = 6 A; the
     # others share 32 - 6 = 26 -> 13 each.

@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from tests.conftest import make_settings
 from tests.helpers import add_token, now_iso, register, station, wait_until
 from volta.app import Volta
-from volta.blocks.smart_charging.engine import FALLBACK_ID, engine_of
+from volta.blocks.smart_charging.allocations import FALLBACK_ID
+from volta.blocks.smart_charging.engine import engine_of
 from volta.store.models import EvseAllocation, Transaction
 
 MIN_A = 6.0
@@ -366,40 +367,3 @@ async def test_restart_keeps_the_allocation_and_sends_only_differences(database,
             assert all(r.log == [] for r in recs)
     finally:
         await second.stop()
-
-
-async def test_peak_shaving_from_a_stations_main_meter(volta, api):
-    # The site's meter is METER's main meter (connector 0): it measures the
-    # whole site, EVs included; the rest is the building.
-    site = await make_site(api, 40.0, meter_station_id="METER")
-    ids = ["METER", "EV1"]
-    for sid in ids:
-        await register(volta, sid)
-    await place(api, "EV1", site)
-    await add_token(volta, "CARD-EV1")
-    async with fleet(volta, ids, "1.6") as (meter, ev):
-        await boot(meter.cp)
-        await boot(ev.cp)
-        await start(ev.cp)
-        assert await wait_until(lambda: ev.tx_limit == 32.0, timeout=3)
-        # 30 A on every phase in all, no EV draw measured yet: 30 A of
-        # building, 10 A left for the EV (rounded down to the tenth).
-        await meter.cp.call(
-            "MeterValues",
-            {
-                "connectorId": 0,
-                "meterValue": [
-                    {
-                        "timestamp": now_iso(),
-                        "sampledValue": [
-                            {"value": "30", "measurand": "Current.Import", "phase": p}
-                            for p in ("L1", "L2", "L3")
-                        ],
-                    }
-                ],
-            },
-        )
-        assert await wait_until(lambda: ev.tx_limit == 10.0, timeout=3)
-        body = (await api.get(f"/api/v1/sites/{site}")).json()
-        assert body["non_ev_load_a"] == [30.0, 30.0, 30.0]
-        assert body["limit_a"] == [10.0, 10.0, 10.0]

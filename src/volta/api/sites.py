@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, model_validator
 
 from volta.blocks.smart_charging import sites as site_store
+from volta.blocks.smart_charging.allocator import phase_set
 from volta.blocks.smart_charging.engine import Engine, engine_of
 from volta.blocks.smart_charging.sites import NotFound, SiteError, SiteInUse, SiteRecord
 from volta.http import ServicesDep
@@ -141,7 +142,7 @@ async def _out(services: Services, engine: Engine, site: SiteRecord) -> SiteOut:
     allocations = []
     for row in rows:
         if row.evse_id > 0 and row.transaction_id is not None:
-            for p in range(3) if row.phases >= 3 else (0,):
+            for p in phase_set(row.phases):
                 allocated[p] += row.limit_a
         if row.station_id not in placed:
             continue

@@ -60,6 +60,16 @@ _EPS = 1e-6
 MAX_WEIGHT = 4.0
 
 
+def phase_set(phases: int, phase: int = 1) -> tuple[int, ...]:
+    """The phases (0-2 for L1-L3) an EVSE draws on: all three, L1 and L2
+    for a 2-phase car (ISO 15118 AC_two_phase), or the one it is on."""
+    if phases >= 3:
+        return (0, 1, 2)
+    if phases == 2:
+        return (0, 1)
+    return (min(max(phase, 1), 3) - 1,)
+
+
 @dataclass(frozen=True, slots=True)
 class Node:
     """A site or circuit: `limit_a` per phase (L1, L2, L3), already net of
@@ -75,7 +85,7 @@ class Evse:
     key: EvseKey
     node_id: int
     max_a: float = 32.0
-    # Phases in use (1 or 3) and, for one phase, which (1-3; L1 unless told).
+    # Phases in use (1-3) and, for one phase, which (1-3; L1 unless told).
     phases: int = 3
     phase: int = 1
     draw_a: float | None = None  # measured per-phase current, if known
@@ -93,7 +103,7 @@ class Evse:
     fixed_a: float | None = None
 
     def phase_set(self) -> tuple[int, ...]:
-        return (0, 1, 2) if self.phases >= 3 else (min(max(self.phase, 1), 3) - 1,)
+        return phase_set(self.phases, self.phase)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,12 +16,8 @@ draw and whether it is suspended), coalesces triggers per site tree
    was not Accepted, lowering before raising so that the sum never passes the
    limit on the way; and each station's fallback TxDefaultProfile (EVSE 0,
    stack level 0) where its share changed;
-4. stores what was sent and the answers, so a restart sends only differences.
-
-Profile ids (the range >= 1,000,000 is the allocator's, see
-service.ALLOCATOR_IDS): a station's fallback is `FALLBACK_ID`, an EVSE's
-TxProfile `FALLBACK_ID + evse_id`, each replaced by id (K01.FR.05, 1.6
-§3.13.2: same id replaces), so a station holds one of each at most.
+4. stores what was sent and the answers (allocations.py), so a restart
+   sends only differences.
 """
 
 from __future__ import annotations
@@ -31,19 +27,32 @@ import datetime as dt
 import logging
 import time
 import weakref
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-
-import sqlalchemy as sa
 
 from volta.blocks.smart_charging import service as profiles
 from volta.blocks.smart_charging import sites as site_store
-from volta.blocks.smart_charging.allocator import Evse, EvseKey, Policy, allocate, fallback_shares
+from volta.blocks.smart_charging.allocations import (
+    FALLBACK_ID,
+    RunReport,
+    fallback_profile,
+    idle_station,
+    read_state,
+    store_run,
+    tx_profile,
+)
+from volta.blocks.smart_charging.allocator import (
+    Evse,
+    EvseKey,
+    Policy,
+    allocate,
+    fallback_shares,
+    phase_set,
+)
 from volta.blocks.smart_charging.sites import SiteRecord
-from volta.ocpp.charging import TX, TX_DEFAULT, Period, Profile, Schedule
+from volta.ocpp.charging import Profile
 from volta.services import Services
-from volta.store.models import Connector, EvseAllocation, IdToken, Transaction, utcnow
+from volta.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +61,6 @@ DEBOUNCE_S = 0.15
 # another process, is seen without an API call).
 TREE_TTL_S = 30.0
 DEFAULT_EVSE_MAX_A = 32.0  # an EVSE's maximum unless known (K: typical AC EVSE)
-FALLBACK_ID = profiles.ALLOCATOR_IDS
-FALLBACK_STACK = 0
-TX_STACK = 1  # above the fallback
 DRAW_CHANGE_A = 1.0  # a meter value that moves the draw by more than this recomputes
 SUSPENDED = ("SuspendedEV", "SuspendedEVSE")
 
@@ -67,40 +73,6 @@ class EvseLive:
     phases_in_use: int | None = None
     assumed_draw_a: float | None = None  # the draw the last run used
     suspended: bool = False
-
-
-@dataclass(slots=True)
-class RunReport:
-    """What one run decided and sent (tests, the API and the logs read it)."""
-
-    root_id: int
-    limits: dict[EvseKey, float] = field(default_factory=dict)
-    sent: dict[EvseKey, tuple[float, str]] = field(default_factory=dict)  # limit, answer
-    fallbacks: dict[str, tuple[float, str]] = field(default_factory=dict)
-    load: dict[int, list[float]] = field(default_factory=dict)
-    took_ms: float = 0.0
-
-
-def tx_profile(evse_id: int, limit_a: float, transaction_id: str) -> Profile:
-    # Relative: from the session's start, no startSchedule (K01.FR.41).
-    return Profile(
-        id=FALLBACK_ID + evse_id,
-        stack_level=TX_STACK,
-        purpose=TX,
-        kind="Relative",
-        schedules=(Schedule("A", (Period(0, limit_a),)),),
-        transaction_id=transaction_id,
-    )
-
-
-def fallback_profile(limit_a: float) -> Profile:
-    return Profile(
-        id=FALLBACK_ID,
-        stack_level=FALLBACK_STACK,
-        purpose=TX_DEFAULT,
-        kind="Relative",
-        schedules=(Schedule("A", (Period(0, limit_a),)),),
-    )
 
 
 class Engine:
@@ -125,6 +97,8 @@ class Engine:
         if self._sites is None or time.monotonic() - self._sites_at > TREE_TTL_S:
             self._sites = await site_store.all_sites(self.services.db)
             self._sites_at = time.monotonic()
+            # Placements made elsewhere (the CLI) are seen as often as the tree.
+            self._station_site.clear()
         return self._sites
 
     def tree_changed(self) -> None:
@@ -233,7 +207,8 @@ class Engine:
         for station_id, site_id in placed.items():
             self._station_site[station_id] = site_id
         ids = list(placed)
-        txs, rows, evse_ids, groups = await self._read(ids)
+        state = await read_state(db, ids)
+        txs, rows, evse_ids, groups = state.txs, state.rows, state.evse_ids, state.groups
         online = {s for s in ids if self.services.router.version_of(s) is not None}
         now = utcnow()
 
@@ -317,7 +292,7 @@ class Engine:
             for (s, v), answer in zip(fbs, answers[len(step) :], strict=True):
                 report.fallbacks[s] = (v, answer)
         self._resend.difference_update(ids)
-        await self._store(report, evses, rows, placed, tx_of, fallback_of)
+        await store_run(db, report, evses, rows, placed, tx_of, fallback_of)
         report.took_ms = (time.perf_counter() - started) * 1000
         if report.sent or report.fallbacks:
             log.info(
@@ -386,45 +361,6 @@ class Engine:
             fixed_a=fixed,
         )
 
-    async def _read(
-        self, station_ids: list[str]
-    ) -> tuple[list[Any], dict[EvseKey, Any], dict[str, set[int]], dict[str, str | None]]:
-        if not station_ids:
-            return [], {}, {}, {}
-        async with self.services.db.read() as conn:
-            txs = (
-                await conn.execute(
-                    sa.select(Transaction).where(
-                        Transaction.station_id.in_(station_ids), Transaction.status == "Active"
-                    )
-                )
-            ).all()
-            rows = (
-                await conn.execute(
-                    sa.select(EvseAllocation).where(EvseAllocation.station_id.in_(station_ids))
-                )
-            ).all()
-            connectors = (
-                await conn.execute(
-                    sa.select(Connector.station_id, Connector.evse_id).where(
-                        Connector.station_id.in_(station_ids), Connector.evse_id > 0
-                    )
-                )
-            ).all()
-            tokens = {t.id_token for t in txs if t.id_token}
-            groups: dict[str, str | None] = {}
-            if tokens:
-                found = await conn.execute(
-                    sa.select(IdToken.token, IdToken.group_id).where(IdToken.token.in_(tokens))
-                )
-                groups = {r.token: r.group_id for r in found}
-        evse_ids: dict[str, set[int]] = {}
-        for c in connectors:
-            evse_ids.setdefault(c.station_id, set()).add(int(c.evse_id))
-        for t in txs:
-            evse_ids.setdefault(t.station_id, set()).add(int(t.evse_id or t.connector_id or 1))
-        return list(txs), {(r.station_id, r.evse_id): r for r in rows}, evse_ids, groups
-
     async def _send_tx(self, key: EvseKey, limit_a: float, tx_id: str) -> str:
         return await self._install(key[0], key[1], tx_profile(key[1], limit_a, tx_id), "allocator")
 
@@ -441,84 +377,6 @@ class Engine:
             return "Failed"
         return installed.status
 
-    async def _store(
-        self,
-        report: RunReport,
-        evses: Iterable[Evse],
-        rows: dict[EvseKey, Any],
-        placed: dict[str, int],
-        tx_of: dict[EvseKey, str],
-        fallback_of: dict[str, float],
-    ) -> None:
-        now = utcnow()
-        values: dict[EvseKey, dict[str, Any]] = {}
-        for evse in evses:
-            key = evse.key
-            row = rows.get(key)
-            sent = report.sent.get(key)
-            status = sent[1] if sent else (row.status if row is not None else "Counted")
-            limit = sent[0] if sent else (row.limit_a if row is not None else evse.fixed_a or 0.0)
-            values[key] = {
-                "limit_a": limit,
-                "phases": evse.phases,
-                "transaction_id": tx_of[key],
-                "profile_id": FALLBACK_ID + key[1],
-                "status": status,
-            }
-        for station_id, share in fallback_of.items():
-            key = (station_id, 0)
-            row = rows.get(key)
-            sent_fb = report.fallbacks.get(station_id)
-            values[key] = {
-                "limit_a": sent_fb[0] if sent_fb else (row.limit_a if row is not None else share),
-                "phases": 3,
-                "transaction_id": None,
-                "profile_id": FALLBACK_ID,
-                "status": sent_fb[1] if sent_fb else (row.status if row is not None else "Owed"),
-            }
-        # A session that ended: its row stays (with its priority), idle.
-        for key, row in rows.items():
-            if key not in values and row.transaction_id is not None:
-                values[key] = {
-                    "limit_a": 0.0,
-                    "transaction_id": None,
-                    "status": "Idle",
-                    "departure_at": None,
-                    "energy_needed_wh": None,
-                    "ev_min_current_a": None,
-                    "ev_max_current_a": None,
-                }
-        changed = {
-            k: v
-            for k, v in values.items()
-            if k not in rows or any(getattr(rows[k], f) != x for f, x in v.items())
-        }
-        if not changed:
-            return
-        async with self.services.db.write() as conn:
-            for (station_id, evse_id), value in changed.items():
-                site_id = placed.get(station_id)
-                if (station_id, evse_id) in rows:
-                    await conn.execute(
-                        sa.update(EvseAllocation)
-                        .where(
-                            EvseAllocation.station_id == station_id,
-                            EvseAllocation.evse_id == evse_id,
-                        )
-                        .values(**value, site_id=site_id, updated_at=now)
-                    )
-                else:
-                    await conn.execute(
-                        sa.insert(EvseAllocation).values(
-                            station_id=station_id,
-                            evse_id=evse_id,
-                            site_id=site_id,
-                            priority=0,
-                            updated_at=now,
-                            **{"phases": 3, **value},
-                        )
-                    )
-
     # -- ISO 15118 -----------------------------------------------------------
 
     async def left_site(self, station_id: str) -> None:
@@ -526,12 +384,7 @@ class Engine:
         are Volta's no longer (ClearChargingProfile by id, where it is
         online; an offline one keeps them until it is cleared by hand), and
         its allocation rows go idle (they keep the EVSEs' priorities)."""
-        async with self.services.db.read() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(EvseAllocation).where(EvseAllocation.station_id == station_id)
-                )
-            ).all()
+        rows = await idle_station(self.services.db, station_id)
         if self.services.router.version_of(station_id) is not None:
             for row in rows:
                 if row.status == "Accepted":
@@ -542,12 +395,6 @@ class Engine:
                         )
                     except profiles.ProfileRefused as exc:
                         log.warning("%s: profile not cleared: %s", station_id, exc)
-        async with self.services.db.write(station_id) as conn:
-            await conn.execute(
-                sa.update(EvseAllocation)
-                .where(EvseAllocation.station_id == station_id)
-                .values(limit_a=0.0, transaction_id=None, status="Idle", updated_at=utcnow())
-            )
         for key in [k for k in self.live if k[0] == station_id]:
             del self.live[key]
 
@@ -569,7 +416,7 @@ class Engine:
         ev = [0.0, 0.0, 0.0]
         for (station_id, _), live in self.live.items():
             if self._station_site.get(station_id) in below and live.draw_a is not None:
-                for p in range(3) if (live.phases_in_use or 3) >= 3 else (0,):
+                for p in phase_set(live.phases_in_use or 3):
                     ev[p] += live.draw_a
         load = [max(0.0, round(total_a[p] - ev[p], 1)) for p in range(3)]
         before = sites[site_id].non_ev_load_a or [0.0, 0.0, 0.0]

@@ -44,7 +44,7 @@ def draw_of(meter_values: list[dict[str, Any]]) -> tuple[float | None, int | Non
             total = value
     if per_phase:
         carrying = sum(1 for v in per_phase.values() if v > 1.0)
-        return max(per_phase.values()), (1 if carrying == 1 else 3) if carrying else None
+        return max(per_phase.values()), carrying or None
     return total, None
 
 

@@ -285,20 +285,21 @@ async def set_priority(db: Database, station_id: str, evse_id: int, priority: in
         ).first()
         if station is None:
             raise NotFound(f"station {station_id} not found")
-        key = sa.and_(EvseAllocation.station_id == station_id, EvseAllocation.evse_id == evse_id)
-        result = await conn.execute(
-            sa.update(EvseAllocation).where(key).values(priority=priority, updated_at=utcnow())
-        )
-        if not result.rowcount:
-            await conn.execute(
-                sa.insert(EvseAllocation).values(
-                    station_id=station_id,
-                    evse_id=evse_id,
-                    site_id=station.site_id,
-                    limit_a=0.0,
-                    phases=3,
-                    priority=priority,
-                    status="Idle",
-                    updated_at=utcnow(),
-                )
+        now = utcnow()
+        await conn.execute(
+            db.insert(EvseAllocation)
+            .values(
+                station_id=station_id,
+                evse_id=evse_id,
+                site_id=station.site_id,
+                limit_a=0.0,
+                phases=3,
+                priority=priority,
+                status="Idle",
+                updated_at=now,
             )
+            .on_conflict_do_update(
+                index_elements=["station_id", "evse_id"],
+                set_={"priority": priority, "updated_at": now},
+            )
+        )
