@@ -242,6 +242,18 @@ async def test_get_composite_schedule_merges_as_the_specification_says(volta, ap
             (0, 16.0),
             (60, 20.0),
         ]
+        # Without the station maximum: the EVSE's 32 A rating caps a 40 A
+        # default (what the station can really give).
+        await command(api, st.id, "ClearChargingProfile", clear_by_id(version, 1))
+        default = profile(version, 2, "TxDefaultProfile", 0, periods=[(0, 16.0), (60, 40.0)])
+        assert await set_profile(api, st, version, 1, default) == "Accepted"
+        sent = await command(api, st.id, "GetCompositeSchedule", request)
+        answer = sent["response"]
+        schedule = answer["chargingSchedule"] if version == "1.6" else answer["schedule"]
+        assert [(p["startPeriod"], p["limit"]) for p in schedule["chargingSchedulePeriod"]] == [
+            (0, 16.0),
+            (60, 32.0),
+        ]
         request["connectorId" if version == "1.6" else "evseId"] = 5
         sent = await command(api, st.id, "GetCompositeSchedule", request)
         assert sent["response"]["status"] == "Rejected"

@@ -143,10 +143,18 @@ def composite(
         phases=phases,
     )
     rating = _rating(st, evse_id, schedule.unit, phases)
-    periods = tuple(
-        Period(p.start_s, min(p.limit, rating), p.phases, p.phase_to_use) for p in schedule.periods
-    )
-    return Schedule(schedule.unit, periods, start=now, duration_s=duration_s)
+    periods: list[Period] = []
+    for p in schedule.periods:
+        capped = Period(p.start_s, min(p.limit, rating), p.phases, p.phase_to_use)
+        last = periods[-1] if periods else None
+        if last is not None and (last.limit, last.phases, last.phase_to_use) == (
+            capped.limit,
+            capped.phases,
+            capped.phase_to_use,
+        ):
+            continue  # equal once capped: one period
+        periods.append(capped)
+    return Schedule(schedule.unit, tuple(periods), start=now, duration_s=duration_s)
 
 
 def wire_periods(schedule: Schedule, *, v201: bool) -> list[dict[str, object]]:
