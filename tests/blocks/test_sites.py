@@ -58,7 +58,11 @@ class Recorder:
         self.log.append((time.monotonic(), purpose, limit))
         if self.site is not None:
             # At every profile a station takes: the sum in force stays within the limit.
-            in_force = [r.tx_limit for r in self.site if r.tx_limit is not None]
+            # (a station with no TxProfile in force draws up to its fallback:
+            # a car that plugs in there takes it before its TxProfile comes)
+            in_force = [
+                r.tx_limit if r.tx_limit is not None else (r.fallback or 0.0) for r in self.site
+            ]
             if sum(in_force) > self.site_limit + 1e-9:
                 self.violations.append(in_force)
         return {"status": self.answer}
@@ -237,7 +241,9 @@ async def test_limit_change_at_run_time(volta, api):
         # LIM1 has the site to itself.
         await place(api, "LIM0", None)
         assert sorted(recs[0].cleared) == [FALLBACK_ID, FALLBACK_ID + 1]
-        assert recs[1].tx_limit == 6.0 and recs[1].fallback == 6.0
+        # Its fallback stays at the 0 A it took while paused: a station whose
+        # EVSEs all charge needs no higher one until a session ends.
+        assert recs[1].tx_limit == 6.0 and recs[1].fallback == 0.0
         assert (await api.get(f"/api/v1/sites/{site}")).json()["stations"] == ["LIM1"]
 
 
@@ -284,7 +290,10 @@ async def test_ev_drawing_less_gives_the_rest_to_the_other(volta, api):
         assert recs[0].tx_limit == 8.0
 
 
-async def test_offline_station_keeps_its_fallback_and_is_counted_at_it(volta, api):
+async def test_offline_station_is_counted_at_what_it_holds(volta, api):
+    """A station that drops its connection mid-session keeps the TxProfile
+    it confirmed (and its fallback for its other EVSEs): Volta cannot lower
+    them, so it counts them at that until the station is back."""
     site = await make_site(api, 24.0)
     ids = ["OFF0", "OFF1"]
     for sid in ids:
@@ -299,22 +308,29 @@ async def test_offline_station_keeps_its_fallback_and_is_counted_at_it(volta, ap
             gone = Recorder(cp)
             await boot(cp)
             await start(cp)
-            assert await wait_until(lambda: gone.fallback == 12.0 and gone.tx_limit == 24.0)
-        # OFF0 is offline with its session running: it still holds its
-        # fallback (12 A, Accepted); Volta counts it at that, so OFF1's new
-        # session gets the other 12 A, not 24.
+            # The whole site for the one session; the idle station's fallback
+            # is what no session holds (nothing), so a car that plugs in there
+            # draws nothing until the allocator gives it a share.
+            ok = await wait_until(
+                lambda: gone.tx_limit == 24.0 and keep.fallback == 0.0 and gone.fallback is not None
+            )
+            assert ok, (gone.log, keep.log)
+            assert gone.fallback is not None and gone.fallback <= 24.0
+        # OFF0 is offline with its session running at 24 A: OFF1's new
+        # session is paused (0 A), not given a share the site does not have.
         await wait_until(lambda: volta.router.version_of("OFF0") is None)
+        keep.tx_limit = None
         await start(other)
-        assert await wait_until(lambda: keep.tx_limit == 12.0, timeout=3)
+        assert await wait_until(lambda: keep.tx_limit == 0.0, timeout=3)
     async with volta.db.read() as conn:
         row = (
             await conn.execute(
                 sa.select(EvseAllocation).where(
-                    EvseAllocation.station_id == "OFF0", EvseAllocation.evse_id == 0
+                    EvseAllocation.station_id == "OFF0", EvseAllocation.evse_id == 1
                 )
             )
         ).one()
-    assert (row.limit_a, row.status, row.profile_id) == (12.0, "Accepted", FALLBACK_ID)
+    assert (row.limit_a, row.status) == (24.0, "Accepted")
 
 
 async def test_unconfirmed_profile_counts_at_maximum(volta, api):

@@ -7,10 +7,11 @@ draw and whether it is suspended), coalesces triggers per site tree
 
 1. reads the tree, the stations on it, their active sessions and the stored
    allocations (`evse_allocations`);
-2. runs the allocator (allocator.py): EVSEs of an offline station are counted
-   at their fallback share (when the station confirmed its fallback) or at
-   their maximum; an EVSE whose last profile was not confirmed is counted at
-   its maximum;
+2. runs the allocator (allocator.py): an offline station is counted at what
+   it holds (a session's confirmed TxProfile, an idle EVSE's confirmed
+   fallback, else the maximum); an EVSE whose last profile was not confirmed
+   is counted at its maximum; then each online station's fallback is its
+   share of what the allocation leaves (`_fallbacks`);
 3. sends a TxProfile (1.6: to the connector, with the transactionId; 2.0.1:
    evseId and transactionId) only where the limit changed or the last send
    was not Accepted, lowering before raising so that the sum never passes the
@@ -44,7 +45,9 @@ from volta.blocks.smart_charging.allocations import (
 from volta.blocks.smart_charging.allocator import (
     Evse,
     EvseKey,
+    Node,
     Policy,
+    Result,
     allocate,
     fallback_shares,
     phase_set,
@@ -212,13 +215,7 @@ class Engine:
         online = {s for s in ids if self.services.router.version_of(s) is not None}
         now = utcnow()
 
-        # Fallback shares over every EVSE known on the tree, charging or not.
         known = {s: sorted(evse_ids.get(s) or {1}) for s in ids}
-        shares = fallback_shares(
-            nodes, [Evse((s, e), placed[s]) for s in ids for e in known[s]], root.min_current_a
-        )
-        fallback_of = {s: min(shares[(s, e)] for e in known[s]) for s in ids}
-
         evses: list[Evse] = []
         tx_of: dict[EvseKey, str] = {}
         for tx in txs:
@@ -226,7 +223,16 @@ class Engine:
             tx_id = tx.station_transaction_id if tx.protocol != "ocpp1.6" else str(tx.id)
             tx_of[key] = tx_id
             evses.append(self._evse(key, tx, tx_id, rows, placed, groups, root, online, now))
+        # An offline station's idle EVSEs may start a session on their own:
+        # counted at the fallback it confirmed (else at their maximum).
+        for s in ids:
+            if s not in online:
+                held_fb = _confirmed_fallback(rows, s)
+                for e in known[s]:
+                    if (s, e) not in tx_of:
+                        evses.append(Evse((s, e), placed[s], fixed_a=held_fb))
         result = allocate(nodes, evses, Policy(root.strategy, root.min_current_a))
+        fallback_of = self._fallbacks(nodes, result, known, tx_of, placed, rows, online, root)
         placed_set = set(ids)
         self._tx_keys = {k: v for k, v in self._tx_keys.items() if k[0] not in placed_set}
         for key, tx_id in tx_of.items():
@@ -265,7 +271,7 @@ class Engine:
             self._force.discard(key)
             held = row.limit_a if same and row is not None and row.status == "Accepted" else None
             if held is None:
-                held = fallback_of.get(key[0], DEFAULT_EVSE_MAX_A)
+                held = _confirmed_fallback(rows, key[0])
             (lowering if new < held else raising).append((key, new))
         fb_low: list[tuple[str, float]] = []
         fb_high: list[tuple[str, float]] = []
@@ -292,7 +298,8 @@ class Engine:
             for (s, v), answer in zip(fbs, answers[len(step) :], strict=True):
                 report.fallbacks[s] = (v, answer)
         self._resend.difference_update(ids)
-        await store_run(db, report, evses, rows, placed, tx_of, fallback_of)
+        charging = [e for e in evses if e.key in tx_of]
+        await store_run(db, report, charging, rows, placed, tx_of, fallback_of)
         report.took_ms = (time.perf_counter() - started) * 1000
         if report.sent or report.fallbacks:
             log.info(
@@ -313,6 +320,59 @@ class Engine:
             self.schedule(root_id)
         return report
 
+    def _fallbacks(
+        self,
+        nodes: list[Node],
+        result: Result,
+        known: dict[str, list[int]],
+        tx_of: dict[EvseKey, str],
+        placed: dict[str, int],
+        rows: dict[EvseKey, Any],
+        online: set[str],
+        root: SiteRecord,
+    ) -> dict[str, float]:
+        """Each online station's fallback TxDefaultProfile, from what the
+        allocation leaves: a car that plugs in at an idle EVSE draws it at
+        once (before its TxProfile comes), and so does every idle EVSE if
+        Volta is lost, so the idle EVSEs share only the capacity no session
+        holds, and the site stays under its limit at every moment. A station
+        whose EVSEs all charge keeps its fallback while it is at most their
+        TxProfiles (a session that ends then gives back at least as much as
+        the fallback takes); otherwise it is lowered to them."""
+        spare = [
+            Node(
+                n.id,
+                n.parent_id,
+                (
+                    max(0.0, n.limit_a[0] - result.load[n.id][0]),
+                    max(0.0, n.limit_a[1] - result.load[n.id][1]),
+                    max(0.0, n.limit_a[2] - result.load[n.id][2]),
+                ),
+            )
+            for n in nodes
+        ]
+        idle = [
+            Evse((s, e), placed[s])
+            for s in known
+            if s in online
+            for e in known[s]
+            if (s, e) not in tx_of
+        ]
+        shares = fallback_shares(spare, idle, root.min_current_a)
+        fallback_of: dict[str, float] = {}
+        for s in known:
+            if s not in online:
+                continue
+            charging = [result.limits[(s, e)] for e in known[s] if (s, e) in tx_of]
+            idle_shares = [shares[(s, e)] for e in known[s] if (s, e) in shares]
+            share = min(idle_shares + charging)
+            if not idle_shares:
+                held = rows.get((s, 0))
+                if held is not None and held.status == "Accepted" and held.limit_a <= share:
+                    share = held.limit_a  # no idle EVSE: no need to raise it now
+            fallback_of[s] = share
+        return fallback_of
+
     def _evse(
         self,
         key: EvseKey,
@@ -331,8 +391,12 @@ class Engine:
         same = row is not None and row.transaction_id == tx_id
         fixed: float | None = None
         if tx.station_id not in online:
-            fb = rows.get((tx.station_id, 0))
-            fixed = fb.limit_a if fb is not None and fb.status == "Accepted" else DEFAULT_EVSE_MAX_A
+            # It keeps the TxProfile it confirmed for this session (a station
+            # does not drop it when the connection goes), else its fallback.
+            if same and row is not None:
+                fixed = row.limit_a if row.status == "Accepted" else DEFAULT_EVSE_MAX_A
+            else:
+                fixed = _confirmed_fallback(rows, tx.station_id)
         elif same and row is not None and row.status in ("Rejected", "Failed"):
             fixed = DEFAULT_EVSE_MAX_A  # not confirmed: counted at its maximum
         priority = row.priority if row is not None else 0
@@ -441,6 +505,13 @@ class Engine:
 
 
 _engines: weakref.WeakKeyDictionary[Any, Engine] = weakref.WeakKeyDictionary()
+
+
+def _confirmed_fallback(rows: dict[EvseKey, Any], station_id: str) -> float:
+    """The fallback the station confirmed (what an EVSE of it with no
+    TxProfile may draw), else the EVSE maximum."""
+    fb = rows.get((station_id, 0))
+    return float(fb.limit_a) if fb is not None and fb.status == "Accepted" else DEFAULT_EVSE_MAX_A
 
 
 def engine_of(services: Services) -> Engine:
