@@ -177,7 +177,8 @@ async def test_energy_limit_stops_the_session(volta, api, version):
     once the meter values reach it; the reason is recorded. (A 150 kW car
     charges ~8 Wh per 0.2 s meter value: the limit comes in ~4 s.)"""
     await add_token(volta, "LIM-CARD", token_type="Central")
-    async with simulated(volta, version, power_kw=(150.0, 150.0)) as st:
+    # (rated 250 A per phase, as a DC charger, so that the car takes 150 kW)
+    async with simulated(volta, version, power_kw=(150.0, 150.0), max_current=250.0) as st:
         start = (
             await api.post(
                 "/api/v1/remote-starts",
