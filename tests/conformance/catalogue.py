@@ -28,11 +28,6 @@ NO_SP3 = "security profile 3 (client certificates) is not implemented"
 NO_PASSWORD_ROTATION = "Volta does not yet rotate BasicAuthPassword via SetVariables"
 NO_CERTS = "certificate management (block M / A11-A14) is not implemented"
 NO_SPLIT = "Volta sends the variables the operator asks for; it does not split by ItemsPerMessage"
-NO_START_PROFILE = (
-    "Volta's remote start (API, dashboard) sends no charging profile with "
-    "RequestStartTransaction / RemoteStartTransaction; the site allocator sends the "
-    "TxProfile once the transaction has started"
-)
 NO_IDLE_TX_PROFILE = (
     "by design Volta sends no TxProfile without a running transaction (K01.FR.03/09: "
     "the API answers 422), so this case's prerequisite does not hold"
@@ -263,11 +258,7 @@ V201: dict[str, list[Case]] = {
             "TC_K_36_CSMS",
             "Get Charging Profile - EvseId > 0 + chargingProfilePurpose + stackLevel",
         ),
-        Case(
-            "TC_K_37_CSMS",
-            "Remote start transaction with charging profile - Success",
-            NO_START_PROFILE,
-        ),
+        Case("TC_K_37_CSMS", "Remote start transaction with charging profile - Success"),
         Case("TC_K_43_CSMS", "Get Composite Schedule - Specific EVSE"),
         Case("TC_K_44_CSMS", "Get Composite Schedule - Charging Station"),
         Case("TC_K_48_CSMS", "Set / Update External Charging Limit (not on a transaction)"),
@@ -355,7 +346,7 @@ V16: dict[str, list[Case]] = {
     "Smart Charging": [
         Case("TC_056_CSMS", "Central Smart Charging - TxDefaultProfile"),
         Case("TC_057_CSMS", "Central Smart Charging - TxProfile"),
-        Case("TC_059_CSMS", "Remote Start Transaction with Charging Profile", NO_START_PROFILE),
+        Case("TC_059_CSMS", "Remote Start Transaction with Charging Profile"),
         Case("TC_066_CSMS", "Get Composite Schedule"),
         Case("TC_067_CSMS", "Clear Charging Profile"),
     ],

@@ -9,8 +9,9 @@ import asyncio
 import datetime as dt
 from typing import Any
 
-from tests.conformance.conftest import Station
+from tests.conformance.conftest import VALID, Station
 from tests.conformance.test_v16 import charging
+from tests.helpers import now_iso
 
 PROFILES = "/api/v1/stations/CP16/charging-profiles"
 ACCEPTED = {"status": "Accepted"}
@@ -152,3 +153,29 @@ async def test_TC_067_CSMS(cp, api, answers):
     assert await installed(api) == [(1, 6, "TxProfile")]
     assert await clear(PROFILES) == {}
     assert await installed(api) == []
+
+
+async def test_TC_059_CSMS(cp, api, answers):
+    """1.6 §5.11: RemoteStartTransaction with a TxProfile (no transactionId);
+    the profile is installed for the transaction that starts."""
+    answers["RemoteStartTransaction"] = ACCEPTED
+    body = cs_profile(21, "TxProfile", kind="Relative", limit=16.0)
+    task = asyncio.create_task(
+        api.post(
+            "/api/v1/remote-starts",
+            json={"station_id": "CP16", "id_token": VALID, "evse_id": 1, "charging_profile": body},
+        )
+    )
+    sent = await cp.expect("RemoteStartTransaction")
+    r = await task
+    assert r.status_code == 201, r.text
+    p = sent["chargingProfile"]
+    assert p["chargingProfileId"] == 21 and p["chargingProfilePurpose"] == "TxProfile"
+    assert "transactionId" not in p
+    assert sent["connectorId"] == 1 and sent["idTag"] == VALID
+    started = await cp.call(
+        "StartTransaction",
+        {"connectorId": 1, "idTag": VALID, "meterStart": 0, "timestamp": now_iso()},
+    )
+    assert started["idTagInfo"]["status"] == "Accepted"
+    assert [(e, i) for e, i, _ in await installed(api)] == [(1, 21)]

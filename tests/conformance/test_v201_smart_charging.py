@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.conformance.conftest import Station
+from tests.conformance.conftest import VALID, Station
 from tests.conformance.test_v201 import EVSE, TOKEN, energy_transfer_started, event, status
 
 PROFILES = "/api/v1/stations/CS201/charging-profiles"
@@ -581,3 +581,44 @@ async def test_TC_K_59_CSMS(cs, api, answers):
     assert (await cs.call("NotifyEVChargingNeeds", needs()))["status"] == "Accepted"
     sent = await tx_profile_sent(cs)
     assert await ev_schedule(cs, sent) == ACCEPTED
+
+
+async def test_TC_K_37_CSMS(cs, api, answers):
+    """K05 / F01.FR.08-11: RequestStartTransaction carries a TxProfile (no
+    transactionId: the station does not know it yet); once the transaction
+    starts, Volta holds the profile as installed on that EVSE."""
+    answers["RequestStartTransaction"] = {"status": "Accepted"}
+    body = profile(20, "TxProfile", kind="Relative", limit=16.0)
+    task = asyncio.create_task(
+        api.post(
+            "/api/v1/remote-starts",
+            json={
+                "station_id": "CS201",
+                "id_token": VALID,
+                "evse_id": 1,
+                "charging_profile": body,
+            },
+        )
+    )
+    expect = asyncio.create_task(cs.expect("RequestStartTransaction"))
+    await asyncio.wait({task, expect}, return_when=asyncio.FIRST_COMPLETED)
+    assert expect.done() or task.result().status_code < 400, task.result().text
+    sent = await expect
+    r = await task
+    assert r.status_code == 201, r.text
+    p = sent["chargingProfile"]
+    assert p["id"] == 20 and p["chargingProfilePurpose"] == "TxProfile"
+    assert "transactionId" not in p  # F01.FR.11
+    assert sent["evseId"] == 1 and sent["remoteStartId"] == r.json()["id"]
+    await cs.call(
+        "TransactionEvent",
+        event(
+            "Started",
+            0,
+            "RemoteStart",
+            remoteStartId=sent["remoteStartId"],
+            idToken=TOKEN,
+            evse=EVSE,
+        ),
+    )
+    assert await installed(api, 1) == [(1, 20, "TxProfile")]

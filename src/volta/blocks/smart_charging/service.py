@@ -292,10 +292,13 @@ async def _mark_replaced(
 
 def _matching(station_id: str, clear: ClearChargingProfile) -> sa.ColumnElement[bool]:
     """The installed rows a ClearChargingProfile removes: by id, else every
-    criterion given (1.6 §5.5, 2.0.1 K10)."""
+    criterion given (1.6 §5.5, 2.0.1 K10). Never an external limit the
+    station told of (NotifyChargingLimit, source "station"): it is the
+    station's, and only ClearedChargingLimit ends it (K13)."""
     where: list[sa.ColumnElement[bool]] = [
         ChargingProfile.station_id == station_id,
         ChargingProfile.status == "Accepted",
+        ChargingProfile.source != "station",
     ]
     if clear.profile_id is not None:
         where.append(ChargingProfile.profile_id == clear.profile_id)
