@@ -78,10 +78,12 @@ class ProfileOut(BaseModel):
     transaction_id: str | None = None
     profile: dict[str, Any] = Field(description="the profile, in 2.0.1 wire shape")
     source: str = Field(description="api, allocator, fallback or station")
-    status: str = Field(description=(
+    status: str = Field(
+        description=(
             "Requested, Accepted, Rejected, Failed, Cleared, Replaced, or Reported "
             "(what the station listed in ReportChargingProfiles)"
-        ))
+        )
+    )
     command_id: str | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
