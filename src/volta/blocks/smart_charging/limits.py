@@ -21,8 +21,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from volta.blocks.smart_charging.service import insert_profile_row
 from volta.events import service as events
-from volta.ocpp.charging import EXTERNAL, Profile, Schedule, from_v201, to_v201
+from volta.ocpp.charging import EXTERNAL, Profile, Schedule, from_v201
 from volta.store.db import Conn, Database
 from volta.store.models import ChargingProfile, Connector, utcnow
 from volta.store.models import Transaction as Tx
@@ -195,28 +196,16 @@ async def _insert(
     limit_source: str,
     report_id: int | None = None,
 ) -> int:
-    return int(
-        (
-            await conn.execute(
-                sa.insert(ChargingProfile)
-                .values(
-                    station_id=station_id,
-                    evse_id=evse_id,
-                    profile_id=profile.id,
-                    stack_level=profile.stack_level,
-                    purpose=profile.purpose,
-                    transaction_id=profile.transaction_id,
-                    profile=to_v201(profile),
-                    source="station",
-                    status=status,
-                    limit_source=limit_source,
-                    report_id=report_id,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(ChargingProfile.id)
-            )
-        ).scalar_one()
+    return await insert_profile_row(
+        conn,
+        station_id,
+        evse_id,
+        profile,
+        source="station",
+        status=status,
+        now=now,
+        limit_source=limit_source,
+        report_id=report_id,
     )
 
 

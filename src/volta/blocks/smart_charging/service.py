@@ -52,7 +52,7 @@ from volta.ocpp.charging import TX, Profile, from_v201, to_v201
 from volta.ocpp.versions import Version
 from volta.outgoing import CannotSpell
 from volta.services import Services
-from volta.store.db import Database
+from volta.store.db import Conn, Database
 from volta.store.models import ChargingProfile, Station, Transaction, utcnow
 from volta.store.models import RemoteStart as RemoteStartRecord
 
@@ -195,6 +195,39 @@ async def station_version(services: Services, station_id: str) -> Version | None
 # -- installing and clearing ---------------------------------------------------
 
 
+async def insert_profile_row(
+    conn: Conn,
+    station_id: str,
+    evse_id: int,
+    profile: Profile,
+    *,
+    source: str,
+    status: str,
+    now: dt.datetime,
+    **extra: Any,
+) -> int:
+    """One `charging_profiles` row (the profile kept in 2.0.1 shape); its id."""
+    result = await conn.execute(
+        sa.insert(ChargingProfile)
+        .values(
+            station_id=station_id,
+            evse_id=evse_id,
+            profile_id=profile.id,
+            stack_level=profile.stack_level,
+            purpose=profile.purpose,
+            transaction_id=profile.transaction_id,
+            profile=to_v201(profile),
+            source=source,
+            status=status,
+            created_at=now,
+            updated_at=now,
+            **extra,
+        )
+        .returning(ChargingProfile.id)
+    )
+    return int(result.scalar_one())
+
+
 async def install_profile(
     services: Services,
     station_id: str,
@@ -218,25 +251,9 @@ async def install_profile(
         raise ProfileRefused(str(exc)) from None
     now = utcnow()
     async with services.db.write(station_id) as conn:
-        row_id = (
-            await conn.execute(
-                sa.insert(ChargingProfile)
-                .values(
-                    station_id=station_id,
-                    evse_id=evse_id,
-                    profile_id=profile.id,
-                    stack_level=profile.stack_level,
-                    purpose=profile.purpose,
-                    transaction_id=profile.transaction_id,
-                    profile=to_v201(profile),
-                    source=source,
-                    status="Requested",
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(ChargingProfile.id)
-            )
-        ).scalar_one()
+        row_id = await insert_profile_row(
+            conn, station_id, evse_id, profile, source=source, status="Requested", now=now
+        )
     command = await send_command(
         services, station_id, message.action, message.payload, offline_version=version
     )
