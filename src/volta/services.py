@@ -53,6 +53,10 @@ Handler = Callable[[CallContext, dict[str, Any]], Awaitable[dict[str, Any]]]
 # Runs after the answer to a CALL was sent: work that must not reach the
 # station before that answer (e.g. a local list after BootNotification).
 FollowUp = Callable[[CallContext, dict[str, Any], dict[str, Any]], Coroutine[Any, Any, None]]
+# Whether a follow-up is wanted for this station at all, answered without
+# I/O (a dict lookup): when it is not, no task is started for it (the hot
+# path's MeterValues of a station that smart charging does not manage).
+Guard = Callable[[CallContext], bool]
 
 
 class HandlerTable:
@@ -66,7 +70,7 @@ class HandlerTable:
 
     def __init__(self) -> None:
         self.handlers: dict[tuple[Version, str], Handler] = {}
-        self.follow_ups: dict[tuple[Version, str], list[FollowUp]] = {}
+        self.follow_ups: dict[tuple[Version, str], list[tuple[FollowUp, Guard | None]]] = {}
 
     def on(self, version: Version, action: str) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
@@ -75,12 +79,14 @@ class HandlerTable:
 
         return register
 
-    def after(self, version: Version, action: str) -> Callable[[FollowUp], FollowUp]:
+    def after(
+        self, version: Version, action: str, *, when: Guard | None = None
+    ) -> Callable[[FollowUp], FollowUp]:
         """Register `fn(ctx, request, response)` to run once Volta has answered
-        `action` with a CALLRESULT."""
+        `action` with a CALLRESULT (only where `when(ctx)` is true, if given)."""
 
         def register(fn: FollowUp) -> FollowUp:
-            self.follow_ups.setdefault((version, action), []).append(fn)
+            self.follow_ups.setdefault((version, action), []).append((fn, when))
             return fn
 
         return register
@@ -103,8 +109,13 @@ class HandlerTable:
     def handler(self, version: Version, action: str) -> Handler | None:
         return self.handlers.get((version, action))
 
-    def follow_ups_of(self, version: Version, action: str) -> list[FollowUp]:
-        return self.follow_ups.get((version, action), [])
+    def follow_ups_of(self, ctx: CallContext, action: str) -> list[FollowUp]:
+        """The follow-ups to run for this CALL of this station."""
+        return [
+            fn
+            for fn, when in self.follow_ups.get((ctx.version, action), ())
+            if when is None or when(ctx)
+        ]
 
 
 @dataclass

@@ -74,7 +74,7 @@ class StationConnection:
             metrics.child(metrics.HANDLER_SECONDS, call.action).observe(elapsed)
 
     def _follow_up(self, call: Call, response: dict[str, Any]) -> None:
-        for follow_up in self.services.handlers.follow_ups_of(self.version, call.action):
+        for follow_up in self.services.handlers.follow_ups_of(self._context, call.action):
             self.services.spawn(
                 follow_up(self._context, call.payload, response),
                 name=f"{call.action}-follow-up-{self.station_id}",

@@ -86,7 +86,8 @@ class Engine:
         # Loaded lazily; forgotten when the tree or a placement changes.
         self._sites: dict[int, SiteRecord] | None = None
         self._sites_at = 0.0
-        self._station_site: dict[str, int | None] = {}
+        self._station_site: dict[str, int] = {}
+        self._meters: set[str] = set()
         self._pending: set[int] = set()
         self._locks: dict[int, asyncio.Lock] = {}
         self._resend: set[str] = set()
@@ -97,31 +98,53 @@ class Engine:
     # -- what the tree looks like, cached --------------------------------------
 
     async def sites(self) -> dict[int, SiteRecord]:
-        if self._sites is None or time.monotonic() - self._sites_at > TREE_TTL_S:
+        """The tree, and which station hangs from which site: read together,
+        in two queries, at most every TREE_TTL_S (changes made by the API
+        read them again at once; by the CLI or another process, within that)."""
+        if self._stale():
             self._sites = await site_store.all_sites(self.services.db)
+            self._station_site = await site_store.placements(self.services.db)
             self._sites_at = time.monotonic()
-            # Placements made elsewhere (the CLI) are seen as often as the tree.
-            self._station_site.clear()
+            self._meters = {s.meter_station_id for s in self._sites.values() if s.meter_station_id}
+        assert self._sites is not None
         return self._sites
+
+    def _stale(self) -> bool:
+        return self._sites is None or time.monotonic() - self._sites_at > TREE_TTL_S
 
     def tree_changed(self) -> None:
         self._sites = None
 
+    def wants(self, station_id: str) -> bool:
+        """False when it is known without I/O that the station hangs from no
+        site and is no site's meter: then its messages start no follow-up
+        task (hooks.py), so stations that smart charging does not manage pay
+        nothing for it. When the cached tree is due to be read, True."""
+        if self._stale():
+            return True
+        return station_id in self._station_site or station_id in self._meters
+
+    async def station_booted(self, station_id: str) -> None:
+        """A station (re)booted: read where it hangs from now (one query; a
+        placement made by the CLI is seen at once, not within TREE_TTL_S)."""
+        await self.sites()
+        site_id = await site_store.site_of_station(self.services.db, station_id)
+        if site_id is None:
+            self._station_site.pop(station_id, None)
+        else:
+            self._station_site[station_id] = site_id
+
     def station_moved(self, station_id: str) -> None:
-        self._station_site.pop(station_id, None)
         self._resend.add(station_id)
+        self.tree_changed()
 
     async def root_of_station(self, station_id: str) -> int | None:
-        """The root of the tree the station hangs from; None (and no further
-        cost than a dict lookup once known) for a station on no site."""
-        if station_id in self._station_site:
-            site_id = self._station_site[station_id]
-        else:
-            site_id = await site_store.site_of_station(self.services.db, station_id)
-            self._station_site[station_id] = site_id
+        """The root of the tree the station hangs from; None for a station on
+        no site (dict lookups while the cached tree is fresh)."""
+        sites = await self.sites()
+        site_id = self._station_site.get(station_id)
         if site_id is None:
             return None
-        sites = await self.sites()
         if site_id not in sites:
             self.tree_changed()  # made since the tree was read (another process, the CLI)
             sites = await self.sites()

@@ -69,6 +69,11 @@ def currents_of(meter_values: list[dict[str, Any]]) -> list[float] | None:
     return out
 
 
+def managed(ctx: CallContext) -> bool:
+    """Whether smart charging may care about this station's message (no I/O)."""
+    return engine_of(ctx.services).wants(ctx.station_id)
+
+
 async def _on_site(ctx: CallContext) -> bool:
     return await engine_of(ctx.services).root_of_station(ctx.station_id) is not None
 
@@ -93,7 +98,9 @@ async def _meter(ctx: CallContext, evse_id: int | None, meter: list[dict[str, An
 
 async def _boot(ctx: CallContext, response: dict[str, Any]) -> None:
     if response.get("status") == "Accepted":
-        await engine_of(ctx.services).touch(ctx.station_id, resend=True)
+        engine = engine_of(ctx.services)
+        await engine.station_booted(ctx.station_id)
+        await engine.touch(ctx.station_id, resend=True)
 
 
 # -- OCPP 1.6 -----------------------------------------------------------------
@@ -104,7 +111,7 @@ async def boot_v16(ctx: CallContext, _: dict[str, Any], response: dict[str, Any]
     await _boot(ctx, response)
 
 
-@handlers.after(V16, "StartTransaction")
+@handlers.after(V16, "StartTransaction", when=managed)
 async def started_v16(ctx: CallContext, request: dict[str, Any], response: dict[str, Any]) -> None:
     if not await _on_site(ctx):
         return
@@ -113,12 +120,12 @@ async def started_v16(ctx: CallContext, request: dict[str, Any], response: dict[
     await engine.touch(ctx.station_id)
 
 
-@handlers.after(V16, "StopTransaction")
+@handlers.after(V16, "StopTransaction", when=managed)
 async def stopped_v16(ctx: CallContext, _: dict[str, Any], __: dict[str, Any]) -> None:
     await engine_of(ctx.services).touch(ctx.station_id)
 
 
-@handlers.after(V16, "StatusNotification")
+@handlers.after(V16, "StatusNotification", when=managed)
 async def status_v16(ctx: CallContext, request: dict[str, Any], _: dict[str, Any]) -> None:
     connector = int(request["connectorId"])
     if connector == 0 or not await _on_site(ctx):
@@ -127,7 +134,7 @@ async def status_v16(ctx: CallContext, request: dict[str, Any], _: dict[str, Any
         await engine_of(ctx.services).touch(ctx.station_id)
 
 
-@handlers.after(V16, "MeterValues")
+@handlers.after(V16, "MeterValues", when=managed)
 async def meter_v16(ctx: CallContext, request: dict[str, Any], _: dict[str, Any]) -> None:
     await _meter(ctx, int(request["connectorId"]), request.get("meterValue", []))
 
@@ -140,7 +147,7 @@ async def boot_v201(ctx: CallContext, _: dict[str, Any], response: dict[str, Any
     await _boot(ctx, response)
 
 
-@handlers.after(V201, "TransactionEvent")
+@handlers.after(V201, "TransactionEvent", when=managed)
 async def transaction_event(ctx: CallContext, request: dict[str, Any], _: dict[str, Any]) -> None:
     if not await _on_site(ctx):
         return
@@ -169,12 +176,12 @@ async def transaction_event(ctx: CallContext, request: dict[str, Any], _: dict[s
     await _meter(ctx, key[1], request.get("meterValue", []))
 
 
-@handlers.after(V201, "MeterValues")
+@handlers.after(V201, "MeterValues", when=managed)
 async def meter_v201(ctx: CallContext, request: dict[str, Any], _: dict[str, Any]) -> None:
     await _meter(ctx, int(request["evseId"]), request.get("meterValue", []))
 
 
-@handlers.after(V201, "StatusNotification")
+@handlers.after(V201, "StatusNotification", when=managed)
 async def status_v201(ctx: CallContext, request: dict[str, Any], _: dict[str, Any]) -> None:
     # 2.0.1 says Occupied / Available (charging states come with
     # TransactionEvent); an EVSE that was charging and is Available again

@@ -246,6 +246,17 @@ async def stations_of(db: Database, site_ids: Sequence[int]) -> dict[str, int]:
     return {row.id: int(row.site_id) for row in rows}
 
 
+async def placements(db: Database) -> dict[str, int]:
+    """Every station that hangs from a site, and its site."""
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(Station.id, Station.site_id).where(Station.site_id.is_not(None))
+            )
+        ).all()
+    return {row.id: int(row.site_id) for row in rows}
+
+
 async def site_of_station(db: Database, station_id: str) -> int | None:
     async with db.read() as conn:
         return (  # type: ignore[no-any-return]
