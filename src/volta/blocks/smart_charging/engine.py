@@ -88,6 +88,7 @@ class Engine:
         self._sites_at = 0.0
         self._station_site: dict[str, int] = {}
         self._meters: set[str] = set()
+        self._generation = 0
         self._pending: set[int] = set()
         self._locks: dict[int, asyncio.Lock] = {}
         self._resend: set[str] = set()
@@ -101,19 +102,24 @@ class Engine:
         """The tree, and which station hangs from which site: read together,
         in two queries, at most every TREE_TTL_S (changes made by the API
         read them again at once; by the CLI or another process, within that)."""
-        if self._stale():
-            self._sites = await site_store.all_sites(self.services.db)
-            self._station_site = await site_store.placements(self.services.db)
-            self._sites_at = time.monotonic()
-            self._meters = {s.meter_station_id for s in self._sites.values() if s.meter_station_id}
-        assert self._sites is not None
-        return self._sites
+        sites = self._sites
+        if sites is None or self._stale():
+            # (read into locals: a change made meanwhile forgets the cache,
+            # and what was read before it must not count as fresh)
+            generation = self._generation
+            sites = await site_store.all_sites(self.services.db)
+            placed = await site_store.placements(self.services.db)
+            self._sites, self._station_site = sites, placed
+            self._meters = {s.meter_station_id for s in sites.values() if s.meter_station_id}
+            self._sites_at = time.monotonic() if generation == self._generation else 0.0
+        return sites
 
     def _stale(self) -> bool:
         return self._sites is None or time.monotonic() - self._sites_at > TREE_TTL_S
 
     def tree_changed(self) -> None:
         self._sites = None
+        self._generation += 1
 
     def wants(self, station_id: str) -> bool:
         """False when it is known without I/O that the station hangs from no
