@@ -235,9 +235,10 @@ class Engine:
         tree = site_store.subtree(sites, root_id)
         root = sites[root_id]
         nodes = [s.node() for s in tree]
-        placed = await site_store.stations_of(db, [s.id for s in tree])
-        for station_id, site_id in placed.items():
-            self._station_site[station_id] = site_id
+        # The placements read with the tree (sites()): forgotten and read
+        # again whenever the API places a station, within TREE_TTL_S otherwise.
+        in_tree = {s.id for s in tree}
+        placed = {sid: site for sid, site in self._station_site.items() if site in in_tree}
         ids = list(placed)
         state = await read_state(db, ids)
         txs, rows, evse_ids, groups = state.txs, state.rows, state.evse_ids, state.groups
