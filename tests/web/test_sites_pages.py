@@ -235,7 +235,7 @@ async def test_queries_on_an_empty_site(volta):
         ).scalar_one()  # fmt: skip
     view = await queries.site_view(volta.db, empty)
     assert view is not None
-    assert view.site.limit_a == pytest.approx(32.0)  # 22.08 kW over 3 x 230 V
+    assert view.site.rated_a == pytest.approx(32.0)  # 22.08 kW over 3 x 230 V
     assert (view.evses, view.chart) == ([], {"x": [], "series": []})
     assert await queries.site_view(volta.db, empty + 1) is None
 

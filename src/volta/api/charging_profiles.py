@@ -21,7 +21,7 @@ from volta.api.models import INT32_MAX, CommandOut, ErrorOut, EvseNumber, Id
 from volta.blocks.smart_charging import schedules, service
 from volta.blocks.smart_charging.validation import ProfileInvalid, parse_profile
 from volta.http import ServicesDep
-from volta.ocpp.charging import PURPOSES, Schedule
+from volta.ocpp.charging import PURPOSES, Schedule, purpose_from_v16
 from volta.services import Services
 from volta.store.models import Station
 
@@ -33,8 +33,6 @@ Purpose = Literal[
     "TxProfile",
     "ChargingStationExternalConstraints",
 ]
-# 1.6's name for the station-wide maximum, accepted in queries too.
-_PURPOSE_ALIASES = {"ChargePointMaxProfile": "ChargingStationMaxProfile"}
 
 _EXAMPLE: dict[str, Any] = {
     "evse_id": 1,
@@ -176,7 +174,7 @@ async def _require_station(services: Services, station_id: str) -> None:
 def _purpose(value: str | None) -> str | None:
     if value is None:
         return None
-    value = _PURPOSE_ALIASES.get(value, value)
+    value = purpose_from_v16(value)  # 1.6's ChargePointMaxProfile is accepted too
     if value not in PURPOSES:
         raise RequestValidationError(
             [

@@ -35,6 +35,19 @@ class NotExpressible(ValueError):
     external-constraints purpose or three schedules in 1.6)."""
 
 
+def purpose_from_v16(name: str) -> str:
+    """The 2.0.1 name of a 1.6 purpose (the names both share pass unchanged)."""
+    return _V16_PURPOSE.get(name, name)
+
+
+def purpose_to_v16(purpose: str) -> str:
+    """The 1.6 name of a purpose; NotExpressible when 1.6 has none."""
+    name = _TO_V16_PURPOSE.get(purpose)
+    if name is None:
+        raise NotExpressible(f"OCPP 1.6 has no {purpose}")
+    return name
+
+
 @dataclass(frozen=True, slots=True)
 class Period:
     """From `start_s` seconds after the schedule's start: at most `limit`
@@ -99,7 +112,7 @@ def from_v16(profile: dict[str, Any]) -> Profile:
     return Profile(
         id=int(profile["chargingProfileId"]),
         stack_level=int(profile["stackLevel"]),
-        purpose=_V16_PURPOSE[profile["chargingProfilePurpose"]],
+        purpose=purpose_from_v16(profile["chargingProfilePurpose"]),
         kind=profile["chargingProfileKind"],
         schedules=(_schedule(profile["chargingSchedule"]),),
         recurrency=profile.get("recurrencyKind"),
@@ -165,9 +178,7 @@ def _common(profile: Profile, out: dict[str, Any]) -> dict[str, Any]:
 
 def to_v16(profile: Profile) -> dict[str, Any]:
     """The 1.6 `csChargingProfiles` object; NotExpressible when 1.6 cannot say it."""
-    purpose = _TO_V16_PURPOSE.get(profile.purpose)
-    if purpose is None:
-        raise NotExpressible(f"OCPP 1.6 has no {profile.purpose}")
+    purpose = purpose_to_v16(profile.purpose)
     if len(profile.schedules) != 1:
         raise NotExpressible("an OCPP 1.6 profile has exactly one schedule")
     if any(p.phase_to_use is not None for p in profile.schedules[0].periods):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from volta import __version__
-from volta.ocpp.charging import STATION_MAX, TX, TX_DEFAULT, from_v16
+from volta.ocpp.charging import from_v16, purpose_from_v16
 from volta.ocpp.times import format_timestamp
 from volta.simulator import commands, drawing
 from volta.simulator.dialect import AnswerTable, Payload
@@ -113,8 +113,6 @@ def accept(st: SimulatedStation, p: Payload) -> Payload:
 
 # -- smart charging (1.6 §5.5, §5.7, §5.16) ------------------------------------------
 
-_PURPOSE = {"ChargePointMaxProfile": STATION_MAX, "TxDefaultProfile": TX_DEFAULT, "TxProfile": TX}
-
 
 @table.on("SetChargingProfile")
 def set_charging_profile(st: SimulatedStation, p: Payload) -> Payload:
@@ -130,7 +128,7 @@ def clear_charging_profile(st: SimulatedStation, p: Payload) -> Payload:
     status, evses = st.profiles.clear(
         p.get("id"),
         p.get("connectorId"),
-        None if purpose is None else _PURPOSE[purpose],
+        None if purpose is None else purpose_from_v16(purpose),
         p.get("stackLevel"),
     )
     drawing.limits_changed(st, evses)

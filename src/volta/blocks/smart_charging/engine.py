@@ -215,7 +215,9 @@ class Engine:
         live.suspended = suspended
         return changed
 
-    def session_ended(self, key: EvseKey) -> None:
+    def forget_draw(self, key: EvseKey) -> None:
+        """Forget what was measured of the EVSE's session (its draw, phases,
+        suspension): a session began or ended there."""
         self.live.pop(key, None)
 
     def evse_of(self, station_id: str, transaction_id: str) -> int | None:

@@ -116,7 +116,7 @@ async def started_v16(ctx: CallContext, request: dict[str, Any], response: dict[
     if not await _on_site(ctx):
         return
     engine = engine_of(ctx.services)
-    engine.session_ended((ctx.station_id, int(request["connectorId"])))  # a new session
+    engine.forget_draw((ctx.station_id, int(request["connectorId"])))  # a new session
     await engine.touch(ctx.station_id)
 
 
@@ -159,12 +159,12 @@ async def transaction_event(ctx: CallContext, request: dict[str, Any], _: dict[s
     key = (ctx.station_id, int(evse_id or 0))
     kind = request["eventType"]
     if kind == "Started":
-        engine.session_ended(key)  # a new session
+        engine.forget_draw(key)  # a new session
         engine.status(key, info.get("chargingState", "Charging"))
         await engine.touch(ctx.station_id)
         return
     if kind == "Ended":
-        engine.session_ended(key)
+        engine.forget_draw(key)
         await engine.touch(ctx.station_id)
         return
     if not evse_id:
@@ -189,7 +189,7 @@ async def status_v201(ctx: CallContext, request: dict[str, Any], _: dict[str, An
     key = (ctx.station_id, int(request["evseId"]))
     engine = engine_of(ctx.services)
     if request["connectorStatus"] == "Available" and key in engine.live:
-        engine.session_ended(key)
+        engine.forget_draw(key)
         await engine.touch(ctx.station_id)
 
 

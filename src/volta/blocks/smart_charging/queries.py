@@ -14,41 +14,19 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from volta.blocks.smart_charging import sites as site_store
+from volta.blocks.smart_charging.sites import SiteRecord
 from volta.store.db import Database
 from volta.store.models import (
     ChargingProfile,
     EvseAllocation,
     MeterValue,
-    Site,
     Station,
     Transaction,
     utcnow,
 )
 
 CURRENT = "Current.Import"
-
-
-@dataclass(frozen=True, slots=True)
-class SiteRow:
-    id: int
-    name: str
-    parent_id: int | None
-    max_current_a: float | None
-    max_power_w: float | None
-    phases: int
-    voltage_v: float
-    strategy: str
-    min_current_a: float
-    non_ev_load_a: list[float] | None
-
-    @property
-    def limit_a(self) -> float | None:
-        """The limit per phase in A (a W limit read over its phases)."""
-        if self.max_current_a is not None:
-            return self.max_current_a
-        if self.max_power_w is not None:
-            return self.max_power_w / (self.voltage_v * max(1, self.phases))
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +46,7 @@ class EvseRow:
 
 @dataclass(frozen=True, slots=True)
 class SiteSummary:
-    site: SiteRow
+    site: SiteRecord
     stations: int
     evses: int
     allocated_a: float
@@ -77,8 +55,8 @@ class SiteSummary:
 
 @dataclass
 class SiteView:
-    site: SiteRow
-    ancestors: list[SiteRow]  # from the root down, without the site
+    site: SiteRecord
+    ancestors: list[SiteRecord]  # from the root down, without the site
     children: list[SiteSummary]
     stations: list[str]  # placed on the site or below it
     evses: list[EvseRow]
@@ -119,36 +97,8 @@ def _split(rows: list[EvseRow]) -> tuple[list[EvseRow], dict[str, float]]:
     return [e for e in rows if e.evse_id != 0], fallbacks
 
 
-def _site(row: Any) -> SiteRow:
-    return SiteRow(
-        row.id,
-        row.name,
-        row.parent_id,
-        row.max_current_a,
-        row.max_power_w,
-        row.phases,
-        row.voltage_v,
-        row.strategy,
-        row.min_current_a,
-        row.non_ev_load_a,
-    )
-
-
-async def _all_sites(conn: Any) -> dict[int, SiteRow]:
-    rows = (await conn.execute(sa.select(Site).order_by(Site.name, Site.id))).all()
-    return {r.id: _site(r) for r in rows}
-
-
-def _subtree(sites: dict[int, SiteRow], root: int) -> list[int]:
-    children: dict[int | None, list[int]] = defaultdict(list)
-    for s in sites.values():
-        children[s.parent_id].append(s.id)
-    out, todo = [], [root]
-    while todo:
-        node = todo.pop()
-        out.append(node)
-        todo.extend(children.get(node, []))
-    return out
+def _ids_below(sites: dict[int, SiteRecord], site_id: int) -> list[int]:
+    return [s.id for s in site_store.subtree(sites, site_id)]
 
 
 async def _latest_current(conn: Any, tx_ids: list[int]) -> dict[int, tuple[float, dt.datetime]]:
@@ -231,16 +181,11 @@ async def _evses(conn: Any, station_ids: list[str]) -> list[EvseRow]:
 async def list_sites(db: Database) -> list[SiteSummary]:
     """Every site with what is placed on it (directly) and its totals now."""
     async with db.read() as conn:
-        sites = await _all_sites(conn)
-        placed = (
-            await conn.execute(
-                sa.select(Station.id, Station.site_id).where(Station.site_id.is_not(None))
-            )
-        ).all()
-        evses, _fallbacks = _split(await _evses(conn, [p.id for p in placed]))
-    site_of = {p.id: p.site_id for p in placed}
+        sites = await site_store.read_sites(conn)
+        site_of = await site_store.read_placements(conn)
+        evses, _fallbacks = _split(await _evses(conn, list(site_of)))
     out = []
-    for s in sites.values():
+    for s in sorted(sites.values(), key=lambda s: (s.name, s.id)):
         mine = [e for e in evses if site_of.get(e.station_id) == s.id]
         out.append(
             SiteSummary(
@@ -258,11 +203,11 @@ async def site_view(db: Database, site_id: int, *, minutes: int = 15) -> SiteVie
     """One site: its place in the tree, the EVSEs on it or below it, and the
     chart of the last `minutes` (limit vs allocated vs drawn)."""
     async with db.read() as conn:
-        sites = await _all_sites(conn)
+        sites = await site_store.read_sites(conn)
         site = sites.get(site_id)
         if site is None:
             return None
-        subtree = _subtree(sites, site_id)
+        subtree = _ids_below(sites, site_id)
         stations = list(
             (
                 await conn.execute(
@@ -274,14 +219,15 @@ async def site_view(db: Database, site_id: int, *, minutes: int = 15) -> SiteVie
         )
         evses, fallbacks = _split(await _evses(conn, stations))
         chart = await _chart(conn, site, stations, utcnow() - dt.timedelta(minutes=minutes))
-    ancestors: list[SiteRow] = []
+    ancestors: list[SiteRecord] = []
     parent = site.parent_id
     while parent is not None and parent in sites and len(ancestors) < 32:
         ancestors.insert(0, sites[parent])
         parent = sites[parent].parent_id
     children = []
-    for c in (s for s in sites.values() if s.parent_id == site_id):
-        below = set(_subtree(sites, c.id))
+    children_of = (s for s in sites.values() if s.parent_id == site_id)
+    for c in sorted(children_of, key=lambda s: (s.name, s.id)):
+        below = set(_ids_below(sites, c.id))
         mine = [e for e in evses if e.site_id in below]
         children.append(
             SiteSummary(
@@ -306,7 +252,7 @@ def _profile_amps(profile: dict[str, Any]) -> tuple[float | None, str | None]:
 
 
 async def _chart(
-    conn: Any, site: SiteRow, stations: list[str], since: dt.datetime
+    conn: Any, site: SiteRecord, stations: list[str], since: dt.datetime
 ) -> dict[str, Any]:
     """Step series on one time axis: the site's limit, the sum of what the
     allocator gave (its profiles, from when each was made until replaced or
@@ -367,7 +313,7 @@ async def _chart(
         for t in txs:
             if t.stopped_at is not None:
                 events[evse_of[t.id]].append((t.stopped_at.timestamp(), 0.0))
-    return _steps(events, since.timestamp(), utcnow().timestamp(), site.limit_a)
+    return _steps(events, since.timestamp(), utcnow().timestamp(), site.rated_a)
 
 
 def _value_at(points: list[tuple[float, float]], t: float) -> float:

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from volta.blocks.smart_charging.allocator import STRATEGIES, Node, node_limit
-from volta.store.db import Database
+from volta.store.db import Conn, Database
 from volta.store.models import EvseAllocation, Site, Station, utcnow
 
 MAX_DEPTH = 16
@@ -68,6 +68,16 @@ class SiteRecord:
         """Its limit per phase before non-EV load."""
         return node_limit(self.max_current_a, self.max_power_w, self.phases, self.voltage_v)
 
+    @property
+    def rated_a(self) -> float | None:
+        """The limit per phase in A as the dashboard shows it: the current
+        limit, else the power limit read over its phases; None without one."""
+        if self.max_current_a is not None:
+            return self.max_current_a
+        if self.max_power_w is not None:
+            return self.max_power_w / (self.voltage_v * max(1, self.phases))
+        return None
+
 
 _FIELDS = (
     "name",
@@ -86,7 +96,12 @@ _FIELDS = (
 async def all_sites(db: Database) -> dict[int, SiteRecord]:
     """Every site (the table is small: one row per grid connection or circuit)."""
     async with db.read() as conn:
-        rows = (await conn.execute(sa.select(Site).order_by(Site.id))).all()
+        return await read_sites(conn)
+
+
+async def read_sites(conn: Conn) -> dict[int, SiteRecord]:
+    """`all_sites` inside a read the caller holds."""
+    rows = (await conn.execute(sa.select(Site).order_by(Site.id))).all()
     return {row.id: SiteRecord.from_row(row) for row in rows}
 
 
@@ -249,11 +264,16 @@ async def stations_of(db: Database, site_ids: Sequence[int]) -> dict[str, int]:
 async def placements(db: Database) -> dict[str, int]:
     """Every station that hangs from a site, and its site."""
     async with db.read() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(Station.id, Station.site_id).where(Station.site_id.is_not(None))
-            )
-        ).all()
+        return await read_placements(conn)
+
+
+async def read_placements(conn: Conn) -> dict[str, int]:
+    """`placements` inside a read the caller holds."""
+    rows = (
+        await conn.execute(
+            sa.select(Station.id, Station.site_id).where(Station.site_id.is_not(None))
+        )
+    ).all()
     return {row.id: int(row.site_id) for row in rows}
 
 

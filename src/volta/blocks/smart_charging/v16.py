@@ -12,20 +12,18 @@ from volta.blocks.smart_charging.service import (
     GetCompositeSchedule,
     SetChargingProfile,
 )
-from volta.ocpp.charging import STATION_MAX, TX, TX_DEFAULT, NotExpressible, to_v16
+from volta.ocpp.charging import NotExpressible, purpose_to_v16, to_v16
 from volta.outgoing import CannotSpell, Message, OutgoingTable
 
 outgoing = OutgoingTable()
-
-_PURPOSE = {STATION_MAX: "ChargePointMaxProfile", TX_DEFAULT: TX_DEFAULT, TX: TX}
 
 
 def purpose_v16(purpose: str) -> str:
     """The 1.6 name of a (2.0.1-named) purpose; CannotSpell when 1.6 has none."""
     try:
-        return _PURPOSE[purpose]
-    except KeyError:
-        raise CannotSpell(f"OCPP 1.6 has no {purpose}") from None
+        return purpose_to_v16(purpose)
+    except NotExpressible as exc:
+        raise CannotSpell(str(exc)) from None
 
 
 @outgoing.builds(SetChargingProfile)
