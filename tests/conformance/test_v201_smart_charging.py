@@ -457,6 +457,10 @@ async def iso15118_session(cs: Station, api: Any) -> None:
         ),
     )
     assert r["idTokenInfo"]["status"] == "Accepted"
+    # The session's first TxProfile (the allocator's share, before any EV
+    # needs), then quiet: a loaded machine may take longer than `settle`'s
+    # pause to send it, and it must not be taken for the answer to the needs.
+    await tx_profile_sent(cs)
     await settle(cs)
 
 
