@@ -9,6 +9,7 @@ Each PostgreSQL test gets a schema of its own, dropped afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import uuid
@@ -55,6 +56,14 @@ async def database(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Da
     if request.param == "sqlite":
         yield DatabaseTarget(f"sqlite:///{tmp_path}/volta.db", None)
         return
+    async with postgres_schema() as target:
+        yield target
+
+
+@contextlib.asynccontextmanager
+async def postgres_schema() -> AsyncIterator[DatabaseTarget]:
+    """A PostgreSQL schema of its own, dropped afterwards (skipped, or failed
+    under VOLTA_REQUIRE_POSTGRES=1, when PostgreSQL cannot be reached)."""
     if not await _pg_available():
         if REQUIRE_PG:
             pytest.fail(f"PostgreSQL required but unreachable at {PG_URL}")

@@ -123,6 +123,25 @@ class Settings:
     auto_register_per_minute: float = 60.0
     auto_register_per_address_per_minute: float = 10.0
     auto_register_max_pending: int = 1000
+    # --- issue 18: several nodes (docs/scale-out.md) ---
+    # The NATS server (with JetStream) the nodes share, e.g.
+    # nats://127.0.0.1:4222; empty: Volta is one process, as on SQLite.
+    nats_url: str = ""
+    # This node's name in the deployment (at most 40 characters); empty:
+    # <hostname>-<pid>-<random>, new at every start.
+    node_id: str = ""
+    # A node that has not renewed its lease for this long (s) is dead: its
+    # stations are offline, its commands in flight answered `offline`.
+    node_lease: float = 6.0
+    # Seconds between a node's heartbeats (NATS) and lease renewals (database).
+    node_heartbeat: float = 1.0
+    # Graceful shutdown (drain): stations closed with 1012 per batch, and the
+    # pause between batches (s), so that they reconnect to the other nodes.
+    drain_batch: int = 500
+    drain_pause: float = 0.2
+    # `volta serve --workers N`: N processes on one host sharing the OCPP and
+    # API ports (SO_REUSEPORT), each a node; needs nats_url and PostgreSQL.
+    workers: int = 1
 
     @property
     def tls(self) -> bool:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from volta.ocpp.schemas import Validation
 from volta.ocpp.versions import Version
+from volta.stations import Node, SoloNode
 
 if TYPE_CHECKING:
     from volta.config import Settings
@@ -132,6 +133,9 @@ class Services:
     # How each version spells the commands Volta sends (app.py combines the
     # blocks' outgoing tables); pick one with the station's version from `router`.
     outgoing: dict[Version, OutgoingTable] = field(default_factory=dict)
+    # This process as a node of the deployment (volta.stations.Node): what is
+    # this node's to do (leader-only work, stations held here).
+    node: Node = field(default_factory=SoloNode)
     # Work started by a handler or the API that outlives the request
     # (a local list pushed after a token changed, ...).
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)

@@ -9,6 +9,7 @@ forwards `call()` to the node that holds the station.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -57,6 +58,83 @@ class StationRouter(Protocol):
     def version_of(self, station_id: str) -> Version | None:
         """The protocol of the station's live connection, None when offline."""
 
-    def online(self) -> dict[str, Version]: ...
+    def online(self) -> dict[str, Version]:
+        """Every station connected to any node, with its protocol."""
+
+    def holds(self, station_id: str) -> bool:
+        """Whether the station's connection is in this process."""
+
+    def local(self) -> dict[str, Version]:
+        """The stations connected to this process."""
 
     async def call(self, station_id: str, action: str, payload: dict[str, Any]) -> CallOutcome: ...
+
+
+Listener = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Node(Protocol):
+    """This process as a node of a deployment: the only one (`SoloNode`), or
+    one of several sharing PostgreSQL and NATS (`volta.cluster.ClusterNode`).
+
+    Blocks and housekeeping ask it what is theirs to do; they never know how
+    many nodes there are. Work per station runs on the node that holds the
+    station (`StationRouter.holds`); work for the whole deployment (expiry,
+    CDRs owed, the site allocator, retention) runs on the leader."""
+
+    node_id: str
+    clustered: bool
+
+    def is_leader(self) -> bool:
+        """Whether this node runs the deployment-wide work now."""
+
+    async def publish(self, topic: str, data: dict[str, Any]) -> None:
+        """Deliver `data` to every node's listeners of `topic`, this one's too."""
+
+    async def to_leader(self, topic: str, data: dict[str, Any]) -> None:
+        """Deliver `data` to the leader's listeners of `topic` (dropped while
+        no node leads: the new leader recomputes from the database)."""
+
+    def listen(self, topic: str, listener: Listener, *, leader_only: bool = False) -> None:
+        """Call `listener(data)` for each message of `topic` (sent with
+        `publish`, or with `to_leader` when `leader_only`)."""
+
+    def on_station_moved(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(station_id)` when a station this node may hold
+        state of connected to another node (drop what is kept in memory)."""
+
+    def on_leadership(self, callback: Callable[[bool], Awaitable[None]]) -> None:
+        """Call `callback(True)` when this node becomes the leader, and
+        `callback(False)` when it stops being it."""
+
+
+class SoloNode:
+    """The only node: leader for ever, and every message stays in-process."""
+
+    clustered = False
+
+    def __init__(self, node_id: str = "solo") -> None:
+        self.node_id = node_id
+        self._listeners: dict[str, list[Listener]] = {}
+        self._leader_listeners: dict[str, list[Listener]] = {}
+
+    def is_leader(self) -> bool:
+        return True
+
+    async def publish(self, topic: str, data: dict[str, Any]) -> None:
+        for listener in self._listeners.get(topic, ()):
+            await listener(data)
+
+    async def to_leader(self, topic: str, data: dict[str, Any]) -> None:
+        for listener in self._leader_listeners.get(topic, ()):
+            await listener(data)
+
+    def listen(self, topic: str, listener: Listener, *, leader_only: bool = False) -> None:
+        table = self._leader_listeners if leader_only else self._listeners
+        table.setdefault(topic, []).append(listener)
+
+    def on_station_moved(self, callback: Callable[[str], None]) -> None:
+        """A station never moves to another node."""
+
+    def on_leadership(self, callback: Callable[[bool], Awaitable[None]]) -> None:
+        """Leadership never changes."""

@@ -34,6 +34,18 @@ class LocalRouter:
     def online(self) -> dict[str, Version]:
         return {sid: link.version for sid, link in self._links.items()}
 
+    def holds(self, station_id: str) -> bool:
+        return station_id in self._links
+
+    def local(self) -> dict[str, Version]:
+        return self.online()
+
+    def link(self, station_id: str) -> StationLink | None:
+        return self._links.get(station_id)
+
+    def links(self) -> list[StationLink]:
+        return list(self._links.values())
+
     async def call(self, station_id: str, action: str, payload: dict[str, Any]) -> CallOutcome:
         link = self._links.get(station_id)
         if link is None:

@@ -68,6 +68,10 @@ class Station(Base):
     # The site or circuit the station hangs from (smart charging); no
     # foreign key so that SQLite can add the column in place.
     site_id: Mapped[int | None] = mapped_column(sa.Integer, index=True)
+    # The connection that holds the station now, "<node id>/<serial>", null
+    # when none does: its node answers for it (volta.cluster), and only that
+    # connection's close records the station offline.
+    connection_id: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class Connector(Base):
@@ -414,6 +418,28 @@ class Webhook(Base):
     description: Mapped[str | None] = mapped_column(sa.String(200))
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The node that sends this webhook's deliveries until `dispatch_until`
+    # (a lease it renews): one sender at a time, in event order.
+    dispatch_node: Mapped[str | None] = mapped_column(sa.String(40))
+    dispatch_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class Node(Base):
+    """One running Volta process of a deployment (volta.cluster): its lease,
+    renewed every `node_heartbeat`; a node whose lease has passed is dead."""
+
+    __tablename__ = "nodes"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    host: Mapped[str] = mapped_column(sa.String(255))
+    pid: Mapped[int] = mapped_column(sa.Integer)
+    # running, draining
+    state: Mapped[str] = mapped_column(sa.String(16), default="running")
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    renewed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    lease_until: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    stations: Mapped[int] = mapped_column(sa.Integer, default=0)
+    leader: Mapped[bool] = mapped_column(sa.Boolean, default=False)
 
 
 class WebhookDelivery(Base):
