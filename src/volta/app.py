@@ -152,7 +152,10 @@ class Volta:
         self.services.spawn(housekeeping.run_forever(self.services), name="housekeeping")
         # Sites: the allocation survives a restart; recompute, send only differences.
         self.services.spawn(engine_of(self.services).run_all(), name="allocate sites")
-        self.services.spawn(Dispatcher(self.db, self.settings).run(), name="webhooks")
+        self.services.spawn(
+            Dispatcher(self.db, self.settings, node_id=self.services.node.node_id).run(),
+            name="webhooks",
+        )
         config = uvicorn.Config(
             http_app(self.services, self.online_history),
             host=self.settings.host,

@@ -283,19 +283,50 @@ async def deliveries(
         return [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
 
 
+def lease_of(settings: Settings) -> float:
+    """How long a node holds a webhook's sender lease without renewing it:
+    three webhook timeouts (30 s by default). The holder renews it while at
+    most two remain, and starts a POST only while more than one remains, so
+    a POST it starts ends (answer or timeout) before the lease can pass."""
+    return 3.0 * settings.webhook_timeout
+
+
 class Dispatcher:
-    """Sends due deliveries; one loop per process.
+    """Sends due deliveries; one loop per process (per node).
 
-    Given the database and the settings it uses, not the kernel's container:
-    events sit below the blocks and the kernel (the import-linter layers in
-    pyproject.toml)."""
+    With several nodes every node runs one, and a webhook's deliveries are
+    sent by one node at a time: the holder of the webhook's sender lease
+    (`webhooks.dispatch_node` / `dispatch_until`), taken with a conditional
+    UPDATE when it is free or has passed, renewed while there is work, and
+    given back at a clean stop. A node that dies keeps it until it passes
+    (`lease_of`); the next holder resumes in event order. Only a POST in
+    flight when its node died (or stalled past its lease) may be sent
+    twice: the receiver dedups by X-Volta-Delivery-Id.
 
-    def __init__(self, db: Database, settings: Settings, *, interval: float = 0.5) -> None:
+    Given the database, the settings and the node's id, not the kernel's
+    container: events sit below the blocks and the kernel (the
+    import-linter layers in pyproject.toml)."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        node_id: str = "solo",
+        interval: float = 0.5,
+        lease: float | None = None,
+    ) -> None:
         self.db = db
         self.settings = settings
+        self.node_id = node_id
         self.interval = interval
+        self.lease = lease if lease is not None else lease_of(settings)
         self._client: httpx.AsyncClient | None = None
         self._inflight: set[asyncio.Task[bool]] = set()
+        # Webhook id -> when (time.monotonic) this node's lease of it passes,
+        # measured from before the UPDATE that took it (never later than the
+        # database says).
+        self._held: dict[int, float] = {}
 
     async def run(self) -> None:
         settings = self.settings
@@ -319,13 +350,32 @@ class Dispatcher:
                     await asyncio.sleep(self.interval)
         finally:
             # A shutdown lets the POSTs in flight finish and be recorded, so
-            # none is delivered again after the restart.
+            # none is delivered again after the restart; then the leases go
+            # back, so another node takes the webhooks over at once.
             if self._inflight:
                 await asyncio.wait(self._inflight, timeout=settings.webhook_timeout + 1)
             await self._client.aclose()
+            try:
+                await self.release()
+            except Exception:
+                log.warning("webhook sender leases not given back; they pass by themselves")
+
+    async def release(self) -> None:
+        """Give back every lease this node holds (a clean stop)."""
+        self._held.clear()
+        async with self.db.write() as conn:
+            await conn.execute(
+                sa.update(Webhook)
+                .where(Webhook.dispatch_node == self.node_id)
+                .values(dispatch_node=None, dispatch_until=None)
+            )
 
     async def run_once(self) -> int:
-        """Send what is due, each webhook's deliveries in event order."""
+        """Send what is due of the webhooks this node holds (taking the free
+        ones first), each webhook's deliveries in event order."""
+        held = await self._claim()
+        if not held:
+            return 0
         db = self.db
         now = utcnow()
         async with db.read() as conn:
@@ -345,7 +395,11 @@ class Dispatcher:
                     )
                     .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
                     .join(Event, Event.id == WebhookDelivery.event_id)
-                    .where(WebhookDelivery.status == "pending", Webhook.active.is_(True))
+                    .where(
+                        WebhookDelivery.status == "pending",
+                        Webhook.active.is_(True),
+                        WebhookDelivery.webhook_id.in_(held),
+                    )
                     .order_by(WebhookDelivery.webhook_id, WebhookDelivery.event_id)
                     .limit(200)
                 )
@@ -365,9 +419,95 @@ class Dispatcher:
         results = await asyncio.gather(*(self._send_in_order(rows) for rows in by_hook.values()))
         return sum(results)
 
+    async def _claim(self) -> list[int]:
+        """The webhooks with due deliveries whose lease this node holds now,
+        taking (one conditional UPDATE) those that are free, have passed or
+        are this node's and due for renewal. No write when nothing is due."""
+        now = utcnow()
+        due = sa.exists().where(
+            WebhookDelivery.webhook_id == Webhook.id,
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.next_attempt_at <= now,
+        )
+        async with self.db.read() as conn:
+            hooks = (
+                await conn.execute(
+                    sa.select(Webhook.id, Webhook.dispatch_node, Webhook.dispatch_until).where(
+                        Webhook.active.is_(True), due
+                    )
+                )
+            ).all()
+        clock = time.monotonic()
+        renew_below = self.lease - self.settings.webhook_timeout
+        wanted: list[int] = []
+        held: list[int] = []
+        for hook in hooks:
+            mine = hook.dispatch_node == self.node_id
+            if not mine:
+                self._held.pop(hook.id, None)
+            if mine and self._held.get(hook.id, 0.0) - clock > renew_below:
+                held.append(hook.id)
+            elif (
+                mine
+                or hook.dispatch_node is None
+                or hook.dispatch_until is None
+                or hook.dispatch_until < now
+            ):
+                wanted.append(hook.id)
+        if wanted:
+            held.extend(await self._take(wanted))
+        return held
+
+    async def _take(self, webhook_ids: list[int]) -> list[int]:
+        """Take or renew the leases of these webhooks where no other node
+        holds one that has not passed; the ones this node holds now."""
+        clock = time.monotonic()
+        now = utcnow()
+        async with self.db.write() as conn:
+            taken = (
+                (
+                    await conn.execute(
+                        sa.update(Webhook)
+                        .where(
+                            Webhook.id.in_(webhook_ids),
+                            sa.or_(
+                                Webhook.dispatch_node.is_(None),
+                                Webhook.dispatch_node == self.node_id,
+                                Webhook.dispatch_until.is_(None),
+                                Webhook.dispatch_until < now,
+                            ),
+                        )
+                        .values(
+                            dispatch_node=self.node_id,
+                            dispatch_until=now + dt.timedelta(seconds=self.lease),
+                        )
+                        .returning(Webhook.id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        for webhook_id in taken:
+            self._held[webhook_id] = clock + self.lease
+        return [int(w) for w in taken]
+
+    async def _holding(self, webhook_id: int) -> bool:
+        """Whether this node may start a POST of the webhook now: its lease
+        has more than a webhook timeout left (renewed first when it is
+        getting short)."""
+        left = self._held.get(webhook_id, 0.0) - time.monotonic()
+        if left > self.lease - self.settings.webhook_timeout:
+            return True
+        if left > 0 and await self._take([webhook_id]):
+            return True
+        self._held.pop(webhook_id, None)
+        return False
+
     async def _send_in_order(self, rows: list[Any]) -> int:
         sent = 0
         for row in rows:
+            if not await self._holding(row.webhook_id):
+                break  # another node holds it now: it goes on from here
             # Shielded: a shutdown waits for an answer in flight rather than
             # forget it was delivered (and deliver it again after the restart).
             task = asyncio.create_task(self._attempt(row))
@@ -381,6 +521,10 @@ class Dispatcher:
 
     async def _attempt(self, row: Any) -> bool:
         code, error = await self._post(row)
+        return await self._record(row, code, error)
+
+    async def _record(self, row: Any, code: int | None, error: str | None) -> bool:
+        """Store what became of the POST; True when it was delivered."""
         settings = self.settings
         attempts = row.attempts + 1
         values: dict[str, Any] = {"attempts": attempts, "last_status_code": code}
@@ -396,7 +540,11 @@ class Dispatcher:
                 values["next_attempt_at"] = utcnow() + dt.timedelta(seconds=delay)
         async with self.db.write() as conn:
             await conn.execute(
-                sa.update(WebhookDelivery).where(WebhookDelivery.id == row.id).values(**values)
+                sa.update(WebhookDelivery)
+                # (still pending: a node that lost the lease while its POST
+                # was out never undoes what the next holder recorded)
+                .where(WebhookDelivery.id == row.id, WebhookDelivery.status == "pending")
+                .values(**values)
             )
         return error is None
 
