@@ -36,7 +36,6 @@ from volta.blocks.smart_charging import service as smart_charging
 from volta.blocks.smart_charging import v16 as smart_charging_v16
 from volta.blocks.smart_charging import v201 as smart_charging_v201
 from volta.blocks.smart_charging import v201_incoming as smart_charging_incoming
-from volta.blocks.smart_charging.engine import engine_of
 from volta.blocks.tariffs import hooks as tariffs_hooks
 from volta.blocks.transactions import v16 as transactions_v16
 from volta.blocks.transactions import v201 as transactions_v201
@@ -49,7 +48,7 @@ from volta.ocpp.versions import Version
 from volta.outgoing import OutgoingTable
 from volta.security import hash_api_token, new_api_token, new_station_password
 from volta.services import HandlerTable, Services
-from volta.store import migrate
+from volta.store import locks, migrate
 from volta.store.db import Database, DatabaseMissing, redact
 from volta.store.framelog import FrameLog
 from volta.store.models import ApiToken, utcnow
@@ -148,10 +147,10 @@ class Volta:
             log.warning("charging profiles left Requested at the last stop are marked Failed")
         self.frames.start()
         self.online_history.start()
+        # What each node does of the blocks' work (and the first allocation run).
+        housekeeping.register_cluster_callbacks(self.services)
         await self.gateway.start(self.settings.host, self.settings.ocpp_port)
         self.services.spawn(housekeeping.run_forever(self.services), name="housekeeping")
-        # Sites: the allocation survives a restart; recompute, send only differences.
-        self.services.spawn(engine_of(self.services).run_all(), name="allocate sites")
         self.services.spawn(
             Dispatcher(self.db, self.settings, node_id=self.services.node.node_id).run(),
             name="webhooks",
@@ -224,6 +223,7 @@ class Volta:
         await self.gateway.stop()
         await self.services.drain()
         await self.frames.stop()
+        await locks.close(self.db)
         await self.db.close()
 
 

@@ -9,14 +9,16 @@ import this module (checked by the import-linter contracts in pyproject.toml).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from volta.ocpp.schemas import Validation
 from volta.ocpp.versions import Version
 from volta.stations import Node, SoloNode
+from volta.store import locks
 
 if TYPE_CHECKING:
     from volta.config import Settings
@@ -142,11 +144,21 @@ class Services:
     # One lock per station for work that reads, sends and records in turn.
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
-    def station_lock(self, station_id: str) -> asyncio.Lock:
+    @contextlib.asynccontextmanager
+    async def station_lock(self, station_id: str) -> AsyncIterator[None]:
+        """Hold the station's lock for work that reads, sends and records in
+        turn (a local list sync): this process's lock, and with several
+        nodes also a PostgreSQL advisory lock (volta.store.locks), since the
+        API of any node may start such work for a station held by another."""
         lock = self._locks.get(station_id)
         if lock is None:
             lock = self._locks[station_id] = asyncio.Lock()
-        return lock
+        async with lock:
+            if not self.node.clustered:
+                yield
+                return
+            async with locks.hold(self.db, "station", station_id):
+                yield
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run `coro` in the background; its failure is logged, not lost."""

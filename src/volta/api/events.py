@@ -123,6 +123,7 @@ async def create_webhook(body: WebhookCreate, services: ServicesDep) -> WebhookC
         )
     except webhooks.BadWebhook as exc:
         raise HTTPException(422, str(exc)) from None
+    await _tell_nodes(services)
     return WebhookCreated(**created)
 
 
@@ -152,6 +153,7 @@ async def update_webhook(webhook_id: Id, body: WebhookUpdate, services: Services
         raise HTTPException(422, str(exc)) from None
     if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"webhook {webhook_id} not found")
+    await _tell_nodes(services)
     return await get_webhook(webhook_id, services)
 
 
@@ -159,7 +161,16 @@ async def update_webhook(webhook_id: Id, body: WebhookUpdate, services: Services
 async def delete_webhook(webhook_id: Id, services: ServicesDep) -> Response:
     if not await webhooks.remove(services.db, webhook_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"webhook {webhook_id} not found")
+    await _tell_nodes(services)
     return Response(status_code=204)
+
+
+async def _tell_nodes(services: Services) -> None:
+    """With several nodes, each forgets the event types webhooks want now
+    (else a node would queue no delivery for a new webhook for up to
+    events.service.HOOKS_TTL); this node did already."""
+    if services.node.clustered:
+        await services.node.publish(events.CHANGED_TOPIC, {})
 
 
 @router.get("/webhooks/{webhook_id}/deliveries", response_model=list[DeliveryOut])

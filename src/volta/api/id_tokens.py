@@ -68,7 +68,7 @@ async def update_token(token: str, body: IdTokenUpdate, services: ServicesDep) -
     if not await service.update_token(services.db, token, **values):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"id token {token} not found")
     # Stations whose local list holds the token get the change now if online.
-    services.spawn(local_lists.sync_all(services), name="local-lists-after-token-change")
+    services.spawn(local_lists.sync_everywhere(services), name="local-lists-after-token-change")
     return await get_token(token, services)
 
 
@@ -76,5 +76,5 @@ async def update_token(token: str, body: IdTokenUpdate, services: ServicesDep) -
 async def remove_token(token: str, services: ServicesDep) -> Response:
     if not await service.remove_token(services.db, token):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"id token {token} not found")
-    services.spawn(local_lists.sync_all(services), name="local-lists-after-token-removal")
+    services.spawn(local_lists.sync_everywhere(services), name="local-lists-after-token-removal")
     return Response(status_code=204)

@@ -1,6 +1,9 @@
 """Sites and circuits (load management): a tree of grid connections,
 sub-panels and stations, each node with a limit the allocator keeps to
-(docs/smart-charging.md, "Sites and load management")."""
+(docs/smart-charging.md, "Sites and load management").
+
+The allocator runs on the leader (smart_charging/leader.py): a route that
+recomputes has the leader run and waits for it, whichever node answers."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Path, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, model_validator
 
+from volta.blocks.smart_charging import leader
 from volta.blocks.smart_charging import sites as site_store
 from volta.blocks.smart_charging.allocator import phase_set
 from volta.blocks.smart_charging.engine import Engine, engine_of
@@ -178,14 +182,6 @@ async def _require(engine: Engine, site_id: int) -> SiteRecord:
     return site
 
 
-async def _recompute(engine: Engine, *site_ids: int | None) -> None:
-    """Run the trees of these sites now (their roots, once each)."""
-    sites = await engine.sites()
-    roots = {site_store.root_of(sites, s) for s in site_ids if s is not None and s in sites}
-    for root in sorted(roots):
-        await engine.run(root)
-
-
 @router.post("/sites", response_model=SiteOut, status_code=201)
 async def create_site(body: SiteCreate, services: ServicesDep) -> SiteOut:
     engine = engine_of(services)
@@ -193,7 +189,7 @@ async def create_site(body: SiteCreate, services: ServicesDep) -> SiteOut:
         site = await site_store.create_site(services.db, **body.model_dump())
     except SiteError as exc:
         raise _invalid("parent_id", str(exc)) from None
-    engine.tree_changed()
+    await leader.tree_changed(services)
     return await _out(services, engine, site)
 
 
@@ -225,21 +221,20 @@ async def update_site(site_id: SiteId, body: SiteUpdate, services: ServicesDep) 
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     old_root = site_store.root_of(await engine.sites(), before.id)
-    engine.tree_changed()
-    await _recompute(engine, old_root, site_id)
+    await leader.tree_changed(services)
+    await leader.recompute(services, old_root, site_id)
     return await _out(services, engine, site)
 
 
 @router.delete("/sites/{site_id}", status_code=204)
 async def delete_site(site_id: SiteId, services: ServicesDep) -> Response:
-    engine = engine_of(services)
     try:
         await site_store.delete_site(services.db, site_id)
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except SiteInUse as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    engine.tree_changed()
+    await leader.tree_changed(services)
     return Response(status_code=204)
 
 
@@ -256,8 +251,8 @@ async def set_limit(site_id: SiteId, body: LimitIn, services: ServicesDep) -> Si
         )
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    engine.tree_changed()
-    await _recompute(engine, site_id)
+    await leader.tree_changed(services)
+    await leader.recompute(services, site_id)
     return await _out(services, engine, site)
 
 
@@ -268,8 +263,8 @@ async def push_meter(site_id: SiteId, body: MeterIn, services: ServicesDep) -> S
     engine = engine_of(services)
     await _require(engine, site_id)
     site = await site_store.record_non_ev_load(services.db, site_id, body.non_ev_load_a)
-    engine.tree_changed()
-    await _recompute(engine, site_id)
+    await leader.tree_changed(services)
+    await leader.recompute(services, site_id)
     return await _out(services, engine, site)
 
 
@@ -286,24 +281,21 @@ async def set_priority(
         await site_store.set_priority(services.db, station_id, evse_id, body.priority)
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    await engine_of(services).touch(station_id)
+    await leader.touch(services, station_id)
     return Response(status_code=204)
 
 
 async def place_station(services: Services, station_id: str, site_id: int | None) -> None:
     """`site_id` of PUT / PATCH /stations/{id}: hang the station from a site
     (None: from none); both trees are recomputed and its fallback sent."""
-    engine = engine_of(services)
     try:
         before = await site_store.place_station(services.db, station_id, site_id)
     except SiteError as exc:
         raise _invalid("site_id", str(exc)) from None
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    engine.station_moved(station_id)
-    if before is not None and before != site_id:
-        await engine.left_site(station_id)
-    await _recompute(engine, before, site_id)
+    await leader.tree_changed(services)
+    await leader.placed(services, station_id, before, site_id)
 
 
 def site_fields(values: dict[str, Any]) -> tuple[bool, int | None]:

@@ -64,6 +64,9 @@ _EVENT_ROW = RawStatement.insert(
 # once after this process changes a webhook (`forget_hooks`). Another
 # process's change is seen within HOOKS_TTL.
 HOOKS_TTL = 1.0
+# With several nodes the API's node tells every node a webhook changed, on
+# this topic (volta.housekeeping.register_cluster_callbacks listens).
+CHANGED_TOPIC = "webhooks.changed"
 _wanted: weakref.WeakKeyDictionary[Database, tuple[float, asyncio.Future[frozenset[str]]]] = (
     weakref.WeakKeyDictionary()
 )

@@ -285,9 +285,13 @@ def _sqlite_stats(path: str, tables: list[str]) -> tuple[int, dict[str, int]]:
         conn.close()
 
 
-async def run_forever(db: Database, settings: Settings) -> None:
+async def run_forever(
+    db: Database, settings: Settings, *, prunes: Callable[[], bool] = lambda: True
+) -> None:
     """Prune every `retention_interval` seconds and refresh the statistics
-    every `db_stats_interval`; failures are logged and tried again."""
+    every `db_stats_interval`; failures are logged and tried again. With
+    several nodes only the one for which `prunes()` is true (the leader)
+    prunes; every node refreshes its /metrics statistics (a read)."""
     retention = Retention(db, settings)
     next_prune = next_stats = time.monotonic()
     while True:
@@ -300,7 +304,10 @@ async def run_forever(db: Database, settings: Settings) -> None:
                 raise
             except Exception as exc:
                 log.warning("could not refresh the database statistics (%s)", type(exc).__name__)
-        if now >= next_prune:
+        if now >= next_prune and not prunes():
+            # Not this node's to do now; it may lead soon (another node died).
+            next_prune = now + min(settings.retention_interval, 5.0)
+        elif now >= next_prune:
             next_prune = now + settings.retention_interval
             try:
                 await retention.prune()

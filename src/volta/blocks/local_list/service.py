@@ -338,14 +338,41 @@ async def stations_owed(db: Database) -> list[str]:
 
 
 async def sync_all(services: Services) -> int:
-    """Send what is owed to every connected station (housekeeping)."""
-    online = services.router.online()
+    """Send what is owed to every station connected to this node
+    (housekeeping, and after a token changed): each node sends its own
+    stations' lists, so a list owed is sent once, by the node holding the
+    station."""
+    here = services.router.local()
+    if not here:
+        return 0
     sent = 0
     for station_id in await stations_owed(services.db):
-        if station_id in online:
+        if station_id in here:
             result = await sync(services, station_id, patient=True)
             sent += bool(result.get("sent"))
     return sent
+
+
+# Every node's listener: lists may be owed (a token changed on some node's API).
+OWED_TOPIC = "local_lists.owed"
+
+
+async def sync_everywhere(services: Services) -> None:
+    """Have every node send what is owed to the stations it holds (after a
+    token changed): this node's own at once, the others' by a message."""
+    if services.node.clustered:
+        await services.node.publish(OWED_TOPIC, {})
+    else:
+        await sync_all(services)
+
+
+def register(services: Services) -> None:
+    """Listen for lists owed on every node (volta.housekeeping registers it)."""
+
+    async def owed(_: dict[str, Any]) -> None:
+        services.spawn(sync_all(services), name="local-lists-owed")
+
+    services.node.listen(OWED_TOPIC, owed)
 
 
 async def _after_boot(ctx: CallContext, request: dict[str, Any], answer: dict[str, Any]) -> None:

@@ -168,15 +168,30 @@ class Engine:
         self.schedule(root)
 
     def schedule(self, root_id: int) -> None:
-        """Coalesce triggers: one run per tree per `debounce_s`."""
-        if root_id in self._pending:
+        """Coalesce triggers: one run per tree per `debounce_s` (on the
+        leader only: leader.py forwards other nodes' inputs to it)."""
+        if root_id in self._pending or not self.services.node.is_leader():
             return
         self._pending.add(root_id)
         self.services.spawn(self._later(root_id), name=f"allocate site {root_id}")
 
     async def _later(self, root_id: int) -> None:
         await asyncio.sleep(self.debounce_s)
+        if not self.services.node.is_leader():
+            self._pending.discard(root_id)  # leadership moved: the new leader runs it
+            return
         await self.run(root_id)
+
+    def stand_down(self) -> None:
+        """This node no longer leads: forget the live state (the leader
+        keeps its own; when this node leads again it starts afresh, as after
+        a restart) and what was due to run."""
+        self.live.clear()
+        self._pending.clear()
+        self._resend.clear()
+        self._force.clear()
+        self._tx_keys.clear()
+        self.tree_changed()
 
     async def run(self, root_id: int) -> RunReport:
         lock = self._locks.setdefault(root_id, asyncio.Lock())

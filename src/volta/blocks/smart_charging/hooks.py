@@ -8,6 +8,10 @@ engine.DRAW_CHANGE_A from what the last run assumed, an EV's charging needs
 (2.0.1 K15) and a BootNotification (a station that restarted may have lost
 its profiles: its fallback and TxProfiles are sent again). A station on no
 site costs one dict lookup per message (after its first).
+
+With several nodes these run on the node holding the station, and all but
+`managed()` (and the placement read at a boot) on the leader: `leader_hook`
+forwards the input to it from any other node (leader.py).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from volta.blocks.smart_charging.engine import engine_of
+from volta.blocks.smart_charging.leader import forward, leader_hook
 from volta.ocpp.versions import Version
 from volta.services import CallContext, HandlerTable
 
@@ -97,10 +102,24 @@ async def _meter(ctx: CallContext, evse_id: int | None, meter: list[dict[str, An
 
 
 async def _boot(ctx: CallContext, response: dict[str, Any]) -> None:
-    if response.get("status") == "Accepted":
-        engine = engine_of(ctx.services)
-        await engine.station_booted(ctx.station_id)
+    if response.get("status") != "Accepted":
+        return
+    engine = engine_of(ctx.services)
+    # Every node reads where the station hangs from now (its cached tree
+    # answers `managed()`); the leader recomputes.
+    await engine.station_booted(ctx.station_id)
+    if ctx.services.node.is_leader():
         await engine.touch(ctx.station_id, resend=True)
+    elif await engine.root_of_station(ctx.station_id) is not None:
+        await forward(ctx, "booted", {}, response)
+
+
+@leader_hook
+async def booted(ctx: CallContext, _: dict[str, Any], __: dict[str, Any]) -> None:
+    """A station on a site (re)booted at another node: on the leader."""
+    engine = engine_of(ctx.services)
+    await engine.station_booted(ctx.station_id)
+    await engine.touch(ctx.station_id, resend=True)
 
 
 # -- OCPP 1.6 -----------------------------------------------------------------
@@ -112,6 +131,7 @@ async def boot_v16(ctx: CallContext, _: dict[str, Any], response: dict[str, Any]
 
 
 @handlers.after(V16, "StartTransaction", when=managed)
+@leader_hook
 async def started_v16(ctx: CallContext, request: dict[str, Any], response: dict[str, Any]) -> None:
     if not await _on_site(ctx):
         return
@@ -121,11 +141,13 @@ async def started_v16(ctx: CallContext, request: dict[str, Any], response: dict[
 
 
 @handlers.after(V16, "StopTransaction", when=managed)
+@leader_hook
 async def stopped_v16(ctx: CallContext, _: dict[str, Any], __: dict[str, Any]) -> None:
     await engine_of(ctx.services).touch(ctx.station_id)
 
 
 @handlers.after(V16, "StatusNotification", when=managed)
+@leader_hook
 async def status_v16(ctx: CallContext, request: dict[str, Any], _: dict[str, Any]) -> None:
     connector = int(request["connectorId"])
     if connector == 0 or not await _on_site(ctx):
@@ -135,6 +157,7 @@ async def status_v16(ctx: CallContext, request: dict[str, Any], _: dict[str, Any
 
 
 @handlers.after(V16, "MeterValues", when=managed)
+@leader_hook
 async def meter_v16(ctx: CallContext, request: dict[str, Any], _: dict[str, Any]) -> None:
     await _meter(ctx, int(request["connectorId"]), request.get("meterValue", []))
 
@@ -148,6 +171,7 @@ async def boot_v201(ctx: CallContext, _: dict[str, Any], response: dict[str, Any
 
 
 @handlers.after(V201, "TransactionEvent", when=managed)
+@leader_hook
 async def transaction_event(ctx: CallContext, request: dict[str, Any], _: dict[str, Any]) -> None:
     if not await _on_site(ctx):
         return
@@ -177,11 +201,13 @@ async def transaction_event(ctx: CallContext, request: dict[str, Any], _: dict[s
 
 
 @handlers.after(V201, "MeterValues", when=managed)
+@leader_hook
 async def meter_v201(ctx: CallContext, request: dict[str, Any], _: dict[str, Any]) -> None:
     await _meter(ctx, int(request["evseId"]), request.get("meterValue", []))
 
 
 @handlers.after(V201, "StatusNotification", when=managed)
+@leader_hook
 async def status_v201(ctx: CallContext, request: dict[str, Any], _: dict[str, Any]) -> None:
     # 2.0.1 says Occupied / Available (charging states come with
     # TransactionEvent); an EVSE that was charging and is Available again
@@ -194,6 +220,7 @@ async def status_v201(ctx: CallContext, request: dict[str, Any], _: dict[str, An
 
 
 @handlers.after(V201, "NotifyEVChargingNeeds")
+@leader_hook
 async def needs(ctx: CallContext, request: dict[str, Any], response: dict[str, Any]) -> None:
     if response.get("status") == "Accepted":
         await engine_of(ctx.services).needs_accepted(ctx.station_id, int(request["evseId"]))

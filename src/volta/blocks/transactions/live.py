@@ -227,3 +227,12 @@ def live_of(db: Database) -> LiveTransactions:
     if live is None:
         live = _registries[db] = LiveTransactions()
     return live
+
+
+def on_station_moved(db: Database, station_id: str) -> None:
+    """The station connected to another node: its sessions are followed
+    there now; what this node kept of them would be stale if it came back
+    (volta.housekeeping.register_cluster_callbacks)."""
+    live = _registries.get(db)
+    if live is not None:
+        live.forget_station(station_id)
