@@ -28,7 +28,7 @@ from volta.blocks.provisioning import v16 as provisioning_v16
 from volta.blocks.provisioning import v201 as provisioning_v201
 from volta.blocks.remote_control import v16 as remote_control_v16
 from volta.blocks.remote_control import v201 as remote_control_v201
-from volta.blocks.remote_control.service import recover_pending
+from volta.blocks.remote_control.service import recover_pending, stale_after
 from volta.blocks.reservations import v16 as reservations_v16
 from volta.blocks.reservations import v201 as reservations_v201
 from volta.blocks.smart_charging import hooks as smart_charging_hooks
@@ -140,10 +140,13 @@ class Volta:
         await migrate.upgrade(self.db)
         await prepare_secrets(self.db, self.settings)
         await self._ensure_api_token()
-        recovered = await recover_pending(self.services)
+        # Other nodes' commands may be in flight: with several, only the
+        # stale ones (and the leader's housekeeping goes on doing so).
+        older = stale_after(self.services) if self.services.node.clustered else None
+        recovered = await recover_pending(self.services, older_than=older)
         if recovered:
             log.warning("%d commands were pending at the last stop; marked as error", recovered)
-        if await smart_charging.recover_requested(self.db):
+        if await smart_charging.recover_requested(self.db, older_than=older):
             log.warning("charging profiles left Requested at the last stop are marked Failed")
         self.frames.start()
         self.online_history.start()

@@ -394,15 +394,18 @@ async def record_start_profile(
     return _installed(row, command)
 
 
-async def recover_requested(db: Database) -> int:
+async def recover_requested(db: Database, *, older_than: float | None = None) -> int:
     """Profiles left `Requested` by a stop mid-command never got their answer:
     Failed, so that nothing counts them as installed (their commands are
-    marked as errors by remote_control.recover_pending)."""
+    marked as errors by remote_control.recover_pending). With several nodes
+    (`older_than` seconds given) only those older than any call can wait."""
+    due = ChargingProfile.status == "Requested"
+    if older_than is not None:
+        cutoff = utcnow() - dt.timedelta(seconds=older_than)
+        due = sa.and_(due, ChargingProfile.updated_at < cutoff)
     async with db.write() as conn:
         result = await conn.execute(
-            sa.update(ChargingProfile)
-            .where(ChargingProfile.status == "Requested")
-            .values(status="Failed", updated_at=utcnow())
+            sa.update(ChargingProfile).where(due).values(status="Failed", updated_at=utcnow())
         )
     return int(result.rowcount or 0)
 
