@@ -203,3 +203,37 @@ async def test_a_failure_recorded_late_does_not_undo_a_delivery(database):
         async with db.read() as conn:
             after = (await conn.execute(sa.select(WebhookDelivery))).one()
         assert (after.status, after.attempts, after.last_error) == ("delivered", 0, None)
+
+
+async def test_a_node_without_the_key_leaves_the_webhook_to_the_others(database):
+    """A node that cannot open the signing secrets (another key) takes no
+    webhook: the deliveries wait for a node that can sign them, and none is
+    failed for want of the key."""
+    settings = settings_of(database)
+    keyless = make_settings(
+        database,
+        webhook_allow_private_targets=True,
+        webhook_timeout=WEBHOOK_TIMEOUT,
+        secret_key="another-key-of-at-least-32-characters-long",
+    )
+    async with running_receiver() as receiver, two_nodes(database) as (db_a, db_b):
+        await setup_hook(db_a, settings, receiver)
+        await emit_events(db_a, 3)
+        own = db_b is db_a  # SQLite: one Database object holds one key
+        if own:
+            db_b = Database(database.url, schema=database.schema)
+        try:
+            async with dispatching(db_b, keyless, "keyless"):
+                assert not await wait_until(lambda: receiver.accepted, timeout=1.0)
+                async with db_a.read() as conn:
+                    hook = (await conn.execute(sa.select(Webhook.dispatch_node))).scalar_one()
+                    tried = (
+                        await conn.execute(sa.select(sa.func.max(WebhookDelivery.attempts)))
+                    ).scalar_one()
+                assert (hook, tried) == (None, 0)
+                async with dispatching(db_a, settings, "with-key"):
+                    assert await wait_until(lambda: len(receiver.accepted) >= 3, timeout=5)
+        finally:
+            if own:
+                await db_b.close()
+        assert receiver.bad_signatures == 0

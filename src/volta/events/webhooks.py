@@ -327,6 +327,7 @@ class Dispatcher:
         # measured from before the UPDATE that took it (never later than the
         # database says).
         self._held: dict[int, float] = {}
+        self._key_warned = 0.0
 
     async def run(self) -> None:
         settings = self.settings
@@ -454,9 +455,23 @@ class Dispatcher:
                 or hook.dispatch_until < now
             ):
                 wanted.append(hook.id)
-        if wanted:
+        if wanted and await self._can_sign():
             held.extend(await self._take(wanted))
         return held
+
+    async def _can_sign(self) -> bool:
+        """Whether this node opens the signing secrets: a node without the
+        key (a host that lacks the key file the others share) takes no
+        webhook, so it never fails deliveries that the others could send."""
+        try:
+            await secret_box(self.db, self.settings)
+        except SecretKeyError as exc:
+            now = time.monotonic()
+            if now >= self._key_warned:
+                self._key_warned = now + 60.0
+                log.error("webhooks: %s; this node leaves the deliveries to the others", exc)
+            return False
+        return True
 
     async def _take(self, webhook_ids: list[int]) -> list[int]:
         """Take or renew the leases of these webhooks where no other node
