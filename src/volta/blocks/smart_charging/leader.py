@@ -61,7 +61,12 @@ def leader_hook(fn: FollowUp) -> FollowUp:
     ) -> None:
         if ctx.services.node.is_leader():
             await fn(ctx, request, response)
-        else:
+            return
+        # Only what the leader would act on goes to it: the cached tree is
+        # read again here when due (the leader's hooks do so on their own).
+        engine = engine_of(ctx.services)
+        await engine.sites()
+        if engine.wants(ctx.station_id):
             await forward(ctx, name, request, response)
 
     follow_up.__name__ = follow_up.__qualname__ = name
