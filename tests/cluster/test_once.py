@@ -1,0 +1,276 @@
+"""Work done once across nodes: two or three Volta nodes on one PostgreSQL
+schema and a real NATS server, real stations over real sockets, a real
+webhook receiver.
+
+What an operator checks: every event reaches a webhook once and in order
+whichever node's station raised it, also when the node sending them stops;
+a session limit is enforced once (one stop asked, one event); a
+reservation expires on the leader only; a local list owed is sent once, by
+the node holding the station, also after a token changed on another node's
+API; a site whose stations are on two nodes is allocated by the leader and
+both stations get their profiles, also when the API of the other node
+changes the limit; and when the leader stops, the next one recomputes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import httpx
+import sqlalchemy as sa
+
+from tests.blocks.test_sites import boot, fleet, make_site, place, start
+from tests.conftest import API_TOKEN
+from tests.events.receiver import running_receiver
+from tests.helpers import add_token, answer, now_iso, register, station, wait_until
+from volta import housekeeping
+from volta.app import Volta
+from volta.blocks.local_list import service as local_lists
+from volta.blocks.smart_charging.engine import engine_of
+from volta.store.models import Event, Reservation, Webhook, utcnow
+
+FAST = {
+    "webhook_allow_private_targets": True,
+    "webhook_retry_base": 0.2,
+    "webhook_max_attempts": 50,
+    "webhook_timeout": 1.0,
+    "housekeeping_interval": 0.2,
+}
+
+
+@contextlib.asynccontextmanager
+async def api_of(volta: Volta) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{volta.api_port}",
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+        timeout=15,
+    ) as client:
+        yield client
+
+
+async def the_leader(*volta: Volta, timeout: float = 10.0) -> Volta:
+    """The one node that leads (waits until exactly one does)."""
+    found: list[Volta] = []
+
+    def one() -> bool:
+        found[:] = [v for v in volta if v.services.node.is_leader()]
+        return len(found) == 1
+
+    assert await wait_until(one, timeout=timeout), "no single leader"
+    return found[0]
+
+
+async def online_everywhere(station_id: str, *volta: Volta) -> bool:
+    return await wait_until(lambda: all(station_id in v.router.online() for v in volta), timeout=5)
+
+
+async def visit(volta: Volta, station_id: str) -> None:
+    """A station connects, boots and leaves: station.online, station.offline."""
+    async with station(volta, station_id) as cp:
+        await cp.call("BootNotification", {"chargePointVendor": "v", "chargePointModel": "m"})
+
+
+async def event_ids(volta: Volta) -> list[int]:
+    async with volta.db.read() as conn:
+        return [
+            int(i) for i in (await conn.execute(sa.select(Event.id).order_by(Event.id))).scalars()
+        ]
+
+
+async def test_events_from_both_nodes_reach_a_webhook_once_in_order(nodes):
+    a = await nodes(node_id="a", **FAST)
+    b = await nodes(node_id="b", **FAST)
+    for i in range(3):
+        await register(a, f"WH-A{i}")
+        await register(a, f"WH-B{i}")
+    async with api_of(a) as api, running_receiver() as receiver:
+        r = await api.post("/api/v1/webhooks", json={"url": receiver.url})
+        assert r.status_code == 201, r.text
+        receiver.secret = r.json()["secret"]
+        # Stations on both nodes, one after the other (events in commit order).
+        for i in range(3):
+            await visit(a, f"WH-A{i}")
+            await visit(b, f"WH-B{i}")
+        assert await wait_until(lambda: len(receiver.accepted) >= 12, timeout=10)
+        assert not await wait_until(lambda: len(receiver.accepted) > 12, timeout=1.0)
+        assert receiver.ids() == await event_ids(a)  # every event, once, in order
+        assert {e["data"]["station_id"] for e in receiver.accepted} == {
+            *(f"WH-A{i}" for i in range(3)),
+            *(f"WH-B{i}" for i in range(3)),
+        }
+
+        # The receiver fails for a while: deliveries wait at the lease holder.
+        receiver.fail_next = 10**6
+        for i in range(3):
+            await visit(a, f"WH-A{i}")
+            await visit(b, f"WH-B{i}")
+        assert await wait_until(lambda: receiver.refused >= 2, timeout=10)
+        async with a.db.read() as conn:
+            holder_id = (await conn.execute(sa.select(Webhook.dispatch_node))).scalar_one()
+        assert holder_id in ("a", "b")
+        holder, other = (a, b) if holder_id == "a" else (b, a)
+        # The node sending them stops; the receiver is well again: the other
+        # node takes the webhook over and sends the rest, each once, in order.
+        await holder.stop()
+        receiver.fail_next = 0
+        expected = await event_ids(other)
+        assert await wait_until(lambda: len(receiver.accepted) >= len(expected), timeout=10)
+        assert not await wait_until(lambda: len(receiver.accepted) > len(expected), timeout=1.0)
+        assert receiver.ids() == expected
+        delivery_ids = [h["x-volta-delivery-id"] for h in receiver.headers]
+        assert len(delivery_ids) == len(set(delivery_ids))
+        assert receiver.bad_signatures == 0
+        async with other.db.read() as conn:
+            holder_now = (await conn.execute(sa.select(Webhook.dispatch_node))).scalar_one()
+        assert holder_now == other.services.node.node_id
+
+
+async def test_a_session_limit_is_enforced_once(nodes):
+    """A 1 s session limit with two nodes running housekeeping every 0.2 s:
+    the station (on the node that does not lead) is asked to stop once, and
+    one limit.reached event is raised."""
+    a = await nodes(node_id="a", **FAST)
+    b = await nodes(node_id="b", **FAST)
+    leader = await the_leader(a, b)
+    follower = b if leader is a else a
+    await register(a, "LIM-1")
+    await add_token(a, "LIM-CARD", limits={"limit_seconds": 1})
+    async with station(follower, "LIM-1") as cp:
+        await cp.call("BootNotification", {"chargePointVendor": "v", "chargePointModel": "m"})
+        assert await online_everywhere("LIM-1", a, b)
+        await cp.call(
+            "StartTransaction",
+            {"connectorId": 1, "idTag": "LIM-CARD", "meterStart": 0, "timestamp": now_iso()},
+        )
+        assert await wait_until(
+            lambda: any(a == "RemoteStopTransaction" for a, _ in cp.received), timeout=6
+        )
+        await asyncio.sleep(1.0)  # five more housekeeping runs on each node
+        assert [a for a, _ in cp.received].count("RemoteStopTransaction") == 1
+    async with a.db.read() as conn:
+        reached = (
+            await conn.execute(
+                sa.select(sa.func.count()).select_from(Event).where(Event.type == "limit.reached")
+            )
+        ).scalar_one()
+    assert reached == 1
+
+
+async def test_reservations_expire_on_the_leader_only(nodes):
+    a = await nodes(node_id="a", housekeeping_interval=3600)
+    b = await nodes(node_id="b", housekeeping_interval=3600)
+    leader = await the_leader(a, b)
+    follower = b if leader is a else a
+    await register(a, "RES-1")
+    async with a.db.write() as conn:
+        await conn.execute(
+            sa.insert(Reservation).values(
+                id=7,
+                station_id="RES-1",
+                evse_id=1,
+                id_token="RES-CARD",
+                expires_at=utcnow() - dt.timedelta(seconds=1),
+                status="Accepted",
+                created_at=utcnow(),
+                updated_at=utcnow(),
+            )
+        )
+
+    async def status() -> str:
+        async with a.db.read() as conn:
+            return str(
+                (
+                    await conn.execute(sa.select(Reservation.status).where(Reservation.id == 7))
+                ).scalar_one()
+            )
+
+    done = await housekeeping.run_once(follower.services)
+    assert done["reservations_expired"] == 0
+    assert await status() == "Accepted"
+    done = await housekeeping.run_once(leader.services)
+    assert done["reservations_expired"] == 1
+    assert await status() == "Expired"
+
+
+async def test_a_local_list_is_sent_once_by_the_node_holding_the_station(nodes):
+    a = await nodes(node_id="a", housekeeping_interval=3600)
+    b = await nodes(node_id="b", housekeeping_interval=3600)
+    await register(a, "LL-1")
+    await add_token(a, "LL-CARD")
+    async with station(b, "LL-1") as cp:
+        cp.handlers["SendLocalList"] = answer({"status": "Accepted"})
+        await cp.call("BootNotification", {"chargePointVendor": "v", "chargePointModel": "m"})
+        assert await online_everywhere("LL-1", a, b)
+        # A list is owed now (made while the station is connected).
+        await local_lists.set_members(a.db, "LL-1", None)
+        # Node a does not hold the station: its housekeeping sends nothing.
+        assert await local_lists.sync_all(a.services) == 0
+        assert (await housekeeping.run_once(a.services))["lists"] == 0
+        assert not [x for x, _ in cp.received if x == "SendLocalList"]
+        # Node b does, and sends it once.
+        assert await local_lists.sync_all(b.services) == 1
+        assert await local_lists.sync_all(b.services) == 0
+        sent = [kw for x, kw in cp.received if x == "SendLocalList"]
+        assert len(sent) == 1 and sent[0]["update_type"] == "Full"
+
+        # A token changed through node a's API: node b sends the change.
+        async with api_of(a) as api:
+            r = await api.patch("/api/v1/id-tokens/LL-CARD", json={"status": "Blocked"})
+            assert r.status_code == 200, r.text
+        assert await wait_until(
+            lambda: [x for x, _ in cp.received].count("SendLocalList") == 2, timeout=5
+        )
+        await asyncio.sleep(0.5)
+        sent = [kw for x, kw in cp.received if x == "SendLocalList"]
+        assert len(sent) == 2 and sent[1]["update_type"] == "Differential"
+
+
+async def test_a_site_on_two_nodes_is_allocated_by_the_leader(nodes):
+    a = await nodes(node_id="a")
+    b = await nodes(node_id="b")
+    first_leader = await the_leader(a, b)
+    for sid in ("SITE-A", "SITE-B"):
+        await register(a, sid)
+        await add_token(a, f"CARD-{sid}")
+    async with api_of(a) as api_a, api_of(b) as api_b:
+        site = await make_site(api_a, 32.0)
+        await place(api_a, "SITE-A", site)
+        await place(api_b, "SITE-B", site)
+        async with fleet(a, ["SITE-A"], "1.6") as (on_a,), fleet(b, ["SITE-B"], "1.6") as (on_b,):
+            for r in (on_a, on_b):
+                await boot(r.cp)
+            assert await online_everywhere("SITE-A", a, b)
+            assert await online_everywhere("SITE-B", a, b)
+            # The fallback: 32 A shared by two idle EVSEs.
+            assert await wait_until(lambda: on_a.fallback == on_b.fallback == 16.0, timeout=5)
+            for r in (on_a, on_b):
+                await start(r.cp)
+            assert await wait_until(lambda: on_a.tx_limit == on_b.tx_limit == 16.0, timeout=5)
+            # Only the leader's engine ran.
+            follower = b if first_leader is a else a
+            assert engine_of(first_leader.services).last
+            assert not engine_of(follower.services).last
+
+            # The limit changed through the follower's API: the leader runs,
+            # and the answer comes once both stations have their profiles.
+            api_f = api_b if follower is b else api_a
+            r = await api_f.put(f"/api/v1/sites/{site}/limit", json={"max_current_a": 24.0})
+            assert r.status_code == 200, r.text
+            assert (on_a.tx_limit, on_b.tx_limit) == (12.0, 12.0)
+            assert not engine_of(follower.services).last
+
+            # The leader stops: its station leaves with it; the other node
+            # leads, recomputes from the database, and allocates from now on.
+            remaining = on_b if first_leader is a else on_a
+            await first_leader.stop()
+            new_leader = await the_leader(follower, timeout=15)
+            assert new_leader is follower
+            assert await wait_until(lambda: engine_of(follower.services).last, timeout=5)
+            api_n = api_b if follower is b else api_a
+            r = await api_n.put(f"/api/v1/sites/{site}/limit", json={"max_current_a": 30.0})
+            assert r.status_code == 200, r.text
+            # The station that left is counted at what it confirmed (12 A).
+            assert remaining.tx_limit == 18.0
