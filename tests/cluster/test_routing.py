@@ -182,3 +182,26 @@ async def test_a_command_in_flight_to_a_node_that_dies_is_answered_offline(
 
         assert await wait_until(recorded_offline, timeout=8)
         stall.set()
+
+
+async def test_after_nats_restarts_the_nodes_learn_again_where_stations_are(
+    nodes, nats_server
+) -> None:
+    a = await nodes("node-a")
+    b = await nodes("node-b")
+    await register(a, "CS-5")
+    async with station(a, "CS-5"):
+        assert await wait_until(lambda: "CS-5" in b.router.online(), timeout=5)
+        nats_server.stop()
+        # Longer than the lease: each node takes the other for dead.
+        assert await wait_until(lambda: "CS-5" not in b.router.online(), timeout=5)
+        # The station stays connected to node A all along.
+        assert a.router.holds("CS-5")
+        await nats_server.start()
+        assert await wait_until(lambda: "CS-5" in b.router.online(), timeout=10)
+        async with api(b) as client:
+            r = await client.post(
+                "/api/v1/stations/CS-5/commands/ChangeConfiguration",
+                json={"key": "HeartbeatInterval", "value": "90"},
+            )
+        assert r.json()["status"] == "accepted", r.json()
