@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from tests.conftest import API_TOKEN
 from tests.helpers import Station16, connect, register, station, wait_until
 from volta.app import Volta
-from volta.store.models import Event, Station
+from volta.store.models import Command, Event, Station
 
 
 def api(volta: Volta) -> httpx.AsyncClient:
@@ -205,3 +205,37 @@ async def test_after_nats_restarts_the_nodes_learn_again_where_stations_are(
                 json={"key": "HeartbeatInterval", "value": "90"},
             )
         assert r.json()["status"] == "accepted", r.json()
+
+
+async def test_a_node_starting_leaves_another_nodes_command_in_flight_alone(nodes) -> None:
+    a = await nodes("node-a")
+    await register(a, "CS-6")
+    async with station(a, "CS-6") as cp:
+        release = asyncio.Event()
+
+        async def slow_reset(request: dict) -> dict:
+            await release.wait()
+            return {"status": "Accepted"}
+
+        cp.handlers["Reset"] = slow_reset
+        async with api(a) as client:
+            sent = asyncio.create_task(
+                client.post("/api/v1/stations/CS-6/commands/Reset", json={"type": "Soft"})
+            )
+            await asyncio.sleep(0.3)
+            # A node joins while the command waits for the station's answer:
+            # the command is still pending, not marked as left by a crash.
+            await nodes("node-c")
+            async with a.db.read() as conn:
+                statuses = (
+                    await conn.execute(
+                        sa.select(Command.status).where(Command.station_id == "CS-6")
+                    )
+                ).scalars()
+                assert list(statuses) == ["pending"]
+            release.set()
+            r = await sent
+        assert r.json()["status"] == "accepted", r.json()
+        async with api(a) as client:
+            stored = (await client.get(f"/api/v1/commands/{r.json()['id']}")).json()
+        assert stored["status"] == "accepted"
