@@ -239,3 +239,27 @@ async def test_a_node_starting_leaves_another_nodes_command_in_flight_alone(node
         async with api(a) as client:
             stored = (await client.get(f"/api/v1/commands/{r.json()['id']}")).json()
         assert stored["status"] == "accepted"
+
+
+async def test_the_dashboard_of_another_node_shows_the_station_and_commands_it(nodes) -> None:
+    from tests.web.conftest import ADMIN, add_users, csrf_of, sign_in
+
+    a = await nodes("node-a")
+    b = await nodes("node-b")
+    await add_users(a)
+    await register(a, "CS-7")
+    async with station(a, "CS-7") as cp:
+        assert await wait_until(lambda: "CS-7" in b.router.online(), timeout=5)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{b.api_port}", timeout=20) as web:
+            await sign_in(web, *ADMIN)
+            fleet = await web.get("/ui/stations")
+            assert fleet.status_code == 200
+            assert 'data-testid="online-count">1<' in fleet.text
+            page = await web.get("/stations/CS-7")
+            r = await web.post(
+                "/stations/CS-7/commands",
+                data={"kind": "reset", "type": "Soft"},
+                headers={"X-CSRF-Token": csrf_of(page.text)},
+            )
+            assert r.status_code == 200 and "accepted" in r.text, r.text
+        assert [c[0] for c in cp.received] == ["Reset"]
