@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import gc
 import logging
 import os
@@ -28,7 +29,7 @@ from volta.blocks.provisioning import v16 as provisioning_v16
 from volta.blocks.provisioning import v201 as provisioning_v201
 from volta.blocks.remote_control import v16 as remote_control_v16
 from volta.blocks.remote_control import v201 as remote_control_v201
-from volta.blocks.remote_control.service import recover_pending, stale_after
+from volta.blocks.remote_control.service import recover_pending
 from volta.blocks.reservations import v16 as reservations_v16
 from volta.blocks.reservations import v201 as reservations_v201
 from volta.blocks.smart_charging import hooks as smart_charging_hooks
@@ -39,6 +40,7 @@ from volta.blocks.smart_charging import v201_incoming as smart_charging_incoming
 from volta.blocks.tariffs import hooks as tariffs_hooks
 from volta.blocks.transactions import v16 as transactions_v16
 from volta.blocks.transactions import v201 as transactions_v201
+from volta.cluster import ClusterNode, ClusterRouter
 from volta.config import Settings
 from volta.events.webhooks import Dispatcher, prepare_secrets
 from volta.gateway.router import LocalRouter
@@ -48,6 +50,7 @@ from volta.ocpp.versions import Version
 from volta.outgoing import OutgoingTable
 from volta.security import hash_api_token, new_api_token, new_station_password
 from volta.services import HandlerTable, Services
+from volta.stations import Node, SoloNode
 from volta.store import locks, migrate
 from volta.store.db import Database, DatabaseMissing, redact
 from volta.store.framelog import FrameLog
@@ -114,12 +117,50 @@ def outgoing_tables() -> dict[Version, OutgoingTable]:
     }
 
 
+async def recover_in_flight(services: Services, older_than: dt.timedelta | None = None) -> None:
+    """Commands and profiles a stop (or a dead node) left waiting for an
+    answer that cannot come: error / Failed."""
+    recovered = await recover_pending(services, older_than)
+    if recovered:
+        log.warning("%d commands were pending at the last stop; marked as error", recovered)
+    if await smart_charging.recover_requested(services.db, older_than):
+        log.warning("charging profiles left Requested at the last stop are marked Failed")
+
+
+IN_FLIGHT_SWEEP_S = 10.0
+
+
+async def sweep_in_flight(services: Services) -> None:
+    """Several nodes: the leader marks what dead nodes left in flight, once it
+    is older than any live node's wait (a remote call waits call_timeout + 5 s)."""
+    settings = services.settings
+    older_than = dt.timedelta(seconds=settings.call_timeout + settings.node_lease + 15)
+    while True:
+        await asyncio.sleep(IN_FLIGHT_SWEEP_S)
+        if not services.node.is_leader():
+            continue
+        try:
+            await recover_in_flight(services, older_than)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("sweeping commands left in flight failed")
+
+
 class Volta:
     def __init__(self, settings: Settings, *, db_schema: str | None = None) -> None:
         self.settings = settings
         self.db = Database(settings.database_url, schema=db_schema)
         self.frames = FrameLog(self.db)
-        self.router = LocalRouter()
+        # One process, or one node of several (docs/scale-out.md).
+        self.cluster: ClusterNode | None = None
+        self.router: LocalRouter | ClusterRouter
+        node: Node = SoloNode()
+        if settings.nats_url:
+            self.cluster = node = ClusterNode(settings, self.db)
+            self.router = ClusterRouter(self.cluster)
+        else:
+            self.router = LocalRouter()
         self.services = Services(
             settings,
             self.db,
@@ -128,6 +169,7 @@ class Volta:
             schema_registry(),
             handler_table(),
             outgoing=outgoing_tables(),
+            node=node,
         )
         self.gateway = Gateway(self.services)
         self.online_history = OnlineHistory(self.router)
@@ -140,20 +182,25 @@ class Volta:
         await migrate.upgrade(self.db)
         await prepare_secrets(self.db, self.settings)
         await self._ensure_api_token()
-        # Other nodes' commands may be in flight: with several, only the
-        # stale ones (and the leader's housekeeping goes on doing so).
-        older = stale_after(self.services) if self.services.node.clustered else None
-        recovered = await recover_pending(self.services, older_than=older)
-        if recovered:
-            log.warning("%d commands were pending at the last stop; marked as error", recovered)
-        if await smart_charging.recover_requested(self.db, older_than=older):
-            log.warning("charging profiles left Requested at the last stop are marked Failed")
+        if self.cluster is None:
+            # One process: nothing can be in flight at start. Several nodes:
+            # the leader sweeps what a dead node left (volta.cluster.node).
+            await recover_in_flight(self.services)
         self.frames.start()
         self.online_history.start()
-        # What each node does of the blocks' work (and the first allocation run).
+        # What each node does of the blocks' work, before the node joins (its
+        # leadership callback) and the gateway accepts stations; on one node
+        # also the first allocation run.
         housekeeping.register_cluster_callbacks(self.services)
+        if self.cluster is not None:
+            assert isinstance(self.router, ClusterRouter)
+            await self.cluster.start()
+            await self.router.start()
+            await self.cluster.joined()
         await self.gateway.start(self.settings.host, self.settings.ocpp_port)
         self.services.spawn(housekeeping.run_forever(self.services), name="housekeeping")
+        if self.cluster is not None:
+            self.services.spawn(sweep_in_flight(self.services), name="in-flight sweep")
         self.services.spawn(
             Dispatcher(self.db, self.settings, node_id=self.services.node.node_id).run(),
             name="webhooks",
@@ -224,6 +271,8 @@ class Volta:
                 await self._api_task
         await self.online_history.stop()
         await self.gateway.stop()
+        if self.cluster is not None:
+            await self.cluster.stop()
         await self.services.drain()
         await self.frames.stop()
         await locks.close(self.db)

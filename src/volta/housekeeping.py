@@ -19,11 +19,9 @@ import logging
 
 from volta.blocks.local_list import service as local_lists
 from volta.blocks.provisioning import service as provisioning
-from volta.blocks.remote_control import service as remote_control
 from volta.blocks.remote_control import sessions
 from volta.blocks.reservations import service as reservations
 from volta.blocks.smart_charging import leader as smart_charging
-from volta.blocks.smart_charging import service as smart_charging_profiles
 from volta.blocks.tariffs.service import create_missing_cdrs
 from volta.blocks.transactions import live
 from volta.events import service as events
@@ -42,13 +40,6 @@ async def leader_work(services: Services) -> dict[str, int]:
     timed_out = await sessions.expire_waiting(services.db, services.settings.remote_start_timeout)
     stops = await sessions.enforce_limits(services)
     await create_missing_cdrs(services)  # CDRs a restart kept from being written
-    if services.node.clustered:
-        # A node that died left its commands pending (each node's start
-        # recovers only stale ones: the others may be in flight elsewhere).
-        older = remote_control.stale_after(services)
-        if await remote_control.recover_pending(services, older_than=older):
-            log.warning("commands left pending by a node that stopped are marked as error")
-        await smart_charging_profiles.recover_requested(services.db, older_than=older)
     return {
         "reservations_expired": expired,
         "remote_starts_timed_out": timed_out,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -33,6 +34,9 @@ router = APIRouter(tags=["events"])
 # How often the stream looks for new events, and sends a keep-alive comment.
 POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 15.0
+# How long a gap in the event ids is asked for again, and how many at most.
+HOLE_SECONDS = 5.0
+MAX_HOLES = 200
 
 
 @router.get("/events", response_model=list[EventOut])
@@ -90,16 +94,42 @@ async def _stream(
 ) -> AsyncIterator[bytes]:
     cursor = start
     idle = 0.0
+    # Ids below the cursor not seen yet: on PostgreSQL an event's id is taken
+    # when it is written and becomes visible when its transaction commits, so
+    # with several writers (group-commit lanes, other nodes) id 100 may
+    # commit after id 101. Such gaps are asked for again for HOLE_SECONDS
+    # (a rolled-back transaction leaves a gap for ever).
+    holes: dict[int, float] = {}
     yield b"retry: 2000\n\n"
     while not await request.is_disconnected():
+        now = time.monotonic()
+        for hole in [h for h, since in holes.items() if now - since > HOLE_SECONDS]:
+            del holes[hole]
         rows = await events.list_events(
-            services.db, after=cursor, types=types, station_id=station_id, limit=500
+            services.db,
+            after=cursor,
+            types=types,
+            station_id=station_id,
+            limit=500,
+            also=list(holes)[:MAX_HOLES],
         )
+        fresh = False
         for row in rows:
-            cursor = row["id"]
+            event_id = row["id"]
+            if event_id in holes:
+                del holes[event_id]
+            elif event_id > cursor:
+                holes.update(
+                    (missing, now)
+                    for missing in range(cursor + 1, min(event_id, cursor + 1 + MAX_HOLES))
+                )
+                cursor = event_id
+                fresh = True
+            else:
+                continue
             data = orjson.dumps(row).decode()
             yield f"id: {row['id']}\nevent: {row['type']}\ndata: {data}\n\n".encode()
-        if rows:
+        if fresh:
             idle = 0.0
             continue
         await asyncio.sleep(POLL_SECONDS)

@@ -394,19 +394,17 @@ async def record_start_profile(
     return _installed(row, command)
 
 
-async def recover_requested(db: Database, *, older_than: float | None = None) -> int:
+async def recover_requested(db: Database, older_than: dt.timedelta | None = None) -> int:
     """Profiles left `Requested` by a stop mid-command never got their answer:
     Failed, so that nothing counts them as installed (their commands are
-    marked as errors by remote_control.recover_pending). With several nodes
-    (`older_than` seconds given) only those older than any call can wait."""
-    due = ChargingProfile.status == "Requested"
+    marked as errors by remote_control.recover_pending). With several nodes,
+    only those older than any live node's wait (`older_than`)."""
+    now = utcnow()
+    stmt = sa.update(ChargingProfile).where(ChargingProfile.status == "Requested")
     if older_than is not None:
-        cutoff = utcnow() - dt.timedelta(seconds=older_than)
-        due = sa.and_(due, ChargingProfile.updated_at < cutoff)
+        stmt = stmt.where(ChargingProfile.updated_at < now - older_than)
     async with db.write() as conn:
-        result = await conn.execute(
-            sa.update(ChargingProfile).where(due).values(status="Failed", updated_at=utcnow())
-        )
+        result = await conn.execute(stmt.values(status="Failed", updated_at=now))
     return int(result.rowcount or 0)
 
 
