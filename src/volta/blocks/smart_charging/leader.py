@@ -200,14 +200,28 @@ def register(services: Services) -> None:
     node = services.node
     engine = engine_of(services)
 
+    # A station's inputs build on each other (a session's start forgets the
+    # draw its meter values then set): one at a time per station, in the
+    # order they came (the node runs each message's listener in a task of
+    # its own, started in order; asyncio.Lock wakes its waiters in order).
+    order: dict[str, list[Any]] = {}  # station -> [lock, inputs holding or waiting]
+
     async def from_a_node(data: dict[str, Any]) -> None:
         if not node.is_leader():
             return  # leadership moved while it was on its way: the new leader recomputes
-        if data.get("op") == "hook":
-            # In the order they came: a station's inputs build on each other.
-            await _apply(services, engine, data)
+        if data.get("op") != "hook":
+            services.spawn(_answer(services, engine, data), name=f"smart charging {data['op']}")
             return
-        services.spawn(_answer(services, engine, data), name=f"smart charging {data.get('op')}")
+        station_id = data["station_id"]
+        entry = order.setdefault(station_id, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                await _apply(services, engine, data)
+        finally:
+            entry[1] -= 1
+            if not entry[1]:
+                del order[station_id]
 
     async def tree(_: dict[str, Any]) -> None:
         engine.tree_changed()
