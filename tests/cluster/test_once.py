@@ -231,46 +231,55 @@ async def test_a_local_list_is_sent_once_by_the_node_holding_the_station(nodes):
 async def test_a_site_on_two_nodes_is_allocated_by_the_leader(nodes):
     a = await nodes(node_id="a")
     b = await nodes(node_id="b")
-    first_leader = await the_leader(a, b)
-    for sid in ("SITE-A", "SITE-B"):
+    leader = await the_leader(a, b)
+    follower = b if leader is a else a
+    for sid in ("SITE-L", "SITE-F"):
         await register(a, sid)
         await add_token(a, f"CARD-{sid}")
-    async with api_of(a) as api_a, api_of(b) as api_b:
-        site = await make_site(api_a, 32.0)
-        await place(api_a, "SITE-A", site)
-        await place(api_b, "SITE-B", site)
-        async with fleet(a, ["SITE-A"], "1.6") as (on_a,), fleet(b, ["SITE-B"], "1.6") as (on_b,):
-            for r in (on_a, on_b):
+    async with api_of(leader) as api_l, api_of(follower) as api_f:
+        site = await make_site(api_l, 32.0)
+        await place(api_l, "SITE-L", site)
+        await place(api_f, "SITE-F", site)  # placed through the follower's API
+        async with (
+            fleet(leader, ["SITE-L"], "1.6") as (on_leader,),
+            fleet(follower, ["SITE-F"], "1.6") as (on_follower,),
+        ):
+            both = (on_leader, on_follower)
+            for r in both:
                 await boot(r.cp)
-            assert await online_everywhere("SITE-A", a, b)
-            assert await online_everywhere("SITE-B", a, b)
+            assert await online_everywhere("SITE-L", a, b)
+            assert await online_everywhere("SITE-F", a, b)
             # The fallback: 32 A shared by two idle EVSEs.
-            assert await wait_until(lambda: on_a.fallback == on_b.fallback == 16.0, timeout=5)
-            for r in (on_a, on_b):
-                await start(r.cp)
-            assert await wait_until(lambda: on_a.tx_limit == on_b.tx_limit == 16.0, timeout=5)
-            # Only the leader's engine ran.
-            follower = b if first_leader is a else a
-            assert engine_of(first_leader.services).last
+            assert await wait_until(lambda: all(r.fallback == 16.0 for r in both), timeout=5)
+            txs = [await start(r.cp) for r in both]
+            assert await wait_until(lambda: all(r.tx_limit == 16.0 for r in both), timeout=5)
+            # Only the leader's engine runs.
+            assert engine_of(leader.services).last
             assert not engine_of(follower.services).last
 
             # The limit changed through the follower's API: the leader runs,
             # and the answer comes once both stations have their profiles.
-            api_f = api_b if follower is b else api_a
             r = await api_f.put(f"/api/v1/sites/{site}/limit", json={"max_current_a": 24.0})
             assert r.status_code == 200, r.text
-            assert (on_a.tx_limit, on_b.tx_limit) == (12.0, 12.0)
+            assert (on_leader.tx_limit, on_follower.tx_limit) == (12.0, 12.0)
+
+            # The session at the follower's station ends: its input reaches
+            # the leader, which raises the other station within 2 s.
+            await on_follower.cp.call(
+                "StopTransaction",
+                {"transactionId": int(txs[1]), "meterStop": 1000, "timestamp": now_iso()},
+            )
+            assert await wait_until(lambda: on_leader.tx_limit == 24.0, timeout=2)
             assert not engine_of(follower.services).last
 
-            # The leader stops: its station leaves with it; the other node
-            # leads, recomputes from the database, and allocates from now on.
-            remaining = on_b if first_leader is a else on_a
-            await first_leader.stop()
-            new_leader = await the_leader(follower, timeout=15)
-            assert new_leader is follower
+            # The leader stops (its station, still charging, leaves with it).
+            # The follower leads, recomputes from the database, and allocates
+            # from now on: the station that left is counted at the 24 A it
+            # confirmed, so a new session here gets what a 30 A limit leaves.
+            await leader.stop()
+            assert await the_leader(follower, timeout=15) is follower
             assert await wait_until(lambda: engine_of(follower.services).last, timeout=5)
-            api_n = api_b if follower is b else api_a
-            r = await api_n.put(f"/api/v1/sites/{site}/limit", json={"max_current_a": 30.0})
+            await start(on_follower.cp)
+            r = await api_f.put(f"/api/v1/sites/{site}/limit", json={"max_current_a": 30.0})
             assert r.status_code == 200, r.text
-            # The station that left is counted at what it confirmed (12 A).
-            assert remaining.tx_limit == 18.0
+            assert on_follower.tx_limit == 6.0
