@@ -283,3 +283,25 @@ async def test_a_site_on_two_nodes_is_allocated_by_the_leader(nodes):
             r = await api_f.put(f"/api/v1/sites/{site}/limit", json={"max_current_a": 30.0})
             assert r.status_code == 200, r.text
             assert on_follower.tx_limit == 6.0
+
+
+async def test_a_webhook_made_on_one_node_gets_the_next_event_of_another(nodes):
+    """Each node keeps which event types webhooks want for a second; a
+    webhook created through node a's API is told to node b at once, so the
+    very next event b raises is delivered."""
+    a = await nodes(node_id="a", **FAST)
+    b = await nodes(node_id="b", **FAST)
+    for sid in ("HK-1", "HK-2"):
+        await register(a, sid)
+    await visit(b, "HK-1")  # b has just read that no webhook wants anything
+    async with api_of(a) as api, running_receiver() as receiver:
+        r = await api.post("/api/v1/webhooks", json={"url": receiver.url})
+        assert r.status_code == 201, r.text
+        receiver.secret = r.json()["secret"]
+        await asyncio.sleep(0.05)  # the NATS message's way
+        await visit(b, "HK-2")
+        assert await wait_until(lambda: len(receiver.accepted) >= 2, timeout=5)
+        assert [(e["type"], e["data"]["station_id"]) for e in receiver.accepted] == [
+            ("station.online", "HK-2"),
+            ("station.offline", "HK-2"),
+        ]
