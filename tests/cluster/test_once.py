@@ -17,12 +17,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import time
 from collections.abc import AsyncIterator
 
+import asyncpg
 import httpx
+import orjson
+import pytest
 import sqlalchemy as sa
+import websockets
 
 from tests.blocks.test_sites import boot, fleet, make_site, place, start
+from tests.cluster.processes import NodeProcess, pg_database
 from tests.conftest import API_TOKEN
 from tests.events.receiver import running_receiver
 from tests.helpers import add_token, answer, now_iso, register, station, wait_until
@@ -305,3 +311,70 @@ async def test_a_webhook_made_on_one_node_gets_the_next_event_of_another(nodes):
             ("station.online", "HK-2"),
             ("station.offline", "HK-2"),
         ]
+
+
+@pytest.mark.slow
+async def test_a_killed_sender_s_webhook_is_resumed_after_its_lease(nats_server, tmp_path):
+    """Two `volta serve` processes; the node holding the webhook's sender
+    lease is killed (SIGKILL) while deliveries wait: the other node resumes
+    them once the lease passed (three webhook timeouts: 3 s here), every
+    event once, in order."""
+    settings = {
+        "webhook_allow_private_targets": True,
+        "webhook_timeout": 1.0,
+        "webhook_retry_base": 0.2,
+        "webhook_max_attempts": 100,
+    }
+    async with pg_database() as url, running_receiver(fail_next=10**6) as receiver:
+        a = NodeProcess(url, nats_server.url, "node-a", tmp_path, **settings)
+        b = NodeProcess(url, nats_server.url, "node-b", tmp_path, **settings)
+        try:
+            await a.start()
+            await b.start()
+            async with a.client() as api:
+                r = await api.post("/api/v1/webhooks", json={"url": receiver.url})
+                assert r.status_code == 201, r.text
+                receiver.secret = r.json()["secret"]
+                for i in range(4):
+                    r = await api.post("/api/v1/stations", json={"id": f"KW-{i}"})
+                    assert r.status_code == 201, r.text
+            # Events from stations on both nodes; the receiver refuses them.
+            for i, node in enumerate((a, b, a, b)):
+                async with websockets.connect(
+                    node.ws_url(f"KW-{i}"),
+                    subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                ) as ws:
+                    boot = {"chargePointVendor": "v", "chargePointModel": "m"}
+                    await ws.send(orjson.dumps([2, "b1", "BootNotification", boot]).decode())
+                    await ws.recv()
+            assert await wait_until(lambda: receiver.refused >= 3, timeout=10)
+            conn = await asyncpg.connect(url)
+            try:
+                holder = await conn.fetchval("SELECT dispatch_node FROM webhooks")
+                assert holder in ("node-a", "node-b")
+                killed, survivor = (a, b) if holder == "node-a" else (b, a)
+                killed.kill()
+                killed_at = time.monotonic()
+                receiver.fail_next = 0
+
+                async def all_delivered() -> bool:
+                    ids = [r["id"] for r in await conn.fetch("SELECT id FROM events ORDER BY id")]
+                    return bool(ids) and receiver.ids() == ids
+
+                assert await wait_until(all_delivered, timeout=15, interval=0.2)
+                took = time.monotonic() - killed_at
+                assert not await wait_until(
+                    lambda: len(receiver.accepted) > len(set(receiver.ids())), timeout=1.0
+                )
+                now_holder = await conn.fetchval("SELECT dispatch_node FROM webhooks")
+            finally:
+                await conn.close()
+            assert now_holder == survivor.node_id
+            assert took < 3.0 + 5.0, took  # the lease, then a poll or two
+            delivery_ids = [h["x-volta-delivery-id"] for h in receiver.headers]
+            assert len(delivery_ids) == len(set(delivery_ids))
+            assert receiver.ids() == sorted(receiver.ids())
+            assert {e["type"] for e in receiver.accepted} >= {"station.online"}
+        finally:
+            a.stop()
+            b.stop()
