@@ -74,9 +74,17 @@ async def online_everywhere(station_id: str, *volta: Volta) -> bool:
 
 
 async def visit(volta: Volta, station_id: str) -> None:
-    """A station connects, boots and leaves: station.online, station.offline."""
+    """A station connects, boots and leaves: station.online, station.offline
+    (returns once its offline event is stored: the next visit's events come
+    after it, also in id order; see docs/events.md on commit order)."""
+    before = len(await event_ids(volta))
     async with station(volta, station_id) as cp:
         await cp.call("BootNotification", {"chargePointVendor": "v", "chargePointModel": "m"})
+    assert await wait_until(lambda: _more(volta, before + 2), timeout=5)
+
+
+async def _more(volta: Volta, count: int) -> bool:
+    return len(await event_ids(volta)) >= count
 
 
 async def event_ids(volta: Volta) -> list[int]:
