@@ -154,7 +154,8 @@ async def _on_leader(services: Services, data: dict[str, Any], *, wait: bool = T
     reply = waiting.replies[token] = asyncio.get_running_loop().create_future()
     try:
         await node.to_leader(TOPIC, {**data, "reply": token})
-        async with asyncio.timeout(services.settings.call_timeout + 5.0):
+        # (a run lowers, then raises: two rounds of sends at most)
+        async with asyncio.timeout(2 * services.settings.call_timeout + 5.0):
             await reply
     except TimeoutError:
         log.warning("the leader did not confirm %s in time; answering with what is stored", data)
