@@ -103,8 +103,8 @@ async def nodes(pg_target: DatabaseTarget, nats_server: NatsServer) -> AsyncIter
             pg_target,
             nats_url=nats_server.url,
             node_id=node_id or f"node-{len(started) + 1}",
-            node_heartbeat=0.2,
-            node_lease=1.5,
+            node_heartbeat=0.25,
+            node_lease=3.0,
             **overrides,
         )
         volta = Volta(settings, db_schema=pg_target.schema)

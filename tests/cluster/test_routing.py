@@ -167,10 +167,10 @@ async def test_a_command_in_flight_to_a_node_that_dies_is_answered_offline(
             r = await sent
             waited = time.monotonic() - started
         assert r.json()["status"] == "offline", r.json()
-        # Within the lease (1.5 s in these tests) and a heartbeat, not the 30 s call timeout.
-        assert waited < 5, waited
+        # Within the lease (3 s in these tests) and a heartbeat, not the 30 s call timeout.
+        assert waited < 8, waited
         # Node B is dead to node A once its lease passed: its station is offline.
-        assert await wait_until(lambda: "CS-4" not in a.router.online(), timeout=3)
+        assert await wait_until(lambda: "CS-4" not in a.router.online(), timeout=5)
         # The leader records the dead node's station offline once the lease passed.
 
         async def recorded_offline() -> bool:
@@ -194,7 +194,7 @@ async def test_after_nats_restarts_the_nodes_learn_again_where_stations_are(
         assert await wait_until(lambda: "CS-5" in b.router.online(), timeout=5)
         nats_server.stop()
         # Longer than the lease: each node takes the other for dead.
-        assert await wait_until(lambda: "CS-5" not in b.router.online(), timeout=5)
+        assert await wait_until(lambda: "CS-5" not in b.router.online(), timeout=8)
         # The station stays connected to node A all along.
         assert a.router.holds("CS-5")
         await nats_server.start()
