@@ -99,6 +99,10 @@ class LiveTx:
     recent_seq: deque[int] = field(default_factory=lambda: deque(maxlen=RECENT_SEQ_NOS))
     # Per-block state that rides along (the tariffs block's running cost).
     extra: dict[str, Any] = field(default_factory=dict)
+    # The newest sample time stored for it, as of when it was read and since:
+    # a MeterValues all at or before it may be a repeat (a CALL sent again
+    # after its answer was lost, e.g. when a node died) and is checked.
+    last_sample_at: dt.datetime | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> LiveTx:
@@ -122,10 +126,17 @@ class LiveTx:
             limit_cost=row.limit_cost,
             limit_reached=row.limit_reached,
             active=row.status == "Active",
+            last_sample_at=getattr(row, "last_sample_at", None),
         )
 
 
-_BY_ID = sa.select(TRANSACTIONS).where(
+_LAST_SAMPLE = (
+    sa.select(sa.func.max(METER_VALUES.c.timestamp, type_=METER_VALUES.c.timestamp.type))
+    .where(METER_VALUES.c.transaction_id == TRANSACTIONS.c.id)
+    .scalar_subquery()
+    .label("last_sample_at")
+)
+_BY_ID = sa.select(TRANSACTIONS, _LAST_SAMPLE).where(
     TRANSACTIONS.c.id == sa.bindparam("tx_id"),
     TRANSACTIONS.c.station_id == sa.bindparam("station_id"),
 )

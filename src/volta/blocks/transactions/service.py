@@ -393,6 +393,10 @@ async def _record_progress(
         ops.append((UPDATE_PROGRESS, [(*row, time(now), tx.id)]))
         await db.write_rows(tx.station_id, ops)
     _apply(tx, progress)
+    if samples:
+        newest = max(s.timestamp for s in samples)
+        if tx.last_sample_at is None or newest > tx.last_sample_at:
+            tx.last_sample_at = newest
     tx.last_seq_no = last_seq
     if event is not None:
         tx.recent_seq.append(event.seq_no)
@@ -418,6 +422,15 @@ async def add_meter_values(
                 "%s sent meter values for unknown transaction %s", station_id, transaction_id
             )
     if tx is not None and tx.active:
+        last = tx.last_sample_at
+        if samples and last is not None and min(s.timestamp for s in samples) <= last:
+            # Perhaps sent again (its answer was lost, e.g. its node died):
+            # what is stored already is not stored twice. In-order values
+            # never come here.
+            async with db.read() as conn:
+                samples = await _new_samples(conn, tx, samples)
+            if not samples:
+                return False
         return await _record_progress(db, tx, evse_id, samples, rules)
     if samples:
         rows = sample_rows(db, station_id, tx.id if tx else None, evse_id, samples)
