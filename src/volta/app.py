@@ -9,6 +9,8 @@ import gc
 import logging
 import os
 import signal
+import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,7 +117,21 @@ def outgoing_tables() -> dict[Version, OutgoingTable]:
     }
 
 
+# How long a drain waits for a station's CALLs under way to be answered
+# before closing it, and for the follow-ups of answered CALLs at the end.
+DRAIN_GRACE = 10.0
+
+
 class Volta:
+    # Set before start(): this process is worker `worker` (1..N) of `volta
+    # serve --workers N`: its ports are shared with the other workers
+    # (SO_REUSEPORT), and the first-start work was done by the supervisor.
+    worker: int = 0
+    # Set by drain(): no new station is taken, those here are being closed.
+    draining: bool = False
+    _drain_task: asyncio.Task[None] | None = None
+    _hurried: bool = False
+
     def __init__(self, settings: Settings, *, db_schema: str | None = None) -> None:
         self.settings = settings
         self.db = Database(settings.database_url, schema=db_schema)
@@ -137,18 +153,17 @@ class Volta:
         self.generated_api_token: str | None = None
 
     async def start(self) -> None:
-        refuse_missing_database(self.db)
-        await migrate.upgrade(self.db)
-        await prepare_secrets(self.db, self.settings)
-        await self._ensure_api_token()
-        recovered = await recover_pending(self.services)
-        if recovered:
-            log.warning("%d commands were pending at the last stop; marked as error", recovered)
-        if await smart_charging.recover_requested(self.db):
-            log.warning("charging profiles left Requested at the last stop are marked Failed")
+        if self.worker:
+            # The supervisor did the first-start work before any worker ran;
+            # the secret key is loaded in every process.
+            await prepare_secrets(self.db, self.settings)
+        else:
+            await self.prepare()
         self.frames.start()
         self.online_history.start()
-        await self.gateway.start(self.settings.host, self.settings.ocpp_port)
+        await self.gateway.start(
+            self.settings.host, self.settings.ocpp_port, reuse_port=self.worker > 0
+        )
         self.services.spawn(housekeeping.run_forever(self.services), name="housekeeping")
         # Sites: the allocation survives a restart; recompute, send only differences.
         self.services.spawn(engine_of(self.services).run_all(), name="allocate sites")
@@ -162,7 +177,11 @@ class Volta:
             access_log=False,
         )
         self._api_server = _ApiServer(config)
-        self._api_task = asyncio.create_task(self._api_server.serve(), name="http-api")
+        # A worker binds the API port itself, beside the other workers.
+        sockets = (
+            [reuse_port_socket(self.settings.host, self.settings.api_port)] if self.worker else None
+        )
+        self._api_task = asyncio.create_task(self._api_server.serve(sockets), name="http-api")
         while not self._api_server.started:
             if self._api_task.done():
                 self._api_task.result()  # re-raise why it could not start
@@ -176,6 +195,21 @@ class Volta:
             self.api_port,
             redact(self.db.url),
         )
+
+    async def prepare(self) -> None:
+        """The work done once before serving: the schema migrated, the
+        webhook secrets' key checked, an API token made at the first start,
+        and what the last stop left pending closed. `volta serve --workers`
+        runs it in the supervisor, before the workers start."""
+        refuse_missing_database(self.db)
+        await migrate.upgrade(self.db)
+        await prepare_secrets(self.db, self.settings)
+        await self._ensure_api_token()
+        recovered = await recover_pending(self.services)
+        if recovered:
+            log.warning("%d commands were pending at the last stop; marked as error", recovered)
+        if await smart_charging.recover_requested(self.db):
+            log.warning("charging profiles left Requested at the last stop are marked Failed")
 
     async def _ensure_api_token(self) -> None:
         if self.settings.api_token:
@@ -211,36 +245,147 @@ class Volta:
         sock = self._api_server.servers[0].sockets[0]
         return int(sock.getsockname()[1])
 
-    async def stop(self) -> None:
+    async def drain(self) -> None:
+        """Hand the stations over (SIGTERM, a rolling upgrade): stop accepting
+        OCPP connections (with --workers, the other workers go on accepting
+        on the port), mark the node draining, and close the stations with
+        1012 in batches of `drain_batch`, `drain_pause` seconds apart, each
+        once the CALLs it sent so far are answered. The API keeps serving."""
+        if self.draining:
+            if self._drain_task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._drain_task
+            return
+        self.draining = True
+        self.gateway.stop_accepting()
+        # A cluster node tells the others (nodes.state = draining).
+        mark = getattr(self.services.node, "drain", None)
+        if mark is not None:
+            try:
+                await mark()
+            except Exception:
+                log.exception("could not mark the node draining")
+        log.info(
+            "draining %d stations: closed with 1012, %d every %g s",
+            self.gateway.connection_count,
+            self.settings.drain_batch,
+            self.settings.drain_pause,
+        )
+        self._drain_task = asyncio.create_task(
+            self.gateway.drain(self.settings.drain_batch, self.settings.drain_pause, DRAIN_GRACE),
+            name="drain",
+        )
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._drain_task
+
+    def hurry(self) -> None:
+        """Stop at once (a second SIGTERM or SIGINT): the drain's pauses and
+        closing handshakes are cut short, the stations' connections dropped,
+        the API's open requests not waited for."""
+        log.warning("stopping at once")
+        self._hurried = True
+        if self._drain_task is not None:
+            self._drain_task.cancel()
+        self.gateway.abort_all()
         if self._api_server is not None:
+            self._api_server.force_exit = True
+
+    async def stop(self) -> None:
+        """Drain, then stop: the connections' handlers end (their writes
+        committed), the follow-ups of answered CALLs finish, the frame log is
+        flushed, and the API port closes last."""
+        await self.drain()
+        await self.online_history.stop()
+        await self.gateway.stop()
+        await self.services.drain(0.0 if self._hurried else DRAIN_GRACE)
+        await self.frames.stop()
+        if self._api_server is not None:
+            # An open event stream must not hold the stop for ever.
+            if self._api_server.config.timeout_graceful_shutdown is None:
+                self._api_server.config.timeout_graceful_shutdown = 5
             self._api_server.should_exit = True
         if self._api_task is not None:
             with contextlib.suppress(Exception):
                 await self._api_task
-        await self.online_history.stop()
-        await self.gateway.stop()
-        await self.services.drain()
-        await self.frames.stop()
         await self.db.close()
 
 
-async def run(settings: Settings, *, demo: int = 0) -> None:
-    """`volta serve`: run until SIGINT or SIGTERM, with `demo` simulated stations."""
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to (host, port) with SO_REUSEPORT: other processes
+    bind the same port the same way, and the kernel spreads new connections
+    over the ones listening. Not listening yet."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def run(settings: Settings, *, demo: int = 0, worker: int = 0) -> None:
+    """`volta serve`: run until SIGINT or SIGTERM, with `demo` simulated stations.
+
+    The first signal drains (`Volta.drain`) and stops; a second one stops at
+    once (`Volta.hurry`). As `worker` i of `volta serve --workers`, the
+    process also drains when its supervisor goes away (its stdin, the
+    supervisor's pipe, ends)."""
     volta = Volta(settings)
+    volta.worker = worker
     await volta.start()
     tune_garbage_collector()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            volta.hurry()
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await announce_dashboard(volta, create_admin=demo > 0)
+            loop.add_signal_handler(sig, on_signal)
+    if worker:
+        watch_supervisor(stop)
+    if worker <= 1:
+        await announce_dashboard(volta, create_admin=demo > 0)
     demo_task = asyncio.create_task(run_demo(volta, demo, stop)) if demo else None
     await stop.wait()
-    log.info("stopping")
+    log.info("stopping: draining first (a second signal stops at once)")
     if demo_task is not None:
         await demo_task
     await volta.stop()
+    log.info("stopped")
+
+
+def watch_supervisor(stop: asyncio.Event) -> None:
+    """Set `stop` when stdin ends: a worker's stdin is a pipe its supervisor
+    holds open for as long as it lives (killed, it cannot forward a signal)."""
+    loop = asyncio.get_running_loop()
+    fd = sys.stdin.fileno()
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(fd)
+            if not stop.is_set():
+                log.warning("the supervisor is gone: stopping")
+                stop.set()
+
+    os.set_blocking(fd, False)
+    loop.add_reader(fd, readable)
 
 
 ADMIN_PASSWORD_FILE = "volta-admin-password.txt"

@@ -40,6 +40,8 @@ def _settings(args: argparse.Namespace) -> Any:
         host=getattr(args, "host", None),
         ocpp_port=getattr(args, "ocpp_port", None),
         api_port=getattr(args, "api_port", None),
+        nats_url=getattr(args, "nats_url", None),
+        workers=getattr(args, "workers", None),
     )
 
 
@@ -84,8 +86,20 @@ def cmd_serve(args: argparse.Namespace) -> int | None:
     from volta.app import run
     from volta.logs import configure
 
+    if args.worker:
+        # Started by `volta serve --workers N`: the settings come from the
+        # supervisor, as one JSON line on stdin.
+        from volta.supervisor import read_settings_line
+
+        settings = read_settings_line(sys.stdin.readline())
+        configure(settings.log_level, settings.log_format)
+        return _run(_serve(run(settings, demo=args.demo, worker=args.worker)))
     settings = _settings(args)
     configure(settings.log_level, settings.log_format)
+    if settings.workers != 1:
+        from volta.supervisor import supervise
+
+        return _run(supervise(settings, demo=args.demo))
     return _run(_serve(run(settings, demo=args.demo)))
 
 
@@ -623,6 +637,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="also run N simulated stations against this server (for a first look)",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run N worker processes sharing the ports (default 1; N > 1 needs "
+        "PostgreSQL and --nats-url: docs/scale-out.md)",
+    )
+    serve.add_argument(
+        "--nats-url",
+        metavar="URL",
+        help="the NATS server (JetStream) of a deployment of several nodes, "
+        "e.g. nats://127.0.0.1:4222 (default: one process, no NATS)",
+    )
+    # Internal: this process is worker I of a `--workers` supervisor.
+    serve.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
 
     sim = sub.add_parser("simulate", help="run simulated charging stations against a CSMS")

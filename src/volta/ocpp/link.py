@@ -273,5 +273,18 @@ class OcppLink:
                 return LinkOutcome("error", action, mid, error=event.error)
             return LinkOutcome("result", action, mid, event.payload, event.violation)
 
+    async def settle(self, timeout: float) -> bool:
+        """Wait, at most `timeout` seconds, for the handlers of the CALLs
+        received so far to send their answers (a graceful close: what the
+        peer sent before is answered); whether none is still running."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._tasks:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            await asyncio.wait(list(self._tasks), timeout=remaining)
+        return True
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self.transport.close(code, reason)
