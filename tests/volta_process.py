@@ -177,8 +177,21 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
 def established_on(pid: int, port: int) -> int:
     """How many established TCP connections process `pid` holds on local `port`."""
+    return _sockets_on(pid, port, "01")
+
+
+def listening_on(pid: int, port: int) -> bool:
+    """Whether process `pid` listens on TCP `port`."""
+    return _sockets_on(pid, port, "0A") > 0
+
+
+def _sockets_on(pid: int, port: int, state: str) -> int:
     inodes = set()
     with contextlib.suppress(OSError):
         for fd in Path(f"/proc/{pid}/fd").iterdir():
@@ -192,7 +205,7 @@ def established_on(pid: int, port: int) -> int:
             for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
                 fields = line.split()
                 local_port = int(fields[1].rsplit(":", 1)[1], 16)
-                if local_port == port and fields[3] == "01" and fields[9] in inodes:
+                if local_port == port and fields[3] == state and fields[9] in inodes:
                     count += 1
     return count
 

@@ -1,0 +1,195 @@
+"""`volta serve --workers N`: a supervisor and N worker processes sharing the
+OCPP and API ports (SO_REUSEPORT), on a PostgreSQL database of their own and
+a real NATS server. Checked on real processes and sockets: both workers take
+stations on the one port, SIGTERM to the supervisor drains every worker
+(1012) and exits 0, a worker killed with SIGKILL is started again, and the
+settings one process cannot share are refused."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.conftest import NatsServer
+from tests.helpers import RawStation, wait_until
+from tests.volta_process import (
+    PASSWORD,
+    ServeProcess,
+    alive,
+    children_of,
+    close_of,
+    established_on,
+    listening_on,
+    postgres_database,
+)
+from volta.blocks.provisioning import service as provisioning
+from volta.store import migrate
+from volta.store.db import Database
+
+STATIONS = [f"WK-{i:02d}" for i in range(1, 17)]
+BOOT16 = {"chargePointVendor": "v", "chargePointModel": "m"}
+
+
+@pytest.fixture
+async def database_url() -> AsyncIterator[str]:
+    async with postgres_database("volta_workers") as url:
+        db = Database(url)
+        try:
+            await migrate.upgrade(db)
+            for station_id in STATIONS:
+                await provisioning.create_station(db, station_id, password=PASSWORD)
+        finally:
+            await db.close()
+        yield url
+
+
+@pytest.fixture
+async def workers(
+    database_url: str, nats_server: NatsServer, tmp_path: Path
+) -> AsyncIterator[ServeProcess]:
+    """`volta serve --workers 2`, started; its workers listening."""
+    server = ServeProcess(
+        database_url,
+        tmp_path / "serve",
+        nats_url=nats_server.url,
+        drain_batch=4,
+        drain_pause=0.1,
+        node_heartbeat=0.2,
+        node_lease=1.5,
+    )
+    try:
+        await server.start("--workers", "2")
+        assert await wait_until(lambda: len(listening_workers(server)) == 2, timeout=20)
+        yield server
+    finally:
+        server.stop()
+
+
+def listening_workers(server: ServeProcess) -> list[int]:
+    """The supervisor's children listening on both ports."""
+    return [
+        pid
+        for pid in children_of(server.pid)
+        if listening_on(pid, server.ocpp_port) and listening_on(pid, server.api_port)
+    ]
+
+
+async def connect_all(server: ServeProcess) -> list:
+    stations = []
+    for station_id in STATIONS:
+        ws = await server.connect(station_id)
+        assert (await RawStation(ws).call("BootNotification", BOOT16))[2]["status"] == "Accepted"
+        stations.append(ws)
+    return stations
+
+
+@pytest.mark.slow
+async def test_two_workers_share_the_port_and_drain_on_sigterm(workers: ServeProcess):
+    """16 stations on one port land on both workers (each holds some of the
+    connections); SIGTERM to the supervisor: every station gets 1012, every
+    worker exits, the supervisor exits 0."""
+    pids = listening_workers(workers)
+    assert len(pids) == 2 and workers.pid not in pids
+    stations = await connect_all(workers)
+    try:
+        held = {pid: established_on(pid, workers.ocpp_port) for pid in pids}
+        assert sum(held.values()) == len(STATIONS)
+        assert all(count > 0 for count in held.values()), held
+        # The API port is shared too: each request is answered by one of them.
+        for _ in range(4):
+            assert (await workers.api("/healthz")).status_code == 200
+
+        closes = [asyncio.create_task(close_of(ws)) for ws in stations]
+        workers.signal(signal.SIGTERM)
+        results = await asyncio.gather(*closes)
+        assert [code for code, _ in results] == [1012] * len(STATIONS)
+        assert await workers.wait(20) == 0
+        assert not [pid for pid in pids if alive(pid)]
+    finally:
+        for ws in stations:
+            await ws.close()
+    assert "all 2 workers stopped" in workers.log()
+
+
+@pytest.mark.slow
+async def test_a_killed_worker_is_started_again(workers: ServeProcess):
+    """SIGKILL one worker: the supervisor logs it and starts a new one on
+    the same ports; its stations connect again through the port; SIGTERM
+    then stops everything with status 0."""
+    first, second = listening_workers(workers)
+    stations = await connect_all(workers)
+    os.kill(second, signal.SIGKILL)
+    assert await wait_until(
+        lambda: len(listening_workers(workers)) == 2 and second not in children_of(workers.pid),
+        timeout=20,
+    ), workers.log()[-3000:]
+    restarted = [pid for pid in listening_workers(workers) if pid != first]
+    assert len(restarted) == 1
+    assert "exited with signal SIGKILL" in workers.log()
+    # The killed worker's stations lost their connection; they come back.
+    for ws in stations:
+        await ws.close()
+    stations = await connect_all(workers)
+    try:
+        assert first in children_of(workers.pid)  # the other one was left alone
+        workers.signal(signal.SIGTERM)
+        codes = [code for code, _ in await asyncio.gather(*(close_of(ws) for ws in stations))]
+        assert codes == [1012] * len(STATIONS)
+        assert await workers.wait(20) == 0
+    finally:
+        for ws in stations:
+            await ws.close()
+
+
+@pytest.mark.slow
+async def test_workers_drain_when_the_supervisor_is_killed(workers: ServeProcess):
+    """SIGKILL to the supervisor (it cannot forward anything): the workers
+    see their stdin end, drain (1012) and exit; nothing is left running."""
+    pids = listening_workers(workers)
+    stations = await connect_all(workers)
+    try:
+        workers.signal(signal.SIGKILL)
+        codes = [code for code, _ in await asyncio.gather(*(close_of(ws) for ws in stations))]
+        assert codes == [1012] * len(STATIONS)
+        assert await wait_until(lambda: not any(alive(pid) for pid in pids), timeout=20)
+    finally:
+        for ws in stations:
+            await ws.close()
+
+
+def serve(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "volta", "serve", *args],
+        env={**os.environ, "VOLTA_LOG_FORMAT": "text", **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_workers_refused_on_sqlite(tmp_path: Path):
+    """SQLite is one process's database: --workers 2 is refused, nothing starts."""
+    done = serve(
+        "--workers",
+        "2",
+        "--nats-url",
+        "nats://127.0.0.1:4222",
+        VOLTA_DATABASE_URL=f"sqlite:///{tmp_path}/one.db",
+    )
+    assert done.returncode == 2
+    assert "needs PostgreSQL" in done.stderr
+    assert not (tmp_path / "one.db").exists()
+
+
+def test_workers_refused_without_nats():
+    """Workers are nodes: without a NATS server they are refused."""
+    done = serve("--workers", "3", VOLTA_DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
+    assert done.returncode == 2
+    assert "needs a NATS server" in done.stderr
