@@ -117,6 +117,10 @@ def outgoing_tables() -> dict[Version, OutgoingTable]:
     }
 
 
+# A worker may get one stop request twice at once: from its supervisor and
+# from a service manager signalling the whole group (systemd's default
+# KillMode): within this many seconds, a second signal is the same request.
+SAME_SIGNAL = 1.0
 # How long a drain waits for a station's CALLs under way to be answered
 # before closing it, and for the follow-ups of answered CALLs at the end.
 DRAIN_GRACE = 10.0
@@ -344,10 +348,15 @@ async def run(settings: Settings, *, demo: int = 0, worker: int = 0) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
+    first: list[float] = []
+
     def on_signal() -> None:
-        if stop.is_set():
+        now = loop.time()
+        if not first:
+            first.append(now)
+            stop.set()
+        elif not (worker and now - first[0] < SAME_SIGNAL):
             volta.hurry()
-        stop.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
