@@ -11,7 +11,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -334,13 +334,19 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def run(settings: Settings, *, demo: int = 0, worker: int = 0) -> None:
+async def run(
+    settings: Settings,
+    *,
+    demo: int = 0,
+    worker: int = 0,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
     """`volta serve`: run until SIGINT or SIGTERM, with `demo` simulated stations.
 
     The first signal drains (`Volta.drain`) and stops; a second one stops at
     once (`Volta.hurry`). As `worker` i of `volta serve --workers`, the
     process also drains when its supervisor goes away (its stdin, the
-    supervisor's pipe, ends)."""
+    supervisor's pipe, ends); `on_ready` tells the supervisor it serves."""
     volta = Volta(settings)
     volta.worker = worker
     await volta.start()
@@ -366,6 +372,8 @@ async def run(settings: Settings, *, demo: int = 0, worker: int = 0) -> None:
     if worker <= 1:
         await announce_dashboard(volta, create_admin=demo > 0)
     demo_task = asyncio.create_task(run_demo(volta, demo, stop)) if demo else None
+    if on_ready is not None:
+        on_ready()
     await stop.wait()
     log.info("stopping: draining first (a second signal stops at once)")
     if demo_task is not None:

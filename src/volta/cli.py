@@ -89,11 +89,17 @@ def cmd_serve(args: argparse.Namespace) -> int | None:
     if args.worker:
         # Started by `volta serve --workers N`: the settings come from the
         # supervisor, as one JSON line on stdin.
-        from volta.supervisor import read_settings_line
+        from volta.supervisor import read_settings_line, signal_ready
 
         settings = read_settings_line(sys.stdin.readline())
         configure(settings.log_level, settings.log_format)
-        return _run(_serve(run(settings, demo=args.demo, worker=args.worker)))
+        ready_fd = args.ready_fd
+
+        def ready() -> None:
+            if ready_fd is not None:
+                signal_ready(ready_fd)
+
+        return _run(_serve(run(settings, demo=args.demo, worker=args.worker, on_ready=ready)))
     settings = _settings(args)
     configure(settings.log_level, settings.log_format)
     if settings.workers != 1:
@@ -652,6 +658,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # Internal: this process is worker I of a `--workers` supervisor.
     serve.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
+    serve.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
 
     sim = sub.add_parser("simulate", help="run simulated charging stations against a CSMS")

@@ -108,14 +108,31 @@ def _describe(returncode: int) -> str:
 
 
 @dataclasses.dataclass
+class Child:
+    """One worker process."""
+
+    process: asyncio.subprocess.Process
+    node_id: str
+    started_at: float
+    # True once the worker serves (it wrote to its ready pipe), False when it
+    # exited before.
+    ready: asyncio.Future[bool]
+
+
+@dataclasses.dataclass
 class Worker:
+    """Slot I of N: the process serving as worker I now, and the one taking
+    over from it during a rolling restart."""
+
     index: int
-    process: asyncio.subprocess.Process | None = None
-    started_at: float = 0.0
-    node_id: str = ""
+    child: Child | None = None
+    successor: Child | None = None
     delay: float = FIRST_DELAY
     restarts: int = 0
     returncode: int | None = None
+
+    def children(self) -> list[Child]:
+        return [c for c in (self.child, self.successor) if c is not None]
 
 
 class Supervisor:
@@ -126,6 +143,7 @@ class Supervisor:
         self.stopping = False
         self.signals = 0
         self._stopped = asyncio.Event()
+        self._rolling: asyncio.Task[None] | None = None
 
     async def run(self) -> int:
         """Start the workers and keep them running until a signal; the exit
@@ -133,11 +151,14 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.forward, sig)
+        loop.add_signal_handler(signal.SIGHUP, self.roll)
         try:
             await asyncio.gather(*(self._keep(worker) for worker in self.workers))
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
+        if self._rolling is not None:
+            await asyncio.gather(self._rolling, return_exceptions=True)
         failed = [w for w in self.workers if w.returncode not in (0, None)]
         for worker in failed:
             assert worker.returncode is not None
@@ -157,62 +178,165 @@ class Supervisor:
             len(self.workers),
         )
         for worker in self.workers:
-            process = worker.process
-            if process is not None and process.returncode is None:
+            for child in worker.children():
+                if child.process.returncode is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        child.process.send_signal(sig)
+
+    def roll(self) -> None:
+        """SIGHUP: replace the workers one at a time (a rolling restart)."""
+        if self.stopping:
+            return
+        if self._rolling is not None and not self._rolling.done():
+            log.warning("SIGHUP: a rolling restart is already under way")
+            return
+        self._rolling = asyncio.create_task(self._roll(), name="rolling restart")
+
+    async def _roll(self) -> None:
+        """For each worker in turn: start its replacement, wait until it
+        serves, then drain the old one and wait for it to exit. The ports
+        always have a listener, and one worker drains at a time."""
+        log.info("SIGHUP: replacing the %d workers one at a time", len(self.workers))
+        for worker in self.workers:
+            old = worker.child
+            if self.stopping or old is None:
+                return
+            new = await self._start(worker)
+            worker.successor = new
+            ready = await new.ready
+            if not ready or self.stopping:
+                if worker.successor is new:  # not taken over: the old one serves on
+                    worker.successor = None
+                    if new.process.returncode is None:
+                        new.process.send_signal(signal.SIGTERM)
+                    await new.process.wait()
+                if not self.stopping:
+                    log.error(
+                        "worker %d: its replacement did not start; the rolling restart stops",
+                        worker.index,
+                    )
+                return
+            if old.process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
-                    process.send_signal(sig)
+                    old.process.send_signal(signal.SIGTERM)
+            await old.process.wait()  # drained; _keep hands the slot to `new`
+        log.info("rolling restart done: %d new workers", len(self.workers))
 
     async def _keep(self, worker: Worker) -> None:
         """Run one worker until the supervisor stops, restarting it when it
         exits on its own."""
-        while not self.stopping:
-            process = await self._spawn(worker)
-            returncode = await process.wait()
+        child = worker.child = await self._start(worker)
+        while True:
+            returncode = await child.process.wait()
+            if worker.successor is not None:
+                # A rolling restart: the new process takes over the slot.
+                old, child, worker.successor = child, worker.successor, None
+                worker.child = child
+                log.info(
+                    "worker %d: pid %d (node %s) took over from pid %d, which exited with %s",
+                    worker.index,
+                    child.process.pid,
+                    child.node_id,
+                    old.process.pid,
+                    _describe(returncode),
+                )
+                continue
             worker.returncode = returncode
             if self.stopping:
-                break
-            lived = time.monotonic() - worker.started_at
+                return
+            lived = time.monotonic() - child.started_at
             worker.delay = FIRST_DELAY if lived > YOUNG else worker.delay
             log.error(
                 "worker %d (pid %d, node %s) exited with %s after %.1f s; restarting in %g s",
                 worker.index,
-                process.pid,
-                worker.node_id,
+                child.process.pid,
+                child.node_id,
                 _describe(returncode),
                 lived,
                 worker.delay,
             )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopped.wait(), worker.delay)
+            if self.stopping:
+                return
             worker.delay = min(worker.delay * 2, MAX_DELAY)
             worker.restarts += 1
+            child = worker.child = await self._start(worker)
 
-    async def _spawn(self, worker: Worker) -> asyncio.subprocess.Process:
-        worker.node_id = worker_node_id(self.settings, worker.index)
-        settings = dataclasses.replace(self.settings, node_id=worker.node_id)
-        command = [sys.executable, "-m", "volta", "serve", "--worker", str(worker.index)]
+    async def _start(self, worker: Worker) -> Child:
+        """Start a process for slot `worker` (with a new node id)."""
+        node_id = worker_node_id(self.settings, worker.index)
+        settings = dataclasses.replace(self.settings, node_id=node_id)
+        read_end, write_end = os.pipe()
+        command = [
+            sys.executable,
+            "-m",
+            "volta",
+            "serve",
+            "--worker",
+            str(worker.index),
+            "--ready-fd",
+            str(write_end),
+        ]
         if self.demo and worker.index == 1:
             command += ["--demo", str(self.demo)]
-        process = await asyncio.create_subprocess_exec(
-            *command,
-            stdin=asyncio.subprocess.PIPE,
-            # Its own session: a Ctrl-C at the terminal reaches the
-            # supervisor only, which forwards it once.
-            start_new_session=True,
-        )
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=asyncio.subprocess.PIPE,
+                pass_fds=(write_end,),
+                # Its own session: a Ctrl-C at the terminal reaches the
+                # supervisor only, which forwards it once.
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        child = Child(process, node_id, time.monotonic(), _ready(read_end))
         assert process.stdin is not None
         # The pipe stays open for the supervisor's life: its end tells the
         # worker that the supervisor is gone.
         process.stdin.write(settings_line(settings))
         with contextlib.suppress(ConnectionError):
             await process.stdin.drain()
-        worker.process = process
-        worker.started_at = time.monotonic()
         if self.stopping:  # a signal came while it was being started
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGTERM)
-        log.info("worker %d started: pid %d, node %s", worker.index, process.pid, worker.node_id)
-        return process
+        log.info("worker %d started: pid %d, node %s", worker.index, process.pid, node_id)
+        return child
+
+
+def _ready(fd: int) -> asyncio.Future[bool]:
+    """True when the worker writes to its ready pipe, False when the pipe
+    ends first (the worker exited before serving)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[bool] = loop.create_future()
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, 64)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        loop.remove_reader(fd)
+        os.close(fd)
+        if not future.done():
+            future.set_result(bool(data))
+
+    os.set_blocking(fd, False)
+    loop.add_reader(fd, readable)
+    return future
+
+
+def signal_ready(fd: int) -> None:
+    """In a worker: tell the supervisor it serves (see `_ready`)."""
+    with contextlib.suppress(OSError):
+        os.write(fd, b"ready\n")
+    with contextlib.suppress(OSError):
+        os.close(fd)
 
 
 async def supervise(settings: Settings, *, demo: int = 0) -> int:

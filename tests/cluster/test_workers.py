@@ -164,6 +164,50 @@ async def test_workers_drain_when_the_supervisor_is_killed(workers: ServeProcess
             await ws.close()
 
 
+@pytest.mark.slow
+async def test_sighup_replaces_the_workers_one_at_a_time(workers: ServeProcess):
+    """SIGHUP: each worker in turn gets a replacement, which serves before
+    the old one drains (1012 for its stations): the OCPP port never refuses
+    a connection meanwhile, two new workers serve at the end, and the
+    supervisor is the same process."""
+    old = set(listening_workers(workers))
+    stations = await connect_all(workers)
+    refused = probes = 0
+    try:
+        closes = [asyncio.create_task(close_of(ws, timeout=60)) for ws in stations]
+        workers.signal(signal.SIGHUP)
+
+        def replaced() -> bool:
+            now = set(listening_workers(workers))
+            return len(now) == 2 and not now & old
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while not replaced():
+            assert loop.time() < deadline, workers.log()[-3000:]
+            probes += 1
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", workers.ocpp_port)
+                writer.close()
+            except OSError:
+                refused += 1
+            await asyncio.sleep(0.02)
+        assert refused == 0 and probes > 10
+        codes = [code for code, _ in await asyncio.gather(*closes)]
+        assert codes == [1012] * len(STATIONS)
+        assert await wait_until(lambda: "rolling restart done" in workers.log(), timeout=10)
+        assert workers.proc is not None and workers.proc.poll() is None
+    finally:
+        for ws in stations:
+            await ws.close()
+    # The new workers serve stations.
+    stations = await connect_all(workers)
+    for ws in stations:
+        await ws.close()
+    workers.signal(signal.SIGTERM)
+    assert await workers.wait(20) == 0
+
+
 def serve(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "volta", "serve", *args],
