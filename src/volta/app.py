@@ -52,7 +52,7 @@ from volta.outgoing import OutgoingTable
 from volta.security import hash_api_token, new_api_token, new_station_password
 from volta.services import HandlerTable, Services
 from volta.store import migrate
-from volta.store.db import Database, DatabaseMissing, redact
+from volta.store.db import Database, DatabaseMissing, SchemaBehind, redact
 from volta.store.framelog import FrameLog
 from volta.store.models import ApiToken, utcnow
 from volta.web import views as dashboard
@@ -160,6 +160,7 @@ class Volta:
         if self.worker:
             # The supervisor did the first-start work before any worker ran;
             # the secret key is loaded in every process.
+            await refuse_old_schema(self.db)
             await prepare_secrets(self.db, self.settings)
         else:
             await self.prepare()
@@ -455,6 +456,18 @@ async def announce_dashboard(volta: Volta, *, create_admin: bool) -> None:
 
 def admin_password_path() -> Path:
     return Path(ADMIN_PASSWORD_FILE).resolve()
+
+
+async def refuse_old_schema(db: Database) -> None:
+    """A worker does not migrate (its supervisor did, at its own start): one
+    started later, by a rolling restart onto a newer version, refuses a
+    database whose schema is not this version's."""
+    current, wanted = await migrate.current_revision(db), migrate.head()
+    if current != wanted:
+        raise SchemaBehind(
+            f"the database schema is at revision {current}, this version of Volta needs "
+            f"{wanted}: run `volta migrate` (or stop and start `volta serve`)"
+        )
 
 
 def refuse_missing_database(db: Database) -> None:

@@ -92,7 +92,7 @@ def cmd_serve(args: argparse.Namespace) -> int | None:
         from volta.supervisor import read_settings_line, signal_ready
 
         settings = read_settings_line(sys.stdin.readline())
-        configure(settings.log_level, settings.log_format)
+        configure(settings.log_level, settings.log_format, node=settings.node_id)
         ready_fd = args.ready_fd
 
         def ready() -> None:
@@ -843,13 +843,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from sqlalchemy.exc import DBAPIError
 
-    from volta.store.db import DatabaseMissing
+    from volta.store.db import DatabaseMissing, SchemaBehind
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         result = args.func(args)
-    except (CliError, DatabaseMissing) as exc:
+    except (CliError, DatabaseMissing, SchemaBehind) as exc:
         print(f"volta: {exc}", file=sys.stderr)
         return 1
     except DBAPIError as exc:  # e.g. no such database, unwritable SQLite file

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.conftest import NatsServer
+from tests.conftest import DatabaseTarget, make_settings
 from tests.helpers import RawStation, wait_until
 from tests.volta_process import (
     PASSWORD,
@@ -29,9 +30,10 @@ from tests.volta_process import (
     listening_on,
     postgres_database,
 )
+from volta.app import Volta
 from volta.blocks.provisioning import service as provisioning
 from volta.store import migrate
-from volta.store.db import Database
+from volta.store.db import Database, SchemaBehind
 
 STATIONS = [f"WK-{i:02d}" for i in range(1, 17)]
 BOOT16 = {"chargePointVendor": "v", "chargePointModel": "m"}
@@ -206,6 +208,24 @@ async def test_sighup_replaces_the_workers_one_at_a_time(workers: ServeProcess):
         await ws.close()
     workers.signal(signal.SIGTERM)
     assert await workers.wait(20) == 0
+
+
+async def test_a_worker_refuses_an_older_schema(pg_target: DatabaseTarget):
+    """A worker does not migrate: one started onto a database its version's
+    migrations have not reached (a rolling restart onto a newer version)
+    refuses to start, saying to run `volta migrate`."""
+    db = Database(pg_target.url, schema=pg_target.schema)
+    try:
+        await migrate.upgrade(db, "0010")
+    finally:
+        await db.close()
+    volta = Volta(make_settings(pg_target), db_schema=pg_target.schema)
+    volta.worker = 2
+    try:
+        with pytest.raises(SchemaBehind, match=r"at revision 0010.*volta migrate"):
+            await volta.start()
+    finally:
+        await volta.db.close()
 
 
 def serve(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
