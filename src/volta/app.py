@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import gc
 import logging
 import os
@@ -42,6 +43,7 @@ from volta.blocks.smart_charging.engine import engine_of
 from volta.blocks.tariffs import hooks as tariffs_hooks
 from volta.blocks.transactions import v16 as transactions_v16
 from volta.blocks.transactions import v201 as transactions_v201
+from volta.cluster import ClusterNode, ClusterRouter
 from volta.config import Settings
 from volta.events.webhooks import Dispatcher, prepare_secrets
 from volta.gateway.router import LocalRouter
@@ -51,6 +53,7 @@ from volta.ocpp.versions import Version
 from volta.outgoing import OutgoingTable
 from volta.security import hash_api_token, new_api_token, new_station_password
 from volta.services import HandlerTable, Services
+from volta.stations import Node, SoloNode
 from volta.store import migrate
 from volta.store.db import Database, DatabaseMissing, SchemaBehind, redact
 from volta.store.framelog import FrameLog
@@ -117,6 +120,36 @@ def outgoing_tables() -> dict[Version, OutgoingTable]:
     }
 
 
+async def recover_in_flight(services: Services, older_than: dt.timedelta | None = None) -> None:
+    """Commands and profiles a stop (or a dead node) left waiting for an
+    answer that cannot come: error / Failed."""
+    recovered = await recover_pending(services, older_than)
+    if recovered:
+        log.warning("%d commands were pending at the last stop; marked as error", recovered)
+    if await smart_charging.recover_requested(services.db, older_than):
+        log.warning("charging profiles left Requested at the last stop are marked Failed")
+
+
+IN_FLIGHT_SWEEP_S = 10.0
+
+
+async def sweep_in_flight(services: Services) -> None:
+    """Several nodes: the leader marks what dead nodes left in flight, once it
+    is older than any live node's wait (a remote call waits call_timeout + 5 s)."""
+    settings = services.settings
+    older_than = dt.timedelta(seconds=settings.call_timeout + settings.node_lease + 15)
+    while True:
+        await asyncio.sleep(IN_FLIGHT_SWEEP_S)
+        if not services.node.is_leader():
+            continue
+        try:
+            await recover_in_flight(services, older_than)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("sweeping commands left in flight failed")
+
+
 # A worker may get one stop request twice at once: from its supervisor and
 # from a service manager signalling the whole group (systemd's default
 # KillMode): within this many seconds, a second signal is the same request.
@@ -140,7 +173,15 @@ class Volta:
         self.settings = settings
         self.db = Database(settings.database_url, schema=db_schema)
         self.frames = FrameLog(self.db)
-        self.router = LocalRouter()
+        # One process, or one node of several (docs/scale-out.md).
+        self.cluster: ClusterNode | None = None
+        self.router: LocalRouter | ClusterRouter
+        node: Node = SoloNode()
+        if settings.nats_url:
+            self.cluster = node = ClusterNode(settings, self.db)
+            self.router = ClusterRouter(self.cluster)
+        else:
+            self.router = LocalRouter()
         self.services = Services(
             settings,
             self.db,
@@ -149,6 +190,7 @@ class Volta:
             schema_registry(),
             handler_table(),
             outgoing=outgoing_tables(),
+            node=node,
         )
         self.gateway = Gateway(self.services)
         self.online_history = OnlineHistory(self.router)
@@ -166,10 +208,17 @@ class Volta:
             await self.prepare()
         self.frames.start()
         self.online_history.start()
+        if self.cluster is not None:
+            assert isinstance(self.router, ClusterRouter)
+            await self.cluster.start()
+            await self.router.start()
+            await self.cluster.joined()
         await self.gateway.start(
             self.settings.host, self.settings.ocpp_port, reuse_port=self.worker > 0
         )
         self.services.spawn(housekeeping.run_forever(self.services), name="housekeeping")
+        if self.cluster is not None:
+            self.services.spawn(sweep_in_flight(self.services), name="in-flight sweep")
         # Sites: the allocation survives a restart; recompute, send only differences.
         self.services.spawn(engine_of(self.services).run_all(), name="allocate sites")
         self.services.spawn(Dispatcher(self.db, self.settings).run(), name="webhooks")
@@ -210,11 +259,11 @@ class Volta:
         await migrate.upgrade(self.db)
         await prepare_secrets(self.db, self.settings)
         await self._ensure_api_token()
-        recovered = await recover_pending(self.services)
-        if recovered:
-            log.warning("%d commands were pending at the last stop; marked as error", recovered)
-        if await smart_charging.recover_requested(self.db):
-            log.warning("charging profiles left Requested at the last stop are marked Failed")
+        if self.cluster is None:
+            # One process: nothing can be in flight at start. Several nodes
+            # (and the workers' supervisor, a member of the deployment): the
+            # leader sweeps what a dead node left (sweep_in_flight).
+            await recover_in_flight(self.services)
 
     async def _ensure_api_token(self) -> None:
         if self.settings.api_token:
@@ -263,11 +312,10 @@ class Volta:
             return
         self.draining = True
         self.gateway.stop_accepting()
-        # A cluster node tells the others (nodes.state = draining).
-        mark = getattr(self.services.node, "drain", None)
-        if mark is not None:
+        if self.cluster is not None:
+            # The others know (nodes.state = draining), and it leads no more.
             try:
-                await mark()
+                await self.cluster.set_draining()
             except Exception:
                 log.exception("could not mark the node draining")
         log.info(
@@ -312,6 +360,9 @@ class Volta:
         if self._api_task is not None:
             with contextlib.suppress(Exception):
                 await self._api_task
+        if self.cluster is not None:
+            # Last: the API asked the deployment (through NATS) until now.
+            await self.cluster.stop()
         await self.db.close()
 
 

@@ -41,6 +41,7 @@ def _settings(args: argparse.Namespace) -> Any:
         ocpp_port=getattr(args, "ocpp_port", None),
         api_port=getattr(args, "api_port", None),
         nats_url=getattr(args, "nats_url", None),
+        node_id=getattr(args, "node_id", None),
         workers=getattr(args, "workers", None),
     )
 
@@ -637,6 +638,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--ocpp-port", type=int, help="OCPP WebSocket port (default 9000)")
     serve.add_argument("--api-port", type=int, help="HTTP API port (default 8000)")
     serve.add_argument(
+        "--nats-url",
+        help="NATS server shared by several nodes, e.g. nats://127.0.0.1:4222 "
+        "(needs PostgreSQL; docs/scale-out.md)",
+    )
+    serve.add_argument("--node-id", help="this node's name (default <host>-<pid>-<random>)")
+    serve.add_argument(
         "--demo",
         type=int,
         default=0,
@@ -649,12 +656,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="run N worker processes sharing the ports (default 1; N > 1 needs "
         "PostgreSQL and --nats-url: docs/scale-out.md)",
-    )
-    serve.add_argument(
-        "--nats-url",
-        metavar="URL",
-        help="the NATS server (JetStream) of a deployment of several nodes, "
-        "e.g. nats://127.0.0.1:4222 (default: one process, no NATS)",
     )
     # Internal: this process is worker I of a `--workers` supervisor.
     serve.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)

@@ -32,6 +32,7 @@ import enum
 import json
 import logging
 import os
+import re
 import secrets
 import signal
 import socket
@@ -40,6 +41,7 @@ import time
 from typing import Any
 
 from volta.app import Volta, reuse_port_socket
+from volta.cluster.node import make_node_id
 from volta.config import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,8 @@ def check(settings: Settings) -> None:
             f"--workers {settings.workers} needs a NATS server the workers share "
             "(--nats-url / VOLTA_NATS_URL, e.g. nats://127.0.0.1:4222), or run one process"
         )
+    for index in range(1, settings.workers + 1):
+        make_node_id(worker_node_id(settings, index))  # a bad node_id: ValueError now
 
 
 def worker_node_id(settings: Settings, index: int) -> str:
@@ -81,7 +85,9 @@ def worker_node_id(settings: Settings, index: int) -> str:
         suffix = f"-w{index}"
         return settings.node_id[: NODE_ID_MAX - len(suffix)] + suffix
     suffix = f"-w{index}-{secrets.token_hex(3)}"
-    return socket.gethostname()[: NODE_ID_MAX - len(suffix)] + suffix
+    # As volta.cluster names a node: it is part of NATS subjects.
+    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:20] or "node"
+    return host + suffix
 
 
 def settings_line(settings: Settings) -> bytes:
