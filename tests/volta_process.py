@@ -154,11 +154,13 @@ class ServeProcess:
             open_timeout=5,
         )
 
-    async def api(self, path: str) -> httpx.Response:
-        async with httpx.AsyncClient() as client:
-            return await client.get(
-                self.api_url(path), headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
-            )
+    async def api(self, path: str, json: object = None) -> httpx.Response:
+        """GET `path` (POST `json` when given), on a new connection each time
+        (with --workers, each request lands on one of them)."""
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+            if json is None:
+                return await client.get(self.api_url(path), timeout=10)
+            return await client.post(self.api_url(path), json=json, timeout=40)
 
 
 def children_of(pid: int) -> list[int]:

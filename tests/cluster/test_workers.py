@@ -12,10 +12,12 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
+import orjson
 import pytest
+from websockets.asyncio.client import ClientConnection
 
 from tests.cluster.conftest import NatsServer
 from tests.conftest import DatabaseTarget, make_settings
@@ -92,6 +94,17 @@ async def connect_all(server: ServeProcess) -> list:
     return stations
 
 
+async def _equal(value: Awaitable[object], expected: object) -> bool:
+    return await value == expected
+
+
+async def answer_one_call(ws: ClientConnection) -> str:
+    """Answer the next CALL the station gets with Accepted; its action."""
+    frame = orjson.loads(await asyncio.wait_for(ws.recv(), 30))
+    await ws.send(orjson.dumps([3, frame[1], {"status": "Accepted"}]).decode())
+    return str(frame[2])
+
+
 @pytest.mark.slow
 async def test_two_workers_share_the_port_and_drain_on_sigterm(workers: ServeProcess):
     """16 stations on one port land on both workers (each holds some of the
@@ -104,9 +117,29 @@ async def test_two_workers_share_the_port_and_drain_on_sigterm(workers: ServePro
         held = {pid: established_on(pid, workers.ocpp_port) for pid in pids}
         assert sum(held.values()) == len(STATIONS)
         assert all(count > 0 for count in held.values()), held
-        # The API port is shared too: each request is answered by one of them.
+
+        # Two nodes, each holding its share, as any worker's API tells.
+        async def shares() -> list[tuple[int, int]]:
+            nodes = (await workers.api("/api/v1/nodes")).json()
+            return sorted((n["pid"], n["stations"]) for n in nodes)
+
+        assert await wait_until(lambda: _equal(shares(), sorted(held.items())), timeout=10), (
+            await shares()
+        )
+        # Every worker's API (a new connection each time lands on either)
+        # lists every station online and sends it a command, wherever it is.
         for _ in range(4):
-            assert (await workers.api("/healthz")).status_code == 200
+            listed = (await workers.api("/api/v1/stations")).json()
+            assert sorted(s["id"] for s in listed if s["online"]) == STATIONS
+        answering = [asyncio.create_task(answer_one_call(ws)) for ws in stations]
+        outcomes = await asyncio.gather(
+            *(
+                workers.api(f"/api/v1/stations/{sid}/commands/ClearCache", json={})
+                for sid in STATIONS
+            )
+        )
+        assert [o.json()["status"] for o in outcomes] == ["accepted"] * len(STATIONS)
+        assert [await task for task in answering] == ["ClearCache"] * len(STATIONS)
 
         closes = [asyncio.create_task(close_of(ws)) for ws in stations]
         workers.signal(signal.SIGTERM)
@@ -118,6 +151,46 @@ async def test_two_workers_share_the_port_and_drain_on_sigterm(workers: ServePro
         for ws in stations:
             await ws.close()
     assert "all 2 workers stopped" in workers.log()
+
+
+@pytest.mark.slow
+async def test_a_draining_worker_hands_its_stations_over(workers: ServeProcess):
+    """SIGTERM to one worker: exactly its stations get 1012, the others stay
+    connected; they reconnect through the port at once and every worker's
+    API lists all 16 online again, none left offline by the drain."""
+    first, _ = listening_workers(workers)
+    stations = await connect_all(workers)
+    on_first = established_on(first, workers.ocpp_port)
+    assert 0 < on_first < len(STATIONS)
+    closes = {
+        sid: asyncio.create_task(close_of(ws)) for sid, ws in zip(STATIONS, stations, strict=True)
+    }
+    os.kill(first, signal.SIGTERM)
+    try:
+        assert await wait_until(
+            lambda: sum(task.done() for task in closes.values()) == on_first, timeout=15
+        )
+        await asyncio.sleep(0.5)  # no other station is closed
+        moved = [sid for sid, task in closes.items() if task.done()]
+        assert len(moved) == on_first
+        assert [closes[sid].result()[0] for sid in moved] == [1012] * on_first
+        for sid in moved:  # as a station does: connect again at once
+            ws = await workers.connect(sid)
+            await RawStation(ws).call("BootNotification", BOOT16)
+            stations[STATIONS.index(sid)] = ws
+
+        async def all_online() -> bool:
+            listed = (await workers.api("/api/v1/stations")).json()
+            return sorted(s["id"] for s in listed if s["online"]) == STATIONS
+
+        assert await wait_until(all_online, timeout=10)
+        await asyncio.sleep(1.0)  # the drained node's last records are in
+        for _ in range(4):
+            assert await all_online()
+        assert "exited with status 0" in workers.log()  # and it is started again
+    finally:
+        for ws in stations:
+            await ws.close()
 
 
 @pytest.mark.slow
