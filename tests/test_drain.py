@@ -288,3 +288,22 @@ async def test_drain_answers_calls_under_way(volta: Volta, monkeypatch: pytest.M
         code, _ = await close_of(ws)
         assert code == 1012
         await drain
+
+
+async def test_drain_waits_for_a_command_under_way(volta: Volta, api):
+    """A command sent to the station just before the drain gets the
+    station's answer (accepted), then the station is closed with 1012."""
+    await register(volta, "DC")
+    async with connect(volta, "DC", "ocpp1.6") as ws:
+        await RawStation(ws).call("BootNotification", BOOT16)
+        command = asyncio.create_task(api.post("/api/v1/stations/DC/commands/ClearCache", json={}))
+        frame = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert frame[2] == "ClearCache"
+        drain = asyncio.create_task(volta.drain())
+        await asyncio.sleep(0.5)  # the station takes its time
+        assert not drain.done()
+        await ws.send(orjson.dumps([3, frame[1], {"status": "Accepted"}]).decode())
+        assert (await command).json()["status"] == "accepted"
+        code, _ = await close_of(ws)
+        assert code == 1012
+        await drain

@@ -275,16 +275,21 @@ class OcppLink:
 
     async def settle(self, timeout: float) -> bool:
         """Wait, at most `timeout` seconds, for the handlers of the CALLs
-        received so far to send their answers (a graceful close: what the
-        peer sent before is answered); whether none is still running."""
+        received so far to send their answers, and for the answer to our
+        CALL under way, if any (a graceful close: what either side asked is
+        answered); whether nothing is left waiting."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self._tasks:
+        while True:
+            waiting: list[asyncio.Future[Any]] = list(self._tasks)
+            if self._answer is not None and not self._answer.done():
+                waiting.append(self._answer)
+            if not waiting:
+                return True
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
-            await asyncio.wait(list(self._tasks), timeout=remaining)
-        return True
+            await asyncio.wait(waiting, timeout=remaining)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self.transport.close(code, reason)
