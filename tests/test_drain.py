@@ -307,3 +307,33 @@ async def test_drain_waits_for_a_command_under_way(volta: Volta, api):
         code, _ = await close_of(ws)
         assert code == 1012
         await drain
+
+
+async def test_upgrade_under_way_when_the_drain_begins_gets_503(
+    volta: Volta, monkeypatch: pytest.MonkeyPatch
+):
+    """A station whose upgrade was being checked when the drain began is
+    answered 503 with Retry-After (it connects again, elsewhere)."""
+    await register(volta, "DU")
+    admit = volta.gateway.admitter.admit
+    checking = asyncio.Event()
+
+    async def slow_admit(*args):  # type: ignore[no-untyped-def]
+        checking.set()
+        await asyncio.sleep(0.5)
+        return await admit(*args)
+
+    monkeypatch.setattr(volta.gateway.admitter, "admit", slow_admit)
+    url = ws_url(volta, "DU")
+
+    async def open_station() -> None:
+        ws = await websockets.connect(url, subprotocols=["ocpp1.6"], open_timeout=5)  # type: ignore[list-item]
+        await ws.close()
+
+    opening = asyncio.create_task(open_station())
+    await asyncio.wait_for(checking.wait(), 5)
+    await volta.drain()
+    with pytest.raises(InvalidStatus) as refused:
+        await opening
+    assert refused.value.response.status_code == 503
+    assert refused.value.response.headers["Retry-After"] == "1"
