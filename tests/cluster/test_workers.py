@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable
@@ -34,8 +35,18 @@ from tests.volta_process import (
 )
 from volta.app import Volta
 from volta.blocks.provisioning import service as provisioning
+from volta.cluster.node import make_node_id
+from volta.config import Settings
+from volta.ocpp.schemas import Validation
 from volta.store import migrate
 from volta.store.db import Database, SchemaBehind
+from volta.supervisor import (
+    WorkersRefused,
+    check,
+    read_settings_line,
+    settings_line,
+    worker_node_id,
+)
 
 STATIONS = [f"WK-{i:02d}" for i in range(1, 17)]
 BOOT16 = {"chargePointVendor": "v", "chargePointModel": "m"}
@@ -335,3 +346,40 @@ def test_workers_refused_without_nats():
     done = serve("--workers", "3", VOLTA_DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
     assert done.returncode == 2
     assert "needs a NATS server" in done.stderr
+
+
+def test_settings_reach_a_worker_unchanged():
+    """The JSON line a worker reads gives back every setting, the secret
+    ones and the enums too."""
+    settings = Settings(
+        database_url="postgresql://volta@db/volta",
+        nats_url="nats://127.0.0.1:4222",
+        api_token="t0ken",
+        secret_key="k" * 40,
+        validation=Validation.RELAXED,
+        workers=3,
+        drain_pause=0.5,
+        compression=False,
+    )
+    assert read_settings_line(settings_line(settings).decode()) == settings
+
+
+CLUSTER = {"database_url": "postgresql://x@y/z", "nats_url": "nats://n"}
+
+
+def test_worker_node_ids_are_valid_node_names(monkeypatch: pytest.MonkeyPatch):
+    """<host>-w<i>-<random>, new at every start, a valid node id even for a
+    long dotted host name; <node_id>-w<i> when node_id is set; a node_id
+    that cannot name the workers is refused before any starts."""
+    monkeypatch.setattr(socket, "gethostname", lambda: "charging.example.com" * 3)
+    settings = Settings(**CLUSTER, workers=2)
+    ids = [worker_node_id(settings, 2) for _ in range(2)]
+    assert ids[0] != ids[1] and all("-w2-" in i for i in ids)
+    assert [make_node_id(i) for i in ids] == ids  # valid: letters, digits, '-'
+    named = Settings(**CLUSTER, node_id="edge", workers=2)
+    assert worker_node_id(named, 1) == "edge-w1"
+    check(named)
+    with pytest.raises(ValueError, match="node_id"):
+        check(Settings(**CLUSTER, node_id="a.b", workers=2))
+    with pytest.raises(WorkersRefused, match="1 or more"):
+        check(Settings(workers=0))
