@@ -150,6 +150,8 @@ class Supervisor:
         self.signals = 0
         self._stopped = asyncio.Event()
         self._rolling: asyncio.Task[None] | None = None
+        # Workers a rolling restart told to drain.
+        self._retiring: set[int] = set()
 
     async def run(self) -> int:
         """Start the workers and keep them running until a signal; the exit
@@ -185,9 +187,12 @@ class Supervisor:
         )
         for worker in self.workers:
             for child in worker.children():
-                if child.process.returncode is None:
-                    with contextlib.suppress(ProcessLookupError):
-                        child.process.send_signal(sig)
+                if child.process.returncode is not None:
+                    continue
+                if self.signals == 1 and child.process.pid in self._retiring:
+                    continue  # draining already (a rolling restart): not hurried
+                with contextlib.suppress(ProcessLookupError):
+                    child.process.send_signal(sig)
 
     def roll(self) -> None:
         """SIGHUP: replace the workers one at a time (a rolling restart)."""
@@ -213,8 +218,8 @@ class Supervisor:
             if not ready or self.stopping:
                 if worker.successor is new:  # not taken over: the old one serves on
                     worker.successor = None
-                    if new.process.returncode is None:
-                        new.process.send_signal(signal.SIGTERM)
+                    if not self.stopping and new.process.returncode is None:
+                        new.process.send_signal(signal.SIGTERM)  # (stopping: sent already)
                     await new.process.wait()
                 if not self.stopping:
                     log.error(
@@ -223,9 +228,11 @@ class Supervisor:
                     )
                 return
             if old.process.returncode is None:
+                self._retiring.add(old.process.pid)
                 with contextlib.suppress(ProcessLookupError):
                     old.process.send_signal(signal.SIGTERM)
             await old.process.wait()  # drained; _keep hands the slot to `new`
+            self._retiring.discard(old.process.pid)
         log.info("rolling restart done: %d new workers", len(self.workers))
 
     async def _keep(self, worker: Worker) -> None:
