@@ -63,7 +63,7 @@ async def test_a_draining_node_hands_over_to_the_other(nodes) -> None:
         # B's API: A is draining, and B took the lead.
         assert await wait_until(
             lambda: _seen(b, {"node-a": ("draining", False), "node-b": ("running", True)}),
-            timeout=5,
+            timeout=10,
         ), await nodes_seen_by(b)
         results = await moving
         await drain
@@ -71,7 +71,7 @@ async def test_a_draining_node_hands_over_to_the_other(nodes) -> None:
         assert [code for code, _, _ in results] == [1012] * len(IDS)
         assert groups([when for _, when, _ in results], gap=0.4) == [2, 2]
         assert set(b.router.local()) == set(IDS)
-        assert await wait_until(lambda: _all_online(b), timeout=5)
+        assert await wait_until(lambda: _all_online(b), timeout=10)
         await asyncio.sleep(0.5)  # A's last records would be in by now
         assert await _all_online(b)
         for ws in moved:
