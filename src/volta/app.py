@@ -10,7 +10,9 @@ import gc
 import logging
 import os
 import signal
-from collections.abc import Iterator
+import socket
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -52,7 +54,7 @@ from volta.security import hash_api_token, new_api_token, new_station_password
 from volta.services import HandlerTable, Services
 from volta.stations import Node, SoloNode
 from volta.store import locks, migrate
-from volta.store.db import Database, DatabaseMissing, redact
+from volta.store.db import Database, DatabaseMissing, SchemaBehind, redact
 from volta.store.framelog import FrameLog
 from volta.store.models import ApiToken, utcnow
 from volta.web import views as dashboard
@@ -147,7 +149,25 @@ async def sweep_in_flight(services: Services) -> None:
             log.exception("sweeping commands left in flight failed")
 
 
+# A worker may get one stop request twice at once: from its supervisor and
+# from a service manager signalling the whole group (systemd's default
+# KillMode): within this many seconds, a second signal is the same request.
+SAME_SIGNAL = 1.0
+# How long a drain waits for a station's CALLs under way to be answered
+# before closing it, and for the follow-ups of answered CALLs at the end.
+DRAIN_GRACE = 10.0
+
+
 class Volta:
+    # Set before start(): this process is worker `worker` (1..N) of `volta
+    # serve --workers N`: its ports are shared with the other workers
+    # (SO_REUSEPORT), and the first-start work was done by the supervisor.
+    worker: int = 0
+    # Set by drain(): no new station is taken, those here are being closed.
+    draining: bool = False
+    _drain_task: asyncio.Task[None] | None = None
+    _hurried: bool = False
+
     def __init__(self, settings: Settings, *, db_schema: str | None = None) -> None:
         self.settings = settings
         self.db = Database(settings.database_url, schema=db_schema)
@@ -178,14 +198,13 @@ class Volta:
         self.generated_api_token: str | None = None
 
     async def start(self) -> None:
-        refuse_missing_database(self.db)
-        await migrate.upgrade(self.db)
-        await prepare_secrets(self.db, self.settings)
-        await self._ensure_api_token()
-        if self.cluster is None:
-            # One process: nothing can be in flight at start. Several nodes:
-            # the leader sweeps what a dead node left (volta.cluster.node).
-            await recover_in_flight(self.services)
+        if self.worker:
+            # The supervisor did the first-start work before any worker ran;
+            # the secret key is loaded in every process.
+            await refuse_old_schema(self.db)
+            await prepare_secrets(self.db, self.settings)
+        else:
+            await self.prepare()
         self.frames.start()
         self.online_history.start()
         # What each node does of the blocks' work, before the node joins (its
@@ -197,7 +216,9 @@ class Volta:
             await self.cluster.start()
             await self.router.start()
             await self.cluster.joined()
-        await self.gateway.start(self.settings.host, self.settings.ocpp_port)
+        await self.gateway.start(
+            self.settings.host, self.settings.ocpp_port, reuse_port=self.worker > 0
+        )
         self.services.spawn(housekeeping.run_forever(self.services), name="housekeeping")
         if self.cluster is not None:
             self.services.spawn(sweep_in_flight(self.services), name="in-flight sweep")
@@ -214,7 +235,11 @@ class Volta:
             access_log=False,
         )
         self._api_server = _ApiServer(config)
-        self._api_task = asyncio.create_task(self._api_server.serve(), name="http-api")
+        # A worker binds the API port itself, beside the other workers.
+        sockets = (
+            [reuse_port_socket(self.settings.host, self.settings.api_port)] if self.worker else None
+        )
+        self._api_task = asyncio.create_task(self._api_server.serve(sockets), name="http-api")
         while not self._api_server.started:
             if self._api_task.done():
                 self._api_task.result()  # re-raise why it could not start
@@ -228,6 +253,21 @@ class Volta:
             self.api_port,
             redact(self.db.url),
         )
+
+    async def prepare(self) -> None:
+        """The work done once before serving: the schema migrated, the
+        webhook secrets' key checked, an API token made at the first start,
+        and what the last stop left pending closed. `volta serve --workers`
+        runs it in the supervisor, before the workers start."""
+        refuse_missing_database(self.db)
+        await migrate.upgrade(self.db)
+        await prepare_secrets(self.db, self.settings)
+        await self._ensure_api_token()
+        if self.cluster is None:
+            # One process: nothing can be in flight at start. Several nodes
+            # (and the workers' supervisor, a member of the deployment): the
+            # leader sweeps what a dead node left (sweep_in_flight).
+            await recover_in_flight(self.services)
 
     async def _ensure_api_token(self) -> None:
         if self.settings.api_token:
@@ -263,39 +303,163 @@ class Volta:
         sock = self._api_server.servers[0].sockets[0]
         return int(sock.getsockname()[1])
 
-    async def stop(self) -> None:
+    async def drain(self) -> None:
+        """Hand the stations over (SIGTERM, a rolling upgrade): stop accepting
+        OCPP connections (with --workers, the other workers go on accepting
+        on the port), mark the node draining, and close the stations with
+        1012 in batches of `drain_batch`, `drain_pause` seconds apart, each
+        once the CALLs it sent so far are answered. The API keeps serving."""
+        if self.draining:
+            if self._drain_task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._drain_task
+            return
+        self.draining = True
+        self.gateway.stop_accepting()
+        if self.cluster is not None:
+            # The others know (nodes.state = draining), and it leads no more.
+            try:
+                await self.cluster.set_draining()
+            except Exception:
+                log.exception("could not mark the node draining")
+        log.info(
+            "draining %d stations: closed with 1012, %d every %g s",
+            self.gateway.connection_count,
+            self.settings.drain_batch,
+            self.settings.drain_pause,
+        )
+        self._drain_task = asyncio.create_task(
+            self.gateway.drain(self.settings.drain_batch, self.settings.drain_pause, DRAIN_GRACE),
+            name="drain",
+        )
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._drain_task
+
+    def hurry(self) -> None:
+        """Stop at once (a second SIGTERM or SIGINT): the drain's pauses and
+        closing handshakes are cut short, the stations' connections dropped,
+        the API's open requests not waited for."""
+        log.warning("stopping at once")
+        self._hurried = True
+        if self._drain_task is not None:
+            self._drain_task.cancel()
+        self.gateway.abort_all()
         if self._api_server is not None:
+            self._api_server.force_exit = True
+
+    async def stop(self) -> None:
+        """Drain, then stop: the connections' handlers end (their writes
+        committed), the follow-ups of answered CALLs finish, the frame log is
+        flushed, and the API port closes last."""
+        await self.drain()
+        await self.online_history.stop()
+        await self.gateway.stop()
+        await self.services.drain(0.0 if self._hurried else DRAIN_GRACE)
+        await self.frames.stop()
+        if self._api_server is not None:
+            # An open event stream must not hold the stop for ever.
+            if self._api_server.config.timeout_graceful_shutdown is None:
+                self._api_server.config.timeout_graceful_shutdown = 5
             self._api_server.should_exit = True
         if self._api_task is not None:
             with contextlib.suppress(Exception):
                 await self._api_task
-        await self.online_history.stop()
-        await self.gateway.stop()
         if self.cluster is not None:
+            # Last: the API asked the deployment (through NATS) until now.
             await self.cluster.stop()
-        await self.services.drain()
-        await self.frames.stop()
         await locks.close(self.db)
         await self.db.close()
 
 
-async def run(settings: Settings, *, demo: int = 0) -> None:
-    """`volta serve`: run until SIGINT or SIGTERM, with `demo` simulated stations."""
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to (host, port) with SO_REUSEPORT: other processes
+    bind the same port the same way, and the kernel spreads new connections
+    over the ones listening. Not listening yet."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def run(
+    settings: Settings,
+    *,
+    demo: int = 0,
+    worker: int = 0,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """`volta serve`: run until SIGINT or SIGTERM, with `demo` simulated stations.
+
+    The first signal drains (`Volta.drain`) and stops; a second one stops at
+    once (`Volta.hurry`). As `worker` i of `volta serve --workers`, the
+    process also drains when its supervisor goes away (its stdin, the
+    supervisor's pipe, ends); `on_ready` tells the supervisor it serves."""
     volta = Volta(settings)
+    volta.worker = worker
     await volta.start()
     tune_garbage_collector()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    first: list[float] = []
+
+    def on_signal() -> None:
+        now = loop.time()
+        if not first:
+            first.append(now)
+            stop.set()
+        elif not (worker and now - first[0] < SAME_SIGNAL):
+            volta.hurry()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await announce_dashboard(volta, create_admin=demo > 0)
+            loop.add_signal_handler(sig, on_signal)
+    if worker:
+        watch_supervisor(stop)
+    if worker <= 1:
+        await announce_dashboard(volta, create_admin=demo > 0)
     demo_task = asyncio.create_task(run_demo(volta, demo, stop)) if demo else None
+    if on_ready is not None:
+        on_ready()
     await stop.wait()
-    log.info("stopping")
+    log.info("stopping: draining first (a second signal stops at once)")
     if demo_task is not None:
         await demo_task
     await volta.stop()
+    log.info("stopped")
+
+
+def watch_supervisor(stop: asyncio.Event) -> None:
+    """Set `stop` when stdin ends: a worker's stdin is a pipe its supervisor
+    holds open for as long as it lives (killed, it cannot forward a signal)."""
+    loop = asyncio.get_running_loop()
+    fd = sys.stdin.fileno()
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(fd)
+            if not stop.is_set():
+                log.warning("the supervisor is gone: stopping")
+                stop.set()
+
+    os.set_blocking(fd, False)
+    loop.add_reader(fd, readable)
 
 
 ADMIN_PASSWORD_FILE = "volta-admin-password.txt"
@@ -348,6 +512,18 @@ async def announce_dashboard(volta: Volta, *, create_admin: bool) -> None:
 
 def admin_password_path() -> Path:
     return Path(ADMIN_PASSWORD_FILE).resolve()
+
+
+async def refuse_old_schema(db: Database) -> None:
+    """A worker does not migrate (its supervisor did, at its own start): one
+    started later, by a rolling restart onto a newer version, refuses a
+    database whose schema is not this version's."""
+    current, wanted = await migrate.current_revision(db), migrate.head()
+    if current != wanted:
+        raise SchemaBehind(
+            f"the database schema is at revision {current}, this version of Volta needs "
+            f"{wanted}: run `volta migrate` (or stop and start `volta serve`)"
+        )
 
 
 def refuse_missing_database(db: Database) -> None:

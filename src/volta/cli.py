@@ -42,6 +42,7 @@ def _settings(args: argparse.Namespace) -> Any:
         api_port=getattr(args, "api_port", None),
         nats_url=getattr(args, "nats_url", None),
         node_id=getattr(args, "node_id", None),
+        workers=getattr(args, "workers", None),
     )
 
 
@@ -86,8 +87,26 @@ def cmd_serve(args: argparse.Namespace) -> int | None:
     from volta.app import run
     from volta.logs import configure
 
+    if args.worker:
+        # Started by `volta serve --workers N`: the settings come from the
+        # supervisor, as one JSON line on stdin.
+        from volta.supervisor import read_settings_line, signal_ready
+
+        settings = read_settings_line(sys.stdin.readline())
+        configure(settings.log_level, settings.log_format, node=settings.node_id)
+        ready_fd = args.ready_fd
+
+        def ready() -> None:
+            if ready_fd is not None:
+                signal_ready(ready_fd)
+
+        return _run(_serve(run(settings, demo=args.demo, worker=args.worker, on_ready=ready)))
     settings = _settings(args)
     configure(settings.log_level, settings.log_format)
+    if settings.workers != 1:
+        from volta.supervisor import supervise
+
+        return _run(supervise(settings, demo=args.demo))
     return _run(_serve(run(settings, demo=args.demo)))
 
 
@@ -631,6 +650,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="also run N simulated stations against this server (for a first look)",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run N worker processes sharing the ports (default 1; N > 1 needs "
+        "PostgreSQL and --nats-url: docs/scale-out.md)",
+    )
+    # Internal: this process is worker I of a `--workers` supervisor.
+    serve.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
+    serve.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
 
     sim = sub.add_parser("simulate", help="run simulated charging stations against a CSMS")
@@ -815,13 +844,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from sqlalchemy.exc import DBAPIError
 
-    from volta.store.db import DatabaseMissing
+    from volta.store.db import DatabaseMissing, SchemaBehind
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         result = args.func(args)
-    except (CliError, DatabaseMissing) as exc:
+    except (CliError, DatabaseMissing, SchemaBehind) as exc:
         print(f"volta: {exc}", file=sys.stderr)
         return 1
     except DBAPIError as exc:  # e.g. no such database, unwritable SQLite file

@@ -10,6 +10,10 @@ import orjson
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, node: str = "") -> None:
+        super().__init__()
+        self.node = node
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
@@ -17,18 +21,23 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        if self.node:
+            entry["node"] = self.node
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(entry).decode()
 
 
-def configure(level: str = "INFO", fmt: str = "auto") -> None:
+def configure(level: str = "INFO", fmt: str = "auto", *, node: str = "") -> None:
+    """Log to stderr; `node` names the process in every line (the workers of
+    `volta serve --workers` share one stderr)."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json" or (fmt == "auto" and not sys.stderr.isatty()):
-        formatter: logging.Formatter = JsonFormatter()
+        formatter: logging.Formatter = JsonFormatter(node)
         formatter.converter = __import__("time").gmtime
     else:
-        formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        tag = f"[{node.replace('%', '%%')}] " if node else ""
+        formatter = logging.Formatter(f"%(asctime)s %(levelname)-7s {tag}%(name)s: %(message)s")
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

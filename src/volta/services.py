@@ -143,6 +143,8 @@ class Services:
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     # One lock per station for work that reads, sends and records in turn.
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    # The subset of `tasks` spawned with owed=True.
+    _owed: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @contextlib.asynccontextmanager
     async def station_lock(self, station_id: str) -> AsyncIterator[None]:
@@ -160,20 +162,35 @@ class Services:
             async with locks.hold(self.db, "station", station_id):
                 yield
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        """Run `coro` in the background; its failure is logged, not lost."""
+    def spawn(
+        self, coro: Coroutine[Any, Any, Any], name: str, *, owed: bool = False
+    ) -> asyncio.Task[Any]:
+        """Run `coro` in the background; its failure is logged, not lost.
+
+        `owed`: work a station or a caller was already told is done (the
+        follow-ups of an answered CALL): a graceful stop waits for it."""
         task = asyncio.create_task(coro, name=name)
         self.tasks.add(task)
+        if owed:
+            self._owed.add(task)
         task.add_done_callback(self._finished)
         return task
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self.tasks.discard(task)
+        self._owed.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
-    async def drain(self) -> None:
-        """Cancel background work (at shutdown)."""
+    async def drain(self, grace: float = 0.0) -> None:
+        """At shutdown: let owed work finish (at most `grace` seconds), then
+        cancel the rest of the background work."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self._owed and loop.time() < deadline:
+            await asyncio.wait(list(self._owed), timeout=deadline - loop.time())
+        if self._owed:
+            log.warning("stopping with %d follow-ups unfinished", len(self._owed))
         for task in list(self.tasks):
             task.cancel()
         if self.tasks:

@@ -61,6 +61,18 @@ class StationConnection:
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self.link.close(code, reason)
 
+    async def finish(self, code: int, reason: str, grace: float) -> None:
+        """Close once the CALLs received so far are answered (at most `grace`
+        seconds): the drain's close. Nothing is awaited between the last
+        handler's answer and the close frame, so no CALL slips in between."""
+        if not await self.link.settle(grace):
+            log.warning("closing %s with CALLs still unanswered after %g s", self.station_id, grace)
+        await self.link.close(code, reason)
+
+    def abort(self) -> None:
+        """Drop the connection without a closing handshake (a hurried stop)."""
+        self.websocket.abort()
+
     # -- the station's CALLs -------------------------------------------------------
 
     async def _answer(self, call: Call) -> dict[str, Any]:
@@ -77,9 +89,12 @@ class StationConnection:
 
     def _follow_up(self, call: Call, response: dict[str, Any]) -> None:
         for follow_up in self.services.handlers.follow_ups_of(self._context, call.action):
+            # Owed: the station was told its CALL was done (a graceful stop
+            # lets these finish before it cancels the rest).
             self.services.spawn(
                 follow_up(self._context, call.payload, response),
                 name=f"{call.action}-follow-up-{self.station_id}",
+                owed=True,
             )
 
     def _observe(

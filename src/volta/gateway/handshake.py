@@ -84,6 +84,15 @@ UNAUTHORIZED = Refusal(
 )
 
 
+# A node that is draining (shutting down) takes no new station: it should
+# connect again, to another node.
+DRAINING = Refusal(
+    HTTPStatus.SERVICE_UNAVAILABLE,
+    "this server is shutting down; connect again",
+    {"Retry-After": "1"},
+)
+
+
 def throttled(wait: float, text: str = "too many failed attempts; try again later") -> Refusal:
     return Refusal(
         HTTPStatus.TOO_MANY_REQUESTS, text, {"Retry-After": str(max(1, math.ceil(wait)))}

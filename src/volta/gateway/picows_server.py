@@ -55,7 +55,7 @@ from websockets.headers import build_extension, parse_extension
 from websockets.http11 import Request, Response
 from websockets.streams import StreamReader
 
-from volta.gateway.handshake import MAX_FRAME_BYTES, Admission, Refusal
+from volta.gateway.handshake import DRAINING, MAX_FRAME_BYTES, Admission, Refusal
 from volta.gateway.transport import TransportClosed
 from volta.ocpp.versions import Version
 
@@ -341,6 +341,10 @@ class PicowsStation(WSListener):
             frame = self._deflate.encode(Frame(Opcode.TEXT, data))
             transport.send(WSMsgType.TEXT, frame.data, rsv1=frame.rsv1)
 
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.disconnect(graceful=False)
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
         transport = self._transport
         if transport is None or transport.is_disconnected:
@@ -423,6 +427,8 @@ class _Upgrade(asyncio.Protocol):
             return
         if self.lost:
             return
+        if self.server.gateway.draining:
+            decision = DRAINING
         if isinstance(decision, Refusal):
             status = decision.status
             self._refuse(status.value, status.phrase, decision.text, decision.headers)
@@ -543,11 +549,23 @@ class PicowsServer:
         self.track(task)
         task.add_done_callback(lambda _: self._stations.discard(station))
 
-    async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None) -> None:
+    async def start(
+        self, host: str, port: int, ssl_context: ssl.SSLContext | None, *, reuse_port: bool = False
+    ) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _Upgrade(self), host, port, ssl=ssl_context, backlog=4096
+            lambda: _Upgrade(self),
+            host,
+            port,
+            ssl=ssl_context,
+            backlog=4096,
+            reuse_port=reuse_port or None,
         )
+
+    def stop_accepting(self) -> None:
+        """Close the listening socket; the connections stay (a drain)."""
+        if self._server is not None:
+            self._server.close()
 
     @property
     def port(self) -> int:

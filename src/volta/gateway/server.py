@@ -24,6 +24,7 @@ from volta import metrics
 from volta.blocks.provisioning import service as provisioning
 from volta.gateway.connection import StationConnection
 from volta.gateway.handshake import (
+    DRAINING,
     MAX_FRAME_BYTES,
     Admission,
     Admitter,
@@ -40,6 +41,9 @@ from volta.stations import StationLink
 log = logging.getLogger(__name__)
 
 TRANSPORTS = ("websockets", "picows")
+# RFC 6455 §7.4.1 (IANA registry): the server is restarting; a client may
+# reconnect (Volta's stations then find another node).
+SERVICE_RESTART = 1012
 
 
 class Gateway:
@@ -61,6 +65,10 @@ class Gateway:
         if taken_over is None:  # several nodes: another node may take a station over
             services.router.on_taken_over = self._taken_over  # type: ignore[attr-defined]
         self.default_version = parse_version(self.settings.default_protocol)
+        # The stations served here (for the drain); set while draining: the
+        # listening socket is closed and an upgrade under way is refused (503).
+        self._connections: set[StationConnection] = set()
+        self.draining = False
 
     # -- websockets: the HTTP part of the handshake ----------------------------
 
@@ -70,6 +78,8 @@ class Gateway:
         decision = await self.admitter.admit(
             request.path, request.headers, connection.remote_address
         )
+        if self.draining:
+            decision = DRAINING
         if isinstance(decision, Refusal):
             response = connection.respond(decision.status, decision.text + "\n")
             for key, value in decision.headers.items():
@@ -103,8 +113,13 @@ class Gateway:
             validation=Validation(station["validation"] or self.settings.validation),
         )
         del station  # the row is not needed for the connection's life (memory per station)
+        if self.draining:
+            # Upgraded while the drain began: never attached, sent elsewhere.
+            await transport.close(SERVICE_RESTART, "service restart")
+            return
         conn = StationConnection(transport, state, version, self.services)
         conn.connection_id = f"{self.services.node.node_id}/{next(self._serial)}"
+        self._connections.add(conn)
         router = self.services.router
         replaced = router.attach(conn)
         metrics.STATIONS_CONNECTED.labels(version.value).inc()
@@ -131,6 +146,7 @@ class Gateway:
                 )
             await conn.serve()
         finally:
+            self._connections.discard(conn)
             if retry is not None:
                 retry.cancel()
             if router.detach(conn):
@@ -189,10 +205,12 @@ class Gateway:
         context.load_cert_chain(self.settings.tls_cert, self.settings.tls_key or None)
         return context
 
-    async def start(self, host: str, port: int) -> None:
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> None:
+        """Listen on (host, port); with `reuse_port`, beside other processes
+        listening on the same port (SO_REUSEPORT: `volta serve --workers`)."""
         if self.settings.transport == "picows":
             self._picows = PicowsServer(self)
-            await self._picows.start(host, port, self._ssl_context())
+            await self._picows.start(host, port, self._ssl_context(), reuse_port=reuse_port)
             return
         self._server = await serve(
             self.handler,
@@ -211,6 +229,7 @@ class Gateway:
             ssl=self._ssl_context(),
             backlog=4096,
             server_header="Volta",
+            reuse_port=reuse_port or None,
         )
 
     @property
@@ -220,6 +239,50 @@ class Gateway:
         assert self._server is not None
         sock = next(iter(self._server.sockets))
         return int(sock.getsockname()[1])
+
+    # -- drain ---------------------------------------------------------------
+
+    def stop_accepting(self) -> None:
+        """Close the listening socket (other processes on the same port, if
+        any, go on accepting); refuse upgrades under way with 503."""
+        self.draining = True
+        if self._picows is not None:
+            self._picows.stop_accepting()
+        if self._server is not None:
+            self._server.server.close()
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    async def drain(self, batch: int, pause: float, grace: float) -> None:
+        """Close every station with 1012 (service restart), `batch` at a time
+        with `pause` seconds between batches, each once the CALLs it sent so
+        far are answered (at most `grace` s): the stations reconnect, to
+        another node when there is one, without all coming at once."""
+        self.stop_accepting()
+        stations = list(self._connections)
+        batch = max(1, batch)
+        for start in range(0, len(stations), batch):
+            if start and pause > 0:
+                await asyncio.sleep(pause)
+            group = stations[start : start + batch]
+            log.info(
+                "draining: closing stations %d-%d of %d with 1012",
+                start + 1,
+                start + len(group),
+                len(stations),
+            )
+            await asyncio.gather(
+                *(conn.finish(SERVICE_RESTART, "service restart", grace) for conn in group),
+                return_exceptions=True,
+            )
+
+    def abort_all(self) -> None:
+        """Drop every station's connection at once (a second stop signal)."""
+        self.stop_accepting()
+        for conn in list(self._connections):
+            conn.abort()
 
     async def stop(self) -> None:
         if self._picows is not None:

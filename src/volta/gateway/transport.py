@@ -21,6 +21,9 @@ class ServerTransport(Transport, Protocol):
     @property
     def close_code(self) -> int | None: ...
 
+    def abort(self) -> None:
+        """Drop the TCP connection at once, without a closing handshake."""
+
 
 class WebSocketTransport:
     def __init__(self, websocket: ServerConnection) -> None:
@@ -49,3 +52,6 @@ class WebSocketTransport:
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self.websocket.close(code, reason)
+
+    def abort(self) -> None:
+        self.websocket.transport.abort()

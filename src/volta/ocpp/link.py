@@ -273,5 +273,23 @@ class OcppLink:
                 return LinkOutcome("error", action, mid, error=event.error)
             return LinkOutcome("result", action, mid, event.payload, event.violation)
 
+    async def settle(self, timeout: float) -> bool:
+        """Wait, at most `timeout` seconds, for the handlers of the CALLs
+        received so far to send their answers, and for the answer to our
+        CALL under way, if any (a graceful close: what either side asked is
+        answered); whether nothing is left waiting."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            waiting: list[asyncio.Future[Any]] = list(self._tasks)
+            if self._answer is not None and not self._answer.done():
+                waiting.append(self._answer)
+            if not waiting:
+                return True
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            await asyncio.wait(waiting, timeout=remaining)
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self.transport.close(code, reason)

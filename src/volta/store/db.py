@@ -500,6 +500,10 @@ class DatabaseMissing(Exception):
     """The SQLite file is gone though one was created here before."""
 
 
+class SchemaBehind(Exception):
+    """The database's schema is not the one this version of Volta needs."""
+
+
 class Database:
     def __init__(self, url: str, *, schema: str | None = None) -> None:
         self.url = async_url(url)
