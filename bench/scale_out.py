@@ -101,9 +101,10 @@ class Plan:
     hold_per_node: int = 19000
     hold_period: float = 60.0
     hold_seconds: float = 45.0
-    stations: int = 100  # throughput mix
-    warmup: float = 3.0
+    stations: int = 200  # throughput mix: 100 per node in the 2-node run
+    warmup: float = 2.0
     duration: float = 10.0
+    rounds: int = 3  # scaling: each configuration measured this many times, in turn
     commands: int = 500
     failover_stations: int = 5000
     failover_transactions: int = 500
@@ -120,8 +121,8 @@ class Plan:
             mode="quick",
             hold_per_node=2000,
             hold_seconds=10.0,
-            duration=5.0,
-            warmup=2.0,
+            duration=4.0,
+            rounds=2,
             commands=100,
             failover_stations=1000,
             failover_transactions=100,
@@ -601,15 +602,26 @@ def phase_hold(ctx: Context) -> dict[str, Any]:
 # --- phase 2: scaling ---------------------------------------------------------------------------
 
 
-def throughput_run(ctx: Context, nodes: int, clustered: bool, label: str) -> dict[str, Any]:
-    plan = ctx.plan
-    workers = ctx.workers if (ctx.workers and nodes > 1) else 0
-    cluster = ctx.cluster(nodes, clustered, workers=workers)
-    ports = targets(ctx, cluster, nodes) if workers else [n.ocpp_port for n in cluster.nodes]
-    pools = [ctx.pool(port, 1) for port in ports]
-    try:
-        for k, pool in enumerate(pools):
-            mine = [(f"TP{k}-{i:04d}", i) for i in range(k, plan.stations, len(pools))]
+class Setup:
+    """One configuration of the scaling phase: its cluster, its generators (one per
+    node port, the stations split between them), connected and ready."""
+
+    def __init__(
+        self, ctx: Context, key: str, nodes: int, clustered: bool, label: str, workers: int
+    ) -> None:
+        self.key, self.label, self.nodes, self.clustered = key, label, nodes, clustered
+        self.cluster = ctx.cluster(nodes, clustered, workers=workers)
+        if workers:
+            ports = [self.cluster.nodes[0].ocpp_port] * nodes
+        else:
+            ports = [n.ocpp_port for n in self.cluster.nodes]
+        self.pools = [ctx.pool(port, 1) for port in ports]
+        self.results: list[dict[str, Any]] = []
+        self.rounds: list[dict[str, Any]] = []
+
+    def connect(self, ctx: Context, stations: int) -> None:
+        for k, pool in enumerate(self.pools):
+            mine = [(f"TP{k}-{i:04d}", i) for i in range(k, stations, len(self.pools))]
             pool.submit(
                 "connect",
                 {
@@ -618,52 +630,97 @@ def throughput_run(ctx: Context, nodes: int, clustered: bool, label: str) -> dic
                     "start_transaction": True,
                 },
             )
-        setups = [merge(pool.collect("connect", 300)) for pool in pools]
+        setups = [merge(pool.collect("connect", 300)) for pool in self.pools]
         connected = sum(s.get("connected", 0) for s in setups)
-        if connected != plan.stations:
-            raise RuntimeError(f"only {connected} of {plan.stations} stations set up: {setups}")
+        if connected != stations:
+            raise RuntimeError(f"{self.label}: only {connected} of {stations} set up: {setups}")
+
+    def window(self, plan: Plan) -> None:
         start = time.monotonic() + plan.warmup
         end = start + plan.duration
-        for pool in pools:
+        for pool in self.pools:
             pool.submit("throughput", {"start": start, "end": end})
-        meter = Meter(cluster)
+        meter = Meter(self.cluster)
         sleep_until(start)
         meter.start()
         sleep_until(end)
         usage = meter.stop()
-        results = [r for pool in pools for r in pool.collect("throughput", plan.duration + 120)]
-        summary = merge(results)
-        summary.update(usage)
-        summary["label"] = label
-        summary["nodes"] = nodes
-        summary["clustered"] = clustered
-        summary["round_trips_per_s"] = summary["results"] / plan.duration
-        summary["round_trips_per_server_cpu_s"] = (
-            summary["results"] / usage["server_cpu_s"] if usage["server_cpu_s"] else None
+        wait = plan.duration + 120
+        results = [r for pool in self.pools for r in pool.collect("throughput", wait)]
+        self.results += results
+        count = sum(r["results"] for r in results)
+        self.rounds.append(
+            {
+                "round_trips_per_s": count / plan.duration,
+                "round_trips_per_server_cpu_s": count / usage["server_cpu_s"]
+                if usage["server_cpu_s"]
+                else None,
+                "results": count,
+                **usage,
+            }
         )
-        return summary
-    finally:
-        for pool in pools:
+
+    def summary(self, plan: Plan) -> dict[str, Any]:
+        out = merge(self.results)
+        rounds = self.rounds
+        cpu = sum(r["server_cpu_s"] for r in rounds)
+        wall = sum(r["wall_s"] for r in rounds)
+        out.update(
+            {
+                "label": self.label,
+                "nodes": self.nodes,
+                "clustered": self.clustered,
+                "rounds": rounds,
+                "round_trips_per_s": out["results"] / (plan.duration * len(rounds)),
+                "round_trips_per_server_cpu_s": out["results"] / cpu if cpu else None,
+                "server_cpu_s": cpu,
+                "server_core_use": cpu / wall if wall else None,
+                "nats_core_use": sum(r["nats_core_use"] for r in rounds) / len(rounds),
+                "postgres_core_use": sum(r["postgres_core_use"] for r in rounds) / len(rounds),
+            }
+        )
+        return out
+
+    def close(self) -> None:
+        for pool in self.pools:
             pool.close()
-        cluster.stop()
+        self.cluster.stop()
 
 
 def phase_scaling(ctx: Context) -> dict[str, Any]:
-    runs = [
-        ("one", 1, False, "1 process, no NATS"),
-        ("one_nats", 1, True, "1 node, NATS"),
-        ("two", 2, True, "2 nodes, NATS" if not ctx.workers else "--workers 2"),
+    """The three configurations run side by side (idle but for the one measured),
+    measured in turn, round after round: what the noise of a shared machine
+    does to one, it does to the others too."""
+    plan = ctx.plan
+    configs = [
+        ("one", 1, False, "1 process, no NATS", 0),
+        ("one_nats", 1, True, "1 node, NATS", 0),
+        ("two", 2, True, "2 nodes, NATS" if not ctx.workers else "--workers 2", ctx.workers),
     ]
-    out: dict[str, Any] = {}
-    for key, nodes, clustered, label in runs:
-        print(f"    scaling: {label} ...", flush=True)
-        out[key] = throughput_run(ctx, nodes, clustered, label)
+    setups: list[Setup] = []
+    try:
+        for key, nodes, clustered, label, workers in configs:
+            setups.append(Setup(ctx, key, nodes, clustered, label, workers))
+        for setup in setups:
+            setup.connect(ctx, plan.stations)
+        for r in range(plan.rounds):
+            print(f"    scaling: round {r + 1} of {plan.rounds}", flush=True)
+            for setup in setups if r % 2 == 0 else reversed(setups):
+                setup.window(plan)
+        out: dict[str, Any] = {s.key: s.summary(plan) for s in setups}
+    finally:
+        for setup in setups:
+            setup.close()
     one, two = out["one"], out["two"]
     if one.get("round_trips_per_server_cpu_s") and two.get("round_trips_per_server_cpu_s"):
         out["per_cpu_ratio"] = (
             two["round_trips_per_server_cpu_s"] / one["round_trips_per_server_cpu_s"]
         )
         out["throughput_ratio"] = two["round_trips_per_s"] / one["round_trips_per_s"]
+        out["per_cpu_ratio_by_round"] = [
+            (b["round_trips_per_server_cpu_s"] or 0) / (a["round_trips_per_server_cpu_s"] or 1)
+            for a, b in zip(one["rounds"], two["rounds"], strict=True)
+        ]
     return out
 
 
@@ -952,6 +1009,8 @@ def table(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         rows += [
             ("scaling: 2 nodes / 1 process, per CPU-second", f(sc.get("per_cpu_ratio"), ".2f"),
              ">= 0.90", verdict(sc.get("per_cpu_ratio"), 0.9, below=False)),
+            ("scaling: the same, round by round",
+             " / ".join(f(x, ".2f") for x in sc.get("per_cpu_ratio_by_round") or []), "", ""),
             ("scaling: 2 nodes / 1 process, round trips/s", f(sc.get("throughput_ratio"), ".2f"),
              "", ""),
         ]  # fmt: skip
@@ -1169,7 +1228,11 @@ def main() -> int:
         help="the two nodes as one `volta serve --workers 2` (one port pair, SO_REUSEPORT)",
     )
     parser.add_argument("--hold-per-node", type=int, help="idle stations per node")
+    parser.add_argument("--stations", type=int, help="stations of the scaling phase (100)")
     parser.add_argument("--failover-stations", type=int, help="chargers on the killed node")
+    parser.add_argument(
+        "--no-pin", action="store_true", help="no taskset: nodes and generators on any CPU"
+    )
     parser.add_argument("--no-doc", action="store_true", help="do not touch docs/performance.md")
     parser.add_argument(
         "--report-only", action="store_true", help="rewrite the doc section from the json"
@@ -1191,10 +1254,14 @@ def main() -> int:
     plan = Plan.make(args.quick)
     if args.hold_per_node:
         plan.hold_per_node = args.hold_per_node
+    if args.stations:
+        plan.stations = args.stations
     if args.failover_stations:
         plan.failover_stations = args.failover_stations
         plan.failover_transactions = max(1, args.failover_stations // 10)
-    standard = set(phases) == set(PHASES) and not (args.hold_per_node or args.failover_stations)
+    standard = set(phases) == set(PHASES) and not (
+        args.hold_per_node or args.failover_stations or args.no_pin or args.stations
+    )
     mode = plan.mode if standard else "custom"
     command = " ".join([".venv/bin/python", "bench/scale_out.py", *sys.argv[1:]])
 
@@ -1211,7 +1278,7 @@ def main() -> int:
 
     usable = sorted(os.sched_getaffinity(0))
     cpus: tuple[int | None, int | None] = (
-        (usable[0], usable[1]) if len(usable) >= 2 else (None, None)
+        (usable[0], usable[1]) if len(usable) >= 2 and not args.no_pin else (None, None)
     )
     info = machine()
     workers = 0
