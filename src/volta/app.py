@@ -40,6 +40,7 @@ from volta.blocks.smart_charging.engine import engine_of
 from volta.blocks.tariffs import hooks as tariffs_hooks
 from volta.blocks.transactions import v16 as transactions_v16
 from volta.blocks.transactions import v201 as transactions_v201
+from volta.cluster import ClusterNode, ClusterRouter
 from volta.config import Settings
 from volta.events.webhooks import Dispatcher, prepare_secrets
 from volta.gateway.router import LocalRouter
@@ -49,6 +50,7 @@ from volta.ocpp.versions import Version
 from volta.outgoing import OutgoingTable
 from volta.security import hash_api_token, new_api_token, new_station_password
 from volta.services import HandlerTable, Services
+from volta.stations import Node, SoloNode
 from volta.store import migrate
 from volta.store.db import Database, DatabaseMissing, redact
 from volta.store.framelog import FrameLog
@@ -120,7 +122,15 @@ class Volta:
         self.settings = settings
         self.db = Database(settings.database_url, schema=db_schema)
         self.frames = FrameLog(self.db)
-        self.router = LocalRouter()
+        # One process, or one node of several (docs/scale-out.md).
+        self.cluster: ClusterNode | None = None
+        self.router: LocalRouter | ClusterRouter
+        node: Node = SoloNode()
+        if settings.nats_url:
+            self.cluster = node = ClusterNode(settings, self.db)
+            self.router = ClusterRouter(self.cluster)
+        else:
+            self.router = LocalRouter()
         self.services = Services(
             settings,
             self.db,
@@ -129,6 +139,7 @@ class Volta:
             schema_registry(),
             handler_table(),
             outgoing=outgoing_tables(),
+            node=node,
         )
         self.gateway = Gateway(self.services)
         self.online_history = OnlineHistory(self.router)
@@ -148,6 +159,11 @@ class Volta:
             log.warning("charging profiles left Requested at the last stop are marked Failed")
         self.frames.start()
         self.online_history.start()
+        if self.cluster is not None:
+            assert isinstance(self.router, ClusterRouter)
+            await self.cluster.start()
+            await self.router.start()
+            await self.cluster.joined()
         await self.gateway.start(self.settings.host, self.settings.ocpp_port)
         self.services.spawn(housekeeping.run_forever(self.services), name="housekeeping")
         # Sites: the allocation survives a restart; recompute, send only differences.
@@ -219,6 +235,8 @@ class Volta:
                 await self._api_task
         await self.online_history.stop()
         await self.gateway.stop()
+        if self.cluster is not None:
+            await self.cluster.stop()
         await self.services.drain()
         await self.frames.stop()
         await self.db.close()

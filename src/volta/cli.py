@@ -40,6 +40,8 @@ def _settings(args: argparse.Namespace) -> Any:
         host=getattr(args, "host", None),
         ocpp_port=getattr(args, "ocpp_port", None),
         api_port=getattr(args, "api_port", None),
+        nats_url=getattr(args, "nats_url", None),
+        node_id=getattr(args, "node_id", None),
     )
 
 
@@ -616,6 +618,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 0.0.0.0)")
     serve.add_argument("--ocpp-port", type=int, help="OCPP WebSocket port (default 9000)")
     serve.add_argument("--api-port", type=int, help="HTTP API port (default 8000)")
+    serve.add_argument(
+        "--nats-url",
+        help="NATS server shared by several nodes, e.g. nats://127.0.0.1:4222 "
+        "(needs PostgreSQL; docs/scale-out.md)",
+    )
+    serve.add_argument("--node-id", help="this node's name (default <host>-<pid>-<random>)")
     serve.add_argument(
         "--demo",
         type=int,

@@ -24,6 +24,7 @@ from volta.api import (
     events,
     id_tokens,
     local_lists,
+    nodes,
     reservations,
     sessions,
     sites,
@@ -179,6 +180,7 @@ def create_api(services: Services) -> FastAPI:
         tariffs,
         charging_profiles,
         sites,
+        nodes,
     )
     for adapter in adapters:
         app.include_router(

@@ -26,6 +26,7 @@ import asyncio
 import datetime as dt
 import time
 import weakref
+from collections.abc import Collection
 from typing import Any, Literal, get_args
 
 import orjson
@@ -190,11 +191,14 @@ async def list_events(
     types: list[str] | None = None,
     station_id: str | None = None,
     limit: int = 100,
+    also: Collection[int] = (),
 ) -> list[dict[str, Any]]:
-    """Events after `after`, oldest first (the stream's replay order)."""
+    """Events after `after` (and those of ids `also`), oldest first (the
+    stream's replay order)."""
+    after_cursor = Event.id > after
     stmt = (
         sa.select(Event.id, Event.type, Event.created_at, Event.data)
-        .where(Event.id > after)
+        .where(sa.or_(after_cursor, Event.id.in_(list(also))) if also else after_cursor)
         .order_by(Event.id)
         .limit(limit)
     )

@@ -35,6 +35,8 @@ class StationConnection:
         self.station_id = station.station_id
         self.version = version
         self.services = services
+        # "<node id>/<serial>", given by the gateway (stations.connection_id).
+        self.connection_id = ""
         self.session = OcppSession(
             version,
             services.schemas,

@@ -10,6 +10,7 @@ and run the same loop after it (`Gateway.serve_station`).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import ssl
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ from volta.gateway.transport import ServerTransport, WebSocketTransport
 from volta.ocpp.schemas import Validation
 from volta.ocpp.versions import SUPPORTED, Version, parse_version
 from volta.services import Services, StationState
+from volta.stations import StationLink
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,12 @@ class Gateway:
         self._server: Server | None = None
         self._picows: PicowsServer | None = None
         self._closing: set[asyncio.Task[None]] = set()
+        # Connection ids, "<node id>/<serial>": the one in stations.connection_id
+        # is the only connection that may record its station offline.
+        self._serial = itertools.count(1)
+        taken_over = getattr(services.router, "on_taken_over", False)
+        if taken_over is None:  # several nodes: another node may take a station over
+            services.router.on_taken_over = self._taken_over  # type: ignore[attr-defined]
         self.default_version = parse_version(self.settings.default_protocol)
 
     # -- websockets: the HTTP part of the handshake ----------------------------
@@ -96,6 +104,7 @@ class Gateway:
         )
         del station  # the row is not needed for the connection's life (memory per station)
         conn = StationConnection(transport, state, version, self.services)
+        conn.connection_id = f"{self.services.node.node_id}/{next(self._serial)}"
         router = self.services.router
         replaced = router.attach(conn)
         metrics.STATIONS_CONNECTED.labels(version.value).inc()
@@ -116,8 +125,10 @@ class Gateway:
         # (docs/protocol.md), and its connection is recorded once it can.
         retry: asyncio.Task[None] | None = None
         try:
-            if not await self._record_connection(state.station_id, version.value):
-                retry = asyncio.create_task(self._record_later(state.station_id, version.value))
+            if not await self._record_connection(state.station_id, version.value, conn):
+                retry = asyncio.create_task(
+                    self._record_later(state.station_id, version.value, conn)
+                )
             await conn.serve()
         finally:
             if retry is not None:
@@ -125,14 +136,31 @@ class Gateway:
             if router.detach(conn):
                 metrics.STATIONS_CONNECTED.labels(version.value).dec()
                 try:
-                    await provisioning.record_disconnection(self.services.db, state.station_id)
+                    await provisioning.record_disconnection(
+                        self.services.db,
+                        state.station_id,
+                        conn.connection_id,
+                        guarded=self.services.node.clustered,
+                    )
                 except Exception:
                     log.exception("could not record disconnection of %s", state.station_id)
             log.info("station %s disconnected (code %s)", state.station_id, transport.close_code)
 
-    async def _record_connection(self, station_id: str, protocol: str) -> bool:
+    def _taken_over(self, link: StationLink) -> None:
+        """The station connected to another node: close its connection here
+        (already out of the router, so its close records nothing)."""
+        metrics.STATIONS_CONNECTED.labels(link.version.value).dec()
+        task = asyncio.create_task(link.close(1000, "replaced by a new connection on another node"))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _record_connection(
+        self, station_id: str, protocol: str, conn: StationConnection
+    ) -> bool:
         try:
-            await provisioning.record_connection(self.services.db, station_id, protocol)
+            await provisioning.record_connection(
+                self.services.db, station_id, protocol, conn.connection_id
+            )
             return True
         except Exception as exc:
             log.warning(
@@ -142,11 +170,11 @@ class Gateway:
             )
             return False
 
-    async def _record_later(self, station_id: str, protocol: str) -> None:
+    async def _record_later(self, station_id: str, protocol: str, conn: StationConnection) -> None:
         delay = 1.0
         while True:
             await asyncio.sleep(delay)
-            if await self._record_connection(station_id, protocol):
+            if await self._record_connection(station_id, protocol, conn):
                 return
             delay = min(delay * 2, 30.0)
 

@@ -503,6 +503,7 @@ class DatabaseMissing(Exception):
 class Database:
     def __init__(self, url: str, *, schema: str | None = None) -> None:
         self.url = async_url(url)
+        self.schema = schema
         self.is_sqlite = self.url.startswith("sqlite")
         self.health = WriteHealth()
         self.path = sqlite_path(self.url) if self.is_sqlite else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import weakref
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,8 +41,15 @@ class BootDecision:
 
 # Built once, on the raw driver: a connection storm runs these thousands of
 # times a second (docs/architecture.md, "Connecting and booting").
-_RAW_CONNECTED = RawStatement.update(STATIONS, ("protocol", "last_connected_at"), ("id",))
-_RAW_DISCONNECTED = RawStatement.update(STATIONS, ("last_disconnected_at",), ("id",))
+_RAW_CONNECTED = RawStatement.update(
+    STATIONS, ("protocol", "last_connected_at", "connection_id"), ("id",)
+)
+# Only the connection that holds the station records it offline (a station
+# that reconnected, here or on another node, has a new connection_id).
+# One process: the router knows the closing connection was the station's.
+_RAW_UNGUARDED_OFFLINE = RawStatement.update(
+    STATIONS, ("last_disconnected_at", "connection_id"), ("id",)
+)
 _BOOT_FIELDS = (
     "vendor",
     "model",
@@ -131,15 +138,70 @@ async def delete_station(db: Database, station_id: str) -> bool:
     return bool(result.rowcount)
 
 
-async def record_connection(db: Database, station_id: str, protocol: str) -> None:
-    row = (protocol, db.db_time(utcnow()), station_id)
+async def record_connection(
+    db: Database, station_id: str, protocol: str, connection_id: str | None = None
+) -> None:
+    """The station is connected through `connection_id` ("<node>/<serial>"),
+    which from now on is the only connection that may record it offline."""
+    row = (protocol, db.db_time(utcnow()), connection_id, station_id)
     await _record_presence(db, station_id, _RAW_CONNECTED, row, "station.online", protocol=protocol)
 
 
-async def record_disconnection(db: Database, station_id: str) -> None:
+async def record_disconnection(
+    db: Database, station_id: str, connection_id: str | None = None, *, guarded: bool = False
+) -> bool:
+    """The connection `connection_id` of the station closed. Unguarded (one
+    process: the router already knows it was the station's connection) the
+    row and its station.offline event are raw rows; guarded (several nodes:
+    the station may have connected to another node meanwhile) the event is
+    written only when the row still named this connection. Whether it did."""
     forget_statuses(db, station_id)
-    row = (db.db_time(utcnow()), station_id)
-    await _record_presence(db, station_id, _RAW_DISCONNECTED, row, "station.offline")
+    at = db.db_time(utcnow())
+    if not guarded:
+        row = (at, None, station_id)
+        await _record_presence(db, station_id, _RAW_UNGUARDED_OFFLINE, row, "station.offline")
+        return True
+    async with db.write(station_id) as conn:
+        matched = (
+            await conn.execute(
+                sa.update(Station)
+                .where(Station.id == station_id, Station.connection_id == connection_id)
+                .values(last_disconnected_at=utcnow(), connection_id=None)
+                .returning(Station.id)
+            )
+        ).first()
+        if matched is not None:
+            await events.emit(conn, "station.offline", station_id=station_id)
+    return matched is not None
+
+
+async def release_connections(
+    db: Database, *, dead: Collection[str] = (), live: Collection[str] | None = None
+) -> list[str]:
+    """Stations recorded as held by a node that is gone (killed, or its lease
+    passed): the nodes in `dead`, or, given `live`, every node not in it.
+    Each is recorded offline with its station.offline event. Run by the
+    leader; returns their ids."""
+    stmt = sa.select(Station.id, Station.connection_id)
+    if live is None:
+        if not dead:
+            return []
+        stmt = stmt.where(sa.or_(*(Station.connection_id.startswith(f"{n}/") for n in dead)))
+    else:
+        stmt = stmt.where(Station.connection_id.is_not(None))
+    async with db.write() as conn:
+        held = (await conn.execute(stmt)).all()
+        gone = [r for r in held if live is None or r.connection_id.split("/", 1)[0] not in live]
+        for row in gone:
+            await conn.execute(
+                sa.update(Station)
+                .where(Station.id == row.id, Station.connection_id == row.connection_id)
+                .values(last_disconnected_at=utcnow(), connection_id=None)
+            )
+            await events.emit(conn, "station.offline", station_id=row.id, reason="node gone")
+    for row in gone:
+        forget_statuses(db, row.id)
+    return [r.id for r in gone]
 
 
 async def _record_presence(
