@@ -829,7 +829,7 @@ def phase_failover(ctx: Context) -> dict[str, Any]:
         killed = time.monotonic()
         print(f"    failover: node b killed with {n:,} chargers on it", flush=True)
         track = ctx.cluster_code
-        first_all_back = first_db = first_api = None
+        first_all_back = first_db = first_api = b_gone = None
         samples: list[dict[str, Any]] = []
         deadline = killed + plan.failover_timeout
         while time.monotonic() < deadline:
@@ -842,6 +842,10 @@ def phase_failover(ctx: Context) -> dict[str, Any]:
                         "SELECT count(*) FROM stations WHERE id LIKE 'FO-%' "
                         "AND connection_id LIKE 'a/%'"
                     )[0][0]
+            if b_gone is None and track:
+                with contextlib.suppress(Exception):
+                    if not cluster.db.fetch("SELECT 1 FROM nodes WHERE id = 'b'"):
+                        b_gone = now - killed
             api = None
             if first_all_back is not None and first_api is None:
                 with contextlib.suppress(Exception):
@@ -858,6 +862,7 @@ def phase_failover(ctx: Context) -> dict[str, Any]:
             if (
                 first_all_back is not None
                 and (first_db is not None or not track)
+                and (b_gone is not None or not track)
                 and (first_api is not None)
             ):
                 break
@@ -891,6 +896,7 @@ def phase_failover(ctx: Context) -> dict[str, Any]:
             )
             if first_all_back is not None and first_api is not None
             else None,
+            "seconds_until_b_lease_gone": b_gone,
             "tracked_connection_id": track,
             "samples": samples[:: max(1, len(samples) // 40)],
             "drops": sum(lg["drops"] for lg in ledgers),
@@ -1034,6 +1040,8 @@ def table(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
              verdict(fo.get("seconds_to_all_online"), 30)),
             ("failover: s until every charger reconnected",
              f(fo.get("seconds_to_all_reconnected"), ".1f"), "", ""),
+            ("failover: s until b's row left `nodes` (lease 6 s)",
+             f(fo.get("seconds_until_b_lease_gone"), ".1f"), "", ""),
             ("failover: acknowledged messages lost",
              f"{fo['lost']} of {fo['acked_starts'] + fo['acked_samples']:,}", "0",
              "met" if fo["lost"] == 0 else "MISSED"),
