@@ -577,6 +577,10 @@ def phase_hold(ctx: Context) -> dict[str, Any]:
         with contextlib.suppress(Exception):
             _, health = cluster.nodes[0].api.get("/healthz")
             online = health.get("stations_connected")
+        per_node: dict[str, int] = {}
+        with contextlib.suppress(Exception):
+            _, rows = cluster.nodes[0].api.get("/api/v1/nodes")
+            per_node = {row["id"]: row["stations"] for row in rows}
         for pool in pools:
             pool.run("close", {}, 600)
         return {
@@ -591,6 +595,7 @@ def phase_hold(ctx: Context) -> dict[str, Any]:
             "rss_before_kib": rss0,
             "rss_kib": rss,
             "online_seen_by_a": online,
+            "stations_per_node": per_node,
             **usage,
         }
     finally:
@@ -996,6 +1001,9 @@ def table(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
              verdict(hb.get("p99_ms"), 20)),
             ("hold: heartbeat max (ms)", f(hb.get("max_ms"), ".1f"), "", ""),
             ("hold: heartbeats answered", f(hb.get("results"), ",d"), "", ""),
+            ("hold: stations per node (GET /api/v1/nodes)",
+             " / ".join(f"{v:,}" for v in (hold.get("stations_per_node") or {}).values()), "", ""),
+            ("hold: online as node a's API sees it", f(hold.get("online_seen_by_a"), ",d"), "", ""),
             ("hold: RSS per node (MiB)", " / ".join(f(x, "mib") for x in rss), "", ""),
             ("hold: nodes' CPU (cores busy)", f(hold.get("server_core_use"), ".2f"), "", ""),
         ]  # fmt: skip
