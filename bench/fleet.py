@@ -357,7 +357,7 @@ class Charger:
         while not fleet.stopping:
             link = await self.connect()
             if link is None:
-                await asyncio.sleep(self.rng.uniform(*BACKOFF))
+                await asyncio.sleep(self.rng.uniform(*self.fleet.backoff))
                 continue
             self.link = link
             try:
@@ -372,7 +372,7 @@ class Charger:
             if not link.closed:  # the session ended without the link closing: odd
                 link.close()
             fleet.drops += 1
-            await asyncio.sleep(self.rng.uniform(*BACKOFF))
+            await asyncio.sleep(self.rng.uniform(*self.fleet.backoff))
 
 
 class Fleet:
@@ -386,6 +386,7 @@ class Fleet:
         self.stopping = False
         self.metering = False
         self.meter_interval = 3.0
+        self.backoff = BACKOFF
         self.changed = asyncio.Event()
         self.failures: collections.Counter[str] = collections.Counter()
         self.server_calls: collections.Counter[str] = collections.Counter()
@@ -409,10 +410,13 @@ class Fleet:
         endpoints: Sequence[tuple[str, int]],
         sources: Sequence[str],
         timeout: float = 120.0,
+        backoff: tuple[float, float] = BACKOFF,
     ) -> dict[str, Any]:
         """Start the chargers (id, index, with a transaction) on `endpoints`; return
-        once each is online (and its transaction started) or after `timeout`."""
+        once each is online (and its transaction started) or after `timeout`.
+        `backoff`: the range of the random wait before reconnecting (s)."""
         check_loopback(*sources, *(h for h, _ in endpoints))
+        self.backoff = (float(backoff[0]), float(backoff[1]))
         self.endpoints = [(h, int(p)) for h, p in endpoints]
         self.sources = list(sources)
         started = time.monotonic()

@@ -112,6 +112,8 @@ class Plan:
     settle: float = 8.0  # metering before the kill
     failover_timeout: float = 90.0
     after: float = 8.0  # metering after all are back, before the check
+    in_flight: float = 3.0  # after metering stops, for the answers in flight
+    backoff: tuple[float, float] = (1.0, 10.0)  # a charger's wait before reconnecting
 
     @classmethod
     def make(cls, quick: bool) -> Plan:
@@ -278,9 +280,11 @@ class Node:
         nats: Nats | None,
         cpu: int | None,
         workers: int = 0,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.name, self.cleanup, self.db, self.nats, self.cpu = name, cleanup, db, nats, cpu
         self.workers = workers
+        self.extra_env = extra_env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.ocpp_port = self.api_port = 0
         self.log = cleanup.tmpdir / f"node-{name}.log"
@@ -302,6 +306,7 @@ class Node:
             env["VOLTA_NATS_URL"] = self.nats.url
             if not self.workers:
                 env["VOLTA_NODE_ID"] = self.name
+        env.update(self.extra_env)
         return env
 
     def start(self) -> None:
@@ -319,6 +324,9 @@ class Node:
                 cmd, env=self.env(), cwd=self.cleanup.tmpdir, stdout=log, stderr=subprocess.STDOUT
             )
         self.cleanup.procs.append(self.proc)
+
+    def wait_ready(self) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -434,7 +442,13 @@ class Cluster:
     """A database, (a NATS server,) and nodes a, b, ... on it."""
 
     def __init__(
-        self, cleanup: Cleanup, n: int, clustered: bool, cpu: int | None, workers: int = 0
+        self,
+        cleanup: Cleanup,
+        n: int,
+        clustered: bool,
+        cpu: int | None,
+        workers: int = 0,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.cleanup = cleanup
         self.db = Database(cleanup)
@@ -444,11 +458,13 @@ class Cluster:
             self.nats.start()
         names = [chr(ord("a") + i) for i in range(n)]
         if workers:
-            self.nodes = [Node("w", cleanup, self.db, self.nats, cpu, workers=workers)]
+            self.nodes = [Node("w", cleanup, self.db, self.nats, cpu, workers, extra_env)]
         else:
-            self.nodes = [Node(name, cleanup, self.db, self.nats, cpu) for name in names]
-        for node in self.nodes:
+            self.nodes = [Node(n, cleanup, self.db, self.nats, cpu, 0, extra_env) for n in names]
+        for node in self.nodes:  # all at once: their start-up overlaps
             node.start()
+        for node in self.nodes:
+            node.wait_ready()
 
     def cpu_seconds(self) -> float:
         return sum(n.cpu_seconds() for n in self.nodes if n.proc and n.proc.poll() is None)
@@ -505,6 +521,7 @@ class Context:
     workers: int = 0  # 0: separate nodes on separate ports
     cluster_code: bool = True
     notes: list[str] = field(default_factory=list)
+    node_env: dict[str, str] = field(default_factory=dict)  # more VOLTA_* for every node
 
     def pool(self, port: int, processes: int) -> GeneratorPool:
         pool = GeneratorPool(HOST, port, processes, self.cpus[1])
@@ -517,7 +534,7 @@ class Context:
         return pool
 
     def cluster(self, n: int, clustered: bool = True, workers: int = 0) -> Cluster:
-        cluster = Cluster(self.cleanup, n, clustered, self.cpus[0], workers)
+        cluster = Cluster(self.cleanup, n, clustered, self.cpus[0], workers, self.node_env)
         self.cleanup.clusters.append(cluster)
         return cluster
 
@@ -813,7 +830,7 @@ def phase_failover(ctx: Context) -> dict[str, Any]:
             "start",
             [
                 {"stations": part, "endpoints": [(HOST, b.ocpp_port)], "sources": srcs,
-                 "timeout": 300}
+                 "timeout": 300, "backoff": plan.backoff}
                 for part, srcs in zip(
                     fleet.split(chargers), ctx.addresses.take(2 * n, processes), strict=True
                 )
@@ -874,7 +891,7 @@ def phase_failover(ctx: Context) -> dict[str, Any]:
             time.sleep(0.5)
         time.sleep(plan.after)
         fleet.run("meter", {"on": False}, 60)
-        time.sleep(3.0)  # answers in flight
+        time.sleep(plan.in_flight)
         ledgers = fleet.run("ledger", {}, 120)
         check = check_failover(cluster.db, [c for lg in ledgers for c in lg["chargers"]])
         failures: dict[str, int] = {}
@@ -1217,9 +1234,13 @@ def nats_version() -> str | None:
 
 
 class ScaleCleanup(Cleanup):
-    def __init__(self) -> None:
+    """run_load's clean-up, with the clusters; `keep_logs`: the nodes' logs of
+    the last run are copied to bench/results/logs (not for tests)."""
+
+    def __init__(self, keep_logs: bool = True) -> None:
         super().__init__()
         self.clusters: list[Cluster] = []
+        self.keep_logs = keep_logs
 
     def run(self) -> None:
         if self.done:
@@ -1231,7 +1252,16 @@ class ScaleCleanup(Cleanup):
         for cluster in self.clusters:
             with contextlib.suppress(Exception):
                 cluster.stop()
-        super().run()
+        if self.keep_logs:
+            super().run()
+            return
+        self.done = True
+        for proc in self.procs:
+            stop_process(proc)
+        for name in self.databases:
+            with contextlib.suppress(Exception):
+                pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
 def main() -> int:
