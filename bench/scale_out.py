@@ -16,10 +16,11 @@ The phases (each on a fresh database; nodes are named a, b, ...):
    boot, then a Heartbeat every 60 s spread evenly), half connected to each
    node as a TCP load balancer would; time to connect all, heartbeat latency
    while held (p50 / p99 / max), RSS of each node. Target: p99 <= 20 ms.
-2. scaling: run_load.py's throughput mix (100 stations, CALLs back to back,
+2. scaling: run_load.py's throughput mix (200 stations, CALLs back to back,
    60 % MeterValues, 20 % StatusNotification, 20 % Heartbeat) against one
-   Volta process without NATS, then one node with NATS, then two nodes (50
-   stations on each); round trips per second and per server CPU-second (the
+   Volta process without NATS, one node with NATS, two nodes (100 stations
+   on each) and two processes without NATS, side by side, measured in turn
+   over 3 rounds; round trips per second and per server CPU-second (the
    nodes' CPU summed). Target: 2 nodes per CPU-second >= 0.9 x 1 process.
 3. command: a station on node b; commands (GetConfiguration) through the API
    of node a (NATS request-reply to b) and of node b, interleaved; p50 / p99
@@ -594,10 +595,10 @@ def phase_hold(ctx: Context) -> dict[str, Any]:
         with contextlib.suppress(Exception):
             _, health = cluster.nodes[0].api.get("/healthz")
             online = health.get("stations_connected")
-        per_node: dict[str, int] = {}
+        held_by: dict[str, int] = {}
         with contextlib.suppress(Exception):
             _, rows = cluster.nodes[0].api.get("/api/v1/nodes")
-            per_node = {row["id"]: row["stations"] for row in rows}
+            held_by = {row["id"]: row["stations"] for row in rows}
         for pool in pools:
             pool.run("close", {}, 600)
         return {
@@ -612,7 +613,7 @@ def phase_hold(ctx: Context) -> dict[str, Any]:
             "rss_before_kib": rss0,
             "rss_kib": rss,
             "online_seen_by_a": online,
-            "stations_per_node": per_node,
+            "stations_per_node": held_by,
             **usage,
         }
     finally:
@@ -718,6 +719,9 @@ def phase_scaling(ctx: Context) -> dict[str, Any]:
         ("one", 1, False, "1 process, no NATS", 0),
         ("one_nats", 1, True, "1 node, NATS", 0),
         ("two", 2, True, "2 nodes, NATS" if not ctx.workers else "--workers 2", ctx.workers),
+        # Two processes that know nothing of each other (each its own stations):
+        # what splitting the load costs, without the cluster's own work.
+        ("two_solo", 2, False, "2 processes, no NATS", 0),
     ]
     setups: list[Setup] = []
     try:
@@ -739,6 +743,11 @@ def phase_scaling(ctx: Context) -> dict[str, Any]:
             two["round_trips_per_server_cpu_s"] / one["round_trips_per_server_cpu_s"]
         )
         out["throughput_ratio"] = two["round_trips_per_s"] / one["round_trips_per_s"]
+        solo = out["two_solo"]
+        if solo.get("round_trips_per_server_cpu_s"):
+            out["per_cpu_ratio_solo"] = (
+                solo["round_trips_per_server_cpu_s"] / one["round_trips_per_server_cpu_s"]
+            )
         out["per_cpu_ratio_by_round"] = [
             (b["round_trips_per_server_cpu_s"] or 0) / (a["round_trips_per_server_cpu_s"] or 1)
             for a, b in zip(one["rounds"], two["rounds"], strict=True)
@@ -1026,7 +1035,7 @@ def table(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         ]  # fmt: skip
     sc = r.get("scaling") or {}
     if sc and "error" not in sc:
-        for key in ("one", "one_nats", "two"):
+        for key in ("one", "one_nats", "two", "two_solo"):
             run = sc.get(key) or {}
             if run:
                 rows += [
@@ -1040,7 +1049,9 @@ def table(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         rows += [
             ("scaling: 2 nodes / 1 process, per CPU-second", f(sc.get("per_cpu_ratio"), ".2f"),
              ">= 0.90", verdict(sc.get("per_cpu_ratio"), 0.9, below=False)),
-            ("scaling: the same, round by round",
+            ("scaling: 2 processes without NATS / 1 process, per CPU-second",
+             f(sc.get("per_cpu_ratio_solo"), ".2f"), "", ""),
+            ("scaling: 2 nodes / 1 process, round by round",
              " / ".join(f(x, ".2f") for x in sc.get("per_cpu_ratio_by_round") or []), "", ""),
             ("scaling: 2 nodes / 1 process, round trips/s", f(sc.get("throughput_ratio"), ".2f"),
              "", ""),
@@ -1105,7 +1116,7 @@ def anomalies(report: dict[str, Any]) -> list[str]:
         notes += check_clean("hold heartbeats", hold["heartbeats"])
         if hold.get("connect_failed"):
             notes.append(f"hold: {hold['connect_failed']} stations failed to connect")
-    for key in ("one", "one_nats", "two"):
+    for key in ("one", "one_nats", "two", "two_solo"):
         run = dig(r, "scaling", key) or {}
         notes += check_clean(f"scaling {run.get('label', key)}", run)
     fo = r.get("failover") or {}
@@ -1128,8 +1139,9 @@ def update_doc(runs: dict[str, dict[str, Any]]) -> None:
         "and rewrites this section:",
         "",
         "```",
-        ".venv/bin/python bench/scale_out.py           # ~8 min",
-        ".venv/bin/python bench/scale_out.py --quick   # ~2 min, smaller",
+        ".venv/bin/python bench/scale_out.py            # ~8 min",
+        ".venv/bin/python bench/scale_out.py --quick    # ~3 min, smaller",
+        ".venv/bin/python bench/scale_out.py --workers  # the nodes as volta serve --workers 2",
         "```",
         "",
         "The nodes run on CPU 0 (taskset), the load generators on CPU 1;",
@@ -1142,14 +1154,18 @@ def update_doc(runs: dict[str, dict[str, Any]]) -> None:
         "  60 s, spread evenly; latency over the heartbeats answered in the measured",
         "  window while all are held; RSS (VmRSS) of each node after it. Every",
         "  process raises its open-files limit to the hard limit (20,000 here).",
-        "- scaling: bench/run_load.py's throughput mix (100 stations, each with a",
-        "  transaction, CALLs back to back: 60 % MeterValues, 20 % StatusNotification,",
-        "  20 % Heartbeat) against one Volta process without NATS, one node with",
-        "  NATS, and two nodes with 50 stations each. Per server CPU-second divides",
-        "  the round trips by the CPU time of the nodes together (`/proc/<pid>/stat`);",
-        "  both nodes share CPU 0, so the absolute throughput of two cannot exceed",
-        "  one core's: the ratio per CPU-second is the figure that says what running",
-        "  several nodes costs.",
+        "- scaling: bench/run_load.py's throughput mix (each station with a",
+        "  transaction sends CALLs back to back: 60 % MeterValues, 20 %",
+        "  StatusNotification, 20 % Heartbeat) from 200 stations against one Volta",
+        "  process without NATS, one node with NATS, two nodes with NATS (100",
+        "  stations each) and two processes without NATS (each on its own, 100",
+        "  stations each: what splitting the load costs without the cluster's work).",
+        "  The four run side by side, idle but for the one measured, and are measured",
+        "  in turn, round after round, so the noise of the shared machine falls on",
+        "  all. Per server CPU-second divides the round trips by the CPU time of the",
+        "  configuration's processes together (`/proc/<pid>/stat`); all nodes share",
+        "  CPU 0, so two cannot do more than one core's work: the ratio per",
+        "  CPU-second is the figure that says what running several nodes costs.",
         "- command: a station (bench/fleet.py) connected to node b; GetConfiguration",
         "  through `POST /api/v1/stations/{id}/commands/GetConfiguration` on node a",
         "  (which asks node b over NATS) and on node b, alternately, one at a time,",
@@ -1371,8 +1387,11 @@ def main() -> int:
             try:
                 results[name] = every[name](ctx)
             except Exception as exc:
+                import traceback
+
                 message = f"{type(exc).__name__}: {exc}"
                 print(f"  {name} FAILED: {message}", flush=True)
+                traceback.print_exc()
                 results[name] = {"error": message}
             finally:
                 for cluster in cleanup.clusters:
