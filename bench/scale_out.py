@@ -18,10 +18,11 @@ The phases (each on a fresh database; nodes are named a, b, ...):
    while held (p50 / p99 / max), RSS of each node. Target: p99 <= 20 ms.
 2. scaling: run_load.py's throughput mix (200 stations, CALLs back to back,
    60 % MeterValues, 20 % StatusNotification, 20 % Heartbeat) against one
-   Volta process without NATS, one node with NATS, two nodes (100 stations
-   on each) and two processes without NATS, side by side, measured in turn
-   over 3 rounds; round trips per second and per server CPU-second (the
-   nodes' CPU summed). Target: 2 nodes per CPU-second >= 0.9 x 1 process.
+   Volta process without NATS (the reference, kept up), and beside it in turn
+   two nodes (100 stations on each), one node with NATS, two processes
+   without NATS; each pair measured alternately over 3 rounds; round trips
+   per second and per server CPU-second (the nodes' CPU summed). Target: 2
+   nodes per CPU-second >= 0.9 x 1 process.
 3. command: a station on node b; commands (GetConfiguration) through the API
    of node a (NATS request-reply to b) and of node b, interleaved; p50 / p99
    of each. Target: p99(a) - p99(b) <= 5 ms.
@@ -104,8 +105,8 @@ class Plan:
     hold_seconds: float = 45.0
     stations: int = 200  # throughput mix: 100 per node in the 2-node run
     warmup: float = 2.0
-    duration: float = 10.0
-    rounds: int = 3  # scaling: each configuration measured this many times, in turn
+    duration: float = 8.0
+    rounds: int = 3  # scaling: each configuration and the reference, this many times in turn
     commands: int = 500
     failover_stations: int = 5000
     failover_transactions: int = 500
@@ -194,6 +195,7 @@ class Nats:
     def __init__(self, cleanup: Cleanup) -> None:
         self.cleanup = cleanup
         self.port = free_port()
+        self.monitor = free_port()  # HTTP monitoring: /varz counts the messages
         self.url = f"nats://{HOST}:{self.port}"
         self.store = cleanup.tmpdir / f"nats-{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -202,8 +204,10 @@ class Nats:
         if not Path(NATS_SERVER).exists():
             raise RuntimeError("nats-server is not installed (Debian: apt-get install nats-server)")
         log = (self.cleanup.tmpdir / "nats.log").open("ab")
+        cmd = [NATS_SERVER, "-js", "-a", HOST, "-p", str(self.port), "-sd", str(self.store)]
+        cmd += ["-m", str(self.monitor)]
         self.proc = subprocess.Popen(
-            [NATS_SERVER, "-js", "-a", HOST, "-p", str(self.port), "-sd", str(self.store)],
+            cmd,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -223,6 +227,15 @@ class Nats:
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
+
+    def messages(self) -> int:
+        """Messages the server has received from its clients so far."""
+        conn = http.client.HTTPConnection(HOST, self.monitor, timeout=5)
+        try:
+            conn.request("GET", "/varz")
+            return int(json.loads(conn.getresponse().read())["in_msgs"])
+        finally:
+            conn.close()
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -490,12 +503,17 @@ class Meter:
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
 
-    def _sample(self) -> tuple[float, float, float, float]:
+    def _sample(self) -> tuple[float, float, float, float, float]:
+        messages = 0.0
+        if self.cluster.nats is not None:
+            with contextlib.suppress(OSError, ValueError, KeyError, http.client.HTTPException):
+                messages = float(self.cluster.nats.messages())
         return (
             time.monotonic(),
             self.cluster.cpu_seconds(),
             self.cluster.nats_cpu_seconds(),
             postgres_cpu_seconds(),
+            messages,
         )
 
     def start(self) -> None:
@@ -503,13 +521,14 @@ class Meter:
 
     def stop(self) -> dict[str, float]:
         b = self._sample()
-        wall, nodes, nats, pg = (y - x for x, y in zip(self.a, b, strict=True))
+        wall, nodes, nats, pg, messages = (y - x for x, y in zip(self.a, b, strict=True))
         return {
             "wall_s": wall,
             "server_cpu_s": nodes,
             "server_core_use": nodes / wall,
             "nats_core_use": nats / wall,
             "postgres_core_use": pg / wall,
+            "nats_messages": messages,
         }
 
 
@@ -699,6 +718,8 @@ class Setup:
                 "server_cpu_s": cpu,
                 "server_core_use": cpu / wall if wall else None,
                 "nats_core_use": sum(r["nats_core_use"] for r in rounds) / len(rounds),
+                "nats_messages_per_round_trip": sum(r["nats_messages"] for r in rounds)
+                / max(1, out["results"]),
                 "postgres_core_use": sum(r["postgres_core_use"] for r in rounds) / len(rounds),
             }
         )
@@ -710,48 +731,60 @@ class Setup:
         self.cluster.stop()
 
 
+def per_cpu(rounds: list[dict[str, Any]]) -> float | None:
+    cpu = sum(r["server_cpu_s"] for r in rounds)
+    return sum(r["results"] for r in rounds) / cpu if cpu else None
+
+
 def phase_scaling(ctx: Context) -> dict[str, Any]:
-    """The three configurations run side by side (idle but for the one measured),
-    measured in turn, round after round: what the noise of a shared machine
-    does to one, it does to the others too."""
+    """One process without NATS (the reference) stays up; each other
+    configuration runs beside it in turn, and the two are measured one after
+    the other, round after round: what the noise of a shared machine does to
+    one, it does to the other too. (All four at once would need more
+    PostgreSQL connections than a default server allows.)"""
     plan = ctx.plan
-    configs = [
-        ("one", 1, False, "1 process, no NATS", 0),
-        ("one_nats", 1, True, "1 node, NATS", 0),
+    others = [
         ("two", 2, True, "2 nodes, NATS" if not ctx.workers else "--workers 2", ctx.workers),
+        ("one_nats", 1, True, "1 node, NATS", 0),
         # Two processes that know nothing of each other (each its own stations):
         # what splitting the load costs, without the cluster's own work.
         ("two_solo", 2, False, "2 processes, no NATS", 0),
     ]
-    setups: list[Setup] = []
+    out: dict[str, Any] = {}
+    one = Setup(ctx, "one", 1, False, "1 process, no NATS", 0)
     try:
-        for key, nodes, clustered, label, workers in configs:
-            setups.append(Setup(ctx, key, nodes, clustered, label, workers))
-        for setup in setups:
-            setup.connect(ctx, plan.stations)
-        for r in range(plan.rounds):
-            print(f"    scaling: round {r + 1} of {plan.rounds}", flush=True)
-            for setup in setups if r % 2 == 0 else reversed(setups):
-                setup.window(plan)
-        out: dict[str, Any] = {s.key: s.summary(plan) for s in setups}
+        one.connect(ctx, plan.stations)
+        for key, nodes, clustered, label, workers in others:
+            other = Setup(ctx, key, nodes, clustered, label, workers)
+            try:
+                other.connect(ctx, plan.stations)
+                mark = len(one.rounds)
+                for r in range(plan.rounds):
+                    print(f"    scaling: {label}, round {r + 1} of {plan.rounds}", flush=True)
+                    for setup in (one, other) if r % 2 == 0 else (other, one):
+                        setup.window(plan)
+                out[key] = other.summary(plan)
+                mine, ref = per_cpu(other.rounds), per_cpu(one.rounds[mark:])
+                out[key]["per_cpu_ratio_to_one"] = mine / ref if mine and ref else None
+                out[key]["throughput_ratio_to_one"] = sum(x["results"] for x in other.rounds) / max(
+                    1, sum(x["results"] for x in one.rounds[mark:])
+                )
+                out[key]["per_cpu_ratio_by_round"] = [
+                    (x["round_trips_per_server_cpu_s"] or 0)
+                    / (y["round_trips_per_server_cpu_s"] or 1)
+                    for x, y in zip(other.rounds, one.rounds[mark:], strict=True)
+                ]
+            finally:
+                other.close()
+        out["one"] = one.summary(plan)
     finally:
-        for setup in setups:
-            setup.close()
-    one, two = out["one"], out["two"]
-    if one.get("round_trips_per_server_cpu_s") and two.get("round_trips_per_server_cpu_s"):
-        out["per_cpu_ratio"] = (
-            two["round_trips_per_server_cpu_s"] / one["round_trips_per_server_cpu_s"]
-        )
-        out["throughput_ratio"] = two["round_trips_per_s"] / one["round_trips_per_s"]
-        solo = out["two_solo"]
-        if solo.get("round_trips_per_server_cpu_s"):
-            out["per_cpu_ratio_solo"] = (
-                solo["round_trips_per_server_cpu_s"] / one["round_trips_per_server_cpu_s"]
-            )
-        out["per_cpu_ratio_by_round"] = [
-            (b["round_trips_per_server_cpu_s"] or 0) / (a["round_trips_per_server_cpu_s"] or 1)
-            for a, b in zip(one["rounds"], two["rounds"], strict=True)
-        ]
+        one.close()
+    two = out.get("two") or {}
+    out["per_cpu_ratio"] = two.get("per_cpu_ratio_to_one")
+    out["throughput_ratio"] = two.get("throughput_ratio_to_one")
+    out["per_cpu_ratio_by_round"] = two.get("per_cpu_ratio_by_round")
+    out["per_cpu_ratio_solo"] = dig(out, "two_solo", "per_cpu_ratio_to_one")
+    out["per_cpu_ratio_one_nats"] = dig(out, "one_nats", "per_cpu_ratio_to_one")
     return out
 
 
@@ -1046,9 +1079,20 @@ def table(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     (f"scaling: {run['label']}: nodes' cores busy",
                      f(run.get("server_core_use"), ".2f"), "", ""),
                 ]  # fmt: skip
+                if run.get("clustered"):
+                    rows.append(
+                        (f"scaling: {run['label']}: NATS messages per round trip",
+                         f(run.get("nats_messages_per_round_trip"), ".3f"), "", "")
+                    )  # fmt: skip
+                rows += [
+                    (f"scaling: {run['label']}: PostgreSQL cores busy (every database)",
+                     f(run.get("postgres_core_use"), ".2f"), "", ""),
+                ]  # fmt: skip
         rows += [
             ("scaling: 2 nodes / 1 process, per CPU-second", f(sc.get("per_cpu_ratio"), ".2f"),
              ">= 0.90", verdict(sc.get("per_cpu_ratio"), 0.9, below=False)),
+            ("scaling: 1 node with NATS / 1 process, per CPU-second",
+             f(sc.get("per_cpu_ratio_one_nats"), ".2f"), "", ""),
             ("scaling: 2 processes without NATS / 1 process, per CPU-second",
              f(sc.get("per_cpu_ratio_solo"), ".2f"), "", ""),
             ("scaling: 2 nodes / 1 process, round by round",
@@ -1156,13 +1200,14 @@ def update_doc(runs: dict[str, dict[str, Any]]) -> None:
         "  process raises its open-files limit to the hard limit (20,000 here).",
         "- scaling: bench/run_load.py's throughput mix (each station with a",
         "  transaction sends CALLs back to back: 60 % MeterValues, 20 %",
-        "  StatusNotification, 20 % Heartbeat) from 200 stations against one Volta",
-        "  process without NATS, one node with NATS, two nodes with NATS (100",
-        "  stations each) and two processes without NATS (each on its own, 100",
-        "  stations each: what splitting the load costs without the cluster's work).",
-        "  The four run side by side, idle but for the one measured, and are measured",
-        "  in turn, round after round, so the noise of the shared machine falls on",
-        "  all. Per server CPU-second divides the round trips by the CPU time of the",
+        "  StatusNotification, 20 % Heartbeat) from 200 stations. The reference,",
+        "  one Volta process without NATS, stays up; beside it in turn run two nodes",
+        "  with NATS (100 stations each), one node with NATS, and two processes",
+        "  without NATS (each on its own, 100 stations each: what splitting the load",
+        "  costs without the cluster's work). The pair is measured one after the",
+        "  other, round after round, so the noise of the shared machine falls on",
+        "  both; each ratio is against the reference's windows of the same pair.",
+        "  Per server CPU-second divides the round trips by the CPU time of the",
         "  configuration's processes together (`/proc/<pid>/stat`); all nodes share",
         "  CPU 0, so two cannot do more than one core's work: the ratio per",
         "  CPU-second is the figure that says what running several nodes costs.",
