@@ -610,10 +610,14 @@ def phase_hold(ctx: Context) -> dict[str, Any]:
         held = merge([r for rs in raw for r in rs])
         per = [merge(rs) for rs in raw]
         rss = [r for node in cluster.nodes for r in node.rss_kib()]
-        online = None
-        with contextlib.suppress(Exception):
-            _, health = cluster.nodes[0].api.get("/healthz")
-            online = health.get("stations_connected")
+        # Every node's view of the whole deployment (its presence map): each
+        # should count every station held, whichever node holds it.
+        online: dict[str, int | None] = {}
+        for node in cluster.nodes:
+            online[node.name] = None
+            with contextlib.suppress(Exception):
+                _, health = node.api.get("/healthz")
+                online[node.name] = health.get("stations_connected")
         held_by: dict[str, int] = {}
         with contextlib.suppress(Exception):
             _, rows = cluster.nodes[0].api.get("/api/v1/nodes")
@@ -631,7 +635,7 @@ def phase_hold(ctx: Context) -> dict[str, Any]:
             "heartbeats_per_node": per,
             "rss_before_kib": rss0,
             "rss_kib": rss,
-            "online_seen_by_a": online,
+            "online_seen_by": online,
             "stations_per_node": held_by,
             **usage,
         }
@@ -1062,7 +1066,9 @@ def table(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             ("hold: heartbeats answered", f(hb.get("results"), ",d"), "", ""),
             ("hold: stations per node (GET /api/v1/nodes)",
              " / ".join(f"{v:,}" for v in (hold.get("stations_per_node") or {}).values()), "", ""),
-            ("hold: online as node a's API sees it", f(hold.get("online_seen_by_a"), ",d"), "", ""),
+            ("hold: stations online as each node sees them (/healthz)",
+             " / ".join(f(v, ",d") for v in (hold.get("online_seen_by") or {}).values()),
+             f"{hold['stations']:,} each", ""),
             ("hold: RSS per node (MiB)", " / ".join(f(x, "mib") for x in rss), "", ""),
             ("hold: nodes' CPU (cores busy)", f(hold.get("server_core_use"), ".2f"), "", ""),
         ]  # fmt: skip
@@ -1158,6 +1164,11 @@ def anomalies(report: dict[str, Any]) -> list[str]:
     hold = r.get("hold") or {}
     if hold and "error" not in hold:
         notes += check_clean("hold heartbeats", hold["heartbeats"])
+        for name, seen in (hold.get("online_seen_by") or {}).items():
+            if seen != hold["stations"]:
+                notes.append(
+                    f"hold: node {name} saw {seen} of the {hold['stations']:,} stations online"
+                )
         if hold.get("connect_failed"):
             notes.append(f"hold: {hold['connect_failed']} stations failed to connect")
     for key in ("one", "one_nats", "two", "two_solo"):
