@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import gc
 import logging
 import os
@@ -117,6 +118,36 @@ def outgoing_tables() -> dict[Version, OutgoingTable]:
     }
 
 
+async def recover_in_flight(services: Services, older_than: dt.timedelta | None = None) -> None:
+    """Commands and profiles a stop (or a dead node) left waiting for an
+    answer that cannot come: error / Failed."""
+    recovered = await recover_pending(services, older_than)
+    if recovered:
+        log.warning("%d commands were pending at the last stop; marked as error", recovered)
+    if await smart_charging.recover_requested(services.db, older_than):
+        log.warning("charging profiles left Requested at the last stop are marked Failed")
+
+
+IN_FLIGHT_SWEEP_S = 10.0
+
+
+async def sweep_in_flight(services: Services) -> None:
+    """Several nodes: the leader marks what dead nodes left in flight, once it
+    is older than any live node's wait (a remote call waits call_timeout + 5 s)."""
+    settings = services.settings
+    older_than = dt.timedelta(seconds=settings.call_timeout + settings.node_lease + 15)
+    while True:
+        await asyncio.sleep(IN_FLIGHT_SWEEP_S)
+        if not services.node.is_leader():
+            continue
+        try:
+            await recover_in_flight(services, older_than)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("sweeping commands left in flight failed")
+
+
 class Volta:
     def __init__(self, settings: Settings, *, db_schema: str | None = None) -> None:
         self.settings = settings
@@ -152,11 +183,10 @@ class Volta:
         await migrate.upgrade(self.db)
         await prepare_secrets(self.db, self.settings)
         await self._ensure_api_token()
-        recovered = await recover_pending(self.services)
-        if recovered:
-            log.warning("%d commands were pending at the last stop; marked as error", recovered)
-        if await smart_charging.recover_requested(self.db):
-            log.warning("charging profiles left Requested at the last stop are marked Failed")
+        if self.cluster is None:
+            # One process: nothing can be in flight at start. Several nodes:
+            # the leader sweeps what a dead node left (volta.cluster.node).
+            await recover_in_flight(self.services)
         self.frames.start()
         self.online_history.start()
         if self.cluster is not None:
@@ -166,6 +196,8 @@ class Volta:
             await self.cluster.joined()
         await self.gateway.start(self.settings.host, self.settings.ocpp_port)
         self.services.spawn(housekeeping.run_forever(self.services), name="housekeeping")
+        if self.cluster is not None:
+            self.services.spawn(sweep_in_flight(self.services), name="in-flight sweep")
         # Sites: the allocation survives a restart; recompute, send only differences.
         self.services.spawn(engine_of(self.services).run_all(), name="allocate sites")
         self.services.spawn(Dispatcher(self.db, self.settings).run(), name="webhooks")

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from tests.conftest import API_TOKEN
 from tests.helpers import Station16, connect, register, station, wait_until
 from volta.app import Volta
-from volta.store.models import Event, Station
+from volta.store.models import Command, Event, Station
 
 
 def api(volta: Volta) -> httpx.AsyncClient:
@@ -205,3 +205,61 @@ async def test_after_nats_restarts_the_nodes_learn_again_where_stations_are(
                 json={"key": "HeartbeatInterval", "value": "90"},
             )
         assert r.json()["status"] == "accepted", r.json()
+
+
+async def test_a_node_starting_leaves_another_nodes_command_in_flight_alone(nodes) -> None:
+    a = await nodes("node-a")
+    await register(a, "CS-6")
+    async with station(a, "CS-6") as cp:
+        release = asyncio.Event()
+
+        async def slow_reset(request: dict) -> dict:
+            await release.wait()
+            return {"status": "Accepted"}
+
+        cp.handlers["Reset"] = slow_reset
+        async with api(a) as client:
+            sent = asyncio.create_task(
+                client.post("/api/v1/stations/CS-6/commands/Reset", json={"type": "Soft"})
+            )
+            await asyncio.sleep(0.3)
+            # A node joins while the command waits for the station's answer:
+            # the command is still pending, not marked as left by a crash.
+            await nodes("node-c")
+            async with a.db.read() as conn:
+                statuses = (
+                    await conn.execute(
+                        sa.select(Command.status).where(Command.station_id == "CS-6")
+                    )
+                ).scalars()
+                assert list(statuses) == ["pending"]
+            release.set()
+            r = await sent
+        assert r.json()["status"] == "accepted", r.json()
+        async with api(a) as client:
+            stored = (await client.get(f"/api/v1/commands/{r.json()['id']}")).json()
+        assert stored["status"] == "accepted"
+
+
+async def test_the_dashboard_of_another_node_shows_the_station_and_commands_it(nodes) -> None:
+    from tests.web.conftest import ADMIN, add_users, csrf_of, sign_in
+
+    a = await nodes("node-a")
+    b = await nodes("node-b")
+    await add_users(a)
+    await register(a, "CS-7")
+    async with station(a, "CS-7") as cp:
+        assert await wait_until(lambda: "CS-7" in b.router.online(), timeout=5)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{b.api_port}", timeout=20) as web:
+            await sign_in(web, *ADMIN)
+            fleet = await web.get("/ui/stations")
+            assert fleet.status_code == 200
+            assert 'data-testid="online-count">1<' in fleet.text
+            page = await web.get("/stations/CS-7")
+            r = await web.post(
+                "/stations/CS-7/commands",
+                data={"kind": "reset", "type": "Soft"},
+                headers={"X-CSRF-Token": csrf_of(page.text)},
+            )
+            assert r.status_code == 200 and "accepted" in r.text, r.text
+        assert [c[0] for c in cp.received] == ["Reset"]

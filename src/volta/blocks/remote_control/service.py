@@ -242,16 +242,21 @@ async def get_command(services: Services, command_id: str) -> CommandRecord | No
     return CommandRecord(**row) if row else None  # type: ignore[typeddict-item]
 
 
-async def recover_pending(services: Services) -> int:
-    """Commands left `pending` by a crash can no longer get their answer."""
+async def recover_pending(services: Services, older_than: dt.timedelta | None = None) -> int:
+    """Commands left `pending` by a crash can no longer get their answer. One
+    process: all of them, at start. Several nodes: the leader's sweep, for
+    those older than any live node's wait (`older_than`), so that another
+    node's command in flight is left alone."""
+    now = utcnow()
+    stmt = sa.update(Command).where(Command.status == "pending")
+    if older_than is not None:
+        stmt = stmt.where(Command.created_at < now - older_than)
     async with services.db.write() as conn:
         result = await conn.execute(
-            sa.update(Command)
-            .where(Command.status == "pending")
-            .values(
+            stmt.values(
                 status="error",
                 error_description="Volta restarted before the station answered",
-                completed_at=utcnow(),
+                completed_at=now,
             )
         )
     return int(result.rowcount or 0)

@@ -394,16 +394,17 @@ async def record_start_profile(
     return _installed(row, command)
 
 
-async def recover_requested(db: Database) -> int:
+async def recover_requested(db: Database, older_than: dt.timedelta | None = None) -> int:
     """Profiles left `Requested` by a stop mid-command never got their answer:
     Failed, so that nothing counts them as installed (their commands are
-    marked as errors by remote_control.recover_pending)."""
+    marked as errors by remote_control.recover_pending). With several nodes,
+    only those older than any live node's wait (`older_than`)."""
+    now = utcnow()
+    stmt = sa.update(ChargingProfile).where(ChargingProfile.status == "Requested")
+    if older_than is not None:
+        stmt = stmt.where(ChargingProfile.updated_at < now - older_than)
     async with db.write() as conn:
-        result = await conn.execute(
-            sa.update(ChargingProfile)
-            .where(ChargingProfile.status == "Requested")
-            .values(status="Failed", updated_at=utcnow())
-        )
+        result = await conn.execute(stmt.values(status="Failed", updated_at=now))
     return int(result.rowcount or 0)
 
 
