@@ -1040,11 +1040,15 @@ def f(value: Any, spec: str) -> str:
     return format(value, spec)
 
 
-def verdict(value: Any, target: float, below: bool = True) -> str:
+def verdict(value: Any, target: float, below: bool = True, unit: str = "") -> str:
+    """met / MISSED, and by how much."""
     if not isinstance(value, int | float):
         return "not measured"
     ok = value <= target if below else value >= target
-    return "met" if ok else "MISSED"
+    margin = abs(value - target)
+    spec = ".2f" if abs(target) < 2 else ".1f"
+    side = "under" if value < target else "over"
+    return f"{'met' if ok else 'MISSED'} ({side} by {margin:{spec}}{unit})"
 
 
 def table(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -1061,7 +1065,7 @@ def table(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             ("hold: time to connect all (s)", f(hold["connect_s"], ".0f"), "", ""),
             ("hold: heartbeat p50 (ms)", f(hb.get("p50_ms"), ".1f"), "", ""),
             ("hold: heartbeat p99 (ms)", f(hb.get("p99_ms"), ".1f"), "<= 20",
-             verdict(hb.get("p99_ms"), 20)),
+             verdict(hb.get("p99_ms"), 20, unit=" ms")),
             ("hold: heartbeat max (ms)", f(hb.get("max_ms"), ".1f"), "", ""),
             ("hold: heartbeats answered", f(hb.get("results"), ",d"), "", ""),
             ("hold: stations per node (GET /api/v1/nodes)",
@@ -1116,14 +1120,14 @@ def table(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
              f"{f(cmd['through_a']['p50_ms'], '.1f')} / {f(cmd['through_a']['p99_ms'], '.1f')}",
              "", ""),
             ("command: p99(a) - p99(b) (ms)", f(cmd["p99_extra_ms"], ".1f"), "<= 5",
-             verdict(cmd["p99_extra_ms"], 5)),
+             verdict(cmd["p99_extra_ms"], 5, unit=" ms")),
         ]  # fmt: skip
     fo = r.get("failover") or {}
     if fo and "error" not in fo:
         rows += [
             (f"failover: {fo['stations']:,} chargers on b ({fo['transactions']} charging), "
              "s until all online on a", f(fo.get("seconds_to_all_online"), ".1f"), "<= 30",
-             verdict(fo.get("seconds_to_all_online"), 30)),
+             verdict(fo.get("seconds_to_all_online"), 30, unit=" s")),
             ("failover: s until every charger reconnected",
              f(fo.get("seconds_to_all_reconnected"), ".1f"), "", ""),
             ("failover: s until b's row left `nodes` (lease 6 s)",
