@@ -5,8 +5,8 @@ One command, loopback only; it starts and stops everything it uses (its own
 database on 127.0.0.1:5432 dropped afterwards, the Volta nodes as
 `volta serve` subprocesses on ports of their own, the load generators):
 
-    .venv/bin/python bench/scale_out.py            # ~8 min: the targets of issue 18
-    .venv/bin/python bench/scale_out.py --quick    # ~2 min: 2 x 2,000 idle, 1,000 failover
+    .venv/bin/python bench/scale_out.py            # ~15 min: the targets of issue 18
+    .venv/bin/python bench/scale_out.py --quick    # ~4 min: 2 x 2,000 idle, 1,000 failover
     .venv/bin/python bench/scale_out.py --phases hold,scaling
     .venv/bin/python bench/scale_out.py --workers  # `volta serve --workers 2` on one port pair
 
@@ -34,6 +34,12 @@ The phases (each on a fresh database; nodes are named a, b, ...):
    lost (each StartTransaction and MeterValues answered must have its row),
    duplicate sessions (a station with two transactions, or two Active on
    one connector). Targets: all online within 30 s, 0 lost, 0 duplicate.
+
+With --workers, the hold and the 2-node scaling run on one `volta serve
+--workers 2` (the generators connect to its one port and the kernel spreads
+the connections over the workers); the command phase is skipped (one API
+port: the node cannot be chosen) and the failover phase keeps separate nodes
+(a supervisor starts a killed worker again: another scenario).
 
 The nodes run on the first CPU (taskset), the load generators on the second,
 as in bench/run_load.py; PostgreSQL and nats-server where the kernel puts
@@ -1198,8 +1204,8 @@ def update_doc(runs: dict[str, dict[str, Any]]) -> None:
         "and rewrites this section:",
         "",
         "```",
-        ".venv/bin/python bench/scale_out.py            # ~8 min",
-        ".venv/bin/python bench/scale_out.py --quick    # ~3 min, smaller",
+        ".venv/bin/python bench/scale_out.py            # ~15 min: 2 x 19,000 idle, 5,000 failover",
+        ".venv/bin/python bench/scale_out.py --quick    # ~4 min: 2 x 2,000 idle, 1,000 failover",
         ".venv/bin/python bench/scale_out.py --workers  # the nodes as volta serve --workers 2",
         "```",
         "",
@@ -1211,8 +1217,10 @@ def update_doc(runs: dict[str, dict[str, Any]]) -> None:
         "  would (the generator connects each half to one node's port, from several",
         "  loopback source addresses); each station boots, then sends a Heartbeat every",
         "  60 s, spread evenly; latency over the heartbeats answered in the measured",
-        "  window while all are held; RSS (VmRSS) of each node after it. Every",
-        "  process raises its open-files limit to the hard limit (20,000 here).",
+        "  window while all are held; RSS (VmRSS) of each node after it; each node's",
+        "  `/healthz` count of stations online (its presence map: every station of",
+        "  the deployment, whichever node holds it). Every process raises its",
+        "  open-files limit to the hard limit (20,000 here).",
         "- scaling: bench/run_load.py's throughput mix (each station with a",
         "  transaction sends CALLs back to back: 60 % MeterValues, 20 %",
         "  StatusNotification, 20 % Heartbeat) from 200 stations. The reference,",
