@@ -1254,7 +1254,15 @@ def update_doc(runs: dict[str, dict[str, Any]]) -> None:
         "",
         "The machine has 2 cores shared with other work (other sessions' test runs",
         "during these runs): the figures are noisy, and the ratios say more than the",
-        "absolute values.",
+        "absolute values. Reading the scaling rows: one node with NATS does the same",
+        "work per message as one process without (NATS messages per round trip:",
+        "0.000; the nodes talk on NATS when a station connects, not per message), so",
+        "its ratio to the reference shows how noisy the run was; two processes",
+        "without NATS show what splitting the load over two event loops and two",
+        "group-commit writers costs by itself, apart from the cluster. The nodes are",
+        "far from saturated here (cores busy well under 1: the shared machine is the",
+        "limit), and a process that is not saturated spends more CPU per message",
+        "(fewer messages per wake-up and per commit), the more so at half the load.",
     ]
     for mode, title in (("full", "Full run"), ("quick", "Quick run (`--quick`)")):
         report = runs.get(mode)
