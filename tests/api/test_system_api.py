@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import httpx
 from ocpp.v16 import call
@@ -50,6 +51,7 @@ API_V1 = {
     "/api/v1/stations/{station_id}/charging-profiles/{profile_id}": {"delete"},
     "/api/v1/stations/{station_id}/charging-profiles/report": {"post"},
     "/api/v1/stations/{station_id}/evses/{evse_id}/composite-schedule": {"get"},
+    "/api/v1/nodes": {"get"},
     "/api/v1/sites": {"get", "post"},
     "/api/v1/sites/{site_id}": {"get", "patch", "delete"},
     "/api/v1/sites/{site_id}/limit": {"put"},
@@ -166,3 +168,12 @@ async def test_openapi_lists_every_api_path(volta):
             assert op.get("security") == [{"HTTPBearer": []}], path
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert "security" not in paths["/healthz"]["get"]
+
+
+async def test_one_process_lists_itself_as_the_only_node(volta, api):
+    """GET /api/v1/nodes (docs/scale-out.md): one process, no nats_url."""
+    resp = await api.get("/api/v1/nodes")
+    assert resp.status_code == 200
+    [node] = resp.json()
+    assert node["leader"] is True and node["state"] == "running"
+    assert node["pid"] == os.getpid() and node["lease_until"] is None

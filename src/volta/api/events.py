@@ -8,15 +8,23 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from volta.api.models import (
     INT64_MAX,
+    DeliveryOut,
     EventId,
     EventOut,
+    Id,
+    Offset,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookOut,
+    WebhookUpdate,
 )
 from volta.events import service as events
+from volta.events import webhooks
 from volta.events.service import EventType
 from volta.http import ServicesDep
 from volta.services import Services
@@ -129,3 +137,74 @@ async def _stream(
         if idle >= KEEPALIVE_SECONDS:
             idle = 0.0
             yield b": keep-alive\n\n"
+
+
+@router.post("/webhooks", response_model=WebhookCreated, status_code=201)
+async def create_webhook(body: WebhookCreate, services: ServicesDep) -> WebhookCreated:
+    """Subscribe an HTTPS endpoint. The answer holds the signing secret, the
+    only time it is shown."""
+    try:
+        created = await webhooks.create(
+            services.db,
+            body.url,
+            list(body.event_types),
+            body.description,
+            settings=services.settings,
+        )
+    except webhooks.BadWebhook as exc:
+        raise HTTPException(422, str(exc)) from None
+    return WebhookCreated(**created)
+
+
+@router.get("/webhooks", response_model=list[WebhookOut])
+async def list_webhooks(services: ServicesDep) -> list[WebhookOut]:
+    return [WebhookOut(**w) for w in await webhooks.list_webhooks(services.db)]
+
+
+@router.get("/webhooks/{webhook_id}", response_model=WebhookOut)
+async def get_webhook(webhook_id: Id, services: ServicesDep) -> WebhookOut:
+    found = await webhooks.get(services.db, webhook_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"webhook {webhook_id} not found")
+    return WebhookOut(**found)
+
+
+@router.patch("/webhooks/{webhook_id}", response_model=WebhookOut)
+async def update_webhook(webhook_id: Id, body: WebhookUpdate, services: ServicesDep) -> WebhookOut:
+    try:
+        found = await webhooks.update(
+            services.db,
+            webhook_id,
+            settings=services.settings,
+            **body.model_dump(exclude_unset=True),
+        )
+    except webhooks.BadWebhook as exc:
+        raise HTTPException(422, str(exc)) from None
+    if not found:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"webhook {webhook_id} not found")
+    return await get_webhook(webhook_id, services)
+
+
+@router.delete("/webhooks/{webhook_id}", status_code=204)
+async def delete_webhook(webhook_id: Id, services: ServicesDep) -> Response:
+    if not await webhooks.remove(services.db, webhook_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"webhook {webhook_id} not found")
+    return Response(status_code=204)
+
+
+@router.get("/webhooks/{webhook_id}/deliveries", response_model=list[DeliveryOut])
+async def webhook_deliveries(
+    webhook_id: Id,
+    services: ServicesDep,
+    status_: Annotated[
+        str | None, Query(alias="status", pattern="^(pending|delivered|failed)$")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Offset = 0,
+) -> list[DeliveryOut]:
+    """The delivery log, newest first: attempts, last HTTP status or error."""
+    await get_webhook(webhook_id, services)
+    rows = await webhooks.deliveries(
+        services.db, webhook_id, status=status_, limit=limit, offset=offset
+    )
+    return [DeliveryOut(**r) for r in rows]
