@@ -263,3 +263,38 @@ async def test_the_dashboard_of_another_node_shows_the_station_and_commands_it(n
             )
             assert r.status_code == 200 and "accepted" in r.text, r.text
         assert [c[0] for c in cp.received] == ["Reset"]
+
+
+async def test_a_database_stall_longer_than_the_lease_does_not_make_a_node_dead(
+    nodes, pg_target
+) -> None:
+    """Heartbeats go on NATS apart from the database: a node whose lease
+    renewal waits on a locked `nodes` table stays alive to the others, its
+    stations stay online and recorded, and its row is there afterwards."""
+    import asyncpg
+
+    from tests.conftest import PG_URL
+
+    a = await nodes("node-a")
+    b = await nodes("node-b")
+    await register(a, "CS-8")
+    async with station(b, "CS-8"):
+        assert await wait_until(lambda: "CS-8" in a.router.online(), timeout=5)
+        conn = await asyncpg.connect(PG_URL, server_settings={"search_path": pg_target.schema})
+        try:
+            async with conn.transaction():
+                await conn.execute("LOCK TABLE nodes IN ACCESS EXCLUSIVE MODE")
+                await asyncio.sleep(5)  # the lease is 3 s
+                assert "CS-8" in a.router.online()
+        finally:
+            await conn.close()
+        await asyncio.sleep(1.5)  # renewals and the leader's look at the leases ran
+        assert "CS-8" in a.router.online() and "CS-8" in b.router.online()
+        async with a.db.read() as db:
+            row = (
+                await db.execute(sa.select(Station.connection_id).where(Station.id == "CS-8"))
+            ).one()
+        assert row.connection_id is not None and row.connection_id.startswith("node-b/")
+        async with api(a) as client:
+            listed = {n["id"] for n in (await client.get("/api/v1/nodes")).json()}
+        assert listed == {"node-a", "node-b"}

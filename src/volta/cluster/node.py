@@ -115,6 +115,10 @@ class ClusterNode:
         self._joined_callbacks: list[Callable[[], Awaitable[None]]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self._pulse_task: asyncio.Task[None] | None = None
+        # Nodes this one took for dead: heard again, they are asked for
+        # their stations (they may have held them all along).
+        self._gone: set[str] = set()
         self.station_count: Callable[[], int] = lambda: 0
 
     # -- the Node protocol --------------------------------------------------------
@@ -213,6 +217,7 @@ class ClusterNode:
         await self._beat()
         await self._try_lead()
         self._loop_task = asyncio.create_task(self._loop(), name=f"node {self.node_id}")
+        self._pulse_task = asyncio.create_task(self._pulse(), name=f"pulse {self.node_id}")
         log.info("node %s joined (NATS %s)", self.node_id, self.settings.nats_url)
 
     async def joined(self) -> None:
@@ -222,10 +227,11 @@ class ClusterNode:
     async def stop(self) -> None:
         """Leave: say goodbye (the others drop this node's stations at once),
         give up the lead and the lease."""
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+        for task in (self._loop_task, self._pulse_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self._publish(BYE, {"node": self.node_id})
         await self._step_down()
         with contextlib.suppress(Exception):
@@ -267,41 +273,67 @@ class ClusterNode:
             await conn.execute(sa.delete(NodeRow).where(NodeRow.id == self.node_id))
             await conn.execute(sa.insert(NodeRow).values(id=self.node_id, **values))
 
-    async def _loop(self) -> None:
+    async def _pulse(self) -> None:
+        """Heartbeats on NATS and the judgement of the others, apart from the
+        database: a database that stalls must not make this node look dead
+        (nor the others to it)."""
         interval = self.settings.node_heartbeat
         while True:
             await asyncio.sleep(interval)
             try:
-                await self._beat()
-                await self._try_lead()
+                await self._publish(
+                    HEARTBEAT, {"node": self.node_id, "stations": self.station_count()}
+                )
                 self._judge()
-                if self._leader:
-                    await self._expire_nodes()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("node %s: heartbeat failed", self.node_id)
 
+    async def _loop(self) -> None:
+        """The lease in the database, the leader's lock and the leader's work."""
+        interval = self.settings.node_heartbeat
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._renew()
+                await self._try_lead()
+                if self._leader:
+                    await self._expire_nodes()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("node %s: lease renewal failed", self.node_id)
+
     async def _beat(self) -> None:
-        stations = self.station_count()
-        await self._publish(HEARTBEAT, {"node": self.node_id, "stations": stations})
+        await self._publish(HEARTBEAT, {"node": self.node_id, "stations": self.station_count()})
+        await self._renew()
+
+    async def _renew(self) -> None:
         now = utcnow()
         async with self.db.write() as conn:
-            await conn.execute(
+            renewed = await conn.execute(
                 sa.update(NodeRow)
                 .where(NodeRow.id == self.node_id)
                 .values(
                     renewed_at=now,
                     lease_until=now + dt.timedelta(seconds=self.settings.node_lease),
-                    stations=stations,
+                    stations=self.station_count(),
                     leader=self._leader,
+                    state="draining" if self.draining else "running",
                 )
             )
+        if not renewed.rowcount:
+            # The leader removed this node (its lease passed while the
+            # database stalled and it was not heard either): back in.
+            log.warning("node %s: its row was gone (lease passed); registering again", self.node_id)
+            await self._register()
 
     def _judge(self) -> None:
         """Nodes not heard within the lease are dead to this node."""
         for node_id in [n for n in self.heard if not self.alive(n)]:
             del self.heard[node_id]
+            self._gone.add(node_id)
             log.warning("node %s: not heard for %.1f s; dead", node_id, self.settings.node_lease)
             self._node_gone(node_id)
 
@@ -317,6 +349,10 @@ class ClusterNode:
         if isinstance(node_id, str) and node_id != self.node_id:
             if node_id not in self.heard:
                 log.info("node %s: heard node %s", self.node_id, node_id)
+                if node_id in self._gone:
+                    # Taken for dead, alive after all: learn its stations again.
+                    self._gone.discard(node_id)
+                    self.spawn(self.joined(), name="resync")
             self.heard[node_id] = time.monotonic()
 
     async def _bye(self, msg: Msg) -> None:
@@ -351,10 +387,16 @@ class ClusterNode:
         now = utcnow()
         async with self.db.read() as conn:
             rows = (await conn.execute(sa.select(NodeRow.id, NodeRow.lease_until))).all()
-        dead = {r.id for r in rows if r.lease_until < now and r.id != self.node_id}
+        # A lease that passed while the node is still heard on NATS is a
+        # database stall of that node, not a death: its stations stay.
+        dead = {
+            r.id
+            for r in rows
+            if r.lease_until < now and r.id != self.node_id and not self.alive(r.id)
+        }
         released: list[str] = []
         if self._sweep_all:
-            live = {r.id for r in rows if r.id not in dead} | {self.node_id}
+            live = {r.id for r in rows if r.id not in dead} | {self.node_id} | set(self.heard)
             released += await provisioning.release_connections(self.db, live=live)
             self._sweep_all = False
         elif dead:
