@@ -53,7 +53,11 @@ def test_failover_brings_every_station_back_and_loses_nothing(scale_out: Any) ->
     )
     cleanup = scale_out.ScaleCleanup(keep_logs=False)
     # A short lease, so that the dead node's row goes within the test's time.
-    lease = {"VOLTA_NODE_LEASE": "2", "VOLTA_NODE_HEARTBEAT": "0.5"}
+    lease = {
+        "VOLTA_NODE_LEASE": "2",
+        "VOLTA_NODE_HEARTBEAT": "0.5",
+        "VOLTA_DATABASE_POOL_SIZE": "3",
+    }
     ctx = scale_out.Context(plan, cleanup, Addresses(), (None, None), node_env=lease)
     try:
         r = scale_out.phase_failover(ctx)

@@ -64,6 +64,8 @@ class ServeProcess:
             "VOLTA_API_TOKEN": TOKEN,
             "VOLTA_LOG_FORMAT": "text",
             "VOLTA_SECRET_KEY": "drain-tests-secret-key-0123456789abcdef",
+            # Several processes per test and several tests at once on one server.
+            "VOLTA_DATABASE_POOL_SIZE": "3",
             **{f"VOLTA_{k.upper()}": str(v) for k, v in settings.items()},
         }
         self.workdir = workdir

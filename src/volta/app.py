@@ -170,7 +170,9 @@ class Volta:
 
     def __init__(self, settings: Settings, *, db_schema: str | None = None) -> None:
         self.settings = settings
-        self.db = Database(settings.database_url, schema=db_schema)
+        self.db = Database(
+            settings.database_url, schema=db_schema, pool_size=settings.database_pool_size
+        )
         self.frames = FrameLog(self.db)
         # One process, or one node of several (docs/scale-out.md).
         self.cluster: ClusterNode | None = None

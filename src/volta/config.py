@@ -124,6 +124,11 @@ class Settings:
     auto_register_per_address_per_minute: float = 10.0
     auto_register_max_pending: int = 1000
     # --- issue 18: several nodes (docs/scale-out.md) ---
+    # PostgreSQL connections for reads, and as many again at a peak; each node
+    # also holds one per group-commit lane (2), the leader's lock and the
+    # station locks' connection (several nodes): keep nodes x (2 x this + 4)
+    # under the server's max_connections.
+    database_pool_size: int = 10
     # The NATS server (with JetStream) the nodes share, e.g.
     # nats://127.0.0.1:4222; empty: Volta is one process, as on SQLite.
     nats_url: str = ""

@@ -105,6 +105,8 @@ async def nodes(pg_target: DatabaseTarget, nats_server: NatsServer) -> AsyncIter
             node_id=node_id or f"node-{len(started) + 1}",
             node_heartbeat=0.25,
             node_lease=3.0,
+            # Several nodes per test and several tests at once on one server.
+            database_pool_size=3,
             **overrides,
         )
         volta = Volta(settings, db_schema=pg_target.schema)

@@ -63,6 +63,7 @@ class NodeProcess:
             "VOLTA_LOG_FORMAT": "text",
             "VOLTA_NODE_HEARTBEAT": "0.3",
             "VOLTA_NODE_LEASE": "2",
+            "VOLTA_DATABASE_POOL_SIZE": "3",
             **{f"VOLTA_{k.upper()}": str(v) for k, v in settings.items()},
         }
         self.proc: subprocess.Popen[bytes] | None = None

@@ -505,7 +505,7 @@ class SchemaBehind(Exception):
 
 
 class Database:
-    def __init__(self, url: str, *, schema: str | None = None) -> None:
+    def __init__(self, url: str, *, schema: str | None = None, pool_size: int = 10) -> None:
         self.url = async_url(url)
         self.schema = schema
         self.is_sqlite = self.url.startswith("sqlite")
@@ -527,8 +527,11 @@ class Database:
             event.listen(self._sync_engine, "begin", _sqlite_begin)
         else:
             kwargs: dict[str, Any] = {
-                "pool_size": 10,
-                "max_overflow": 10,
+                # Reads (API, dashboard, look-ups); the group-commit lanes
+                # hold one connection each on top. Several nodes on one
+                # server: nodes x (2 x pool_size + 4) within max_connections.
+                "pool_size": pool_size,
+                "max_overflow": pool_size,
                 "pool_pre_ping": True,
                 "hide_parameters": True,  # never a secret in a log or an error
             }
