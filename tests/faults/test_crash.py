@@ -8,20 +8,17 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator
 
-import asyncpg
 import httpx
 import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import PG_URL, REQUIRE_PG, _pg_available
 from tests.helpers import RawStation, basic_auth, now_iso
+from tests.volta_process import free_port, postgres_database
 from volta.blocks.authorization import service as auth_service
 from volta.blocks.provisioning import service as provisioning
 from volta.store import migrate
@@ -31,30 +28,13 @@ TOKEN = "crash-test-token"
 PASSWORD = "crash-station-password"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database_url(request, tmp_path) -> AsyncIterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/crash.db"
         return
-    if not await _pg_available():
-        if REQUIRE_PG:
-            pytest.fail("PostgreSQL required but unreachable")
-        pytest.skip("PostgreSQL not reachable")
-    name = "volta_crash_" + uuid.uuid4().hex[:8]
-    admin = await asyncpg.connect(PG_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_URL.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with postgres_database("volta_crash") as url:
+        yield url
 
 
 # `volta serve` with one change: the process kills itself (SIGKILL) when it is
