@@ -59,6 +59,8 @@ import uvloop
 TIMESTAMP = "2024-05-01T12:00:00.000Z"
 ID_TAG = "BENCH-TAG"
 ID_WIDTH = 12  # message ids are 12 decimal digits
+STAMP_WIDTH = 12  # a MeterValues reading's time of day, "HH:MM:SS.mmm"
+NOON_MS = 12 * 3_600_000  # TIMESTAMP's time of day
 GOLDEN = (math.sqrt(5) - 1) / 2  # spreads heartbeat phases evenly for any K
 CONNECT_TIMEOUT = 30.0
 CALL_TIMEOUT = 30.0
@@ -97,11 +99,15 @@ def _client_frame(opcode: int, payload: bytes) -> bytes:
 
 
 class Template:
-    """A CALL frame serialised and masked once; `frame(id)` XORs the id into place."""
+    """A CALL frame serialised and masked once; `frame(id)` XORs the id into
+    place, and, for a template made with `stamped=True`, a reading time: each
+    of a station's MeterValues is a new reading, 1 ms after its last (as a
+    charger's are), not the same message again (which Volta would take for a
+    repeat of an unanswered CALL and not store twice)."""
 
-    __slots__ = ("head", "id_mask", "suffix")
+    __slots__ = ("head", "id_mask", "stamp_at", "stamp_mask", "suffix")
 
-    def __init__(self, action: str, payload: dict[str, Any]) -> None:
+    def __init__(self, action: str, payload: dict[str, Any], stamped: bool = False) -> None:
         placeholder = b"0" * ID_WIDTH
         text = b'[2,"' + placeholder + b'","' + action.encode() + b'",' + orjson.dumps(payload)
         frame = _client_frame(0x1, text + b"]")
@@ -111,10 +117,26 @@ class Template:
         self.suffix = frame[start + ID_WIDTH :]
         # Payload offset 4 is a multiple of 4, so the id is masked from key[0] on.
         self.id_mask = int.from_bytes((key * 4)[:ID_WIDTH], "big")
+        self.stamp_at = -1
+        self.stamp_mask = 0
+        if stamped:
+            # The time of day of TIMESTAMP ("HH:MM:SS.mmm"), at its place in the suffix.
+            at = text.index(TIMESTAMP.encode()) + len("2024-05-01T")
+            self.stamp_at = at - (4 + ID_WIDTH)
+            self.stamp_mask = int.from_bytes(
+                bytes(key[(at + i) % 4] for i in range(STAMP_WIDTH)), "big"
+            )
 
-    def frame(self, message_id: bytes) -> bytes:
+    def frame(self, message_id: bytes, reading: int = 0) -> bytes:
         masked = (int.from_bytes(message_id, "big") ^ self.id_mask).to_bytes(ID_WIDTH, "big")
-        return self.head + masked + self.suffix
+        if self.stamp_at < 0:
+            return self.head + masked + self.suffix
+        ms = (NOON_MS + reading) % 86_400_000  # after the session's start (TIMESTAMP)
+        h, m, sec = ms // 3_600_000, ms // 60_000 % 60, ms // 1000 % 60
+        clock = b"%02d:%02d:%02d.%03d" % (h, m, sec, ms % 1000)
+        stamp = (int.from_bytes(clock, "big") ^ self.stamp_mask).to_bytes(STAMP_WIDTH, "big")
+        at = self.stamp_at
+        return self.head + masked + self.suffix[:at] + stamp + self.suffix[at + STAMP_WIDTH :]
 
 
 def meter_values_payload(transaction_id: int | None) -> dict[str, Any]:
@@ -190,6 +212,7 @@ class Station(asyncio.Protocol):
         self.on_reply: Reply | None = None
         self.step = index  # position in MIX
         self.meter: Template | None = None
+        self.readings = 0  # MeterValues sent: each a new reading time
         self.transaction_id: int | None = None
         self.backlog: collections.deque[float] = collections.deque()  # rate mode
         self.heartbeating = False  # hold mode: on the heartbeat schedule
@@ -278,7 +301,11 @@ class Station(asyncio.Protocol):
         self.waiting = message_id.decode()
         self.sent_at = sent_at
         self.on_reply = on_reply
-        self._write(template.frame(message_id))
+        if template.stamp_at >= 0:
+            self.readings += 1
+            self._write(template.frame(message_id, self.readings))
+        else:
+            self._write(template.frame(message_id))
 
     def next_template(self) -> Template:
         action = MIX[self.step % len(MIX)]
@@ -433,7 +460,9 @@ class Generator:
                                 raise RuntimeError(f"StartTransaction: CALLERROR {payload}")
                             station.transaction_id = int(payload["transactionId"])
                             station.meter = Template(
-                                "MeterValues", meter_values_payload(station.transaction_id)
+                                "MeterValues",
+                                meter_values_payload(station.transaction_id),
+                                stamped=True,
                             )
                         self.stations.append(station)
                         return

@@ -9,7 +9,7 @@ forwards `call()` to the node that holds the station.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -48,6 +48,34 @@ class StationLink(Protocol):
     async def close(self, code: int = 1000, reason: str = "") -> None: ...
 
 
+class Versioned(Protocol):
+    @property
+    def version(self) -> Version: ...
+
+
+class VersionView(Mapping[str, Version]):
+    """A live, read-only view of station id -> protocol over a router's own
+    table (links or presence entries): a fleet of 20,000 is not copied for
+    each question about it."""
+
+    __slots__ = ("_table",)
+
+    def __init__(self, table: Mapping[str, Versioned]) -> None:
+        self._table = table
+
+    def __getitem__(self, station_id: str) -> Version:
+        return self._table[station_id].version
+
+    def __contains__(self, station_id: object) -> bool:
+        return station_id in self._table
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+
 class StationRouter(Protocol):
     def attach(self, link: StationLink) -> StationLink | None:
         """Make `link` the station's connection; return the one it replaces."""
@@ -58,14 +86,15 @@ class StationRouter(Protocol):
     def version_of(self, station_id: str) -> Version | None:
         """The protocol of the station's live connection, None when offline."""
 
-    def online(self) -> dict[str, Version]:
-        """Every station connected to any node, with its protocol."""
+    def online(self) -> Mapping[str, Version]:
+        """Every station connected to any node, with its protocol (a live
+        view: no copy is made, so `len()` and `in` cost nothing)."""
 
     def holds(self, station_id: str) -> bool:
         """Whether the station's connection is in this process."""
 
-    def local(self) -> dict[str, Version]:
-        """The stations connected to this process."""
+    def local(self) -> Mapping[str, Version]:
+        """The stations connected to this process (a live view)."""
 
     async def call(self, station_id: str, action: str, payload: dict[str, Any]) -> CallOutcome: ...
 

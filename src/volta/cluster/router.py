@@ -45,7 +45,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from volta.cluster.node import PREFIX, ClusterNode, subject_calls
 from volta.gateway.router import LocalRouter
 from volta.ocpp.versions import Version
-from volta.stations import CallOutcome, StationLink
+from volta.stations import CallOutcome, StationLink, VersionView
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +73,12 @@ class ClusterRouter:
         self.node = node
         self.local_router = LocalRouter()
         self.presence: dict[str, Presence] = {}
+        self._view = VersionView(self.presence)
         self._attached_at: dict[str, float] = {}
         self._serial = itertools.count(1)
         # Set by the gateway: close a connection another node took over.
         self.on_taken_over: Callable[[StationLink], None] | None = None
-        node.station_count = lambda: len(self.local_router.online())
+        node.station_count = lambda: len(self.local_router.online())  # a view: O(1)
         node.on_node_dead(self._node_dead)
         node.on_joined(self._joined)
 
@@ -138,13 +139,13 @@ class ClusterRouter:
         found = self.presence.get(station_id)
         return found.version if found is not None else None
 
-    def online(self) -> dict[str, Version]:
-        return {sid: p.version for sid, p in self.presence.items()}
+    def online(self) -> VersionView:
+        return self._view
 
     def holds(self, station_id: str) -> bool:
         return self.local_router.holds(station_id)
 
-    def local(self) -> dict[str, Version]:
+    def local(self) -> VersionView:
         return self.local_router.online()
 
     def node_of(self, station_id: str) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from volta.ocpp.versions import Version
-from volta.stations import CallOutcome, StationLink
+from volta.stations import CallOutcome, StationLink, VersionView
 
 
 class LocalRouter:
@@ -13,6 +13,7 @@ class LocalRouter:
 
     def __init__(self) -> None:
         self._links: dict[str, StationLink] = {}
+        self._view = VersionView(self._links)
 
     def attach(self, link: StationLink) -> StationLink | None:
         old = self._links.get(link.station_id)
@@ -31,14 +32,14 @@ class LocalRouter:
         link = self._links.get(station_id)
         return link.version if link is not None else None
 
-    def online(self) -> dict[str, Version]:
-        return {sid: link.version for sid, link in self._links.items()}
+    def online(self) -> VersionView:
+        return self._view
 
     def holds(self, station_id: str) -> bool:
         return station_id in self._links
 
-    def local(self) -> dict[str, Version]:
-        return self.online()
+    def local(self) -> VersionView:
+        return self._view
 
     def link(self, station_id: str) -> StationLink | None:
         return self._links.get(station_id)
