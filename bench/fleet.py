@@ -53,6 +53,7 @@ from loadgen import (
     _client_frame,
     check_loopback,
     pin,
+    read_frames,
 )
 
 BACKOFF = (1.0, 10.0)  # seconds before reconnecting, at random
@@ -124,33 +125,7 @@ class Link(asyncio.Protocol):
             self.lost.set_result(None)
 
     def data_received(self, data: bytes) -> None:
-        buf = self.buffer
-        buf += data
-        if not self.upgraded:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = bytes(buf[: end + 4])
-            del buf[: end + 4]
-            self.upgraded = True
-            if not self.handshake.done():
-                self.handshake.set_result(head)
-        while len(buf) >= 2:
-            n = buf[1] & 0x7F
-            start = 2
-            if n == 126:
-                if len(buf) < 4:
-                    return
-                n, start = int.from_bytes(buf[2:4], "big"), 4
-            elif n == 127:
-                if len(buf) < 10:
-                    return
-                n, start = int.from_bytes(buf[2:10], "big"), 10
-            if len(buf) < start + n:
-                return
-            opcode = buf[0] & 0x0F
-            payload = bytes(buf[start : start + n])
-            del buf[: start + n]
+        for opcode, payload in read_frames(self, data):
             if opcode == 0x1:
                 self._on_text(payload)
             elif opcode == 0x9:

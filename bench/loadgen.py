@@ -49,9 +49,9 @@ import random
 import struct
 import time
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from multiprocessing.connection import Connection
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import orjson
 import uvloop
@@ -188,6 +188,48 @@ _ids = itertools.count(1)
 Reply = Callable[["Station", int, Any], None]
 
 
+class FrameBuffer(Protocol):
+    """What `read_frames` keeps on a client connection."""
+
+    buffer: bytearray
+    upgraded: bool
+    handshake: asyncio.Future[bytes]
+
+
+def read_frames(conn: FrameBuffer, data: bytes) -> Iterator[tuple[int, bytes]]:
+    """The server's frames in `data` (after the HTTP upgrade's head, which
+    completes `conn.handshake`), as (opcode, payload); a partial frame waits
+    in `conn.buffer` for the rest."""
+    buf = conn.buffer
+    buf += data
+    if not conn.upgraded:
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(buf[: end + 4])
+        del buf[: end + 4]
+        conn.upgraded = True
+        if not conn.handshake.done():
+            conn.handshake.set_result(head)
+    while len(buf) >= 2:
+        n = buf[1] & 0x7F
+        start = 2
+        if n == 126:
+            if len(buf) < 4:
+                return
+            n, start = int.from_bytes(buf[2:4], "big"), 4
+        elif n == 127:
+            if len(buf) < 10:
+                return
+            n, start = int.from_bytes(buf[2:10], "big"), 10
+        if len(buf) < start + n:
+            return
+        opcode = buf[0] & 0x0F
+        payload = bytes(buf[start : start + n])
+        del buf[: start + n]
+        yield opcode, payload
+
+
 class Station(asyncio.Protocol):
     """One WebSocket connection; at most one CALL outstanding."""
 
@@ -236,33 +278,7 @@ class Station(asyncio.Protocol):
         self.gen.on_closed(self)
 
     def data_received(self, data: bytes) -> None:
-        buf = self.buffer
-        buf += data
-        if not self.upgraded:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = bytes(buf[: end + 4])
-            del buf[: end + 4]
-            self.upgraded = True
-            if not self.handshake.done():
-                self.handshake.set_result(head)
-        while len(buf) >= 2:
-            n = buf[1] & 0x7F
-            start = 2
-            if n == 126:
-                if len(buf) < 4:
-                    return
-                n, start = int.from_bytes(buf[2:4], "big"), 4
-            elif n == 127:
-                if len(buf) < 10:
-                    return
-                n, start = int.from_bytes(buf[2:10], "big"), 10
-            if len(buf) < start + n:
-                return
-            opcode = buf[0] & 0x0F
-            payload = bytes(buf[start : start + n])
-            del buf[: start + n]
+        for opcode, payload in read_frames(self, data):
             if opcode == 0x1:
                 self._on_text(payload)
             elif opcode == 0x9:  # ping
