@@ -356,6 +356,22 @@ async def test_unconfirmed_profile_counts_at_maximum(volta, api):
         assert await wait_until(lambda: accepts.tx_limit == 8.0, timeout=3)
 
 
+async def nothing_requested(volta: Volta) -> bool:
+    import sqlalchemy as sa
+
+    from volta.store.models import ChargingProfile
+
+    async with volta.db.read() as conn:
+        count = (
+            await conn.execute(
+                sa.select(sa.func.count())
+                .select_from(ChargingProfile)
+                .where(ChargingProfile.status == "Requested")
+            )
+        ).scalar()
+    return not count
+
+
 async def test_restart_keeps_the_allocation_and_sends_only_differences(database, tmp_path):
     settings = make_settings(database, api_port=0)
     first = Volta(settings, db_schema=database.schema)
@@ -374,6 +390,11 @@ async def test_restart_keeps_the_allocation_and_sends_only_differences(database,
                 await boot(r.cp)
                 await start(r.cp)
             assert await wait_until(lambda: all(r.tx_limit == 16.0 for r in recs), timeout=5)
+        # The stop comes when nothing is in flight: a profile still Requested
+        # at a stop is Failed at the next start and rightly sent again (a
+        # loaded machine can leave the disconnections' recomputation running).
+        await asyncio.sleep(0.5)
+        assert await wait_until(lambda: nothing_requested(first), timeout=10)
     finally:
         await first.stop()
     second = Volta(settings, db_schema=database.schema)
