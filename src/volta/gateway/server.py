@@ -10,6 +10,7 @@ and run the same loop after it (`Gateway.serve_station`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import ssl
@@ -41,6 +42,8 @@ from volta.stations import StationLink
 log = logging.getLogger(__name__)
 
 TRANSPORTS = ("websockets", "picows")
+# How long the stop waits for connections still recording their end.
+STOP_WAIT_S = 5.0
 # RFC 6455 §7.4.1 (IANA registry): the server is restarting; a client may
 # reconnect (Volta's stations then find another node).
 SERVICE_RESTART = 1012
@@ -68,6 +71,9 @@ class Gateway:
         # The stations served here (for the drain); set while draining: the
         # listening socket is closed and an upgrade under way is refused (503).
         self._connections: set[StationConnection] = set()
+        # Connections whose end is being recorded, and set when there are none.
+        self._ending = 0
+        self._ended_all = asyncio.Event()
         self.draining = False
 
     # -- websockets: the HTTP part of the handshake ----------------------------
@@ -147,20 +153,38 @@ class Gateway:
             await conn.serve()
         finally:
             self._connections.discard(conn)
-            if retry is not None:
-                retry.cancel()
-            if router.detach(conn):
-                metrics.STATIONS_CONNECTED.labels(version.value).dec()
-                try:
-                    await provisioning.record_disconnection(
-                        self.services.db,
-                        state.station_id,
-                        conn.connection_id,
-                        guarded=self.services.node.clustered,
-                    )
-                except Exception:
-                    log.exception("could not record disconnection of %s", state.station_id)
+            # Recording its end: the stop waits for it before the database closes.
+            self._ending += 1
+            self._ended_all.clear()
+            try:
+                await self._ended(conn, state, version, retry)
+            finally:
+                self._ending -= 1
+                if not self._ending:
+                    self._ended_all.set()
             log.info("station %s disconnected (code %s)", state.station_id, transport.close_code)
+
+    async def _ended(
+        self,
+        conn: StationConnection,
+        state: StationState,
+        version: Version,
+        retry: asyncio.Task[None] | None,
+    ) -> None:
+        """The connection closed: recorded offline if it was still the station's."""
+        if retry is not None:
+            retry.cancel()
+        if self.services.router.detach(conn):
+            metrics.STATIONS_CONNECTED.labels(version.value).dec()
+            try:
+                await provisioning.record_disconnection(
+                    self.services.db,
+                    state.station_id,
+                    conn.connection_id,
+                    guarded=self.services.node.clustered,
+                )
+            except Exception:
+                log.exception("could not record disconnection of %s", state.station_id)
 
     def _taken_over(self, link: StationLink) -> None:
         """The station connected to another node: close its connection here
@@ -290,3 +314,8 @@ class Gateway:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        # Connections still ending (a station that closed on its own during
+        # the stop) record their disconnection before the database closes.
+        if self._ending:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ended_all.wait(), STOP_WAIT_S)
