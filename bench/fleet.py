@@ -54,6 +54,7 @@ from loadgen import (
     check_loopback,
     pin,
     read_frames,
+    serve_commands,
 )
 
 BACKOFF = (1.0, 10.0)  # seconds before reconnecting, at random
@@ -482,22 +483,7 @@ class Fleet:
 
 
 async def _serve(ctrl: Connection) -> None:
-    fleet = Fleet()
-    loop = asyncio.get_running_loop()
-    while True:
-        try:
-            command, kwargs = await loop.run_in_executor(None, ctrl.recv)
-        except EOFError:
-            break
-        if command == "exit":
-            await fleet.close()
-            ctrl.send({"ok": True})
-            break
-        try:
-            result = await getattr(fleet, command)(**kwargs)
-        except Exception as exc:
-            result = {"error": f"{command}: {type(exc).__name__}: {exc}"}
-        ctrl.send(result)
+    await serve_commands(ctrl, Fleet())
 
 
 def fleet_main(ctrl: Connection, cpu: int | None) -> None:

@@ -678,8 +678,9 @@ def pin(cpu: int | None) -> None:
             os.sched_setaffinity(0, {cpu})
 
 
-async def _serve_commands(ctrl: Connection, host: str, port: int) -> None:
-    gen = Generator(host, port)
+async def serve_commands(ctrl: Connection, target: Any) -> None:
+    """A worker process's loop: run `target`'s async methods as the parent
+    asks over `ctrl` (`(command, kwargs)`), until "exit" or the parent is gone."""
     loop = asyncio.get_running_loop()
     while True:
         try:
@@ -687,14 +688,18 @@ async def _serve_commands(ctrl: Connection, host: str, port: int) -> None:
         except EOFError:  # the parent is gone
             break
         if command == "exit":
-            await gen.close()
+            await target.close()
             ctrl.send({"ok": True})
             break
         try:
-            result = await getattr(gen, command)(**kwargs)
+            result = await getattr(target, command)(**kwargs)
         except Exception as exc:
             result = {"error": f"{command}: {type(exc).__name__}: {exc}"}
         ctrl.send(result)
+
+
+async def _serve_commands(ctrl: Connection, host: str, port: int) -> None:
+    await serve_commands(ctrl, Generator(host, port))
 
 
 def worker_main(ctrl: Connection, host: str, port: int, cpu: int | None) -> None:

@@ -127,13 +127,18 @@ async def volta(database: DatabaseTarget, volta_settings, transport: str) -> Asy
         await app.stop()
 
 
-@pytest.fixture
-async def api(volta: Volta) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
+def api_client(volta: Volta, timeout: float = 15) -> httpx.AsyncClient:
+    """An HTTP client of `volta`'s API with the test token."""
+    return httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{volta.api_port}",
         headers={"Authorization": f"Bearer {API_TOKEN}"},
-        timeout=15,
-    ) as client:
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+async def api(volta: Volta) -> AsyncIterator[httpx.AsyncClient]:
+    async with api_client(volta) as client:
         yield client
 
 

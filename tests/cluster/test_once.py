@@ -15,10 +15,8 @@ changes the limit; and when the leader stops, the next one recomputes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import time
-from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
@@ -29,7 +27,7 @@ import websockets
 
 from tests.blocks.test_sites import boot, fleet, make_site, place, start
 from tests.cluster.processes import NodeProcess, pg_database
-from tests.conftest import API_TOKEN
+from tests.conftest import api_client
 from tests.events.receiver import running_receiver
 from tests.helpers import add_token, answer, now_iso, register, station, wait_until
 from volta import housekeeping
@@ -47,14 +45,8 @@ FAST = {
 }
 
 
-@contextlib.asynccontextmanager
-async def api_of(volta: Volta) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{volta.api_port}",
-        headers={"Authorization": f"Bearer {API_TOKEN}"},
-        timeout=15,
-    ) as client:
-        yield client
+def api_of(volta: Volta) -> httpx.AsyncClient:
+    return api_client(volta)
 
 
 async def the_leader(*volta: Volta, timeout: float = 10.0) -> Volta:

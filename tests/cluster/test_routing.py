@@ -25,18 +25,14 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import API_TOKEN
+from tests.conftest import api_client
 from tests.helpers import Station16, connect, register, station, wait_until
 from volta.app import Volta
 from volta.store.models import Command, Event, Station
 
 
 def api(volta: Volta) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{volta.api_port}",
-        headers={"Authorization": f"Bearer {API_TOKEN}"},
-        timeout=20,
-    )
+    return api_client(volta, timeout=20)
 
 
 @contextlib.asynccontextmanager

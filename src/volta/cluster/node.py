@@ -127,7 +127,7 @@ class ClusterNode:
         return self._leader
 
     async def publish(self, topic: str, data: dict[str, Any]) -> None:
-        await self._publish(subject_all(topic), data)
+        await self.send(subject_all(topic), data)
 
     async def to_leader(self, topic: str, data: dict[str, Any]) -> None:
         if self._leader:
@@ -135,7 +135,7 @@ class ClusterNode:
             for listener in self._leader_listeners.get(topic, ()):
                 await listener(data)
             return
-        await self._publish(subject_leader(topic), data)
+        await self.send(subject_leader(topic), data)
 
     def listen(self, topic: str, listener: Listener, *, leader_only: bool = False) -> None:
         table = self._leader_listeners if leader_only else self._listeners
@@ -171,7 +171,9 @@ class ClusterNode:
         heard = self.heard.get(node_id)
         return heard is not None and time.monotonic() - heard < self.settings.node_lease
 
-    async def _publish(self, subject: str, data: dict[str, Any]) -> None:
+    async def send(self, subject: str, data: dict[str, Any]) -> None:
+        """Publish `data` on a NATS subject (dropped while NATS is away: a
+        reconnection resyncs what matters)."""
         if self.nc is None or self.nc.is_closed:
             return
         try:
@@ -232,7 +234,7 @@ class ClusterNode:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        await self._publish(BYE, {"node": self.node_id})
+        await self.send(BYE, {"node": self.node_id})
         await self._step_down()
         with contextlib.suppress(Exception):
             async with self.db.write() as conn:
@@ -281,9 +283,7 @@ class ClusterNode:
         while True:
             await asyncio.sleep(interval)
             try:
-                await self._publish(
-                    HEARTBEAT, {"node": self.node_id, "stations": self.station_count()}
-                )
+                await self.send(HEARTBEAT, {"node": self.node_id, "stations": self.station_count()})
                 self._judge()
             except asyncio.CancelledError:
                 raise
@@ -306,7 +306,7 @@ class ClusterNode:
                 log.exception("node %s: lease renewal failed", self.node_id)
 
     async def _beat(self) -> None:
-        await self._publish(HEARTBEAT, {"node": self.node_id, "stations": self.station_count()})
+        await self.send(HEARTBEAT, {"node": self.node_id, "stations": self.station_count()})
         await self._renew()
 
     async def _renew(self) -> None:

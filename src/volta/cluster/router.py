@@ -98,7 +98,7 @@ class ClusterRouter:
         self._attached_at[link.station_id] = at
         self.presence[link.station_id] = Presence(self.node.node_id, conn, link.version, at)
         self.node.spawn(
-            self.node._publish(
+            self.node.send(
                 PRESENCE,
                 {
                     "op": "attach",
@@ -122,7 +122,7 @@ class ClusterRouter:
         if mine is not None and mine.node == self.node.node_id:
             del self.presence[link.station_id]
             self.node.spawn(
-                self.node._publish(
+                self.node.send(
                     PRESENCE,
                     {
                         "op": "detach",
@@ -263,7 +263,7 @@ class ClusterRouter:
         ]
         first = True
         for i in range(0, max(len(mine), 1), SNAPSHOT_CHUNK):
-            await self.node._publish(
+            await self.node.send(
                 PRESENCE,
                 {
                     "op": "snapshot",
@@ -277,7 +277,7 @@ class ClusterRouter:
     async def _joined(self) -> None:
         """(Re)joined: tell the others what this node holds, ask for theirs."""
         await self._send_snapshot()
-        await self.node._publish(PRESENCE, {"op": "sync", "node": self.node.node_id})
+        await self.node.send(PRESENCE, {"op": "sync", "node": self.node.node_id})
 
     def _node_dead(self, node_id: str) -> None:
         gone = [sid for sid, p in self.presence.items() if p.node == node_id]
