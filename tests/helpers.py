@@ -258,10 +258,13 @@ class RawStation:
     async def send(self, text: str | bytes) -> None:
         await self.ws.send(text)
 
-    async def recv(self, timeout: float = 5) -> Any:
+    # The waits are for an answer that must come: generous, because the whole
+    # suite runs three workers beside PostgreSQL on two shared cores (a 1.6
+    # StartTransaction on PostgreSQL once took over 5 s in CI there).
+    async def recv(self, timeout: float = 15) -> Any:
         return orjson.loads(await asyncio.wait_for(self.ws.recv(), timeout))
 
-    async def call(self, action: str, payload: dict[str, Any], timeout: float = 5) -> Any:
+    async def call(self, action: str, payload: dict[str, Any], timeout: float = 15) -> Any:
         mid = f"m{next(self._ids)}"
         await self.ws.send(orjson.dumps([2, mid, action, payload]).decode())
         while True:
