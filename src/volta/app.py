@@ -23,10 +23,14 @@ from volta import housekeeping
 from volta.api.app import create_api
 from volta.blocks.authorization import v16 as authorization_v16
 from volta.blocks.authorization import v201 as authorization_v201
+from volta.blocks.certificates import v16 as certificates_v16
+from volta.blocks.certificates import v201 as certificates_v201
 from volta.blocks.data_transfer import handlers as data_transfer
 from volta.blocks.local_list import service as local_list
 from volta.blocks.local_list import v16 as local_list_v16
 from volta.blocks.local_list import v201 as local_list_v201
+from volta.blocks.plug_and_charge import v16 as plug_and_charge_v16
+from volta.blocks.plug_and_charge import v201 as plug_and_charge_v201
 from volta.blocks.provisioning import v16 as provisioning_v16
 from volta.blocks.provisioning import v201 as provisioning_v201
 from volta.blocks.remote_control import v16 as remote_control_v16
@@ -34,6 +38,8 @@ from volta.blocks.remote_control import v201 as remote_control_v201
 from volta.blocks.remote_control.service import recover_pending
 from volta.blocks.reservations import v16 as reservations_v16
 from volta.blocks.reservations import v201 as reservations_v201
+from volta.blocks.security import v16 as security_v16
+from volta.blocks.security import v201 as security_v201
 from volta.blocks.smart_charging import hooks as smart_charging_hooks
 from volta.blocks.smart_charging import service as smart_charging
 from volta.blocks.smart_charging import v16 as smart_charging_v16
@@ -86,6 +92,12 @@ def handler_table() -> HandlerTable:
         tariffs_hooks.handlers,
         smart_charging_incoming.handlers,
         smart_charging_hooks.handlers,
+        security_v16.handlers,
+        security_v201.handlers,
+        certificates_v16.handlers,
+        certificates_v201.handlers,
+        plug_and_charge_v16.handlers,
+        plug_and_charge_v201.handlers,
     )
 
 
@@ -109,12 +121,18 @@ def outgoing_tables() -> dict[Version, OutgoingTable]:
             reservations_v16.outgoing,
             local_list_v16.outgoing,
             smart_charging_v16.outgoing,
+            security_v16.outgoing,
+            certificates_v16.outgoing,
+            plug_and_charge_v16.outgoing,
         ),
         Version.V201: OutgoingTable.combine(
             remote_control_v201.outgoing,
             reservations_v201.outgoing,
             local_list_v201.outgoing,
             smart_charging_v201.outgoing,
+            security_v201.outgoing,
+            certificates_v201.outgoing,
+            plug_and_charge_v201.outgoing,
         ),
     }
 

@@ -147,6 +147,22 @@ class Settings:
     # `volta serve --workers N`: N processes on one host sharing the OCPP and
     # API ports (SO_REUSEPORT), each a node; needs nats_url and PostgreSQL.
     workers: int = 1
+    # --- issue 14: TLS and security profiles (helper tls) ---
+    #
+    #
+    #
+    # --- issue 14: passwords and security events (helper events) ---
+    #
+    #
+    #
+    # --- issue 14: certificates and the CA (helper certs) ---
+    #
+    #
+    #
+    # --- issue 14: Plug & Charge (helper pnc) ---
+    #
+    #
+    #
 
     @property
     def tls(self) -> bool:

@@ -20,12 +20,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from volta import __version__, metrics
 from volta.api import (
+    certificates,
     charging_profiles,
     events,
     id_tokens,
     local_lists,
     nodes,
+    plug_and_charge,
     reservations,
+    security,
     sessions,
     sites,
     stations,
@@ -181,6 +184,9 @@ def create_api(services: Services) -> FastAPI:
         charging_profiles,
         sites,
         nodes,
+        security,
+        certificates,
+        plug_and_charge,
     )
     for adapter in adapters:
         app.include_router(

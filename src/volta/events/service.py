@@ -51,6 +51,12 @@ EventType = Literal[
     "charging_limit.notified",
     "charging_limit.cleared",
     "ev_schedule.exceeded",
+    # Security (docs/security.md): a station's SecurityEventNotification or
+    # one of Volta's own (failed sign-in, certificate refused, downgrade).
+    "security.event",
+    "security.password_rotated",
+    "certificate.signed",
+    "certificate.expiring",
 ]
 TYPES: tuple[str, ...] = get_args(EventType)
 

@@ -651,6 +651,30 @@ class EvseAllocation(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+# -- security profiles (0012) ----------------------------------------------
+#
+#
+#
+
+
+# -- security events and passwords (0013) ----------------------------------
+#
+#
+#
+
+
+# -- certificates (0014) ---------------------------------------------------
+#
+#
+#
+
+
+# -- Plug & Charge (0015) --------------------------------------------------
+#
+#
+#
+
+
 # Core tables, for statements built once and run on hot paths.
 STATIONS = cast(sa.Table, Station.__table__)
 CONNECTORS = cast(sa.Table, Connector.__table__)

@@ -1,0 +1,7 @@
+"""Security: security events, password rotation, station security profiles."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["security"])

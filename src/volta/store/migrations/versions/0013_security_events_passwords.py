@@ -1,0 +1,23 @@
+"""security events and password rotation
+
+(Placeholder written before the work was split; its owner fills it in.)
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-12-06 21:40:00
+"""
+
+from __future__ import annotations
+
+revision = "0013"
+down_revision = "0012"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
