@@ -669,6 +669,95 @@ class EvseAllocation(Base):
 #
 
 
+class CaCertificate(Base):
+    """One of Volta's certificate authorities (docs/security.md, "Certificates"):
+    "csms" signs ChargingStationCertificates; "v2g_root" -> "cpo_sub1" ->
+    "cpo_sub2" is the ISO 15118 chain that signs V2GCertificates. The private
+    key is sealed (volta.secretbox), never kept in clear."""
+
+    __tablename__ = "ca_certificates"
+
+    name: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    certificate_pem: Mapped[str] = mapped_column(sa.Text)
+    sealed_key: Mapped[str] = mapped_column(sa.Text)
+    # "generated" (Volta made it) or "imported" (the operator's root or sub-CA).
+    origin: Mapped[str] = mapped_column(sa.String(16), default="generated")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class CertificateRequest(Base):
+    """A CSR a station sent (SignCertificate), and what became of it."""
+
+    __tablename__ = "certificate_requests"
+    __table_args__ = (sa.Index("ix_certificate_requests_station", "station_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.String(48))
+    # ChargingStationCertificate or V2GCertificate.
+    certificate_type: Mapped[str] = mapped_column(sa.String(32))
+    csr_pem: Mapped[str] = mapped_column(sa.Text)
+    # Rejected (the CSR failed a check), Accepted (to be signed), Signed, Failed
+    # (the CA could not sign it).
+    status: Mapped[str] = mapped_column(sa.String(16))
+    reason: Mapped[str | None] = mapped_column(sa.String(255))
+    certificate_id: Mapped[int | None] = mapped_column(sa.Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class IssuedCertificate(Base):
+    """A certificate Volta's CA (or the external one) issued to a station, and
+    the station's answer to CertificateSigned."""
+
+    __tablename__ = "issued_certificates"
+    __table_args__ = (
+        sa.Index("ix_issued_certificates_station", "station_id", "certificate_type"),
+        sa.Index("ix_issued_certificates_not_after", "not_after"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.String(48))
+    certificate_type: Mapped[str] = mapped_column(sa.String(32))
+    serial_number: Mapped[str] = mapped_column(sa.String(64))
+    subject: Mapped[str] = mapped_column(sa.String(255))
+    issuer: Mapped[str] = mapped_column(sa.String(255))
+    not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    not_after: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # SHA-256 of the DER certificate, hex.
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    # The whole certificateChain sent (leaf first).
+    chain_pem: Mapped[str] = mapped_column(sa.Text)
+    # builtin or est.
+    backend: Mapped[str] = mapped_column(sa.String(16))
+    # The station's CertificateSigned answer: Sent, Accepted, Rejected, or
+    # Failed (no answer: offline, timeout, error).
+    status: Mapped[str] = mapped_column(sa.String(16))
+    command_id: Mapped[str | None] = mapped_column(sa.String(36))
+    # When housekeeping last asked the station for a new CSR before expiry.
+    renewal_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class InstalledCertificate(Base):
+    """What a station said it has installed, from its last
+    GetInstalledCertificateIds answer for that certificate type."""
+
+    __tablename__ = "installed_certificates"
+    __table_args__ = (sa.Index("ix_installed_certificates_station", "station_id"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.String(48))
+    # 2.0.1 GetCertificateIdUseEnumType (1.6 CentralSystemRootCertificate is
+    # stored as CSMSRootCertificate).
+    certificate_type: Mapped[str] = mapped_column(sa.String(32))
+    hash_algorithm: Mapped[str] = mapped_column(sa.String(8))
+    issuer_name_hash: Mapped[str] = mapped_column(sa.String(128))
+    issuer_key_hash: Mapped[str] = mapped_column(sa.String(128))
+    serial_number: Mapped[str] = mapped_column(sa.String(40))
+    # 2.0.1 childCertificateHashData (a V2GCertificateChain's sub-CAs).
+    child_certificates: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 # -- Plug & Charge (0015) --------------------------------------------------
 #
 #
