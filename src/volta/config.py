@@ -159,6 +159,31 @@ class Settings:
     #
     #
     #
+    # Who signs stations' CSRs (SignCertificate): "builtin" (Volta's own CA,
+    # its keys sealed in the database) or "est" (an external CA over RFC 7030
+    # EST simpleenroll, e.g. EJBCA or step-ca; V2G CSRs still go to the built-in
+    # V2G chain unless ca_est_v2g_url is set).
+    ca_backend: str = "builtin"
+    # The organisation (O=) a station's CSR must name and certificates carry.
+    ca_organization: str = "Volta"
+    # Validity of issued ChargingStationCertificates and V2GCertificates (days;
+    # ISO 15118-2 keeps SECC certificates short-lived).
+    certificate_validity_days: int = 365
+    v2g_certificate_validity_days: int = 60
+    # Housekeeping asks a station for a new CSR this many days before its
+    # certificate expires (TriggerMessage / ExtendedTriggerMessage); 0: never.
+    certificate_renew_days: int = 30
+    # EST: the base URL (https://host/.well-known/est[/label]), HTTP Basic
+    # credentials, the CA bundle that verifies the EST server, an optional
+    # client certificate and key (TLS client authentication), and the URL for
+    # V2G CSRs (empty: the built-in V2G chain signs them).
+    ca_est_url: str = ""
+    ca_est_username: str = ""
+    ca_est_password: str = ""
+    ca_est_ca_file: str = ""
+    ca_est_client_cert: str = ""
+    ca_est_client_key: str = ""
+    ca_est_v2g_url: str = ""
     # --- issue 14: Plug & Charge (helper pnc) ---
     #
     #

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from volta.blocks.certificates import service as certificates
 from volta.blocks.local_list import service as local_lists
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.remote_control import sessions
@@ -40,10 +41,13 @@ async def leader_work(services: Services) -> dict[str, int]:
     timed_out = await sessions.expire_waiting(services.db, services.settings.remote_start_timeout)
     stops = await sessions.enforce_limits(services)
     await create_missing_cdrs(services)  # CDRs a restart kept from being written
+    # Certificates close to expiry: a new CSR asked for (docs/security.md).
+    renewals = await certificates.renew_due(services)
     return {
         "reservations_expired": expired,
         "remote_starts_timed_out": timed_out,
         "limit_stops": stops,
+        "certificate_renewals": renewals,
     }
 
 
