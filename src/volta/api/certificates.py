@@ -221,7 +221,7 @@ async def refresh_installed(
             services, station_id, tuple(certificate_type or ())
         )
     except CannotSpell as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(422, str(exc)) from None
     installed = await service.list_installed(services, station_id)
     return InstalledRefreshOut(
         installed=[InstalledOut(**r) for r in installed],
@@ -240,7 +240,7 @@ async def install(station_id: str, body: InstallIn, services: ServicesDep) -> Op
             services, station_id, body.certificate_type, body.certificate
         )
     except (service.CertificateRefused, CannotSpell) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(422, str(exc)) from None
     return _operation(command)
 
 
@@ -274,5 +274,5 @@ async def renew(
     try:
         command = await service.request_csr(services, station_id, kind)
     except (service.CertificateRefused, CannotSpell) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(422, str(exc)) from None
     return _operation(command)

@@ -48,15 +48,18 @@ def check_csr(pem: str, kind: str, station_id: str, organization: str) -> Checke
     except ValueError:
         raise CsrRefused("not a PEM-encoded PKCS#10 certificate signing request") from None
     try:
+        algorithm = csr.signature_hash_algorithm
+    except Exception:  # an algorithm cryptography does not know
+        algorithm = None
+    if not isinstance(algorithm, STRONG_HASHES):
+        name = algorithm.name if algorithm is not None else "unknown"
+        raise CsrRefused(f"the CSR is signed with a weak or unknown hash ({name})")
+    try:
         valid = csr.is_signature_valid
     except Exception:  # an unsupported key or signature algorithm
         valid = False
     if not valid:
         raise CsrRefused("the CSR's signature does not verify with its own public key")
-    algorithm = csr.signature_hash_algorithm
-    if not isinstance(algorithm, STRONG_HASHES):
-        name = algorithm.name if algorithm is not None else "none"
-        raise CsrRefused(f"the CSR is signed with a weak or unknown hash ({name})")
     names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if len(names) != 1 or names[0].value != station_id:
         got = ", ".join(str(n.value) for n in names) or "none"
