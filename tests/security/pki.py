@@ -24,7 +24,7 @@ def csr(
     cn: str,
     organization: str | None = "Volta",
     key: Key | None = None,
-    algorithm: hashes.HashAlgorithm | None = None,
+    algorithm: hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None = None,
 ) -> str:
     key = key or ec_key()
     attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]

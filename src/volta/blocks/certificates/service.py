@@ -295,6 +295,7 @@ async def refresh_installed(
                 f"certificate type {t!r} is not one of {', '.join(INSTALLED_TYPES)}"
             )
     version = _version(services, station_id)
+    asks: list[tuple[str, ...]]
     if version == Version.V16:
         one_by_one = certificate_types or ("CSMSRootCertificate", "ManufacturerRootCertificate")
         asks = [(t,) for t in one_by_one]
