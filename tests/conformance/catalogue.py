@@ -44,16 +44,10 @@ V201: dict[str, list[Case]] = {
         Case("TC_A_08_CSMS", "TLS - Client-side certificate - Invalid certificate", NO_SP3),
         Case("TC_A_09_CSMS", "Update Charging Station Password - Accepted", NO_PASSWORD_ROTATION),
         Case("TC_A_10_CSMS", "Update Charging Station Password - Rejected", NO_PASSWORD_ROTATION),
-        Case(
-            "TC_A_11_CSMS",
-            "Update Charging Station Certificate - Charging Station Certificate",
-            NO_CERTS,
-        ),
-        Case("TC_A_12_CSMS", "Update Charging Station Certificate - V2G Certificate", NO_CERTS),
-        Case(
-            "TC_A_13_CSMS", "Update Charging Station Certificate - Combined Certificate", NO_CERTS
-        ),
-        Case("TC_A_14_CSMS", "Update Charging Station Certificate - Invalid certificate", NO_CERTS),
+        Case("TC_A_11_CSMS", "Update Charging Station Certificate - Charging Station Certificate"),
+        Case("TC_A_12_CSMS", "Update Charging Station Certificate - V2G Certificate"),
+        Case("TC_A_13_CSMS", "Update Charging Station Certificate - Combined Certificate"),
+        Case("TC_A_14_CSMS", "Update Charging Station Certificate - Invalid certificate"),
         Case("TC_A_19_CSMS", "Upgrade Charging Station Security Profile - Accepted", NO_SP3),
     ],
     "B. Provisioning": [
@@ -292,6 +286,18 @@ V201: dict[str, list[Case]] = {
         ),
         Case("TC_K_70_CSMS", "Set Charging Profile - Multiple Profiles"),
     ],
+    "M. ISO 15118 Certificate Management": [
+        Case("TC_M_01_CSMS", "Install CA certificate - CSMSRootCertificate"),
+        Case("TC_M_02_CSMS", "Install CA certificate - ManufacturerRootCertificate"),
+        Case("TC_M_05_CSMS", "Install CA certificate - Failed"),
+        Case("TC_M_18_CSMS", "Retrieve certificates from Charging Station - All certificateTypes"),
+        Case(
+            "TC_M_19_CSMS",
+            "Retrieve certificates from Charging Station - No matching certificate found",
+        ),
+        Case("TC_M_20_CSMS", "Delete a certificate from a Charging Station - Success"),
+        Case("TC_M_21_CSMS", "Delete a certificate from a Charging Station - Failed"),
+    ],
     "P. DataTransfer": [
         Case(
             "TC_P_02_CSMS",
@@ -342,6 +348,16 @@ V16: dict[str, list[Case]] = {
     "Remote Trigger": [
         Case("TC_054_CSMS", "Trigger Message"),
         Case("TC_055_CSMS", "Trigger Message - Rejected"),
+    ],
+    "Security": [
+        Case("TC_074_CSMS", "Update Charge Point Certificate by request of Central System"),
+        Case(
+            "TC_075_1_CSMS",
+            "Install a certificate on the Charge Point - ManufacturerRootCertificate",
+        ),
+        Case("TC_076_CSMS", "Delete a specific certificate from the Charge Point"),
+        Case("TC_077_CSMS", "Invalid ChargePointCertificate Security Event"),
+        Case("TC_078_CSMS", "Invalid CentralSystemCertificate Security Event"),
     ],
     "Smart Charging": [
         Case("TC_056_CSMS", "Central Smart Charging - TxDefaultProfile"),
