@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from volta.blocks.authorization import service as tokens_service
 from volta.blocks.authorization.models import IdTokenCreate, IdTokenUpdate
+from volta.blocks.certificates import service as certificates
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.provisioning.models import StationCreate, StationOut, StationUpdate
 from volta.blocks.remote_control.service import Reset, TriggerMessage
@@ -370,7 +371,19 @@ async def station_page(
         variables=await provisioning.device_variables(services.db, station_id),
         registration_statuses=REGISTRATION_STATUSES,
         **await _station_sessions(services, station_id),
+        **await _station_certificates(services, station_id),
     )
+
+
+async def _station_certificates(services: Services, station_id: str) -> dict[str, Any]:
+    """The certificates section (_station_certificates.html)."""
+    return {
+        "issued_certificates": await certificates.list_issued(
+            services, station_id=station_id, limit=20
+        ),
+        "installed_certificates": await certificates.list_installed(services, station_id),
+        "csr_requests": await certificates.list_requests(services, station_id=station_id, limit=5),
+    }
 
 
 @router.get("/stations/{station_id}/live")
