@@ -536,6 +536,155 @@ def _clear_profiles(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- certificates: the CA and certificates in stations (docs/security.md) -----------
+
+
+def cmd_ca(args: argparse.Namespace) -> int | None:
+    """`volta ca init|show|export`: Volta's built-in certificate authorities."""
+    from pathlib import Path
+
+    from volta.blocks.certificates.ca import NAMES, BuiltinCA, pem
+    from volta.blocks.certificates.hashdata import hash_data
+
+    settings = _settings(args)
+    own: tuple[str, str] | None = None
+    if args.action == "init" and (args.certificate or args.key):
+        if not (args.certificate and args.key):
+            raise CliError("--certificate and --key go together")
+        own = Path(args.certificate).read_text(), Path(args.key).read_text()
+    exported: list[str] = []
+
+    async def work(db: Any) -> int:
+        ca = BuiltinCA(db, settings)
+        if own is not None:
+            try:
+                imported = await ca.import_authority(*own)
+            except ValueError as exc:
+                raise CliError(str(exc)) from None
+            print(f"imported {imported.certificate.subject.rfc4514_string()} as the CSMS CA")
+        if args.action == "export":
+            found = await ca.load("csms" if args.kind == "csms" else "v2g_root")
+            assert found is not None
+            exported.append(pem(found.certificate))
+            return 0
+        for name in NAMES:
+            found = await ca.load(name, create=args.action == "init")
+            if found is None:
+                print(f"{name:<9} (not made yet: volta ca init)")
+                continue
+            c = found.certificate
+            print(
+                f"{name:<9} {found.origin:<9} {c.subject.rfc4514_string()}  "
+                f"until {c.not_valid_after_utc:%Y-%m-%d}  "
+                f"serial {hash_data(c).serial_number}"
+            )
+        return 0
+
+    result = _run(_with_db(args, work))
+    for text in exported:
+        if args.out:
+            Path(args.out).write_text(text)
+            print(f"wrote {args.out}", file=sys.stderr)
+        else:
+            print(text, end="")
+    return result
+
+
+def cmd_certificates(args: argparse.Namespace) -> int | None:
+    """`volta certificates list` reads the database; the others ask the
+    running server (they talk to a station) through its HTTP API."""
+    from pathlib import Path
+
+    if args.action == "list":
+        from volta.blocks.certificates import service
+
+        async def work(db: Any) -> int:
+            rows = await service.list_issued(
+                db, station_id=args.station, expiring_within_days=args.expiring, limit=100_000
+            )
+            print(f"{'ID':>5} {'STATION':<24} {'TYPE':<27} {'STATUS':<9} {'NOT AFTER':<20} SERIAL")
+            for r in rows:
+                print(
+                    f"{r['id']:>5} {r['station_id']:<24} {r['certificate_type']:<27} "
+                    f"{r['status']:<9} {r['not_after']:%Y-%m-%d %H:%M:%S}  {r['serial_number']}"
+                )
+            return 0
+
+        return _run(_with_db(args, work))
+    import urllib.parse
+
+    station = urllib.parse.quote(args.station, safe="")
+    path = f"/api/v1/stations/{station}/certificates"
+    if args.action == "installed":
+        body = _api_request(args, "POST", f"{path}/refresh", None)
+        for row in body["installed"]:
+            print(
+                f"{row['certificate_type']:<28} {row['hash_algorithm']:<7} "
+                f"serial {row['serial_number']}  issuer-name {row['issuer_name_hash']}  "
+                f"issuer-key {row['issuer_key_hash']}"
+            )
+        if not body["installed"]:
+            print("none reported")
+        return 0
+    if args.action == "install":
+        body = _api_request(
+            args,
+            "POST",
+            f"{path}/install",
+            {"certificate_type": args.type, "certificate": Path(args.file).read_text()},
+        )
+    elif args.action == "delete":
+        body = _api_request(
+            args,
+            "POST",
+            f"{path}/delete",
+            {
+                "hash_algorithm": args.hash_algorithm,
+                "issuer_name_hash": args.issuer_name_hash,
+                "issuer_key_hash": args.issuer_key_hash,
+                "serial_number": args.serial,
+            },
+        )
+    else:  # renew
+        body = _api_request(args, "POST", f"{path}/renew", {"certificate_type": args.type})
+    print(f"station {args.station} answered {body['status'] or body['command']['status']}")
+    return 0 if body["status"] == "Accepted" else 1
+
+
+def _api_request(
+    args: argparse.Namespace, method: str, path: str, payload: dict[str, Any] | None
+) -> dict[str, Any]:
+    """One call to the running server's API; a 4xx/5xx is a CliError with its detail."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    settings = _settings(args)
+    host = settings.host if settings.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+    base = (args.api_url or f"http://{host}:{settings.api_port}").rstrip("/")
+    token = args.token or settings.api_token
+    if not token:
+        raise CliError("an API token is needed: --token or VOLTA_API_TOKEN")
+    data = json.dumps(payload).encode() if payload is not None else None
+    request = urllib.request.Request(
+        base + path,
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return dict(json.loads(response.read()))
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read()).get("detail", exc.reason)
+        except ValueError:
+            detail = exc.reason
+        raise CliError(f"{exc.code}: {detail}") from None
+    except urllib.error.URLError as exc:
+        raise CliError(f"cannot reach Volta at {base}: {exc.reason}") from None
+
+
 def cmd_api_token(args: argparse.Namespace) -> int | None:
     import sqlalchemy as sa
 
@@ -833,6 +982,69 @@ def build_parser() -> argparse.ArgumentParser:
     si_rm = si_sub.add_parser("remove", parents=[common], help="remove a site")
     si_rm.add_argument("id", type=int)
     sites.set_defaults(func=cmd_sites)
+
+    ca = sub.add_parser("ca", help="Volta's certificate authority (docs/security.md)")
+    ca_sub = ca.add_subparsers(dest="action", required=True)
+    ca_init = ca_sub.add_parser(
+        "init", parents=[common], help="make the CAs now (else at first use), or import yours"
+    )
+    ca_init.add_argument("--certificate", help="your own root or sub-CA certificate (PEM)")
+    ca_init.add_argument("--key", help="its private key (PEM, unencrypted); sealed when stored")
+    ca_sub.add_parser("show", parents=[common], help="list the CAs")
+    ca_export = ca_sub.add_parser(
+        "export", parents=[common], help="print a CA certificate (PEM), e.g. for tls_client_ca"
+    )
+    ca_export.add_argument("--kind", choices=["csms", "v2g"], default="csms")
+    ca_export.add_argument("--out", help="write it to this file")
+    ca.set_defaults(func=cmd_ca)
+
+    certs = sub.add_parser("certificates", help="certificates issued to and installed in stations")
+    c_sub = certs.add_subparsers(dest="action", required=True)
+    c_list = c_sub.add_parser("list", parents=[common], help="certificates Volta issued")
+    c_list.add_argument("--station")
+    c_list.add_argument("--expiring", type=int, metavar="DAYS", help="expiring within DAYS")
+    c_api = argparse.ArgumentParser(add_help=False)
+    c_api.add_argument("--api-url", help="the server's API (default: http://<host>:<api_port>)")
+    c_api.add_argument("--token", help="an API token (default: $VOLTA_API_TOKEN)")
+    c_inst = c_sub.add_parser(
+        "installed", parents=[common, c_api], help="ask a station (GetInstalledCertificateIds)"
+    )
+    c_inst.add_argument("station")
+    c_add = c_sub.add_parser(
+        "install", parents=[common, c_api], help="send a root certificate (InstallCertificate)"
+    )
+    c_add.add_argument("station")
+    c_add.add_argument(
+        "--type",
+        required=True,
+        choices=[
+            "CSMSRootCertificate",
+            "ManufacturerRootCertificate",
+            "V2GRootCertificate",
+            "MORootCertificate",
+        ],
+    )
+    c_add.add_argument("file", help="the certificate, PEM")
+    c_del = c_sub.add_parser(
+        "delete",
+        parents=[common, c_api],
+        help="DeleteCertificate by hash data (never the last root of a kind)",
+    )
+    c_del.add_argument("station")
+    c_del.add_argument("--serial", required=True)
+    c_del.add_argument("--issuer-name-hash", required=True)
+    c_del.add_argument("--issuer-key-hash", required=True)
+    c_del.add_argument("--hash-algorithm", default="SHA256", choices=["SHA256", "SHA384", "SHA512"])
+    c_renew = c_sub.add_parser(
+        "renew", parents=[common, c_api], help="ask a station for a new CSR now"
+    )
+    c_renew.add_argument("station")
+    c_renew.add_argument(
+        "--type",
+        default="ChargingStationCertificate",
+        choices=["ChargingStationCertificate", "V2GCertificate", "Combined"],
+    )
+    certs.set_defaults(func=cmd_certificates)
 
     api_token = sub.add_parser("api-token", parents=[common], help="create an HTTP API token")
     api_token.add_argument("--name", default="cli", help="what the token is for")

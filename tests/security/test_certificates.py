@@ -416,6 +416,6 @@ async def test_service_lists_match_api(volta, api) -> None:
     async with booted(volta, "CS1", V201, {"CertificateSigned": {"status": "Accepted"}}) as st:
         await st.call("SignCertificate", {"csr": pki.csr("CS1")})
         await st.expect("CertificateSigned")
-    rows = await service.list_issued(volta.services)
+    rows = await service.list_issued(volta.db)
     api_rows = (await api.get("/api/v1/certificates")).json()
     assert [r["id"] for r in rows] == [r["id"] for r in api_rows]

@@ -123,7 +123,7 @@ def _operation(command: Any) -> OperationOut:
 async def _online(services: Any, station_id: str) -> None:
     if services.router.version_of(station_id) is not None:
         return
-    if not await service.station_exists(services, station_id):
+    if not await service.station_exists(services.db, station_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"station {station_id} not found")
     raise HTTPException(status.HTTP_409_CONFLICT, f"station {station_id} is not connected")
 
@@ -167,7 +167,7 @@ async def list_issued(
 ) -> list[IssuedOut]:
     """Certificates issued to stations, newest first."""
     rows = await service.list_issued(
-        services,
+        services.db,
         station_id=station_id,
         certificate_type=certificate_type,
         status=status_,
@@ -180,7 +180,7 @@ async def list_issued(
 
 @router.get("/certificates/{certificate_id}", response_model=IssuedOut)
 async def get_issued(certificate_id: Id, services: ServicesDep) -> IssuedOut:
-    found = await service.get_issued(services, certificate_id)
+    found = await service.get_issued(services.db, certificate_id)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"certificate {certificate_id} not found")
     return IssuedOut(**found)
@@ -195,16 +195,18 @@ async def list_requests(
 ) -> list[CsrOut]:
     """CSRs stations sent (SignCertificate), newest first, with why a
     refused one was refused."""
-    rows = await service.list_requests(services, station_id=station_id, limit=limit, offset=offset)
+    rows = await service.list_requests(
+        services.db, station_id=station_id, limit=limit, offset=offset
+    )
     return [CsrOut(**r) for r in rows]
 
 
 @router.get("/stations/{station_id}/certificates", response_model=list[InstalledOut])
 async def list_installed(station_id: str, services: ServicesDep) -> list[InstalledOut]:
     """What the station reported in its last GetInstalledCertificateIds answers."""
-    if not await service.station_exists(services, station_id):
+    if not await service.station_exists(services.db, station_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"station {station_id} not found")
-    return [InstalledOut(**r) for r in await service.list_installed(services, station_id)]
+    return [InstalledOut(**r) for r in await service.list_installed(services.db, station_id)]
 
 
 @router.post("/stations/{station_id}/certificates/refresh", response_model=InstalledRefreshOut)
@@ -222,7 +224,7 @@ async def refresh_installed(
         )
     except CannotSpell as exc:
         raise HTTPException(422, str(exc)) from None
-    installed = await service.list_installed(services, station_id)
+    installed = await service.list_installed(services.db, station_id)
     return InstalledRefreshOut(
         installed=[InstalledOut(**r) for r in installed],
         commands=[CommandOut(**c) for c in commands],

@@ -379,10 +379,12 @@ async def _station_certificates(services: Services, station_id: str) -> dict[str
     """The certificates section (_station_certificates.html)."""
     return {
         "issued_certificates": await certificates.list_issued(
-            services, station_id=station_id, limit=20
+            services.db, station_id=station_id, limit=20
         ),
-        "installed_certificates": await certificates.list_installed(services, station_id),
-        "csr_requests": await certificates.list_requests(services, station_id=station_id, limit=5),
+        "installed_certificates": await certificates.list_installed(services.db, station_id),
+        "csr_requests": await certificates.list_requests(
+            services.db, station_id=station_id, limit=5
+        ),
     }
 
 

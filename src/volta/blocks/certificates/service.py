@@ -34,6 +34,7 @@ from volta.blocks.security import log as security_log
 from volta.events import service as events
 from volta.ocpp.versions import Version
 from volta.services import Services
+from volta.store.db import Database
 from volta.store.models import (
     CertificateRequest,
     InstalledCertificate,
@@ -231,7 +232,7 @@ async def issue(
             "CertificateSignedRejected",
             tech_info=f"{certificate_type} serial {leaf.serial_number:x}",
         )
-    return await get_issued(services, certificate_id)
+    return await get_issued(db, certificate_id)
 
 
 async def _set_request(
@@ -351,8 +352,8 @@ def _installed_row(
     }
 
 
-async def list_installed(services: Services, station_id: str) -> list[dict[str, Any]]:
-    async with services.db.read() as conn:
+async def list_installed(db: Database, station_id: str) -> list[dict[str, Any]]:
+    async with db.read() as conn:
         rows = (
             await conn.execute(
                 sa.select(InstalledCertificate)
@@ -369,7 +370,7 @@ async def delete(services: Services, station_id: str, target: HashData) -> Comma
     certificate of a kind: a station without a CSMSRootCertificate could not
     trust Volta's server certificate again (409)."""
     await refresh_installed(services, station_id)
-    known = await list_installed(services, station_id)
+    known = await list_installed(services.db, station_id)
     match = next((r for r in known if _hash(r).same(target)), None)
     if match is None:
         raise LookupError(
@@ -502,8 +503,8 @@ def _issued_view(r: Any) -> dict[str, Any]:
     return view
 
 
-async def get_issued(services: Services, certificate_id: int) -> dict[str, Any] | None:
-    async with services.db.read() as conn:
+async def get_issued(db: Database, certificate_id: int) -> dict[str, Any] | None:
+    async with db.read() as conn:
         row = (
             (
                 await conn.execute(
@@ -517,7 +518,7 @@ async def get_issued(services: Services, certificate_id: int) -> dict[str, Any] 
 
 
 async def list_issued(
-    services: Services,
+    db: Database,
     *,
     station_id: str | None = None,
     certificate_type: str | None = None,
@@ -537,18 +538,18 @@ async def list_issued(
         stmt = stmt.where(
             IssuedCertificate.not_after <= utcnow() + dt.timedelta(days=expiring_within_days)
         )
-    async with services.db.read() as conn:
+    async with db.read() as conn:
         rows = (await conn.execute(stmt.limit(limit).offset(offset))).mappings()
         return [_issued_view(r) for r in rows]
 
 
 async def list_requests(
-    services: Services, *, station_id: str | None = None, limit: int = 100, offset: int = 0
+    db: Database, *, station_id: str | None = None, limit: int = 100, offset: int = 0
 ) -> list[dict[str, Any]]:
     stmt = sa.select(CertificateRequest).order_by(CertificateRequest.id.desc())
     if station_id is not None:
         stmt = stmt.where(CertificateRequest.station_id == station_id)
-    async with services.db.read() as conn:
+    async with db.read() as conn:
         rows = (await conn.execute(stmt.limit(limit).offset(offset))).mappings()
         return [
             {
@@ -565,7 +566,7 @@ async def list_requests(
         ]
 
 
-async def station_exists(services: Services, station_id: str) -> bool:
-    async with services.db.read() as conn:
+async def station_exists(db: Database, station_id: str) -> bool:
+    async with db.read() as conn:
         found = await conn.execute(sa.select(Station.id).where(Station.id == station_id))
         return found.first() is not None
