@@ -419,3 +419,35 @@ async def test_service_lists_match_api(volta, api) -> None:
     rows = await service.list_issued(volta.db)
     api_rows = (await api.get("/api/v1/certificates")).json()
     assert [r["id"] for r in rows] == [r["id"] for r in api_rows]
+
+
+class TestLostSecretKey:
+    @pytest.fixture
+    def volta_settings(self, tmp_path: Any) -> dict[str, object]:
+        return {"secret_key": "", "secret_key_file": str(tmp_path / "sealing.key")}
+
+    async def test_replaced_key_file_stops_signing_not_a_new_ca(
+        self, volta: Any, api: Any, tmp_path: Any
+    ) -> None:
+        """The CA keys sealed with one key file do not open with another:
+        the CSR is Failed, GET /ca answers 503 with what to do, and no new
+        CA is made in place of the old one."""
+        before = (await api.get("/api/v1/ca")).json()
+        assert (tmp_path / "sealing.key").stat().st_mode & 0o777 == 0o600
+        (tmp_path / "sealing.key").write_text("another-key-that-is-long-enough-0123456789\n")
+        r = await api.get("/api/v1/ca")
+        assert r.status_code == 503 and "does not open" in r.json()["detail"]
+        async with booted(volta, "CS1", V201) as st:
+            assert (await st.call("SignCertificate", {"csr": pki.csr("CS1")}))["status"] == (
+                "Accepted"
+            )
+
+            async def failed() -> bool:
+                rows = (await api.get("/api/v1/certificate-requests")).json()
+                return bool(rows) and rows[0]["status"] == "Failed"
+
+            assert await wait_until(failed)
+            assert st.received.empty()
+        async with volta.db.read() as conn:
+            pems = {r.name: r.certificate_pem for r in await conn.execute(sa.select(CaCertificate))}
+        assert pems == {c["name"]: c["certificate"] for c in before}

@@ -15,6 +15,7 @@ from volta.blocks.certificates.ca import BuiltinCA, pem
 from volta.blocks.certificates.hashdata import HashData, hash_data
 from volta.http import ServicesDep
 from volta.outgoing import CannotSpell
+from volta.secretbox import SecretKeyError
 
 router = APIRouter(tags=["certificates"])
 
@@ -136,7 +137,10 @@ async def get_ca(services: ServicesDep) -> list[CaOut]:
     ca = BuiltinCA(services.db, services.settings)
     out = []
     for name in ("csms", "v2g_root", "cpo_sub1", "cpo_sub2"):
-        found = await ca.load(name)
+        try:
+            found = await ca.load(name)
+        except SecretKeyError as exc:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
         assert found is not None
         c = found.certificate
         out.append(

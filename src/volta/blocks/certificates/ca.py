@@ -32,7 +32,8 @@ from sqlalchemy.exc import IntegrityError
 
 from volta.blocks.certificates.csr import CHARGING_STATION, V2G
 from volta.config import Settings
-from volta.events.webhooks import secret_box
+from volta.events.webhooks import key_file, secret_box
+from volta.secretbox import load_key
 from volta.store.db import Database
 from volta.store.models import CaCertificate, utcnow
 
@@ -170,7 +171,11 @@ class BuiltinCA:
                 .first()
             )
         if row is not None:
-            box = await secret_box(self.db, self.settings)
+            # Never a new key file in place of a lost one: the stored keys
+            # would not open with it (SecretKeyError says what to do).
+            box, _ = load_key(
+                self.settings.secret_key, key_file(self.settings, self.db), create=False
+            )
             key = serialization.load_pem_private_key(
                 box.open(row["sealed_key"], _purpose(name)).encode(), password=None
             )

@@ -33,6 +33,7 @@ from volta.blocks.remote_control.service import CommandRecord, send
 from volta.blocks.security import log as security_log
 from volta.events import service as events
 from volta.ocpp.versions import Version
+from volta.secretbox import SecretKeyError
 from volta.services import Services
 from volta.store.db import Database
 from volta.store.models import (
@@ -165,7 +166,8 @@ async def issue(
     try:
         authority = authority_for(db, services.settings, certificate_type)
         chain = await authority.sign(csr, certificate_type, station_id)
-    except SigningFailed as exc:
+    except (SigningFailed, SecretKeyError) as exc:
+        # SecretKeyError: the CA keys do not open with this node's secret key.
         log.error("%s: the CA did not sign the %s CSR: %s", station_id, certificate_type, exc)
         await _set_request(services, station_id, request_id, "Failed", str(exc))
         return None
