@@ -57,6 +57,16 @@ API_V1 = {
     "/api/v1/sites/{site_id}/limit": {"put"},
     "/api/v1/sites/{site_id}/meter": {"post"},
     "/api/v1/stations/{station_id}/evses/{evse_id}/priority": {"put"},
+    # certificates (issue 14, helper certs)
+    "/api/v1/ca": {"get"},
+    "/api/v1/certificates": {"get"},
+    "/api/v1/certificates/{certificate_id}": {"get"},
+    "/api/v1/certificate-requests": {"get"},
+    "/api/v1/stations/{station_id}/certificates": {"get"},
+    "/api/v1/stations/{station_id}/certificates/refresh": {"post"},
+    "/api/v1/stations/{station_id}/certificates/install": {"post"},
+    "/api/v1/stations/{station_id}/certificates/delete": {"post"},
+    "/api/v1/stations/{station_id}/certificates/renew": {"post"},
 }
 
 
