@@ -5,13 +5,18 @@ signs."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from tests.conftest import API_TOKEN
 from tests.security import pki
+from tests.security.conftest import booted
+from volta.blocks.certificates.hashdata import hash_data
 from volta.cli import main
 
 
@@ -73,3 +78,51 @@ def test_ca_init_show_export_and_import(
 
     assert main(["certificates", "list", *db]) == 0
     assert capsys.readouterr().out.startswith("   ID STATION")
+
+
+async def test_certificates_cli_through_the_api(
+    volta: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`volta certificates renew|install|installed|delete` ask the running
+    server through its API; the station gets the messages, the exit status
+    follows its answer, and an API refusal (the last root) is exit 1 with
+    the detail."""
+    root, _ = pki.root("CLI root")
+    answers = {
+        "TriggerMessage": {"status": "Accepted"},
+        "InstallCertificate": {"status": "Accepted"},
+        "GetInstalledCertificateIds": {
+            "status": "Accepted",
+            "certificateHashDataChain": [
+                {
+                    "certificateType": "CSMSRootCertificate",
+                    "certificateHashData": hash_data(root).payload(),
+                }
+            ],
+        },
+    }
+    api = ["--api-url", f"http://127.0.0.1:{volta.api_port}", "--token", API_TOKEN]
+    pem_file = tmp_path / "root.pem"
+    await asyncio.to_thread(pem_file.write_text, pki.pem(root))
+    async with booted(volta, "CS1", "ocpp2.0.1", answers) as st:  # type: ignore[arg-type]
+
+        def run(*argv: str) -> int:
+            return main([*argv, *api])
+
+        assert await asyncio.to_thread(run, "certificates", "renew", "CS1") == 0
+        assert await st.expect("TriggerMessage") == {
+            "requestedMessage": "SignChargingStationCertificate"
+        }
+        args = ["certificates", "install", "CS1", "--type", "CSMSRootCertificate", str(pem_file)]
+        assert await asyncio.to_thread(run, *args) == 0
+        assert (await st.expect("InstallCertificate"))["certificate"] == pki.pem(root)
+        assert await asyncio.to_thread(run, "certificates", "installed", "CS1") == 0
+        await st.expect("GetInstalledCertificateIds")
+        h = hash_data(root)
+        assert f"serial {h.serial_number}" in capsys.readouterr().out
+        delete = [
+            "certificates", "delete", "CS1", "--serial", h.serial_number,
+            "--issuer-name-hash", h.issuer_name_hash, "--issuer-key-hash", h.issuer_key_hash,
+        ]  # fmt: skip
+        assert await asyncio.to_thread(run, *delete) == 1
+        assert "409: that is the last CSMSRootCertificate" in capsys.readouterr().err
