@@ -174,6 +174,10 @@ async def test_v2g_certificate_chain_iso15118(volta, api) -> None:
         assert isinstance(c.signature_hash_algorithm, hashes.SHA256)
     days = (chain[0].not_valid_after_utc - chain[0].not_valid_before_utc).days
     assert 59 <= days <= 60
+    # GET /ca names each sub-CA by the hash data its issuer gives it.
+    cas = {c["name"]: c for c in (await api.get("/api/v1/ca")).json()}
+    sub1 = pki.load_chain(cas["cpo_sub1"]["certificate"])[0]
+    assert cas["cpo_sub2"]["hash_data"] == hash_data(chain[1], sub1).payload()
 
 
 async def test_ca_private_keys_are_sealed_not_in_clear(volta, api) -> None:

@@ -39,7 +39,10 @@ class CaOut(BaseModel):
     not_before: dt.datetime
     not_after: dt.datetime
     certificate: str = Field(description="PEM; never the key")
-    hash_data: dict[str, str] = Field(description="its CertificateHashData (SHA256)")
+    hash_data: dict[str, str] | None = Field(
+        description="its CertificateHashData (SHA256); null for an imported sub-CA, whose "
+        "issuer Volta does not have"
+    )
 
 
 class IssuedOut(BaseModel):
@@ -135,7 +138,8 @@ async def get_ca(services: ServicesDep) -> list[CaOut]:
     signs ChargingStationCertificates (trust it for security profile 3);
     `v2g_root` -> `cpo_sub1` -> `cpo_sub2` sign V2GCertificates."""
     ca = BuiltinCA(services.db, services.settings)
-    out = []
+    out: list[CaOut] = []
+    parent = None
     for name in ("csms", "v2g_root", "cpo_sub1", "cpo_sub2"):
         try:
             found = await ca.load(name)
@@ -143,6 +147,8 @@ async def get_ca(services: ServicesDep) -> list[CaOut]:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
         assert found is not None
         c = found.certificate
+        issuer = c if c.issuer == c.subject else parent if name != "csms" else None
+        parent = c
         out.append(
             CaOut(
                 name=name,
@@ -151,7 +157,7 @@ async def get_ca(services: ServicesDep) -> list[CaOut]:
                 not_before=c.not_valid_before_utc,
                 not_after=c.not_valid_after_utc,
                 certificate=pem(c),
-                hash_data=hash_data(c).payload(),
+                hash_data=hash_data(c, issuer).payload() if issuer is not None else None,
             )
         )
     return out
