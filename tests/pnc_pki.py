@@ -195,9 +195,7 @@ async def running_pki(directory: Path) -> AsyncIterator[Pki]:
     responder.port = server.sockets[0].getsockname()[1]
     root_key, sub_key = new_key(), new_key()
     root = make_cert("V2G Root CA (test)", root_key, None, ca=True, days=3650)
-    sub = make_cert(
-        "MO Sub-CA (test)", sub_key, (root, root_key), ca=True, ocsp_url=responder.url
-    )
+    sub = make_cert("MO Sub-CA (test)", sub_key, (root, root_key), ca=True, ocsp_url=responder.url)
     responder.issued[sub.serial_number] = (sub, root, root_key)
     roots_file = directory / "pnc-roots.pem"
     roots_file.write_text(pem(root))

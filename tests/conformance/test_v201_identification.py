@@ -205,7 +205,6 @@ async def test_master_pass(cs, family, evses):
     assert r["idTokenInfo"]["status"] == "Invalid"
 
 
-
 EMAID = "DEVOLC1234567X"
 
 
@@ -263,6 +262,7 @@ async def test_TC_C_52_CSMS(volta, cs, pki):
     assert r == {"idTokenInfo": {"status": "Accepted"}, "certificateStatus": "Accepted"}
     assert pki.responder.requests == 2  # the contract's and the sub-CA's AIA responders
     await contract_transaction(cs, "TX-PNC-52")
+
 
 # -- D. Local Authorization List Management ----------------------------------------
 

@@ -150,17 +150,21 @@ def _verify_chain(
             return "CertificateExpired", f"certificate {i} is not valid now", []
         candidates = chain[i + 1 : i + 2] if i + 1 < len(chain) else roots
         issuer = None
-        for candidate in candidates:
+        forged = False
+        for candidate in candidates:  # roots may share a name (a rollover)
             if candidate.subject != cert.issuer or not _is_ca(candidate):
                 continue
             try:
                 cert.verify_directly_issued_by(candidate)
             except InvalidSignature:
-                return "SignatureError", f"certificate {i} has a bad signature", []
+                forged = True
+                continue
             except (ValueError, TypeError):
                 continue
             issuer = candidate
             break
+        if issuer is None and forged:
+            return "SignatureError", f"certificate {i} has a bad signature", []
         if issuer is None:
             return "CertChainError", f"certificate {i} has no trusted issuer", []
         issuers.append(issuer)
