@@ -503,3 +503,58 @@ def test_cert_id_round_trip():
     built = x509_ocsp.OCSPRequestBuilder().add_certificate(leaf, root, hashes.SHA256()).build()
     assert built.issuer_key_hash == cert_id.issuer_key_hash
     assert built.issuer_name_hash == cert_id.issuer_name_hash
+
+
+# -- the API ------------------------------------------------------------------------
+
+
+async def test_api_status_check_and_cache(volta, api, pki):
+    """GET /plug-and-charge names the configured root; POST
+    /plug-and-charge/contract-check validates a chain as a central Authorize
+    would; DELETE /plug-and-charge/ocsp-cache makes Volta ask again."""
+    r = await api.get("/api/v1/plug-and-charge")
+    assert r.status_code == 200
+    body = r.json()
+    assert [root["subject"] for root in body["trust_roots"]] == ["CN=V2G Root CA (test)"]
+    assert body["provider"] == "none"
+    await add_token(volta, EMAID, token_type="eMAID")
+    good = pki.chain_pem(pki.contract(EMAID))
+    r = await api.post(
+        "/api/v1/plug-and-charge/contract-check", json={"certificate": good, "id_token": EMAID}
+    )
+    assert r.json() == {
+        "certificate_status": "Accepted",
+        "id_token_status": "Accepted",
+        "reason": "",
+    }
+    assert pki.responder.requests == 2
+    r = await api.post(
+        "/api/v1/plug-and-charge/contract-check", json={"certificate": good, "id_token": EMAID}
+    )
+    assert pki.responder.requests == 2  # cached
+    assert (await api.delete("/api/v1/plug-and-charge/ocsp-cache")).status_code == 204
+    r = await api.post(
+        "/api/v1/plug-and-charge/contract-check", json={"certificate": good, "id_token": EMAID}
+    )
+    assert r.json()["certificate_status"] == "Accepted"
+    assert pki.responder.requests == 4
+    revoked = pki.chain_pem(pki.contract(EMAID, revoked=True))
+    r = await api.post(
+        "/api/v1/plug-and-charge/contract-check", json={"certificate": revoked, "id_token": EMAID}
+    )
+    assert r.json() == {
+        "certificate_status": "CertificateRevoked",
+        "id_token_status": "Invalid",
+        "reason": "revoked",
+    }
+    r = await api.post(
+        "/api/v1/plug-and-charge/contract-check",
+        json={"certificate": "x" * 10_001, "id_token": EMAID},
+    )
+    assert r.status_code == 422
+    assert "detail" in r.json()
+    r = await api.post(
+        "/api/v1/plug-and-charge/contract-check", json={"certificate": "junk", "id_token": EMAID}
+    )
+    assert r.status_code == 200
+    assert r.json()["certificate_status"] == "CertChainError"

@@ -32,6 +32,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
 
 from volta.blocks.authorization.service import Authorization, token_verdict
 from volta.blocks.plug_and_charge import ocsp
@@ -61,7 +62,7 @@ def normalize_emaid(value: str) -> str:
 
 async def authorize_contract(
     services: Services,
-    station_id: str,
+    station_id: str | None,
     id_token: str,
     *,
     certificate: str | None,
@@ -209,3 +210,15 @@ def _load_roots(location: str) -> list[x509.Certificate]:
             log.error("pnc_trust_roots: %s holds no PEM certificate", name)
     _roots[location] = (stamp, certs)
     return certs
+
+
+async def describe_roots(location: str) -> list[dict[str, str]]:
+    """The configured V2G / MO roots, for the API."""
+    return [
+        {
+            "subject": cert.subject.rfc4514_string(),
+            "not_after": cert.not_valid_after_utc.isoformat(),
+            "sha256": cert.fingerprint(hashes.SHA256()).hex(),
+        }
+        for cert in await trust_roots(location)
+    ]
