@@ -558,3 +558,30 @@ async def test_api_status_check_and_cache(volta, api, pki):
     )
     assert r.status_code == 200
     assert r.json()["certificate_status"] == "CertChainError"
+
+
+def test_16_wrapping_of_outgoing_messages():
+    """What the certificates block sends a 1.6 station (CertificateSigned,
+    InstallCertificate, ...) goes in DataTransfer as the whitepaper says."""
+    from volta.blocks.plug_and_charge.v16 import unwrap_answer, wrap
+    from volta.outgoing import Message
+
+    sent = wrap(
+        Message(
+            "CertificateSigned", {"certificateChain": "PEM", "certificateType": "V2GCertificate"}
+        )
+    )
+    assert sent.action == "DataTransfer"
+    assert sent.payload["vendorId"] == VENDOR
+    assert sent.payload["messageId"] == "CertificateSigned"
+    assert orjson.loads(sent.payload["data"]) == {
+        "certificateChain": "PEM",
+        "certificateType": "V2GCertificate",
+    }
+    assert unwrap_answer({"status": "Accepted", "data": '{"status": "Accepted"}'}) == {
+        "status": "Accepted"
+    }
+    assert unwrap_answer({"status": "Rejected"}) is None
+    assert unwrap_answer({"status": "Accepted", "data": "[1]"}) is None
+    with pytest.raises(ValueError):
+        wrap(Message("Reset", {"type": "Hard"}))

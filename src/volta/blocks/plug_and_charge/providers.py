@@ -26,6 +26,7 @@ from typing import Protocol
 import httpx
 import orjson
 
+from volta.blocks.plug_and_charge.ocsp import tls_context
 from volta.config import Settings
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,10 @@ class HttpProvider:
         try:
             async with (
                 httpx.AsyncClient(
-                    timeout=self.timeout, trust_env=False, follow_redirects=False
+                    timeout=self.timeout,
+                    trust_env=False,
+                    follow_redirects=False,
+                    verify=tls_context(),
                 ) as client,
                 client.stream("POST", self.url, json=body) as reply,
             ):
