@@ -81,7 +81,7 @@ class Responder:
 
     issued: dict[int, tuple[x509.Certificate, x509.Certificate, Key]] = field(default_factory=dict)
     revoked: set[int] = field(default_factory=set)
-    mode: str = "normal"  # normal | down | slow | forged | unknown
+    mode: str = "normal"  # normal | down | slow | delayed | forged | unknown
     requests: int = 0
     port: int = 0
     next_update: dt.timedelta = dt.timedelta(hours=1)
@@ -138,6 +138,8 @@ class Responder:
                 return
             if self.mode == "slow":
                 await asyncio.sleep(30)
+            if self.mode == "delayed":
+                await asyncio.sleep(0.3)
             out = self.answer(body)
             writer.write(
                 b"HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\n"

@@ -45,8 +45,10 @@ def volta_settings(pki, extra_settings) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def booted(volta: Any, version: str = "2.0.1") -> AsyncIterator[RawStation]:
-    station_id = "PNC201" if version == "2.0.1" else "PNC16"
+async def booted(
+    volta: Any, version: str = "2.0.1", station_id: str | None = None
+) -> AsyncIterator[RawStation]:
+    station_id = station_id or ("PNC201" if version == "2.0.1" else "PNC16")
     await register(volta, station_id, password="pnc-station-password")
     protocol = "ocpp2.0.1" if version == "2.0.1" else "ocpp1.6"
     async with connect(volta, station_id, protocol, "pnc-station-password") as ws:
@@ -86,6 +88,21 @@ async def test_authorize_answers_are_cached_until_next_update(volta, pki):
     assert (
         first == second == {"idTokenInfo": {"status": "Accepted"}, "certificateStatus": "Accepted"}
     )
+    assert pki.responder.requests == 2
+
+
+async def test_concurrent_authorizes_share_one_ocsp_request(volta, pki):
+    """Two stations authorizing the same contract at once: one request per
+    certificate reaches the responder, both get the answer."""
+    await add_token(volta, EMAID, token_type="eMAID")
+    contract = pki.contract(EMAID)
+    pki.responder.mode = "delayed"
+    body = {"idToken": emaid_token(), "iso15118CertificateHashData": pki.hash_data(contract)}
+    async with booted(volta) as one, booted(volta, station_id="PNC201B") as two:
+        answers = await asyncio.gather(
+            result(one, "Authorize", body), result(two, "Authorize", body)
+        )
+    assert answers == [{"idTokenInfo": {"status": "Accepted"}, "certificateStatus": "Accepted"}] * 2
     assert pki.responder.requests == 2
 
 

@@ -14,6 +14,7 @@ bounded process-wide cache (C07.FR.05: "real-time or cached OCSP data").
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import datetime as dt
@@ -238,10 +239,26 @@ async def check(
     cached = cache.get(key, now)
     if cached is not None:
         return cached
-    answer = await _ask(settings, cert_id, issuers or [], verify, now)
+    # One request per certificate at a time: after a restart many stations
+    # ask about the same MO sub-CA at once.
+    loop = asyncio.get_running_loop()
+    task = _inflight.get(key)
+    if task is None or task.get_loop() is not loop:
+        task = loop.create_task(_ask(settings, cert_id, issuers or [], verify, now))
+        _inflight[key] = task
+        task.add_done_callback(lambda done: _forget(key, done))
+    answer = await asyncio.shield(task)
     if answer.status is not CertStatus.UNAVAILABLE:
         cache.put(key, answer, settings.pnc_ocsp_cache_size)
     return answer
+
+
+_inflight: dict[tuple[object, ...], asyncio.Task[OcspAnswer]] = {}
+
+
+def _forget(key: tuple[object, ...], task: asyncio.Task[OcspAnswer]) -> None:
+    if _inflight.get(key) is task:
+        del _inflight[key]
 
 
 async def _ask(
