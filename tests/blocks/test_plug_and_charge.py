@@ -201,6 +201,7 @@ async def test_central_validation_refuses_bad_chains(volta, pki, tmp_path):
         (pki.chain_pem(pki.contract(EMAID, revoked=True)), "CertificateRevoked"),
         (pki.chain_pem(pki.contract(EMAID, ocsp_url="")), "CertChainError"),
         ("not a certificate", "CertChainError"),
+        (pem(junk_aia(pki), pki.sub), "CertChainError"),  # extensions unreadable
     ]
     async with booted(volta) as raw:
         for chain, expected in cases:
@@ -208,6 +209,29 @@ async def test_central_validation_refuses_bad_chains(volta, pki, tmp_path):
             assert r == {"idTokenInfo": {"status": "Invalid"}, "certificateStatus": expected}, (
                 expected
             )
+
+
+def junk_aia(pki: Pki) -> Any:
+    """A contract whose Authority Information Access is not DER."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import ExtensionOID, NameOID
+
+    now = dt.datetime.now(dt.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, EMAID)]))
+        .issuer_name(pki.sub.subject)
+        .public_key(new_key().public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.UnrecognizedExtension(ExtensionOID.AUTHORITY_INFORMATION_ACCESS, b"\x01\x02"),
+            critical=False,
+        )
+        .sign(pki.sub_key, hashes.SHA256())
+    )
 
 
 async def test_bad_hash_data_is_refused_not_an_error(volta, pki):
@@ -257,6 +281,32 @@ async def test_private_responder_is_not_requested_unless_allowed(volta, pki):
         r = await result(raw, "GetCertificateStatus", {"ocspRequestData": localhost[0]})
         assert r["status"] == "Failed"
     assert pki.responder.requests == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1",
+        "http://exa mple.com/",
+        "ftp://127.0.0.1/",
+        "http://",
+        "http://xn--a.example/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://metadata.google.internal/",
+        "http://2130706433/",
+        "file:///etc/passwd",
+    ],
+)
+@pytest.mark.parametrize("extra_settings", [{"pnc_allowed_networks": ""}])
+async def test_bad_or_internal_responder_urls_fail_cleanly(volta, pki, url):
+    """Whatever URL a station names, the answer is Failed, never an
+    InternalError, and nothing internal is asked."""
+    contract = pki.contract("STATIONCERT09")
+    data = pki.hash_data(contract, url=url)[0]
+    async with booted(volta) as raw:
+        r = await result(raw, "GetCertificateStatus", {"ocspRequestData": data})
+    assert r["status"] == "Failed"
+    assert r["statusInfo"]["reasonCode"] == "OCSPUnavailable"
 
 
 # -- GetCertificateStatus (M06) ---------------------------------------------------

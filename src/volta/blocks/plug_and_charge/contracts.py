@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 
 from volta.blocks.authorization.service import Authorization, token_verdict
@@ -69,10 +69,15 @@ async def authorize_contract(
     hash_data: list[dict[str, str]] | None,
 ) -> ContractVerdict:
     settings = services.settings
-    if certificate:
-        status, reason = await _central(services, id_token, certificate)
-    else:
-        status, reason = await _local(settings, hash_data or [])
+    try:
+        if certificate:
+            status, reason = await _central(services, id_token, certificate)
+        else:
+            status, reason = await _local(settings, hash_data or [])
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        # A certificate whose extensions or key cryptography cannot read
+        # (parsed lazily, so anywhere above).
+        status, reason = "CertChainError", "a certificate cannot be read"
     if status != "Accepted":
         await security_log.record(
             services,
@@ -160,7 +165,7 @@ def _verify_chain(
             except InvalidSignature:
                 forged = True
                 continue
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, UnsupportedAlgorithm):
                 continue
             issuer = candidate
             break
@@ -194,6 +199,14 @@ async def trust_roots(location: str) -> list[x509.Certificate]:
 
 
 def _load_roots(location: str) -> list[x509.Certificate]:
+    try:
+        return _read_roots(location)
+    except OSError as exc:
+        log.error("pnc_trust_roots: cannot read %s (%s)", location, type(exc).__name__)
+        return []
+
+
+def _read_roots(location: str) -> list[x509.Certificate]:
     path = Path(location)
     files = sorted(
         [p for p in path.iterdir() if p.suffix in (".pem", ".crt")] if path.is_dir() else [path]

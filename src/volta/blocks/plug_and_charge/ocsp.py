@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.x509 import ocsp
@@ -77,6 +77,8 @@ class CertId:
         if algorithm not in HASHES:
             raise ValueError(f"unknown hashAlgorithm {algorithm!r}")
         size = HASHES[algorithm]().digest_size
+        if not 0 < len(data["serialNumber"]) <= 40 or data["serialNumber"].startswith("-"):
+            raise ValueError("bad serialNumber")
         return cls(
             algorithm,
             _hash_bytes(data["issuerNameHash"], size),
@@ -210,8 +212,11 @@ def tls_context() -> ssl.SSLContext:
 
 
 def _url_allowed(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # "http://[::1" and the like
+        return False
 
 
 async def check(
@@ -311,7 +316,8 @@ async def _ask(
         return OcspAnswer(CertStatus.UNAVAILABLE, reason="target address not allowed")
     except httpx.TimeoutException:
         return OcspAnswer(CertStatus.UNAVAILABLE, reason="timeout")
-    except (httpx.HTTPError, OSError) as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
+        # ValueError: a URL httpx cannot read (UnicodeError on a bad IDNA name).
         log.debug("OCSP request failed: %s", type(exc).__name__)
         return OcspAnswer(CertStatus.UNAVAILABLE, reason="connection failed")
     return parse(bytes(body), cert_id, issuers, verify, now)
@@ -383,7 +389,13 @@ def _signed_by_issuer(
         try:
             delegate.verify_directly_issued_by(issuer)
             usage = delegate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-        except (ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
+        except (
+            ValueError,
+            TypeError,
+            InvalidSignature,
+            UnsupportedAlgorithm,
+            x509.ExtensionNotFound,
+        ):
             continue
         if ExtendedKeyUsageOID.OCSP_SIGNING in usage and _verify(delegate.public_key(), response):
             return True
@@ -391,7 +403,10 @@ def _signed_by_issuer(
 
 
 def _verify(key: object, response: ocsp.OCSPResponse) -> bool:
-    algorithm = response.signature_hash_algorithm
+    try:
+        algorithm = response.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        return False
     try:
         if isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
             key.verify(response.signature, response.tbs_response_bytes)
@@ -405,7 +420,7 @@ def _verify(key: object, response: ocsp.OCSPResponse) -> bool:
             )
         else:
             return False
-    except InvalidSignature:
+    except (InvalidSignature, UnsupportedAlgorithm, ValueError, TypeError):
         return False
     return True
 

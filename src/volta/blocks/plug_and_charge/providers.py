@@ -108,7 +108,7 @@ class HttpProvider:
         except httpx.TimeoutException:
             log.warning("contract certificate provider timed out")
             return EvCertificateAnswer("Failed", reason="ProviderTimeout")
-        except (httpx.HTTPError, OSError) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
             log.warning("contract certificate provider unreachable (%s)", type(exc).__name__)
             return EvCertificateAnswer("Failed", reason="ProviderError")
         return _answer(bytes(raw))
