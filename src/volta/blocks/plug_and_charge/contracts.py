@@ -28,7 +28,6 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -37,6 +36,7 @@ from cryptography.hazmat.primitives import hashes
 from volta.blocks.authorization.service import Authorization, token_verdict
 from volta.blocks.plug_and_charge import ocsp
 from volta.blocks.security import log as security_log
+from volta.config import Settings
 from volta.services import Services
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ async def authorize_contract(
     return ContractVerdict(status, auth)
 
 
-async def _local(settings: Any, hash_data: list[dict[str, str]]) -> tuple[str, str]:
+async def _local(settings: Settings, hash_data: list[dict[str, str]]) -> tuple[str, str]:
     if not hash_data:
         return "CertChainError", "no certificate hash data"
     try:
