@@ -313,7 +313,7 @@ async def test_bad_or_internal_responder_urls_fail_cleanly(volta, pki, url):
 
 
 async def test_get_certificate_status(volta, pki):
-    """M06.FR.01? The station asks the OCSP status of its V2G certificate:
+    """M06 (Get Certificate Status): the station asks the OCSP status of its V2G certificate:
     Accepted with the responder's DER answer, base64, which says good or
     revoked; Failed when the responder is down."""
     good = pki.contract("STATIONCERT01")
