@@ -185,9 +185,21 @@ class Settings:
     ca_est_client_key: str = ""
     ca_est_v2g_url: str = ""
     # --- issue 14: Plug & Charge (helper pnc) ---
-    #
-    #
-    #
+    # V2G and MO root certificates that contract certificate chains must end
+    # in (central validation, C07.FR.06): a PEM file or a directory of them.
+    pnc_trust_roots: str = ""
+    # OCSP responders are named by stations and EVs: public addresses only,
+    # unless these networks (comma-separated CIDRs) or all private ones are allowed.
+    pnc_allowed_networks: str = ""
+    pnc_allow_private_responders: bool = False
+    # Seconds an OCSP request may take (connect + answer).
+    pnc_ocsp_timeout: float = 5.0
+    # OCSP answers kept until their nextUpdate, at most this many (0: none).
+    pnc_ocsp_cache_size: int = 10_000
+    # Contract certificate provider for Get15118EVCertificate (M01/M02): an
+    # HTTP endpoint the EXI request is forwarded to; empty: none (Failed).
+    pnc_provider_url: str = ""
+    pnc_provider_timeout: float = 10.0
 
     @property
     def tls(self) -> bool:

@@ -66,8 +66,11 @@ async def test_authorize_v201(volta, tokens):
 
 
 async def test_authorize_emaid_with_certificate_hash_data(volta, tokens):
-    """Plug & Charge data must not make Authorize fail before the
-    certificates block exists (C07)."""
+    """C07: certificate data is checked, never ignored. Here the responder is
+    on an address Volta may not reach (the default SSRF rule), so the
+    contract's status is unknown: certificateStatus CertChainError and the
+    eMAID Invalid, although its token is Accepted and answers so alone
+    (tests/blocks/test_plug_and_charge.py has the real responder)."""
     await add_token(volta, "NL-ABC-C12345678-X", token_type="eMAID")
     async with station(volta, "A201", "2.0.1") as cp:
         await cp.call(
@@ -84,9 +87,15 @@ async def test_authorize_emaid_with_certificate_hash_data(volta, tokens):
                         "issuer_name_hash": "a" * 64,
                         "issuer_key_hash": "b" * 64,
                         "serial_number": "01",
-                        "responder_url": "http://ocsp.example",
+                        "responder_url": "http://127.0.0.1:9/ocsp",
                     }
                 ],
             )
         )
+        assert r.id_token_info["status"] == "Invalid"
+        assert r.certificate_status == "CertChainError"
+        r = await cp.call(
+            call201.Authorize(id_token={"id_token": "NL-ABC-C12345678-X", "type": "eMAID"})
+        )
         assert r.id_token_info["status"] == "Accepted"
+        assert r.certificate_status is None

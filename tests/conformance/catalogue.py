@@ -96,17 +96,14 @@ V201: dict[str, list[Case]] = {
         Case(
             "TC_C_50_CSMS",
             "Authorization with contract certificates - Local validation - Accepted",
-            NO_CERTS,
         ),
         Case(
             "TC_C_51_CSMS",
             "Authorization with contract certificates - Local validation - Rejected",
-            NO_CERTS,
         ),
         Case(
             "TC_C_52_CSMS",
             "Authorization with contract certificates - Central validation - Accepted",
-            NO_CERTS,
         ),
     ],
     "D. Local Authorization List Management": [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,13 +16,21 @@ import pytest
 from tests.conformance.conftest import BLOCKED, EXPIRED, INVALID, VALID, Station
 from tests.conformance.test_v201 import TOKEN, event, status
 from tests.helpers import add_token, wait_until
+from tests.pnc_pki import Pki, pnc_settings, running_pki
 
 GROUP, MUM, DAD, MASTER_GROUP, MASTER = "GROUP001", "100000C21", "100000C22", "MPG001", "100000C99"
 
 
 @pytest.fixture
-def volta_settings() -> dict[str, Any]:
-    return {"master_pass_group_id": MASTER_GROUP, "housekeeping_interval": 0.2}
+async def pki(tmp_path) -> AsyncIterator[Pki]:
+    """A V2G / MO test PKI and its OCSP responder on loopback (Plug & Charge)."""
+    async with running_pki(tmp_path) as p:
+        yield p
+
+
+@pytest.fixture
+def volta_settings(pki) -> dict[str, Any]:
+    return pnc_settings(pki, master_pass_group_id=MASTER_GROUP, housekeeping_interval=0.2)
 
 
 @pytest.fixture
@@ -194,6 +203,65 @@ async def test_master_pass(cs, family, evses):
         event("Started", 0, "Authorized", tx="TX-M", idToken=tok(MASTER), evse={"id": 3}),
     )
     assert r["idTokenInfo"]["status"] == "Invalid"
+
+
+EMAID = "DEVOLC1234567X"
+
+
+def emaid(value: str = EMAID) -> dict[str, str]:
+    return {"idToken": value, "type": "eMAID"}
+
+
+async def contract_transaction(cs: Station, tx: str) -> None:
+    """Steps 5-6: the transaction the contract authorized is Accepted too."""
+    r = await cs.call(
+        "TransactionEvent",
+        event("Started", 0, "Authorized", tx=tx, idToken=emaid(), evse={"id": 1}),
+    )
+    assert r["idTokenInfo"]["status"] == "Accepted"
+
+
+async def test_TC_C_50_CSMS(volta, cs, pki):
+    """C07.FR.04, C07.FR.05 (local validation): the station sends
+    iso15118CertificateHashData; Volta asks the OCSP responder it names
+    (a real one, over HTTP), the certificate is good and the eMAID known:
+    idTokenInfo Accepted, certificateStatus Accepted."""
+    await add_token(volta, EMAID, token_type="eMAID")
+    contract = pki.contract(EMAID)
+    await status(cs, "Occupied")
+    r = await cs.call(
+        "Authorize", {"idToken": emaid(), "iso15118CertificateHashData": pki.hash_data(contract)}
+    )
+    assert r == {"idTokenInfo": {"status": "Accepted"}, "certificateStatus": "Accepted"}
+    assert pki.responder.requests == 2  # the contract and its sub-CA, no cached answer before
+    await contract_transaction(cs, "TX-PNC-50")
+
+
+async def test_TC_C_51_CSMS(volta, cs, pki):
+    """C07.FR.16: the responder says the contract certificate is revoked:
+    certificateStatus CertificateRevoked and idTokenInfo Invalid, although
+    the eMAID itself is a valid token."""
+    await add_token(volta, EMAID, token_type="eMAID")
+    contract = pki.contract(EMAID, revoked=True)
+    r = await cs.call(
+        "Authorize", {"idToken": emaid(), "iso15118CertificateHashData": pki.hash_data(contract)}
+    )
+    assert r == {"idTokenInfo": {"status": "Invalid"}, "certificateStatus": "CertificateRevoked"}
+    assert pki.responder.requests >= 1
+
+
+async def test_TC_C_52_CSMS(volta, cs, pki):
+    """C07.FR.04, C07.FR.05, C07.FR.06 (central validation): the station
+    sends the chain in PEM (contract + sub-CA) and no hash data; Volta checks
+    it against its V2G root, computes the OCSP request itself for the
+    responder in the certificate's AIA, and maps the eMAID to its token."""
+    await add_token(volta, EMAID, token_type="eMAID")
+    contract = pki.contract(EMAID)
+    await status(cs, "Occupied")
+    r = await cs.call("Authorize", {"idToken": emaid(), "certificate": pki.chain_pem(contract)})
+    assert r == {"idTokenInfo": {"status": "Accepted"}, "certificateStatus": "Accepted"}
+    assert pki.responder.requests == 2  # the contract's and the sub-CA's AIA responders
+    await contract_transaction(cs, "TX-PNC-52")
 
 
 # -- D. Local Authorization List Management ----------------------------------------

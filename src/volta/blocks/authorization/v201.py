@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from volta.blocks.authorization.service import Authorization, authorize
+from volta.blocks.plug_and_charge.contracts import authorize_contract
 from volta.ocpp.times import format_timestamp
 from volta.ocpp.versions import Version
 from volta.services import CallContext, HandlerTable
@@ -29,7 +30,18 @@ handlers = HandlerTable()
 @handlers.on(Version.V201, "Authorize")
 async def authorize_handler(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     token = p["idToken"]
+    if p.get("certificate") or p.get("iso15118CertificateHashData"):
+        # C07: a contract certificate (Plug & Charge), checked by OCSP.
+        verdict = await authorize_contract(
+            ctx.services,
+            ctx.station_id,
+            token["idToken"],
+            certificate=p.get("certificate"),
+            hash_data=p.get("iso15118CertificateHashData"),
+        )
+        return {
+            "idTokenInfo": id_token_info(verdict.authorization),
+            "certificateStatus": verdict.certificate_status,
+        }
     auth = await authorize(ctx.services.db, token["idToken"], token["type"])
-    # C07: certificate data (Plug & Charge) is accepted and not
-    # checked until the certificates block lands.
     return {"idTokenInfo": id_token_info(auth)}

@@ -1,6 +1,8 @@
 """Plug & Charge: contract certificates and OCSP
 
-(Placeholder written before the work was split; its owner fills it in.)
+No tables: Plug & Charge maps an eMAID to the existing id_tokens, keeps OCSP
+answers in a bounded in-memory cache (until their nextUpdate), and stores
+nothing else. The revision stays so that the chain 0012-0015 is whole.
 
 Revision ID: 0015
 Revises: 0014
