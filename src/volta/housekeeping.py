@@ -21,6 +21,7 @@ from volta.blocks.local_list import service as local_lists
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.remote_control import sessions
 from volta.blocks.reservations import service as reservations
+from volta.blocks.security import passwords
 from volta.blocks.smart_charging import leader as smart_charging
 from volta.blocks.tariffs.service import create_missing_cdrs
 from volta.blocks.transactions import live
@@ -40,10 +41,14 @@ async def leader_work(services: Services) -> dict[str, int]:
     timed_out = await sessions.expire_waiting(services.db, services.settings.remote_start_timeout)
     stops = await sessions.enforce_limits(services)
     await create_missing_cdrs(services)  # CDRs a restart kept from being written
+    # Scheduled password rotation (password_rotation_days); the CALLs go
+    # through the router to the node holding each station.
+    rotations = await passwords.rotate_due(services)
     return {
         "reservations_expired": expired,
         "remote_starts_timed_out": timed_out,
         "limit_stops": stops,
+        "password_rotations": rotations,
     }
 
 
