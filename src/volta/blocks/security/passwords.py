@@ -106,28 +106,23 @@ def station_accepted(response: dict[str, Any] | None) -> tuple[bool, str | None]
 async def get_rotation(db: Database, station_id: str) -> RotationView | None:
     async with db.read() as conn:
         row = (
-            (
-                await conn.execute(
-                    sa.select(StationPassword).where(StationPassword.station_id == station_id)
-                )
-            )
-            .scalars()
+            (await conn.execute(_VIEW.where(StationPassword.station_id == station_id)))
+            .mappings()
             .first()
         )
-    return _view(row) if row is not None else None
+    return RotationView(**row) if row is not None else None
 
 
-def _view(row: StationPassword) -> RotationView:
-    return RotationView(
-        station_id=row.station_id,
-        state=row.state,
-        started_by=row.started_by,
-        command_id=row.command_id,
-        detail=row.detail,
-        requested_at=row.requested_at,
-        answered_at=row.answered_at,
-        rotated_at=row.rotated_at,
-    )
+_VIEW = sa.select(
+    StationPassword.station_id,
+    StationPassword.state,
+    StationPassword.started_by,
+    StationPassword.command_id,
+    StationPassword.detail,
+    StationPassword.requested_at,
+    StationPassword.answered_at,
+    StationPassword.rotated_at,
+)
 
 
 async def rotate(services: Services, station_id: str, *, started_by: str = "api") -> RotationView:
@@ -140,12 +135,8 @@ async def rotate(services: Services, station_id: str, *, started_by: str = "api"
             await conn.execute(sa.select(Station.password_hash).where(Station.id == station_id))
         ).first()
         current = (
-            (
-                await conn.execute(
-                    sa.select(StationPassword).where(StationPassword.station_id == station_id)
-                )
-            )
-            .scalars()
+            (await conn.execute(_VIEW.where(StationPassword.station_id == station_id)))
+            .mappings()
             .first()
         )
     if station is None:
