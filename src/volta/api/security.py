@@ -58,7 +58,7 @@ async def list_security_events(
     """The security event log, newest first: stations' SecurityEventNotification
     and Volta's own (failed sign-ins, certificates refused, downgrades)."""
     if since is not None and until is not None and until <= since:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "until must be after since")
+        raise HTTPException(422, "until must be after since")
     found = await security_log.list_events(
         services.db,
         station_id=station_id,
