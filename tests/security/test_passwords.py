@@ -9,6 +9,9 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,7 +21,9 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from tests.conformance.conftest import Answer, Station
+from tests.conftest import API_TOKEN
 from tests.helpers import basic_auth, connect, register, ws_url
+from tests.test_cli import cli_env
 from volta.app import Volta
 from volta.blocks.security import passwords
 from volta.store.models import Command, Event, Frame
@@ -209,3 +214,36 @@ async def test_scheduled_rotation_picks_the_stations_due(volta, api):
         assert await settled() == "pending"
         # Asked for just now: the next run does not ask again.
         assert await passwords.rotate_due(volta.services) == 0
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_cli_rotate_password(volta, tmp_path):
+    """`volta stations rotate-password ID` asks the running server's API (only
+    it holds the connection); a refusal is a message and exit status 1."""
+    await register(volta, "CPCLI", password=PASSWORD)
+    api_url = f"http://127.0.0.1:{volta.api_port}"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "volta", "stations", "rotate-password", *args],
+            env={
+                **cli_env(f"sqlite:///{tmp_path}/other.db"),
+                "PYTHONPATH": os.pathsep.join(sys.path),
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    answers: dict[str, Answer] = {"ChangeConfiguration": {"status": "Accepted"}}
+    async with charger(volta, "CPCLI", answers) as st:
+        done = asyncio.create_task(
+            asyncio.to_thread(run, "CPCLI", "--api-url", api_url, "--token", API_TOKEN)
+        )
+        await st.expect("ChangeConfiguration")
+        result = await done
+    assert result.returncode == 0, result.stderr
+    assert "pending" in result.stdout
+    refused = await asyncio.to_thread(run, "NOSUCH", "--api-url", api_url, "--token", API_TOKEN)
+    assert refused.returncode == 1 and "404" in refused.stderr
