@@ -247,3 +247,30 @@ async def test_cli_rotate_password(volta, tmp_path):
     assert "pending" in result.stdout
     refused = await asyncio.to_thread(run, "NOSUCH", "--api-url", api_url, "--token", API_TOKEN)
     assert refused.returncode == 1 and "404" in refused.stderr
+
+
+async def test_raw_command_with_a_password_is_redacted(volta, api):
+    """A password sent through the raw commands route (an operator's own
+    ChangeConfiguration AuthorizationKey) reaches the station, but neither the
+    stored command, the API's answer nor the frame log holds it."""
+    await register(volta, "CPRAW", password=PASSWORD)
+    secret = "0123456789ABCDEF0123456789ABCDEF"
+    answers: dict[str, Answer] = {"ChangeConfiguration": {"status": "Accepted"}}
+    async with charger(volta, "CPRAW", answers) as st:
+        sent = asyncio.create_task(
+            api.post(
+                "/api/v1/stations/CPRAW/commands/ChangeConfiguration",
+                json={"key": "AuthorizationKey", "value": secret},
+            )
+        )
+        assert (await st.expect("ChangeConfiguration"))["value"] == secret
+        r = await sent
+    assert r.status_code == 200 and r.json()["status"] == "accepted"
+    assert secret not in r.text
+    stored = (await api.get(f"/api/v1/commands/{r.json()['id']}")).json()
+    assert stored["payload"] == {"key": "AuthorizationKey", "value": "********"}
+    await volta.frames.flush()
+    async with volta.db.read() as conn:
+        frames = (await conn.execute(sa.select(Frame.raw))).scalars().all()
+    assert any("AuthorizationKey" in f for f in frames)
+    assert not any(secret in f for f in frames)
