@@ -164,6 +164,8 @@ class Settings:
     # Failed station sign-ins written to the security event log, at most
     # this many a minute for the whole node (the rest are only logged).
     security_sign_in_events_per_minute: float = 30.0
+    # Days the security event log is kept (pruned like the frames); 0: for ever.
+    retention_security_events_days: float = 365.0
     # --- issue 14: certificates and the CA (helper certs) ---
     #
     #

@@ -6,9 +6,11 @@ answered 422 in the documented JSON shape."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import websockets
 from websockets.exceptions import InvalidStatus
 
@@ -17,6 +19,8 @@ from tests.events.receiver import running_receiver
 from tests.helpers import basic_auth, connect, now_iso, register, wait_until, ws_url
 from volta.app import Volta
 from volta.blocks.security import log as security_log
+from volta.store.models import SecurityEvent
+from volta.store.retention import Retention
 
 PASSWORD = "station-password-42"
 
@@ -175,3 +179,19 @@ def test_critical_list() -> None:
     assert not security_log.is_critical("InvalidChargingStationCertificate")
     assert not security_log.is_critical("FailedToAuthenticateAtCsms")
     assert not security_log.is_critical("Nonsense")
+
+
+async def test_retention_prunes_old_security_events(volta):
+    """retention_security_events_days (365): older rows go, younger stay."""
+    await security_log.record(volta.services, "OLD", "InvalidMessages", origin="station")
+    await security_log.record(volta.services, "NEW", "InvalidMessages", origin="station")
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=400)
+    async with volta.db.write() as conn:
+        await conn.execute(
+            sa.update(SecurityEvent)
+            .where(SecurityEvent.station_id == "OLD")
+            .values(received_at=old)
+        )
+    deleted = await Retention(volta.db, volta.services.settings).prune()
+    assert deleted["security_events"] == 1
+    assert [e.station_id for e in await security_log.list_events(volta.db)] == ["NEW"]
