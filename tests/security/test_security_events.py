@@ -195,3 +195,32 @@ async def test_retention_prunes_old_security_events(volta):
     deleted = await Retention(volta.db, volta.services.settings).prune()
     assert deleted["security_events"] == 1
     assert [e.station_id for e in await security_log.list_events(volta.db)] == ["NEW"]
+
+
+class TestBlockedSignIns:
+    @pytest.fixture
+    def volta_settings(self) -> dict[str, object]:
+        return {"auth_failures_per_station": 2, "auth_failures_per_address": 100}
+
+    async def test_a_blocked_station_id_is_a_security_event(self, volta, api):
+        """When failed sign-ins block a station id (security.auth_failures),
+        the security event log says so too (StationSignInsBlocked)."""
+        await register(volta, "CPB", password=PASSWORD)
+        for attempt in range(3):
+            with pytest.raises(InvalidStatus):
+                async with websockets.connect(
+                    ws_url(volta, "CPB"),
+                    subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                    additional_headers=basic_auth("CPB", f"wrong-password-{attempt}"),
+                    open_timeout=5,
+                ):
+                    pass
+
+        async def blocked() -> list[dict[str, Any]]:
+            r = await api.get("/api/v1/security-events", params={"type": "StationSignInsBlocked"})
+            return list(r.json())
+
+        assert await wait_until(blocked, timeout=5)
+        (event,) = await blocked()
+        assert event["station_id"] == "CPB" and event["origin"] == "volta"
+        assert "failed sign-ins on its id" in event["tech_info"]
