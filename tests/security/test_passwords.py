@@ -15,6 +15,7 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 import websockets
@@ -274,3 +275,33 @@ async def test_raw_command_with_a_password_is_redacted(volta, api):
         frames = (await conn.execute(sa.select(Frame.raw))).scalars().all()
     assert any("AuthorizationKey" in f for f in frames)
     assert not any(secret in f for f in frames)
+
+
+async def test_one_rotation_at_a_time(volta, api):
+    """While the station has not answered, a second rotation is refused (409):
+    two new passwords in flight could leave the station with one Volta forgot."""
+    await register(volta, "CPONE", password=PASSWORD)
+    async with connect(volta, "CPONE", V16, PASSWORD) as ws:
+        first = asyncio.create_task(api.post("/api/v1/stations/CPONE/password-rotation"))
+        frame = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+        second = await api.post("/api/v1/stations/CPONE/password-rotation")
+        assert second.status_code == 409 and "under way" in second.json()["detail"]
+        await ws.send(orjson.dumps([3, frame[1], {"status": "Accepted"}]).decode())
+        assert (await first).json()["state"] == "pending"
+    new = bytes.fromhex(frame[3]["value"]).decode()
+    assert await status_of(volta, "CPONE", new) == 101
+
+
+async def test_an_operators_password_wins_over_a_pending_rotation(volta, api):
+    """An operator who sets the password (PATCH) while a rotation waits for the
+    station voids it: the rotated password no longer opens the door."""
+    await register(volta, "CPOP", password=PASSWORD)
+    answers: dict[str, Answer] = {"ChangeConfiguration": {"status": "Accepted"}}
+    async with charger(volta, "CPOP", answers) as st:
+        new, rotation = await rotate(api, st, "CPOP")
+        assert rotation["state"] == "pending"
+    r = await api.patch("/api/v1/stations/CPOP", json={"password": "operator-chosen-pass-1"})
+    assert r.status_code == 200, r.text
+    assert await status_of(volta, "CPOP", new) == 401
+    assert await status_of(volta, "CPOP", PASSWORD) == 401
+    assert await status_of(volta, "CPOP", "operator-chosen-pass-1") == 101

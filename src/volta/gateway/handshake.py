@@ -299,7 +299,7 @@ class Admitter:
         elif not ok and stored is not self._decoy and station_id:
             # The new password of a rotation under way: it becomes the
             # station's password (docs/security.md, "Station passwords").
-            new = await passwords.sign_in_with_next(self.services.db, station_id, password)
+            new = await passwords.sign_in_with_next(self.services.db, station_id, password, stored)
             if new is not None:
                 self._verified[station_id] = (new, digest, address)
                 return True

@@ -701,6 +701,9 @@ class StationPassword(Base):
     # station to sign in with it), rotated, failed.
     state: Mapped[str] = mapped_column(sa.String(16))
     next_hash: Mapped[str | None] = mapped_column(sa.String(200))
+    # The station's password hash when the rotation began: the new one is
+    # promoted only over that one (an operator's PATCH in between wins).
+    replaces_hash: Mapped[str | None] = mapped_column(sa.String(200))
     # api, schedule, dashboard, cli
     started_by: Mapped[str] = mapped_column(sa.String(16))
     command_id: Mapped[str | None] = mapped_column(sa.String(36))

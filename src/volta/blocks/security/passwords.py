@@ -70,6 +70,10 @@ class StationNotFound(Exception):
     pass
 
 
+class _UnderWay(Exception):
+    """Rolls the claim back: another rotation of the station is being sent."""
+
+
 @dataclass(frozen=True, slots=True)
 class RotationView:
     station_id: str
@@ -134,24 +138,13 @@ async def rotate(services: Services, station_id: str, *, started_by: str = "api"
         station = (
             await conn.execute(sa.select(Station.password_hash).where(Station.id == station_id))
         ).first()
-        current = (
-            (await conn.execute(_VIEW.where(StationPassword.station_id == station_id)))
-            .mappings()
-            .first()
-        )
     if station is None:
         raise StationNotFound(station_id)
-    if not station.password_hash:
+    current_hash = station.password_hash
+    if not current_hash:
         raise RotationRefused(
             f"station {station_id} has no password (security profile 3 or none): nothing to rotate"
         )
-    now = utcnow()
-    if (
-        current is not None
-        and current.state == "sending"
-        and now - current.requested_at < (STALE_SENDING)
-    ):
-        raise RotationRefused(f"a password rotation of station {station_id} is under way")
     version = services.router.version_of(station_id)
     if version is None:
         raise RotationRefused(f"station {station_id} is not connected")
@@ -159,9 +152,14 @@ async def rotate(services: Services, station_id: str, *, started_by: str = "api"
     message = services.outgoing[version].build(SetStationPassword(password))
     hashed = await asyncio.to_thread(hash_password, password)
     command_id = str(uuid.uuid4())
+    now = utcnow()
+    # A rotation still `sending` holds the next one back, unless it was cut
+    # short (a crash, a lost node) long ago.
+    stale = now - max(STALE_SENDING, dt.timedelta(seconds=3 * services.settings.call_timeout))
     rotation = {
         "state": "sending",
         "next_hash": hashed,
+        "replaces_hash": current_hash,
         "started_by": started_by,
         "command_id": command_id,
         "detail": None,
@@ -169,22 +167,35 @@ async def rotate(services: Services, station_id: str, *, started_by: str = "api"
         "answered_at": None,
         "rotated_at": None,
     }
-    async with db.write(station_id) as conn:
-        upsert = db.insert(StationPassword).values(station_id=station_id, **rotation)
-        await conn.execute(
-            upsert.on_conflict_do_update(index_elements=["station_id"], set_=rotation)
-        )
-        await conn.execute(
-            sa.insert(Command).values(
-                id=command_id,
-                station_id=station_id,
-                action=message.action,
-                # Stored without the password; the wire gets the real payload.
-                payload=redact_payload(message.action, message.payload),
-                status="pending",
-                created_at=now,
+    try:
+        async with db.write(station_id) as conn:
+            # One statement decides, so two requests at once cannot both send.
+            upsert = db.insert(StationPassword).values(station_id=station_id, **rotation)
+            claimed = (
+                await conn.execute(
+                    upsert.on_conflict_do_update(
+                        index_elements=["station_id"],
+                        set_=rotation,
+                        where=(StationPassword.state != "sending")
+                        | (StationPassword.requested_at < stale),
+                    ).returning(StationPassword.station_id)
+                )
+            ).first()
+            if claimed is None:
+                raise _UnderWay()
+            await conn.execute(
+                sa.insert(Command).values(
+                    id=command_id,
+                    station_id=station_id,
+                    action=message.action,
+                    # Stored without the password; the wire gets the real payload.
+                    payload=redact_payload(message.action, message.payload),
+                    status="pending",
+                    created_at=now,
+                )
             )
-        )
+    except _UnderWay:
+        raise RotationRefused(f"a password rotation of station {station_id} is under way") from None
     log.info("rotating the password of station %s (%s)", station_id, started_by)
     outcome = await asyncio.shield(
         services.router.call(station_id, message.action, message.payload)
@@ -243,20 +254,27 @@ async def rotate(services: Services, station_id: str, *, started_by: str = "api"
     return found
 
 
-async def sign_in_with_next(db: Database, station_id: str, password: str) -> str | None:
-    """The station's password did not match: is it the new one of a rotation
-    under way? Then it becomes the station's password (the old one is
-    dropped, `security.password_rotated` emitted) and its hash is returned."""
+async def sign_in_with_next(
+    db: Database, station_id: str, password: str, current_hash: str
+) -> str | None:
+    """The station's password (`current_hash`) did not match: is it the new
+    one of a rotation under way? Then it becomes the station's password (the
+    old one is dropped, `security.password_rotated` emitted) and its hash is
+    returned. A rotation begun before the operator set another password
+    (PATCH /stations) is void: the operator's password wins."""
     async with db.read() as conn:
-        next_hash = (
+        pending = (
             await conn.execute(
-                sa.select(StationPassword.next_hash).where(
+                sa.select(StationPassword.next_hash, StationPassword.replaces_hash).where(
                     StationPassword.station_id == station_id,
                     StationPassword.next_hash.is_not(None),
                 )
             )
-        ).scalar()
-    if not next_hash or not await asyncio.to_thread(verify_password, password, next_hash):
+        ).first()
+    if pending is None or pending.replaces_hash != current_hash:
+        return None
+    next_hash = str(pending.next_hash)
+    if not await asyncio.to_thread(verify_password, password, next_hash):
         return None
     now = utcnow()
     async with db.write(station_id) as conn:
@@ -273,14 +291,16 @@ async def sign_in_with_next(db: Database, station_id: str, password: str) -> str
         ).first()
         if done is not None:
             await conn.execute(
-                sa.update(Station).where(Station.id == station_id).values(password_hash=next_hash)
+                sa.update(Station)
+                .where(Station.id == station_id, Station.password_hash == current_hash)
+                .values(password_hash=next_hash)
             )
             await events.emit(
                 conn, "security.password_rotated", station_id=station_id, started_by=done[0]
             )
     if done is not None:
         log.info("station %s signed in with its new password; the old one is dropped", station_id)
-    return str(next_hash)
+    return next_hash
 
 
 async def rotate_due(services: Services) -> int:

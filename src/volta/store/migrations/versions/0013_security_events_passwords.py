@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("station_id", sa.String(48), primary_key=True),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("next_hash", sa.String(200)),
+        sa.Column("replaces_hash", sa.String(200)),
         sa.Column("started_by", sa.String(16), nullable=False),
         sa.Column("command_id", sa.String(36)),
         sa.Column("detail", sa.String(200)),
