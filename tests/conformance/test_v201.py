@@ -285,9 +285,10 @@ async def _rotate(cs: Station, api: Any) -> tuple[str, dict[str, Any]]:
 
 
 async def test_TC_A_09_CSMS(volta, cs, api, answers):
-    """A01 (A01.FR.01): SetVariablesRequest SecurityCtrlr.BasicAuthPassword with a
+    """A01.FR.02: SetVariablesRequest SecurityCtrlr.BasicAuthPassword with a
     new passwordString of 16-40 characters; the station accepts and reconnects
-    with it (A01.FR.08 / TC_A_09 step 3), after which only the new one is valid."""
+    with it (A01.FR.03; TC_A_09 steps 3-6: upgrade, BootNotification Accepted),
+    after which only the new one is valid."""
     answers["SetVariables"] = _set_variables_result("Accepted")
     new, rotation = await _rotate(cs, api)
     assert 16 <= len(new) <= 40 and set(new) <= PASSWORD_CHARS
@@ -299,8 +300,11 @@ async def test_TC_A_09_CSMS(volta, cs, api, answers):
     async with websockets.connect(
         ws_url(volta, "CS201"), subprotocols=[V201], additional_headers=headers, open_timeout=5
     ) as ws:
-        await ws.send(orjson.dumps([2, "hb", "Heartbeat", {}]).decode())
-        assert orjson.loads(await ws.recv())[0] == 3
+        st = Station(ws, {})
+        boot = {"reason": "PowerUp", "chargingStation": {"model": "M1", "vendorName": "V"}}
+        assert (await st.call("BootNotification", boot))["status"] == "Accepted"
+        await status(st, "Available")
+        await st.close()
     state = (await api.get("/api/v1/stations/CS201/password-rotation")).json()
     assert state["state"] == "rotated" and state["rotated_at"]
     assert (

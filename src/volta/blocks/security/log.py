@@ -29,7 +29,7 @@ TECH_INFO_LENGTH = 255  # techInfo: string[255]
 
 # The critical security events: OCPP 2.0.1 Part 2, appendix "Security events"
 # (and the 1.6 security whitepaper's list, whose names differ only for the
-# CSMS / Central System). A station SHALL deliver these (A04.FR.02); any
+# CSMS / Central System). A station SHALL deliver these (A04); any
 # other type, and every type Volta does not know, is not critical.
 CRITICAL: frozenset[str] = frozenset(
     {
@@ -98,7 +98,7 @@ async def store(
 ) -> int:
     """`record()` that raises: a station's SecurityEventNotification is
     answered only once its event is stored (the station keeps it otherwise,
-    A04.FR.02: critical events are queued until delivered)."""
+    A04: critical events are queued until delivered)."""
     kind = kind[:TYPE_LENGTH]
     info = tech_info[:TECH_INFO_LENGTH] if tech_info is not None else None
     critical = is_critical(kind)

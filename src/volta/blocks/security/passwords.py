@@ -6,8 +6,8 @@ Volta makes a strong password, keeps only its hash, and sends it: 2.0.1
 SetVariables SecurityCtrlr.BasicAuthPassword, 1.6 ChangeConfiguration
 AuthorizationKey (hex-encoded, see `generate`). From the moment it is sent
 until the station signs in with it, both the old and the new password open
-the door (a station that answered Accepted may reconnect at once, A01.FR.08
-/ whitepaper: it SHALL reconnect with the new one); the first sign-in with
+the door (a station that answered Accepted, A01.FR.03, may reconnect with
+the new one at once: TC_A_09 / TC_073 step 3); the first sign-in with
 the new one makes it the station's password, drops the old one and emits
 `security.password_rotated`. A refusal, a CALLERROR or no answer forgets the
 new one: the old one stays, the rotation is `failed`.

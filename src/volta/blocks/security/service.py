@@ -13,8 +13,8 @@ from volta.services import CallContext
 
 async def security_event_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     # Stored before the answer (store() raises, so a failed write answers
-    # InternalError and the station sends it again: A04.FR.02 wants
-    # critical events delivered).
+    # InternalError and the station sends it again: A04 wants critical
+    # events delivered, queued while offline).
     await log.store(
         ctx.services.db,
         ctx.station_id,

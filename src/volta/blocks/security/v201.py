@@ -22,7 +22,7 @@ async def security_event_notification(ctx: CallContext, p: dict[str, Any]) -> di
 
 @outgoing.builds(SetStationPassword)
 def set_station_password(command: SetStationPassword) -> Message:
-    # A01.FR.01: SetVariablesRequest for SecurityCtrlr.BasicAuthPassword.
+    # A01.FR.02: SetVariablesRequest for SecurityCtrlr.BasicAuthPassword.
     return Message(
         "SetVariables",
         {
