@@ -65,11 +65,13 @@ async def run_once(services: Services) -> dict[str, int]:
     if any(counts.values()):
         log.info(
             "housekeeping: %d reservations expired, %d remote starts timed out, "
-            "%d local lists sent, %d sessions stopped at their limit",
+            "%d local lists sent, %d sessions stopped at their limit, "
+            "%d password rotations started",
             counts["reservations_expired"],
             counts["remote_starts_timed_out"],
             counts["lists"],
             counts["limit_stops"],
+            counts.get("password_rotations", 0),
         )
     return counts
 

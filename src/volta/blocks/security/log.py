@@ -104,10 +104,11 @@ async def store(
     critical = is_critical(kind)
     now = utcnow()
     at = timestamp or now
+    # %r: a station's line breaks in techInfo cannot forge log lines.
     if critical:
-        log.warning("critical security event %s for station %s: %s", kind, station_id, info or "")
+        log.warning("critical security event %r for station %s: %r", kind, station_id, info)
     else:
-        log.info("security event %s for station %s: %s", kind, station_id, info or "")
+        log.info("security event %r for station %s: %r", kind, station_id, info)
     async with db.write(station_id) as conn:
         event_id = int(
             (
