@@ -349,6 +349,10 @@ V16: dict[str, list[Case]] = {
         Case("TC_066_CSMS", "Get Composite Schedule"),
         Case("TC_067_CSMS", "Clear Charging Profile"),
     ],
+    # The OCA's "Improved security for OCPP 1.6-J" whitepaper.
+    "Security": [
+        Case("TC_073_CSMS", "Update Charge Point Password for HTTP Basic Authentication"),
+    ],
 }
 
 
