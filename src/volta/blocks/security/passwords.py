@@ -200,24 +200,19 @@ async def rotate(services: Services, station_id: str, *, started_by: str = "api"
     outcome = await asyncio.shield(
         services.router.call(station_id, message.action, message.payload)
     )
-    took, status = (
-        station_accepted(outcome.response)
-        if outcome.status != "error"
-        else (
-            False,
-            None,
-        )
-    )
-    if outcome.status not in ("accepted", "rejected"):
-        took = False
+    took, status = False, None
+    if outcome.status in ("accepted", "rejected"):  # a CALLRESULT: what it says
+        took, status = station_accepted(outcome.response)
+    # Failed: the station's status, else the CALLERROR's code, else timeout / offline.
     detail = None if took else (status or outcome.error_code or outcome.status)
+    command_status = "accepted" if took else ("rejected" if status else outcome.status)
     answered = utcnow()
     async with db.write(station_id) as conn:
         await conn.execute(
             sa.update(Command)
             .where(Command.id == command_id)
             .values(
-                status="accepted" if took else ("rejected" if status else outcome.status),
+                status=command_status,
                 message_id=outcome.message_id,
                 response=outcome.response,
                 error_code=outcome.error_code,
@@ -242,7 +237,7 @@ async def rotate(services: Services, station_id: str, *, started_by: str = "api"
                 .where(mine, StationPassword.state == "sending")
                 .values(state="failed", next_hash=None, detail=detail, answered_at=answered)
             )
-    metrics.COMMANDS.labels(message.action, "accepted" if took else "rejected").inc()
+    metrics.COMMANDS.labels(message.action, command_status).inc()
     if not took:
         log.warning(
             "station %s did not take its new password (%s): the old one stays",
