@@ -168,6 +168,8 @@ def cmd_stations(args: argparse.Namespace) -> int | None:
     from volta.blocks.provisioning import service
     from volta.security import new_station_password
 
+    if args.action == "rotate-password":
+        return _rotate_password(args)
     password = args.password if args.action == "add" else None
     if args.action == "add":
         from volta.blocks.provisioning.models import StationCreate
@@ -490,21 +492,12 @@ def _periods(profile: dict[str, Any]) -> str:
 
 
 def _clear_profiles(args: argparse.Namespace) -> int:
-    import json
-    import urllib.error
     import urllib.parse
-    import urllib.request
 
-    settings = _settings(args)
-    host = settings.host if settings.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
-    base = (args.api_url or f"http://{host}:{settings.api_port}").rstrip("/")
-    token = args.token or settings.api_token
-    if not token:
-        raise CliError("an API token is needed: --token or VOLTA_API_TOKEN")
     station = urllib.parse.quote(args.station, safe="")
-    url = f"{base}/api/v1/stations/{station}/charging-profiles"
+    path = f"/api/v1/stations/{station}/charging-profiles"
     if args.id is not None:
-        url += f"/{args.id}"
+        path += f"/{args.id}"
     else:
         query = {
             k: v
@@ -516,13 +509,47 @@ def _clear_profiles(args: argparse.Namespace) -> int:
             if v is not None
         }
         if query:
-            url += "?" + urllib.parse.urlencode(query)
+            path += "?" + urllib.parse.urlencode(query)
+    body = _server_api(args, "DELETE", path)
+    cleared = ", ".join(str(p["profile_id"]) for p in body["cleared"]) or "none known to Volta"
+    print(f"station {args.station} answered {body['station_status']}; cleared: {cleared}")
+    return 0
+
+
+def _rotate_password(args: argparse.Namespace) -> int:
+    """Only the running server holds the station's connection: ask its API."""
+    import urllib.parse
+
+    station = urllib.parse.quote(args.id, safe="")
+    body = _server_api(args, "POST", f"/api/v1/stations/{station}/password-rotation")
+    print(f"password rotation of station {args.id}: {body['state']}")
+    if body["state"] == "pending":
+        print("the station accepted; its old password works until it signs in with the new one")
+    elif body["state"] == "failed":
+        print(f"the station did not take it ({body.get('detail')}); its old password stays")
+        return 1
+    return 0
+
+
+def _server_api(args: argparse.Namespace, method: str, path: str) -> Any:
+    """Call the running server's HTTP API (--api-url, --token); CliError on a
+    refusal, with the API's `detail`."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    settings = _settings(args)
+    host = settings.host if settings.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+    base = (args.api_url or f"http://{host}:{settings.api_port}").rstrip("/")
+    token = args.token or settings.api_token
+    if not token:
+        raise CliError("an API token is needed: --token or VOLTA_API_TOKEN")
     request = urllib.request.Request(
-        url, method="DELETE", headers={"Authorization": f"Bearer {token}"}
+        base + path, method=method, headers={"Authorization": f"Bearer {token}"}
     )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
-            body = json.loads(response.read())
+            return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         try:
             detail = json.loads(exc.read()).get("detail", exc.reason)
@@ -531,9 +558,6 @@ def _clear_profiles(args: argparse.Namespace) -> int:
         raise CliError(f"{exc.code}: {detail}") from None
     except urllib.error.URLError as exc:
         raise CliError(f"cannot reach Volta at {base}: {exc.reason}") from None
-    cleared = ", ".join(str(p["profile_id"]) for p in body["cleared"]) or "none known to Volta"
-    print(f"station {args.station} answered {body['station_status']}; cleared: {cleared}")
-    return 0
 
 
 # -- certificates: the CA and certificates in stations (docs/security.md) -----------
@@ -861,6 +885,16 @@ def build_parser() -> argparse.ArgumentParser:
     s_add.add_argument("--generate-password", action="store_true", help="generate and print one")
     s_add.add_argument("--status", default="Accepted", choices=["Accepted", "Pending", "Rejected"])
     s_sub.add_parser("list", parents=[common], help="list stations")
+    s_rot = s_sub.add_parser(
+        "rotate-password",
+        parents=[common],
+        help="give a connected station a new random password, through the running server's API",
+    )
+    s_rot.add_argument("id")
+    s_rot.add_argument(
+        "--api-url", help="the server's API (default: http://<host>:<api_port> of the settings)"
+    )
+    s_rot.add_argument("--token", help="an API token (default: $VOLTA_API_TOKEN)")
     s_rm = s_sub.add_parser("remove", parents=[common], help="remove a station")
     s_rm.add_argument("id")
     stations.set_defaults(func=cmd_stations)

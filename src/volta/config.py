@@ -155,6 +155,17 @@ class Settings:
     #
     #
     #
+    # Rotate every station's HTTP Basic password after this many days
+    # (SetVariables SecurityCtrlr.BasicAuthPassword / ChangeConfiguration
+    # AuthorizationKey; the leader's housekeeping); 0: only when asked.
+    password_rotation_days: float = 0.0
+    # At most this many scheduled rotations are started per housekeeping run.
+    password_rotation_batch: int = 20
+    # Failed station sign-ins written to the security event log, at most
+    # this many a minute for the whole node (the rest are only logged).
+    security_sign_in_events_per_minute: float = 30.0
+    # Days the security event log is kept (pruned like the frames); 0: for ever.
+    retention_security_events_days: float = 365.0
     # --- issue 14: certificates and the CA (helper certs) ---
     #
     #

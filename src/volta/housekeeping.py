@@ -22,6 +22,7 @@ from volta.blocks.local_list import service as local_lists
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.remote_control import sessions
 from volta.blocks.reservations import service as reservations
+from volta.blocks.security import passwords
 from volta.blocks.smart_charging import leader as smart_charging
 from volta.blocks.tariffs.service import create_missing_cdrs
 from volta.blocks.transactions import live
@@ -43,11 +44,15 @@ async def leader_work(services: Services) -> dict[str, int]:
     await create_missing_cdrs(services)  # CDRs a restart kept from being written
     # Certificates close to expiry: a new CSR asked for (docs/security.md).
     renewals = await certificates.renew_due(services)
+    # Scheduled password rotation (password_rotation_days); the CALLs go
+    # through the router to the node holding each station.
+    rotations = await passwords.rotate_due(services)
     return {
         "reservations_expired": expired,
         "remote_starts_timed_out": timed_out,
         "limit_stops": stops,
         "certificate_renewals": renewals,
+        "password_rotations": rotations,
     }
 
 
@@ -64,11 +69,13 @@ async def run_once(services: Services) -> dict[str, int]:
     if any(counts.values()):
         log.info(
             "housekeeping: %d reservations expired, %d remote starts timed out, "
-            "%d local lists sent, %d sessions stopped at their limit",
+            "%d local lists sent, %d sessions stopped at their limit, "
+            "%d password rotations started",
             counts["reservations_expired"],
             counts["remote_starts_timed_out"],
             counts["lists"],
             counts["limit_stops"],
+            counts.get("password_rotations", 0),
         )
     return counts
 

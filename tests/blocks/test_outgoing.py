@@ -21,6 +21,7 @@ from volta.blocks.remote_control.service import (
     UnlockConnector,
 )
 from volta.blocks.reservations.service import CancelReservation, ReserveNow
+from volta.blocks.security.passwords import SetStationPassword
 from volta.blocks.smart_charging.service import (
     ClearChargingProfile,
     GetChargingProfiles,
@@ -203,6 +204,27 @@ CASES: list[tuple[object, Message, Message]] = [
             "GetCompositeSchedule", {"connectorId": 1, "duration": 900, "chargingRateUnit": "W"}
         ),
         Message("GetCompositeSchedule", {"duration": 900, "evseId": 1, "chargingRateUnit": "W"}),
+    ),
+    (
+        # 1.6 whitepaper: the password's bytes in hex; 2.0.1 A01.FR.02.
+        SetStationPassword("Pw-16-chars:+|@."),
+        Message(
+            "ChangeConfiguration",
+            {"key": "AuthorizationKey", "value": "50772D31362D63686172733A2B7C402E"},
+        ),
+        Message(
+            "SetVariables",
+            {
+                "setVariableData": [
+                    {
+                        "attributeType": "Actual",
+                        "attributeValue": "Pw-16-chars:+|@.",
+                        "component": {"name": "SecurityCtrlr"},
+                        "variable": {"name": "BasicAuthPassword"},
+                    }
+                ]
+            },
+        ),
     ),
 ]
 

@@ -25,7 +25,6 @@ class Case:
 
 
 NO_SP3 = "security profile 3 (client certificates) is not implemented"
-NO_PASSWORD_ROTATION = "Volta does not yet rotate BasicAuthPassword via SetVariables"
 NO_CERTS = "certificate management (block M / A11-A14) is not implemented"
 NO_SPLIT = "Volta sends the variables the operator asks for; it does not split by ItemsPerMessage"
 NO_IDLE_TX_PROFILE = (
@@ -42,8 +41,8 @@ V201: dict[str, list[Case]] = {
         Case("TC_A_06_CSMS", "TLS - server-side certificate - TLS version too low"),
         Case("TC_A_07_CSMS", "TLS - Client-side certificate - valid certificate", NO_SP3),
         Case("TC_A_08_CSMS", "TLS - Client-side certificate - Invalid certificate", NO_SP3),
-        Case("TC_A_09_CSMS", "Update Charging Station Password - Accepted", NO_PASSWORD_ROTATION),
-        Case("TC_A_10_CSMS", "Update Charging Station Password - Rejected", NO_PASSWORD_ROTATION),
+        Case("TC_A_09_CSMS", "Update Charging Station Password - Accepted"),
+        Case("TC_A_10_CSMS", "Update Charging Station Password - Rejected"),
         Case("TC_A_11_CSMS", "Update Charging Station Certificate - Charging Station Certificate"),
         Case("TC_A_12_CSMS", "Update Charging Station Certificate - V2G Certificate"),
         Case("TC_A_13_CSMS", "Update Charging Station Certificate - Combined Certificate"),
@@ -346,7 +345,9 @@ V16: dict[str, list[Case]] = {
         Case("TC_054_CSMS", "Trigger Message"),
         Case("TC_055_CSMS", "Trigger Message - Rejected"),
     ],
+    # The OCA's "Improved security for OCPP 1.6-J" whitepaper.
     "Security": [
+        Case("TC_073_CSMS", "Update Charge Point Password for HTTP Basic Authentication"),
         Case("TC_074_CSMS", "Update Charge Point Certificate by request of Central System"),
         Case(
             "TC_075_1_CSMS",

@@ -5,12 +5,14 @@ through the HTTP API."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+from websockets.exceptions import InvalidStatus
 
 from tests.conformance.conftest import BLOCKED, EXPIRED, INVALID, PASSWORD, VALID, Station, station
-from tests.helpers import now_iso, register
+from tests.helpers import connect, now_iso, register
 
 V16 = "ocpp1.6"
 
@@ -379,3 +381,25 @@ async def test_TC_055_CSMS(cp, op16, answers):
     cmd = op16.send("TriggerMessage", {"requestedMessage": "MeterValues"})
     await cp.expect("TriggerMessage")
     assert (await cmd)["status"] == "rejected"
+
+
+async def test_TC_073_CSMS(volta, cp, api, answers):
+    """Security whitepaper A01: ChangeConfiguration AuthorizationKey carries the
+    hex-encoded new password (at most 40 hex digits, 16-20 bytes); the station
+    accepts and reconnects with it (step 3), after which the old one is refused."""
+    answers["ChangeConfiguration"] = {"status": "Accepted"}
+    started = asyncio.create_task(api.post("/api/v1/stations/CP16/password-rotation"))
+    request = await cp.expect("ChangeConfiguration")
+    assert (await started).json()["state"] == "pending"
+    assert request["key"] == "AuthorizationKey" and len(request["value"]) <= 40
+    new = bytes.fromhex(request["value"])
+    assert 16 <= len(new) <= 20
+    async with connect(volta, "CP16", "ocpp1.6", new.decode()) as ws:
+        again = Station(ws, {})
+        boot = {"chargePointVendor": "V", "chargePointModel": "M1"}
+        assert (await again.call("BootNotification", boot))["status"] == "Accepted"
+        await again.close()
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(volta, "CP16", "ocpp1.6", PASSWORD):
+            pass
+    assert refused.value.response.status_code == 401

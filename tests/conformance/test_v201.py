@@ -5,10 +5,13 @@ a real WebSocket, the operator's part through the HTTP API."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+import string
 import warnings
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 import websockets
@@ -19,6 +22,7 @@ from tests.conformance.conftest import (
     INVALID,
     PASSWORD,
     VALID,
+    Answer,
     Station,
     station,
 )
@@ -245,6 +249,83 @@ class TestTls:
                 pass
         async with connect_with(client(ssl.TLSVersion.TLSv1_2)) as ws:
             assert ws.transport.get_extra_info("ssl_object").version() == "TLSv1.2"
+
+
+# -- A01: password rotation (helper events) ---------------------------------------------
+
+PASSWORD_CHARS = set(string.ascii_letters + string.digits + "*-_=:+|@.")
+
+
+def _set_variables_result(status: str) -> Answer:
+    def answer(p: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "setVariableResult": [
+                {
+                    "attributeStatus": status,
+                    "component": d["component"],
+                    "variable": d["variable"],
+                }
+                for d in p["setVariableData"]
+            ]
+        }
+
+    return answer
+
+
+async def _rotate(cs: Station, api: Any) -> tuple[str, dict[str, Any]]:
+    """The operator rotates CS201's password; the station gets SetVariables."""
+    started = asyncio.create_task(api.post("/api/v1/stations/CS201/password-rotation"))
+    request = await cs.expect("SetVariables")
+    r = await started
+    assert r.status_code == 200, r.text
+    (data,) = request["setVariableData"]
+    assert data["component"] == {"name": "SecurityCtrlr"}
+    assert data["variable"] == {"name": "BasicAuthPassword"}
+    return data["attributeValue"], r.json()
+
+
+async def test_TC_A_09_CSMS(volta, cs, api, answers):
+    """A01.FR.02: SetVariablesRequest SecurityCtrlr.BasicAuthPassword with a
+    new passwordString of 16-40 characters; the station accepts and reconnects
+    with it (A01.FR.03; TC_A_09 steps 3-6: upgrade, BootNotification Accepted),
+    after which only the new one is valid."""
+    answers["SetVariables"] = _set_variables_result("Accepted")
+    new, rotation = await _rotate(cs, api)
+    assert 16 <= len(new) <= 40 and set(new) <= PASSWORD_CHARS
+    assert rotation["state"] == "pending"
+    # Until the station signs in with the new password, the old one works too.
+    async with station(volta, "CS201", V201) as st:
+        assert (await st.call("Heartbeat", {}))["currentTime"]
+    headers = basic_auth("CS201", new)
+    async with websockets.connect(
+        ws_url(volta, "CS201"), subprotocols=[V201], additional_headers=headers, open_timeout=5
+    ) as ws:
+        st = Station(ws, {})
+        boot = {"reason": "PowerUp", "chargingStation": {"model": "M1", "vendorName": "V"}}
+        assert (await st.call("BootNotification", boot))["status"] == "Accepted"
+        await status(st, "Available")
+        await st.close()
+    state = (await api.get("/api/v1/stations/CS201/password-rotation")).json()
+    assert state["state"] == "rotated" and state["rotated_at"]
+    assert (
+        await refused(ws_url(volta, "CS201"), additional_headers=basic_auth("CS201", PASSWORD))
+        == 401
+    )
+    # The command is on record, without the password.
+    command = (await api.get(f"/api/v1/commands/{rotation['command_id']}")).json()
+    assert command["status"] == "accepted"
+    assert new not in orjson.dumps(command).decode()
+
+
+async def test_TC_A_10_CSMS(volta, cs, api, answers):
+    """A01: the station answers the SetVariablesRequest for BasicAuthPassword with
+    Rejected: the new password is forgotten, the old one stays valid."""
+    answers["SetVariables"] = _set_variables_result("Rejected")
+    new, rotation = await _rotate(cs, api)
+    assert rotation["state"] == "failed" and rotation["detail"] == "Rejected"
+    assert await refused(ws_url(volta, "CS201"), additional_headers=basic_auth("CS201", new)) == 401
+    async with station(volta, "CS201", V201) as st:
+        assert (await st.call("Heartbeat", {}))["currentTime"]
 
 
 # -- B. Provisioning -------------------------------------------------------------------

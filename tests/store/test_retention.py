@@ -205,7 +205,12 @@ async def test_zero_days_keeps_for_ever(db):
     )
     deleted = await Retention(
         db,
-        Settings(retention_frames_days=0, retention_events_days=0, retention_meter_values_days=0),
+        Settings(
+            retention_frames_days=0,
+            retention_events_days=0,
+            retention_meter_values_days=0,
+            retention_security_events_days=0,
+        ),
     ).prune()
     assert deleted == {}
     assert len(await _ids(db, Frame)) == 1

@@ -1,7 +1,104 @@
-"""Security: security events, password rotation, station security profiles."""
+"""Security: the security event log, station password rotation."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import datetime as dt
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import AwareDatetime, BaseModel, Field
+
+from volta.api.models import Offset
+from volta.blocks.security import log as security_log
+from volta.blocks.security import passwords
+from volta.http import ServicesDep
 
 router = APIRouter(tags=["security"])
+
+
+class SecurityEventOut(BaseModel):
+    id: int
+    station_id: str | None
+    type: str = Field(description="the OCPP security event type, or one of Volta's own")
+    critical: bool = Field(description="critical by the OCPP list of security events")
+    tech_info: str | None
+    origin: Literal["station", "volta"] | str
+    timestamp: dt.datetime = Field(description="when it happened (the station's clock)")
+    received_at: dt.datetime
+
+
+class PasswordRotationOut(BaseModel):
+    station_id: str
+    state: Literal["sending", "pending", "rotated", "failed"] | str = Field(
+        description="sending: asked, no answer yet; pending: the station accepted, the old "
+        "and the new password are both accepted until it signs in with the new one; "
+        "rotated: it did, the old one is gone; failed: it refused or did not answer, the "
+        "old password stays"
+    )
+    started_by: str
+    command_id: str | None
+    detail: str | None = Field(description="why it failed (the station's status or error)")
+    requested_at: dt.datetime
+    answered_at: dt.datetime | None
+    rotated_at: dt.datetime | None
+
+
+@router.get("/security-events", response_model=list[SecurityEventOut])
+async def list_security_events(
+    services: ServicesDep,
+    station_id: Annotated[str | None, Query(max_length=48)] = None,
+    type_: Annotated[str | None, Query(alias="type", max_length=50)] = None,
+    critical: bool | None = None,
+    origin: Literal["station", "volta"] | None = None,
+    since: AwareDatetime | None = Query(None, description="timestamp at or after (with zone)"),
+    until: AwareDatetime | None = Query(None, description="timestamp before (with zone)"),
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Offset = 0,
+) -> list[SecurityEventOut]:
+    """The security event log, newest first: stations' SecurityEventNotification
+    and Volta's own (failed sign-ins, certificates refused, downgrades)."""
+    if since is not None and until is not None and until <= since:
+        raise HTTPException(422, "until must be after since")
+    found = await security_log.list_events(
+        services.db,
+        station_id=station_id,
+        kind=type_,
+        critical=critical,
+        origin=origin,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
+    return [SecurityEventOut.model_validate(e, from_attributes=True) for e in found]
+
+
+@router.post(
+    "/stations/{station_id}/password-rotation",
+    response_model=PasswordRotationOut,
+    responses={404: {}, 409: {}},
+)
+async def rotate_password(station_id: str, services: ServicesDep) -> PasswordRotationOut:
+    """Give the station a new random HTTP Basic password (2.0.1 SetVariables
+    SecurityCtrlr.BasicAuthPassword, 1.6 ChangeConfiguration AuthorizationKey)
+    and answer once it answered. The password itself is never shown or stored:
+    only its hash. 409 when the station has no password (security profile 3 or
+    none), is offline, or a rotation is under way."""
+    try:
+        view = await passwords.rotate(services, station_id, started_by="api")
+    except passwords.StationNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"station {station_id} not found") from None
+    except passwords.RotationRefused as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    return PasswordRotationOut.model_validate(view, from_attributes=True)
+
+
+@router.get("/stations/{station_id}/password-rotation", response_model=PasswordRotationOut)
+async def get_password_rotation(station_id: str, services: ServicesDep) -> PasswordRotationOut:
+    """The station's latest password rotation; 404 when it never had one."""
+    view = await passwords.get_rotation(services.db, station_id)
+    if view is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"no password rotation for station {station_id}"
+        )
+    return PasswordRotationOut.model_validate(view, from_attributes=True)

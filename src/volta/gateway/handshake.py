@@ -44,6 +44,8 @@ from typing import Any
 from websockets.datastructures import Headers
 
 from volta.blocks.provisioning import service as provisioning
+from volta.blocks.security import log as security_log
+from volta.blocks.security import passwords
 from volta.events import service as events
 from volta.gateway.throttle import Backoff, RateLimit
 from volta.ocpp.identity import MAX_LENGTH, identity_from_path, printable
@@ -159,6 +161,7 @@ class Admitter:
             settings.auto_register_per_address_per_minute, size
         )
         self._events = RateLimit(EVENTS_PER_MINUTE, 1)
+        self._security_events = RateLimit(settings.security_sign_in_events_per_minute, 1)
         self._proxies = _networks(settings.trusted_proxies)
         # An unknown station's password is checked against this, so that it
         # costs what a known station's wrong password costs.
@@ -261,6 +264,10 @@ class Admitter:
                 self.by_station.forgive(counted)
             return None
         self._log_refusal(shown, address, unknown or "wrong password")
+        if not unknown and station_id is not None:
+            self._security_event(
+                station_id, "StationSignInFailed", f"wrong password from {address}"
+            )
         if by_address[1]:
             self._report(key, None, self.by_address.failures(key), by_address[0])
         if by_station[1] and station_id is not None:
@@ -289,6 +296,13 @@ class Admitter:
         ok = await asyncio.to_thread(verify_password, password, stored)
         if ok and stored is not self._decoy:
             self._verified[station_id] = (stored, digest, address)
+        elif not ok and stored is not self._decoy and station_id:
+            # The new password of a rotation under way: it becomes the
+            # station's password (docs/security.md, "Station passwords").
+            new = await passwords.sign_in_with_next(self.services.db, station_id, password, stored)
+            if new is not None:
+                self._verified[station_id] = (new, digest, address)
+                return True
         return ok
 
     def _log_refusal(self, shown: str, address: str, reason: str, wait: float = 0.0) -> None:
@@ -341,6 +355,24 @@ class Admitter:
                 )
         except Exception:
             log.exception("could not record a security.auth_failures event")
+        what = f"from address {address}" if address is not None else "on its id"
+        await security_log.record(
+            self.services,
+            station_id,
+            "StationSignInsBlocked",
+            tech_info=f"{failures} failed sign-ins {what}: blocked for {blocked_for:.0f} s",
+        )
+
+    def _security_event(self, station_id: str, kind: str, tech_info: str) -> None:
+        """A failed sign-in in the security event log, in the background, at
+        most `security_sign_in_events_per_minute` (the rest are only logged)."""
+        if self._security_events.take():
+            return
+        task = asyncio.get_running_loop().create_task(
+            security_log.record(self.services, station_id, kind, tech_info=tech_info)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # -- auto-registration -------------------------------------------------------
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from volta.ocpp.redact import SECRET_ACTIONS, redact_call
 from volta.store.db import Database, unavailable
 from volta.store.models import FRAMES, Frame, utcnow
 from volta.store.raw import RawStatement
@@ -66,6 +67,9 @@ class FrameLog:
         action: str | None = None,
         error_code: str | None = None,
     ) -> None:
+        if action in SECRET_ACTIONS and message_type == 2:
+            # A new station password goes on the wire, never into the log.
+            raw = redact_call(action, raw)
         rows = self._rows
         rows.append(
             (

@@ -663,6 +663,57 @@ class EvseAllocation(Base):
 #
 
 
+class SecurityEvent(Base):
+    """The security event log (docs/security.md): what stations report
+    (SecurityEventNotification, 2.0.1 A04, 1.6 security whitepaper) and what
+    Volta itself sees (failed sign-ins, certificates refused, downgrades)."""
+
+    __tablename__ = "security_events"
+    __table_args__ = (
+        sa.Index("ix_security_events_station", "station_id", "id"),
+        sa.Index("ix_security_events_critical", "critical", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
+    )
+    # None: an event of no one station (failed sign-ins from one address).
+    station_id: Mapped[str | None] = mapped_column(sa.String(48))
+    type: Mapped[str] = mapped_column(sa.String(50))  # SecurityEventNotification type: string[50]
+    critical: Mapped[bool] = mapped_column(sa.Boolean)
+    tech_info: Mapped[str | None] = mapped_column(sa.String(255))  # techInfo: string[255]
+    origin: Mapped[str] = mapped_column(sa.String(8))  # "station" or "volta"
+    # When it happened: the station's timestamp, or when Volta saw it.
+    timestamp: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class StationPassword(Base):
+    """A station's password rotation (2.0.1 A01, 1.6 whitepaper AuthorizationKey):
+    one row per station, its latest rotation. While `next_hash` is set both the
+    old (stations.password_hash) and the new password open the door; the first
+    sign-in with the new one makes it the station's password."""
+
+    __tablename__ = "station_passwords"
+
+    station_id: Mapped[str] = mapped_column(sa.String(48), primary_key=True)
+    # sending (asked, no answer yet), pending (accepted: waiting for the
+    # station to sign in with it), rotated, failed.
+    state: Mapped[str] = mapped_column(sa.String(16))
+    next_hash: Mapped[str | None] = mapped_column(sa.String(200))
+    # The station's password hash when the rotation began: the new one is
+    # promoted only over that one (an operator's PATCH in between wins).
+    replaces_hash: Mapped[str | None] = mapped_column(sa.String(200))
+    # api, schedule, dashboard, cli
+    started_by: Mapped[str] = mapped_column(sa.String(16))
+    command_id: Mapped[str | None] = mapped_column(sa.String(36))
+    # Why it failed: the station's status, the error code, "timeout", ...
+    detail: Mapped[str | None] = mapped_column(sa.String(200))
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    rotated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
 # -- certificates (0014) ---------------------------------------------------
 #
 #

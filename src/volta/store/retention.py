@@ -6,6 +6,8 @@ What is kept how long (settings `retention_*_days`, 0 keeps for ever):
 - frames (the OCPP frame log): `retention_frames_days`, 7 by default;
 - events, and webhook deliveries no longer pending: `retention_events_days`,
   30 by default (an event a pending delivery still needs is kept);
+- the security event log: `retention_security_events_days`, 365 by default
+  (by when Volta received the event);
 - meter values: `retention_meter_values_days`, 90 by default, judged by the
   start of their session (Volta's clock; the station's own timestamp for a
   value outside any session). Kept whatever their age: the values of a
@@ -46,6 +48,7 @@ from volta.store.models import (
     Event,
     Frame,
     MeterValue,
+    SecurityEvent,
     Transaction,
     WebhookDelivery,
     utcnow,
@@ -62,6 +65,7 @@ class Settings(Protocol):
     retention_frames_days: float
     retention_events_days: float
     retention_meter_values_days: float
+    retention_security_events_days: float
     retention_interval: float
     retention_batch: int
     retention_pause: float
@@ -128,6 +132,14 @@ class Retention:
             cutoff = now - dt.timedelta(days=s.retention_frames_days)
             deleted["frames"] = await self._prune(
                 Frame, sa.select(Frame.id, Frame.created_at.label("at")), _by_age, cutoff
+            )
+        if s.retention_security_events_days > 0:
+            cutoff = now - dt.timedelta(days=s.retention_security_events_days)
+            deleted["security_events"] = await self._prune(
+                SecurityEvent,
+                sa.select(SecurityEvent.id, SecurityEvent.received_at.label("at")),
+                _by_age,
+                cutoff,
             )
         if s.retention_events_days > 0:
             cutoff = now - dt.timedelta(days=s.retention_events_days)

@@ -23,6 +23,7 @@ from volta import metrics
 from volta.ocpp.actions import CSMS_INITIATED
 from volta.ocpp.charging import Profile
 from volta.ocpp.errors import ErrorCode, OcppError
+from volta.ocpp.redact import redact_payload
 from volta.ocpp.versions import Version
 from volta.outgoing import Message
 from volta.services import Services
@@ -153,7 +154,9 @@ async def send_command(
         id=str(uuid.uuid4()),
         station_id=station_id,
         action=action,
-        payload=payload,
+        # A station password (ChangeConfiguration AuthorizationKey, SetVariables
+        # BasicAuthPassword) is sent, never stored or answered back.
+        payload=redact_payload(action, payload),
         status="pending",
         message_id=None,
         response=None,
@@ -172,7 +175,7 @@ async def send_command(
     if early is None:
         # Shielded: an API client that gives up waiting must not leave the
         # command `pending` forever; its outcome is still recorded.
-        await asyncio.shield(_deliver(services, record))
+        await asyncio.shield(_deliver(services, record, payload))
     metrics.COMMANDS.labels(action, record["status"]).inc()
     return record
 
@@ -213,9 +216,9 @@ def _complete(record: CommandRecord, outcome: CallOutcome, at: dt.datetime) -> N
     record["completed_at"] = at
 
 
-async def _deliver(services: Services, record: CommandRecord) -> None:
+async def _deliver(services: Services, record: CommandRecord, payload: dict[str, Any]) -> None:
     station_id = record["station_id"]
-    outcome = await services.router.call(station_id, record["action"], record["payload"])
+    outcome = await services.router.call(station_id, record["action"], payload)
     _complete(record, outcome, utcnow())
     async with services.db.write(station_id) as conn:
         await conn.execute(
