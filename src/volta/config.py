@@ -148,9 +148,23 @@ class Settings:
     # API ports (SO_REUSEPORT), each a node; needs nats_url and PostgreSQL.
     workers: int = 1
     # --- issue 14: TLS and security profiles (helper tls) ---
-    #
-    #
-    #
+    # A second server certificate and key, ECDSA beside the RSA one of
+    # tls_cert / tls_key (OpenSSL picks by the suites the client offers).
+    tls_cert_ecdsa: str = ""
+    tls_key_ecdsa: str = ""
+    # Security profile 3: the CAs that issue stations' client certificates
+    # (a PEM file or an OpenSSL hashed directory); empty: no client
+    # certificates are asked for (profiles 1 and 2 only).
+    tls_client_ca: str = ""
+    # Revoked station certificates: CRL PEM file(s), comma-separated; each
+    # CA in tls_client_ca then needs a CRL (OpenSSL checks the leaf's).
+    tls_client_crl: str = ""
+    # Seconds between checks of the certificate, key, CA and CRL files'
+    # modification times; a change is loaded for new handshakes (0: never).
+    tls_reload_interval: float = 30.0
+    # Beside a TLS ocpp_port: a plain port for security profile 1 stations
+    # (-1: none, 0: any free port).
+    ocpp_plain_port: int = -1
     # --- issue 14: passwords and security events (helper events) ---
     #
     #
@@ -166,7 +180,7 @@ class Settings:
 
     @property
     def tls(self) -> bool:
-        return bool(self.tls_cert)
+        return bool(self.tls_cert or self.tls_cert_ecdsa)
 
 
 _BOOL_TRUE = {"1", "true", "yes", "on"}
