@@ -212,6 +212,7 @@ class Volta:
             node=node,
         )
         self.gateway = Gateway(self.services)
+        self.services.reload_tls = self.gateway.reload_tls
         self.online_history = OnlineHistory(self.router)
         self._api_server: _ApiServer | None = None
         self._api_task: asyncio.Task[None] | None = None
