@@ -24,7 +24,6 @@ class Case:
     not_yet: str | None = None
 
 
-NO_SP3 = "security profile 3 (client certificates) is not implemented"
 NO_PASSWORD_ROTATION = "Volta does not yet rotate BasicAuthPassword via SetVariables"
 NO_CERTS = "certificate management (block M / A11-A14) is not implemented"
 NO_SPLIT = "Volta sends the variables the operator asks for; it does not split by ItemsPerMessage"
@@ -40,8 +39,8 @@ V201: dict[str, list[Case]] = {
         Case("TC_A_03_CSMS", "Basic Authentication - Invalid password"),
         Case("TC_A_04_CSMS", "TLS - server-side certificate - Valid certificate"),
         Case("TC_A_06_CSMS", "TLS - server-side certificate - TLS version too low"),
-        Case("TC_A_07_CSMS", "TLS - Client-side certificate - valid certificate", NO_SP3),
-        Case("TC_A_08_CSMS", "TLS - Client-side certificate - Invalid certificate", NO_SP3),
+        Case("TC_A_07_CSMS", "TLS - Client-side certificate - valid certificate"),
+        Case("TC_A_08_CSMS", "TLS - Client-side certificate - Invalid certificate"),
         Case("TC_A_09_CSMS", "Update Charging Station Password - Accepted", NO_PASSWORD_ROTATION),
         Case("TC_A_10_CSMS", "Update Charging Station Password - Rejected", NO_PASSWORD_ROTATION),
         Case(
@@ -54,7 +53,7 @@ V201: dict[str, list[Case]] = {
             "TC_A_13_CSMS", "Update Charging Station Certificate - Combined Certificate", NO_CERTS
         ),
         Case("TC_A_14_CSMS", "Update Charging Station Certificate - Invalid certificate", NO_CERTS),
-        Case("TC_A_19_CSMS", "Upgrade Charging Station Security Profile - Accepted", NO_SP3),
+        Case("TC_A_19_CSMS", "Upgrade Charging Station Security Profile - Accepted"),
     ],
     "B. Provisioning": [
         Case("TC_B_01_CSMS", "Cold Boot Charging Station - Accepted"),
@@ -302,6 +301,11 @@ V201: dict[str, list[Case]] = {
 }
 
 V16: dict[str, list[Case]] = {
+    "Security": [
+        Case("TC_083_CSMS", "Upgrade Charge Point Security Profile - Accepted"),
+        Case("TC_086_CSMS", "TLS - server-side certificate - Valid certificate"),
+        Case("TC_087_CSMS", "TLS - Client-side certificate - valid certificate"),
+    ],
     "Core": [
         Case("TC_001_CSMS", "Cold Boot Charge Point"),
         Case("TC_003_CSMS", "Regular Charging Session - Plugin First"),

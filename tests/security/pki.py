@@ -220,3 +220,44 @@ def client_context(
         cert, key = client.write(stem)
         context.load_cert_chain(cert, key)
     return context
+
+
+@dataclass
+class CsmsPki:
+    """What a CSMS under test needs: a server CA with an RSA and an ECDSA
+    certificate for 127.0.0.1, and the CA that issues stations'
+    certificates (security profile 3)."""
+
+    server_ca: Authority
+    rsa: Issued
+    ecdsa: Issued
+    station_ca: Authority
+
+    @classmethod
+    def create(cls) -> CsmsPki:
+        server_ca = Authority.create("Volta Test CSMS Root")
+        return cls(
+            server_ca,
+            server_ca.issue_server("127.0.0.1"),
+            server_ca.issue_server("127.0.0.1", key="ecdsa"),
+            Authority.create("Volta Test Station CA"),
+        )
+
+    def settings(self, directory: Path) -> dict[str, str]:
+        """The tls_* settings, with the files written under `directory`."""
+        cert, key = self.rsa.write(directory / "server-rsa")
+        cert_ec, key_ec = self.ecdsa.write(directory / "server-ecdsa")
+        return {
+            "tls_cert": cert,
+            "tls_key": key,
+            "tls_cert_ecdsa": cert_ec,
+            "tls_key_ecdsa": key_ec,
+            "tls_client_ca": self.station_ca.write(directory / "station-ca.pem"),
+        }
+
+    def station(self, directory: Path, client: Issued | str | None = None) -> ssl.SSLContext:
+        """A station's TLS context: trusts the server CA and, given a
+        station id (issued here) or a certificate, presents it."""
+        if isinstance(client, str):
+            client = self.station_ca.issue_client(client)
+        return client_context(self.server_ca, client, tmp=directory)
