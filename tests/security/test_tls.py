@@ -481,3 +481,66 @@ def _der() -> Any:
     from cryptography.hazmat.primitives import serialization
 
     return serialization.Encoding.DER
+
+
+# -- the API's and the CLI's doors ----------------------------------------------------
+
+
+@pytest.mark.parametrize("transport", ["picows"])
+async def test_upgrade_route_refuses_what_it_cannot_do(volta, pki, tmp_path):
+    """POST /stations/{id}/security-profile: 404 unknown, 409 offline, 409 not
+    higher than the stored profile, 422 for a 2.0.1 station without
+    csms_url or a profile outside 2-3, all in the JSON error shape."""
+    await register(volta, "CP1", password=PASSWORD)
+    async with api_client(volta) as api:
+        r = await api.post("/api/v1/stations/NOPE/security-profile", json={"security_profile": 3})
+        assert r.status_code == 404 and "not found" in r.json()["detail"]
+        r = await api.post("/api/v1/stations/CP1/security-profile", json={"security_profile": 3})
+        assert r.status_code == 409 and "not connected" in r.json()["detail"]
+        r = await api.post("/api/v1/stations/CP1/security-profile", json={"security_profile": 1})
+        assert r.status_code == 422 and r.json()["errors"]
+        async with open_station(
+            wss(volta, "CP1"), context(pki, tmp_path), "CP1", password=PASSWORD
+        ) as ws:
+            await boot(ws)
+            r = await api.post(
+                "/api/v1/stations/CP1/security-profile", json={"security_profile": 3}
+            )
+            assert r.status_code == 422 and "csms_url" in r.json()["detail"]
+            r = await api.post(
+                "/api/v1/stations/CP1/security-profile", json={"security_profile": 2}
+            )
+            assert r.status_code == 409 and "already" in r.json()["detail"]
+
+
+def test_cli_sets_the_profile(tmp_path):
+    """`volta stations update ID --security-profile N`: raising is plain,
+    lowering needs --allow-lower (exit 1 and a message, no traceback)."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOLTA_")}
+    env["VOLTA_DATABASE_URL"] = f"sqlite:///{tmp_path}/volta.db"
+
+    def volta(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "volta", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert volta("stations", "add", "CP1").returncode == 0
+    out = volta("stations", "update", "CP1", "--security-profile", "3")
+    assert out.returncode == 0 and "security profile 3" in out.stdout
+    out = volta("stations", "update", "CP1", "--security-profile", "2")
+    assert out.returncode == 1 and "--allow-lower" in out.stderr
+    assert "Traceback" not in out.stderr
+    out = volta("stations", "update", "CP1", "--security-profile", "2", "--allow-lower")
+    assert out.returncode == 0 and "security profile 2" in out.stdout
+    out = volta("stations", "update", "CP1")
+    assert "security profile 2" in out.stdout
+    out = volta("stations", "update", "CP1", "--security-profile", "4")
+    assert out.returncode == 2  # argparse: a usage error

@@ -80,9 +80,7 @@ async def upgrade_security_profile(
             f"station {station_id} is at security profile {current} already",
         )
     if version.value != "ocpp1.6" and not body.csms_url:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY, "csms_url is required for an OCPP 2.0.1 station"
-        )
+        raise HTTPException(422, "csms_url is required for an OCPP 2.0.1 station")
     steps = await profiles.upgrade(
         services,
         station_id,
