@@ -544,3 +544,38 @@ def test_cli_sets_the_profile(tmp_path):
     assert "security profile 2" in out.stdout
     out = volta("stations", "update", "CP1", "--security-profile", "4")
     assert out.returncode == 2  # argparse: a usage error
+
+
+class TestBehindTlsProxy:
+    @pytest.fixture
+    def volta_settings(self):
+        return {"trusted_proxies": "127.0.0.1"}
+
+    @pytest.mark.parametrize("transport", ["picows"])
+    async def test_forwarded_proto_from_a_trusted_proxy_is_profile_2(self, volta):
+        """A TLS proxy in front of a plain port: its X-Forwarded-Proto: https
+        counts as TLS (profile 2); the header from anyone else does not."""
+        await register(volta, "SP2", password=PASSWORD)
+        url = f"ws://127.0.0.1:{volta.ocpp_port}/ocpp/SP2"
+        async with websockets.connect(
+            url,
+            subprotocols=[V201],  # type: ignore[list-item]
+            additional_headers={**basic_auth("SP2", PASSWORD), "X-Forwarded-Proto": "https"},
+        ):
+            pass
+        assert await stored_profile(volta, "SP2") == 2
+        # Without the header the same proxy's connection is profile 1: refused.
+        assert await refused_status(url, None, "SP2", password=PASSWORD) == 401
+
+
+async def test_forwarded_proto_from_an_untrusted_peer_is_ignored(volta, pki, tmp_path):
+    """X-Forwarded-Proto from a peer that is not a trusted proxy is no TLS."""
+    await register(volta, "SP1", password=PASSWORD)
+    url = f"ws://127.0.0.1:{volta.gateway.plain_port}/ocpp/SP1"
+    async with websockets.connect(
+        url,
+        subprotocols=[V201],  # type: ignore[list-item]
+        additional_headers={**basic_auth("SP1", PASSWORD), "X-Forwarded-Proto": "https"},
+    ):
+        pass
+    assert await stored_profile(volta, "SP1") == 1

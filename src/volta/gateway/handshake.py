@@ -191,10 +191,23 @@ class Admitter:
                     return hop
         return host
 
+    def _behind_tls_proxy(self, peer: object, headers: Headers) -> bool:
+        """A trusted proxy (`trusted_proxies`) that ended the station's TLS
+        says so with X-Forwarded-Proto: https (or wss): profile 2. Client
+        certificates are not taken from proxies' headers (profile 3 needs
+        Volta's own TLS)."""
+        host = str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+        if not self._proxies or not _in(host, self._proxies):
+            return False
+        proto = (headers.get("X-Forwarded-Proto") or "").split(",")[-1].strip().lower()
+        return proto in ("https", "wss")
+
     async def admit(
         self, path: str, headers: Headers, peer: object = None, tls: TlsFacts = PLAIN
     ) -> Admission | Refusal:
         address = self.client_address(peer, headers)
+        if not tls.tls and self._behind_tls_proxy(peer, headers):
+            tls = TlsFacts(tls=True)
         key = source_key(address)
         segment, valid = identity_from_path(path)
         shown = printable(segment)
