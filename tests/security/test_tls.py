@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 import websockets
@@ -579,3 +580,20 @@ async def test_forwarded_proto_from_an_untrusted_peer_is_ignored(volta, pki, tmp
     ):
         pass
     assert await stored_profile(volta, "SP1") == 1
+
+
+@pytest.mark.parametrize("transport", ["picows"])
+async def test_dashboard_shows_the_profile(volta, pki, tmp_path):
+    """The station page says which profile the station is held to."""
+    from tests.web.conftest import VIEWER, add_users, base_url, sign_in
+
+    await add_users(volta)
+    await register(volta, "CP1")
+    async with httpx.AsyncClient(base_url=base_url(volta), timeout=15) as web:
+        await sign_in(web, *VIEWER)
+        page = await web.get("/stations/CP1")
+        assert page.status_code == 200 and "not known yet" in page.text
+        async with open_station(wss(volta, "CP1"), context(pki, tmp_path, "CP1"), "CP1"):
+            pass
+        page = await web.get("/stations/CP1")
+        assert "3 (TLS with client certificate)" in page.text
