@@ -219,9 +219,9 @@ class TestTls:
             assert ws.transport.get_extra_info("ssl_object").version() in ("TLSv1.2", "TLSv1.3")
 
     async def test_TC_A_06_CSMS(self, volta, certificate):
-        """Security profile 2 requires TLS 1.2 or later: a station offering only
-        TLS 1.1 is refused; the same client allowed TLS 1.2 gets in (so the
-        refusal is the version's)."""
+        """A00.FR.314/315: security profile 2 requires TLS 1.2 or later: a
+        station offering only TLS 1.1 is refused; the same client allowed TLS
+        1.2 gets in (so the refusal is the version's)."""
         await register(volta, "SP2", password=PASSWORD)
 
         def client(max_version: ssl.TLSVersion) -> ssl.SSLContext:

@@ -1,7 +1,7 @@
 """The OCPP port's TLS: what the specification allows, both certificate kinds,
 client certificates (security profile 3), and files reloaded without a restart.
 
-- TLS 1.2 or newer only (OCPP 2.0.1 Part 2 A00.FR.308 / A00.FR.309, the 1.6
+- TLS 1.2 or newer only (OCPP 2.0.1 Part 2 A00.FR.314 / A00.FR.315, the 1.6
   security whitepaper §2.3: "TLS v1.2 or above").
 - TLS 1.2 cipher suites: exactly the ones the specification lists for a CSMS
   (2.0.1 A00.FR.318, whitepaper §2.3), with an RSA certificate
@@ -126,7 +126,7 @@ class TlsContexts:
     def _build(self) -> ssl.SSLContext:
         s = self.settings
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2  # A00.FR.308
+        context.minimum_version = ssl.TLSVersion.TLSv1_2  # A00.FR.314
         context.set_ciphers(":".join(TLS12_CIPHERS))
         context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE | ssl.OP_NO_COMPRESSION
         if s.tls_cert:
