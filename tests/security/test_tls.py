@@ -596,3 +596,31 @@ async def test_dashboard_shows_the_profile(volta, pki, tmp_path):
             pass
         page = await web.get("/stations/CP1")
         assert "3 (TLS with client certificate)" in page.text
+
+
+class TestClientCaDirectory:
+    """tls_client_ca as an OpenSSL hashed directory (`openssl rehash`)."""
+
+    @pytest.fixture
+    def volta_settings(self, files, pki, tmp_path):
+        import subprocess
+
+        directory = tmp_path / "station-cas"
+        directory.mkdir()
+        pem = directory / "station-ca.pem"
+        pem.write_bytes(pki.station_ca.pem)
+        digest = subprocess.run(
+            ["openssl", "x509", "-hash", "-noout", "-in", str(pem)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        (directory / f"{digest}.0").write_bytes(pki.station_ca.pem)
+        return {**files, "tls_client_ca": str(directory), "tls_reload_interval": 0}
+
+    @pytest.mark.parametrize("transport", ["picows"])
+    async def test_certificate_from_a_ca_directory(self, volta, pki, tmp_path):
+        await register(volta, "CP1")
+        async with open_station(wss(volta, "CP1"), context(pki, tmp_path, "CP1"), "CP1") as ws:
+            assert (await boot(ws))["status"] == "Accepted"
+        assert await stored_profile(volta, "CP1") == 3
