@@ -598,6 +598,31 @@ async def test_dashboard_shows_the_profile(volta, pki, tmp_path):
         assert "3 (TLS with client certificate)" in page.text
 
 
+@pytest.mark.parametrize("transport", ["picows"])
+async def test_dashboard_sets_the_profile(volta):
+    """An admin raises the profile from the station page; lowering it needs
+    the 'allow' box; a viewer cannot."""
+    from tests.web.conftest import ADMIN, add_users, base_url, csrf_of, sign_in
+
+    await add_users(volta)
+    await register(volta, "CP1")
+    async with httpx.AsyncClient(base_url=base_url(volta), timeout=15) as web:
+        await sign_in(web, *ADMIN)
+        page = await web.get("/stations/CP1")
+        headers = {"X-CSRF-Token": csrf_of(page.text)}
+        url = "/stations/CP1/settings"
+        r = await web.post(url, data={"security_profile": "3"}, headers=headers)
+        assert r.status_code == 200 and "Saved" in r.text
+        assert await stored_profile(volta, "CP1") == 3
+        r = await web.post(url, data={"security_profile": "1"}, headers=headers)
+        assert "allow" in r.text and await stored_profile(volta, "CP1") == 3
+        r = await web.post(url, data={"security_profile": "7"}, headers=headers)
+        assert r.status_code == 200 and await stored_profile(volta, "CP1") == 3
+        lower = {"security_profile": "1", "allow_lower": "on"}
+        r = await web.post(url, data=lower, headers=headers)
+        assert "Saved" in r.text and await stored_profile(volta, "CP1") == 1
+
+
 class TestClientCaDirectory:
     """tls_client_ca as an OpenSSL hashed directory (`openssl rehash`)."""
 
