@@ -159,6 +159,9 @@ class Settings:
     # Revoked station certificates: CRL PEM file(s), comma-separated; each
     # CA in tls_client_ca then needs a CRL (OpenSSL checks the leaf's).
     tls_client_crl: str = ""
+    # When set, a station certificate's subject O (organizationName) must be
+    # this, the operator's name (1.6 whitepaper §2.4, 2.0.1 A00.FR.4xx).
+    tls_client_organization: str = ""
     # Seconds between checks of the certificate, key, CA and CRL files'
     # modification times; a change is loaded for new handshakes (0: never).
     tls_reload_interval: float = 30.0

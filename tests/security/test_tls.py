@@ -649,3 +649,31 @@ class TestClientCaDirectory:
         async with open_station(wss(volta, "CP1"), context(pki, tmp_path, "CP1"), "CP1") as ws:
             assert (await boot(ws))["status"] == "Accepted"
         assert await stored_profile(volta, "CP1") == 3
+
+
+class TestOrganization:
+    """tls_client_organization: the certificate's O must be the operator's."""
+
+    @pytest.fixture
+    def volta_settings(self, files):
+        return {**files, "tls_client_organization": "Volta Test CPO", "tls_reload_interval": 0}
+
+    @pytest.mark.parametrize("transport", ["picows"])
+    async def test_certificate_of_another_operator_is_refused(
+        self, volta, pki, tmp_path, security_log
+    ):
+        """1.6 whitepaper §2.4: the CSMS checks that the certificate is the
+        operator's (its O); another operator's, even with the right CN and
+        from a trusted CA, is refused 401 and recorded."""
+        await register(volta, "CP1")
+        ours = context(pki, tmp_path, "CP1")
+        theirs = client_context(
+            pki.server_ca,
+            pki.station_ca.issue_client("CP1", organization="Other CPO"),
+            tmp=tmp_path,
+        )
+        assert await refused_status(wss(volta, "CP1"), theirs, "CP1") == 401
+        hits = await events_of(security_log, "InvalidChargingStationCertificate", "CP1")
+        assert hits and "Other CPO" in hits[0]
+        async with open_station(wss(volta, "CP1"), ours, "CP1") as ws:
+            assert (await boot(ws))["status"] == "Accepted"

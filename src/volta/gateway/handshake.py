@@ -227,14 +227,11 @@ class Admitter:
             )
             return refusal or UNAUTHORIZED
         profile = tls.profile
-        if tls.client_cn is not None and tls.client_cn != segment:
-            # A certificate OpenSSL verified, but issued to another station.
-            self._log_refusal(shown, address, "client certificate issued to another identity")
+        if tls.client_cn is not None and (problem := self._certificate_problem(segment, tls)):
+            # A certificate OpenSSL verified, but not issued to this station.
+            self._log_refusal(shown, address, problem)
             self._security_event(
-                segment,
-                profiles.INVALID_CERTIFICATE,
-                f"client certificate CN {printable(tls.client_cn)!r} is not the station id"
-                f" (from {address})",
+                segment, profiles.INVALID_CERTIFICATE, f"{problem} (from {address})"
             )
             return UNAUTHORIZED
         stored = station.get("security_profile")
@@ -272,6 +269,18 @@ class Admitter:
         return Admission(station, version, profile)
 
     # -- security profiles -------------------------------------------------------
+
+    def _certificate_problem(self, station_id: str, tls: TlsFacts) -> str | None:
+        """Why a verified client certificate is not this station's: its
+        subject CN must be the station's identity (2.0.1 A00.FR.409/410, 1.6
+        whitepaper §2.4: the serial number, which is the id in the URL) and,
+        when `tls_client_organization` is set, its O the operator's name."""
+        if tls.client_cn != station_id:
+            return f"client certificate CN {printable(tls.client_cn or '')!r} is not the station id"
+        wanted = self.settings.tls_client_organization
+        if wanted and tls.client_org != wanted:
+            return f"client certificate O {printable(tls.client_org or '')!r} is not {wanted!r}"
+        return None
 
     async def _raise_profile(self, station_id: str, profile: int, stored: int | None) -> None:
         try:

@@ -57,6 +57,8 @@ class TlsFacts:
 
     tls: bool
     client_cn: str | None = None
+    # The client certificate's subject organizationName (None: none).
+    client_org: str | None = None
 
     @property
     def profile(self) -> int:
@@ -77,13 +79,15 @@ def facts_of(ssl_object: object) -> TlsFacts:
     peer = ssl_object.getpeercert()
     if not peer:  # no certificate (or, never here, one OpenSSL did not verify)
         return TlsFacts(tls=True)
-    cn = None
+    cn = org = None
     subject: Any = peer.get("subject", ())
     for rdn in subject:
         for name, value in rdn:
             if name == "commonName":
                 cn = str(value)
-    return TlsFacts(tls=True, client_cn=cn if cn is not None else "")
+            elif name == "organizationName":
+                org = str(value)
+    return TlsFacts(tls=True, client_cn=cn if cn is not None else "", client_org=org)
 
 
 class TlsContexts:
