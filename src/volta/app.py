@@ -212,6 +212,7 @@ class Volta:
             node=node,
         )
         self.gateway = Gateway(self.services)
+        self.services.reload_tls = self.gateway.reload_tls
         self.online_history = OnlineHistory(self.router)
         self._api_server: _ApiServer | None = None
         self._api_task: asyncio.Task[None] | None = None
@@ -266,13 +267,20 @@ class Volta:
                 raise RuntimeError("the HTTP API could not start")
             await asyncio.sleep(0.01)
         log.info(
-            "Volta listening: OCPP ws://%s:%d/<station-id>, API http://%s:%d (database %s)",
+            "Volta listening: OCPP %s://%s:%d/<station-id>, API http://%s:%d (database %s)",
+            "wss" if self.settings.tls else "ws",
             self.settings.host,
             self.ocpp_port,
             self.settings.host,
             self.api_port,
             redact(self.db.url),
         )
+        if self.gateway.plain_port is not None:
+            log.info(
+                "OCPP without TLS (security profile 1) on ws://%s:%d/<station-id>",
+                self.settings.host,
+                self.gateway.plain_port,
+            )
 
     async def prepare(self) -> None:
         """The work done once before serving: the schema migrated, the

@@ -208,6 +208,25 @@ def cmd_stations(args: argparse.Namespace) -> int | None:
                     f"{r['id']:<30} {r['registration_status']:<12} {r['protocol'] or '-':<10} "
                     f"{r['vendor'] or '-':<16} {r['model'] or '-'}"
                 )
+        elif args.action == "update":
+            from volta.blocks.security import profiles
+
+            row = await service.find_station(db, args.id)
+            if row is None:
+                raise CliError(f"station {args.id} not found")
+            if args.security_profile is not None:
+                try:
+                    profiles.check_change(
+                        row["security_profile"], args.security_profile, args.allow_lower
+                    )
+                except profiles.LoweringRefused as exc:
+                    raise CliError(
+                        str(exc).replace("set allow_lower", "add --allow-lower")
+                    ) from exc
+                await service.update_station(db, args.id, security_profile=args.security_profile)
+                print(f"station {args.id}: security profile {args.security_profile}")
+            else:
+                print(f"station {args.id}: security profile {row['security_profile'] or 'not set'}")
         elif args.action == "remove":
             try:
                 removed = await service.delete_station(db, args.id)
@@ -895,6 +914,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-url", help="the server's API (default: http://<host>:<api_port> of the settings)"
     )
     s_rot.add_argument("--token", help="an API token (default: $VOLTA_API_TOKEN)")
+    s_up = s_sub.add_parser("update", parents=[common], help="change a station")
+    s_up.add_argument("id")
+    s_up.add_argument(
+        "--security-profile",
+        type=int,
+        choices=[1, 2, 3],
+        help="the lowest OCPP security profile it may connect with (1 Basic, 2 TLS, 3 mutual TLS)",
+    )
+    s_up.add_argument(
+        "--allow-lower", action="store_true", help="allow lowering its security profile"
+    )
     s_rm = s_sub.add_parser("remove", parents=[common], help="remove a station")
     s_rm.add_argument("id")
     stations.set_defaults(func=cmd_stations)

@@ -148,9 +148,26 @@ class Settings:
     # API ports (SO_REUSEPORT), each a node; needs nats_url and PostgreSQL.
     workers: int = 1
     # --- issue 14: TLS and security profiles (helper tls) ---
-    #
-    #
-    #
+    # A second server certificate and key, ECDSA beside the RSA one of
+    # tls_cert / tls_key (OpenSSL picks by the suites the client offers).
+    tls_cert_ecdsa: str = ""
+    tls_key_ecdsa: str = ""
+    # Security profile 3: the CAs that issue stations' client certificates
+    # (a PEM file or an OpenSSL hashed directory); empty: no client
+    # certificates are asked for (profiles 1 and 2 only).
+    tls_client_ca: str = ""
+    # Revoked station certificates: CRL PEM file(s), comma-separated; each
+    # CA in tls_client_ca then needs a CRL (OpenSSL checks the leaf's).
+    tls_client_crl: str = ""
+    # When set, a station certificate's subject O (organizationName) must be
+    # this, the operator's name (1.6 whitepaper §2.4, 2.0.1 A00.FR.4xx).
+    tls_client_organization: str = ""
+    # Seconds between checks of the certificate, key, CA and CRL files'
+    # modification times; a change is loaded for new handshakes (0: never).
+    tls_reload_interval: float = 30.0
+    # Beside a TLS ocpp_port: a plain port for security profile 1 stations
+    # (-1: none, 0: any free port).
+    ocpp_plain_port: int = -1
     # --- issue 14: passwords and security events (helper events) ---
     #
     #
@@ -161,9 +178,11 @@ class Settings:
     password_rotation_days: float = 0.0
     # At most this many scheduled rotations are started per housekeeping run.
     password_rotation_batch: int = 20
-    # Failed station sign-ins written to the security event log, at most
-    # this many a minute for the whole node (the rest are only logged).
-    security_sign_in_events_per_minute: float = 30.0
+    # Volta's own security events from the OCPP port (failed sign-ins,
+    # connections below a station's profile, refused certificates) written to
+    # the security event log, at most this many a minute per node (the rest
+    # are only logged).
+    security_events_per_minute: float = 30.0
     # Days the security event log is kept (pruned like the frames); 0: for ever.
     retention_security_events_days: float = 365.0
     # --- issue 14: certificates and the CA (helper certs) ---
@@ -214,7 +233,7 @@ class Settings:
 
     @property
     def tls(self) -> bool:
-        return bool(self.tls_cert)
+        return bool(self.tls_cert or self.tls_cert_ecdsa)
 
 
 _BOOL_TRUE = {"1", "true", "yes", "on"}

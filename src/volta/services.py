@@ -141,6 +141,9 @@ class Services:
     # Work started by a handler or the API that outlives the request
     # (a local list pushed after a token changed, ...).
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    # Load the OCPP port's changed TLS files now (the gateway's; app.py sets
+    # it): True when something changed. This node only.
+    reload_tls: Callable[[], bool] | None = None
     # One lock per station for work that reads, sends and records in turn.
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     # The subset of `tasks` spawned with owed=True.

@@ -365,9 +365,16 @@ async def supervise(settings: Settings, *, demo: int = 0) -> int:
         reuse_port_socket(settings.host, settings.ocpp_port),
         reuse_port_socket(settings.host, settings.api_port),
     ]
+    # The plain port for security profile 1 beside a TLS port: one for all.
+    plain = settings.ocpp_plain_port if settings.tls else -1
+    if plain >= 0:
+        reserved.append(reuse_port_socket(settings.host, plain))
     try:
-        ocpp_port, api_port = (int(s.getsockname()[1]) for s in reserved)
+        ports = [int(s.getsockname()[1]) for s in reserved]
+        ocpp_port, api_port = ports[:2]
         settings = dataclasses.replace(settings, ocpp_port=ocpp_port, api_port=api_port)
+        if plain >= 0:
+            settings = dataclasses.replace(settings, ocpp_plain_port=ports[2])
         log.info(
             "starting %d workers on OCPP port %d and API port %d (supervisor pid %d)",
             settings.workers,

@@ -18,6 +18,8 @@ API_V1 = {
     "/api/v1/stations/{station_id}": {"get", "put", "patch", "delete"},
     "/api/v1/stations/{station_id}/messages": {"get"},
     "/api/v1/stations/{station_id}/commands/{action}": {"post"},
+    "/api/v1/stations/{station_id}/security-profile": {"post"},
+    "/api/v1/tls/reload": {"post"},
     "/api/v1/commands/{command_id}": {"get"},
     "/api/v1/id-tokens": {"get", "post"},
     "/api/v1/id-tokens/{token}": {"get", "patch", "delete"},

@@ -24,8 +24,6 @@ class Case:
     not_yet: str | None = None
 
 
-NO_SP3 = "security profile 3 (client certificates) is not implemented"
-NO_CERTS = "certificate management (block M / A11-A14) is not implemented"
 NO_SPLIT = "Volta sends the variables the operator asks for; it does not split by ItemsPerMessage"
 NO_IDLE_TX_PROFILE = (
     "by design Volta sends no TxProfile without a running transaction (K01.FR.03/09: "
@@ -39,15 +37,15 @@ V201: dict[str, list[Case]] = {
         Case("TC_A_03_CSMS", "Basic Authentication - Invalid password"),
         Case("TC_A_04_CSMS", "TLS - server-side certificate - Valid certificate"),
         Case("TC_A_06_CSMS", "TLS - server-side certificate - TLS version too low"),
-        Case("TC_A_07_CSMS", "TLS - Client-side certificate - valid certificate", NO_SP3),
-        Case("TC_A_08_CSMS", "TLS - Client-side certificate - Invalid certificate", NO_SP3),
+        Case("TC_A_07_CSMS", "TLS - Client-side certificate - valid certificate"),
+        Case("TC_A_08_CSMS", "TLS - Client-side certificate - Invalid certificate"),
         Case("TC_A_09_CSMS", "Update Charging Station Password - Accepted"),
         Case("TC_A_10_CSMS", "Update Charging Station Password - Rejected"),
         Case("TC_A_11_CSMS", "Update Charging Station Certificate - Charging Station Certificate"),
         Case("TC_A_12_CSMS", "Update Charging Station Certificate - V2G Certificate"),
         Case("TC_A_13_CSMS", "Update Charging Station Certificate - Combined Certificate"),
         Case("TC_A_14_CSMS", "Update Charging Station Certificate - Invalid certificate"),
-        Case("TC_A_19_CSMS", "Upgrade Charging Station Security Profile - Accepted", NO_SP3),
+        Case("TC_A_19_CSMS", "Upgrade Charging Station Security Profile - Accepted"),
     ],
     "B. Provisioning": [
         Case("TC_B_01_CSMS", "Cold Boot Charging Station - Accepted"),
@@ -356,6 +354,9 @@ V16: dict[str, list[Case]] = {
         Case("TC_076_CSMS", "Delete a specific certificate from the Charge Point"),
         Case("TC_077_CSMS", "Invalid ChargePointCertificate Security Event"),
         Case("TC_078_CSMS", "Invalid CentralSystemCertificate Security Event"),
+        Case("TC_083_CSMS", "Upgrade Charge Point Security Profile - Accepted"),
+        Case("TC_086_CSMS", "TLS - server-side certificate - Valid certificate"),
+        Case("TC_087_CSMS", "TLS - Client-side certificate - valid certificate"),
     ],
     "Smart Charging": [
         Case("TC_056_CSMS", "Central Smart Charging - TxDefaultProfile"),

@@ -6,13 +6,16 @@ through the HTTP API."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Any
 
 import pytest
+import websockets
 from websockets.exceptions import InvalidStatus
 
 from tests.conformance.conftest import BLOCKED, EXPIRED, INVALID, PASSWORD, VALID, Station, station
-from tests.helpers import connect, now_iso, register
+from tests.helpers import basic_auth, connect, now_iso, register
+from tests.security.tls_pki import CsmsPki
 
 V16 = "ocpp1.6"
 
@@ -403,3 +406,120 @@ async def test_TC_073_CSMS(volta, cp, api, answers):
         async with connect(volta, "CP16", "ocpp1.6", PASSWORD):
             pass
     assert refused.value.response.status_code == 401
+
+
+# -- Security (1.6 security whitepaper) ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pki() -> CsmsPki:
+    return CsmsPki.create()
+
+
+class TestSecurity:
+    """Security profiles 2 and 3 for 1.6 charge points (security whitepaper
+    §2: TLS 1.2+, the four cipher suites, client certificates whose CN is the
+    charge point's identity, profiles never lowered)."""
+
+    BOOT = {"chargePointVendor": "V", "chargePointModel": "M1"}
+
+    @pytest.fixture
+    def volta_settings(self, pki, tmp_path):
+        return pki.settings(tmp_path)
+
+    def url(self, volta: Any, station_id: str) -> str:
+        return f"wss://127.0.0.1:{volta.ocpp_port}/ocpp/{station_id}"
+
+    async def test_TC_086_CSMS(self, volta, pki, tmp_path):
+        """Profile 2: TLS 1.2 or above with the server certificate, each of
+        the four suites the whitepaper requires (two with the ECDSA
+        certificate, two with the RSA one), Basic credentials."""
+        await register(volta, "CP2", password=PASSWORD)
+        for suite in (
+            "ECDHE-ECDSA-AES128-GCM-SHA256",
+            "ECDHE-ECDSA-AES256-GCM-SHA384",
+            "AES128-GCM-SHA256",
+            "AES256-GCM-SHA384",
+        ):
+            context = pki.station(tmp_path)
+            context.maximum_version = ssl.TLSVersion.TLSv1_2
+            context.set_ciphers(suite)
+            async with websockets.connect(
+                self.url(volta, "CP2"),
+                ssl=context,
+                subprotocols=[V16],  # type: ignore[list-item]
+                additional_headers=basic_auth("CP2", PASSWORD),
+            ) as ws:
+                assert ws.transport.get_extra_info("ssl_object").cipher()[0] == suite
+                cp = Station(ws, {})
+                try:
+                    assert (await cp.call("BootNotification", self.BOOT))["status"] == "Accepted"
+                finally:
+                    await cp.close()
+
+    async def test_TC_087_CSMS(self, volta, pki, tmp_path):
+        """Profile 3: the charge point's certificate (CN = its identity, from a
+        configured CA) admits it without Basic credentials."""
+        await register(volta, "CP3", password=PASSWORD)
+        async with websockets.connect(
+            self.url(volta, "CP3"),
+            ssl=pki.station(tmp_path, "CP3"),
+            subprotocols=[V16],  # type: ignore[list-item]
+        ) as ws:
+            cp = Station(ws, {})
+            try:
+                assert (await cp.call("BootNotification", self.BOOT))["status"] == "Accepted"
+                await status(cp, "Available")
+            finally:
+                await cp.close()
+
+    async def test_TC_083_CSMS(self, volta, pki, tmp_path, api):
+        """The Central System raises the charge point's profile:
+        ChangeConfiguration SecurityProfile = one higher, Reset Hard; the
+        charge point reconnects on profile 3 and the Central System no longer
+        accepts it on profile 2."""
+        await register(volta, "CP2", password=PASSWORD)
+        answers: dict[str, Any] = {
+            "ChangeConfiguration": {"status": "Accepted"},
+            "Reset": {"status": "Accepted"},
+        }
+        async with websockets.connect(
+            self.url(volta, "CP2"),
+            ssl=pki.station(tmp_path),
+            subprotocols=[V16],  # type: ignore[list-item]
+            additional_headers=basic_auth("CP2", PASSWORD),
+        ) as ws:
+            cp = Station(ws, answers)
+            try:
+                assert (await cp.call("BootNotification", self.BOOT))["status"] == "Accepted"
+                r = await api.post(
+                    "/api/v1/stations/CP2/security-profile", json={"security_profile": 3}
+                )
+                assert r.status_code == 200, r.text
+                assert r.json()["accepted"] is True
+                change = await cp.expect("ChangeConfiguration")
+                assert change == {"key": "SecurityProfile", "value": "3"}
+                assert (await cp.expect("Reset"))["type"] == "Hard"
+            finally:
+                await cp.close()
+        async with websockets.connect(
+            self.url(volta, "CP2"),
+            ssl=pki.station(tmp_path, "CP2"),
+            subprotocols=[V16],  # type: ignore[list-item]
+        ) as ws:
+            cp = Station(ws, {})
+            try:
+                assert (await cp.call("BootNotification", self.BOOT))["status"] == "Accepted"
+                await status(cp, "Available")
+            finally:
+                await cp.close()
+        assert (await api.get("/api/v1/stations/CP2")).json()["security_profile"] == 3
+        with pytest.raises(InvalidStatus) as refused:
+            async with websockets.connect(
+                self.url(volta, "CP2"),
+                ssl=pki.station(tmp_path),
+                subprotocols=[V16],  # type: ignore[list-item]
+                additional_headers=basic_auth("CP2", PASSWORD),
+            ):
+                pass
+        assert refused.value.response.status_code == 401

@@ -15,7 +15,7 @@ import orjson
 import pytest
 import sqlalchemy as sa
 import websockets
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import InvalidMessage, InvalidStatus
 
 from tests.conformance.conftest import (
     BLOCKED,
@@ -27,11 +27,13 @@ from tests.conformance.conftest import (
     station,
 )
 from tests.helpers import basic_auth, now_iso, register, ws_url
+from tests.security.tls_pki import Authority, CsmsPki
 from volta.store.models import DeviceVariable, MeterValue
 
 V201 = "ocpp2.0.1"
 EVSE = {"id": 1, "connectorId": 1}
 TOKEN = {"idToken": VALID, "type": "Central"}
+BOOT = {"reason": "PowerUp", "chargingStation": {"model": "M1", "vendorName": "V"}}
 
 
 def event(
@@ -221,9 +223,9 @@ class TestTls:
             assert ws.transport.get_extra_info("ssl_object").version() in ("TLSv1.2", "TLSv1.3")
 
     async def test_TC_A_06_CSMS(self, volta, certificate):
-        """Security profile 2 requires TLS 1.2 or later: a station offering only
-        TLS 1.1 is refused; the same client allowed TLS 1.2 gets in (so the
-        refusal is the version's)."""
+        """A00.FR.314/315: security profile 2 requires TLS 1.2 or later: a
+        station offering only TLS 1.1 is refused; the same client allowed TLS
+        1.2 gets in (so the refusal is the version's)."""
         await register(volta, "SP2", password=PASSWORD)
 
         def client(max_version: ssl.TLSVersion) -> ssl.SSLContext:
@@ -326,6 +328,135 @@ async def test_TC_A_10_CSMS(volta, cs, api, answers):
     assert await refused(ws_url(volta, "CS201"), additional_headers=basic_auth("CS201", new)) == 401
     async with station(volta, "CS201", V201) as st:
         assert (await st.call("Heartbeat", {}))["currentTime"]
+
+
+@pytest.fixture(scope="module")
+def pki() -> CsmsPki:
+    return CsmsPki.create()
+
+
+class TestMutualTls:
+    """Security profile 3: TLS with client certificates (2.0.1 A00, A05)."""
+
+    @pytest.fixture
+    def volta_settings(self, pki, tmp_path):
+        return pki.settings(tmp_path)
+
+    def url(self, volta: Any, station_id: str) -> str:
+        return f"wss://127.0.0.1:{volta.ocpp_port}/ocpp/{station_id}"
+
+    async def test_TC_A_07_CSMS(self, volta, pki, tmp_path):
+        """A00.FR.409/410/415/416/421: a station presents a certificate of a
+        configured CA with CN = its identity; the CSMS upgrades the secured
+        connection without Basic credentials and the station boots."""
+        await register(volta, "SP3", password=PASSWORD)
+        async with websockets.connect(
+            self.url(volta, "SP3"), ssl=pki.station(tmp_path, "SP3"), subprotocols=[V201]
+        ) as ws:
+            assert ws.transport.get_extra_info("ssl_object").version() in ("TLSv1.2", "TLSv1.3")
+            st = Station(ws, {})
+            try:
+                r = await st.call("BootNotification", BOOT)
+                assert r["status"] == "Accepted"
+                await status(st, "Available")
+            finally:
+                await st.close()
+
+    async def test_TC_A_08_CSMS(self, volta, pki, tmp_path):
+        """A00.FR.412/413 (invalid client certificate): a certificate signed
+        by a CA the CSMS does not trust, or issued to another identity, does
+        not get the station connected (the first ends in the TLS handshake,
+        the second is refused 401 before the upgrade)."""
+        await register(volta, "SP3", password=PASSWORD)
+        stranger = Authority.create("Untrusted CA").issue_client("SP3")
+        with pytest.raises((ssl.SSLError, ConnectionError, EOFError, InvalidMessage)):
+            async with websockets.connect(
+                self.url(volta, "SP3"),
+                ssl=pki.station(tmp_path, stranger),
+                subprotocols=[V201],
+                open_timeout=5,
+            ) as ws:
+                await ws.recv()
+        assert await refused(self.url(volta, "SP3"), ssl=pki.station(tmp_path, "OTHER")) == 401
+
+    async def test_TC_A_19_CSMS(self, volta, pki, tmp_path, api):
+        """A05.FR.04/07: the operator moves a profile 2 station to profile 3:
+        SetNetworkProfile (the new connection data in a free slot),
+        SetVariables OCPPCommCtrlr.NetworkConfigurationPriority (that slot
+        first), Reset; the station reconnects with its client certificate,
+        its stored profile becomes 3 and a profile 2 connection is refused."""
+        await register(volta, "SP2", password=PASSWORD)
+        answers: dict[str, Any] = {
+            "SetNetworkProfile": {"status": "Accepted"},
+            "SetVariables": lambda p: {
+                "setVariableResult": [
+                    {
+                        "attributeStatus": "Accepted",
+                        "component": p["setVariableData"][0]["component"],
+                        "variable": p["setVariableData"][0]["variable"],
+                    }
+                ]
+            },
+            "Reset": {"status": "Accepted"},
+        }
+        async with websockets.connect(
+            self.url(volta, "SP2"),
+            ssl=pki.station(tmp_path),
+            subprotocols=[V201],
+            additional_headers=basic_auth("SP2", PASSWORD),
+        ) as ws:
+            st = Station(ws, answers)
+            try:
+                assert (await st.call("BootNotification", BOOT))["status"] == "Accepted"
+                assert (await api.get("/api/v1/stations/SP2")).json()["security_profile"] == 2
+                r = await api.post(
+                    "/api/v1/stations/SP2/security-profile",
+                    json={
+                        "security_profile": 3,
+                        "csms_url": f"wss://127.0.0.1:{volta.ocpp_port}/ocpp",
+                        "configuration_slot": 2,
+                        "fallback_slots": [1],
+                    },
+                )
+                assert r.status_code == 200, r.text
+                assert r.json()["accepted"] is True
+                assert [s["action"] for s in r.json()["steps"]] == [
+                    "SetNetworkProfile",
+                    "SetVariables",
+                    "Reset",
+                ]
+                network = await st.expect("SetNetworkProfile")
+                assert network["configurationSlot"] == 2
+                assert network["connectionData"]["securityProfile"] == 3
+                assert network["connectionData"]["ocppVersion"] == "OCPP20"
+                variables = await st.expect("SetVariables")
+                data = variables["setVariableData"][0]
+                assert data["component"]["name"] == "OCPPCommCtrlr"
+                assert data["variable"]["name"] == "NetworkConfigurationPriority"
+                assert data["attributeValue"] == "2,1"
+                await st.expect("Reset")
+            finally:
+                await st.close()
+        # Not raised yet: only the reconnection on profile 3 raises it.
+        assert (await api.get("/api/v1/stations/SP2")).json()["security_profile"] == 2
+        async with websockets.connect(
+            self.url(volta, "SP2"), ssl=pki.station(tmp_path, "SP2"), subprotocols=[V201]
+        ) as ws:
+            st = Station(ws, {})
+            try:
+                assert (await st.call("BootNotification", BOOT))["status"] == "Accepted"
+                await status(st, "Available")
+            finally:
+                await st.close()
+        assert (await api.get("/api/v1/stations/SP2")).json()["security_profile"] == 3
+        assert (
+            await refused(
+                self.url(volta, "SP2"),
+                ssl=pki.station(tmp_path),
+                additional_headers=basic_auth("SP2", PASSWORD),
+            )
+            == 401
+        )
 
 
 # -- B. Provisioning -------------------------------------------------------------------

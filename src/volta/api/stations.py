@@ -13,6 +13,7 @@ from volta.api.sites import place_station, site_fields
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.provisioning.models import StationCreate, StationOut, StationUpdate
 from volta.blocks.remote_control import service as remote_control
+from volta.blocks.security import profiles
 from volta.http import ServicesDep
 from volta.ocpp.versions import Version
 from volta.services import Services
@@ -51,6 +52,7 @@ async def create_station(body: StationCreate, services: ServicesDep) -> StationO
             password=body.password,
             registration_status=body.registration_status,
             validation=body.validation,
+            security_profile=body.security_profile,
         )
     except IntegrityError:
         raise HTTPException(status.HTTP_409_CONFLICT, f"station {body.id} already exists") from None
@@ -67,10 +69,17 @@ async def get_station(station_id: str, services: ServicesDep) -> StationOut:
 async def update_station(station_id: str, body: StationUpdate, services: ServicesDep) -> StationOut:
     """Change a station; `site_id` places it on a site (load management: its
     fallback profile is sent and the sites' allocations recomputed)."""
-    await _require(services, station_id)
-    values: dict[str, Any] = body.model_dump(exclude_unset=True, exclude={"clear_password"})
+    row = await _require(services, station_id)
+    values: dict[str, Any] = body.model_dump(
+        exclude_unset=True, exclude={"clear_password", "allow_lower"}
+    )
     if body.clear_password:
         values["password"] = None
+    if body.security_profile is not None:
+        try:
+            profiles.check_change(row["security_profile"], body.security_profile, body.allow_lower)
+        except profiles.LoweringRefused as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     named, site_id = site_fields(values)
     await provisioning.update_station(services.db, station_id, **values)
     if named:

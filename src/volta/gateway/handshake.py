@@ -19,6 +19,13 @@ answer is an `Admission` (upgrade, with the station and the subprotocol) or a
   (`volta.gateway.throttle`); past the limit, attempts get 429 with
   Retry-After, without a password check, and a `security.auth_failures`
   event tells of it;
+- the connection's security profile (`volta.gateway.tls.TlsFacts`: plain 1,
+  TLS 2, TLS with a verified client certificate 3) must not be below the
+  station's stored one (`blocks/security/profiles.py`), else the same 401 and
+  a security event; a client certificate must be issued to the station (its
+  subject CN is the station id, 2.0.1 A00.FR.409 / 1.6 whitepaper §2.4), and
+  with one no Basic password is asked for (profile 3); the stored profile is
+  raised to the connection's on admission;
 - the subprotocol is the first of the client's list that Volta speaks
   (OCPP-J 2.0.1 §3.1.2); offering only unknown ones gets 400, offering none
   falls back to `default_protocol` (some 1.6 firmwares send none).
@@ -45,9 +52,10 @@ from websockets.datastructures import Headers
 
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.security import log as security_log
-from volta.blocks.security import passwords
+from volta.blocks.security import passwords, profiles
 from volta.events import service as events
 from volta.gateway.throttle import Backoff, RateLimit
+from volta.gateway.tls import PLAIN, TlsFacts
 from volta.ocpp.identity import MAX_LENGTH, identity_from_path, printable
 from volta.ocpp.versions import SUPPORTED, Version
 from volta.security import hash_password, source_key, verify_password
@@ -69,6 +77,8 @@ class Admission:
     station: dict[str, Any]
     # None: the client offered no subprotocol; the 101 names none either.
     subprotocol: Version | None
+    # The security profile of this connection (1, 2 or 3).
+    profile: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +171,7 @@ class Admitter:
             settings.auto_register_per_address_per_minute, size
         )
         self._events = RateLimit(EVENTS_PER_MINUTE, 1)
-        self._security_events = RateLimit(settings.security_sign_in_events_per_minute, 1)
+        self._security_events = RateLimit(settings.security_events_per_minute, 1)
         self._proxies = _networks(settings.trusted_proxies)
         # An unknown station's password is checked against this, so that it
         # costs what a known station's wrong password costs.
@@ -181,8 +191,23 @@ class Admitter:
                     return hop
         return host
 
-    async def admit(self, path: str, headers: Headers, peer: object = None) -> Admission | Refusal:
+    def _behind_tls_proxy(self, peer: object, headers: Headers) -> bool:
+        """A trusted proxy (`trusted_proxies`) that ended the station's TLS
+        says so with X-Forwarded-Proto: https (or wss): profile 2. Client
+        certificates are not taken from proxies' headers (profile 3 needs
+        Volta's own TLS)."""
+        host = str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+        if not self._proxies or not _in(host, self._proxies):
+            return False
+        proto = (headers.get("X-Forwarded-Proto") or "").split(",")[-1].strip().lower()
+        return proto in ("https", "wss")
+
+    async def admit(
+        self, path: str, headers: Headers, peer: object = None, tls: TlsFacts = PLAIN
+    ) -> Admission | Refusal:
         address = self.client_address(peer, headers)
+        if not tls.tls and self._behind_tls_proxy(peer, headers):
+            tls = TlsFacts(tls=True)
         key = source_key(address)
         segment, valid = identity_from_path(path)
         shown = printable(segment)
@@ -201,7 +226,32 @@ class Admitter:
                 segment, counted, credentials, self._decoy, key, address, reason
             )
             return refusal or UNAUTHORIZED
-        if station["password_hash"]:
+        profile = tls.profile
+        if tls.client_cn is not None and (problem := self._certificate_problem(segment, tls)):
+            # A certificate OpenSSL verified, but not issued to this station.
+            self._log_refusal(shown, address, problem)
+            self._security_event(
+                segment, profiles.INVALID_CERTIFICATE, f"{problem} (from {address})"
+            )
+            return UNAUTHORIZED
+        stored = station.get("security_profile")
+        if stored is not None and profile < stored:
+            # Below the station's profile: refused as a wrong password is
+            # (at the cost of one when credentials came), never checked.
+            reason = f"security profile {profile} below the station's {stored}"
+            self._security_event(
+                segment,
+                profiles.DOWNGRADE_ATTEMPT,
+                f"connection with security profile {profile}, station at {stored} (from {address})",
+            )
+            if credentials is not None and credentials[0] == segment:
+                decoy = self._decoy
+                await self._sign_in(segment, segment, credentials, decoy, key, address, reason)
+            else:
+                self._log_refusal(shown, address, reason)
+            return UNAUTHORIZED
+        # Profile 3: the certificate is the station's credential (no Basic).
+        if profile < 3 and station["password_hash"]:
             refusal = await self._sign_in(
                 segment, segment, credentials, station["password_hash"], key, address, ""
             )
@@ -214,7 +264,35 @@ class Admitter:
             return Refusal(
                 HTTPStatus.BAD_REQUEST, "no supported OCPP subprotocol (ocpp1.6, ocpp2.0.1)"
             )
-        return Admission(station, version)
+        if stored is None or profile > stored:
+            await self._raise_profile(segment, profile, stored)
+        return Admission(station, version, profile)
+
+    # -- security profiles -------------------------------------------------------
+
+    def _certificate_problem(self, station_id: str, tls: TlsFacts) -> str | None:
+        """Why a verified client certificate is not this station's: its
+        subject CN must be the station's identity (2.0.1 A00.FR.409/410, 1.6
+        whitepaper §2.4: the serial number, which is the id in the URL) and,
+        when `tls_client_organization` is set, its O the operator's name."""
+        if tls.client_cn != station_id:
+            return f"client certificate CN {printable(tls.client_cn or '')!r} is not the station id"
+        wanted = self.settings.tls_client_organization
+        if wanted and tls.client_org != wanted:
+            return f"client certificate O {printable(tls.client_org or '')!r} is not {wanted!r}"
+        return None
+
+    async def _raise_profile(self, station_id: str, profile: int, stored: int | None) -> None:
+        try:
+            if await profiles.raise_profile(self.services.db, station_id, profile):
+                log.info(
+                    "station %s: security profile %s -> %d", station_id, stored or "unset", profile
+                )
+        except Exception as exc:
+            # Admitted anyway (the database may be failing); raised next time.
+            log.warning(
+                "could not store the security profile of %s (%s)", station_id, type(exc).__name__
+            )
 
     # -- passwords ---------------------------------------------------------------
 
@@ -364,9 +442,12 @@ class Admitter:
         )
 
     def _security_event(self, station_id: str, kind: str, tech_info: str) -> None:
-        """A failed sign-in in the security event log, in the background, at
-        most `security_sign_in_events_per_minute` (the rest are only logged)."""
+        """One of Volta's own security events (a failed sign-in, a connection
+        below the station's profile, a refused certificate) in the security
+        event log, in the background, at most `security_events_per_minute`
+        (a flood of attempts is logged, not stored)."""
         if self._security_events.take():
+            log.info("security event %s for %s not recorded (rate limit)", kind, station_id)
             return
         task = asyncio.get_running_loop().create_task(
             security_log.record(self.services, station_id, kind, tech_info=tech_info)

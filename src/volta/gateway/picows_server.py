@@ -56,6 +56,7 @@ from websockets.http11 import Request, Response
 from websockets.streams import StreamReader
 
 from volta.gateway.handshake import DRAINING, MAX_FRAME_BYTES, Admission, Refusal
+from volta.gateway.tls import PLAIN, facts_of
 from volta.gateway.transport import TransportClosed
 from volta.ocpp.versions import Version
 
@@ -418,7 +419,12 @@ class _Upgrade(asyncio.Protocol):
             return
         peer = self._peer()
         try:
-            decision = await self.server.gateway.admitter.admit(request.path, request.headers, peer)
+            assert self.transport is not None
+            ssl_object = self.transport.get_extra_info("ssl_object")
+            tls = facts_of(ssl_object) if ssl_object is not None else PLAIN
+            decision = await self.server.gateway.admitter.admit(
+                request.path, request.headers, peer, tls
+            )
         except Exception:
             # As websockets answers an exception in process_request.
             log.exception("upgrade check failed for %r from %s", request.path[:100], peer)

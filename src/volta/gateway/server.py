@@ -3,8 +3,12 @@
 Two transports behind the `transport` setting: websockets (here) and picows
 (`volta.gateway.picows_server`). Both make the same checks before the upgrade
 (`volta.gateway.handshake`: the id rule, 401 Basic auth and unknown station,
-throttling, auto-registration limits, subprotocol)
+throttling, auto-registration limits, security profile, subprotocol)
 and run the same loop after it (`Gateway.serve_station`).
+
+With TLS (`volta.gateway.tls`) the OCPP port serves security profiles 2 and 3
+(client certificates optional); `ocpp_plain_port` adds a plain port beside it
+for profile 1 stations.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from volta.gateway.handshake import (
     choose_subprotocol,
 )
 from volta.gateway.picows_server import PicowsServer
+from volta.gateway.tls import PLAIN, TlsContexts, facts_of
 from volta.gateway.transport import ServerTransport, WebSocketTransport
 from volta.ocpp.schemas import Validation
 from volta.ocpp.versions import SUPPORTED, Version, parse_version
@@ -60,6 +65,10 @@ class Gateway:
         self.admitter = Admitter(services)
         self._server: Server | None = None
         self._picows: PicowsServer | None = None
+        # The plain port for profile 1 beside a TLS port (ocpp_plain_port).
+        self._plain_server: Server | None = None
+        self._plain_picows: PicowsServer | None = None
+        self.tls: TlsContexts | None = TlsContexts(self.settings) if self.settings.tls else None
         self._closing: set[asyncio.Task[None]] = set()
         # Connection ids, "<node id>/<serial>": the one in stations.connection_id
         # is the only connection that may record its station offline.
@@ -81,8 +90,12 @@ class Gateway:
     async def process_request(
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
+        ssl_object = connection.transport.get_extra_info("ssl_object")
         decision = await self.admitter.admit(
-            request.path, request.headers, connection.remote_address
+            request.path,
+            request.headers,
+            connection.remote_address,
+            facts_of(ssl_object) if ssl_object is not None else PLAIN,
         )
         if self.draining:
             decision = DRAINING
@@ -221,22 +234,36 @@ class Gateway:
     # -- lifecycle -------------------------------------------------------------
 
     def _ssl_context(self) -> ssl.SSLContext | None:
-        if not self.settings.tls:
-            return None
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        # OCPP security profiles 2/3 require TLS 1.2 or later.
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(self.settings.tls_cert, self.settings.tls_key or None)
-        return context
+        return self.tls.front if self.tls is not None else None
+
+    def reload_tls(self) -> bool:
+        """Load changed TLS files now (new handshakes use them); True when
+        something changed."""
+        return self.tls.reload() if self.tls is not None else False
 
     async def start(self, host: str, port: int, *, reuse_port: bool = False) -> None:
         """Listen on (host, port); with `reuse_port`, beside other processes
-        listening on the same port (SO_REUSEPORT: `volta serve --workers`)."""
+        listening on the same port (SO_REUSEPORT: `volta serve --workers`).
+        With TLS and `ocpp_plain_port` >= 0, also on a plain port."""
+        context = self._ssl_context()
+        plain = self.settings.ocpp_plain_port
+        if self.tls is not None:
+            self.tls.start()
         if self.settings.transport == "picows":
             self._picows = PicowsServer(self)
-            await self._picows.start(host, port, self._ssl_context(), reuse_port=reuse_port)
+            await self._picows.start(host, port, context, reuse_port=reuse_port)
+            if context is not None and plain >= 0:
+                self._plain_picows = PicowsServer(self)
+                await self._plain_picows.start(host, plain, None, reuse_port=reuse_port)
             return
-        self._server = await serve(
+        self._server = await self._serve(host, port, context, reuse_port)
+        if context is not None and plain >= 0:
+            self._plain_server = await self._serve(host, plain, None, reuse_port)
+
+    async def _serve(
+        self, host: str, port: int, context: ssl.SSLContext | None, reuse_port: bool
+    ) -> Server:
+        return await serve(
             self.handler,
             host,
             port,
@@ -250,7 +277,7 @@ class Gateway:
             # either: don't wait the default 10 s for it.
             close_timeout=min(5.0, self.settings.ping_timeout or 5.0),
             max_size=MAX_FRAME_BYTES,
-            ssl=self._ssl_context(),
+            ssl=context,
             backlog=4096,
             server_header="Volta",
             reuse_port=reuse_port or None,
@@ -264,16 +291,27 @@ class Gateway:
         sock = next(iter(self._server.sockets))
         return int(sock.getsockname()[1])
 
+    @property
+    def plain_port(self) -> int | None:
+        """The plain port beside the TLS one, if there is one."""
+        if self._plain_picows is not None:
+            return self._plain_picows.port
+        if self._plain_server is not None:
+            return int(next(iter(self._plain_server.sockets)).getsockname()[1])
+        return None
+
     # -- drain ---------------------------------------------------------------
 
     def stop_accepting(self) -> None:
         """Close the listening socket (other processes on the same port, if
         any, go on accepting); refuse upgrades under way with 503."""
         self.draining = True
-        if self._picows is not None:
-            self._picows.stop_accepting()
-        if self._server is not None:
-            self._server.server.close()
+        for picows in (self._picows, self._plain_picows):
+            if picows is not None:
+                picows.stop_accepting()
+        for server in (self._server, self._plain_server):
+            if server is not None:
+                server.server.close()
 
     @property
     def connection_count(self) -> int:
@@ -309,11 +347,15 @@ class Gateway:
             conn.abort()
 
     async def stop(self) -> None:
-        if self._picows is not None:
-            await self._picows.stop()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        if self.tls is not None:
+            await self.tls.stop()
+        for picows in (self._picows, self._plain_picows):
+            if picows is not None:
+                await picows.stop()
+        for server in (self._server, self._plain_server):
+            if server is not None:
+                server.close()
+                await server.wait_closed()
         # Connections still ending (a station that closed on its own during
         # the stop) record their disconnection before the database closes.
         if self._ending:

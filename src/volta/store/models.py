@@ -655,6 +655,13 @@ class EvseAllocation(Base):
 #
 #
 #
+# stations.security_profile: the OCPP security profile (1, 2 or 3) the
+# station connects with, never lowered by a connection (blocks/security/
+# profiles.py); null: not known yet (set by its first connection). Added to
+# the Station class here so that this migration's change stays in its section.
+Station.security_profile = mapped_column(  # type: ignore[attr-defined]
+    "security_profile", sa.SmallInteger, nullable=True
+)
 
 
 # -- security events and passwords (0013) ----------------------------------

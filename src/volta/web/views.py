@@ -32,6 +32,7 @@ from volta.blocks.certificates import service as certificates
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.provisioning.models import StationCreate, StationOut, StationUpdate
 from volta.blocks.remote_control.service import Reset, TriggerMessage
+from volta.blocks.security import profiles
 from volta.blocks.tariffs import service as tariffs_service
 from volta.blocks.transactions import service as transactions
 from volta.http import ServicesDep, control_character, get_services
@@ -470,9 +471,13 @@ async def station_command(
 async def station_settings(
     request: Request, station_id: str, user: Admin, services: ServicesDep
 ) -> HTMLResponse:
-    await _station(services, station_id)
+    row = await _station(services, station_id)
     form = await _form(request)
     values: dict[str, Any] = {}
+    if _field(form, "security_profile"):
+        wanted = _field(form, "security_profile")
+        values["security_profile"] = int(wanted) if wanted.isdigit() else wanted
+        values["allow_lower"] = form.get("allow_lower") == "on"
     if _field(form, "registration_status"):
         values["registration_status"] = _field(form, "registration_status")
     if form.get("clear_password") == "on":
@@ -483,9 +488,16 @@ async def station_settings(
         body = StationUpdate(**values)
     except pydantic.ValidationError as exc:
         return notice(request, _problems(exc), "bad")
-    changes: dict[str, Any] = body.model_dump(exclude_unset=True, exclude={"clear_password"})
+    changes: dict[str, Any] = body.model_dump(
+        exclude_unset=True, exclude={"clear_password", "allow_lower"}
+    )
     if body.clear_password:
         changes["password"] = None
+    if body.security_profile is not None:
+        try:
+            profiles.check_change(row.security_profile, body.security_profile, body.allow_lower)
+        except profiles.LoweringRefused as exc:
+            return notice(request, str(exc).replace("set allow_lower", "tick 'allow'"), "bad")
     await provisioning.update_station(services.db, station_id, **changes)
     log.info(
         "dashboard: %s changed station %s (%s)", user["username"], station_id, ", ".join(changes)

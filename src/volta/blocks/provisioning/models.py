@@ -13,6 +13,8 @@ from volta.ocpp.identity import identity_problem
 
 RegistrationStatus = Literal["Accepted", "Pending", "Rejected"]
 ValidationMode = Literal["strict", "relaxed", "off"]
+# OCPP security profiles (2.0.1 Part 2 A00, 1.6 security whitepaper §2).
+SecurityProfile = Literal[1, 2, 3]
 
 
 def not_null(value: Any) -> Any:
@@ -41,6 +43,11 @@ class StationOut(BaseModel):
     registration_status: RegistrationStatus
     validation: ValidationMode
     has_password: bool
+    security_profile: int | None = Field(
+        None,
+        description="OCPP security profile the station connects with (1 Basic, 2 TLS + Basic,"
+        " 3 TLS with client certificate); a connection below it is refused; null: not known yet",
+    )
     vendor: str | None = None
     model: str | None = None
     serial_number: str | None = None
@@ -73,6 +80,10 @@ class StationCreate(BaseModel):
     )
     registration_status: RegistrationStatus = "Accepted"
     validation: ValidationMode = "strict"
+    security_profile: SecurityProfile | None = Field(
+        default=None,
+        description="the lowest security profile it may connect with (null: its first)",
+    )
 
     @field_validator("id")
     @classmethod
@@ -93,8 +104,14 @@ class StationUpdate(BaseModel):
     site_id: int | None = Field(
         None, ge=1, le=2**31 - 1, description="the site it hangs from (null: none)"
     )
+    security_profile: SecurityProfile | None = Field(
+        None,
+        description="the lowest security profile it may connect with; lower than the stored"
+        " one only with allow_lower",
+    )
+    allow_lower: bool = Field(False, description="allow lowering security_profile")
 
-    @field_validator("registration_status", "validation")
+    @field_validator("registration_status", "validation", "security_profile")
     @classmethod
     def _required(cls, value: Any) -> Any:
         return not_null(value)

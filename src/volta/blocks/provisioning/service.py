@@ -103,14 +103,16 @@ async def create_station(
     password: str | None = None,
     registration_status: str = "Accepted",
     validation: str = "strict",
+    security_profile: int | None = None,
 ) -> None:
     async with db.write(station_id) as conn:
         await conn.execute(
-            sa.insert(Station).values(
+            sa.insert(STATIONS).values(
                 id=station_id,
                 password_hash=hash_password(password) if password else None,
                 registration_status=registration_status,
                 validation=validation,
+                security_profile=security_profile,
                 created_at=utcnow(),
             )
         )
@@ -124,7 +126,7 @@ async def update_station(db: Database, station_id: str, **values: Any) -> bool:
         return await find_station(db, station_id) is not None
     async with db.write(station_id) as conn:
         result = await conn.execute(
-            sa.update(Station).where(Station.id == station_id).values(**values)
+            sa.update(STATIONS).where(STATIONS.c.id == station_id).values(**values)
         )
     return bool(result.rowcount)
 

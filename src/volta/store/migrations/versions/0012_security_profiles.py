@@ -1,6 +1,8 @@
 """security profiles: the profile each station connects with (never lowered)
 
-(Placeholder written before the work was split; its owner fills it in.)
+`stations.security_profile`: the OCPP security profile (1, 2, 3) a station
+connects with, null until its first connection after this upgrade (then set
+to the profile of that connection); a connection below it is refused.
 
 Revision ID: 0012
 Revises: 0011
@@ -9,6 +11,9 @@ Create Date: 2026-12-06 21:40:00
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+from alembic import op
+
 revision = "0012"
 down_revision = "0011"
 branch_labels = None
@@ -16,8 +21,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # In place (no batch copy on SQLite): a nullable column needs no rewrite.
+    op.add_column("stations", sa.Column("security_profile", sa.SmallInteger()))
 
 
 def downgrade() -> None:
-    pass
+    op.execute("ALTER TABLE stations DROP COLUMN security_profile")
