@@ -10,6 +10,14 @@ import pytest
 
 from volta.app import outgoing_tables
 from volta.blocks.authorization.service import Authorization
+from volta.blocks.certificates.hashdata import HashData
+from volta.blocks.certificates.service import (
+    CertificateSigned,
+    DeleteCertificate,
+    GetInstalledCertificateIds,
+    InstallCertificate,
+    RequestCsr,
+)
 from volta.blocks.local_list.service import GetLocalListVersion, ListEntry, SendLocalList
 from volta.blocks.remote_control.service import (
     ChangeAvailability,
@@ -225,6 +233,64 @@ CASES: list[tuple[object, Message, Message]] = [
                 ]
             },
         ),
+    ),
+    # Certificates: 2.0.1 A02/A03, M03-M05; the 1.6 security whitepaper
+    # (CentralSystemRootCertificate is 1.6's CSMSRootCertificate; 1.6 has no
+    # certificateType in CertificateSigned and asks for a CSR with
+    # ExtendedTriggerMessage).
+    (
+        CertificateSigned("-----PEM-----", "ChargingStationCertificate"),
+        Message("CertificateSigned", {"certificateChain": "-----PEM-----"}),
+        Message(
+            "CertificateSigned",
+            {"certificateChain": "-----PEM-----", "certificateType": "ChargingStationCertificate"},
+        ),
+    ),
+    (
+        InstallCertificate("CSMSRootCertificate", "-----PEM-----"),
+        Message(
+            "InstallCertificate",
+            {"certificateType": "CentralSystemRootCertificate", "certificate": "-----PEM-----"},
+        ),
+        Message(
+            "InstallCertificate",
+            {"certificateType": "CSMSRootCertificate", "certificate": "-----PEM-----"},
+        ),
+    ),
+    (
+        GetInstalledCertificateIds(("ManufacturerRootCertificate",)),
+        Message("GetInstalledCertificateIds", {"certificateType": "ManufacturerRootCertificate"}),
+        Message("GetInstalledCertificateIds", {"certificateType": ["ManufacturerRootCertificate"]}),
+    ),
+    (
+        DeleteCertificate(HashData("SHA256", "ab" * 32, "cd" * 32, "0a1b")),
+        Message(
+            "DeleteCertificate",
+            {
+                "certificateHashData": {
+                    "hashAlgorithm": "SHA256",
+                    "issuerNameHash": "ab" * 32,
+                    "issuerKeyHash": "cd" * 32,
+                    "serialNumber": "0a1b",
+                }
+            },
+        ),
+        Message(
+            "DeleteCertificate",
+            {
+                "certificateHashData": {
+                    "hashAlgorithm": "SHA256",
+                    "issuerNameHash": "ab" * 32,
+                    "issuerKeyHash": "cd" * 32,
+                    "serialNumber": "0a1b",
+                }
+            },
+        ),
+    ),
+    (
+        RequestCsr("ChargingStationCertificate"),
+        Message("ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"}),
+        Message("TriggerMessage", {"requestedMessage": "SignChargingStationCertificate"}),
     ),
 ]
 

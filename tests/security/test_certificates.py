@@ -195,7 +195,7 @@ async def test_ca_private_keys_are_sealed_not_in_clear(volta, api) -> None:
     assert (await api.get("/api/v1/ca")).json() == r.json()
 
 
-async def test_station_rejecting_certificate_is_recorded(volta, api, caplog) -> None:
+async def test_station_rejecting_certificate_is_recorded(volta, api) -> None:
     """TC_A_14: the station answers CertificateSigned Rejected: the
     certificate is stored as Rejected and Volta records a security event."""
     async with booted(volta, "CS1", V201, {"CertificateSigned": {"status": "Rejected"}}) as st:
@@ -207,7 +207,15 @@ async def test_station_rejecting_certificate_is_recorded(volta, api, caplog) -> 
             return bool(rows) and rows[0]["status"] == "Rejected"
 
         assert await wait_until(rejected)
-    assert "CertificateSignedRejected" in caplog.text
+
+    async def recorded() -> bool:
+        found = await api.get(
+            "/api/v1/security-events",
+            params={"station_id": "CS1", "type": "CertificateSignedRejected"},
+        )
+        return len(found.json()) == 1
+
+    assert await wait_until(recorded)
 
 
 # -- expiry ------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import ssl
 import warnings
@@ -29,6 +28,8 @@ from websockets.exceptions import InvalidMessage, InvalidStatus
 from tests.conftest import TRANSPORTS, api_client
 from tests.helpers import basic_auth, register
 from tests.security.tls_pki import Authority, Issued, client_context
+from volta.app import Volta
+from volta.blocks.security import log as seclog
 from volta.gateway.tls import TLS12_CIPHERS
 
 PASSWORD = "station-password-1"
@@ -140,22 +141,13 @@ async def stored_profile(volta: Any, station_id: str) -> int | None:
         return r.json()["security_profile"]  # type: ignore[no-any-return]
 
 
-@pytest.fixture
-def security_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
-    """The security events recorded: blocks.security.log.record() logs each
-    one (the events helper stores them too)."""
-    caplog.set_level(logging.WARNING, logger="volta.blocks.security.log")
-    return caplog
-
-
-async def events_of(log: pytest.LogCaptureFixture, kind: str, station_id: str) -> list[str]:
-    """The security events of `kind` for `station_id` (recorded in the
-    background: waited for, up to 2.5 s)."""
+async def events_of(volta: Volta, kind: str, station_id: str) -> list[str]:
+    """The tech info of the stored security events of `kind` for
+    `station_id` (recorded in the background: waited for, up to 2.5 s)."""
     for _ in range(50):
-        messages = [r.getMessage() for r in log.records if r.name == "volta.blocks.security.log"]
-        hits = [m for m in messages if kind in m and f"station {station_id}:" in m]
-        if hits:
-            return hits
+        found = await seclog.list_events(volta.db, station_id=station_id, kind=kind)
+        if found:
+            return [e.tech_info or "" for e in found]
         await asyncio.sleep(0.05)
     return []
 
@@ -182,14 +174,14 @@ async def test_ecdsa_client_certificate(volta, pki, tmp_path):
     assert await stored_profile(volta, "CP2") == 3
 
 
-async def test_certificate_of_another_station_is_refused(volta, pki, tmp_path, security_log):
+async def test_certificate_of_another_station_is_refused(volta, pki, tmp_path):
     """A00.FR.410: the CN must be the station's identity: CP1's certificate
     does not open CP2 (401, as a wrong password), even with CP2's right
     password, and the refusal is a security event."""
     await register(volta, "CP2", password=PASSWORD)
     ctx = context(pki, tmp_path, "CP1")
     assert await refused_status(wss(volta, "CP2"), ctx, "CP2", password=PASSWORD) == 401
-    assert await events_of(security_log, "InvalidChargingStationCertificate", "CP2")
+    assert await events_of(volta, "InvalidChargingStationCertificate", "CP2")
     assert await stored_profile(volta, "CP2") is None
 
 
@@ -207,7 +199,7 @@ async def test_certificate_of_unknown_ca_fails_the_handshake(volta, pki, tmp_pat
 # -- never lowered ---------------------------------------------------------------
 
 
-async def test_downgrade_is_refused_and_recorded(volta, pki, tmp_path, security_log):
+async def test_downgrade_is_refused_and_recorded(volta, pki, tmp_path):
     """A05.FR.07: once a station connected with profile 3, a TLS connection
     with only its (right) password and a plain one are refused with the same
     401 as a wrong password, and each attempt is a security event."""
@@ -221,7 +213,7 @@ async def test_downgrade_is_refused_and_recorded(volta, pki, tmp_path, security_
     assert status == 401
     plain = f"ws://127.0.0.1:{volta.gateway.plain_port}/ocpp/CP1"
     assert await refused_status(plain, None, "CP1", password=PASSWORD) == 401
-    hits = await events_of(security_log, "SecurityProfileDowngradeAttempt", "CP1")
+    hits = await events_of(volta, "SecurityProfileDowngradeAttempt", "CP1")
     assert hits and "profile 2, station at 3" in " ".join(hits)
     # The certificate still opens it.
     async with open_station(wss(volta, "CP1"), context(pki, tmp_path, "CP1"), "CP1") as ws:
@@ -660,7 +652,7 @@ class TestOrganization:
 
     @pytest.mark.parametrize("transport", ["picows"])
     async def test_certificate_of_another_operator_is_refused(
-        self, volta, pki, tmp_path, security_log
+        self, volta, pki, tmp_path
     ):
         """1.6 whitepaper §2.4: the CSMS checks that the certificate is the
         operator's (its O); another operator's, even with the right CN and
@@ -673,7 +665,7 @@ class TestOrganization:
             tmp=tmp_path,
         )
         assert await refused_status(wss(volta, "CP1"), theirs, "CP1") == 401
-        hits = await events_of(security_log, "InvalidChargingStationCertificate", "CP1")
+        hits = await events_of(volta, "InvalidChargingStationCertificate", "CP1")
         assert hits and "Other CPO" in hits[0]
         async with open_station(wss(volta, "CP1"), ours, "CP1") as ws:
             assert (await boot(ws))["status"] == "Accepted"
