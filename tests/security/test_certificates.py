@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from cryptography import x509
@@ -24,6 +25,7 @@ from volta.housekeeping import leader_work
 from volta.store.models import CaCertificate, Event
 
 V201, V16 = "ocpp2.0.1", "ocpp1.6"
+PNC = "org.openchargealliance.iso15118pnc"
 
 
 async def _ca(api: Any, name: str = "csms") -> x509.Certificate:
@@ -403,17 +405,71 @@ async def test_v16_sign_install_get_delete_and_trigger(volta, api) -> None:
         kinds = [x["certificate_type"] for x in r.json()["installed"]]
         assert kinds == ["CSMSRootCertificate", "CSMSRootCertificate"]
 
+    issued = (await api.get("/api/v1/certificates", params={"station_id": "CP1"})).json()
+    assert len(issued) == 1
+
+
+def pnc_wrapped(message_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"vendorId": PNC, "messageId": message_id, "data": orjson.dumps(payload).decode()}
+
+
+async def test_v16_v2g_certificate_through_the_plug_and_charge_wrapping(volta, api) -> None:
+    """OCA "Using ISO 15118 Plug & Charge with OCPP 1.6" (§ SignCertificate /
+    CertificateSigned / TriggerMessage / InstallCertificate): a 1.6 station's
+    V2G certificate CSR comes in a DataTransfer, is checked and signed by the
+    ISO 15118 chain, and goes back as a wrapped CertificateSigned whose inner
+    answer is kept; a V2G renewal and the install of a V2G root are sent
+    wrapped too."""
+    inner_answers = {"CertificateSigned": {"status": "Accepted"}}
+
+    def data_transfer(p: dict[str, Any]) -> dict[str, Any]:
+        assert p["vendorId"] == PNC
+        inner = inner_answers.get(p["messageId"], {"status": "Accepted"})
+        return {"status": "Accepted", "data": orjson.dumps(inner).decode()}
+
+    async with booted(volta, "CP1", V16, {"DataTransfer": data_transfer}) as st:
+        r = await st.call("DataTransfer", pnc_wrapped("SignCertificate", {"csr": pki.csr("CP1")}))
+        assert r["status"] == "Accepted"
+        assert orjson.loads(r["data"]) == {"status": "Accepted"}
+        sent = await st.expect("DataTransfer")
+        assert sent["messageId"] == "CertificateSigned"
+        inner = orjson.loads(sent["data"])
+        assert inner["certificateType"] == "V2GCertificate"
+        chain = pki.load_chain(inner["certificateChain"])
+        pki.verify_chain(chain, await _ca(api, "v2g_root"))
+
+        async def accepted() -> bool:
+            rows = (await api.get("/api/v1/certificates", params={"station_id": "CP1"})).json()
+            return [(c["certificate_type"], c["status"]) for c in rows] == [
+                ("V2GCertificate", "Accepted")
+            ]
+
+        assert await wait_until(accepted)
+
+        # A bad V2G CSR (RSA) is refused inside the wrapping; nothing is sent.
+        bad = pki.csr("CP1", key=pki.rsa_key(2048))
+        r = await st.call("DataTransfer", pnc_wrapped("SignCertificate", {"csr": bad}))
+        assert orjson.loads(r["data"]) == {"status": "Rejected"}
+
         r = await api.post(
             "/api/v1/stations/CP1/certificates/renew", json={"certificate_type": "V2GCertificate"}
         )
-        assert r.status_code == 422
+        assert r.status_code == 200, r.text
+        sent = await st.expect("DataTransfer")
+        assert (sent["messageId"], orjson.loads(sent["data"])) == (
+            "TriggerMessage",
+            {"requestedMessage": "SignV2GCertificate"},
+        )
+        root, _ = pki.root("V2G Root")
         r = await api.post(
             "/api/v1/stations/CP1/certificates/install",
-            json={"certificate_type": "V2GRootCertificate", "certificate": pki.pem(root_b)},
+            json={"certificate_type": "V2GRootCertificate", "certificate": pki.pem(root)},
         )
-        assert r.status_code == 422
-    issued = (await api.get("/api/v1/certificates", params={"station_id": "CP1"})).json()
-    assert len(issued) == 1
+        assert r.status_code == 200, r.text
+        sent = await st.expect("DataTransfer")
+        assert sent["messageId"] == "InstallCertificate"
+        assert orjson.loads(sent["data"])["certificateType"] == "V2GRootCertificate"
+        assert st.received.empty()
 
 
 async def test_v16_bad_csr_rejected(volta, api) -> None:

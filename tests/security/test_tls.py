@@ -651,9 +651,7 @@ class TestOrganization:
         return {**files, "tls_client_organization": "Volta Test CPO", "tls_reload_interval": 0}
 
     @pytest.mark.parametrize("transport", ["picows"])
-    async def test_certificate_of_another_operator_is_refused(
-        self, volta, pki, tmp_path
-    ):
+    async def test_certificate_of_another_operator_is_refused(self, volta, pki, tmp_path):
         """1.6 whitepaper §2.4: the CSMS checks that the certificate is the
         operator's (its O); another operator's, even with the right CN and
         from a trusted CA, is refused 401 and recorded."""

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from volta.blocks.certificates.ca import SigningFailed, authority_for, chain_pem
 from volta.blocks.certificates.csr import CHARGING_STATION, V2G, CsrRefused, check_csr
 from volta.blocks.certificates.hashdata import HashData
+from volta.blocks.plug_and_charge.wrapping import unwrap_answer
 from volta.blocks.remote_control.service import CommandRecord, send
 from volta.blocks.security import log as security_log
 from volta.events import service as events
@@ -217,7 +218,7 @@ async def issue(
         CertificateSigned(text, certificate_type),
         offline_version=version,
     )
-    answer = (command.get("response") or {}).get("status")
+    answer = _status(command)
     status = answer if answer in ("Accepted", "Rejected") else "Failed"
     async with db.write(station_id) as conn:
         await conn.execute(
@@ -262,8 +263,18 @@ def _version(services: Services, station_id: str) -> Version:
     return version
 
 
+def _response(command: CommandRecord) -> dict[str, Any]:
+    """The station's answer; for a message sent to a 1.6 station in the Plug
+    & Charge DataTransfer wrapping (V2G certificates, ISO 15118 roots), the
+    2.0.1 answer inside it."""
+    response = command.get("response") or {}
+    if command["action"] == "DataTransfer":
+        response = unwrap_answer(response) or {}
+    return response
+
+
 def _status(command: CommandRecord) -> str | None:
-    status = (command.get("response") or {}).get("status")
+    status = _response(command).get("status")
     return str(status) if status is not None else None
 
 
@@ -311,7 +322,7 @@ async def refresh_installed(
         status = _status(command)
         if status not in ("Accepted", "NotFound"):
             continue
-        response = command.get("response") or {}
+        response = _response(command)
         rows = []
         if version == Version.V16:
             for h in response.get("certificateHashData") or []:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from volta.blocks.certificates import service
-from volta.blocks.certificates.csr import CHARGING_STATION
+from volta.blocks.certificates.csr import CHARGING_STATION, V2G
 from volta.blocks.certificates.service import (
     CertificateSigned,
     DeleteCertificate,
@@ -18,6 +18,7 @@ from volta.blocks.certificates.service import (
     InstallCertificate,
     RequestCsr,
 )
+from volta.blocks.plug_and_charge.wrapping import wrap
 from volta.ocpp.versions import Version
 from volta.outgoing import CannotSpell, Message, OutgoingTable
 from volta.services import CallContext, HandlerTable
@@ -59,6 +60,15 @@ def _use(certificate_type: str) -> str:
 
 @outgoing.builds(CertificateSigned)
 def certificate_signed_request(command: CertificateSigned) -> Message:
+    if command.certificate_type == V2G:
+        # The OCA's "ISO 15118 Plug & Charge with OCPP 1.6": the 2.0.1
+        # message in a DataTransfer.
+        return wrap(
+            Message(
+                "CertificateSigned",
+                {"certificateChain": command.certificate_chain, "certificateType": V2G},
+            )
+        )
     if command.certificate_type != CHARGING_STATION:
         raise CannotSpell(f"OCPP 1.6 has no {command.certificate_type}")
     return Message("CertificateSigned", {"certificateChain": command.certificate_chain})
@@ -66,6 +76,15 @@ def certificate_signed_request(command: CertificateSigned) -> Message:
 
 @outgoing.builds(InstallCertificate)
 def install_certificate(command: InstallCertificate) -> Message:
+    if command.certificate_type in ("V2GRootCertificate", "MORootCertificate"):
+        # ISO 15118 roots: the Plug & Charge whitepaper's InstallCertificate,
+        # in a DataTransfer.
+        return wrap(
+            Message(
+                "InstallCertificate",
+                {"certificateType": command.certificate_type, "certificate": command.certificate},
+            )
+        )
     return Message(
         "InstallCertificate",
         {"certificateType": _use(command.certificate_type), "certificate": command.certificate},
@@ -88,6 +107,9 @@ def delete_certificate(command: DeleteCertificate) -> Message:
 
 @outgoing.builds(RequestCsr)
 def request_csr(command: RequestCsr) -> Message:
+    if command.certificate_type == V2G:
+        # The Plug & Charge whitepaper's TriggerMessage, in a DataTransfer.
+        return wrap(Message("TriggerMessage", {"requestedMessage": "SignV2GCertificate"}))
     if command.certificate_type != CHARGING_STATION:
         raise CannotSpell(f"OCPP 1.6 cannot ask for a {command.certificate_type} CSR")
     return Message("ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"})

@@ -14,13 +14,14 @@ from typing import Any
 
 import orjson
 
+from volta.blocks.certificates import service as certificates
+from volta.blocks.certificates.csr import V2G
 from volta.blocks.plug_and_charge import service
+from volta.blocks.plug_and_charge.wrapping import OUTGOING, VENDOR_ID, unwrap_answer, wrap
 from volta.ocpp.errors import OcppError
 from volta.ocpp.versions import Version
-from volta.outgoing import Message, OutgoingTable
+from volta.outgoing import OutgoingTable
 from volta.services import CallContext, HandlerTable
-
-VENDOR_ID = "org.openchargealliance.iso15118pnc"
 
 handlers = HandlerTable()
 outgoing = OutgoingTable()
@@ -40,25 +41,27 @@ async def _ev_certificate(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]
     return await service.ev_certificate(ctx.services, ctx.station_id, p)
 
 
+async def _sign_certificate(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    """The station's V2G certificate CSR (the whitepaper's SignCertificate:
+    its charge point certificate goes through 1.6's own SignCertificate),
+    checked by the certificates block; signed after the answer
+    (`sign_after_answer`)."""
+    if p.get("certificateType", V2G) != V2G:
+        return {"status": "Rejected"}
+    accepted = await certificates.receive_csr(ctx.services, ctx.station_id, p["csr"], V2G)
+    return {"status": "Accepted" if accepted else "Rejected"}
+
+
 # What a 1.6 station may send wrapped (the whitepaper's station-to-CSMS
-# messages). SignCertificate belongs to the certificates block's CA: the
-# integrator adds it here (`INCOMING["SignCertificate"] = ...`).
+# messages).
 INCOMING: dict[str, Incoming] = {
     "Authorize": _authorize,
     "GetCertificateStatus": _certificate_status,
     "Get15118EVCertificate": _ev_certificate,
+    "SignCertificate": _sign_certificate,
 }
 
-# What Volta may send wrapped (the whitepaper's CSMS-to-station messages).
-OUTGOING = frozenset(
-    {
-        "CertificateSigned",
-        "DeleteCertificate",
-        "GetInstalledCertificateIds",
-        "InstallCertificate",
-        "TriggerMessage",
-    }
-)
+__all__ = ["INCOMING", "OUTGOING", "VENDOR_ID", "data_transfer", "unwrap_answer", "wrap"]
 
 
 async def data_transfer(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -79,28 +82,17 @@ async def data_transfer(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     return {"status": "Accepted", "data": orjson.dumps(answer).decode()}
 
 
-def wrap(message: Message) -> Message:
-    """A 2.0.1 Plug & Charge CALL (CertificateSigned, InstallCertificate, ...)
-    as the DataTransfer a 1.6 station gets; its answer's `data` is the 2.0.1
-    response in JSON (`unwrap_answer`)."""
-    if message.action not in OUTGOING:
-        raise ValueError(f"{message.action} is not sent wrapped to 1.6 stations")
-    return Message(
-        "DataTransfer",
-        {
-            "vendorId": VENDOR_ID,
-            "messageId": message.action,
-            "data": orjson.dumps(message.payload).decode(),
-        },
-    )
-
-
-def unwrap_answer(answer: dict[str, Any]) -> dict[str, Any] | None:
-    """The 2.0.1 response inside a DataTransfer.conf, None if it has none."""
-    if answer.get("status") != "Accepted":
-        return None
-    try:
-        inner = orjson.loads(answer.get("data") or "")
-    except orjson.JSONDecodeError:
-        return None
-    return inner if isinstance(inner, dict) else None
+@handlers.after(Version.V16, "DataTransfer")
+async def sign_after_answer(
+    ctx: CallContext, request: dict[str, Any], response: dict[str, Any]
+) -> None:
+    """A wrapped SignCertificate answered Accepted: the CA signs it and the
+    chain goes back as a wrapped CertificateSigned (the certificates block
+    spells it so for a 1.6 station)."""
+    if request.get("vendorId") != VENDOR_ID or request.get("messageId") != "SignCertificate":
+        return
+    answer = unwrap_answer(response)
+    if answer is None or answer.get("status") != "Accepted":
+        return
+    inner = orjson.loads(request["data"])
+    await certificates.issue(ctx.services, ctx.station_id, Version.V16, inner["csr"], V2G)
