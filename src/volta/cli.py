@@ -550,9 +550,11 @@ def _rotate_password(args: argparse.Namespace) -> int:
     return 0
 
 
-def _server_api(args: argparse.Namespace, method: str, path: str) -> Any:
-    """Call the running server's HTTP API (--api-url, --token); CliError on a
-    refusal, with the API's `detail`."""
+def _server_api(
+    args: argparse.Namespace, method: str, path: str, payload: dict[str, Any] | None = None
+) -> Any:
+    """Call the running server's HTTP API (--api-url, --token), with a JSON
+    body if given; CliError on a refusal, with the API's `detail`."""
     import json
     import urllib.error
     import urllib.request
@@ -563,11 +565,15 @@ def _server_api(args: argparse.Namespace, method: str, path: str) -> Any:
     token = args.token or settings.api_token
     if not token:
         raise CliError("an API token is needed: --token or VOLTA_API_TOKEN")
-    request = urllib.request.Request(
-        base + path, method=method, headers={"Authorization": f"Bearer {token}"}
-    )
+    headers = {"Authorization": f"Bearer {token}"}
+    data = None
+    if payload is not None:
+        data = json.dumps(payload).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        # Commands wait for the station's answer (call_timeout and more).
+        with urllib.request.urlopen(request, timeout=120) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         try:
@@ -659,7 +665,7 @@ def cmd_certificates(args: argparse.Namespace) -> int | None:
     station = urllib.parse.quote(args.station, safe="")
     path = f"/api/v1/stations/{station}/certificates"
     if args.action == "installed":
-        body = _api_request(args, "POST", f"{path}/refresh", None)
+        body = _server_api(args, "POST", f"{path}/refresh", None)
         for row in body["installed"]:
             print(
                 f"{row['certificate_type']:<28} {row['hash_algorithm']:<7} "
@@ -670,14 +676,14 @@ def cmd_certificates(args: argparse.Namespace) -> int | None:
             print("none reported")
         return 0
     if args.action == "install":
-        body = _api_request(
+        body = _server_api(
             args,
             "POST",
             f"{path}/install",
             {"certificate_type": args.type, "certificate": Path(args.file).read_text()},
         )
     elif args.action == "delete":
-        body = _api_request(
+        body = _server_api(
             args,
             "POST",
             f"{path}/delete",
@@ -689,43 +695,9 @@ def cmd_certificates(args: argparse.Namespace) -> int | None:
             },
         )
     else:  # renew
-        body = _api_request(args, "POST", f"{path}/renew", {"certificate_type": args.type})
+        body = _server_api(args, "POST", f"{path}/renew", {"certificate_type": args.type})
     print(f"station {args.station} answered {body['status'] or body['command']['status']}")
     return 0 if body["status"] == "Accepted" else 1
-
-
-def _api_request(
-    args: argparse.Namespace, method: str, path: str, payload: dict[str, Any] | None
-) -> dict[str, Any]:
-    """One call to the running server's API; a 4xx/5xx is a CliError with its detail."""
-    import json
-    import urllib.error
-    import urllib.request
-
-    settings = _settings(args)
-    host = settings.host if settings.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
-    base = (args.api_url or f"http://{host}:{settings.api_port}").rstrip("/")
-    token = args.token or settings.api_token
-    if not token:
-        raise CliError("an API token is needed: --token or VOLTA_API_TOKEN")
-    data = json.dumps(payload).encode() if payload is not None else None
-    request = urllib.request.Request(
-        base + path,
-        data=data,
-        method=method,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return dict(json.loads(response.read()))
-    except urllib.error.HTTPError as exc:
-        try:
-            detail = json.loads(exc.read()).get("detail", exc.reason)
-        except ValueError:
-            detail = exc.reason
-        raise CliError(f"{exc.code}: {detail}") from None
-    except urllib.error.URLError as exc:
-        raise CliError(f"cannot reach Volta at {base}: {exc.reason}") from None
 
 
 def cmd_api_token(args: argparse.Namespace) -> int | None:

@@ -15,13 +15,16 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.conftest import api_client, make_settings
 from tests.helpers import wait_until
 from tests.security import pki
 from tests.security.conftest import booted
+from volta.app import Volta
 from volta.blocks.certificates import service
 from volta.blocks.certificates.csr import CsrRefused, check_csr
 from volta.blocks.certificates.hashdata import hash_data
 from volta.housekeeping import leader_work
+from volta.secretbox import SecretKeyError
 from volta.store.models import CaCertificate, Event
 
 V201, V16 = "ocpp2.0.1", "ocpp1.6"
@@ -519,3 +522,24 @@ class TestLostSecretKey:
         async with volta.db.read() as conn:
             pems = {r.name: r.certificate_pem for r in await conn.execute(sa.select(CaCertificate))}
         assert pems == {c["name"]: c["certificate"] for c in before}
+
+
+async def test_a_key_that_does_not_open_the_ca_stops_the_start(volta, api, database) -> None:
+    """The CA keys are secrets like the webhooks' (docs/security.md,
+    "Webhooks": Volta will not start when its key does not open what the
+    database holds): a node started with another key refuses to start,
+    even with no webhook, instead of failing at the first CSR."""
+    assert (await api.get("/api/v1/ca")).status_code == 200  # the CA is made
+    await volta.stop()
+    try:
+        other = Volta(
+            make_settings(database, secret_key="another-secret-key-of-32-characters-or-more"),
+            db_schema=database.schema,
+        )
+        with pytest.raises(SecretKeyError, match="does not open a secret stored in the database"):
+            await other.start()
+        await other.stop()
+    finally:
+        await volta.start()  # the fixture stops it
+    async with api_client(volta) as again:  # the right key opens it again
+        assert (await again.get("/api/v1/ca")).status_code == 200

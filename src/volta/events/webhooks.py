@@ -51,7 +51,7 @@ from volta.events.service import TYPES, message
 from volta.events.targets import GuardedTransport, TargetPolicy, TargetRefused, check_at_creation
 from volta.secretbox import KEY_FILE, SecretBox, SecretKeyError, is_sealed, load_key
 from volta.store.db import Database
-from volta.store.models import Event, Webhook, WebhookDelivery, utcnow
+from volta.store.models import CaCertificate, Event, Webhook, WebhookDelivery, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -145,11 +145,17 @@ async def prepare_secrets(db: Database, settings: Settings, *, need: bool = Fals
     policy(settings)  # a bad webhook_allowed_networks stops the start here
     async with db.read() as conn:
         rows = (await conn.execute(sa.select(Webhook.id, Webhook.secret))).all()
-    if not rows and not need:
+        # The certificate authorities' keys are sealed with the same key.
+        ca_keys = (
+            await conn.execute(sa.select(CaCertificate.name, CaCertificate.sealed_key))
+        ).all()
+    if not rows and not ca_keys and not need:
         return
     sealed = [r for r in rows if is_sealed(r.secret)]
     path = key_file(settings, db)
-    box, created = load_key(settings.secret_key, path, create=not sealed)
+    box, created = load_key(settings.secret_key, path, create=not sealed and not ca_keys)
+    for ca in ca_keys:
+        box.open(ca.sealed_key, ca_key_purpose(ca.name))
     if created:
         log.warning(
             "created the secret key file %s: it seals the webhook secrets in the database; "
@@ -169,6 +175,12 @@ async def prepare_secrets(db: Database, settings: Settings, *, need: bool = Fals
                 )
         log.warning("sealed %d webhook secrets that were kept in clear", len(clear))
     _boxes[db] = box
+
+
+def ca_key_purpose(name: str) -> str:
+    """What a certificate authority's sealed key is bound to (AES-GCM
+    associated data; volta.blocks.certificates.ca seals them)."""
+    return f"ca key {name}"
 
 
 async def secret_box(db: Database, settings: Settings) -> SecretBox:

@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from volta.blocks.certificates.csr import CHARGING_STATION, V2G
 from volta.config import Settings
-from volta.events.webhooks import key_file, secret_box
+from volta.events.webhooks import ca_key_purpose, key_file, secret_box
 from volta.secretbox import load_key
 from volta.store.db import Database
 from volta.store.models import CaCertificate, utcnow
@@ -58,7 +58,7 @@ _BACKDATE = dt.timedelta(minutes=5)
 
 def _purpose(name: str) -> str:
     """What a sealed CA key is bound to (AES-GCM associated data)."""
-    return f"ca key {name}"
+    return ca_key_purpose(name)
 
 
 class SigningFailed(Exception):
