@@ -34,7 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.security.pki import CsmsPki  # noqa: E402
+from tests.security.tls_pki import CsmsPki  # noqa: E402
 
 from volta.app import Volta  # noqa: E402
 from volta.blocks.provisioning import service as provisioning  # noqa: E402
