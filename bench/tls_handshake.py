@@ -167,7 +167,11 @@ async def serve_and_measure(count: int, concurrency: int) -> dict[str, Any]:
             )
             proc.start()
             loop = asyncio.get_running_loop()
-            results: dict[str, Any] = await loop.run_in_executor(None, queue.get)
+            # Bounded: a client that died (an import error in the spawned
+            # process) must not leave the bench waiting for ever.
+            results: dict[str, Any] = await loop.run_in_executor(
+                None, lambda: queue.get(timeout=120 + count)
+            )
             await loop.run_in_executor(None, proc.join)
         finally:
             await volta.stop()
