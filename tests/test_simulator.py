@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from websockets.exceptions import InvalidStatus
 
 from tests.helpers import add_token, connect, register, wait_until
 from volta.app import Volta
@@ -867,3 +868,32 @@ async def test_a_station_away_when_the_run_ends_comes_back_to_end_its_session(vo
     (tx,) = await transactions(api, station.id)
     tx = (await api.get(f"/api/v1/transactions/{tx['id']}")).json()
     assert tx["status"] == "Ended", tx
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_password_rotation_reaches_the_simulator(volta, api, version):
+    """A01 / 1.6 security whitepaper: the simulated station takes the new Basic
+    password Volta sends (SetVariables SecurityCtrlr.BasicAuthPassword,
+    ChangeConfiguration AuthorizationKey), connects again with it once idle,
+    and the rotation completes: what `make run` shows an operator."""
+    async with running(volta, quiet(volta, version)) as [station]:
+        sid = station.id
+        r = await api.post(f"/api/v1/stations/{sid}/password-rotation")
+        assert r.status_code == 200, r.text
+        assert r.json()["state"] == "pending"
+
+        async def rotated() -> bool:
+            got = await api.get(f"/api/v1/stations/{sid}/password-rotation")
+            return bool(got.json()["state"] == "rotated")
+
+        assert await wait_until(rotated, 10)
+        assert station.password != PASSWORD
+        assert await wait_until(
+            lambda: station.stats.connects == 2 and station.accepted.is_set(), 5
+        )
+        assert sid in volta.router.online()
+    # The old password no longer opens the station.
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(volta, sid, station.version.value, PASSWORD):
+            pass
+    assert refused.value.response.status_code == 401

@@ -147,6 +147,10 @@ class SimulatedStation:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reconnect = asyncio.Event()
         self._boot_reason = "PowerUp"
+        # HTTP Basic password (security profile 1/2): the scenario's, until
+        # the CSMS gives a new one (2.0.1 SecurityCtrlr.BasicAuthPassword,
+        # 1.6 AuthorizationKey), which the next connection uses.
+        self.password = scenario.password
 
     # -- connection --------------------------------------------------------------
 
@@ -188,8 +192,8 @@ class SimulatedStation:
     async def _connected(self, stop: asyncio.Event) -> None:
         url = self.scenario.url.rstrip("/") + "/" + self.id
         headers = {}
-        if self.scenario.password:
-            secret = base64.b64encode(f"{self.id}:{self.scenario.password}".encode()).decode()
+        if self.password:
+            secret = base64.b64encode(f"{self.id}:{self.password}".encode()).decode()
             headers["Authorization"] = "Basic " + secret
         async with websockets.connect(
             url,
@@ -490,6 +494,23 @@ class SimulatedStation:
             ):
                 return c
         return None
+
+    def new_password(self, password: str) -> None:
+        """The CSMS set a new Basic password (A01, 1.6 security whitepaper):
+        the next connection uses it."""
+        self.password = password
+
+    def reconnect_when_idle(self) -> None:
+        """Connect again (with the new password) once no session runs: the
+        simulator ends its sessions when its connection drops. Called once
+        the answer is sent."""
+        self.spawn(self._reconnect_when_idle())
+
+    async def _reconnect_when_idle(self) -> None:
+        # Polled: sessions end on their own time, and this runs once.
+        while any(c.transaction_id is not None for c in self.connectors):  # noqa: ASYNC110
+            await asyncio.sleep(1.0)
+        self.reconnect("Unknown")
 
     def reconnect(self, boot_reason: str) -> None:
         """Drop the connection; come back and boot with `boot_reason`."""

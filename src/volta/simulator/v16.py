@@ -82,6 +82,17 @@ def get_configuration(st: SimulatedStation, p: Payload) -> Payload:
 @table.on("ChangeConfiguration")
 def change_configuration(st: SimulatedStation, p: Payload) -> Payload:
     key, value = p["key"], p["value"]
+    if key == "AuthorizationKey":
+        # 1.6 security whitepaper: the new Basic password, hex-encoded (16-20
+        # bytes); write-only, so never in the configuration.
+        try:
+            password = bytes.fromhex(value).decode()
+        except ValueError:
+            return {"status": "Rejected"}
+        if not 16 <= len(password) <= 20:
+            return {"status": "Rejected"}
+        st.new_password(password)
+        return {"status": "Accepted"}
     if key not in st.configuration:
         return {"status": "NotSupported"}
     if st.configuration[key][1]:
@@ -90,6 +101,12 @@ def change_configuration(st: SimulatedStation, p: Payload) -> Payload:
     if key == "HeartbeatInterval" and value.isdigit():
         st.heartbeat_interval = float(value)
     return {"status": "Accepted"}
+
+
+@table.after("ChangeConfiguration")
+async def reconnect_with_new_password(st: SimulatedStation, p: Payload, answer: Payload) -> None:
+    if p["key"] == "AuthorizationKey" and answer["status"] == "Accepted":
+        st.reconnect_when_idle()
 
 
 TRIGGERABLE = frozenset({"BootNotification", "Heartbeat", "StatusNotification", "MeterValues"})

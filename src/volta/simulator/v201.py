@@ -102,6 +102,14 @@ def _get_variable(st: SimulatedStation, item: Payload) -> Payload:
 def _set_variable(st: SimulatedStation, item: Payload) -> Payload:
     key = (item["component"]["name"], item["variable"]["name"])
     result: Payload = {"component": item["component"], "variable": item["variable"]}
+    if key == ("SecurityCtrlr", "BasicAuthPassword"):
+        # A01: the new Basic password (16-40 characters), write-only.
+        if 16 <= len(item["attributeValue"]) <= 40:
+            st.new_password(item["attributeValue"])
+            result["attributeStatus"] = "Accepted"
+        else:
+            result["attributeStatus"] = "Rejected"
+        return result
     unknown = _unknown(key)
     if unknown:
         result["attributeStatus"] = unknown
@@ -122,6 +130,14 @@ def get_variables(st: SimulatedStation, p: Payload) -> Payload:
 @table.on("SetVariables")
 def set_variables(st: SimulatedStation, p: Payload) -> Payload:
     return {"setVariableResult": [_set_variable(st, i) for i in p["setVariableData"]]}
+
+
+@table.after("SetVariables")
+async def reconnect_with_new_password(st: SimulatedStation, p: Payload, answer: Payload) -> None:
+    for item in answer["setVariableResult"]:
+        key = (item["component"]["name"], item["variable"]["name"])
+        if key == ("SecurityCtrlr", "BasicAuthPassword") and item["attributeStatus"] == "Accepted":
+            st.reconnect_when_idle()
 
 
 @table.on("GetBaseReport")
