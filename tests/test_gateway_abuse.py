@@ -59,7 +59,11 @@ async def test_a_flood_of_wrong_passwords_is_throttled(volta, frozen):
     good = await upgrade(port, "/ocpp/NEIGHBOUR", basic("NEIGHBOUR", PASSWORD), source="127.0.0.3")
     answers = await flood
     assert good.status == 101
-    assert good.elapsed < 2.0, good.elapsed
+    # Not queued behind 200 password hashes: the property is the count of
+    # checks below (at most 5); the time is bounded generously, because the
+    # whole suite shares two cores in CI (the latency of good stations under
+    # a flood of wrong passwords is bench/soak.py's to measure).
+    assert good.elapsed < 8.0, good.elapsed
     statuses = [a.status for a in answers]
     assert set(statuses) == {401, 429}
     assert statuses.count(401) <= 5

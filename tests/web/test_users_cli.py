@@ -82,7 +82,9 @@ async def test_demo_creates_an_admin_with_a_private_password_file(
     password = secret_file.read_text().strip()
     assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
     assert str(secret_file) in printed and password not in printed
-    async with httpx.AsyncClient(base_url=base_url(volta)) as client:
+    # A sign-in hashes the password (PBKDF2): more than httpx's 5 s default
+    # on a loaded CI machine.
+    async with httpx.AsyncClient(base_url=base_url(volta), timeout=30) as client:
         assert (await sign_in(client, "admin", password)).status_code == 303
         assert (await client.get("/tokens")).status_code == 200
 
