@@ -898,3 +898,26 @@ async def test_password_rotation_reaches_the_simulator(volta, api, version):
         async with connect(volta, sid, station.version.value, PASSWORD):
             pass
     assert refused.value.response.status_code == 401
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_a_busy_simulator_takes_its_new_password_between_sessions(volta, api, version):
+    """A station whose drivers keep coming (sessions without end) finishes the
+    session under way, lets no new driver start, and connects again with its
+    new password: the rotation completes even on a busy demo station."""
+    await add_token(volta, CARD)
+    sc = scenario(volta, protocol=version, sessions=0, session_seconds=(2.0, 2.5))
+    async with running(volta, sc) as [station]:
+        sid = station.id
+        assert await wait_until(lambda: bool(station.open_sessions()), 15)
+        r = await api.post(f"/api/v1/stations/{sid}/password-rotation")
+        assert r.status_code == 200, r.text
+
+        async def rotated() -> bool:
+            got = await api.get(f"/api/v1/stations/{sid}/password-rotation")
+            return bool(got.json()["state"] == "rotated")
+
+        assert await wait_until(rotated, 20)
+        # The session under way ended as the driver meant it to, not cut short.
+        first = min(await transactions(api, sid), key=lambda t: t["id"])
+        assert first["stop_reason"] not in (None, "Reboot")

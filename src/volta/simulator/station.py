@@ -151,6 +151,9 @@ class SimulatedStation:
         # the CSMS gives a new one (2.0.1 SecurityCtrlr.BasicAuthPassword,
         # 1.6 AuthorizationKey), which the next connection uses.
         self.password = scenario.password
+        # Set while the station waits to be idle to connect again (a new
+        # password): no new driver starts meanwhile.
+        self.reconnect_pending = False
 
     # -- connection --------------------------------------------------------------
 
@@ -301,6 +304,7 @@ class SimulatedStation:
 
     async def _life(self) -> None:
         await self.boot(self._boot_reason)
+        self.reconnect_pending = False
         self._boot_reason = "PowerUp"
         for connector in self.connectors:
             if connector.transaction_id is not None:
@@ -359,6 +363,10 @@ class SimulatedStation:
             if remote is not None:
                 token, remote_start_id = remote
                 await self._charge(connector, token, remote=True, remote_start_id=remote_start_id)
+                continue
+            if self.reconnect_pending:
+                # Waiting to be idle to connect again: no new driver comes.
+                await wait_set(self.stopping, 1.0)
                 continue
             if connector.reserved_for is not None:
                 # The driver who reserved this connector is the one who comes.
@@ -504,6 +512,7 @@ class SimulatedStation:
         """Connect again (with the new password) once no session runs: the
         simulator ends its sessions when its connection drops. Called once
         the answer is sent."""
+        self.reconnect_pending = True
         self.spawn(self._reconnect_when_idle())
 
     async def _reconnect_when_idle(self) -> None:
