@@ -280,8 +280,12 @@ class RawStation:
         return False
 
 
-async def wait_until(predicate: Any, timeout: float = 3.0, interval: float = 0.02) -> bool:
-    """Poll `predicate` (sync or async) until true or `timeout`; returns the last value."""
+async def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> bool:
+    """Poll `predicate` (sync or async) until true or `timeout`; returns the last value.
+
+    The default is for what must happen, and returns as soon as it has: generous,
+    because CI runs three workers beside PostgreSQL on two shared cores. A wait
+    for what must *not* happen gives its own short timeout."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         value = predicate()

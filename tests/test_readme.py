@@ -123,7 +123,7 @@ async def test_readme_charger_example_stays_connected_for_a_remote_start_and_exi
         assert code == 0, err
         assert "Task exception was never retrieved" not in err
         assert "Traceback" not in err, err
-        assert await wait_until(lambda: "CP-001" not in volta.router.online(), 5)
+        assert await wait_until(lambda: "CP-001" not in volta.router.online(), 15)
     finally:
         if proc.returncode is None:
             proc.kill()

@@ -49,7 +49,7 @@ async def simulated(volta: Any, version: str, **overrides: Any) -> AsyncIterator
     stop = asyncio.Event()
     fleet = asyncio.create_task(run_fleet(stations, stop))
     try:
-        assert await wait_until(lambda: all(s.accepted.is_set() for s in stations), 5)
+        assert await wait_until(lambda: all(s.accepted.is_set() for s in stations), 15)
         yield stations[0]
     finally:
         stop.set()
