@@ -2,7 +2,9 @@
 named in GetInstalledCertificateIds and DeleteCertificate: the hash of its
 issuer's distinguished name (DER), the hash of its issuer's public key (the
 key bits, without the algorithm identifier, as in OCSP, RFC 6960 §4.1.1) and
-its serial number in hex."""
+its serial number in hex. The same hashes name a certificate in an OCSP
+request (plug_and_charge.ocsp builds its CertID from `digest` and
+`key_bits`)."""
 
 from __future__ import annotations
 
@@ -11,14 +13,14 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+# OCPP's HashAlgorithmEnumType.
+HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "SHA256": hashes.SHA256,
     "SHA384": hashes.SHA384,
     "SHA512": hashes.SHA512,
 }
-HASH_ALGORITHMS = tuple(_HASHES)
+HASH_ALGORITHMS = tuple(HASHES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,21 +56,34 @@ def _serial(text: str) -> str:
     return text.lower().lstrip("0") or "0"
 
 
-def _digest(algorithm: str, data: bytes) -> str:
-    h = hashes.Hash(_HASHES[algorithm]())
+def digest(algorithm: str, data: bytes) -> bytes:
+    h = hashes.Hash(HASHES[algorithm]())
     h.update(data)
-    return h.finalize().hex()
+    return h.finalize()
 
 
-def key_bits(certificate: x509.Certificate) -> bytes:
-    key = certificate.public_key()
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return key.public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-        )
-    if isinstance(key, rsa.RSAPublicKey):
-        return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
-    raise ValueError(f"unsupported key type {type(key).__name__}")
+def key_bits(cert: x509.Certificate) -> bytes:
+    """The subjectPublicKey BIT STRING's bytes (what issuerKeyHash hashes,
+    RFC 6960 §4.1.1), read from the SubjectPublicKeyInfo's DER: for any key
+    type (for EC the uncompressed point, for RSA the PKCS#1 key)."""
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    _, body = _tlv(spki, 0)  # SEQUENCE
+    end_alg, _ = _tlv(spki, body)  # AlgorithmIdentifier
+    _, bits = _tlv(spki, end_alg)  # BIT STRING
+    return spki[bits + 1 :]  # after the unused-bits byte
+
+
+def _tlv(der: bytes, at: int) -> tuple[int, int]:
+    """(end of the element at `at`, start of its contents)."""
+    length = der[at + 1]
+    start = at + 2
+    if length & 0x80:
+        n = length & 0x7F
+        length = int.from_bytes(der[start : start + n], "big")
+        start += n
+    return start + length, start
 
 
 def hash_data(
@@ -78,7 +93,7 @@ def hash_data(
     issuer = issuer or certificate
     return HashData(
         algorithm,
-        _digest(algorithm, certificate.issuer.public_bytes()),
-        _digest(algorithm, key_bits(issuer)),
+        digest(algorithm, certificate.issuer.public_bytes()).hex(),
+        digest(algorithm, key_bits(issuer)).hex(),
         format(certificate.serial_number, "x"),
     )

@@ -29,11 +29,12 @@ from urllib.parse import urlsplit
 import httpx
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from volta.blocks.certificates.hashdata import HASHES, digest, key_bits
 from volta.config import Settings
 from volta.events.targets import GuardedTransport, TargetPolicy, TargetRefused
 
@@ -44,11 +45,6 @@ log = logging.getLogger(__name__)
 MAX_RESPONSE_BYTES = 64 * 1024
 # Clock skew tolerated on a response's thisUpdate.
 SKEW = dt.timedelta(minutes=5)
-HASHES: dict[str, type[hashes.HashAlgorithm]] = {
-    "SHA256": hashes.SHA256,
-    "SHA384": hashes.SHA384,
-    "SHA512": hashes.SHA512,
-}
 
 
 class CertStatus(enum.StrEnum):
@@ -92,8 +88,8 @@ class CertId:
         """The id of `cert` (issued by `issuer`), hashed with SHA-256."""
         return cls(
             "SHA256",
-            _digest("SHA256", issuer.subject.public_bytes()),
-            _digest("SHA256", key_bits(issuer)),
+            digest("SHA256", issuer.subject.public_bytes()),
+            digest("SHA256", key_bits(issuer)),
             cert.serial_number,
             url,
         )
@@ -120,35 +116,6 @@ def _hash_bytes(text: str, size: int) -> bytes:
     if len(raw) != size:
         raise ValueError("a hash does not have its algorithm's length")
     return raw
-
-
-def _digest(algorithm: str, data: bytes) -> bytes:
-    h = hashes.Hash(HASHES[algorithm]())
-    h.update(data)
-    return h.finalize()
-
-
-def key_bits(cert: x509.Certificate) -> bytes:
-    """The subjectPublicKey BIT STRING's bytes (what issuerKeyHash hashes,
-    RFC 6960 §4.1.1), read from the SubjectPublicKeyInfo's DER."""
-    spki = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    _, body = _tlv(spki, 0)  # SEQUENCE
-    end_alg, _ = _tlv(spki, body)  # AlgorithmIdentifier
-    _, bits = _tlv(spki, end_alg)  # BIT STRING
-    return spki[bits + 1 :]  # after the unused-bits byte
-
-
-def _tlv(der: bytes, at: int) -> tuple[int, int]:
-    """(end of the element at `at`, start of its contents)."""
-    length = der[at + 1]
-    start = at + 2
-    if length & 0x80:
-        n = length & 0x7F
-        length = int.from_bytes(der[start : start + n], "big")
-        start += n
-    return start + length, start
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,9 +340,8 @@ def _signed_by_issuer(
         (
             c
             for c in candidates
-            if _digest(cert_id.hash_algorithm, key_bits(c)) == cert_id.issuer_key_hash
-            and _digest(cert_id.hash_algorithm, c.subject.public_bytes())
-            == cert_id.issuer_name_hash
+            if digest(cert_id.hash_algorithm, key_bits(c)) == cert_id.issuer_key_hash
+            and digest(cert_id.hash_algorithm, c.subject.public_bytes()) == cert_id.issuer_name_hash
         ),
         None,
     )
