@@ -630,7 +630,7 @@ async def test_api_status_check_and_cache(volta, api, pki):
 def test_16_wrapping_of_outgoing_messages():
     """What the certificates block sends a 1.6 station (CertificateSigned,
     InstallCertificate, ...) goes in DataTransfer as the whitepaper says."""
-    from volta.blocks.plug_and_charge.v16 import unwrap_answer, wrap
+    from volta.blocks.plug_and_charge.wrapping import unwrap_answer, wrap
     from volta.outgoing import Message
 
     sent = wrap(

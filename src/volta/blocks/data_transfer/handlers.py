@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from volta.blocks.plug_and_charge import v16 as pnc16
+from volta.blocks.plug_and_charge.wrapping import VENDOR_ID as PNC_VENDOR_ID
 from volta.ocpp.versions import Version
 from volta.services import CallContext, HandlerTable
 
@@ -23,7 +24,7 @@ Vendor = Callable[[CallContext, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 # (version, vendorId) -> the extension's handler.
 VENDORS: dict[tuple[Version, str], Vendor] = {
-    (Version.V16, pnc16.VENDOR_ID): pnc16.data_transfer,
+    (Version.V16, PNC_VENDOR_ID): pnc16.data_transfer,
 }
 
 

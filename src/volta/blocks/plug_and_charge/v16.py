@@ -17,7 +17,7 @@ import orjson
 from volta.blocks.certificates import service as certificates
 from volta.blocks.certificates.csr import V2G
 from volta.blocks.plug_and_charge import service
-from volta.blocks.plug_and_charge.wrapping import OUTGOING, VENDOR_ID, unwrap_answer, wrap
+from volta.blocks.plug_and_charge.wrapping import VENDOR_ID, unwrap_answer
 from volta.ocpp.errors import OcppError
 from volta.ocpp.versions import Version
 from volta.outgoing import OutgoingTable
@@ -60,8 +60,6 @@ INCOMING: dict[str, Incoming] = {
     "Get15118EVCertificate": _ev_certificate,
     "SignCertificate": _sign_certificate,
 }
-
-__all__ = ["INCOMING", "OUTGOING", "VENDOR_ID", "data_transfer", "unwrap_answer", "wrap"]
 
 
 async def data_transfer(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
