@@ -147,7 +147,7 @@ class Settings:
     # `volta serve --workers N`: N processes on one host sharing the OCPP and
     # API ports (SO_REUSEPORT), each a node; needs nats_url and PostgreSQL.
     workers: int = 1
-    # --- issue 14: TLS and security profiles (helper tls) ---
+    # --- TLS and security profiles (docs/security.md) ---
     # A second server certificate and key, ECDSA beside the RSA one of
     # tls_cert / tls_key (OpenSSL picks by the suites the client offers).
     tls_cert_ecdsa: str = ""
@@ -168,10 +168,7 @@ class Settings:
     # Beside a TLS ocpp_port: a plain port for security profile 1 stations
     # (-1: none, 0: any free port).
     ocpp_plain_port: int = -1
-    # --- issue 14: passwords and security events (helper events) ---
-    #
-    #
-    #
+    # --- station passwords and the security event log ---
     # Rotate every station's HTTP Basic password after this many days
     # (SetVariables SecurityCtrlr.BasicAuthPassword / ChangeConfiguration
     # AuthorizationKey; the leader's housekeeping); 0: only when asked.
@@ -185,10 +182,7 @@ class Settings:
     security_events_per_minute: float = 30.0
     # Days the security event log is kept (pruned like the frames); 0: for ever.
     retention_security_events_days: float = 365.0
-    # --- issue 14: certificates and the CA (helper certs) ---
-    #
-    #
-    #
+    # --- certificates and the certificate authority ---
     # Who signs stations' CSRs (SignCertificate): "builtin" (Volta's own CA,
     # its keys sealed in the database) or "est" (an external CA over RFC 7030
     # EST simpleenroll, e.g. EJBCA or step-ca; V2G CSRs still go to the built-in
@@ -214,7 +208,7 @@ class Settings:
     ca_est_client_cert: str = ""
     ca_est_client_key: str = ""
     ca_est_v2g_url: str = ""
-    # --- issue 14: Plug & Charge (helper pnc) ---
+    # --- Plug & Charge ---
     # V2G and MO root certificates that contract certificate chains must end
     # in (central validation, C07.FR.06): a PEM file or a directory of them.
     pnc_trust_roots: str = ""

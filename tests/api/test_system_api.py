@@ -64,7 +64,7 @@ API_V1 = {
     "/api/v1/sites/{site_id}/limit": {"put"},
     "/api/v1/sites/{site_id}/meter": {"post"},
     "/api/v1/stations/{station_id}/evses/{evse_id}/priority": {"put"},
-    # certificates (issue 14, helper certs)
+    # certificates
     "/api/v1/ca": {"get"},
     "/api/v1/certificates": {"get"},
     "/api/v1/certificates/{certificate_id}": {"get"},

@@ -253,7 +253,7 @@ class TestTls:
             assert ws.transport.get_extra_info("ssl_object").version() == "TLSv1.2"
 
 
-# -- A01: password rotation (helper events) ---------------------------------------------
+# -- A01: password rotation -------------------------------------------------------------
 
 PASSWORD_CHARS = set(string.ascii_letters + string.digits + "*-_=:+|@.")
 

@@ -72,6 +72,10 @@ class Station(Base):
     # when none does: its node answers for it (volta.cluster), and only that
     # connection's close records the station offline.
     connection_id: Mapped[str | None] = mapped_column(sa.String(64))
+    # The OCPP security profile (1, 2 or 3) the station connects with, never
+    # lowered by a connection (blocks/security/profiles.py); null: not known
+    # yet (set by its first connection).
+    security_profile: Mapped[int | None] = mapped_column(sa.SmallInteger)
 
 
 class Connector(Base):
@@ -651,23 +655,7 @@ class EvseAllocation(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-# -- security profiles (0012) ----------------------------------------------
-#
-#
-#
-# stations.security_profile: the OCPP security profile (1, 2 or 3) the
-# station connects with, never lowered by a connection (blocks/security/
-# profiles.py); null: not known yet (set by its first connection). Added to
-# the Station class here so that this migration's change stays in its section.
-Station.security_profile = mapped_column(  # type: ignore[attr-defined]
-    "security_profile", sa.SmallInteger, nullable=True
-)
-
-
 # -- security events and passwords (0013) ----------------------------------
-#
-#
-#
 
 
 class SecurityEvent(Base):
@@ -722,9 +710,6 @@ class StationPassword(Base):
 
 
 # -- certificates (0014) ---------------------------------------------------
-#
-#
-#
 
 
 class CaCertificate(Base):
@@ -817,9 +802,6 @@ class InstalledCertificate(Base):
 
 
 # -- Plug & Charge (0015) --------------------------------------------------
-#
-#
-#
 
 
 # Core tables, for statements built once and run on hot paths.
