@@ -34,7 +34,7 @@ from volta import housekeeping
 from volta.app import Volta
 from volta.blocks.local_list import service as local_lists
 from volta.blocks.smart_charging.engine import engine_of
-from volta.store.models import Event, Reservation, Webhook, utcnow
+from volta.store.models import Event, EvseAllocation, Reservation, Webhook, utcnow
 
 FAST = {
     "webhook_allow_private_targets": True,
@@ -277,6 +277,23 @@ async def test_a_site_on_two_nodes_is_allocated_by_the_leader(nodes):
             )
             assert await wait_until(lambda: on_leader.tx_limit == 24.0, timeout=2)
             assert not engine_of(follower.services).last
+
+            # The station has its 24 A profile before Volta has stored its
+            # answer: the leader stops once the confirmation is in the
+            # database (under load it came after the stop in one CI run).
+            async def confirmed() -> bool:
+                async with follower.db.read() as conn:
+                    row = (
+                        await conn.execute(
+                            sa.select(EvseAllocation.limit_a, EvseAllocation.status).where(
+                                EvseAllocation.station_id == "SITE-L",
+                                EvseAllocation.evse_id == 1,
+                            )
+                        )
+                    ).first()
+                return row is not None and (row.limit_a, row.status) == (24.0, "Accepted")
+
+            assert await wait_until(confirmed)
 
             # The leader stops (its station, still charging, leaves with it).
             # The follower leads, recomputes from the database, and allocates
