@@ -25,10 +25,21 @@ from volta.blocks.authorization import v16 as authorization_v16
 from volta.blocks.authorization import v201 as authorization_v201
 from volta.blocks.certificates import v16 as certificates_v16
 from volta.blocks.certificates import v201 as certificates_v201
+from volta.blocks.charger_profiles import v16 as charger_profiles_v16
+from volta.blocks.charger_profiles import v201 as charger_profiles_v201
+from volta.blocks.customer_information import v201 as customer_information_v201
 from volta.blocks.data_transfer import handlers as data_transfer
+from volta.blocks.device_model import v16 as device_model_v16
+from volta.blocks.device_model import v201 as device_model_v201
+from volta.blocks.diagnostics import v16 as diagnostics_v16
+from volta.blocks.diagnostics import v201 as diagnostics_v201
+from volta.blocks.display_messages import v201 as display_messages_v201
+from volta.blocks.firmware import v16 as firmware_v16
+from volta.blocks.firmware import v201 as firmware_v201
 from volta.blocks.local_list import service as local_list
 from volta.blocks.local_list import v16 as local_list_v16
 from volta.blocks.local_list import v201 as local_list_v201
+from volta.blocks.monitoring import v201 as monitoring_v201
 from volta.blocks.plug_and_charge import v16 as plug_and_charge_v16
 from volta.blocks.plug_and_charge import v201 as plug_and_charge_v201
 from volta.blocks.provisioning import v16 as provisioning_v16
@@ -98,6 +109,18 @@ def handler_table() -> HandlerTable:
         certificates_v201.handlers,
         plug_and_charge_v16.handlers,
         plug_and_charge_v201.handlers,
+        # Device management (issue 15)
+        charger_profiles_v16.handlers,
+        charger_profiles_v201.handlers,
+        customer_information_v201.handlers,
+        device_model_v16.handlers,
+        device_model_v201.handlers,
+        diagnostics_v16.handlers,
+        diagnostics_v201.handlers,
+        display_messages_v201.handlers,
+        firmware_v16.handlers,
+        firmware_v201.handlers,
+        monitoring_v201.handlers,
     )
 
 
@@ -124,6 +147,10 @@ def outgoing_tables() -> dict[Version, OutgoingTable]:
             security_v16.outgoing,
             certificates_v16.outgoing,
             plug_and_charge_v16.outgoing,
+            charger_profiles_v16.outgoing,
+            device_model_v16.outgoing,
+            diagnostics_v16.outgoing,
+            firmware_v16.outgoing,
         ),
         Version.V201: OutgoingTable.combine(
             remote_control_v201.outgoing,
@@ -133,6 +160,13 @@ def outgoing_tables() -> dict[Version, OutgoingTable]:
             security_v201.outgoing,
             certificates_v201.outgoing,
             plug_and_charge_v201.outgoing,
+            charger_profiles_v201.outgoing,
+            customer_information_v201.outgoing,
+            device_model_v201.outgoing,
+            diagnostics_v201.outgoing,
+            display_messages_v201.outgoing,
+            firmware_v201.outgoing,
+            monitoring_v201.outgoing,
         ),
     }
 
@@ -266,6 +300,10 @@ class Volta:
                 self._api_task.result()  # re-raise why it could not start
                 raise RuntimeError("the HTTP API could not start")
             await asyncio.sleep(0.01)
+        host = self.settings.host
+        if host in ("0.0.0.0", "::", ""):
+            host = socket.getfqdn()
+        self.services.files_url = f"http://{host}:{self.api_port}"
         log.info(
             "Volta listening: OCPP %s://%s:%d/<station-id>, API http://%s:%d (database %s)",
             "wss" if self.settings.tls else "ws",

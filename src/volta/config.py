@@ -224,6 +224,20 @@ class Settings:
     # HTTP endpoint the EXI request is forwarded to; empty: none (Failed).
     pnc_provider_url: str = ""
     pnc_provider_timeout: float = 10.0
+    # --- Device management: files (docs/device-management.md, "Files") ---
+    # Where stored files live on local disk (empty: "volta-files" beside the
+    # SQLite database, else in the working directory).
+    files_dir: str = ""
+    # The base URL stations download from and upload to (http(s)://host:port
+    # of the API port as stations reach it); empty: this host's name and the
+    # API port over plain HTTP.
+    files_public_url: str = ""
+    # How long a per-request download or upload URL stays valid (seconds).
+    files_link_seconds: int = 3600
+    # --- Device management: firmware ---
+    # --- Device management: device model ---
+    # --- Device management: monitoring ---
+    # --- Device management: display messages, customers, charger profiles, availability ---
 
     @property
     def tls(self) -> bool:

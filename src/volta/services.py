@@ -144,6 +144,9 @@ class Services:
     # Load the OCPP port's changed TLS files now (the gateway's; app.py sets
     # it): True when something changed. This node only.
     reload_tls: Callable[[], bool] | None = None
+    # The base URL stations reach the file service at when `files_public_url`
+    # is not set: this host and the API port it bound (app.py sets it).
+    files_url: str = ""
     # One lock per station for work that reads, sends and records in turn.
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     # The subset of `tasks` spawned with owed=True.

@@ -280,6 +280,9 @@ V201: dict[str, list[Case]] = {
         ),
         Case("TC_K_70_CSMS", "Set Charging Profile - Multiple Profiles"),
     ],
+    "L. Firmware Management": [
+        # part: firmware
+    ],
     "M. ISO 15118 Certificate Management": [
         Case("TC_M_01_CSMS", "Install CA certificate - CSMSRootCertificate"),
         Case("TC_M_02_CSMS", "Install CA certificate - ManufacturerRootCertificate"),
@@ -291,6 +294,14 @@ V201: dict[str, list[Case]] = {
         ),
         Case("TC_M_20_CSMS", "Delete a certificate from a Charging Station - Success"),
         Case("TC_M_21_CSMS", "Delete a certificate from a Charging Station - Failed"),
+    ],
+    "N. Diagnostics": [
+        # part: files (N01 logs)
+        # part: monitoring (N02-N08)
+        # part: display (N09-N10 customer information)
+    ],
+    "O. DisplayMessage": [
+        # part: display
     ],
     "P. DataTransfer": [
         Case(

@@ -20,11 +20,20 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from volta import __version__, metrics
 from volta.api import (
+    availability,
     certificates,
+    charger_profiles,
     charging_profiles,
+    customer_information,
+    device_model,
+    diagnostics,
+    display_messages,
     events,
+    files,
+    firmware,
     id_tokens,
     local_lists,
+    monitoring,
     nodes,
     plug_and_charge,
     reservations,
@@ -187,11 +196,24 @@ def create_api(services: Services) -> FastAPI:
         security,
         certificates,
         plug_and_charge,
+        # Device management (issue 15)
+        files,
+        firmware,
+        diagnostics,
+        device_model,
+        monitoring,
+        display_messages,
+        customer_information,
+        charger_profiles,
+        availability,
     )
     for adapter in adapters:
         app.include_router(
             adapter.router, prefix="/api/v1", dependencies=auth, responses=ERROR_RESPONSES
         )
+
+    # Stations' downloads and uploads: no token, an expiring link instead.
+    app.include_router(files.transfers)
 
     async def check_token(authorization: str | None) -> str | None:
         return await token_problem(services, authorization)

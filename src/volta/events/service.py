@@ -57,6 +57,11 @@ EventType = Literal[
     "security.password_rotated",
     "certificate.signed",
     "certificate.expiring",
+    # Device management (docs/device-management.md).
+    # part: files
+    # part: firmware
+    # part: monitoring
+    # part: display
 ]
 TYPES: tuple[str, ...] = get_args(EventType)
 

@@ -43,6 +43,16 @@ class AnswerTable:
 
         return register
 
+    def include(self, *others: AnswerTable) -> None:
+        """Add the answers of other tables (the device-management modules'),
+        none of them for an action this table answers already."""
+        for other in others:
+            for action, fn in other.answers.items():
+                if action in self.answers:
+                    raise RuntimeError(f"two simulator answers for {action}")
+                self.answers[action] = fn
+            self.follow_ups.update(other.follow_ups)
+
 
 class Dialect(Protocol):
     """One OCPP version as a simulated station speaks it (a module: v16, v201)."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from volta import __version__
 from volta.ocpp.charging import from_v16, purpose_from_v16
 from volta.ocpp.times import format_timestamp
-from volta.simulator import commands, drawing
+from volta.simulator import commands, display, drawing, firmware, logs, monitoring
 from volta.simulator.dialect import AnswerTable, Payload
 from volta.simulator.ev import Car
 from volta.simulator.profiles import composite, wire_periods
@@ -169,11 +169,6 @@ def get_composite_schedule(st: SimulatedStation, p: Payload) -> Payload:
             "chargingSchedulePeriod": wire_periods(schedule, v201=False),
         },
     }
-
-
-@table.on("GetDiagnostics", "UpdateFirmware")
-def acknowledge(st: SimulatedStation, p: Payload) -> Payload:
-    return {}
 
 
 @table.on("DataTransfer")
@@ -341,3 +336,7 @@ async def stop(st: SimulatedStation, connector: Connector, car: Car | None, reas
 
 async def reservation_expired(st: SimulatedStation, reservation_id: int) -> None:
     """1.6 has no ReservationStatusUpdate: the connector's status says it."""
+
+
+# Device management (docs/device-management.md).
+table.include(firmware.v16, logs.v16, monitoring.v16, display.v16)

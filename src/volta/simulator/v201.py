@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from volta import __version__
 from volta.ocpp.charging import Profile, from_v201, to_v201
 from volta.ocpp.times import format_timestamp
-from volta.simulator import commands, drawing
+from volta.simulator import commands, display, drawing, firmware, logs, monitoring
 from volta.simulator.dialect import AnswerTable, Payload
 from volta.simulator.ev import Car
 from volta.simulator.profiles import composite, wire_periods
@@ -494,3 +494,7 @@ async def reservation_expired(st: SimulatedStation, reservation_id: int) -> None
         "ReservationStatusUpdate",
         {"reservationId": reservation_id, "reservationUpdateStatus": "Expired"},
     )
+
+
+# Device management (docs/device-management.md).
+table.include(firmware.v201, logs.v201, monitoring.v201, display.v201)

@@ -804,6 +804,63 @@ class InstalledCertificate(Base):
 # -- Plug & Charge (0015) --------------------------------------------------
 
 
+# -- files (0016) ------------------------------------------------------------
+
+
+class StoredFile(Base):
+    """A file in the file service: a firmware image an operator uploaded, or a
+    diagnostics or log file a station uploaded. The bytes are stored once per
+    content (blocks.files.storage, keyed by sha256); this row is one name for them."""
+
+    __tablename__ = "files"
+    __table_args__ = (sa.Index("ix_files_kind_created", "kind", "created_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    # firmware, diagnostics, log
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    name: Mapped[str] = mapped_column(sa.String(255))
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    content_type: Mapped[str] = mapped_column(sa.String(100), default="application/octet-stream")
+    # The station that uploaded it (diagnostics, log), or none.
+    station_id: Mapped[str | None] = mapped_column(sa.String(48))
+    # Signed firmware (1.6 security extension, 2.0.1 L01): the signing
+    # certificate (PEM) and the signature (base64) stations are sent.
+    signing_certificate: Mapped[str | None] = mapped_column(sa.Text)
+    signature: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class FileLink(Base):
+    """A per-request URL (/transfers/{token}): a station downloads a file
+    through it, or uploads one to it, until it expires."""
+
+    __tablename__ = "file_links"
+
+    token: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    # download, upload
+    direction: Mapped[str] = mapped_column(sa.String(8))
+    station_id: Mapped[str] = mapped_column(sa.String(48))
+    # download: the file sent; upload: the file received (once it arrived).
+    file_id: Mapped[str | None] = mapped_column(sa.String(36))
+    # upload: the kind of file expected (diagnostics, log).
+    kind: Mapped[str | None] = mapped_column(sa.String(16))
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# -- firmware (0017) -------------------------------------------------------
+
+
+# -- device model (0018) ---------------------------------------------------
+
+
+# -- monitoring (0019) -----------------------------------------------------
+
+
+# -- display messages, customer information, charger profiles, availability (0020)
+
+
 # Core tables, for statements built once and run on hot paths.
 STATIONS = cast(sa.Table, Station.__table__)
 CONNECTORS = cast(sa.Table, Connector.__table__)

@@ -765,15 +765,23 @@ def install(app: FastAPI, online_history: OnlineHistory) -> None:
         window=settings.sign_in_window,
         concurrent=settings.sign_in_concurrent,
     )
+    # They build on this module's helpers.
     from volta.web import (
-        security,  # it builds on this module's helpers
-        smart_charging,  # it builds on this module's helpers
+        availability,
+        device_model,
+        files,
+        firmware,
+        monitoring,
+        security,
+        smart_charging,
     )
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(router)
     app.include_router(smart_charging.router)
     app.include_router(security.router)
+    for pages in (files, firmware, device_model, monitoring, availability):
+        app.include_router(pages.router)
 
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, exc: SignInRequired) -> Response:

@@ -1,0 +1,21 @@
+"""Firmware updates in a simulated station: UpdateFirmware (1.6, 1.6 signed,
+2.0.1) downloaded over HTTP(S), the status notifications, the new version at the
+next boot."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from volta.simulator.dialect import AnswerTable, Payload
+
+if TYPE_CHECKING:
+    from volta.simulator.station import SimulatedStation
+
+# Answers of a 1.6 and of a 2.0.1 station (v16.py / v201.py include them).
+v16 = AnswerTable()
+v201 = AnswerTable()
+
+
+@v16.on("UpdateFirmware")
+def acknowledge(st: SimulatedStation, p: Payload) -> Payload:
+    return {}

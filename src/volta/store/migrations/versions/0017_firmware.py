@@ -1,0 +1,23 @@
+"""firmware: firmware updates and campaigns
+
+(Placeholder written before the work was split; its owner fills it in.)
+
+Revision ID: 0017
+Revises: 0016
+Create Date: 2026-12-07 01:00:00
+"""
+
+from __future__ import annotations
+
+revision = "0017"
+down_revision = "0016"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
