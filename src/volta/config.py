@@ -237,7 +237,8 @@ class Settings:
     # --- Device management: firmware ---
     # --- Device management: device model ---
     # --- Device management: monitoring ---
-    # --- Device management: display messages, customers, charger profiles, availability ---
+    # --- Device management: display messages, customer information ---
+    # --- Device management: charger profiles, availability ---
 
     @property
     def tls(self) -> bool:

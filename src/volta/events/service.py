@@ -62,6 +62,7 @@ EventType = Literal[
     # part: firmware
     # part: monitoring
     # part: display
+    # part: fleetops
 ]
 TYPES: tuple[str, ...] = get_args(EventType)
 

@@ -858,7 +858,10 @@ class FileLink(Base):
 # -- monitoring (0019) -----------------------------------------------------
 
 
-# -- display messages, customer information, charger profiles, availability (0020)
+# -- display messages, customer information (0020) ------------------------
+
+
+# -- charger profiles, availability (0021) ---------------------------------
 
 
 # Core tables, for statements built once and run on hot paths.

@@ -1,4 +1,5 @@
-"""The dashboard's availability page, display messages and customer information."""
+"""The dashboard's availability page and maintenance windows; the charger
+profile a station matched."""
 
 from __future__ import annotations
 

@@ -769,6 +769,7 @@ def install(app: FastAPI, online_history: OnlineHistory) -> None:
     from volta.web import (
         availability,
         device_model,
+        display_messages,
         files,
         firmware,
         monitoring,
@@ -780,7 +781,7 @@ def install(app: FastAPI, online_history: OnlineHistory) -> None:
     app.include_router(router)
     app.include_router(smart_charging.router)
     app.include_router(security.router)
-    for pages in (files, firmware, device_model, monitoring, availability):
+    for pages in (files, firmware, device_model, monitoring, display_messages, availability):
         app.include_router(pages.router)
 
     @app.exception_handler(SignInRequired)

@@ -1,4 +1,4 @@
-"""display messages, customer information, charger profiles, availability
+"""display messages and customer information
 
 (Placeholder written before the work was split; its owner fills it in.)
 
