@@ -126,7 +126,9 @@ async def test_retention_prunes_old_logs_and_expired_links_but_keeps_firmware(
     new_log = await files.store(services, one(b"new log"), kind="diagnostics", name="b.log")
     expired = await files.upload_url(services, station_id="CP1", kind="log", seconds=-5)
     live = await files.upload_url(services, station_id="CP1", kind="log")
-    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=services.settings.retention_files_days + 1)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(
+        days=services.settings.retention_files_days + 1
+    )
     async with services.db.write() as conn:
         for file_id in (old_log["id"], firmware["id"]):
             await conn.execute(

@@ -158,7 +158,7 @@ async def request_logs(
         if status == "AcceptedCanceled":
             # N01.FR.12: the station dropped its upload under way for this one.
             await _cancel_earlier(conn, station_id, request_id)
-        await _append(conn, request_id, status, command_id=record["id"], filename=filename)
+        await _answered(conn, request_id, status, record["id"], filename)
         if status in FINAL:
             await _emit_failed(conn, station_id, request_id, status)
     found = await get_request(services.db, request_id)
@@ -185,6 +185,30 @@ async def _append(conn: Conn, request_id: int, status: str, **values: Any) -> di
         .values(status=status, history=history, updated_at=now, **values)
     )
     return {**row, "status": status, "history": history, **values}
+
+
+async def _answered(
+    conn: Conn, request_id: int, status: str, command_id: str, filename: str | None
+) -> None:
+    """Record the station's answer. Its notifications may be here first (a
+    station notifies right after it answered, before Volta recorded the
+    answer): the answer then goes in its place in the history, after
+    Requested, and the latest status stays theirs."""
+    row = (
+        (await conn.execute(sa.select(LogRequest).where(LogRequest.id == request_id)))
+        .mappings()
+        .one()
+    )
+    if row["status"] == "Requested":
+        await _append(conn, request_id, status, command_id=command_id, filename=filename)
+        return
+    history = list(row["history"])
+    history.insert(1, _entry(status, utcnow()))
+    await conn.execute(
+        sa.update(LogRequest)
+        .where(LogRequest.id == request_id)
+        .values(history=history[-MAX_HISTORY:], command_id=command_id, filename=filename)
+    )
 
 
 async def _cancel_earlier(conn: Conn, station_id: str, request_id: int) -> None:
