@@ -258,6 +258,9 @@ async def notify(
         if request_id is not None:
             stmt = stmt.where(LogRequest.id == request_id)
         found = (await conn.execute(stmt.order_by(LogRequest.id.desc()).limit(1))).first()
+        if status == "AcceptedCanceled":
+            # The upload of this request was dropped for a later one (TC_N_36).
+            status = "Canceled"
         if found is None or status == "Idle" or found.status in FINAL - {UPLOADED}:
             return
         values: dict[str, Any] = {}
