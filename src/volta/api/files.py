@@ -7,16 +7,12 @@ makes (/transfers/{token}/{name}).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel
-from starlette.datastructures import UploadFile
 
 from volta.api.models import Offset
 from volta.blocks.diagnostics import service as diagnostics
@@ -28,10 +24,6 @@ router = APIRouter(tags=["files"])
 transfers = APIRouter(tags=["transfers"], include_in_schema=False)
 
 UPLOAD_PATH = "/files"
-# Signed firmware: the 2.0.1 FirmwareType / 1.6 security extension bounds.
-MAX_CERTIFICATE_CHARS = 5500
-MAX_SIGNATURE_CHARS = 800
-CHUNK = 256 * 1024
 
 
 class FileOut(BaseModel):
@@ -47,61 +39,12 @@ class FileOut(BaseModel):
     created_at: dt.datetime
 
 
-class UploadRefused(ValueError):
-    pass
-
-
-def check_signing(certificate: str | None, signature: str | None) -> None:
-    """Signed firmware's certificate (PEM) and signature (base64), both or neither."""
-    if bool(certificate) != bool(signature):
-        raise UploadRefused("signed firmware needs both signing_certificate and signature")
-    if certificate is None or signature is None:
-        return
-    if len(certificate) > MAX_CERTIFICATE_CHARS or "-----BEGIN CERTIFICATE-----" not in certificate:
-        raise UploadRefused(
-            f"signing_certificate must be a PEM certificate of at most {MAX_CERTIFICATE_CHARS} "
-            "characters"
-        )
-    try:
-        base64.b64decode(signature, validate=True)
-    except (binascii.Error, ValueError):
-        raise UploadRefused("signature must be base64") from None
-    if len(signature) > MAX_SIGNATURE_CHARS:
-        raise UploadRefused(f"signature must be at most {MAX_SIGNATURE_CHARS} characters")
-
-
-async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
-    while chunk := await upload.read(CHUNK):
-        yield chunk
-
-
 async def store_upload(request: Request, services: ServicesDep) -> dict[str, Any]:
-    """A multipart firmware upload (fields file, signing_certificate,
-    signature): the form parser spools the file to disk, never all in memory;
-    the Edge bounds the body by files_max_upload_bytes."""
+    """A multipart firmware upload: the form parser spools the file to disk,
+    never all in memory; the Edge bounds the body by files_max_upload_bytes."""
     form = await request.form(max_files=1, max_fields=4, max_part_size=16 * 1024)
     try:
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise UploadRefused("a multipart field `file` with the firmware image is required")
-        fields: dict[str, Any] = {}
-        for key in ("signing_certificate", "signature"):
-            value = form.get(key)
-            if isinstance(value, UploadFile):
-                raise UploadRefused(f"{key} must be a text field")
-            fields[key] = value.strip() if value else None
-        check_signing(fields["signing_certificate"], fields["signature"])
-        name = files.safe_name(upload.filename or "")
-        if not name:
-            raise UploadRefused("the file needs a name")
-        return await files.store(
-            services,
-            _chunks(upload),
-            kind="firmware",
-            name=name,
-            content_type=upload.content_type or "application/octet-stream",
-            **fields,
-        )
+        return await files.store_firmware_form(services, form)
     finally:
         await form.close()
 
@@ -114,7 +57,7 @@ async def upload_file(request: Request, services: ServicesDep) -> dict[str, Any]
     (nothing is kept), 422 for a missing file or a bad certificate/signature."""
     try:
         return await store_upload(request, services)
-    except UploadRefused as exc:
+    except files.UploadRefused as exc:
         raise HTTPException(422, str(exc)) from None
     except TooLarge as exc:
         raise HTTPException(413, str(exc)) from None

@@ -8,11 +8,13 @@ and the FTP endpoint (volta.ftp) use `resolve_link` and `receive`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import secrets
 import socket
 import uuid
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +34,10 @@ PRUNED_KINDS = ("diagnostics", "log")
 # An FTP upload link's login: the token's first characters are the user name,
 # the rest the password (the link is found by the whole token).
 FTP_USER_CHARS = 12
+# Signed firmware: the 2.0.1 FirmwareType / 1.6 security extension bounds.
+MAX_CERTIFICATE_CHARS = 5500
+MAX_SIGNATURE_CHARS = 800
+CHUNK = 256 * 1024
 
 _storages: dict[str, Storage] = {}
 
@@ -313,3 +319,61 @@ async def received_file(db: Database, url: str) -> dict[str, Any] | None:
             await conn.execute(sa.select(FileLink.file_id).where(FileLink.token == token))
         ).scalar()
     return await get_file(db, file_id) if file_id else None
+
+
+# -- firmware images an operator uploads (API, dashboard) ------------------------
+
+
+class UploadRefused(ValueError):
+    pass
+
+
+def check_signing(certificate: str | None, signature: str | None) -> None:
+    """Signed firmware's certificate (PEM) and signature (base64), both or neither."""
+    if bool(certificate) != bool(signature):
+        raise UploadRefused("signed firmware needs both signing_certificate and signature")
+    if certificate is None or signature is None:
+        return
+    if len(certificate) > MAX_CERTIFICATE_CHARS or "-----BEGIN CERTIFICATE-----" not in certificate:
+        raise UploadRefused(
+            f"signing_certificate must be a PEM certificate of at most {MAX_CERTIFICATE_CHARS} "
+            "characters"
+        )
+    try:
+        base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError):
+        raise UploadRefused("signature must be base64") from None
+    if len(signature) > MAX_SIGNATURE_CHARS:
+        raise UploadRefused(f"signature must be at most {MAX_SIGNATURE_CHARS} characters")
+
+
+async def _read_all(upload: Any) -> AsyncIterator[bytes]:
+    while chunk := await upload.read(CHUNK):
+        yield chunk
+
+
+async def store_firmware_form(services: Services, form: Mapping[str, Any]) -> dict[str, Any]:
+    """A posted multipart form (a parsed Starlette form: `file` an upload, the
+    signing_certificate and signature text fields) stored as a firmware image.
+    Raises UploadRefused, or TooLarge (nothing kept)."""
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str) or not hasattr(upload, "read"):
+        raise UploadRefused("a multipart field `file` with the firmware image is required")
+    fields: dict[str, Any] = {}
+    for key in ("signing_certificate", "signature"):
+        value = form.get(key)
+        if value is not None and not isinstance(value, str):
+            raise UploadRefused(f"{key} must be a text field")
+        fields[key] = value.strip() if value and value.strip() else None
+    check_signing(fields["signing_certificate"], fields["signature"])
+    name = safe_name(getattr(upload, "filename", None) or "")
+    if not name:
+        raise UploadRefused("the file needs a name")
+    return await store(
+        services,
+        _read_all(upload),
+        kind="firmware",
+        name=name,
+        content_type=getattr(upload, "content_type", None) or "application/octet-stream",
+        **fields,
+    )
