@@ -78,7 +78,7 @@ async def list_files(
 
 
 async def _found(services: ServicesDep, file_id: str) -> dict[str, Any]:
-    file = await files.get_file(services.db, file_id[:36])
+    file = await files.get_file(services.db, file_id)
     if file is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"file {file_id} not found")
     return file
@@ -102,7 +102,7 @@ async def download_file(file_id: str, services: ServicesDep) -> FileResponse:
 @router.delete("/files/{file_id}", status_code=204)
 async def delete_file(file_id: str, services: ServicesDep) -> Response:
     """Delete the file; its bytes go when no other file has the same content."""
-    if not await files.delete_file(services, file_id[:36]):
+    if not await files.delete_file(services, file_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"file {file_id} not found")
     return Response(status_code=204)
 

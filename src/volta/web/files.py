@@ -66,7 +66,7 @@ async def upload_firmware(request: Request, user: Admin, services: ServicesDep) 
 
 @router.get("/files/{file_id}/content")
 async def download(file_id: str, user: User, services: ServicesDep) -> FileResponse:
-    file = await files.get_file(services.db, file_id[:36])
+    file = await files.get_file(services.db, file_id)
     path = files.storage(services).path(file["sha256"]) if file else None
     if file is None or path is None:
         raise HTTPException(404, f"file {file_id} not found")
@@ -75,9 +75,9 @@ async def download(file_id: str, user: User, services: ServicesDep) -> FileRespo
 
 @router.delete("/files/{file_id}")
 async def delete(request: Request, file_id: str, user: Admin, services: ServicesDep) -> Any:
-    if not await files.delete_file(services, file_id[:36]):
+    if not await files.delete_file(services, file_id):
         return notice(request, f"file {file_id} not found", "bad", 404)
-    log.info("dashboard: %s deleted file %s", user["username"], file_id[:36])
+    log.info("dashboard: %s deleted file %s", user["username"], file_id)
     return HTMLResponse("")  # htmx removes the row
 
 
@@ -101,7 +101,7 @@ async def _station_logs(
         station=station,
         online=version is not None,
         v16=version is Version.V16,
-        ftp=bool(services.ftp_port),
+        ftp=bool(services.ftp_port or services.settings.files_ftp_port),
         requests=await diagnostics.list_requests(services.db, station_id=station_id, limit=5),
         **extra,
     )

@@ -111,6 +111,8 @@ def safe_name(name: str) -> str:
 
 
 async def get_file(db: Database, file_id: str) -> dict[str, Any] | None:
+    if len(file_id) > 36:  # ids are UUIDs: nothing longer exists
+        return None
     async with db.read() as conn:
         row = (
             (await conn.execute(sa.select(StoredFile).where(StoredFile.id == file_id)))
@@ -171,8 +173,11 @@ async def upload_url(
     to the FTP endpoint with a login of this link's own. `received_file(url)`
     tells which file arrived through it. Raises ValueError for "ftp" when
     the FTP endpoint is off."""
+    # The port bound here, else the configured one (with --workers only
+    # worker 1 listens; the others hand out its address).
+    ftp_port = services.ftp_port or services.settings.files_ftp_port
     if scheme == "ftp":
-        if not services.ftp_port:
+        if not ftp_port:
             raise ValueError("the FTP endpoint is off (set files_ftp_port)")
     elif scheme != "http":
         raise ValueError(f"unknown upload scheme {scheme!r} (http or ftp)")
@@ -182,7 +187,7 @@ async def upload_url(
         if ":" in host:
             host = f"[{host}]"
         user, password = token[:FTP_USER_CHARS], token[FTP_USER_CHARS:]
-        return f"ftp://{user}:{password}@{host}:{services.ftp_port}/"
+        return f"ftp://{user}:{password}@{host}:{ftp_port}/"
     return f"{public_url(services)}{TRANSFERS}/{token}/"
 
 
@@ -265,6 +270,8 @@ async def list_files(
 
 async def delete_file(services: Services, file_id: str) -> bool:
     """Remove the file's row; its bytes too when no other row names them."""
+    if len(file_id) > 36:
+        return False
     async with services.db.write() as conn:
         sha256 = (
             await conn.execute(
