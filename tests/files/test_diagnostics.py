@@ -15,6 +15,7 @@ import pytest
 
 from tests.helpers import register, wait_until
 from volta.app import Volta
+from volta.simulator import logs as simulator_logs
 from volta.simulator.fleet import build_fleet, run_fleet
 from volta.simulator.scenario import Scenario
 from volta.simulator.station import SimulatedStation
@@ -146,3 +147,13 @@ async def test_requests_that_cannot_be_made_are_refused(
     assert bad.status_code == 422
     assert (await api.get("/api/v1/log-requests/99999")).status_code == 404
     assert (await api.get("/api/v1/log-requests")).json() == []
+
+
+async def test_the_simulator_retries_then_gives_up_on_a_refused_upload(volta: Volta) -> None:
+    """What a simulated station does when its upload is refused (an expired
+    link): it tries `retries` more times, then reports the failure."""
+    url = f"http://127.0.0.1:{volta.api_port}/transfers/expired-or-unknown/"
+    ok = await simulator_logs._upload_with_retries(
+        url, "x.log", b"x", {"retries": 1, "retryInterval": 0}
+    )
+    assert ok is False
