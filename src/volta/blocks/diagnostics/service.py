@@ -115,6 +115,8 @@ async def request_logs(
             station_id=station_id,
             kind="diagnostics" if diagnostics else "log",
             scheme=scheme,
+            # The station's retries must still find the link open.
+            seconds=services.settings.files_link_seconds + (retries or 0) * (retry_interval or 0),
         )
     except ValueError as exc:
         raise RequestRefused(str(exc)) from None
