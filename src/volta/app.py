@@ -19,7 +19,7 @@ import sqlalchemy as sa
 import uvicorn
 from fastapi import FastAPI
 
-from volta import housekeeping
+from volta import ftp, housekeeping
 from volta.api.app import create_api
 from volta.blocks.authorization import v16 as authorization_v16
 from volta.blocks.authorization import v201 as authorization_v201
@@ -250,6 +250,7 @@ class Volta:
         self.online_history = OnlineHistory(self.router)
         self._api_server: _ApiServer | None = None
         self._api_task: asyncio.Task[None] | None = None
+        self._ftp: ftp.UploadServer | None = None
         self.generated_api_token: str | None = None
 
     async def start(self) -> None:
@@ -304,6 +305,13 @@ class Volta:
         if host in ("0.0.0.0", "::", ""):
             host = socket.getfqdn()
         self.services.files_url = f"http://{host}:{self.api_port}"
+        if self.settings.files_ftp_port and self.worker <= 1:
+            # One process binds it (FTP's data connections must reach the
+            # process that holds the login): the only worker, or worker 1.
+            self._ftp = await ftp.start(
+                self.services, self.settings.host, self.settings.files_ftp_port
+            )
+            self.services.ftp_port = self._ftp.address[1]
         log.info(
             "Volta listening: OCPP %s://%s:%d/<station-id>, API http://%s:%d (database %s)",
             "wss" if self.settings.tls else "ws",
@@ -422,6 +430,8 @@ class Volta:
         await self.gateway.stop()
         await self.services.drain(0.0 if self._hurried else DRAIN_GRACE)
         await self.frames.stop()
+        if self._ftp is not None:
+            await self._ftp.close()
         if self._api_server is not None:
             # An open event stream must not hold the stop for ever.
             if self._api_server.config.timeout_graceful_shutdown is None:

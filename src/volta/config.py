@@ -234,6 +234,15 @@ class Settings:
     files_public_url: str = ""
     # How long a per-request download or upload URL stays valid (seconds).
     files_link_seconds: int = 3600
+    # The largest file accepted: a firmware image uploaded through the API or
+    # the dashboard, a diagnostics or log file a station uploads (bytes).
+    files_max_upload_bytes: int = 512 * 1024 * 1024
+    # Days diagnostics and log files are kept (0: for ever); firmware images
+    # are kept until deleted.
+    retention_files_days: float = 90.0
+    # The FTP endpoint for chargers that upload only over FTP (0: off); one
+    # login per upload request, expiring with its link.
+    files_ftp_port: int = 0
     # --- Device management: firmware ---
     # --- Device management: device model ---
     # --- Device management: monitoring ---

@@ -18,6 +18,7 @@ import asyncio
 import logging
 
 from volta.blocks.certificates import service as certificates
+from volta.blocks.files import service as files
 from volta.blocks.local_list import service as local_lists
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.remote_control import sessions
@@ -47,7 +48,10 @@ async def leader_work(services: Services) -> dict[str, int]:
     # Scheduled password rotation (password_rotation_days); the CALLs go
     # through the router to the node holding each station.
     rotations = await passwords.rotate_due(services)
+    # Diagnostics and log files past retention_files_days, expired file links.
+    pruned = await files.prune(services)
     return {
+        **pruned,
         "reservations_expired": expired,
         "remote_starts_timed_out": timed_out,
         "limit_stops": stops,

@@ -147,6 +147,9 @@ class Services:
     # The base URL stations reach the file service at when `files_public_url`
     # is not set: this host and the API port it bound (app.py sets it).
     files_url: str = ""
+    # The port the file service's FTP endpoint listens on (app.py sets it when
+    # files_ftp_port is set); 0: no FTP endpoint.
+    ftp_port: int = 0
     # One lock per station for work that reads, sends and records in turn.
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     # The subset of `tasks` spawned with owed=True.

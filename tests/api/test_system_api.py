@@ -74,6 +74,14 @@ API_V1 = {
     "/api/v1/stations/{station_id}/certificates/install": {"post"},
     "/api/v1/stations/{station_id}/certificates/delete": {"post"},
     "/api/v1/stations/{station_id}/certificates/renew": {"post"},
+    # files, diagnostics and logs
+    "/api/v1/files": {"get", "post"},
+    "/api/v1/files/{file_id}": {"get", "delete"},
+    "/api/v1/files/{file_id}/content": {"get"},
+    "/api/v1/stations/{station_id}/diagnostics": {"post"},
+    "/api/v1/stations/{station_id}/logs": {"post"},
+    "/api/v1/log-requests": {"get"},
+    "/api/v1/log-requests/{request_id}": {"get"},
 }
 
 

@@ -18,6 +18,7 @@ from volta.blocks.certificates.service import (
     InstallCertificate,
     RequestCsr,
 )
+from volta.blocks.diagnostics.service import GetDiagnostics, GetLog
 from volta.blocks.local_list.service import GetLocalListVersion, ListEntry, SendLocalList
 from volta.blocks.remote_control.service import (
     ChangeAvailability,
@@ -292,6 +293,34 @@ CASES: list[tuple[object, Message, Message]] = [
         Message("ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"}),
         Message("TriggerMessage", {"requestedMessage": "SignChargingStationCertificate"}),
     ),
+    # Logs: 2.0.1 N01 and the 1.6 security extension's GetLog, in the same words.
+    (
+        GetLog("SecurityLog", 12, "https://csms.example/transfers/t/", retries=2, oldest=EXPIRES),
+        Message(
+            "GetLog",
+            {
+                "log": {
+                    "remoteLocation": "https://csms.example/transfers/t/",
+                    "oldestTimestamp": "2026-12-24T18:00:00.000Z",
+                },
+                "logType": "SecurityLog",
+                "requestId": 12,
+                "retries": 2,
+            },
+        ),
+        Message(
+            "GetLog",
+            {
+                "log": {
+                    "remoteLocation": "https://csms.example/transfers/t/",
+                    "oldestTimestamp": "2026-12-24T18:00:00.000Z",
+                },
+                "logType": "SecurityLog",
+                "requestId": 12,
+                "retries": 2,
+            },
+        ),
+    ),
 ]
 
 
@@ -317,11 +346,26 @@ def test_list_entries_carry_the_verdict(version):
 def test_both_versions_build_every_command_and_offer_their_own_choices():
     assert set(TABLES[V16].builders) == set(TABLES[V201].builders)
     # GetChargingProfiles is 2.0.1 only (K09): 1.6 refuses to spell it.
-    assert {type(c) for c, _, _ in CASES} | {Reset, GetChargingProfiles} == set(
+    # GetDiagnostics is 1.6 only: 2.0.1 asks for a DiagnosticsLog (GetLog).
+    assert {type(c) for c, _, _ in CASES} | {Reset, GetChargingProfiles, GetDiagnostics} == set(
         TABLES[V201].builders
     )
     with pytest.raises(CannotSpell):
         TABLES[V16].build(GetChargingProfiles(1))
+    with pytest.raises(CannotSpell):
+        TABLES[V201].build(GetDiagnostics("ftp://x/"))
+    diagnostics = TABLES[V16].build(GetDiagnostics("ftp://x/", 3, 60, EXPIRES, EXPIRES))
+    assert diagnostics == Message(
+        "GetDiagnostics",
+        {
+            "location": "ftp://x/",
+            "retries": 3,
+            "retryInterval": 60,
+            "startTime": "2026-12-24T18:00:00.000Z",
+            "stopTime": "2026-12-24T18:00:00.000Z",
+        },
+    )
+    registry().validate(V16, diagnostics.action, diagnostics.payload)
     assert TABLES[V16].choices[Reset] == ("Soft", "Hard")
     assert TABLES[V201].choices[Reset] == ("Immediate", "OnIdle")
     assert "TransactionEvent" in TABLES[V201].choices[TriggerMessage]

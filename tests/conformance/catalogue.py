@@ -297,6 +297,9 @@ V201: dict[str, list[Case]] = {
     ],
     "N. Diagnostics": [
         # part: files (N01 logs)
+        Case("TC_N_34_CSMS", "Retrieve Log Information - Rejected"),
+        Case("TC_N_35_CSMS", "Retrieve Log Information - Security Log - Success"),
+        Case("TC_N_36_CSMS", "Retrieve Log Information - Second Request"),
         # part: monitoring (N02-N08)
         # part: display (N09-N10 customer information)
     ],
@@ -349,6 +352,7 @@ V16: dict[str, list[Case]] = {
         Case("TC_044_2_CSMS", "Firmware Update - Download Failed"),
         Case("TC_044_3_CSMS", "Firmware Update - Installation Failed"),
         Case("TC_045_1_CSMS", "Get Diagnostics"),
+        Case("TC_045_2_CSMS", "Get Diagnostics - Upload Failed"),
     ],
     "Remote Trigger": [
         Case("TC_054_CSMS", "Trigger Message"),

@@ -338,16 +338,6 @@ async def test_TC_044_3_CSMS(cp, op16, answers):
     assert await cp.call("FirmwareStatusNotification", {"status": "InstallationFailed"}) == {}
 
 
-async def test_TC_045_1_CSMS(cp, op16, answers):
-    """GetDiagnostics to the operator's location; Uploading, Uploaded answered."""
-    answers["GetDiagnostics"] = {"fileName": "diag.log"}
-    cmd = op16.send("GetDiagnostics", {"location": "ftp://diag.example.com/"})
-    assert (await cp.expect("GetDiagnostics"))["location"] == "ftp://diag.example.com/"
-    assert (await cmd)["response"] == {"fileName": "diag.log"}
-    for s in ("Uploading", "Uploaded"):
-        assert await cp.call("DiagnosticsStatusNotification", {"status": s}) == {}
-
-
 # -- Remote Trigger ------------------------------------------------------------------
 
 TRIGGERED = [

@@ -50,3 +50,26 @@ def test_frames() -> None:
     # A frame of a secret action that cannot be read is not kept at all.
     assert redact_call("SetVariables", '[2,"m3","SetVariables",{"x":') == REDACTED
     assert redact_call("Heartbeat", "[2]") == "[2]"
+
+
+def test_upload_links_are_kept_without_their_credentials():
+    """GetDiagnostics / GetLog carry Volta's per-request upload link: its
+    token and an FTP login's password are credentials until they expire."""
+    ftp = {"location": "ftp://abc:s3cret-pass@csms.example:2121/", "retries": 1}
+    assert redact_payload("GetDiagnostics", ftp) == {
+        "location": "ftp://abc:********@csms.example:2121/",
+        "retries": 1,
+    }
+    http = {
+        "logType": "SecurityLog",
+        "requestId": 3,
+        "log": {"remoteLocation": "https://csms.example/transfers/tok-123/"},
+    }
+    hidden = redact_payload("GetLog", http)
+    assert hidden["log"] == {"remoteLocation": "https://csms.example/transfers/********/"}
+    assert http["log"]["remoteLocation"].endswith("/tok-123/")  # the sent one unchanged
+    frame = orjson.dumps([2, "m1", "GetLog", http]).decode()
+    assert "tok-123" not in redact_call("GetLog", frame)
+    # Somebody else's location holds no Volta credential: kept as it is.
+    other = {"location": "ftp://diag.example.com/"}
+    assert redact_payload("GetDiagnostics", other) is other

@@ -44,7 +44,7 @@ from volta.api import (
     tariffs,
     transactions,
 )
-from volta.api.edge import AUTHENTICATED, Edge
+from volta.api.edge import API_PREFIX, AUTHENTICATED, Edge
 from volta.api.models import ERROR_RESPONSES
 from volta.http import ServicesDep, control_character_paths, get_services
 from volta.security import hash_api_token
@@ -219,6 +219,11 @@ def create_api(services: Services) -> FastAPI:
         return await token_problem(services, authorization)
 
     app.add_middleware(
-        Edge, max_body_bytes=services.settings.max_body_bytes, check_token=check_token
+        Edge,
+        max_body_bytes=services.settings.max_body_bytes,
+        check_token=check_token,
+        # Firmware uploads (API, dashboard) and stations' uploads: their own bound.
+        upload_bytes=services.settings.files_max_upload_bytes,
+        upload_paths=frozenset({API_PREFIX + files.UPLOAD_PATH, files.UPLOAD_PATH}),
     )
     return app

@@ -6,7 +6,9 @@ A pure ASGI middleware (nothing is buffered before it decides), in this order:
 2. A path or query string with a control character: 422.
 3. A body over `max_body_bytes`: 413 at once when Content-Length says so;
    a streamed (chunked) body is counted as it arrives and reading stops at
-   the limit.
+   the limit. File uploads (`upload_paths`: a station's PUT/POST to
+   /transfers/..., a firmware image POSTed to the API or the dashboard) are
+   bounded by `upload_bytes` instead; their routes stream them to disk.
 
 The answers are the API's JSON error shape (`{"detail": ...}`, and `errors`
 for a 422) with `Connection: close` where the body is left unread.
@@ -90,11 +92,35 @@ def bad_characters(scope: Scope) -> dict[str, Any] | None:
     return {"detail": detail, "errors": errors}
 
 
+TRANSFERS_PREFIX = "/transfers/"
+# A multipart upload's framing and small fields on top of the file itself.
+MULTIPART_SLACK = 1024 * 1024
+
+
 class Edge:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, check_token: TokenCheck) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        check_token: TokenCheck,
+        upload_bytes: int = 0,
+        upload_paths: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.check_token = check_token
+        self.upload_bytes = upload_bytes
+        self.upload_paths = upload_paths
+
+    def _limit(self, scope: Scope, path: str) -> int:
+        if not self.upload_bytes or scope.get("method") not in ("PUT", "POST"):
+            return self.max_body_bytes
+        if path.startswith(TRANSFERS_PREFIX):
+            return max(self.upload_bytes, self.max_body_bytes)
+        if path in self.upload_paths:
+            return max(self.upload_bytes + MULTIPART_SLACK, self.max_body_bytes)
+        return self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -113,7 +139,7 @@ class Edge:
         if invalid is not None:
             await _answer(send, 422, invalid, close)
             return
-        limit = self.max_body_bytes
+        limit = self._limit(scope, path)
         length = _header(scope, b"content-length")
         if length is not None and length.strip().isdigit() and int(length) > limit:
             await _answer(send, 413, {"detail": f"request body larger than {limit} bytes"}, close)

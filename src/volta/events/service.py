@@ -59,6 +59,8 @@ EventType = Literal[
     "certificate.expiring",
     # Device management (docs/device-management.md).
     # part: files
+    "log.uploaded",
+    "log.failed",
     # part: firmware
     # part: monitoring
     # part: display

@@ -6,6 +6,10 @@ ChangeConfiguration of AuthorizationKey (security whitepaper, A01). The wire
 needs the value; the frame log, the commands table and the server log must
 never hold it. `redact_payload()` gives the payload with the value replaced
 by REDACTED, `redact_call()` the same for a serialised CALL frame.
+
+Likewise the upload location of GetDiagnostics and GetLog: Volta's per-request
+link is a credential (the /transfers/ token, an FTP login's password) until
+it expires; what is kept shows the URL with it replaced.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 import orjson
 
 REDACTED = "********"
-SECRET_ACTIONS = frozenset({"SetVariables", "ChangeConfiguration"})
+SECRET_ACTIONS = frozenset({"SetVariables", "ChangeConfiguration", "GetDiagnostics", "GetLog"})
 # 1.6 configuration keys whose value is a secret (write-only by the whitepaper).
 SECRET_KEYS_V16 = frozenset({"AuthorizationKey"})
 # 2.0.1 (component, variable) pairs whose value is a secret.
@@ -28,6 +32,15 @@ def redact_payload(action: str, payload: dict[str, Any]) -> dict[str, Any]:
     if action == "ChangeConfiguration":
         if payload.get("key") in SECRET_KEYS_V16 and "value" in payload:
             return {**payload, "value": REDACTED}
+        return payload
+    if action == "GetDiagnostics" and isinstance(payload.get("location"), str):
+        hidden = redact_url(payload["location"])
+        return payload if hidden == payload["location"] else {**payload, "location": hidden}
+    if action == "GetLog" and isinstance(payload.get("log"), dict):
+        log = payload["log"]
+        location = log.get("remoteLocation")
+        if isinstance(location, str) and redact_url(location) != location:
+            return {**payload, "log": {**log, "remoteLocation": redact_url(location)}}
         return payload
     if action == "SetVariables":
         data = payload.get("setVariableData")
@@ -43,6 +56,26 @@ def redact_payload(action: str, payload: dict[str, Any]) -> dict[str, Any]:
                 out.append(item)
         return {**payload, "setVariableData": out} if changed else payload
     return payload
+
+
+TRANSFERS = "/transfers/"
+
+
+def redact_url(url: str) -> str:
+    """`url` without the password of its user info and without the token of
+    a /transfers/<token>/ path (Volta's per-request links)."""
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        authority, slash, path = rest.partition("/")
+        user, at, host = authority.rpartition("@")
+        if at and ":" in user:
+            authority = f"{user.split(':', 1)[0]}:{REDACTED}@{host}"
+        url = f"{scheme}://{authority}{slash}{path}"
+    head, found, tail = url.partition(TRANSFERS)
+    if found:
+        _, slash, name = tail.partition("/")
+        url = f"{head}{TRANSFERS}{REDACTED}{slash}{name}"
+    return url
 
 
 def _secret_variable(item: dict[str, Any]) -> bool:

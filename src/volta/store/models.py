@@ -813,7 +813,10 @@ class StoredFile(Base):
     content (blocks.files.storage, keyed by sha256); this row is one name for them."""
 
     __tablename__ = "files"
-    __table_args__ = (sa.Index("ix_files_kind_created", "kind", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_files_kind_created", "kind", "created_at"),
+        sa.Index("ix_files_sha256", "sha256"),
+    )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     # firmware, diagnostics, log
@@ -836,6 +839,7 @@ class FileLink(Base):
     through it, or uploads one to it, until it expires."""
 
     __tablename__ = "file_links"
+    __table_args__ = (sa.Index("ix_file_links_expires", "expires_at"),)
 
     token: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     # download, upload
@@ -847,6 +851,42 @@ class FileLink(Base):
     kind: Mapped[str | None] = mapped_column(sa.String(16))
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LogRequest(Base):
+    """A diagnostics or log upload Volta asked a station for (1.6 GetDiagnostics,
+    GetLog of 2.0.1 N01 and of the 1.6 security extension) and what became of it.
+    Its id is the GetLog requestId."""
+
+    __tablename__ = "log_requests"
+    __table_args__ = (sa.Index("ix_log_requests_station", "station_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.String(48))
+    # GetDiagnostics or GetLog
+    action: Mapped[str] = mapped_column(sa.String(16))
+    # Diagnostics (GetDiagnostics), DiagnosticsLog, SecurityLog (GetLog)
+    log_type: Mapped[str] = mapped_column(sa.String(16))
+    # http or ftp: how the station was asked to upload
+    scheme: Mapped[str] = mapped_column(sa.String(8))
+    # The upload link's token (file_links.token): the file that arrives through it.
+    link_token: Mapped[str] = mapped_column(sa.String(64))
+    command_id: Mapped[str | None] = mapped_column(sa.String(36))
+    # The latest status: Requested, then the answer (Accepted, Rejected,
+    # AcceptedCanceled, or the command's failure: offline, timeout, ...), then
+    # the station's notifications (Uploading, Uploaded, UploadFailure, ...).
+    status: Mapped[str] = mapped_column(sa.String(32))
+    # Every status with its time: [{"status": ..., "at": ISO 8601}, ...]
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    # The file name the station announced (fileName / filename in its answer).
+    filename: Mapped[str | None] = mapped_column(sa.String(255))
+    file_id: Mapped[str | None] = mapped_column(sa.String(36))
+    oldest: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    latest: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    retries: Mapped[int | None] = mapped_column(sa.Integer)
+    retry_interval: Mapped[int | None] = mapped_column(sa.Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 # -- firmware (0017) -------------------------------------------------------
