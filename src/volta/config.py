@@ -235,6 +235,9 @@ class Settings:
     # How long a per-request download or upload URL stays valid (seconds).
     files_link_seconds: int = 3600
     # --- Device management: firmware ---
+    # An update with no final status (Installed or a failure) this many
+    # seconds after the station's last word fails (its campaign may retry).
+    firmware_update_timeout: int = 7200
     # --- Device management: device model ---
     # --- Device management: monitoring ---
     # --- Device management: display messages, customers, charger profiles, availability ---

@@ -18,6 +18,7 @@ import asyncio
 import logging
 
 from volta.blocks.certificates import service as certificates
+from volta.blocks.firmware import campaigns as firmware_campaigns
 from volta.blocks.local_list import service as local_lists
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.remote_control import sessions
@@ -47,6 +48,8 @@ async def leader_work(services: Services) -> dict[str, int]:
     # Scheduled password rotation (password_rotation_days); the CALLs go
     # through the router to the node holding each station.
     rotations = await passwords.rotate_due(services)
+    # Firmware campaigns: the next wave, halts, stale updates.
+    await firmware_campaigns.tick(services)
     return {
         "reservations_expired": expired,
         "remote_starts_timed_out": timed_out,
@@ -120,3 +123,4 @@ def register_cluster_callbacks(services: Services) -> None:
     node.listen(events.CHANGED_TOPIC, webhooks_changed)
     local_lists.register(services)
     smart_charging.register(services)
+    firmware_campaigns.register(services)

@@ -60,6 +60,9 @@ EventType = Literal[
     # Device management (docs/device-management.md).
     # part: files
     # part: firmware
+    "firmware.status",
+    "firmware_campaign.finished",
+    "firmware_campaign.halted",
     # part: monitoring
     # part: display
 ]
