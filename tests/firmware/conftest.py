@@ -21,9 +21,10 @@ PASSWORD = "fw-station-secret"
 
 
 @pytest.fixture
-def volta_settings() -> dict[str, object]:
+def volta_settings(tmp_path) -> dict[str, object]:
     # The campaign tick runs with housekeeping: fast, so waves follow quickly.
-    return {"housekeeping_interval": 0.2}
+    # Images in the test's directory (PostgreSQL runs would use the cwd).
+    return {"housekeeping_interval": 0.2, "files_dir": str(tmp_path / "files")}
 
 
 async def _chunks(data: bytes) -> AsyncIterator[bytes]:

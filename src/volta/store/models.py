@@ -917,6 +917,9 @@ class FirmwareCampaign(Base):
     window_start: Mapped[str | None] = mapped_column(sa.String(5))
     window_end: Mapped[str | None] = mapped_column(sa.String(5))
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    # Failed stations a resume after a halt accepted: the rate counts only
+    # the failures after it.
+    forgiven: Mapped[int] = mapped_column(sa.Integer, default=0)
     # running, paused, halted, canceled, finished
     state: Mapped[str] = mapped_column(sa.String(16))
     detail: Mapped[str | None] = mapped_column(sa.String(255))

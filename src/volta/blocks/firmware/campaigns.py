@@ -170,6 +170,7 @@ async def create_campaign(
         "window_start": start,
         "window_end": end,
         "timezone": timezone,
+        "forgiven": 0,
         "state": "running",
         "detail": None,
         "created_by": created_by,
@@ -289,6 +290,16 @@ async def change_state(services: Services, campaign_id: int, move: str) -> dict[
         values: dict[str, Any] = {"state": new, "updated_at": now, "detail": f"{move} by operator"}
         if new == "canceled":
             values["finished_at"] = now
+        if state == "halted":
+            # The operator accepted the failures so far.
+            values["forgiven"] = (
+                await conn.execute(
+                    sa.select(sa.func.count()).where(
+                        FirmwareCampaignStation.campaign_id == campaign_id,
+                        FirmwareCampaignStation.state == "failed",
+                    )
+                )
+            ).scalar_one()
         await conn.execute(
             sa.update(FirmwareCampaign).where(FirmwareCampaign.id == campaign_id).values(**values)
         )
@@ -427,11 +438,13 @@ async def _tick(services: Services, campaign_id: int) -> int:
         count[r["state"]] += 1
     canary_done = not any(r["canary"] and r["state"] in ("pending", "in_progress") for r in rows)
     finished = count["installed"] + count["failed"]
+    # The failure rate of the stations finished since the last resume of a halt.
+    failed, counted = count["failed"] - campaign["forgiven"], finished - campaign["forgiven"]
     halt = (
         campaign["state"] == "running"
         and canary_done
-        and finished > 0
-        and count["failed"] / finished > campaign["failure_threshold"]
+        and counted > 0
+        and failed / counted > campaign["failure_threshold"]
     )
     done = (
         campaign["state"] == "running"
@@ -460,7 +473,7 @@ async def _tick(services: Services, campaign_id: int) -> int:
                 )
             if new_state is not None:
                 detail = (
-                    f"{count['failed']} of {finished} finished stations failed "
+                    f"{failed} of {counted} finished stations failed "
                     f"(above {campaign['failure_threshold']:.0%})"
                     if halt
                     else f"{count['installed']} installed, {count['failed']} failed, "

@@ -64,6 +64,7 @@ def upgrade() -> None:
         sa.Column("window_start", sa.String(5)),
         sa.Column("window_end", sa.String(5)),
         sa.Column("timezone", sa.String(64), nullable=False),
+        sa.Column("forgiven", sa.Integer, nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("detail", sa.String(255)),
         sa.Column("created_by", sa.String(16), nullable=False),
