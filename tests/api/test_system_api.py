@@ -74,6 +74,13 @@ API_V1 = {
     "/api/v1/stations/{station_id}/certificates/install": {"post"},
     "/api/v1/stations/{station_id}/certificates/delete": {"post"},
     "/api/v1/stations/{station_id}/certificates/renew": {"post"},
+    # firmware
+    "/api/v1/stations/{station_id}/firmware-updates": {"post"},
+    "/api/v1/firmware-updates": {"get"},
+    "/api/v1/firmware-updates/{update_id}": {"get"},
+    "/api/v1/firmware-campaigns": {"get", "post"},
+    "/api/v1/firmware-campaigns/{campaign_id}": {"get"},
+    "/api/v1/firmware-campaigns/{campaign_id}/{move}": {"post"},
 }
 
 

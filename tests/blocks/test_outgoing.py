@@ -18,6 +18,7 @@ from volta.blocks.certificates.service import (
     InstallCertificate,
     RequestCsr,
 )
+from volta.blocks.firmware.service import UpdateFirmware
 from volta.blocks.local_list.service import GetLocalListVersion, ListEntry, SendLocalList
 from volta.blocks.remote_control.service import (
     ChangeAvailability,
@@ -49,6 +50,30 @@ ACCEPTED = Authorization("Accepted", group_id="FLEET-1", group_type="Central")
 
 # command -> (1.6 message, 2.0.1 message)
 CASES: list[tuple[object, Message, Message]] = [
+    (
+        UpdateFirmware(9, "https://fw.example.com/fw-2.bin", EXPIRES, retries=3, retry_interval=60),
+        Message(
+            "UpdateFirmware",
+            {
+                "location": "https://fw.example.com/fw-2.bin",
+                "retrieveDate": "2026-12-24T18:00:00.000Z",
+                "retries": 3,
+                "retryInterval": 60,
+            },
+        ),
+        Message(
+            "UpdateFirmware",
+            {
+                "requestId": 9,
+                "firmware": {
+                    "location": "https://fw.example.com/fw-2.bin",
+                    "retrieveDateTime": "2026-12-24T18:00:00.000Z",
+                },
+                "retries": 3,
+                "retryInterval": 60,
+            },
+        ),
+    ),
     (
         RemoteStart("TAG-1", "Central", remote_start_id=17, evse_id=2),
         Message("RemoteStartTransaction", {"idTag": "TAG-1", "connectorId": 2}),

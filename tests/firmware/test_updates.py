@@ -35,7 +35,12 @@ SIGNATURE = "c2lnbmF0dXJl"
             "UpdateFirmware",
             ["Downloading", "Downloaded", "SignatureVerified", "Installing", "Installed"],
         ),
-        ("2.0.1", False, "UpdateFirmware", ["Downloading", "Downloaded", "Installing", "Installed"]),
+        (
+            "2.0.1",
+            False,
+            "UpdateFirmware",
+            ["Downloading", "Downloaded", "Installing", "Installed"],
+        ),
     ],
     ids=["1.6", "1.6-signed", "2.0.1-L01", "2.0.1-L02"],
 )
@@ -62,9 +67,7 @@ async def test_a_station_downloads_installs_and_boots_with_the_new_version(
         assert [h["status"] for h in done["history"]] == statuses
         # The reboot's BootNotification reports the version, and Volta keeps it.
         assert await wait_until(lambda: station_version(api, st.id), 10)
-        assert await wait_until(
-            lambda: _is(station_version(api, st.id), "4.2.0"), 10
-        )
+        assert await wait_until(lambda: _is(station_version(api, st.id), "4.2.0"), 10)
         listed = (await api.get("/api/v1/firmware-updates", params={"station_id": st.id})).json()
         assert [u["id"] for u in listed] == [update["id"]]
 
