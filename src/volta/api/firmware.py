@@ -217,7 +217,7 @@ async def create_campaign(body: CampaignIn, services: ServicesDep) -> Any:
             services, target=campaigns.Target(**body.target.model_dump()), **data
         )
     except campaigns.CampaignError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(422, str(exc)) from None
     return _campaign(row)
 
 

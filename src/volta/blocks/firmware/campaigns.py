@@ -7,7 +7,8 @@ first; the others wait until none of them is pending or in progress. At most
 time window. A station whose update fails is tried again up to `attempts`
 times; once the canary finished, a failure rate (failed / finished) above
 `failure_threshold` halts the campaign. A station offline when its turn
-comes is skipped, and tried again whenever a slot is free and it is back.
+comes is skipped, and tried again whenever a slot is free and it is back; the
+campaign finishes without it once it stayed away `firmware_offline_wait`.
 Everything is in the database: a restart, or a new leader, carries on.
 """
 
@@ -453,9 +454,11 @@ async def _tick(services: Services, campaign_id: int) -> int:
         and (count["in_progress"] == 0)
     )
     if done and count["skipped_offline"]:
-        # Those offline at their turn: done once none of them is back.
-        done = not any(
-            services.router.version_of(r["station_id"])
+        # Those offline at their turn are tried whenever they are back; the
+        # campaign ends without them once they stayed away long enough.
+        wait = dt.timedelta(seconds=services.settings.firmware_offline_wait)
+        done = all(
+            r["updated_at"] <= now - wait and services.router.version_of(r["station_id"]) is None
             for r in rows
             if r["state"] == "skipped_offline"
         )
