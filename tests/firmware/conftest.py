@@ -13,6 +13,7 @@ import pytest
 from tests.helpers import register, wait_until
 from volta.app import Volta
 from volta.blocks.files import service as files
+from volta.blocks.provisioning import service as provisioning
 from volta.simulator.fleet import build_fleet, run_fleet
 from volta.simulator.scenario import Scenario
 from volta.simulator.station import SimulatedStation
@@ -56,7 +57,8 @@ def fleet_scenario(volta: Volta, **overrides: Any) -> Scenario:
 @contextlib.asynccontextmanager
 async def running(volta: Volta, sc: Scenario) -> AsyncIterator[list[SimulatedStation]]:
     for station_id in sc.station_ids():
-        await register(volta, station_id, password=PASSWORD)
+        if await provisioning.find_station(volta.db, station_id) is None:
+            await register(volta, station_id, password=PASSWORD)
     stations = build_fleet(sc)
     stop = asyncio.Event()
     fleet = asyncio.create_task(run_fleet(stations, stop))
