@@ -23,7 +23,7 @@ from volta.events import service as events
 from volta.ocpp.times import format_timestamp
 from volta.services import Services
 from volta.store.db import Database
-from volta.store.models import FirmwareUpdate, Station, utcnow
+from volta.store.models import FirmwareUpdate, Station, StoredFile, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -408,3 +408,15 @@ async def station_exists(db: Database, station_id: str) -> bool:
         return (
             await conn.execute(sa.select(Station.id).where(Station.id == station_id))
         ).first() is not None
+
+
+async def firmware_files(db: Database, limit: int = 100) -> list[dict[str, Any]]:
+    """The stored firmware images, newest first (what an operator picks from)."""
+    query = (
+        sa.select(StoredFile.id, StoredFile.name, StoredFile.size, StoredFile.signature)
+        .where(StoredFile.kind == "firmware")
+        .order_by(StoredFile.created_at.desc())
+        .limit(limit)
+    )
+    async with db.read() as conn:
+        return [dict(r._mapping) for r in await conn.execute(query)]
