@@ -81,6 +81,10 @@ API_V1 = {
     "/api/v1/firmware-campaigns": {"get", "post"},
     "/api/v1/firmware-campaigns/{campaign_id}": {"get"},
     "/api/v1/firmware-campaigns/{campaign_id}/{move}": {"post"},
+    "/api/v1/stations/{station_id}/firmware-publications": {"post"},
+    "/api/v1/firmware-publications": {"get"},
+    "/api/v1/firmware-publications/{publication_id}": {"get"},
+    "/api/v1/firmware-publications/{publication_id}/unpublish": {"post"},
 }
 
 

@@ -18,6 +18,7 @@ from volta.blocks.certificates.service import (
     InstallCertificate,
     RequestCsr,
 )
+from volta.blocks.firmware.publications import PublishFirmware, UnpublishFirmware
 from volta.blocks.firmware.service import UpdateFirmware
 from volta.blocks.local_list.service import GetLocalListVersion, ListEntry, SendLocalList
 from volta.blocks.remote_control.service import (
@@ -341,10 +342,13 @@ def test_list_entries_carry_the_verdict(version):
 
 def test_both_versions_build_every_command_and_offer_their_own_choices():
     assert set(TABLES[V16].builders) == set(TABLES[V201].builders)
-    # GetChargingProfiles is 2.0.1 only (K09): 1.6 refuses to spell it.
-    assert {type(c) for c, _, _ in CASES} | {Reset, GetChargingProfiles} == set(
-        TABLES[V201].builders
-    )
+    # GetChargingProfiles is 2.0.1 only (K09), as are PublishFirmware and
+    # UnpublishFirmware (L03/L04): 1.6 refuses to spell them.
+    only_201 = {GetChargingProfiles, PublishFirmware, UnpublishFirmware}
+    assert {type(c) for c, _, _ in CASES} | {Reset} | only_201 == set(TABLES[V201].builders)
+    for command in (PublishFirmware(1, "https://lc/fw.bin", "0" * 32), UnpublishFirmware("0" * 32)):
+        with pytest.raises(CannotSpell):
+            TABLES[V16].build(command)
     with pytest.raises(CannotSpell):
         TABLES[V16].build(GetChargingProfiles(1))
     assert TABLES[V16].choices[Reset] == ("Soft", "Hard")

@@ -25,10 +25,6 @@ class Case:
 
 
 NO_SPLIT = "Volta sends the variables the operator asks for; it does not split by ItemsPerMessage"
-NO_PUBLISH = (
-    "PublishFirmware / UnpublishFirmware to a Local Controller (L03/L04) are not built: "
-    "stations download from Volta's file service directly"
-)
 NO_IDLE_TX_PROFILE = (
     "by design Volta sends no TxProfile without a running transaction (K01.FR.03/09: "
     "the API answers 422), so this case's prerequisite does not hold"
@@ -302,13 +298,13 @@ V201: dict[str, list[Case]] = {
             "Secure Firmware Update - Unable to download/install firmware with ongoing "
             "transaction - AllowNewSessionsPendingFirmwareUpdate is false",
         ),
-        Case("TC_L_17_CSMS", "Publish Firmware - Published", NO_PUBLISH),
-        Case("TC_L_19_CSMS", "Publish Firmware - Invalid Checksum", NO_PUBLISH),
-        Case("TC_L_20_CSMS", "Publish Firmware - PublishFailed", NO_PUBLISH),
-        Case("TC_L_21_CSMS", "Unpublish Firmware - Unpublished", NO_PUBLISH),
-        Case("TC_L_22_CSMS", "Unpublish Firmware - NoFirmware", NO_PUBLISH),
-        Case("TC_L_23_CSMS", "Unpublish Firmware - Download Ongoing", NO_PUBLISH),
-        Case("TC_L_24_CSMS", "Publish Firmware - Download failed", NO_PUBLISH),
+        Case("TC_L_17_CSMS", "Publish Firmware - Published"),
+        Case("TC_L_19_CSMS", "Publish Firmware - Invalid Checksum"),
+        Case("TC_L_20_CSMS", "Publish Firmware - PublishFailed"),
+        Case("TC_L_21_CSMS", "Unpublish Firmware - Unpublished"),
+        Case("TC_L_22_CSMS", "Unpublish Firmware - NoFirmware"),
+        Case("TC_L_23_CSMS", "Unpublish Firmware - Download Ongoing"),
+        Case("TC_L_24_CSMS", "Publish Firmware - Download failed"),
     ],
     "M. ISO 15118 Certificate Management": [
         Case("TC_M_01_CSMS", "Install CA certificate - CSMSRootCertificate"),

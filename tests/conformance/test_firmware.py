@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,6 +24,7 @@ from volta.blocks.files import service as files
 CERT = "-----BEGIN CERTIFICATE-----\nMIIBfirmwaresigner\n-----END CERTIFICATE-----\n"
 SIGNATURE = "ZmlybXdhcmUgc2lnbmF0dXJl"
 ACCEPTED = {"status": "Accepted"}
+IMAGE = b"signed firmware " * 100
 
 
 async def _chunks(data: bytes) -> AsyncIterator[bytes]:
@@ -34,7 +36,7 @@ async def signed_image(volta) -> dict[str, Any]:
     """A stored firmware image with its signing certificate and signature."""
     return await files.store(
         volta.services,
-        _chunks(b"signed firmware " * 100),
+        _chunks(IMAGE),
         kind="firmware",
         name="acme-fw-5.0.1.bin",
         signing_certificate=CERT,
@@ -256,6 +258,95 @@ async def test_a_2_0_1_station_booting_with_the_new_version_is_installed(
 
     assert await wait_until(installed, 5)
     assert "booted with firmware 5.0.1" in (await fw201.get(update["id"]))["detail"]
+
+
+# -- L03/L04: a Local Controller publishes firmware --------------------------------
+
+
+async def publish(cs: Station, api, image: dict[str, Any]) -> dict[str, Any]:
+    """PublishFirmware of a stored file: its MD5 and a per-request link."""
+    task = asyncio.create_task(
+        api.post("/api/v1/stations/CS201/firmware-publications", json={"file_id": image["id"]})
+    )
+    request = await cs.expect("PublishFirmware")
+    resp = await task
+    assert resp.status_code == 201, resp.text
+    publication = resp.json()
+    assert request["requestId"] == publication["id"]
+    assert request["checksum"] == hashlib.md5(IMAGE, usedforsecurity=False).hexdigest()
+    assert request["location"] == publication["location"] and "/transfers/" in request["location"]
+    return dict(publication)
+
+
+async def publication(api, publication_id: int) -> dict[str, Any]:
+    r = await api.get(f"/api/v1/firmware-publications/{publication_id}")
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def publish_notify(cs: Station, statuses: list[str], request_id: int, **kw: Any) -> None:
+    for s in statuses:
+        body = {"status": s, "requestId": request_id, **kw}
+        assert await cs.call("PublishFirmwareStatusNotification", body) == {}
+
+
+LC_URI = ["http://192.168.1.2/fw/acme-fw-5.0.1.bin", "ftp://192.168.1.2/acme-fw-5.0.1.bin"]
+
+
+async def test_TC_L_17_CSMS(cs, api, answers, signed_image):
+    """Published: the Local Controller's URIs are kept."""
+    answers["PublishFirmware"] = ACCEPTED
+    pub = await publish(cs, api, signed_image)
+    assert pub["state"] == "in_progress"
+    await publish_notify(cs, ["Downloading", "Downloaded", "ChecksumVerified"], pub["id"])
+    await publish_notify(cs, ["Published"], pub["id"], location=LC_URI)
+    done = await publication(api, pub["id"])
+    assert (done["state"], done["published_at"]) == ("published", LC_URI)
+    assert [h["status"] for h in done["history"]] == [
+        "Downloading",
+        "Downloaded",
+        "ChecksumVerified",
+        "Published",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("tc", "steps"),
+    [
+        ("TC_L_19_CSMS", ["Downloading", "Downloaded", "InvalidChecksum"]),
+        ("TC_L_20_CSMS", ["Downloading", "Downloaded", "ChecksumVerified", "PublishFailed"]),
+        ("TC_L_24_CSMS", ["Downloading", "DownloadFailed"]),
+    ],
+)
+async def test_publish_failed(cs, api, answers, signed_image, tc, steps):
+    answers["PublishFirmware"] = ACCEPTED
+    pub = await publish(cs, api, signed_image)
+    await publish_notify(cs, steps, pub["id"])
+    done = await publication(api, pub["id"])
+    assert (done["state"], done["status"], done["detail"]) == ("failed", steps[-1], steps[-1])
+
+
+@pytest.mark.parametrize(
+    ("tc", "answer", "state"),
+    [
+        ("TC_L_21_CSMS", "Unpublished", "unpublished"),
+        ("TC_L_22_CSMS", "NoFirmware", "published"),
+        ("TC_L_23_CSMS", "DownloadOngoing", "published"),
+    ],
+)
+async def test_unpublish(cs, api, answers, signed_image, tc, answer, state):
+    """UnpublishFirmware with the published file's checksum (L04.FR.01);
+    the answer is kept."""
+    answers["PublishFirmware"] = ACCEPTED
+    pub = await publish(cs, api, signed_image)
+    await publish_notify(cs, ["Downloading", "Downloaded", "ChecksumVerified"], pub["id"])
+    await publish_notify(cs, ["Published"], pub["id"], location=LC_URI)
+    answers["UnpublishFirmware"] = {"status": answer}
+    task = asyncio.create_task(api.post(f"/api/v1/firmware-publications/{pub['id']}/unpublish"))
+    assert (await cs.expect("UnpublishFirmware")) == {"checksum": pub["checksum"]}
+    resp = await task
+    assert resp.status_code == 200, resp.text
+    assert (resp.json()["state"], resp.json()["status"]) == (state, answer)
 
 
 # -- OCPP 1.6 Firmware Management ------------------------------------------------

@@ -122,3 +122,14 @@ async def test_bad_requests_are_refused_and_store_nothing(volta, api):
     )
     assert resp.status_code == 201
     assert resp.json()["state"] == "failed" and "not connected" in resp.json()["detail"]
+    # Publishing on a Local Controller (L03): the same care.
+    for body, code in [
+        ({"location": "http://a/fw.bin"}, 422),
+        ({"location": "http://a/fw.bin", "checksum": "xyz"}, 422),
+        ({"file_id": "no-such-file"}, 404),
+        ({}, 422),
+    ]:
+        resp = await api.post("/api/v1/stations/CP-X/firmware-publications", json=body)
+        assert resp.status_code == code, (body, resp.text)
+    assert (await api.get("/api/v1/firmware-publications")).json() == []
+    assert (await api.post("/api/v1/firmware-publications/5/unpublish")).status_code == 404

@@ -9,8 +9,9 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from volta.api.models import INT32_MAX, Id, Offset
-from volta.blocks.firmware import campaigns, service
+from volta.blocks.firmware import campaigns, publications, service
 from volta.http import ServicesDep
+from volta.outgoing import CannotSpell
 
 router = APIRouter(tags=["firmware"])
 
@@ -261,3 +262,99 @@ async def change_campaign(
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except campaigns.CampaignError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+
+
+# -- Local Controllers: publishing firmware (2.0.1 L03/L04) ---------------------------
+
+
+class PublicationIn(BaseModel):
+    file_id: str | None = Field(None, max_length=36, description="a stored firmware file")
+    location: Location | None = Field(None, description="or an external URL")
+    checksum: str | None = Field(
+        None,
+        pattern=r"^[0-9a-fA-F]{32}$",
+        description="the file's MD5 (hex); computed for a stored file, required for a location",
+    )
+    retries: int | None = Field(None, ge=0, le=100)
+    retry_interval: int | None = Field(None, ge=0, le=INT32_MAX)
+
+    @model_validator(mode="after")
+    def one_source(self) -> PublicationIn:
+        if (self.file_id is None) == (self.location is None):
+            raise ValueError("give file_id or location, not both")
+        return self
+
+
+class PublicationOut(BaseModel):
+    id: int = Field(description="also the requestId the Local Controller was sent")
+    station_id: str
+    file_id: str | None
+    location: str
+    checksum: str
+    state: Literal["sending", "in_progress", "published", "failed", "unpublished"] | str
+    status: str | None
+    detail: str | None
+    published_at: list[str] | None = Field(description="where the Local Controller serves it")
+    history: list[HistoryEntry]
+    command_id: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@router.post(
+    "/stations/{station_id}/firmware-publications",
+    response_model=PublicationOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={404: {}, 422: {}},
+)
+async def publish_firmware(station_id: str, body: PublicationIn, services: ServicesDep) -> Any:
+    """Ask a Local Controller (a 2.0.1 station) to download the firmware and
+    publish it to the stations behind it (PublishFirmware, L03)."""
+    if not await service.station_exists(services.db, station_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"station {station_id} not found")
+    try:
+        return await publications.publish(services, station_id, **body.model_dump())
+    except service.UpdateRefused as exc:
+        code = 404 if "not found" in str(exc) else 422
+        raise HTTPException(code, str(exc)) from None
+    except CannotSpell as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+@router.get("/firmware-publications", response_model=list[PublicationOut])
+async def list_publications(
+    services: ServicesDep,
+    station_id: Annotated[str | None, Query(max_length=48)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Offset = 0,
+) -> Any:
+    return await publications.list_publications(
+        services.db, station_id=station_id, limit=limit, offset=offset
+    )
+
+
+@router.get(
+    "/firmware-publications/{publication_id}", response_model=PublicationOut, responses={404: {}}
+)
+async def get_publication(publication_id: Id, services: ServicesDep) -> Any:
+    found = await publications.get_publication(services.db, publication_id)
+    if found is None:
+        raise HTTPException(404, f"publication {publication_id} not found")
+    return found
+
+
+@router.post(
+    "/firmware-publications/{publication_id}/unpublish",
+    response_model=PublicationOut,
+    responses={404: {}},
+)
+async def unpublish_firmware(publication_id: Id, services: ServicesDep) -> Any:
+    """UnpublishFirmware (L04): `state` unpublished when the Local Controller
+    answered Unpublished; DownloadOngoing and NoFirmware are kept as `status`."""
+    try:
+        found = await publications.unpublish(services, publication_id)
+    except CannotSpell as exc:
+        raise HTTPException(422, str(exc)) from None
+    if found is None:
+        raise HTTPException(404, f"publication {publication_id} not found")
+    return found

@@ -892,6 +892,32 @@ class FirmwareUpdate(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
+class FirmwarePublication(Base):
+    """Firmware a Local Controller was asked to publish for the stations
+    behind it (2.0.1 L03 PublishFirmware), and its unpublishing (L04). Its id
+    is the requestId sent."""
+
+    __tablename__ = "firmware_publications"
+    __table_args__ = (sa.Index("ix_firmware_publications_station", "station_id", "id"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.String(48))
+    file_id: Mapped[str | None] = mapped_column(sa.String(36))
+    location: Mapped[str] = mapped_column(sa.String(512))
+    # MD5 of the whole file, hex (what PublishFirmware and UnpublishFirmware carry).
+    checksum: Mapped[str] = mapped_column(sa.String(32))
+    # sending, in_progress, published, failed, unpublished
+    state: Mapped[str] = mapped_column(sa.String(16))
+    status: Mapped[str | None] = mapped_column(sa.String(32))
+    detail: Mapped[str | None] = mapped_column(sa.String(255))
+    # The URIs the Local Controller serves it at (status Published).
+    published_at: Mapped[list[str] | None] = mapped_column(JSONType)
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    command_id: Mapped[str | None] = mapped_column(sa.String(36))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class FirmwareCampaign(Base):
     """A staged rollout: a canary group, then waves of at most
     `max_in_progress`, inside a time window, halted above a failure rate."""

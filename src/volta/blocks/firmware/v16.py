@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from volta.blocks.firmware import campaigns, service
+from volta.blocks.firmware.publications import PublishFirmware, UnpublishFirmware
 from volta.blocks.firmware.service import UpdateFirmware
 from volta.ocpp.times import format_timestamp
 from volta.ocpp.versions import Version
-from volta.outgoing import Message, OutgoingTable
+from volta.outgoing import CannotSpell, Message, OutgoingTable
 from volta.services import CallContext, HandlerTable
 
 V16 = Version.V16
@@ -45,6 +46,16 @@ def update_firmware(command: UpdateFirmware) -> Message:
     if command.retry_interval is not None:
         payload["retryInterval"] = command.retry_interval
     return Message(action, payload)
+
+
+@outgoing.builds(PublishFirmware)
+def publish_firmware(command: PublishFirmware) -> Message:
+    raise CannotSpell("publishing firmware on a Local Controller is OCPP 2.0.1 (L03)")
+
+
+@outgoing.builds(UnpublishFirmware)
+def unpublish_firmware(command: UnpublishFirmware) -> Message:
+    raise CannotSpell("unpublishing firmware on a Local Controller is OCPP 2.0.1 (L04)")
 
 
 @handlers.on(V16, "FirmwareStatusNotification")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from volta.blocks.firmware import campaigns, service
+from volta.blocks.firmware import campaigns, publications, service
+from volta.blocks.firmware.publications import PublishFirmware, UnpublishFirmware
 from volta.blocks.firmware.service import UpdateFirmware
 from volta.ocpp.times import format_timestamp
 from volta.ocpp.versions import Version
@@ -36,6 +37,33 @@ def update_firmware(command: UpdateFirmware) -> Message:
     if command.retry_interval is not None:
         payload["retryInterval"] = command.retry_interval
     return Message("UpdateFirmware", payload)
+
+
+@outgoing.builds(PublishFirmware)
+def publish_firmware(command: PublishFirmware) -> Message:
+    payload: dict[str, Any] = {
+        "location": command.location,
+        "checksum": command.checksum,
+        "requestId": command.request_id,
+    }
+    if command.retries is not None:
+        payload["retries"] = command.retries
+    if command.retry_interval is not None:
+        payload["retryInterval"] = command.retry_interval
+    return Message("PublishFirmware", payload)
+
+
+@outgoing.builds(UnpublishFirmware)
+def unpublish_firmware(command: UnpublishFirmware) -> Message:
+    return Message("UnpublishFirmware", {"checksum": command.checksum})
+
+
+@handlers.on(V201, "PublishFirmwareStatusNotification")
+async def publish_status(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
+    await publications.record_status(
+        ctx.services, ctx.station_id, p["status"], p.get("requestId"), p.get("location")
+    )
+    return {}
 
 
 @handlers.on(V201, "FirmwareStatusNotification")

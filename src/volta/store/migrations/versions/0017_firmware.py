@@ -48,6 +48,25 @@ def upgrade() -> None:
         "ix_firmware_updates_campaign", "firmware_updates", ["campaign_id", "station_id"]
     )
     op.create_table(
+        "firmware_publications",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("station_id", sa.String(48), nullable=False),
+        sa.Column("file_id", sa.String(36)),
+        sa.Column("location", sa.String(512), nullable=False),
+        sa.Column("checksum", sa.String(32), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("status", sa.String(32)),
+        sa.Column("detail", sa.String(255)),
+        sa.Column("published_at", JSON),
+        sa.Column("history", JSON, nullable=False),
+        sa.Column("command_id", sa.String(36)),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index(
+        "ix_firmware_publications_station", "firmware_publications", ["station_id", "id"]
+    )
+    op.create_table(
         "firmware_campaigns",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("name", sa.String(100), nullable=False),
@@ -93,6 +112,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("firmware_campaign_stations")
     op.drop_table("firmware_campaigns")
+    op.drop_index("ix_firmware_publications_station", table_name="firmware_publications")
+    op.drop_table("firmware_publications")
     op.drop_index("ix_firmware_updates_campaign", table_name="firmware_updates")
     op.drop_index("ix_firmware_updates_station", table_name="firmware_updates")
     op.drop_table("firmware_updates")
