@@ -163,6 +163,14 @@ async def station_firmware(
     return await _station_panel(request, services, station_id)
 
 
+@router.get("/stations/{station_id}/firmware/history")
+async def station_firmware_history(
+    request: Request, station_id: str, user: User, services: ServicesDep
+) -> HTMLResponse:
+    updates = await service.list_updates(services.db, station_id=station_id[:48], limit=10)
+    return render(request, "_station_firmware_history.html", updates=updates)
+
+
 @router.post("/stations/{station_id}/firmware-updates")
 async def update_station_firmware(
     request: Request, station_id: str, user: Admin, services: ServicesDep

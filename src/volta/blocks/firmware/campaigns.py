@@ -423,7 +423,13 @@ async def _tick(services: Services, campaign_id: int) -> int:
     now = utcnow()
     # 1. What the updates under way became.
     changes: list[dict[str, Any]] = []
+    lost = now - dt.timedelta(minutes=10)
     for r in rows:
+        if r["state"] == "in_progress" and r["update_id"] is None and r["updated_at"] < lost:
+            # Chosen, but the process stopped before the update was asked.
+            r["state"], r["detail"] = "pending", "not asked before a restart; tried again"
+            changes.append(r)
+            continue
         update = updates.get(r["update_id"]) if r["state"] == "in_progress" else None
         if update is None or update["state"] not in service.FINAL:
             continue
@@ -562,6 +568,9 @@ async def _start(services: Services, campaign: dict[str, Any], station_id: str) 
         update_id, detail = update["id"], None
     except service.UpdateRefused as exc:
         update_id, detail = None, str(exc)
+    except Exception as exc:  # the file went away meanwhile, the database...
+        log.exception("firmware campaign %d: updating %s failed", campaign["id"], station_id)
+        update_id, detail = None, f"could not ask: {type(exc).__name__}"
     async with services.db.write() as conn:
         values: dict[str, Any] = {"update_id": update_id, "updated_at": utcnow()}
         if update_id is None:

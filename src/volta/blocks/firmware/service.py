@@ -343,15 +343,19 @@ async def booted(services: Services, station_id: str, firmware_version: str | No
 
 
 async def expire_stale(services: Services, older_than: dt.timedelta) -> list[int]:
-    """Updates with no final status long after they were asked fail (the
-    station went quiet). Returns the campaigns touched."""
+    """Updates with no final status long after the station's last word, and
+    after their retrieve and install times, fail (the station went quiet).
+    Returns the campaigns touched."""
     now = utcnow()
+    cutoff = now - older_than
     async with services.db.read() as conn:
         stale = (
             await conn.execute(
                 sa.select(FirmwareUpdate).where(
                     FirmwareUpdate.state.in_(UNFINISHED),
-                    FirmwareUpdate.updated_at < now - older_than,
+                    FirmwareUpdate.updated_at < cutoff,
+                    FirmwareUpdate.retrieve_at < cutoff,
+                    sa.or_(FirmwareUpdate.install_at.is_(None), FirmwareUpdate.install_at < cutoff),
                 )
             )
         ).all()
