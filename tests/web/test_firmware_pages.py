@@ -75,3 +75,26 @@ async def test_a_station_page_updates_its_firmware_and_shows_the_history(volta, 
         await expect(row).to_contain_text("9.1.0")
         await page.reload()
         await expect(page.locator("#firmware h2")).to_contain_text("version 9.1.0")
+
+
+@sqlite_only
+async def test_firmware_posts_need_admin_and_unknown_things_are_404(volta, web):
+    from tests.helpers import register
+    from tests.web.conftest import csrf_of, sign_in
+
+    await register(volta, "FWV-1")
+    assert (await sign_in(web, *VIEWER)).status_code == 303
+    csrf = {"X-CSRF-Token": csrf_of((await web.get("/firmware")).text)}
+    for path in (
+        "/firmware/campaigns",
+        "/firmware/campaigns/1/pause",
+        "/stations/FWV-1/firmware-updates",
+    ):
+        assert (await web.post(path, headers=csrf)).status_code == 403, path
+    assert (
+        await web.get("/firmware/campaigns/7", headers={"Accept": "text/html"})
+    ).status_code == 404
+    assert (await web.get(f"/firmware/campaigns/{2**40}")).status_code == 404
+    assert (await web.get("/stations/NOPE/firmware")).status_code == 404
+    history = await web.get("/stations/FWV-1/firmware/history")
+    assert history.status_code == 200 and "No firmware updates" in history.text
