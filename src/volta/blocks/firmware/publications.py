@@ -26,6 +26,7 @@ from volta.store.models import FirmwarePublication, utcnow
 FAILED = frozenset({"DownloadFailed", "InvalidChecksum", "PublishFailed"})
 UNFINISHED = ("sending", "in_progress")
 MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
+MAX_URIS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +184,8 @@ async def record_status(
         values: dict[str, Any] = {"status": status, "history": history, "updated_at": now}
         if row["state"] in UNFINISHED:
             if status == "Published":
-                values |= {"state": "published", "published_at": locations or []}
+                # Bounded: the schema sets no maximum of URIs.
+                values |= {"state": "published", "published_at": (locations or [])[:MAX_URIS]}
             elif status in FAILED:
                 values |= {"state": "failed", "detail": status}
             elif status != "Idle":
