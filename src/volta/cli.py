@@ -700,6 +700,81 @@ def cmd_certificates(args: argparse.Namespace) -> int | None:
     return 0 if body["status"] == "Accepted" else 1
 
 
+def cmd_firmware(args: argparse.Namespace) -> int | None:
+    """`volta firmware campaigns|campaign-show` read the database; creating and
+    steering a campaign asks the running server (its tick does the work)."""
+    if args.action in ("campaigns", "campaign-show"):
+        from volta.blocks.firmware import campaigns
+
+        async def work(db: Any) -> int:
+            if args.action == "campaigns":
+                rows = await campaigns.list_campaigns(db, limit=100_000)
+            else:
+                found = await campaigns.get_campaign(db, args.id)
+                if found is None:
+                    raise CliError(f"campaign {args.id} not found")
+                rows = [found]
+            print(f"{'ID':>4} {'NAME':<24} {'VERSION':<12} {'STATE':<9} PROGRESS")
+            for c in rows:
+                p = c["progress"]
+                print(
+                    f"{c['id']:>4} {c['name'][:24]:<24} {(c['version'] or '-')[:12]:<12} "
+                    f"{c['state']:<9} {p['installed']}/{p['total']} installed, {p['failed']} "
+                    f"failed, {p['in_progress']} in progress, {p['pending']} pending, "
+                    f"{p['skipped_offline']} skipped offline"
+                )
+            if args.action == "campaign-show":
+                if rows[0]["detail"]:
+                    print(f"     {rows[0]['detail']}")
+                for s in await campaigns.campaign_stations(db, args.id):
+                    canary = "canary" if s["canary"] else ""
+                    print(
+                        f"  {s['station_id']:<24} {canary:<6} {s['state']:<15} "
+                        f"{s['update_status'] or '':<26} {s['detail'] or ''}"
+                    )
+            return 0
+
+        return _run(_with_db(args, work))
+    if args.action == "campaign-create":
+        target: dict[str, Any] = {
+            k: v
+            for k, v in (
+                ("vendor", args.vendor),
+                ("model", args.model),
+                ("firmware_version", args.from_version),
+                ("site_id", args.site),
+            )
+            if v is not None
+        }
+        if args.station:
+            target["station_ids"] = args.station
+        window = (args.window or "").split("-") if args.window else [None, None]
+        if len(window) != 2:
+            raise CliError("--window is HH:MM-HH:MM")
+        payload: dict[str, Any] = {
+            "name": args.name,
+            "target": target,
+            "canary": args.canary,
+            "max_in_progress": args.max_in_progress,
+            "attempts": args.attempts,
+            "failure_threshold": args.failure_threshold,
+            "window_start": window[0],
+            "window_end": window[1],
+            "timezone": args.timezone,
+        }
+        for key in ("file_id", "location", "version"):
+            if getattr(args, key):
+                payload[key] = getattr(args, key)
+        body = _server_api(args, "POST", "/api/v1/firmware-campaigns", payload)
+    else:  # pause, resume, cancel
+        body = _server_api(args, "POST", f"/api/v1/firmware-campaigns/{args.id}/{args.action}")
+    p = body["progress"]
+    print(
+        f"campaign {body['id']} {body['state']}: {p['total']} stations, version {body['version']}"
+    )
+    return 0
+
+
 def cmd_api_token(args: argparse.Namespace) -> int | None:
     import sqlalchemy as sa
 
@@ -1081,6 +1156,38 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["ChargingStationCertificate", "V2GCertificate", "Combined"],
     )
     certs.set_defaults(func=cmd_certificates)
+
+    fw = sub.add_parser("firmware", help="firmware campaigns (docs/device-management.md)")
+    fw_sub = fw.add_subparsers(dest="action", required=True)
+    fw_sub.add_parser("campaigns", parents=[common], help="list campaigns with progress")
+    fw_show = fw_sub.add_parser("campaign-show", parents=[common], help="a campaign's stations")
+    fw_show.add_argument("id", type=int)
+    fw_api = argparse.ArgumentParser(add_help=False)
+    fw_api.add_argument("--api-url", help="the server's API (default: http://<host>:<api_port>)")
+    fw_api.add_argument("--token", help="an API token (default: $VOLTA_API_TOKEN)")
+    fw_new = fw_sub.add_parser(
+        "campaign-create", parents=[common, fw_api], help="start a campaign (canary, then waves)"
+    )
+    fw_new.add_argument("--name", required=True)
+    fw_src = fw_new.add_mutually_exclusive_group(required=True)
+    fw_src.add_argument("--file-id", help="a stored firmware file")
+    fw_src.add_argument("--location", help="or an external URL")
+    fw_new.add_argument("--version", help="the version stations report once updated")
+    fw_new.add_argument("--vendor")
+    fw_new.add_argument("--model")
+    fw_new.add_argument("--from-version", help="stations now at this firmware version")
+    fw_new.add_argument("--site", type=int, help="stations on this site")
+    fw_new.add_argument("--station", action="append", help="this station (repeat)")
+    fw_new.add_argument("--canary", type=int, default=1)
+    fw_new.add_argument("--max-in-progress", type=int, default=5)
+    fw_new.add_argument("--attempts", type=int, default=1)
+    fw_new.add_argument("--failure-threshold", type=float, default=0.2, help="0..1")
+    fw_new.add_argument("--window", help="HH:MM-HH:MM (default: always)")
+    fw_new.add_argument("--timezone", default="UTC")
+    for move in ("pause", "resume", "cancel"):
+        fw_move = fw_sub.add_parser(move, parents=[common, fw_api], help=f"{move} a campaign")
+        fw_move.add_argument("id", type=int)
+    fw.set_defaults(func=cmd_firmware)
 
     api_token = sub.add_parser("api-token", parents=[common], help="create an HTTP API token")
     api_token.add_argument("--name", default="cli", help="what the token is for")

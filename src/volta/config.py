@@ -244,6 +244,12 @@ class Settings:
     # login per upload request, expiring with its link.
     files_ftp_port: int = 0
     # --- Device management: firmware ---
+    # An update with no final status (Installed or a failure) this many
+    # seconds after the station's last word fails (its campaign may retry).
+    firmware_update_timeout: int = 7200
+    # A campaign finishes without the stations offline at their turn once
+    # they stayed away this many seconds (until then they are tried when back).
+    firmware_offline_wait: int = 86400
     # --- Device management: device model ---
     # --- Device management: monitoring ---
     # --- Device management: display messages, customer information ---

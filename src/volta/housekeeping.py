@@ -19,6 +19,7 @@ import logging
 
 from volta.blocks.certificates import service as certificates
 from volta.blocks.files import service as files
+from volta.blocks.firmware import campaigns as firmware_campaigns
 from volta.blocks.local_list import service as local_lists
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.remote_control import sessions
@@ -50,6 +51,8 @@ async def leader_work(services: Services) -> dict[str, int]:
     rotations = await passwords.rotate_due(services)
     # Diagnostics and log files past retention_files_days, expired file links.
     pruned = await files.prune(services)
+    # Firmware campaigns: the next wave, halts, stale updates.
+    await firmware_campaigns.tick(services)
     return {
         **pruned,
         "reservations_expired": expired,
@@ -124,3 +127,4 @@ def register_cluster_callbacks(services: Services) -> None:
     node.listen(events.CHANGED_TOPIC, webhooks_changed)
     local_lists.register(services)
     smart_charging.register(services)
+    firmware_campaigns.register(services)

@@ -82,6 +82,17 @@ API_V1 = {
     "/api/v1/stations/{station_id}/logs": {"post"},
     "/api/v1/log-requests": {"get"},
     "/api/v1/log-requests/{request_id}": {"get"},
+    # firmware
+    "/api/v1/stations/{station_id}/firmware-updates": {"post"},
+    "/api/v1/firmware-updates": {"get"},
+    "/api/v1/firmware-updates/{update_id}": {"get"},
+    "/api/v1/firmware-campaigns": {"get", "post"},
+    "/api/v1/firmware-campaigns/{campaign_id}": {"get"},
+    "/api/v1/firmware-campaigns/{campaign_id}/{move}": {"post"},
+    "/api/v1/stations/{station_id}/firmware-publications": {"post"},
+    "/api/v1/firmware-publications": {"get"},
+    "/api/v1/firmware-publications/{publication_id}": {"get"},
+    "/api/v1/firmware-publications/{publication_id}/unpublish": {"post"},
 }
 
 

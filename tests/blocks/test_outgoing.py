@@ -19,6 +19,8 @@ from volta.blocks.certificates.service import (
     RequestCsr,
 )
 from volta.blocks.diagnostics.service import GetDiagnostics, GetLog
+from volta.blocks.firmware.publications import PublishFirmware, UnpublishFirmware
+from volta.blocks.firmware.service import UpdateFirmware
 from volta.blocks.local_list.service import GetLocalListVersion, ListEntry, SendLocalList
 from volta.blocks.remote_control.service import (
     ChangeAvailability,
@@ -50,6 +52,30 @@ ACCEPTED = Authorization("Accepted", group_id="FLEET-1", group_type="Central")
 
 # command -> (1.6 message, 2.0.1 message)
 CASES: list[tuple[object, Message, Message]] = [
+    (
+        UpdateFirmware(9, "https://fw.example.com/fw-2.bin", EXPIRES, retries=3, retry_interval=60),
+        Message(
+            "UpdateFirmware",
+            {
+                "location": "https://fw.example.com/fw-2.bin",
+                "retrieveDate": "2026-12-24T18:00:00.000Z",
+                "retries": 3,
+                "retryInterval": 60,
+            },
+        ),
+        Message(
+            "UpdateFirmware",
+            {
+                "requestId": 9,
+                "firmware": {
+                    "location": "https://fw.example.com/fw-2.bin",
+                    "retrieveDateTime": "2026-12-24T18:00:00.000Z",
+                },
+                "retries": 3,
+                "retryInterval": 60,
+            },
+        ),
+    ),
     (
         RemoteStart("TAG-1", "Central", remote_start_id=17, evse_id=2),
         Message("RemoteStartTransaction", {"idTag": "TAG-1", "connectorId": 2}),
@@ -345,11 +371,15 @@ def test_list_entries_carry_the_verdict(version):
 
 def test_both_versions_build_every_command_and_offer_their_own_choices():
     assert set(TABLES[V16].builders) == set(TABLES[V201].builders)
-    # GetChargingProfiles is 2.0.1 only (K09): 1.6 refuses to spell it.
-    # GetDiagnostics is 1.6 only: 2.0.1 asks for a DiagnosticsLog (GetLog).
-    assert {type(c) for c, _, _ in CASES} | {Reset, GetChargingProfiles, GetDiagnostics} == set(
-        TABLES[V201].builders
-    )
+    # Commands one version cannot spell (each refuses with CannotSpell):
+    # GetChargingProfiles (K09), PublishFirmware and UnpublishFirmware
+    # (L03/L04) are 2.0.1 only; GetDiagnostics is 1.6 only (2.0.1 asks for a
+    # DiagnosticsLog with GetLog).
+    one_version = {GetChargingProfiles, PublishFirmware, UnpublishFirmware, GetDiagnostics}
+    assert {type(c) for c, _, _ in CASES} | {Reset} | one_version == set(TABLES[V201].builders)
+    for command in (PublishFirmware(1, "https://lc/fw.bin", "0" * 32), UnpublishFirmware("0" * 32)):
+        with pytest.raises(CannotSpell):
+            TABLES[V16].build(command)
     with pytest.raises(CannotSpell):
         TABLES[V16].build(GetChargingProfiles(1))
     with pytest.raises(CannotSpell):

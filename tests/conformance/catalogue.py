@@ -282,6 +282,29 @@ V201: dict[str, list[Case]] = {
     ],
     "L. Firmware Management": [
         # part: firmware
+        Case("TC_L_01_CSMS", "Secure Firmware Update - Installation successful"),
+        Case("TC_L_02_CSMS", "Secure Firmware Update - InstallScheduled"),
+        Case("TC_L_03_CSMS", "Secure Firmware Update - DownloadScheduled"),
+        Case("TC_L_04_CSMS", "Secure Firmware Update - RevokedCertificate"),
+        Case("TC_L_05_CSMS", "Secure Firmware Update - InvalidCertificate"),
+        Case("TC_L_06_CSMS", "Secure Firmware Update - InvalidSignature"),
+        Case("TC_L_07_CSMS", "Secure Firmware Update - DownloadFailed"),
+        Case("TC_L_08_CSMS", "Secure Firmware Update - InstallVerificationFailed"),
+        Case("TC_L_09_CSMS", "Secure Firmware Update - InstallationFailed"),
+        Case("TC_L_10_CSMS", "Secure Firmware Update - AcceptedCanceled"),
+        Case("TC_L_11_CSMS", "Secure Firmware Update - Unable to cancel"),
+        Case(
+            "TC_L_13_CSMS",
+            "Secure Firmware Update - Unable to download/install firmware with ongoing "
+            "transaction - AllowNewSessionsPendingFirmwareUpdate is false",
+        ),
+        Case("TC_L_17_CSMS", "Publish Firmware - Published"),
+        Case("TC_L_19_CSMS", "Publish Firmware - Invalid Checksum"),
+        Case("TC_L_20_CSMS", "Publish Firmware - PublishFailed"),
+        Case("TC_L_21_CSMS", "Unpublish Firmware - Unpublished"),
+        Case("TC_L_22_CSMS", "Unpublish Firmware - NoFirmware"),
+        Case("TC_L_23_CSMS", "Unpublish Firmware - Download Ongoing"),
+        Case("TC_L_24_CSMS", "Publish Firmware - Download failed"),
     ],
     "M. ISO 15118 Certificate Management": [
         Case("TC_M_01_CSMS", "Install CA certificate - CSMSRootCertificate"),
@@ -372,6 +395,9 @@ V16: dict[str, list[Case]] = {
         Case("TC_083_CSMS", "Upgrade Charge Point Security Profile - Accepted"),
         Case("TC_086_CSMS", "TLS - server-side certificate - Valid certificate"),
         Case("TC_087_CSMS", "TLS - Client-side certificate - valid certificate"),
+        # part: firmware
+        Case("TC_080_CSMS", "Secure Firmware Update"),
+        Case("TC_081_CSMS", "Secure Firmware Update - Invalid Signature"),
     ],
     "Smart Charging": [
         Case("TC_056_CSMS", "Central Smart Charging - TxDefaultProfile"),

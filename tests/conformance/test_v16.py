@@ -307,35 +307,7 @@ async def test_TC_064_CSMS(cp):
     assert r["status"] in ("Rejected", "UnknownMessageId", "UnknownVendorId")
 
 
-# -- Firmware Management ------------------------------------------------------------
-
-
-async def update_firmware(cp: Station, op16, answers) -> None:
-    answers["UpdateFirmware"] = {}
-    payload = {"location": "https://fw.example.com/fw-2.bin", "retrieveDate": now_iso()}
-    cmd = op16.send("UpdateFirmware", payload)
-    assert (await cp.expect("UpdateFirmware"))["location"] == payload["location"]
-    assert (await cmd)["status"] == "accepted"
-
-
-async def test_TC_044_2_CSMS(cp, op16, answers):
-    """UpdateFirmware; FirmwareStatusNotification Downloading, DownloadFailed answered."""
-    await update_firmware(cp, op16, answers)
-    for s in ("Downloading", "DownloadFailed"):
-        assert await cp.call("FirmwareStatusNotification", {"status": s}) == {}
-
-
-async def test_TC_044_3_CSMS(cp, op16, answers):
-    """UpdateFirmware; download, install, reboot, InstallationFailed answered."""
-    await update_firmware(cp, op16, answers)
-    for s in ("Downloading", "Downloaded"):
-        assert await cp.call("FirmwareStatusNotification", {"status": s}) == {}
-    await status(cp, "Unavailable")
-    assert await cp.call("FirmwareStatusNotification", {"status": "Installing"}) == {}
-    boot = {"chargePointVendor": "V", "chargePointModel": "M1"}
-    assert (await cp.call("BootNotification", boot))["status"] == "Accepted"
-    await status(cp, "Available")
-    assert await cp.call("FirmwareStatusNotification", {"status": "InstallationFailed"}) == {}
+# -- Firmware Management (TC_044: tests/conformance/test_firmware.py) -----------
 
 
 # -- Remote Trigger ------------------------------------------------------------------

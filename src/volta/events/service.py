@@ -62,6 +62,9 @@ EventType = Literal[
     "log.uploaded",
     "log.failed",
     # part: firmware
+    "firmware.status",
+    "firmware_campaign.finished",
+    "firmware_campaign.halted",
     # part: monitoring
     # part: display
     # part: fleetops

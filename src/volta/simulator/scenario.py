@@ -22,6 +22,7 @@ sessions = 0                # driver sessions per connector, 0: until stopped;
                             # remote starts are served before and after
 seed = 0                    # random seed, 0: random
 stop_grace = 10             # at the end, seconds to end open sessions and leave
+firmware_failing = []       # station ids whose firmware installation fails
 ```
 """
 
@@ -58,6 +59,8 @@ class Scenario:
     # When the run ends: how long stations may take to end their sessions
     # (StopTransaction / TransactionEvent Ended) and close, seconds.
     stop_grace: float = 10.0
+    # Station ids whose firmware installation fails (simulator/firmware.py).
+    firmware_failing: tuple[str, ...] = ()
 
     def cards(self) -> list[str]:
         """The id tokens drivers present: `id_tokens`, or one card per

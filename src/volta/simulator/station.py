@@ -142,6 +142,8 @@ class SimulatedStation:
             "ConnectionTimeOut": ("60", False),
         }
         self.local_list_version = 0
+        # What BootNotification reports; None: Volta's own version (firmware.py sets it).
+        self.firmware_version: str | None = None
         self.profiles = ProfileStore()
         self._link: OcppLink | None = None
         self._tasks: set[asyncio.Task[Any]] = set()

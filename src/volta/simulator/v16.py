@@ -217,7 +217,7 @@ def boot_request(st: SimulatedStation, reason: str) -> Payload:
         "chargePointVendor": "Volta",
         "chargePointModel": "Simulator",
         "chargePointSerialNumber": st.id[:25],
-        "firmwareVersion": __version__,
+        "firmwareVersion": st.firmware_version or __version__,
     }
 
 

@@ -333,7 +333,7 @@ def boot_request(st: SimulatedStation, reason: str) -> Payload:
             "vendorName": "Volta",
             "model": "Simulator",
             "serialNumber": st.id[:25],
-            "firmwareVersion": __version__,
+            "firmwareVersion": st.firmware_version or __version__,
         },
         "reason": reason,
     }

@@ -892,6 +892,127 @@ class LogRequest(Base):
 # -- firmware (0017) -------------------------------------------------------
 
 
+class FirmwareUpdate(Base):
+    """One firmware update of one station (1.6 UpdateFirmware or
+    SignedUpdateFirmware, 2.0.1 UpdateFirmware L01/L02) and what the station
+    reported of it. Its id is the requestId the station is sent."""
+
+    __tablename__ = "firmware_updates"
+    __table_args__ = (
+        sa.Index("ix_firmware_updates_station", "station_id", "id"),
+        sa.Index("ix_firmware_updates_campaign", "campaign_id", "station_id"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.String(48))
+    campaign_id: Mapped[int | None] = mapped_column(sa.Integer)
+    # A stored firmware file (its link is made per request), or none: an
+    # external location the operator gave.
+    file_id: Mapped[str | None] = mapped_column(sa.String(36))
+    location: Mapped[str] = mapped_column(sa.String(512))
+    # The firmware version the station should report at boot once done.
+    version: Mapped[str | None] = mapped_column(sa.String(50))
+    # UpdateFirmware or SignedUpdateFirmware (1.6 with a signature).
+    action: Mapped[str] = mapped_column(sa.String(24))
+    signed: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    retrieve_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    install_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    retries: Mapped[int | None] = mapped_column(sa.Integer)
+    retry_interval: Mapped[int | None] = mapped_column(sa.Integer)
+    # sending, in_progress, installed, failed, canceled (the last three final).
+    state: Mapped[str] = mapped_column(sa.String(16))
+    # The station's latest status (Downloading, ..., Installed) or its answer.
+    status: Mapped[str | None] = mapped_column(sa.String(32))
+    detail: Mapped[str | None] = mapped_column(sa.String(255))
+    # [{"status": ..., "at": ...}], each status the station reported, bounded.
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    command_id: Mapped[str | None] = mapped_column(sa.String(36))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class FirmwarePublication(Base):
+    """Firmware a Local Controller was asked to publish for the stations
+    behind it (2.0.1 L03 PublishFirmware), and its unpublishing (L04). Its id
+    is the requestId sent."""
+
+    __tablename__ = "firmware_publications"
+    __table_args__ = (sa.Index("ix_firmware_publications_station", "station_id", "id"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.String(48))
+    file_id: Mapped[str | None] = mapped_column(sa.String(36))
+    location: Mapped[str] = mapped_column(sa.String(512))
+    # MD5 of the whole file, hex (what PublishFirmware and UnpublishFirmware carry).
+    checksum: Mapped[str] = mapped_column(sa.String(32))
+    # sending, in_progress, published, failed, unpublished
+    state: Mapped[str] = mapped_column(sa.String(16))
+    status: Mapped[str | None] = mapped_column(sa.String(32))
+    detail: Mapped[str | None] = mapped_column(sa.String(255))
+    # The URIs the Local Controller serves it at (status Published).
+    published_at: Mapped[list[str] | None] = mapped_column(JSONType)
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    command_id: Mapped[str | None] = mapped_column(sa.String(36))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class FirmwareCampaign(Base):
+    """A staged rollout: a canary group, then waves of at most
+    `max_in_progress`, inside a time window, halted above a failure rate."""
+
+    __tablename__ = "firmware_campaigns"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    file_id: Mapped[str | None] = mapped_column(sa.String(36))
+    location: Mapped[str | None] = mapped_column(sa.String(512))
+    version: Mapped[str | None] = mapped_column(sa.String(50))
+    signing_certificate: Mapped[str | None] = mapped_column(sa.Text)
+    signature: Mapped[str | None] = mapped_column(sa.Text)
+    # What chose the stations: vendor, model, firmware_version, site_id, station_ids.
+    target: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    canary: Mapped[int] = mapped_column(sa.Integer)
+    max_in_progress: Mapped[int] = mapped_column(sa.Integer)
+    # Per station, how many updates may be tried.
+    attempts: Mapped[int] = mapped_column(sa.Integer)
+    # Halt when failed / finished exceeds this (0..1).
+    failure_threshold: Mapped[float] = mapped_column(sa.Float)
+    # "HH:MM" in `timezone`; both null: always.
+    window_start: Mapped[str | None] = mapped_column(sa.String(5))
+    window_end: Mapped[str | None] = mapped_column(sa.String(5))
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    # Failed stations a resume after a halt accepted: the rate counts only
+    # the failures after it.
+    forgiven: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # running, paused, halted, canceled, finished
+    state: Mapped[str] = mapped_column(sa.String(16))
+    detail: Mapped[str | None] = mapped_column(sa.String(255))
+    created_by: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class FirmwareCampaignStation(Base):
+    """A station of a campaign and where it is in it."""
+
+    __tablename__ = "firmware_campaign_stations"
+
+    campaign_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("firmware_campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    station_id: Mapped[str] = mapped_column(sa.String(48), primary_key=True)
+    canary: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    # pending, in_progress, installed, failed, skipped_offline
+    state: Mapped[str] = mapped_column(sa.String(16))
+    tries: Mapped[int] = mapped_column(sa.Integer, default=0)
+    update_id: Mapped[int | None] = mapped_column(sa.Integer)
+    detail: Mapped[str | None] = mapped_column(sa.String(255))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 # -- device model (0018) ---------------------------------------------------
 
 
