@@ -236,6 +236,9 @@ class Settings:
     files_link_seconds: int = 3600
     # --- Device management: firmware ---
     # --- Device management: device model ---
+    # Per station, the most 2.0.1 attributes and 1.6 configuration keys kept:
+    # a station reporting more has the rest left out (logged).
+    device_model_max_attributes: int = 20_000
     # --- Device management: monitoring ---
     # --- Device management: display messages, customers, charger profiles, availability ---
 
