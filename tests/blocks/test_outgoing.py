@@ -18,6 +18,14 @@ from volta.blocks.certificates.service import (
     InstallCertificate,
     RequestCsr,
 )
+from volta.blocks.device_model.service import (
+    ChangeConfiguration,
+    GetBaseReport,
+    GetConfiguration,
+    GetReport,
+    GetVariables,
+    SetVariables,
+)
 from volta.blocks.local_list.service import GetLocalListVersion, ListEntry, SendLocalList
 from volta.blocks.remote_control.service import (
     ChangeAvailability,
@@ -45,6 +53,14 @@ from volta.outgoing import CannotSpell, Message, OutgoingTable
 V16, V201 = Version.V16, Version.V201
 TABLES = outgoing_tables()
 EXPIRES = dt.datetime(2026, 12, 24, 18, 0, tzinfo=dt.UTC)
+DEVICE_MODEL_COMMANDS = (
+    GetVariables,
+    SetVariables,
+    GetBaseReport,
+    GetReport,
+    GetConfiguration,
+    ChangeConfiguration,
+)
 ACCEPTED = Authorization("Accepted", group_id="FLEET-1", group_type="Central")
 
 # command -> (1.6 message, 2.0.1 message)
@@ -317,9 +333,10 @@ def test_list_entries_carry_the_verdict(version):
 def test_both_versions_build_every_command_and_offer_their_own_choices():
     assert set(TABLES[V16].builders) == set(TABLES[V201].builders)
     # GetChargingProfiles is 2.0.1 only (K09): 1.6 refuses to spell it.
-    assert {type(c) for c, _, _ in CASES} | {Reset, GetChargingProfiles} == set(
-        TABLES[V201].builders
-    )
+    # The device model's commands are each one version's (tests/device_model).
+    assert {type(c) for c, _, _ in CASES} | {Reset, GetChargingProfiles} | set(
+        DEVICE_MODEL_COMMANDS
+    ) == set(TABLES[V201].builders)
     with pytest.raises(CannotSpell):
         TABLES[V16].build(GetChargingProfiles(1))
     assert TABLES[V16].choices[Reset] == ("Soft", "Hard")

@@ -513,3 +513,54 @@ class TestBounded:
         page = (await api.get("/api/v1/stations/BIG/device-model")).json()
         assert page["total"] == 3
         assert {i["variable"]: i["value"] for i in page["items"]}["V0"] == "changed"
+
+
+def test_each_command_is_one_versions_and_valid():
+    """2.0.1 spells the device model's requests, 1.6 the configuration
+    keys'; the other version refuses; what is built passes the schema."""
+    from volta.app import outgoing_tables
+    from volta.blocks.device_model.service import (
+        ChangeConfiguration,
+        ComponentVariable,
+        GetBaseReport,
+        GetConfiguration,
+        GetReport,
+        GetVariables,
+        SetVariables,
+        VariableRef,
+    )
+    from volta.ocpp.schemas import registry
+    from volta.ocpp.versions import Version
+    from volta.outgoing import CannotSpell
+
+    tables, schemas = outgoing_tables(), registry()
+    ref = VariableRef("EVSE", "Power", evse_id=1, connector_id=2, attribute_type="MaxSet")
+    v201 = [
+        GetVariables((ref,)),
+        SetVariables(((ref, "11000"),)),
+        GetBaseReport(3, "SummaryInventory"),
+        GetReport(4, (ComponentVariable("EVSE", evse_id=1),), ("Problem",)),
+    ]
+    v16 = [
+        GetConfiguration(("HeartbeatInterval",)),
+        GetConfiguration(),
+        ChangeConfiguration("K", "v"),
+    ]
+    for own, other, commands in (
+        (Version.V201, Version.V16, v201),
+        (Version.V16, Version.V201, v16),
+    ):
+        for command in commands:
+            message = tables[own].build(command)
+            schemas.validate(own, message.action, message.payload)
+            with pytest.raises(CannotSpell):
+                tables[other].build(command)
+    assert tables[Version.V201].build(GetVariables((ref,))).payload == {
+        "getVariableData": [
+            {
+                "component": {"name": "EVSE", "evse": {"id": 1, "connectorId": 2}},
+                "variable": {"name": "Power"},
+                "attributeType": "MaxSet",
+            }
+        ]
+    }
