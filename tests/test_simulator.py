@@ -433,7 +433,11 @@ async def test_variables_and_base_report_201(volta, api):
                 )
             return {r["key"]: r for r in rows}
 
-        assert await wait_until(device_model, 15)
+        async def complete() -> bool:
+            # The report comes in parts (ItemsPerMessage); the EVSEs are last.
+            return "EVSE@1/AvailabilityState#Actual" in await device_model()
+
+        assert await wait_until(complete, 15)
         stored = await device_model()
         assert stored["OCPPCommCtrlr/HeartbeatInterval#Actual"]["value"] == "60"
         assert stored["OCPPCommCtrlr/HeartbeatInterval#Actual"]["mutability"] == "ReadWrite"
