@@ -8,9 +8,9 @@ import re
 
 from playwright.async_api import expect
 
-from tests.helpers import wait_until
+from tests.helpers import register, wait_until
 from tests.test_simulator import quiet, running
-from tests.web.conftest import VIEWER, add_users
+from tests.web.conftest import VIEWER, add_users, csrf_of, sign_in
 from tests.web.test_browser import shot, signed_in_page, sqlite_only
 from volta.blocks.device_model import service
 
@@ -62,16 +62,36 @@ async def test_device_model_page_of_a_201_station(volta, browser):
 @sqlite_only
 async def test_configuration_keys_of_a_16_station(volta, browser):
     await add_users(volta)
-    async with running(volta, quiet(volta, "1.6")) as [station]:
-        async with signed_in_page(browser, volta) as page:
-            await page.goto(f"/stations/{station.id}/device-model")
-            await page.get_by_role("button", name="Get configuration").click()
-            table = page.locator("#configuration-table")
-            await expect(table).to_contain_text("GetConfigurationMaxKeys")
-            row = page.locator('tr[data-key="HeartbeatInterval"]')
-            await row.get_by_label("value of HeartbeatInterval").fill("45")
-            await row.get_by_role("button", name="Change").click()
-            await expect(page.locator('tr[data-key="HeartbeatInterval"] .answer')).to_contain_text(
-                "Accepted"
-            )
-            assert station.heartbeat_interval == 45
+    async with (
+        running(volta, quiet(volta, "1.6")) as [station],
+        signed_in_page(browser, volta) as page,
+    ):
+        await page.goto(f"/stations/{station.id}/device-model")
+        await page.get_by_role("button", name="Get configuration").click()
+        table = page.locator("#configuration-table")
+        await expect(table).to_contain_text("GetConfigurationMaxKeys")
+        row = page.locator('tr[data-key="HeartbeatInterval"]')
+        await row.get_by_label("value of HeartbeatInterval").fill("45")
+        await row.get_by_role("button", name="Change").click()
+        await expect(page.locator('tr[data-key="HeartbeatInterval"] .answer')).to_contain_text(
+            "Accepted"
+        )
+        assert station.heartbeat_interval == 45
+
+
+async def test_odd_query_values_are_ignored_not_500(volta, web):
+    """The page's filters come from the address bar: nonsense is ignored;
+    a viewer may not set; an unknown station is 404."""
+    await register(volta, "ODD-1")
+    await sign_in(web, *VIEWER)
+    for query in ("evse=²", "evse=" + "9" * 5000, "offset=-1", "q=" + "x" * 500):
+        r = await web.get(f"/stations/ODD-1/device-model/rows?{query}")
+        assert r.status_code == 200, query
+    assert (await web.get("/stations/ODD-1/device-model?evse=%C2%B2")).status_code == 200
+    assert (await web.get("/stations/NOPE/device-model")).status_code == 404
+    page = await web.get("/stations/ODD-1/device-model")
+    r = await web.post(
+        "/stations/ODD-1/device-model/set",
+        data={"key": "A/B#Actual", "value": "1", "csrf": csrf_of(page.text)},
+    )
+    assert r.status_code == 403

@@ -37,11 +37,14 @@ async def _version(services: Services, station_id: str) -> Version | None:
 
 
 def _int(value: str, default: int | None, *, at_most: int = 2**31 - 1) -> int | None:
-    return int(value) if value.isdigit() and int(value) <= at_most else default
+    # ASCII digits only (int() refuses "²"), and short enough to convert.
+    if value.isascii() and value.isdigit() and len(value) <= 10 and int(value) <= at_most:
+        return int(value)
+    return default
 
 
 async def _rows(
-    request: Request, services: Services, station_id: str, q: str, evse: str, offset: int
+    services: Services, station_id: str, q: str, evse: str, offset: int
 ) -> dict[str, Any]:
     total, rows = await service.list_variables(
         services.db,
@@ -80,7 +83,7 @@ async def device_model_page(
         context["keys"] = await service.list_configuration(services.db, station_id)
         context["online"] = services.router.version_of(station_id) is not None
     else:
-        context |= await _rows(request, services, station_id, q, evse, _int(offset, 0) or 0)
+        context |= await _rows(services, station_id, q, evse, _int(offset, 0) or 0)
         context["reports"] = await service.list_reports(services.db, station_id, limit=5)
     return render(request, "device_model.html", **context)
 
@@ -95,7 +98,7 @@ async def device_model_rows(
     evse: str = "",
     offset: str = "0",
 ) -> HTMLResponse:
-    context = await _rows(request, services, station_id, q, evse, _int(offset, 0) or 0)
+    context = await _rows(services, station_id, q, evse, _int(offset, 0) or 0)
     return render(request, "_device_model_rows.html", station_id=station_id, **context)
 
 
