@@ -251,6 +251,9 @@ class Settings:
     # they stayed away this many seconds (until then they are tried when back).
     firmware_offline_wait: int = 86400
     # --- Device management: device model ---
+    # Per station, the most 2.0.1 attributes and 1.6 configuration keys kept:
+    # a station reporting more has the rest left out (logged).
+    device_model_max_attributes: int = 20_000
     # --- Device management: monitoring ---
     # --- Device management: display messages, customer information ---
     # --- Device management: charger profiles, availability ---

@@ -21,6 +21,14 @@ from volta.blocks.certificates.service import (
 from volta.blocks.diagnostics.service import GetDiagnostics, GetLog
 from volta.blocks.firmware.publications import PublishFirmware, UnpublishFirmware
 from volta.blocks.firmware.service import UpdateFirmware
+from volta.blocks.device_model.service import (
+    ChangeConfiguration,
+    GetBaseReport,
+    GetConfiguration,
+    GetReport,
+    GetVariables,
+    SetVariables,
+)
 from volta.blocks.local_list.service import GetLocalListVersion, ListEntry, SendLocalList
 from volta.blocks.remote_control.service import (
     ChangeAvailability,
@@ -48,6 +56,14 @@ from volta.outgoing import CannotSpell, Message, OutgoingTable
 V16, V201 = Version.V16, Version.V201
 TABLES = outgoing_tables()
 EXPIRES = dt.datetime(2026, 12, 24, 18, 0, tzinfo=dt.UTC)
+DEVICE_MODEL_COMMANDS = (
+    GetVariables,
+    SetVariables,
+    GetBaseReport,
+    GetReport,
+    GetConfiguration,
+    ChangeConfiguration,
+)
 ACCEPTED = Authorization("Accepted", group_id="FLEET-1", group_type="Central")
 
 # command -> (1.6 message, 2.0.1 message)
@@ -375,7 +391,9 @@ def test_both_versions_build_every_command_and_offer_their_own_choices():
     # GetChargingProfiles (K09), PublishFirmware and UnpublishFirmware
     # (L03/L04) are 2.0.1 only; GetDiagnostics is 1.6 only (2.0.1 asks for a
     # DiagnosticsLog with GetLog).
+    # The device model's commands are each one version's (tests/device_model).
     one_version = {GetChargingProfiles, PublishFirmware, UnpublishFirmware, GetDiagnostics}
+    one_version |= set(DEVICE_MODEL_COMMANDS)
     assert {type(c) for c, _, _ in CASES} | {Reset} | one_version == set(TABLES[V201].builders)
     for command in (PublishFirmware(1, "https://lc/fw.bin", "0" * 32), UnpublishFirmware("0" * 32)):
         with pytest.raises(CannotSpell):

@@ -188,9 +188,7 @@ async def test_notify_report_is_stored(volta):
     }
     assert by_key["OCPPCommCtrlr/HeartbeatInterval#Actual"]["value"] == "60"
     assert by_key["EVSE@1/Power#MaxSet"]["value"] == "22000"
-    assert (
-        by_key["OCPPCommCtrlr/HeartbeatInterval#Actual"]["characteristics"]["dataType"] == "integer"
-    )
+    assert by_key["OCPPCommCtrlr/HeartbeatInterval#Actual"]["data_type"] == "integer"
 
 
 async def test_pending_station_gets_security_error_until_accepted(volta):

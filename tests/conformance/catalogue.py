@@ -24,7 +24,6 @@ class Case:
     not_yet: str | None = None
 
 
-NO_SPLIT = "Volta sends the variables the operator asks for; it does not split by ItemsPerMessage"
 NO_IDLE_TX_PROFILE = (
     "by design Volta sends no TxProfile without a running transaction (K01.FR.03/09: "
     "the API answers 422), so this case's prerequisite does not hold"
@@ -52,13 +51,13 @@ V201: dict[str, list[Case]] = {
         Case("TC_B_02_CSMS", "Cold Boot Charging Station - Pending"),
         Case("TC_B_06_CSMS", "Get Variables - single value"),
         Case("TC_B_07_CSMS", "Get Variables - multiple values"),
-        Case("TC_B_08_CSMS", "Get Variables - limit to maximum number of values", NO_SPLIT),
+        Case("TC_B_08_CSMS", "Get Variables - limit to maximum number of values"),
         Case("TC_B_09_CSMS", "Set Variables - single value"),
         Case("TC_B_10_CSMS", "Set Variables - multiple values"),
         Case("TC_B_12_CSMS", "Get Base Report - ConfigurationInventory"),
         Case("TC_B_13_CSMS", "Get Base Report - FullInventory"),
         Case("TC_B_14_CSMS", "Get Base Report - SummaryInventory"),
-        Case("TC_B_18_CSMS", "Get Custom Report - with component criteria"),
+        Case("TC_B_18_CSMS", "Get Custom Report - with componentCriteria and component/variables"),
         Case("TC_B_20_CSMS", "Reset Charging Station - Without ongoing transaction - OnIdle"),
         Case("TC_B_21_CSMS", "Reset Charging Station - With Ongoing Transaction - OnIdle"),
         Case("TC_B_22_CSMS", "Reset Charging Station - With Ongoing Transaction - Immediate"),

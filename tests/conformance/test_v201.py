@@ -616,21 +616,6 @@ async def test_get_base_report(cs, op201, answers, volta, base):
         assert set(stored.scalars()) >= {"OfflineThreshold", "HeartbeatInterval"}
 
 
-async def test_TC_B_18_CSMS(cs, op201, answers):
-    """B08: GetReportRequest with componentCriteria; EmptyResultSet is handled."""
-    answers["GetReport"] = lambda p: {
-        "status": "EmptyResultSet" if "Problem" in p["componentCriteria"] else "Accepted"
-    }
-    cmd = op201.send("GetReport", {"requestId": 1, "componentCriteria": ["Problem"]})
-    assert (await cs.expect("GetReport"))["componentCriteria"] == ["Problem"]
-    # B08: EmptyResultSet is a valid answer (nothing matched), not a refusal.
-    first = await cmd
-    assert first["status"] == "accepted" and first["response"]["status"] == "EmptyResultSet"
-    cmd = op201.send("GetReport", {"requestId": 2, "componentCriteria": ["Available"]})
-    await cs.expect("GetReport")
-    assert (await cmd)["status"] == "accepted"
-
-
 async def _reboot(cs: Station, reason: str = "RemoteReset") -> None:
     boot = {"reason": reason, "chargingStation": {"model": "M1", "vendorName": "V"}}
     assert (await cs.call("BootNotification", boot))["status"] == "Accepted"

@@ -140,6 +140,8 @@ class SimulatedStation:
                 False,
             ),
             "ConnectionTimeOut": ("60", False),
+            # 1.6 §9.1.13: how many keys one GetConfiguration may ask for.
+            "GetConfigurationMaxKeys": ("20", True),
         }
         self.local_list_version = 0
         # What BootNotification reports; None: Volta's own version (firmware.py sets it).

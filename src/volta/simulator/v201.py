@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from volta import __version__
 from volta.ocpp.charging import Profile, from_v201, to_v201
 from volta.ocpp.times import format_timestamp
@@ -13,6 +15,8 @@ from volta.simulator import commands, display, drawing, firmware, logs, monitori
 from volta.simulator.dialect import AnswerTable, Payload
 from volta.simulator.ev import Car
 from volta.simulator.profiles import composite, wire_periods
+
+DEVICE_DATA = "DeviceDataCtrlr"
 
 if TYPE_CHECKING:
     from volta.simulator.station import Connector, SimulatedStation
@@ -26,6 +30,47 @@ VARIABLES = {
     ("SampledDataCtrlr", "TxUpdatedInterval"): "MeterValueSampleInterval",
     ("AuthCtrlr", "AuthorizeRemoteStart"): "AuthorizeRemoteTxRequests",
 }
+# How many elements and bytes one GetReport / GetVariables / SetVariables may
+# hold (DeviceDataCtrlr ItemsPerMessage / BytesPerMessage, reported and
+# enforced: more is answered Rejected, TooManyElements).
+ITEMS_PER_MESSAGE = 20
+BYTES_PER_MESSAGE = 8000
+LIMITED = ("GetReport", "GetVariables", "SetVariables")
+# Fixed variables of the rest of its device model: (component, variable,
+# instance) -> (value, dataType, unit); ReadOnly.
+FIXED: dict[tuple[str, str, str | None], tuple[str, str, str | None]] = {
+    **{
+        (DEVICE_DATA, "ItemsPerMessage", action): (str(ITEMS_PER_MESSAGE), "integer", None)
+        for action in LIMITED
+    },
+    **{
+        (DEVICE_DATA, "BytesPerMessage", action): (str(BYTES_PER_MESSAGE), "integer", "B")
+        for action in LIMITED
+    },
+    ("ChargingStation", "Model", None): ("Volta Simulator", "string", None),
+    ("ChargingStation", "VendorName", None): ("Volta", "string", None),
+    ("ChargingStation", "AvailabilityState", None): ("Available", "OptionList", None),
+    ("OCPPCommCtrlr", "MessageTimeout", "Default"): ("30", "integer", "s"),
+    ("OCPPCommCtrlr", "NetworkConfigurationPriority", None): ("1", "SequenceList", None),
+    ("SecurityCtrlr", "SecurityProfile", None): ("1", "integer", None),
+    ("ClockCtrlr", "TimeSource", None): ("Heartbeat", "SequenceList", None),
+    ("TxCtrlr", "EVConnectionTimeOut", None): ("60", "integer", "s"),
+    ("TxCtrlr", "TxStartPoint", None): ("PowerPathClosed", "MemberList", None),
+    ("AuthCtrlr", "Enabled", None): ("true", "boolean", None),
+    ("SmartChargingCtrlr", "Enabled", None): ("true", "boolean", None),
+    ("SmartChargingCtrlr", "RateUnit", None): ("A,W", "MemberList", None),
+    ("SmartChargingCtrlr", "ProfileStackLevel", None): ("9", "integer", None),
+}
+
+
+def _limit_problem(action: str, p: Payload, items: list[Any]) -> str | None:
+    """Too many elements or bytes for one message of `action`."""
+    if len(items) > ITEMS_PER_MESSAGE:
+        return "TooManyElements"
+    # The CALL frame around the payload: [2,"<id>","<action>",{...}].
+    if len(orjson.dumps(p)) + 64 + len(action) > BYTES_PER_MESSAGE:
+        return "TooLargeElement"
+    return None
 
 
 def _evse_id(p: Payload) -> int | None:
@@ -79,23 +124,30 @@ async def report_availability(st: SimulatedStation, p: Payload, answer: Payload)
         await commands.report_availability(st, _evse_id(p) or 0)
 
 
-def _unknown(key: tuple[str, str]) -> str | None:
+def _fixed_key(item: Payload) -> tuple[str, str, str | None]:
+    return (item["component"]["name"], item["variable"]["name"], item["variable"].get("instance"))
+
+
+def _unknown(key: tuple[str, str], instance: str | None = None) -> str | None:
     """The attributeStatus for a variable we do not have, None if we do."""
-    if key in VARIABLES:
+    if key in VARIABLES or (*key, instance) in FIXED:
         return None
-    known_component = any(k[0] == key[0] for k in VARIABLES)
-    return "UnknownVariable" if known_component else "UnknownComponent"
+    components = {k[0] for k in VARIABLES} | {k[0] for k in FIXED}
+    return "UnknownVariable" if key[0] in components else "UnknownComponent"
 
 
 def _get_variable(st: SimulatedStation, item: Payload) -> Payload:
     key = (item["component"]["name"], item["variable"]["name"])
     result: Payload = {"component": item["component"], "variable": item["variable"]}
-    unknown = _unknown(key)
+    unknown = _unknown(key, item["variable"].get("instance"))
     if unknown:
         result["attributeStatus"] = unknown
         return result
     result["attributeStatus"] = "Accepted"
-    result["attributeValue"] = st.configuration[VARIABLES[key]][0]
+    if key in VARIABLES:
+        result["attributeValue"] = st.configuration[VARIABLES[key]][0]
+    else:
+        result["attributeValue"] = FIXED[_fixed_key(item)][0]
     return result
 
 
@@ -110,9 +162,13 @@ def _set_variable(st: SimulatedStation, item: Payload) -> Payload:
         else:
             result["attributeStatus"] = "Rejected"
         return result
-    unknown = _unknown(key)
+    unknown = _unknown(key, item["variable"].get("instance"))
     if unknown:
         result["attributeStatus"] = unknown
+        return result
+    if key not in VARIABLES:
+        result["attributeStatus"] = "Rejected"
+        result["attributeStatusInfo"] = {"reasonCode": "ReadOnly"}
         return result
     name = VARIABLES[key]
     st.configuration[name] = (item["attributeValue"], False)
@@ -122,14 +178,33 @@ def _set_variable(st: SimulatedStation, item: Payload) -> Payload:
     return result
 
 
+def _all_rejected(items: list[Payload], reason: str) -> list[Payload]:
+    # TC_B_08_CS: a station may answer every element of a too large request Rejected.
+    return [
+        {
+            "component": i["component"],
+            "variable": i["variable"],
+            "attributeStatus": "Rejected",
+            "attributeStatusInfo": {"reasonCode": reason},
+        }
+        for i in items
+    ]
+
+
 @table.on("GetVariables")
 def get_variables(st: SimulatedStation, p: Payload) -> Payload:
-    return {"getVariableResult": [_get_variable(st, i) for i in p["getVariableData"]]}
+    items = p["getVariableData"]
+    if problem := _limit_problem("GetVariables", p, items):
+        return {"getVariableResult": _all_rejected(items, problem)}
+    return {"getVariableResult": [_get_variable(st, i) for i in items]}
 
 
 @table.on("SetVariables")
 def set_variables(st: SimulatedStation, p: Payload) -> Payload:
-    return {"setVariableResult": [_set_variable(st, i) for i in p["setVariableData"]]}
+    items = p["setVariableData"]
+    if problem := _limit_problem("SetVariables", p, items):
+        return {"setVariableResult": _all_rejected(items, problem)}
+    return {"setVariableResult": [_set_variable(st, i) for i in items]}
 
 
 @table.after("SetVariables")
@@ -140,14 +215,8 @@ async def reconnect_with_new_password(st: SimulatedStation, p: Payload, answer: 
             st.reconnect_when_idle()
 
 
-@table.on("GetBaseReport")
-def get_base_report(st: SimulatedStation, p: Payload) -> Payload:
-    return {"status": "Accepted"}
-
-
-@table.after("GetBaseReport")
-async def report(st: SimulatedStation, p: Payload, answer: Payload) -> None:
-    """B07: the report follows its answer, in NotifyReport."""
+def _inventory(st: SimulatedStation) -> list[Payload]:
+    """Every variable as ReportDataType."""
     data = [
         {
             "component": {"name": component},
@@ -155,10 +224,29 @@ async def report(st: SimulatedStation, p: Payload, answer: Payload) -> None:
             "variableAttribute": [
                 {"type": "Actual", "value": st.configuration[name][0], "mutability": "ReadWrite"}
             ],
-            "variableCharacteristics": {"dataType": "string", "supportsMonitoring": False},
+            "variableCharacteristics": {
+                "dataType": "integer" if name != "AuthorizeRemoteTxRequests" else "boolean",
+                "supportsMonitoring": False,
+            },
         }
         for (component, variable), name in VARIABLES.items()
     ]
+    for (component, variable, instance), (value, data_type, unit) in FIXED.items():
+        characteristics: Payload = {"dataType": data_type, "supportsMonitoring": False}
+        if unit:
+            characteristics["unit"] = unit
+        data.append(
+            {
+                "component": {"name": component},
+                "variable": {"name": variable, "instance": instance}
+                if instance
+                else {"name": variable},
+                "variableAttribute": [
+                    {"type": "Actual", "value": value, "mutability": "ReadOnly", "constant": True}
+                ],
+                "variableCharacteristics": characteristics,
+            }
+        )
     for c in st.connectors:
         data.append(
             {
@@ -167,13 +255,87 @@ async def report(st: SimulatedStation, p: Payload, answer: Payload) -> None:
                 "variableAttribute": [
                     {"type": "Actual", "value": c.status, "mutability": "ReadOnly"}
                 ],
-                "variableCharacteristics": {"dataType": "string", "supportsMonitoring": False},
+                "variableCharacteristics": {
+                    "dataType": "OptionList",
+                    "supportsMonitoring": True,
+                    "valuesList": "Available,Occupied,Reserved,Unavailable,Faulted",
+                },
             }
         )
-    await st.call(
-        "NotifyReport",
-        {"requestId": p["requestId"], "generatedAt": st.now(), "seqNo": 0, "reportData": data},
-    )
+        data.append(
+            {
+                "component": {"name": "EVSE", "evse": {"id": c.id}},
+                "variable": {"name": "Power"},
+                "variableAttribute": [
+                    {"type": "MaxSet", "value": "22000", "mutability": "ReadOnly"}
+                ],
+                "variableCharacteristics": {
+                    "dataType": "decimal",
+                    "unit": "W",
+                    "maxLimit": 22000,
+                    "supportsMonitoring": True,
+                },
+            }
+        )
+    return data
+
+
+async def _send_report(st: SimulatedStation, request_id: int, data: list[Payload]) -> None:
+    """B07/B08: the report in parts of at most ITEMS_PER_MESSAGE, tbc on all but the last."""
+    parts = [data[i : i + ITEMS_PER_MESSAGE] for i in range(0, len(data), ITEMS_PER_MESSAGE)]
+    for seq, part in enumerate(parts):
+        payload: Payload = {
+            "requestId": request_id,
+            "generatedAt": st.now(),
+            "seqNo": seq,
+            "reportData": part,
+        }
+        if seq < len(parts) - 1:
+            payload["tbc"] = True
+        await st.call("NotifyReport", payload)
+
+
+@table.on("GetBaseReport")
+def get_base_report(st: SimulatedStation, p: Payload) -> Payload:
+    return {"status": "Accepted"}
+
+
+@table.after("GetBaseReport")
+async def report(st: SimulatedStation, p: Payload, answer: Payload) -> None:
+    """B07: the report follows its answer, in NotifyReport."""
+    await _send_report(st, p["requestId"], _inventory(st))
+
+
+def _matching(st: SimulatedStation, p: Payload) -> list[Payload]:
+    """B08: the inventory's entries the componentVariable list names (all
+    when none); the criteria are taken as met by every component."""
+    wanted = p.get("componentVariable") or []
+    if not wanted:
+        return _inventory(st)
+
+    def named(entry: Payload, cv: Payload) -> bool:
+        if entry["component"].get("name") != cv["component"]["name"]:
+            return False
+        evse = cv["component"].get("evse")
+        if evse and (entry["component"].get("evse") or {}).get("id") != evse.get("id"):
+            return False
+        variable = cv.get("variable")
+        return not variable or entry["variable"]["name"] == variable["name"]
+
+    return [e for e in _inventory(st) if any(named(e, cv) for cv in wanted)]
+
+
+@table.on("GetReport")
+def get_report(st: SimulatedStation, p: Payload) -> Payload:
+    if _limit_problem("GetReport", p, p.get("componentVariable") or []):
+        return {"status": "Rejected", "statusInfo": {"reasonCode": "TooManyElements"}}
+    return {"status": "Accepted" if _matching(st, p) else "EmptyResultSet"}
+
+
+@table.after("GetReport")
+async def custom_report(st: SimulatedStation, p: Payload, answer: Payload) -> None:
+    if answer["status"] == "Accepted":
+        await _send_report(st, p["requestId"], _matching(st, p))
 
 
 TRIGGERABLE = frozenset({"BootNotification", "Heartbeat", "StatusNotification", "MeterValues"})

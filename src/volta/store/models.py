@@ -117,7 +117,25 @@ class DeviceVariable(Base):
     attribute_type: Mapped[str] = mapped_column(sa.String(16), default="Actual")
     value: Mapped[str | None] = mapped_column(sa.Text)
     mutability: Mapped[str | None] = mapped_column(sa.String(16))
-    characteristics: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # The rest is the device model block's (0018, blocks/device_model).
+    persistent: Mapped[bool | None] = mapped_column(sa.Boolean)
+    constant: Mapped[bool | None] = mapped_column(sa.Boolean)
+    # VariableCharacteristicsType.
+    unit: Mapped[str | None] = mapped_column(sa.String(16))
+    data_type: Mapped[str | None] = mapped_column(sa.String(20))
+    min_limit: Mapped[float | None] = mapped_column(sa.Float)
+    max_limit: Mapped[float | None] = mapped_column(sa.Float)
+    values_list: Mapped[str | None] = mapped_column(sa.Text)
+    supports_monitoring: Mapped[bool | None] = mapped_column(sa.Boolean)
+    # The station's last answer about it (GetVariables / SetVariables
+    # attributeStatus and statusInfo) and when it came.
+    attribute_status: Mapped[str | None] = mapped_column(sa.String(32))
+    status_info: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # The last SetVariables: the value asked (never a secret), when, by whom.
+    requested_value: Mapped[str | None] = mapped_column(sa.Text)
+    requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    requested_by: Mapped[str | None] = mapped_column(sa.String(64))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -1014,6 +1032,58 @@ class FirmwareCampaignStation(Base):
 
 
 # -- device model (0018) ---------------------------------------------------
+
+
+class DeviceReport(Base):
+    """A 2.0.1 report (GetBaseReport / GetReport, B07 / B08) by its requestId:
+    requested, then receiving its NotifyReport parts, complete at the part
+    without tbc; refused when the station did not answer Accepted."""
+
+    __tablename__ = "device_reports"
+
+    station_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    request_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    # FullInventory, ConfigurationInventory, SummaryInventory, Custom (GetReport),
+    # or none (a report Volta did not ask for).
+    kind: Mapped[str | None] = mapped_column(sa.String(32))
+    # requested, receiving, complete, refused
+    status: Mapped[str] = mapped_column(sa.String(16))
+    # The station's Get(Base)Report answer: Accepted, Rejected, NotSupported, EmptyResultSet.
+    answer: Mapped[str | None] = mapped_column(sa.String(32))
+    # GetReport: componentVariable and componentCriteria as sent.
+    criteria: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    parts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    items: Mapped[int] = mapped_column(sa.Integer, default=0)
+    requested_by: Mapped[str | None] = mapped_column(sa.String(64))
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class ConfigurationKey(Base):
+    """A 1.6 configuration key as GetConfiguration told it, and the last
+    ChangeConfiguration of it with the station's answer."""
+
+    __tablename__ = "configuration_keys"
+
+    station_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(sa.String(50), primary_key=True)
+    value: Mapped[str | None] = mapped_column(sa.Text)
+    readonly: Mapped[bool | None] = mapped_column(sa.Boolean)
+    # Named by the station in unknownKey: it has no such key.
+    unknown: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    # The last ChangeConfiguration: the value asked (never a secret), when,
+    # by whom, and the answer (Accepted, Rejected, RebootRequired, NotSupported).
+    requested_value: Mapped[str | None] = mapped_column(sa.Text)
+    requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    requested_by: Mapped[str | None] = mapped_column(sa.String(64))
+    answer: Mapped[str | None] = mapped_column(sa.String(16))
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 # -- monitoring (0019) -----------------------------------------------------

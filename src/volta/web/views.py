@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from volta.blocks.authorization import service as tokens_service
 from volta.blocks.authorization.models import IdTokenCreate, IdTokenUpdate
 from volta.blocks.certificates import service as certificates
+from volta.blocks.device_model import service as device_model_service
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.provisioning.models import StationCreate, StationOut, StationUpdate
 from volta.blocks.remote_control.service import Reset, TriggerMessage
@@ -369,7 +370,7 @@ async def station_page(
         version=version,
         reset_types=services.outgoing[version].choices[Reset],
         triggers=services.outgoing[version].choices[TriggerMessage],
-        variables=await provisioning.device_variables(services.db, station_id),
+        variables=await device_model_service.device_variables(services.db, station_id),
         registration_statuses=REGISTRATION_STATUSES,
         **await _station_sessions(services, station_id),
         **await _station_certificates(services, station_id),

@@ -412,71 +412,6 @@ async def _status_events(conn: Any, row: dict[str, Any], before: Any) -> None:
         )
 
 
-def variable_key(
-    component: str,
-    component_instance: str | None,
-    evse_id: int | None,
-    connector_id: int | None,
-    variable: str,
-    variable_instance: str | None,
-    attribute_type: str,
-) -> str:
-    comp = component + (f"[{component_instance}]" if component_instance else "")
-    if evse_id is not None:
-        comp += f"@{evse_id}" + (f".{connector_id}" if connector_id is not None else "")
-    var = variable + (f"[{variable_instance}]" if variable_instance else "")
-    return f"{comp}/{var}#{attribute_type}"
-
-
-async def store_report(db: Database, station_id: str, report: list[dict[str, Any]]) -> int:
-    """Store 2.0.1 ReportDataType entries (NotifyReport, B07/B08); returns rows written."""
-    rows = []
-    now = utcnow()
-    for item in report:
-        component = item["component"]
-        variable = item["variable"]
-        evse = component.get("evse") or {}
-        for attribute in item.get("variableAttribute", []):
-            attribute_type = attribute.get("type", "Actual")
-            rows.append(
-                {
-                    "station_id": station_id,
-                    "key": variable_key(
-                        component["name"],
-                        component.get("instance"),
-                        evse.get("id"),
-                        evse.get("connectorId"),
-                        variable["name"],
-                        variable.get("instance"),
-                        attribute_type,
-                    ),
-                    "component": component["name"],
-                    "component_instance": component.get("instance"),
-                    "evse_id": evse.get("id"),
-                    "connector_id": evse.get("connectorId"),
-                    "variable": variable["name"],
-                    "variable_instance": variable.get("instance"),
-                    "attribute_type": attribute_type,
-                    "value": attribute.get("value"),
-                    "mutability": attribute.get("mutability"),
-                    "characteristics": item.get("variableCharacteristics"),
-                    "updated_at": now,
-                }
-            )
-    if not rows:
-        return 0
-    stmt = db.insert(DeviceVariable)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["station_id", "key"],
-        set_={
-            c: stmt.excluded[c] for c in ("value", "mutability", "characteristics", "updated_at")
-        },
-    )
-    async with db.write(station_id) as conn:
-        await conn.execute(stmt, rows)
-    return len(rows)
-
-
 async def connectors_of(db: Database, station_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     async with db.read() as conn:
         rows = (
@@ -520,23 +455,6 @@ async def list_stations(db: Database, *, limit: int = 100, offset: int = 0) -> l
             (
                 await conn.execute(
                     sa.select(Station).order_by(Station.id).limit(limit).offset(offset)
-                )
-            )
-            .mappings()
-            .all()
-        )
-    return [dict(r) for r in rows]
-
-
-async def device_variables(db: Database, station_id: str) -> list[dict[str, Any]]:
-    """A 2.0.1 station's reported device model (NotifyReport), by component."""
-    async with db.read() as conn:
-        rows = (
-            (
-                await conn.execute(
-                    sa.select(DeviceVariable)
-                    .where(DeviceVariable.station_id == station_id)
-                    .order_by(DeviceVariable.component, DeviceVariable.key)
                 )
             )
             .mappings()

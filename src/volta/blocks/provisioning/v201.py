@@ -60,11 +60,3 @@ async def status_notification(ctx: CallContext, p: dict[str, Any]) -> dict[str, 
         timestamp=parse_timestamp(p.get("timestamp")),
     )
     return {}
-
-
-@handlers.on(V201, "NotifyReport")
-async def notify_report(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
-    # B07/B08: a report may span several messages (seqNo, tbc); each part is
-    # stored as it arrives.
-    await service.store_report(ctx.services.db, ctx.station_id, p.get("reportData", []))
-    return {}
