@@ -237,6 +237,11 @@ class Settings:
     # --- Device management: firmware ---
     # --- Device management: device model ---
     # --- Device management: monitoring ---
+    # NotifyEvent data (docs/device-management.md, "Monitoring") kept this
+    # many days (0: for ever), and at most this many per station (0: no bound);
+    # housekeeping prunes both.
+    monitoring_events_days: float = 30.0
+    monitoring_events_per_station: int = 10_000
     # --- Device management: display messages, customers, charger profiles, availability ---
 
     @property
