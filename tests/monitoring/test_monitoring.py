@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conformance.conftest import Station
-from tests.helpers import connect, now_iso, register, wait_until
+from tests.helpers import connect, now_iso, register
 from volta.blocks.monitoring import service
 from volta.store.models import MonitoringEvent
 
