@@ -375,7 +375,7 @@ async def set_monitors(
 ) -> list[dict[str, Any]]:
     """SetVariableMonitoring (N04): store each monitor as Requested, send them
     in as many messages as the station's limits ask, keep each answer.
-    Returns the monitors' rows as stored."""
+    Returns the monitors' rows as stored, in the order asked."""
     if not specs:
         raise MonitoringRefused("no monitors to set")
     if len(specs) > MAX_MONITORS:
@@ -430,7 +430,9 @@ async def set_monitors(
     for chunk in chunks:
         record = await send(services, station_id, SetVariableMonitoring(tuple(s for s, _ in chunk)))
         await _record_set_results(services, station_id, chunk, record)
-    return await list_monitors(services.db, station_id, ids=row_ids)
+    stored = {m["id"]: m for m in await list_monitors(services.db, station_id, ids=row_ids)}
+    # In the order asked (a row replaced meanwhile by another request is gone).
+    return [stored[i] for i in row_ids if i in stored]
 
 
 def _same_target(target: Target) -> list[Any]:
