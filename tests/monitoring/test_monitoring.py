@@ -170,6 +170,24 @@ async def test_monitors_are_split_by_items_per_message_and_kept_with_answers(vol
         assert sum(1 for m in listed if m["component"] == "Bogus") == 1
 
 
+async def test_malformed_event_data_is_left_out(volta):
+    await register(volta, "MON-12")
+    good = {
+        "eventId": 1,
+        "timestamp": now_iso(),
+        "trigger": "Alerting",
+        "actualValue": "x" * 3000,
+        "component": {"name": "EVSE"},
+        "variable": {"name": "Problem"},
+        "eventNotificationType": "HardWiredNotification",
+    }
+    bad = [{"eventId": "1"}, good | {"component": "EVSE"}, "junk"]
+    stored = await service.store_events(volta.services, "MON-12", {"eventData": [*bad, good]})
+    assert stored == 1
+    (event,) = await service.list_events(volta.db, station_id="MON-12")
+    assert len(event["actual_value"]) == 2500
+
+
 async def test_notify_event_is_stored_with_the_monitor_severity_and_raised(volta, api):
     charger = Charger()
     async with booted(volta, "MON-2", charger) as st:
@@ -490,7 +508,9 @@ async def test_events_bounded_per_station_and_pruned_by_age(volta):
     await _events(volta, "MON-9", 5, old)
     await _events(volta, "MON-9", 30, dt.datetime.now(dt.UTC))
     await _events(volta, "MON-10", 3, dt.datetime.now(dt.UTC))
-    assert await service.prune_events(volta.db, 30) == 5
+    # Housekeeping's share: monitoring_events_days (30 by default), at most once a minute.
+    assert await service.housekeeping(volta.services) == 5
+    assert await service.housekeeping(volta.services) == 0
     assert await service.trim_station(volta.db, "MON-9", 10) == 20
     left = await service.list_events(volta.db, station_id="MON-9", limit=100)
     assert [e["event_id"] for e in left] == list(range(29, 19, -1))

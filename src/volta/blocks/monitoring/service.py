@@ -22,6 +22,7 @@ import datetime as dt
 import logging
 import math
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -260,7 +261,10 @@ def split(
 
 LIMIT_VARIABLES = ("ItemsPerMessage", "BytesPerMessage")
 UNKNOWN_LIMITS_TTL = 3600.0
-_unknown_limits: dict[tuple[int, str, str], float] = {}
+# Per database (a test's Volta, or this process's): (station, action) -> until.
+_unknown_limits: weakref.WeakKeyDictionary[Database, dict[tuple[str, str], float]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 async def message_limits(
@@ -274,11 +278,11 @@ async def message_limits(
     missing = [v for v in LIMIT_VARIABLES if v not in known]
     # What the station did not tell (UnknownVariable) is not asked again
     # for an hour, so every request does not pay for a round trip.
-    asked = (id(services.db), station_id, action)
-    if _unknown_limits.get(asked, 0.0) > time.monotonic():
+    unknown = _unknown_limits.setdefault(services.db, {})
+    if unknown.get((station_id, action), 0.0) > time.monotonic():
         missing = []
     if missing:
-        _unknown_limits[asked] = time.monotonic() + UNKNOWN_LIMITS_TTL
+        unknown[(station_id, action)] = time.monotonic() + UNKNOWN_LIMITS_TTL
         record = await send_command(
             services,
             station_id,
@@ -857,8 +861,23 @@ async def store_report_part(db: Database, station_id: str, payload: dict[str, An
 # -- events (NotifyEvent) -------------------------------------------------------------
 
 # Events stored per station since its bound was last enforced (this process).
-_since_trim: dict[tuple[int, str], int] = {}
+_since_trim: weakref.WeakKeyDictionary[Database, dict[str, int]] = weakref.WeakKeyDictionary()
 TRIM_EVERY = 100
+
+
+EVENT_FIELDS = ("eventId", "timestamp", "trigger", "actualValue", "eventNotificationType")
+
+
+def _event_ok(d: Any) -> bool:
+    return (
+        isinstance(d, dict)
+        and all(k in d for k in EVENT_FIELDS)
+        and isinstance(d.get("eventId"), int)
+        and isinstance(d.get("component"), dict)
+        and isinstance(d.get("variable"), dict)
+        and "name" in d["component"]
+        and "name" in d["variable"]
+    )
 
 
 def _cut(value: Any, length: int) -> str | None:
@@ -870,7 +889,11 @@ async def store_events(services: Services, station_id: str, payload: dict[str, A
     `monitoring.event`, with the monitor's severity when Volta knows the
     monitor. A message of a series (tbc) is stored as it comes: each
     eventData stands on its own. Returns how many were stored."""
-    data = payload.get("eventData") or []
+    # A station whose validation is relaxed may send an eventData without
+    # what the schema requires: those are logged and left out.
+    data = [d for d in payload.get("eventData") or [] if _event_ok(d)]
+    if len(data) != len(payload.get("eventData") or []):
+        log.warning("station %s: eventData without its required fields left out", station_id)
     if not data:
         return 0
     db = services.db
@@ -933,10 +956,10 @@ async def store_events(services: Services, station_id: str, payload: dict[str, A
                 station_transaction_id=row["transaction_id"],
                 timestamp=at,
             )
-    key = (id(db), station_id)
-    _since_trim[key] = _since_trim.get(key, TRIM_EVERY) + len(data)
-    if _since_trim[key] >= TRIM_EVERY:
-        _since_trim[key] = 0
+    counts = _since_trim.setdefault(db, {})
+    counts[station_id] = counts.get(station_id, TRIM_EVERY) + len(data)
+    if counts[station_id] >= TRIM_EVERY:
+        counts[station_id] = 0
         await trim_station(db, station_id, services.settings.monitoring_events_per_station)
     return len(data)
 
@@ -968,7 +991,7 @@ async def trim_station(db: Database, station_id: str, keep: int) -> int:
 
 PRUNE_BATCH = 1000
 PRUNE_EVERY_S = 60.0
-_next_prune: dict[int, float] = {}
+_next_prune: weakref.WeakKeyDictionary[Database, float] = weakref.WeakKeyDictionary()
 
 
 async def prune_events(db: Database, days: float) -> int:
@@ -1000,10 +1023,9 @@ async def prune_events(db: Database, days: float) -> int:
 
 async def housekeeping(services: Services) -> int:
     """Housekeeping's share (the leader's): old events pruned, at most once a minute."""
-    key = id(services.db)
-    if time.monotonic() < _next_prune.get(key, 0.0):
+    if time.monotonic() < _next_prune.get(services.db, 0.0):
         return 0
-    _next_prune[key] = time.monotonic() + PRUNE_EVERY_S
+    _next_prune[services.db] = time.monotonic() + PRUNE_EVERY_S
     return await prune_events(services.db, services.settings.monitoring_events_days)
 
 
