@@ -19,7 +19,7 @@ import logging
 
 from volta.blocks.certificates import service as certificates
 from volta.blocks.local_list import service as local_lists
-from volta.blocks.monitoring import service as monitoring
+from volta.blocks.monitoring import events as monitoring_events
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.remote_control import sessions
 from volta.blocks.reservations import service as reservations
@@ -49,7 +49,7 @@ async def leader_work(services: Services) -> dict[str, int]:
     # through the router to the node holding each station.
     rotations = await passwords.rotate_due(services)
     # NotifyEvent data older than monitoring_events_days (at most once a minute).
-    await monitoring.housekeeping(services)
+    await monitoring_events.housekeeping(services)
     return {
         "reservations_expired": expired,
         "remote_starts_timed_out": timed_out,

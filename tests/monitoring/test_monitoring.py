@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from tests.conformance.conftest import Station
 from tests.helpers import connect, now_iso, register
-from volta.blocks.monitoring import service
+from volta.blocks.monitoring import events, service
 from volta.store.models import MonitoringEvent
 
 PASSWORD = "monitoring-station-pass"
@@ -182,9 +182,9 @@ async def test_malformed_event_data_is_left_out(volta):
         "eventNotificationType": "HardWiredNotification",
     }
     bad = [{"eventId": "1"}, good | {"component": "EVSE"}, "junk"]
-    stored = await service.store_events(volta.services, "MON-12", {"eventData": [*bad, good]})
+    stored = await events.store_events(volta.services, "MON-12", {"eventData": [*bad, good]})
     assert stored == 1
-    (event,) = await service.list_events(volta.db, station_id="MON-12")
+    (event,) = await events.list_events(volta.db, station_id="MON-12")
     assert len(event["actual_value"]) == 2500
 
 
@@ -509,12 +509,12 @@ async def test_events_bounded_per_station_and_pruned_by_age(volta):
     await _events(volta, "MON-9", 30, dt.datetime.now(dt.UTC))
     await _events(volta, "MON-10", 3, dt.datetime.now(dt.UTC))
     # Housekeeping's share: monitoring_events_days (30 by default), at most once a minute.
-    assert await service.housekeeping(volta.services) == 5
-    assert await service.housekeeping(volta.services) == 0
-    assert await service.trim_station(volta.db, "MON-9", 10) == 20
-    left = await service.list_events(volta.db, station_id="MON-9", limit=100)
+    assert await events.housekeeping(volta.services) == 5
+    assert await events.housekeeping(volta.services) == 0
+    assert await events.trim_station(volta.db, "MON-9", 10) == 20
+    left = await events.list_events(volta.db, station_id="MON-9", limit=100)
     assert [e["event_id"] for e in left] == list(range(29, 19, -1))
-    assert len(await service.list_events(volta.db, station_id="MON-10")) == 3
+    assert len(await events.list_events(volta.db, station_id="MON-10")) == 3
 
 
 @pytest.mark.parametrize("volta_settings", [{"monitoring_events_per_station": 100}])
@@ -537,7 +537,7 @@ async def test_notify_event_keeps_a_station_within_its_bound(volta_settings, vol
             await st.call(
                 "NotifyEvent", {"generatedAt": now_iso(), "seqNo": batch, "eventData": data}
             )
-    kept = await service.list_events(volta.db, station_id="MON-11", limit=1000)
+    kept = await events.list_events(volta.db, station_id="MON-11", limit=1000)
     assert len(kept) == 100
     assert kept[0]["event_id"] == 259
 

@@ -14,7 +14,7 @@ from tests.helpers import wait_until
 from tests.test_simulator import quiet, running
 from tests.web.conftest import VIEWER, add_users
 from tests.web.test_browser import shot, signed_in_page, sqlite_only
-from volta.blocks.monitoring import service
+from volta.blocks.monitoring import events
 
 
 @sqlite_only
@@ -39,14 +39,14 @@ async def test_monitoring_page_sets_and_station_monitors(volta, api, browser):
             assert r.json()[0]["status"] == "Accepted"
 
             async def notified() -> bool:
-                return bool(await service.list_events(volta.db, station_id=sid))
+                return bool(await events.list_events(volta.db, station_id=sid))
 
             assert await wait_until(notified, 15)
             await page.goto("/monitoring")
-            events = page.locator("#monitoring-events tbody tr")
-            await expect(events.first).to_contain_text("1 Hardware Failure")
-            await expect(events.first).to_contain_text("TemperatureSensor")
-            await expect(events.first).to_have_class(re.compile(r"\bcritical\b"))
+            listed = page.locator("#monitoring-events tbody tr")
+            await expect(listed.first).to_contain_text("1 Hardware Failure")
+            await expect(listed.first).to_contain_text("TemperatureSensor")
+            await expect(listed.first).to_have_class(re.compile(r"\bcritical\b"))
             await shot(page, "monitoring", volta)
             await page.get_by_label("component").fill("Connector")
             await page.get_by_role("button", name="Filter").click()

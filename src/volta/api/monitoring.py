@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field, model_validator
 
 from volta.api.models import INT32_MAX, Offset
-from volta.blocks.monitoring import service, sets
+from volta.blocks.monitoring import events, service, sets
 from volta.blocks.monitoring.service import MonitorSpec, Target
 from volta.blocks.provisioning import service as provisioning
 from volta.http import ServicesDep
@@ -330,7 +330,7 @@ async def list_monitoring_events(
     offset: Offset = 0,
 ) -> Any:
     """The events stations notified (NotifyEvent, N07/N08), newest first."""
-    return await service.list_events(
+    return await events.list_events(
         services.db,
         station_id=station_id,
         severity_max=severity_max,

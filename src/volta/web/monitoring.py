@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from volta.blocks.monitoring import service, sets
+from volta.blocks.monitoring import events, service, sets
 from volta.blocks.provisioning import service as provisioning
 from volta.http import ServicesDep
 from volta.web.views import Admin, User, notice, render
@@ -44,7 +44,7 @@ async def monitoring_page(
     station_filter = station_id.strip()[:48]
     component_filter = component.strip()[:50]
     severity_max = _severity(severity)
-    found = await service.list_events(
+    found = await events.list_events(
         services.db,
         station_id=station_filter or None,
         severity_max=severity_max,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from volta.blocks.monitoring import service
+from volta.blocks.monitoring import events, service
 from volta.blocks.monitoring.service import (
     ClearVariableMonitoring,
     GetMonitoringReport,
@@ -25,7 +25,7 @@ outgoing = OutgoingTable()
 @handlers.on(Version.V201, "NotifyEvent")
 async def notify_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, Any]:
     # N07.FR.03 / N08.FR.02: an empty answer, once the events are stored.
-    await service.store_events(ctx.services, ctx.station_id, p)
+    await events.store_events(ctx.services, ctx.station_id, p)
     return {}
 
 
