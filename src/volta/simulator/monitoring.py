@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+import logging
 import math
 import weakref
 from collections.abc import Iterator
@@ -28,6 +29,8 @@ from volta.simulator.dialect import AnswerTable, Payload
 
 if TYPE_CHECKING:
     from volta.simulator.station import SimulatedStation
+
+log = logging.getLogger(__name__)
 
 # Answers of a 1.6 and of a 2.0.1 station (v16.py / v201.py include them).
 v16 = AnswerTable()
@@ -388,5 +391,12 @@ async def watch(st: SimulatedStation) -> None:
             payload: Payload = {"generatedAt": st.now(), "seqNo": seq, "eventData": part}
             if i + EVENTS_PER_MESSAGE < len(data):
                 payload["tbc"] = True
-            await st.call("NotifyEvent", payload)
+            try:
+                await st.call("NotifyEvent", payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Not answered: the events are dropped, the station goes on
+                # (a lost connection cancels this task anyway).
+                log.info("%s: NotifyEvent not answered (%s)", st.id, exc)
         await asyncio.sleep(TICK)
