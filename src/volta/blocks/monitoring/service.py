@@ -394,6 +394,8 @@ async def set_monitors(
                 sa.delete(VariableMonitor).where(
                     VariableMonitor.station_id == station_id,
                     VariableMonitor.monitor_id.is_(None),
+                    # One still in flight (another request) gets its answer.
+                    VariableMonitor.status != "Requested",
                     *_same_target(spec.target),
                     VariableMonitor.type == spec.type,
                 )
@@ -506,7 +508,9 @@ async def _record_set_results(
             await conn.execute(
                 sa.update(VariableMonitor)
                 .where(VariableMonitor.id.in_([chunk[i][1] for i in unmatched]))
-                .values(status="Failed", status_info="no result for it in the answer")
+                .values(
+                    status="Failed", status_info="no result for it in the answer", updated_at=now
+                )
             )
 
 
