@@ -39,6 +39,7 @@ from volta.blocks.firmware import v201 as firmware_v201
 from volta.blocks.local_list import service as local_list
 from volta.blocks.local_list import v16 as local_list_v16
 from volta.blocks.local_list import v201 as local_list_v201
+from volta.blocks.monitoring import v16 as monitoring_v16
 from volta.blocks.monitoring import v201 as monitoring_v201
 from volta.blocks.plug_and_charge import v16 as plug_and_charge_v16
 from volta.blocks.plug_and_charge import v201 as plug_and_charge_v201
@@ -151,6 +152,7 @@ def outgoing_tables() -> dict[Version, OutgoingTable]:
             device_model_v16.outgoing,
             diagnostics_v16.outgoing,
             firmware_v16.outgoing,
+            monitoring_v16.outgoing,
         ),
         Version.V201: OutgoingTable.combine(
             remote_control_v201.outgoing,

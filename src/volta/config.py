@@ -255,6 +255,11 @@ class Settings:
     # a station reporting more has the rest left out (logged).
     device_model_max_attributes: int = 20_000
     # --- Device management: monitoring ---
+    # NotifyEvent data (docs/device-management.md, "Monitoring") kept this
+    # many days (0: for ever), and at most this many per station (0: no bound);
+    # housekeeping prunes both.
+    monitoring_events_days: float = 30.0
+    monitoring_events_per_station: int = 10_000
     # --- Device management: display messages, customer information ---
     # --- Device management: charger profiles, availability ---
 

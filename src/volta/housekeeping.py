@@ -21,6 +21,7 @@ from volta.blocks.certificates import service as certificates
 from volta.blocks.files import service as files
 from volta.blocks.firmware import campaigns as firmware_campaigns
 from volta.blocks.local_list import service as local_lists
+from volta.blocks.monitoring import events as monitoring_events
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.remote_control import sessions
 from volta.blocks.reservations import service as reservations
@@ -53,6 +54,8 @@ async def leader_work(services: Services) -> dict[str, int]:
     pruned = await files.prune(services)
     # Firmware campaigns: the next wave, halts, stale updates.
     await firmware_campaigns.tick(services)
+    # NotifyEvent data older than monitoring_events_days (at most once a minute).
+    await monitoring_events.housekeeping(services)
     return {
         **pruned,
         "reservations_expired": expired,

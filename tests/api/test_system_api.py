@@ -100,6 +100,16 @@ API_V1 = {
     "/api/v1/firmware-publications": {"get"},
     "/api/v1/firmware-publications/{publication_id}": {"get"},
     "/api/v1/firmware-publications/{publication_id}/unpublish": {"post"},
+    # monitoring
+    "/api/v1/stations/{station_id}/monitors": {"get", "post"},
+    "/api/v1/stations/{station_id}/monitors/clear": {"post"},
+    "/api/v1/stations/{station_id}/monitors/{monitor_id}": {"delete"},
+    "/api/v1/stations/{station_id}/monitoring-base": {"post"},
+    "/api/v1/stations/{station_id}/monitoring-level": {"post"},
+    "/api/v1/stations/{station_id}/monitoring-reports": {"get", "post"},
+    "/api/v1/monitoring-events": {"get"},
+    "/api/v1/monitor-sets": {"get"},
+    "/api/v1/monitor-sets/{name}/apply": {"post"},
 }
 
 

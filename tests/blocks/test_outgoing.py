@@ -30,6 +30,7 @@ from volta.blocks.device_model.service import (
     SetVariables,
 )
 from volta.blocks.local_list.service import GetLocalListVersion, ListEntry, SendLocalList
+from volta.blocks.monitoring import service as monitoring
 from volta.blocks.remote_control.service import (
     ChangeAvailability,
     ConfigurationReport,
@@ -393,7 +394,7 @@ def test_both_versions_build_every_command_and_offer_their_own_choices():
     # DiagnosticsLog with GetLog).
     # The device model's commands are each one version's (tests/device_model).
     one_version = {GetChargingProfiles, PublishFirmware, UnpublishFirmware, GetDiagnostics}
-    one_version |= set(DEVICE_MODEL_COMMANDS)
+    one_version |= set(DEVICE_MODEL_COMMANDS) | set(MONITORING_V201)
     assert {type(c) for c, _, _ in CASES} | {Reset} | one_version == set(TABLES[V201].builders)
     for command in (PublishFirmware(1, "https://lc/fw.bin", "0" * 32), UnpublishFirmware("0" * 32)):
         with pytest.raises(CannotSpell):
@@ -477,3 +478,74 @@ def test_two_blocks_building_one_command_is_a_bug():
     b.builds(Reset)(lambda c: Message("Reset", {}))
     with pytest.raises(RuntimeError, match="two builders for Reset"):
         OutgoingTable.combine(a, b)
+
+
+# 2.0.1-only (block N): 1.6 refuses to spell them; what 2.0.1 sends.
+MONITORING_V201: dict[type, tuple[object, Message]] = {
+    monitoring.SetVariableMonitoring: (
+        monitoring.SetVariableMonitoring(
+            (
+                monitoring.MonitorSpec(
+                    monitoring.Target("EVSE", "Power", evse_id=1), "UpperThreshold", 11.5, 3, True
+                ),
+            )
+        ),
+        Message(
+            "SetVariableMonitoring",
+            {
+                "setMonitoringData": [
+                    {
+                        "value": 11.5,
+                        "type": "UpperThreshold",
+                        "severity": 3,
+                        "component": {"name": "EVSE", "evse": {"id": 1}},
+                        "variable": {"name": "Power"},
+                        "transaction": True,
+                    }
+                ]
+            },
+        ),
+    ),
+    monitoring.ClearVariableMonitoring: (
+        monitoring.ClearVariableMonitoring((3, 4)),
+        Message("ClearVariableMonitoring", {"id": [3, 4]}),
+    ),
+    monitoring.SetMonitoringBase: (
+        monitoring.SetMonitoringBase("FactoryDefault"),
+        Message("SetMonitoringBase", {"monitoringBase": "FactoryDefault"}),
+    ),
+    monitoring.SetMonitoringLevel: (
+        monitoring.SetMonitoringLevel(4),
+        Message("SetMonitoringLevel", {"severity": 4}),
+    ),
+    monitoring.GetMonitoringReport: (
+        monitoring.GetMonitoringReport(
+            9,
+            ("DeltaMonitoring",),
+            (monitoring.Target("Connector", "AvailabilityState", evse_id=1, connector_id=2),),
+        ),
+        Message(
+            "GetMonitoringReport",
+            {
+                "requestId": 9,
+                "monitoringCriteria": ["DeltaMonitoring"],
+                "componentVariable": [
+                    {
+                        "component": {"name": "Connector", "evse": {"id": 1, "connectorId": 2}},
+                        "variable": {"name": "AvailabilityState"},
+                    }
+                ],
+            },
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(MONITORING_V201), ids=lambda k: k.__name__)
+def test_monitoring_is_spelled_by_2_0_1_only(kind):
+    command, expected = MONITORING_V201[kind]
+    message = TABLES[V201].build(command)
+    assert message == expected
+    registry().validate(V201, message.action, message.payload)
+    with pytest.raises(CannotSpell, match=r"1\.6 has no"):
+        TABLES[V16].build(command)

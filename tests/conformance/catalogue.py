@@ -323,6 +323,32 @@ V201: dict[str, list[Case]] = {
         Case("TC_N_35_CSMS", "Retrieve Log Information - Security Log - Success"),
         Case("TC_N_36_CSMS", "Retrieve Log Information - Second Request"),
         # part: monitoring (N02-N08)
+        Case("TC_N_01_CSMS", "Get Monitoring Report - with monitoringCriteria"),
+        Case("TC_N_02_CSMS", "Get Monitoring Report - with component/variable"),
+        Case(
+            "TC_N_03_CSMS",
+            "Get Monitoring Report - with component criteria and component/variable",
+        ),
+        Case("TC_N_05_CSMS", "Set Monitoring Base - success"),
+        Case("TC_N_08_CSMS", "Set Variable Monitoring - One SetMonitoringData element"),
+        Case(
+            "TC_N_09_CSMS",
+            "Set Variable Monitoring - Multiple elements on different component and variable",
+        ),
+        Case("TC_N_16_CSMS", "Set Monitoring Level - Success"),
+        Case("TC_N_17_CSMS", "Set Monitoring Level - Out of range"),
+        Case("TC_N_18_CSMS", "Clear Monitoring - Too many elements"),
+        Case("TC_N_21_CSMS", "Alert Event - HardWiredMonitor"),
+        Case("TC_N_24_CSMS", "Set Variable Monitoring - Periodic event"),
+        Case("TC_N_44_CSMS", "Clear Monitoring - Rejected"),
+        Case("TC_N_47_CSMS", "Get Monitoring report - Report all"),
+        Case("TC_N_48_CSMS", "Alert Event - Variable monitoring on write only"),
+        Case("TC_N_49_CSMS", "Alert Event - LowerThreshold/UpperThreshold cleared after reboot"),
+        Case("TC_N_50_CSMS", "Alert Event - Periodic Triggered"),
+        Case(
+            "TC_N_60_CSMS",
+            "Get Monitoring Report - with component criteria and list of components/variables",
+        ),
         # part: display (N09-N10 customer information)
     ],
     "O. DisplayMessage": [

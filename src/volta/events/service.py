@@ -18,6 +18,7 @@ Types (payloads in docs/events.md):
   charging_limit.notified               a station told of an external limit (2.0.1 K11/K12)
   charging_limit.cleared                ... and that it was released (K13)
   ev_schedule.exceeded                  an EV's schedule exceeds the limit in force (K15-K17)
+  monitoring.event                      a station notified an event of its monitors (N07/N08)
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ EventType = Literal[
     "firmware_campaign.finished",
     "firmware_campaign.halted",
     # part: monitoring
+    "monitoring.event",
     # part: display
     # part: fleetops
 ]

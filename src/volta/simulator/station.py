@@ -35,7 +35,7 @@ from volta.ocpp.schemas import registry as schema_registry
 from volta.ocpp.session import OcppSession, Role
 from volta.ocpp.times import format_timestamp
 from volta.ocpp.versions import Version
-from volta.simulator import drawing, v16, v201
+from volta.simulator import drawing, monitoring, v16, v201
 from volta.simulator.dialect import Dialect
 from volta.simulator.ev import Car, electrical
 from volta.simulator.profiles import ProfileStore
@@ -320,6 +320,8 @@ class SimulatedStation:
                 self.stats.sessions += 1
             await self.status(connector, "Available" if connector.available else "Unavailable")
         self.spawn(self._heartbeats())
+        # 2.0.1: the monitored values sampled, NotifyEvent when a monitor fires.
+        self.spawn(monitoring.watch(self))
         drivers = [asyncio.create_task(self._driver(c)) for c in self.connectors]
         try:
             await asyncio.gather(*drivers)

@@ -1089,6 +1089,122 @@ class ConfigurationKey(Base):
 # -- monitoring (0019) -----------------------------------------------------
 
 
+class VariableMonitor(Base):
+    """A monitor on a station's variable (2.0.1 N04): what Volta asked
+    (SetVariableMonitoring) and the station's answer, or one the station
+    reported (NotifyMonitoringReport, N02: its preconfigured and hard-wired
+    monitors too). `monitor_id` is the id the station gave (none until it
+    accepted)."""
+
+    __tablename__ = "variable_monitors"
+    __table_args__ = (
+        sa.UniqueConstraint("station_id", "monitor_id", name="uq_variable_monitors_station_id"),
+        sa.Index("ix_variable_monitors_station", "station_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.ForeignKey("stations.id", ondelete="CASCADE"))
+    monitor_id: Mapped[int | None] = mapped_column(sa.Integer)
+    component: Mapped[str] = mapped_column(sa.String(50))
+    component_instance: Mapped[str | None] = mapped_column(sa.String(50))
+    evse_id: Mapped[int | None] = mapped_column(sa.Integer)
+    connector_id: Mapped[int | None] = mapped_column(sa.Integer)
+    variable: Mapped[str] = mapped_column(sa.String(50))
+    variable_instance: Mapped[str | None] = mapped_column(sa.String(50))
+    # MonitorEnumType: UpperThreshold, LowerThreshold, Delta, Periodic, PeriodicClockAligned
+    type: Mapped[str] = mapped_column(sa.String(24))
+    value: Mapped[float] = mapped_column(sa.Float)
+    severity: Mapped[int] = mapped_column(sa.SmallInteger)
+    transaction: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    # Requested (sent, no answer yet), a SetMonitoringStatusEnumType (Accepted,
+    # Rejected, UnknownComponent, ...), Failed (no answer), Reported (from
+    # a NotifyMonitoringReport).
+    status: Mapped[str] = mapped_column(sa.String(24))
+    status_info: Mapped[str | None] = mapped_column(sa.String(600))
+    # volta (set through Volta) or station (reported by it)
+    origin: Mapped[str] = mapped_column(sa.String(8))
+    # The monitor set it was applied with (blocks/monitoring/sets.py), if any.
+    set_name: Mapped[str | None] = mapped_column(sa.String(40))
+    # The station's answer to the latest ClearVariableMonitoring of it, when
+    # it was not cleared (Rejected).
+    clear_status: Mapped[str | None] = mapped_column(sa.String(16))
+    # The monitoring report that last listed it (monitoring_reports.id).
+    reported_in: Mapped[int | None] = mapped_column(sa.Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class MonitoringReport(Base):
+    """A GetMonitoringReport request (N02) and the NotifyMonitoringReport
+    parts that answered it (by requestId)."""
+
+    __tablename__ = "monitoring_reports"
+    __table_args__ = (sa.Index("ix_monitoring_reports_station", "station_id", "request_id"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.ForeignKey("stations.id", ondelete="CASCADE"))
+    request_id: Mapped[int] = mapped_column(sa.Integer)
+    criteria: Mapped[list[str] | None] = mapped_column(JSONType)
+    component_variables: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    # Requested, then the station's answer (Accepted, Rejected, NotSupported,
+    # EmptyResultSet) or Failed; Complete once the last part (tbc false) came.
+    status: Mapped[str] = mapped_column(sa.String(16))
+    parts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    monitors: Mapped[int] = mapped_column(sa.Integer, default=0)
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class StationMonitoring(Base):
+    """A station's monitoring base (N03) and level (N05) as last set through Volta."""
+
+    __tablename__ = "station_monitoring"
+
+    station_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    monitoring_base: Mapped[str | None] = mapped_column(sa.String(16))
+    base_status: Mapped[str | None] = mapped_column(sa.String(16))
+    monitoring_level: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    level_status: Mapped[str | None] = mapped_column(sa.String(16))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class MonitoringEvent(Base):
+    """One eventData of a NotifyEvent (N07 alerts, N08 periodic): bounded per
+    station and pruned by age (housekeeping)."""
+
+    __tablename__ = "monitoring_events"
+    __table_args__ = (sa.Index("ix_monitoring_events_station", "station_id", "id"),)
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
+    )
+    station_id: Mapped[str] = mapped_column(sa.String(48))
+    event_id: Mapped[int] = mapped_column(sa.Integer)
+    timestamp: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # Alerting, Delta, Periodic
+    trigger: Mapped[str] = mapped_column(sa.String(10))
+    cause: Mapped[int | None] = mapped_column(sa.Integer)
+    actual_value: Mapped[str] = mapped_column(sa.String(2500))  # string[2500]
+    tech_code: Mapped[str | None] = mapped_column(sa.String(50))
+    tech_info: Mapped[str | None] = mapped_column(sa.String(500))
+    cleared: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    transaction_id: Mapped[str | None] = mapped_column(sa.String(36))
+    component: Mapped[str] = mapped_column(sa.String(50))
+    component_instance: Mapped[str | None] = mapped_column(sa.String(50))
+    evse_id: Mapped[int | None] = mapped_column(sa.Integer)
+    connector_id: Mapped[int | None] = mapped_column(sa.Integer)
+    variable: Mapped[str] = mapped_column(sa.String(50))
+    variable_instance: Mapped[str | None] = mapped_column(sa.String(50))
+    variable_monitoring_id: Mapped[int | None] = mapped_column(sa.Integer)
+    # HardWiredNotification, HardWiredMonitor, PreconfiguredMonitor, CustomMonitor
+    event_notification_type: Mapped[str] = mapped_column(sa.String(24))
+    # The monitor's severity (0 Danger ... 9 Debug) when Volta knows the monitor.
+    severity: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 # -- display messages, customer information (0020) ------------------------
 
 
