@@ -238,6 +238,10 @@ class Settings:
     # --- Device management: device model ---
     # --- Device management: monitoring ---
     # --- Device management: display messages, customer information ---
+    # When a transaction starts on a 2.0.1 station whose tariff has a
+    # display text, send that text as a display message bound to the
+    # transaction (O02).
+    display_tariff_at_start: bool = False
     # --- Device management: charger profiles, availability ---
 
     @property
