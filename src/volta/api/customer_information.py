@@ -130,9 +130,7 @@ async def request_customer_information(
 
 
 @router.get("/customer-information-requests/{request_id}", response_model=CustomerInformationOut)
-async def get_customer_information(
-    request_id: Id, services: ServicesDep
-) -> CustomerInformationOut:
+async def get_customer_information(request_id: Id, services: ServicesDep) -> CustomerInformationOut:
     found = await service.get_request(services.db, request_id)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"request {request_id} not found")

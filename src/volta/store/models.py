@@ -965,7 +965,6 @@ class IdTokenErasure(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-
 # -- charger profiles, availability (0021) ---------------------------------
 
 

@@ -168,9 +168,7 @@ async def notify(db: Database, station_id: str, payload: dict[str, Any]) -> bool
     async with db.write(station_id) as conn:
         row = (
             await conn.execute(
-                sa.select(
-                    CustomerInformationRequest.data, CustomerInformationRequest.parts
-                ).where(
+                sa.select(CustomerInformationRequest.data, CustomerInformationRequest.parts).where(
                     CustomerInformationRequest.id == payload["requestId"],
                     CustomerInformationRequest.station_id == station_id,
                 )
@@ -295,9 +293,7 @@ async def erase(services: Services, token: str, *, scope: Scope = "used") -> dic
     db = services.db
     stations = await _stations_to_clear(db, token, scope)
     async with db.read() as conn:
-        row = (
-            await conn.execute(sa.select(IdToken.type).where(IdToken.token == token))
-        ).first()
+        row = (await conn.execute(sa.select(IdToken.type).where(IdToken.token == token))).first()
     token_type = row.type if row is not None else "ISO14443"
     pseudonym = "anon-" + secrets.token_hex(8)
     now = utcnow()
@@ -330,24 +326,55 @@ async def erase(services: Services, token: str, *, scope: Scope = "used") -> dic
             return {"station_id": station_id, "status": found["status"], "request_id": found["id"]}
 
     asked = list(await asyncio.gather(*(clear_at(s) for s in stations)))
+    counts, holding = await _forget(db, token)
+    # The local lists that held the token are sent its removal now (D01.FR.17,
+    # TC_N_46), before the commands and frames that name it are scrubbed;
+    # a station elsewhere or offline gets it later (then it is in that
+    # command's record: docs/device-management.md).
+    here = services.router.local()
+    for station_id in holding:
+        if station_id in here:
+            await local_lists.sync(services, station_id)
     # The frames of those requests name the token: written before they are scrubbed.
     await services.frames.flush()
-    counts = await _anonymise(db, token, pseudonym)
+    counts.update(await _anonymise(db, token, pseudonym))
     summary = {"stations": asked, "rows": counts}
     async with db.write() as conn:
         await conn.execute(
-            sa.update(IdTokenErasure)
-            .where(IdTokenErasure.id == erasure_id)
-            .values(summary=summary)
+            sa.update(IdTokenErasure).where(IdTokenErasure.id == erasure_id).values(summary=summary)
         )
         await events.emit(
             conn, "id_token.erased", erasure_id=erasure_id, pseudonym=pseudonym, rows=counts
         )
-    # The stations whose local list held the token are sent its removal now
-    # (D01.FR.17, TC_N_46); offline ones when they are back.
-    services.spawn(local_lists.sync_everywhere(services), name="local-lists-after-erasure")
+    if any(station_id not in here for station_id in holding):
+        services.spawn(local_lists.sync_everywhere(services), name="local-lists-after-erasure")
     log.info("id token erased as %s (%d stations asked)", pseudonym, len(asked))
     return {"id": erasure_id, "pseudonym": pseudonym, "created_at": now, **summary}
+
+
+async def _forget(db: Database, token: str) -> tuple[dict[str, int], list[str]]:
+    """Delete the id token; every local list holding it is owed its removal.
+    Returns the counts and the stations whose list held it."""
+    counts: dict[str, int] = {}
+    async with db.write() as conn:
+        result = await conn.execute(sa.delete(IdToken).where(IdToken.token == token))
+        counts["id_tokens"] = int(result.rowcount or 0)
+        holding = (
+            (
+                await conn.execute(
+                    sa.select(LocalListEntry.station_id).where(LocalListEntry.token == token)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        await conn.execute(
+            sa.update(LocalListEntry)
+            .where(LocalListEntry.token == token)
+            .values(pending=True, removed=True, updated_at=utcnow())
+        )
+        counts["local_list_entries"] = len(holding)
+    return counts, sorted(holding)
 
 
 async def _anonymise(db: Database, token: str, pseudonym: str) -> dict[str, int]:
@@ -360,15 +387,6 @@ async def _anonymise(db: Database, token: str, pseudonym: str) -> dict[str, int]
             )
             counts[name] = counts.get(name, 0) + int(result.rowcount or 0)
 
-        result = await conn.execute(sa.delete(IdToken).where(IdToken.token == token))
-        counts["id_tokens"] = int(result.rowcount or 0)
-        # Leaves every local list: sent as a removal, then the entry goes.
-        result = await conn.execute(
-            sa.update(LocalListEntry)
-            .where(LocalListEntry.token == token)
-            .values(pending=True, removed=True, updated_at=utcnow())
-        )
-        counts["local_list_entries"] = int(result.rowcount or 0)
         await rename("transactions", Transaction.id_token)
         await rename("transactions", Transaction.stop_id_token)
         await rename("cdrs", Cdr.id_token)

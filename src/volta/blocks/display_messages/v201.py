@@ -100,9 +100,7 @@ async def tariff_at_start(ctx: CallContext, request: dict[str, Any], _: dict[str
         language = None
         if tx.id_token is not None:
             language = (
-                await conn.execute(
-                    sa.select(IdToken.language1).where(IdToken.token == tx.id_token)
-                )
+                await conn.execute(sa.select(IdToken.language1).where(IdToken.token == tx.id_token))
             ).scalar_one_or_none()
     if tariff is None or not tariff.display_text:
         return
