@@ -18,6 +18,13 @@ from volta.blocks.certificates.service import (
     InstallCertificate,
     RequestCsr,
 )
+from volta.blocks.customer_information.service import Customer, CustomerInformation
+from volta.blocks.display_messages.service import (
+    ClearDisplayMessage,
+    GetDisplayMessages,
+    MessageSpec,
+    SetDisplayMessage,
+)
 from volta.blocks.local_list.service import GetLocalListVersion, ListEntry, SendLocalList
 from volta.blocks.remote_control.service import (
     ChangeAvailability,
@@ -39,6 +46,7 @@ from volta.blocks.smart_charging.service import (
 from volta.ocpp.charging import Period, Profile, Schedule
 from volta.ocpp.errors import OcppError
 from volta.ocpp.schemas import registry
+from volta.ocpp.times import format_timestamp
 from volta.ocpp.versions import Version
 from volta.outgoing import CannotSpell, Message, OutgoingTable
 
@@ -317,9 +325,9 @@ def test_list_entries_carry_the_verdict(version):
 def test_both_versions_build_every_command_and_offer_their_own_choices():
     assert set(TABLES[V16].builders) == set(TABLES[V201].builders)
     # GetChargingProfiles is 2.0.1 only (K09): 1.6 refuses to spell it.
-    assert {type(c) for c, _, _ in CASES} | {Reset, GetChargingProfiles} == set(
-        TABLES[V201].builders
-    )
+    assert {type(c) for c, _, _ in CASES} | {Reset, GetChargingProfiles} | set(
+        V201_ONLY_DISPLAY
+    ) == set(TABLES[V201].builders)
     with pytest.raises(CannotSpell):
         TABLES[V16].build(GetChargingProfiles(1))
     assert TABLES[V16].choices[Reset] == ("Soft", "Hard")
@@ -385,3 +393,66 @@ def test_two_blocks_building_one_command_is_a_bug():
     b.builds(Reset)(lambda c: Message("Reset", {}))
     with pytest.raises(RuntimeError, match="two builders for Reset"):
         OutgoingTable.combine(a, b)
+
+
+# part: display. 2.0.1-only commands (blocks O, N09/N10): 1.6 refuses to spell them.
+V201_ONLY_DISPLAY: dict[type, tuple[object, Message]] = {
+    SetDisplayMessage: (
+        SetDisplayMessage(
+            7,
+            MessageSpec(
+                content="Welcome",
+                priority="InFront",
+                language="en",
+                state="Idle",
+                start_at=EXPIRES,
+                transaction_id="tx-1",
+                display={"name": "Display"},
+            ),
+        ),
+        Message(
+            "SetDisplayMessage",
+            {
+                "message": {
+                    "id": 7,
+                    "priority": "InFront",
+                    "message": {"format": "UTF8", "content": "Welcome", "language": "en"},
+                    "state": "Idle",
+                    "startDateTime": format_timestamp(EXPIRES),
+                    "transactionId": "tx-1",
+                    "display": {"name": "Display"},
+                }
+            },
+        ),
+    ),
+    GetDisplayMessages: (
+        GetDisplayMessages(3, (1, 2), "InFront", "Charging"),
+        Message(
+            "GetDisplayMessages",
+            {"requestId": 3, "id": [1, 2], "priority": "InFront", "state": "Charging"},
+        ),
+    ),
+    ClearDisplayMessage: (ClearDisplayMessage(7), Message("ClearDisplayMessage", {"id": 7})),
+    CustomerInformation: (
+        CustomerInformation(4, True, False, Customer(id_token="TAG-1")),
+        Message(
+            "CustomerInformation",
+            {
+                "requestId": 4,
+                "report": True,
+                "clear": False,
+                "idToken": {"idToken": "TAG-1", "type": "ISO14443"},
+            },
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(V201_ONLY_DISPLAY), ids=lambda k: k.__name__)
+def test_display_and_customer_commands_are_2_0_1_only(kind):
+    command, expected = V201_ONLY_DISPLAY[kind]
+    message = TABLES[V201].build(command)
+    assert message == expected
+    registry().validate(V201, message.action, message.payload)
+    with pytest.raises(CannotSpell, match=r"1\.6 has no"):
+        TABLES[V16].build(command)
