@@ -299,9 +299,39 @@ V201: dict[str, list[Case]] = {
         # part: files (N01 logs)
         # part: monitoring (N02-N08)
         # part: display (N09-N10 customer information)
+        Case("TC_N_27_CSMS", "Get Customer Information - Accepted + data"),
+        Case("TC_N_28_CSMS", "Get Customer Information - Accepted + no data"),
+        Case("TC_N_29_CSMS", "Get Customer Information - Not Accepted"),
+        Case("TC_N_30_CSMS", "Clear Customer Information - Clear and report + data"),
+        Case("TC_N_31_CSMS", "Clear Customer Information - Clear and report + no data"),
+        Case("TC_N_32_CSMS", "Clear Customer Information - Clear and no report"),
+        Case("TC_N_46_CSMS", "Clear Customer Information - Update Local Authorization List"),
+        Case("TC_N_62_CSMS", "Clear Customer Information - Clear and report - customerIdentifier"),
+        Case("TC_N_63_CSMS", "Clear Customer Information - Clear and report - customerCertificate"),
     ],
     "O. DisplayMessage": [
         # part: display
+        Case("TC_O_01_CSMS", "Set Display Message - Success"),
+        Case("TC_O_02_CSMS", "Get all Display Messages - Success"),
+        Case("TC_O_03_CSMS", "Get all Display Messages - No DisplayMessages configured"),
+        Case("TC_O_04_CSMS", "Clear Display Message - Success"),
+        Case("TC_O_05_CSMS", "Clear Display Message - Unknown Key"),
+        Case("TC_O_06_CSMS", "Set Display Message - Specific transaction - Success"),
+        Case("TC_O_07_CSMS", "Get a Specific Display Message - Id"),
+        Case("TC_O_08_CSMS", "Get a Specific Display Message - Priority"),
+        Case("TC_O_09_CSMS", "Get a Specific Display Message - State"),
+        Case("TC_O_10_CSMS", "Set Display Message - Specific transaction - UnknownTransaction"),
+        Case("TC_O_11_CSMS", "Get a Specific Display Message - Unknown parameters"),
+        Case("TC_O_12_CSMS", "Set Display Message - Replace DisplayMessage"),
+        Case("TC_O_13_CSMS", "Set Display Message - Display message at StartTime"),
+        Case("TC_O_14_CSMS", "Set Display Message - Remove message after EndTime"),
+        Case("TC_O_17_CSMS", "Set Display Message - NotSupportedPriority"),
+        Case("TC_O_18_CSMS", "Set Display Message - NotSupportedState"),
+        Case("TC_O_19_CSMS", "Set Display Message - NotSupportedMessageFormat"),
+        Case("TC_O_25_CSMS", "Set Display Message - Send Specific state"),
+        Case("TC_O_26_CSMS", "Set Display Message - Rejected"),
+        Case("TC_O_27_CSMS", "Set Display Message - Specific transaction - StartTime"),
+        Case("TC_O_28_CSMS", "Set Display Message - Specific transaction - EndTime"),
     ],
     "P. DataTransfer": [
         Case(

@@ -125,7 +125,10 @@ async def test_erasing_a_driver_clears_the_station_and_anonymises_volta_N10(volt
             params={"action": "CustomerInformation", "direction": "out"},
         )
         [sent] = frames.json()["items"]
-        assert sent["frame"][3]["clear"] is True and sent["frame"][3]["report"] is False
+        assert sent["frame"][3]["clear"] is True and sent["frame"][3]["report"] is True
+        # The station's receipt is counted, its text (the driver's data) not kept.
+        receipt = await complete(api, asked["request_id"])
+        assert (receipt["parts"], receipt["data"], receipt["erasure_id"]) == (2, "", erased["id"])
 
         # ... and the local list loses the card (D01.FR.17: the token alone).
         async def removed() -> bool:
@@ -152,7 +155,10 @@ async def test_erasing_a_driver_clears_the_station_and_anonymises_volta_N10(volt
                 (await conn.execute(sa.select(CustomerInformationRequest.id_token))).scalars().all()
             )
             assert requests == [pseudonym]
-            # Nowhere is the card written any more: frames, commands, events.
+            # Nowhere is the card written any more: frames (also the receipt's
+            # free text), commands, events.
+            free_text = sa.select(sa.func.count()).where(Frame.raw.contains(CARD))
+            assert (await conn.execute(free_text)).scalar_one() == 0
             leftovers = 0
             for column in (
                 Frame.raw,

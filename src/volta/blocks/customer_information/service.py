@@ -55,6 +55,8 @@ ANSWERS = frozenset({"Accepted", "Rejected", "Invalid"})
 MAX_DATA = 64_000
 # Stations asked at once by an erasure.
 PARALLEL = 16
+# Frames: a token at least this long is replaced also inside free text.
+MIN_FREE_TEXT = 8
 # Rows rewritten per statement batch when a JSON column holds the token.
 BATCH = 500
 
@@ -168,7 +170,11 @@ async def notify(db: Database, station_id: str, payload: dict[str, Any]) -> bool
     async with db.write(station_id) as conn:
         row = (
             await conn.execute(
-                sa.select(CustomerInformationRequest.data, CustomerInformationRequest.parts).where(
+                sa.select(
+                    CustomerInformationRequest.data,
+                    CustomerInformationRequest.parts,
+                    CustomerInformationRequest.erasure_id,
+                ).where(
                     CustomerInformationRequest.id == payload["requestId"],
                     CustomerInformationRequest.station_id == station_id,
                 )
@@ -176,7 +182,10 @@ async def notify(db: Database, station_id: str, payload: dict[str, Any]) -> bool
         ).first()
         if row is None:
             return False
-        data = (row.data + payload.get("data", ""))[:MAX_DATA]
+        # An erasure's report is the station's receipt: counted, its text
+        # (the driver's data) not kept.
+        part = "" if row.erasure_id is not None else payload.get("data", "")
+        data = (row.data + part)[:MAX_DATA]
         complete = not payload.get("tbc", False)
         await conn.execute(
             sa.update(CustomerInformationRequest)
@@ -287,8 +296,8 @@ async def _scrub_json(
 
 
 async def erase(services: Services, token: str, *, scope: Scope = "used") -> dict[str, Any]:
-    """Erase a driver's data: CustomerInformation clear=true (report=false)
-    to the stations, then Volta's records of the token (see the module's
+    """Erase a driver's data: CustomerInformation clear=true (and report=true,
+    the receipt) to the stations, then Volta's records of the token (see the module's
     text). Returns what was done; the token itself is kept nowhere."""
     db = services.db
     stations = await _stations_to_clear(db, token, scope)
@@ -317,7 +326,9 @@ async def erase(services: Services, token: str, *, scope: Scope = "used") -> dic
                     services,
                     station_id,
                     Customer(id_token=token, id_token_type=token_type),
-                    report=False,
+                    # The report is the station's receipt of what it cleared
+                    # (TC_N_46 asks for both); its text is not kept.
+                    report=True,
                     clear=True,
                     erasure_id=erasure_id,
                 )
@@ -326,6 +337,10 @@ async def erase(services: Services, token: str, *, scope: Scope = "used") -> dic
             return {"station_id": station_id, "status": found["status"], "request_id": found["id"]}
 
     asked = list(await asyncio.gather(*(clear_at(s) for s in stations)))
+    # The receipts come as NotifyCustomerInformation: their frames name the
+    # driver, so they are awaited (bounded) before the frames are scrubbed.
+    accepted = [a["request_id"] for a in asked if a["status"] == "Accepted"]
+    await _receipts(db, accepted, services.settings.call_timeout)
     counts, holding = await _forget(db, token)
     # The local lists that held the token are sent its removal now (D01.FR.17,
     # TC_N_46), before the commands and frames that name it are scrubbed;
@@ -350,6 +365,24 @@ async def erase(services: Services, token: str, *, scope: Scope = "used") -> dic
         services.spawn(local_lists.sync_everywhere(services), name="local-lists-after-erasure")
     log.info("id token erased as %s (%d stations asked)", pseudonym, len(asked))
     return {"id": erasure_id, "pseudonym": pseudonym, "created_at": now, **summary}
+
+
+async def _receipts(db: Database, request_ids: list[int], timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while request_ids and loop.time() < deadline:
+        async with db.read() as conn:
+            open_ = (
+                await conn.execute(
+                    sa.select(sa.func.count()).where(
+                        CustomerInformationRequest.id.in_(request_ids),
+                        CustomerInformationRequest.complete.is_(False),
+                    )
+                )
+            ).scalar_one()
+        if not open_:
+            return
+        await asyncio.sleep(0.1)
 
 
 async def _forget(db: Database, token: str) -> tuple[dict[str, int], list[str]]:
@@ -399,10 +432,15 @@ async def _anonymise(db: Database, token: str, pseudonym: str) -> dict[str, int]
             .values(id_token=pseudonym, data="", updated_at=utcnow())
         )
         counts["customer_information_requests"] = int(result.rowcount or 0)
+        # A token of MIN_FREE_TEXT characters or more is also replaced where a
+        # station wrote it in free text (a customer report); a shorter one only
+        # as a whole JSON string, so that numbers and words are not mangled.
+        needle = token if len(token) >= MIN_FREE_TEXT else f'"{token}"'
+        stand_in = pseudonym if len(token) >= MIN_FREE_TEXT else f'"{pseudonym}"'
         result = await conn.execute(
             sa.update(Frame)
-            .where(Frame.raw.contains(f'"{token}"', autoescape=True))
-            .values(raw=sa.func.replace(Frame.raw, f'"{token}"', f'"{pseudonym}"'))
+            .where(Frame.raw.contains(needle, autoescape=True))
+            .values(raw=sa.func.replace(Frame.raw, needle, stand_in))
         )
         counts["frames"] = int(result.rowcount or 0)
         counts["commands"] = await _scrub_json(
