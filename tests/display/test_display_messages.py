@@ -121,6 +121,8 @@ async def test_bad_requests_get_a_clear_4xx(volta, api):
         r = await api.post(url, json=body)
         assert r.status_code == 422, (body, r.text)
         assert r.json()["detail"]
+    too_long = {"name": "T", "currency": "EUR", "display_text": "x" * 513}
+    assert (await api.post("/api/v1/tariffs", json=too_long)).status_code == 422
     r = await api.post(f"{url}/refresh", json={"ids": list(range(101))})
     assert r.status_code == 422
     # Offline now: 409, and nothing was stored.
@@ -165,3 +167,29 @@ async def test_the_tariff_is_shown_bound_to_the_transaction_O02(volta, api):
             {"transactionId": tx["station_transaction_id"]},
         )
         assert stopped["status"] == "accepted"
+
+
+async def test_a_station_cannot_grow_its_messages_without_end(volta, monkeypatch):
+    """NotifyDisplayMessages for a request Volta never sent: the messages are
+    kept, up to MAX_STORED per station; further new ids are dropped."""
+    from tests.helpers import register
+    from volta.blocks.display_messages import service
+
+    monkeypatch.setattr(service, "MAX_STORED", 3)
+    await register(volta, "DSP-CAP")
+    infos = [
+        {"id": i, "priority": "NormalCycle", "message": {"format": "UTF8", "content": f"m{i}"}}
+        for i in range(1, 6)
+    ]
+    payload = {"requestId": 4242, "messageInfo": infos}
+    assert await service.notify(volta.db, "DSP-CAP", payload) is False
+    rows = await service.list_messages(volta.db, "DSP-CAP")
+    assert [(m["message_id"], m["status"], m["source"]) for m in rows] == [
+        (1, "Reported", "station"),
+        (2, "Reported", "station"),
+        (3, "Reported", "station"),
+    ]
+    # A known id is still updated.
+    infos[0]["message"]["content"] = "changed"
+    await service.notify(volta.db, "DSP-CAP", payload)
+    assert (await service.get_message(volta.db, "DSP-CAP", 1))["content"] == "changed"

@@ -43,6 +43,8 @@ ANSWERS = frozenset(
 # A station's report is kept whole up to this many messages (NotifyDisplayMessages
 # parts); more are counted, not stored, so a station cannot grow a row without end.
 MAX_REPORTED = 500
+# Messages kept per station at most; a report's further new ids are not stored.
+MAX_STORED = 1000
 # GetDisplayMessages id[] at most (NumberOfDisplayMessages is usually far less).
 MAX_IDS = 100
 
@@ -276,7 +278,21 @@ async def notify(db: Database, station_id: str, payload: dict[str, Any]) -> bool
     infos: list[dict[str, Any]] = payload.get("messageInfo") or []
     now = utcnow()
     async with db.write(station_id) as conn:
+        known = set(
+            (
+                await conn.execute(
+                    sa.select(DisplayMessage.message_id).where(
+                        DisplayMessage.station_id == station_id
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
         for info in infos[:MAX_REPORTED]:
+            if info["id"] not in known and len(known) >= MAX_STORED:
+                continue  # a station cannot grow the table without end
+            known.add(info["id"])
             columns = _from_info(info)
             await conn.execute(
                 db.insert(DisplayMessage)
