@@ -6,11 +6,12 @@ id is the requestId) and takes the station's answer; the
 NotifyCustomerInformation parts that follow are joined in `data`, bounded.
 
 `erase()` is the GDPR erasure of one id token: CustomerInformation
-clear=true to the 2.0.1 stations (those the driver used, or all), then in one
-database transaction Volta's own records: the id_tokens row goes (and leaves
-every local list, which the stations are sent), and every other place the
-token is written gets a stable pseudonym instead, so a session stays
-billable and a CDR stays the same record. docs/device-management.md lists
+clear=true to the 2.0.1 stations (those the driver used, or all), then
+Volta's own records: the id_tokens row goes (and leaves every local list,
+which the stations are sent), the billing records (sessions, CDRs,
+reservations, remote starts) get a stable pseudonym instead in one database
+transaction, so a session stays billable and a CDR the same record, and the
+logs (frames, commands, events) are scrubbed after, in short batches. docs/device-management.md lists
 what is erased and what is kept.
 """
 
@@ -30,7 +31,7 @@ from volta.blocks.remote_control.service import send
 from volta.events import service as events
 from volta.ocpp.versions import Version
 from volta.services import Services
-from volta.store.db import Conn, Database
+from volta.store.db import Database
 from volta.store.models import (
     Cdr,
     Command,
@@ -57,6 +58,8 @@ MAX_DATA = 64_000
 PARALLEL = 16
 # Frames: a token at least this long is replaced also inside free text.
 MIN_FREE_TEXT = 8
+# Frame ids scrubbed per write.
+FRAME_RANGE = 20_000
 # Rows rewritten per statement batch when a JSON column holds the token.
 BATCH = 500
 
@@ -267,14 +270,17 @@ def _scrub(value: Any, token: str, pseudonym: str) -> Any:
     if isinstance(value, list):
         return [_scrub(v, token, pseudonym) for v in value]
     if isinstance(value, dict):
-        return {k: _scrub(v, token, pseudonym) for k, v in value.items()}
+        return {
+            (pseudonym if k == token else k): _scrub(v, token, pseudonym) for k, v in value.items()
+        }
     return value
 
 
 async def _scrub_json(
-    conn: Conn, key: Any, columns: Iterable[Any], token: str, pseudonym: str
+    db: Database, key: Any, columns: Iterable[Any], token: str, pseudonym: str
 ) -> int:
-    """Rewrite the JSON `columns` of rows that hold `token` as a string."""
+    """Rewrite the JSON `columns` of rows that hold `token` as a string, a
+    batch of rows per write (the SQLite writer is not held for a whole scan)."""
     changed = 0
     columns = list(columns)
     table = key.table
@@ -285,14 +291,52 @@ async def _scrub_json(
         stmt = sa.select(key, *columns).where(holds).order_by(key).limit(BATCH)
         if last is not None:
             stmt = stmt.where(key > last)
-        rows = (await conn.execute(stmt)).all()
+        # Found with a read (the scan holds no write lock); each row's
+        # changed columns only are written (an answer recorded meanwhile stays).
+        async with db.read() as conn:
+            rows = (await conn.execute(stmt)).all()
         if not rows:
             return changed
-        for row in rows:
-            values = {c.key: _scrub(row[i + 1], token, pseudonym) for i, c in enumerate(columns)}
-            await conn.execute(sa.update(table).where(key == row[0]).values(**values))
-            changed += 1
+        async with db.write() as conn:
+            for row in rows:
+                values = {
+                    c.key: scrubbed
+                    for i, c in enumerate(columns)
+                    if (scrubbed := _scrub(row[i + 1], token, pseudonym)) != row[i + 1]
+                }
+                if values:
+                    await conn.execute(sa.update(table).where(key == row[0]).values(**values))
+        changed += len(rows)
         last = rows[-1][0]
+
+
+async def _scrub_frames(db: Database, token: str, pseudonym: str) -> int:
+    """The frame log, a range of FRAME_RANGE ids per write. A token of
+    MIN_FREE_TEXT characters or more is also replaced where a station wrote it
+    in free text (a customer report); a shorter one only as a whole JSON
+    string, so that numbers and words are not mangled."""
+    needle = token if len(token) >= MIN_FREE_TEXT else f'"{token}"'
+    stand_in = pseudonym if len(token) >= MIN_FREE_TEXT else f'"{pseudonym}"'
+    async with db.read() as conn:
+        low, high = (
+            await conn.execute(sa.select(sa.func.min(Frame.id), sa.func.max(Frame.id)))
+        ).one()
+    changed = 0
+    if low is None:
+        return 0
+    for start in range(int(low), int(high) + 1, FRAME_RANGE):
+        async with db.write() as conn:
+            result = await conn.execute(
+                sa.update(Frame)
+                .where(
+                    Frame.id >= start,
+                    Frame.id < start + FRAME_RANGE,
+                    Frame.raw.contains(needle, autoescape=True),
+                )
+                .values(raw=sa.func.replace(Frame.raw, needle, stand_in))
+            )
+        changed += int(result.rowcount or 0)
+    return changed
 
 
 async def erase(services: Services, token: str, *, scope: Scope = "used") -> dict[str, Any]:
@@ -432,21 +476,11 @@ async def _anonymise(db: Database, token: str, pseudonym: str) -> dict[str, int]
             .values(id_token=pseudonym, data="", updated_at=utcnow())
         )
         counts["customer_information_requests"] = int(result.rowcount or 0)
-        # A token of MIN_FREE_TEXT characters or more is also replaced where a
-        # station wrote it in free text (a customer report); a shorter one only
-        # as a whole JSON string, so that numbers and words are not mangled.
-        needle = token if len(token) >= MIN_FREE_TEXT else f'"{token}"'
-        stand_in = pseudonym if len(token) >= MIN_FREE_TEXT else f'"{pseudonym}"'
-        result = await conn.execute(
-            sa.update(Frame)
-            .where(Frame.raw.contains(needle, autoescape=True))
-            .values(raw=sa.func.replace(Frame.raw, needle, stand_in))
-        )
-        counts["frames"] = int(result.rowcount or 0)
-        counts["commands"] = await _scrub_json(
-            conn, Command.id, (Command.payload, Command.response), token, pseudonym
-        )
-        counts["events"] = await _scrub_json(conn, Event.id, (Event.data,), token, pseudonym)
+    counts["frames"] = await _scrub_frames(db, token, pseudonym)
+    counts["commands"] = await _scrub_json(
+        db, Command.id, (Command.payload, Command.response), token, pseudonym
+    )
+    counts["events"] = await _scrub_json(db, Event.id, (Event.data,), token, pseudonym)
     return counts
 
 
