@@ -27,12 +27,14 @@ from volta.blocks.certificates import v16 as certificates_v16
 from volta.blocks.certificates import v201 as certificates_v201
 from volta.blocks.charger_profiles import v16 as charger_profiles_v16
 from volta.blocks.charger_profiles import v201 as charger_profiles_v201
+from volta.blocks.customer_information import v16 as customer_information_v16
 from volta.blocks.customer_information import v201 as customer_information_v201
 from volta.blocks.data_transfer import handlers as data_transfer
 from volta.blocks.device_model import v16 as device_model_v16
 from volta.blocks.device_model import v201 as device_model_v201
 from volta.blocks.diagnostics import v16 as diagnostics_v16
 from volta.blocks.diagnostics import v201 as diagnostics_v201
+from volta.blocks.display_messages import v16 as display_messages_v16
 from volta.blocks.display_messages import v201 as display_messages_v201
 from volta.blocks.firmware import v16 as firmware_v16
 from volta.blocks.firmware import v201 as firmware_v201
@@ -153,6 +155,9 @@ def outgoing_tables() -> dict[Version, OutgoingTable]:
             diagnostics_v16.outgoing,
             firmware_v16.outgoing,
             monitoring_v16.outgoing,
+            # 2.0.1-only commands, refused in 1.6 words (part: display).
+            customer_information_v16.outgoing,
+            display_messages_v16.outgoing,
         ),
         Version.V201: OutgoingTable.combine(
             remote_control_v201.outgoing,

@@ -261,6 +261,10 @@ class Settings:
     monitoring_events_days: float = 30.0
     monitoring_events_per_station: int = 10_000
     # --- Device management: display messages, customer information ---
+    # When a transaction starts on a 2.0.1 station whose tariff has a
+    # display text, send that text as a display message bound to the
+    # transaction (O02).
+    display_tariff_at_start: bool = False
     # --- Device management: charger profiles, availability ---
 
     @property

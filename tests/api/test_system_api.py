@@ -14,6 +14,13 @@ from tests.helpers import register, station
 
 # The operator-facing surface: every path and method the API promises.
 API_V1 = {
+    # part: display
+    "/api/v1/stations/{station_id}/display-messages": {"get", "post"},
+    "/api/v1/stations/{station_id}/display-messages/{message_id}": {"delete"},
+    "/api/v1/stations/{station_id}/display-messages/refresh": {"post"},
+    "/api/v1/stations/{station_id}/customer-information": {"post"},
+    "/api/v1/customer-information-requests/{request_id}": {"get"},
+    "/api/v1/id-tokens/{token}/erase": {"post"},
     "/api/v1/stations": {"get", "post"},
     "/api/v1/stations/{station_id}": {"get", "put", "patch", "delete"},
     "/api/v1/stations/{station_id}/messages": {"get"},

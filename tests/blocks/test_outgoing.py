@@ -18,9 +18,7 @@ from volta.blocks.certificates.service import (
     InstallCertificate,
     RequestCsr,
 )
-from volta.blocks.diagnostics.service import GetDiagnostics, GetLog
-from volta.blocks.firmware.publications import PublishFirmware, UnpublishFirmware
-from volta.blocks.firmware.service import UpdateFirmware
+from volta.blocks.customer_information.service import Customer, CustomerInformation
 from volta.blocks.device_model.service import (
     ChangeConfiguration,
     GetBaseReport,
@@ -29,6 +27,15 @@ from volta.blocks.device_model.service import (
     GetVariables,
     SetVariables,
 )
+from volta.blocks.diagnostics.service import GetDiagnostics, GetLog
+from volta.blocks.display_messages.service import (
+    ClearDisplayMessage,
+    GetDisplayMessages,
+    MessageSpec,
+    SetDisplayMessage,
+)
+from volta.blocks.firmware.publications import PublishFirmware, UnpublishFirmware
+from volta.blocks.firmware.service import UpdateFirmware
 from volta.blocks.local_list.service import GetLocalListVersion, ListEntry, SendLocalList
 from volta.blocks.monitoring import service as monitoring
 from volta.blocks.remote_control.service import (
@@ -51,6 +58,7 @@ from volta.blocks.smart_charging.service import (
 from volta.ocpp.charging import Period, Profile, Schedule
 from volta.ocpp.errors import OcppError
 from volta.ocpp.schemas import registry
+from volta.ocpp.times import format_timestamp
 from volta.ocpp.versions import Version
 from volta.outgoing import CannotSpell, Message, OutgoingTable
 
@@ -394,7 +402,7 @@ def test_both_versions_build_every_command_and_offer_their_own_choices():
     # DiagnosticsLog with GetLog).
     # The device model's commands are each one version's (tests/device_model).
     one_version = {GetChargingProfiles, PublishFirmware, UnpublishFirmware, GetDiagnostics}
-    one_version |= set(DEVICE_MODEL_COMMANDS) | set(MONITORING_V201)
+    one_version |= set(DEVICE_MODEL_COMMANDS) | set(MONITORING_V201) | set(V201_ONLY_DISPLAY)
     assert {type(c) for c, _, _ in CASES} | {Reset} | one_version == set(TABLES[V201].builders)
     for command in (PublishFirmware(1, "https://lc/fw.bin", "0" * 32), UnpublishFirmware("0" * 32)):
         with pytest.raises(CannotSpell):
@@ -544,6 +552,69 @@ MONITORING_V201: dict[type, tuple[object, Message]] = {
 @pytest.mark.parametrize("kind", list(MONITORING_V201), ids=lambda k: k.__name__)
 def test_monitoring_is_spelled_by_2_0_1_only(kind):
     command, expected = MONITORING_V201[kind]
+    message = TABLES[V201].build(command)
+    assert message == expected
+    registry().validate(V201, message.action, message.payload)
+    with pytest.raises(CannotSpell, match=r"1\.6 has no"):
+        TABLES[V16].build(command)
+
+
+# part: display. 2.0.1-only commands (blocks O, N09/N10): 1.6 refuses to spell them.
+V201_ONLY_DISPLAY: dict[type, tuple[object, Message]] = {
+    SetDisplayMessage: (
+        SetDisplayMessage(
+            7,
+            MessageSpec(
+                content="Welcome",
+                priority="InFront",
+                language="en",
+                state="Idle",
+                start_at=EXPIRES,
+                transaction_id="tx-1",
+                display={"name": "Display"},
+            ),
+        ),
+        Message(
+            "SetDisplayMessage",
+            {
+                "message": {
+                    "id": 7,
+                    "priority": "InFront",
+                    "message": {"format": "UTF8", "content": "Welcome", "language": "en"},
+                    "state": "Idle",
+                    "startDateTime": format_timestamp(EXPIRES),
+                    "transactionId": "tx-1",
+                    "display": {"name": "Display"},
+                }
+            },
+        ),
+    ),
+    GetDisplayMessages: (
+        GetDisplayMessages(3, (1, 2), "InFront", "Charging"),
+        Message(
+            "GetDisplayMessages",
+            {"requestId": 3, "id": [1, 2], "priority": "InFront", "state": "Charging"},
+        ),
+    ),
+    ClearDisplayMessage: (ClearDisplayMessage(7), Message("ClearDisplayMessage", {"id": 7})),
+    CustomerInformation: (
+        CustomerInformation(4, True, False, Customer(id_token="TAG-1")),
+        Message(
+            "CustomerInformation",
+            {
+                "requestId": 4,
+                "report": True,
+                "clear": False,
+                "idToken": {"idToken": "TAG-1", "type": "ISO14443"},
+            },
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(V201_ONLY_DISPLAY), ids=lambda k: k.__name__)
+def test_display_and_customer_commands_are_2_0_1_only(kind):
+    command, expected = V201_ONLY_DISPLAY[kind]
     message = TABLES[V201].build(command)
     assert message == expected
     registry().validate(V201, message.action, message.payload)

@@ -67,6 +67,12 @@ class TariffIn(BaseModel):
     tax_percent: Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)] = Decimal(0)
     timezone: str = Field("UTC", description="IANA zone the periods are read in")
     periods: list[PeriodIn] = []
+    display_text: str | None = Field(
+        None,
+        min_length=1,
+        max_length=512,
+        description="shown by 2.0.1 stations at a session's start (display_tariff_at_start)",
+    )
     is_default: bool = Field(False, description="applies where no assignment does")
 
     def document(self) -> dict[str, Any]:

@@ -69,6 +69,12 @@ EventType = Literal[
     # part: monitoring
     "monitoring.event",
     # part: display
+    # A station's answer to a display message Volta set (Accepted or not).
+    "display_message.answered",
+    # A station's customer information report came in full (N09).
+    "customer_information.reported",
+    # A driver's data was erased (only the pseudonym is told).
+    "id_token.erased",
     # part: fleetops
 ]
 TYPES: tuple[str, ...] = get_args(EventType)

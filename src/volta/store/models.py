@@ -1208,6 +1208,110 @@ class MonitoringEvent(Base):
 # -- display messages, customer information (0020) ------------------------
 
 
+class DisplayMessage(Base):
+    """A display message of a station (2.0.1 block O): one row per message id,
+    as Volta last set it (O01/O02, replaced in place: O06) or as the station
+    reported it (NotifyDisplayMessages, O03/O04), with the station's answer.
+
+    status: Requested (sent, no answer yet), the SetDisplayMessage answer
+    (Accepted, NotSupportedMessageFormat, Rejected, NotSupportedPriority,
+    NotSupportedState, UnknownTransaction), Failed (no answer), Cleared (O05
+    accepted), Reported (known only from the station's report)."""
+
+    __tablename__ = "display_messages"
+    __table_args__ = (
+        sa.UniqueConstraint("station_id", "message_id", name="uq_display_messages_station_id"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.ForeignKey("stations.id", ondelete="CASCADE"))
+    # MessageInfoType.id: the station's key for the message.
+    message_id: Mapped[int] = mapped_column(sa.Integer)
+    priority: Mapped[str] = mapped_column(sa.String(16))
+    state: Mapped[str | None] = mapped_column(sa.String(16))
+    start_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    end_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # O02: shown only during this transaction (the station's transactionId).
+    transaction_id: Mapped[str | None] = mapped_column(sa.String(36))
+    format: Mapped[str] = mapped_column(sa.String(8))
+    language: Mapped[str | None] = mapped_column(sa.String(8))
+    content: Mapped[str] = mapped_column(sa.String(512))
+    # The display component (ComponentType) it is meant for, if any.
+    display: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(sa.String(32))
+    # api, dashboard, tariff (the tariff shown at a transaction's start), station.
+    source: Mapped[str] = mapped_column(sa.String(16))
+    command_id: Mapped[str | None] = mapped_column(sa.String(36))
+    reported_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DisplayMessageReport(Base):
+    """A GetDisplayMessages request (O03/O04): its id is the requestId, and the
+    NotifyDisplayMessages parts that answered it are gathered in `messages`."""
+
+    __tablename__ = "display_message_reports"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("stations.id", ondelete="CASCADE"), index=True
+    )
+    # The criteria asked for: ids, priority, state (none: all messages, O03).
+    criteria: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # The GetDisplayMessages answer (Accepted, Unknown), or Requested / Failed.
+    status: Mapped[str] = mapped_column(sa.String(16))
+    messages: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    parts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # The last part came (tbc false).
+    complete: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    command_id: Mapped[str | None] = mapped_column(sa.String(36))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class CustomerInformationRequest(Base):
+    """A CustomerInformation request (2.0.1 N09 report, N10 clear): its id is
+    the requestId; the NotifyCustomerInformation parts are joined in `data`."""
+
+    __tablename__ = "customer_information_requests"
+    __table_args__ = (sa.Index("ix_customer_information_station", "station_id", "id"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.ForeignKey("stations.id", ondelete="CASCADE"))
+    report: Mapped[bool] = mapped_column(sa.Boolean)
+    clear: Mapped[bool] = mapped_column(sa.Boolean)
+    # Exactly one of these names the customer (N09.FR.09 / N10.FR.06).
+    id_token: Mapped[str | None] = mapped_column(sa.String(64))
+    id_token_type: Mapped[str | None] = mapped_column(sa.String(20))
+    customer_certificate: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    customer_identifier: Mapped[str | None] = mapped_column(sa.String(64))
+    # Requested, then the answer (Accepted, Rejected, Invalid) or Failed.
+    status: Mapped[str] = mapped_column(sa.String(16))
+    data: Mapped[str] = mapped_column(sa.Text, default="")
+    parts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    complete: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    # The erasure this request belongs to, if any (id_token_erasures.id).
+    erasure_id: Mapped[int | None] = mapped_column(sa.Integer)
+    command_id: Mapped[str | None] = mapped_column(sa.String(36))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class IdTokenErasure(Base):
+    """A driver's data erased (docs/device-management.md, "Customer
+    information"): never the token itself, only the pseudonym that replaced it
+    in the records kept for billing and what was done."""
+
+    __tablename__ = "id_token_erasures"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    pseudonym: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    # Rows changed per table, and the stations asked to clear.
+    summary: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 # -- charger profiles, availability (0021) ---------------------------------
 
 

@@ -204,6 +204,9 @@ class Tariff:
     timezone: str = "UTC"
     periods: tuple[Period, ...] = ()
     id: int | None = None
+    # What a 2.0.1 station shows at a session's start (display messages,
+    # O02; the display_tariff_at_start setting), at most 512 characters.
+    display_text: str | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -246,7 +249,7 @@ class Tariff:
             "tax_percent": str(self.tax_percent),
             "timezone": self.timezone,
             "periods": [p.to_dict() for p in self.periods],
-        }
+        } | ({} if self.display_text is None else {"display_text": self.display_text})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Tariff:
@@ -283,11 +286,17 @@ class Tariff:
         periods = data.get("periods") or []
         if not isinstance(periods, list):
             raise TariffError("periods: must be a list")
+        display_text = data.get("display_text")
+        if display_text is not None and (
+            not isinstance(display_text, str) or not 0 < len(display_text) <= 512
+        ):
+            raise TariffError("display_text: 1 to 512 characters")
         return cls(
             name=name,
             currency=currency,
             timezone=str(timezone),
             periods=tuple(Period.from_dict(p, f"periods[{i}]") for i, p in enumerate(periods)),
             id=data.get("id"),
+            display_text=display_text,
             **amounts,
         )

@@ -75,7 +75,9 @@ def _values(tariff: TariffValue) -> dict[str, Any]:
         "name": tariff.name,
         "currency": tariff.currency,
         "tax_percent": tariff.tax_percent,
-        "components": {key: doc[key] for key in _COMPONENTS},
+        # The display text rides with the amounts (no column of its own).
+        "components": {key: doc[key] for key in _COMPONENTS}
+        | ({"display_text": tariff.display_text} if tariff.display_text else {}),
         "periods": doc["periods"],
         "timezone": tariff.timezone,
     }
