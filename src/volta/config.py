@@ -239,6 +239,9 @@ class Settings:
     # --- Device management: monitoring ---
     # --- Device management: display messages, customer information ---
     # --- Device management: charger profiles, availability ---
+    # The operator's charger profiles (TOML, docs/device-management.md,
+    # "Charger profiles"), matched before the shipped ones; empty: none.
+    charger_profiles_file: str = ""
 
     @property
     def tls(self) -> bool:

@@ -63,6 +63,8 @@ EventType = Literal[
     # part: monitoring
     # part: display
     # part: fleetops
+    "charger_profile.matched",
+    "maintenance.scheduled",
 ]
 TYPES: tuple[str, ...] = get_args(EventType)
 
