@@ -196,7 +196,7 @@ async def list_windows(
         stmt = stmt.where(MaintenanceWindow.starts_at < end)
     stmt = stmt.order_by(MaintenanceWindow.starts_at.desc(), MaintenanceWindow.id.desc())
     async with db.read() as conn:
-        rows = (await conn.execute(stmt.limit(limit).offset(offset))).scalars().all()
+        rows = (await conn.execute(stmt.limit(limit).offset(offset))).all()
     return [_window_dict(r) for r in rows]
 
 
@@ -351,16 +351,12 @@ async def report(
             stations = stations.where(Station.site_id.in_(await _site_tree(conn, site_id)))
         station_rows = (await conn.execute(stations)).all()
         windows = (
-            (
-                await conn.execute(
-                    sa.select(MaintenanceWindow)
-                    .where(MaintenanceWindow.ends_at > start, MaintenanceWindow.starts_at < end)
-                    .limit(MAX_WINDOWS)
-                )
+            await conn.execute(
+                sa.select(MaintenanceWindow)
+                .where(MaintenanceWindow.ends_at > start, MaintenanceWindow.starts_at < end)
+                .limit(MAX_WINDOWS)
             )
-            .scalars()
-            .all()
-        )
+        ).all()
     evses: list[EvseUptime] = []
     for i in range(0, len(station_rows), STATION_CHUNK):
         chunk = station_rows[i : i + STATION_CHUNK]
