@@ -74,6 +74,15 @@ API_V1 = {
     "/api/v1/stations/{station_id}/certificates/install": {"post"},
     "/api/v1/stations/{station_id}/certificates/delete": {"post"},
     "/api/v1/stations/{station_id}/certificates/renew": {"post"},
+    # charger profiles, availability (issue 15)
+    "/api/v1/charger-profiles": {"get"},
+    "/api/v1/charger-profiles/{profile_id}": {"get"},
+    "/api/v1/charger-profiles/stations": {"get"},
+    "/api/v1/charger-profiles/stations/{station_id}": {"get"},
+    "/api/v1/availability": {"get"},
+    "/api/v1/availability.csv": {"get"},
+    "/api/v1/maintenance-windows": {"get", "post"},
+    "/api/v1/maintenance-windows/{window_id}": {"delete"},
 }
 
 

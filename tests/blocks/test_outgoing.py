@@ -18,6 +18,7 @@ from volta.blocks.certificates.service import (
     InstallCertificate,
     RequestCsr,
 )
+from volta.blocks.charger_profiles.service import ApplySetting
 from volta.blocks.local_list.service import GetLocalListVersion, ListEntry, SendLocalList
 from volta.blocks.remote_control.service import (
     ChangeAvailability,
@@ -49,6 +50,24 @@ ACCEPTED = Authorization("Accepted", group_id="FLEET-1", group_type="Central")
 
 # command -> (1.6 message, 2.0.1 message)
 CASES: list[tuple[object, Message, Message]] = [
+    (
+        ApplySetting(
+            "900", key="ClockAlignedDataInterval", component="AlignedDataCtrlr", variable="Interval"
+        ),
+        Message("ChangeConfiguration", {"key": "ClockAlignedDataInterval", "value": "900"}),
+        Message(
+            "SetVariables",
+            {
+                "setVariableData": [
+                    {
+                        "attributeValue": "900",
+                        "component": {"name": "AlignedDataCtrlr"},
+                        "variable": {"name": "Interval"},
+                    }
+                ]
+            },
+        ),
+    ),
     (
         RemoteStart("TAG-1", "Central", remote_start_id=17, evse_id=2),
         Message("RemoteStartTransaction", {"idTag": "TAG-1", "connectorId": 2}),
