@@ -215,3 +215,30 @@ def test_intervals():
     assert availability.overlap([(0, 10)], [(2, 3), (9, 12)]) == 2
     assert availability.down_intervals(True, [(5, False), (7, True)], 0, 10) == [(0, 5), (7, 10)]
     assert availability.down_intervals(None, [], 0, 10) == []
+
+
+async def test_connectivity_is_recorded_when_a_webhook_wants_the_events_too(volta, api):
+    # With a webhook for station.online/offline the connection is recorded
+    # inside a transaction (not as raw rows): the availability row comes along.
+    made = await api.post(
+        "/api/v1/webhooks",
+        json={"url": "https://93.184.216.34/hook", "event_types": ["station.online"]},
+    )
+    assert made.status_code == 201, made.text
+    await register(volta, "AV-HOOK")
+    async with station(volta, "AV-HOOK", "2.0.1") as cp:
+        await cp.call(
+            "BootNotification",
+            {"chargingStation": {"vendorName": "v", "model": "m"}, "reason": "PowerUp"},
+        )
+        status = {"timestamp": now_iso(), "evseId": 1, "connectorId": 1}
+        await cp.call("StatusNotification", {**status, "connectorStatus": "Unavailable"})
+        await cp.call("StatusNotification", {**status, "connectorStatus": "Unavailable"})
+        await cp.call("StatusNotification", {**status, "connectorStatus": "Occupied"})
+    assert await wait_until(lambda: _has_offline(volta, "AV-HOOK"))
+    assert await changes(volta, "AV-HOOK") == [
+        (None, None, False, "online"),
+        (1, 1, True, "Unavailable"),
+        (1, 1, False, "Occupied"),
+        (None, None, True, "offline"),
+    ]

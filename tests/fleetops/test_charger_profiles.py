@@ -251,3 +251,30 @@ def test_firmware_ranges_and_globs():
 def test_a_broken_profile_file_says_where(text, says):
     with pytest.raises(ProfileError, match=says):
         parse(text, "profiles.toml")
+
+
+async def test_the_shipped_profiles_over_a_real_websocket(volta, api):
+    """The Alfen message of lbbrhzn/ocpp#361 is accepted from an Alfen; a
+    Wallbox gets its clock-aligned readings configured."""
+    await register(volta, "ALFEN-1")
+    await register(volta, "WALLBOX-1")
+    async with station(volta, "ALFEN-1", "1.6") as alfen:
+        lenient(alfen)
+        await boot16(alfen, "Alfen BV", "NG910-60023", "4.14.0-3398")
+        payload = meter_values("CurrentMax", unit="A")
+        assert await alfen.call("MeterValues", payload) == {}
+    async with station(volta, "WALLBOX-1", "1.6") as wallbox:
+        await boot16(wallbox, "Wall Box Chargers", "PLP1", "6.7.38")
+        wanted = [
+            ("ChangeConfiguration", {"key": "ClockAlignedDataInterval", "value": "900"}),
+            (
+                "ChangeConfiguration",
+                {"key": "MeterValuesAlignedData", "value": "Energy.Active.Import.Register"},
+            ),
+        ]
+        assert await wait_until(lambda: wallbox.received == wanted)
+    body = (await api.get("/api/v1/charger-profiles/stations")).json()
+    assert {m["station_id"]: m["profile"] for m in body} == {
+        "ALFEN-1": "alfen-metervalue-context",
+        "WALLBOX-1": "wallbox-clock-aligned-meter-values",
+    }
