@@ -17,5 +17,5 @@ async def test_a_broken_profiles_file_stops_the_start(database, tmp_path):
     with pytest.raises(ProfileError, match="firmware"):
         await app.start()
     missing = make_settings(database, charger_profiles_file=str(tmp_path / "none.toml"))
-    with pytest.raises(ProfileError, match="none.toml"):
+    with pytest.raises(ProfileError, match=r"none\.toml"):
         await Volta(missing, db_schema=database.schema).start()
