@@ -181,7 +181,7 @@ async def test_the_api_lists_the_operator_profiles_first_then_the_shipped(api):
 
 def test_every_shipped_profile_cites_a_public_source_and_gives_reasons():
     shipped = profile_data.shipped()
-    assert len(shipped) >= 3
+    assert len(shipped) >= 4
     for p in shipped:
         assert p.source.startswith("https://"), p.id
         assert p.tolerate or p.configure
@@ -211,6 +211,37 @@ def test_the_shipped_alfen_profile_accepts_the_documented_message():
         Version.V16, "MeterValues", payload, tolerated=Tolerated(alfen.deviations, alfen.id)
     )
     assert alfen.matches("Alfen BV", "NG910-60023", "4.14.0")
+
+
+def test_the_shipped_growatt_profile_accepts_the_documented_start():
+    # The message of https://github.com/evcc-io/evcc/issues/10399.
+    payload = {
+        "connectorId": 1,
+        "idTag": "evcc",
+        "meterStart": 0,
+        "reservationId": 0,
+        "timestamp": "2023-10-19T15:28:07",
+    }
+    growatt = next(p for p in profile_data.shipped() if p.id == "growatt-thor-local-timestamp")
+    assert growatt.matches("Growatt", "THOR_11AS", "THOR_11AS-V5.2.4-20230307-NOVO")
+    schemas = registry()
+    with pytest.raises(OcppError):
+        schemas.validate(Version.V16, "StartTransaction", payload)
+    schemas.validate(
+        Version.V16, "StartTransaction", payload, tolerated=Tolerated(growatt.deviations)
+    )
+    with pytest.raises(OcppError):  # a bad timestamp elsewhere is still refused
+        schemas.validate(
+            Version.V16,
+            "StatusNotification",
+            {
+                "connectorId": 1,
+                "status": "Available",
+                "errorCode": "NoError",
+                "timestamp": "2023-10-19T15:28:07",
+            },
+            tolerated=Tolerated(growatt.deviations),
+        )
 
 
 def test_a_type_deviation_never_excuses_a_missing_field():
