@@ -25,6 +25,7 @@ from volta.blocks.authorization import v16 as authorization_v16
 from volta.blocks.authorization import v201 as authorization_v201
 from volta.blocks.certificates import v16 as certificates_v16
 from volta.blocks.certificates import v201 as certificates_v201
+from volta.blocks.charger_profiles import service as charger_profiles
 from volta.blocks.charger_profiles import v16 as charger_profiles_v16
 from volta.blocks.charger_profiles import v201 as charger_profiles_v201
 from volta.blocks.customer_information import v16 as customer_information_v16
@@ -261,6 +262,7 @@ class Volta:
         self.generated_api_token: str | None = None
 
     async def start(self) -> None:
+        charger_profiles.check(self.settings)  # a broken profiles file: no start
         if self.worker:
             # The supervisor did the first-start work before any worker ran;
             # the secret key is loaded in every process.

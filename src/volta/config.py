@@ -266,6 +266,9 @@ class Settings:
     # transaction (O02).
     display_tariff_at_start: bool = False
     # --- Device management: charger profiles, availability ---
+    # The operator's charger profiles (TOML, docs/device-management.md,
+    # "Charger profiles"), matched before the shipped ones; empty: none.
+    charger_profiles_file: str = ""
 
     @property
     def tls(self) -> bool:

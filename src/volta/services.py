@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from volta.ocpp.schemas import Validation
+from volta.ocpp.schemas import Tolerated, Validation
 from volta.ocpp.versions import Version
 from volta.stations import Node, SoloNode
 from volta.store import locks
@@ -39,6 +39,8 @@ class StationState:
     station_id: str
     registration_status: str = "Accepted"
     validation: Validation = Validation.STRICT
+    # The deviations its charger profile tolerates (shared with its session).
+    tolerated: Tolerated = field(default_factory=Tolerated)
 
 
 @dataclass(frozen=True, slots=True)

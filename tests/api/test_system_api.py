@@ -117,6 +117,15 @@ API_V1 = {
     "/api/v1/monitoring-events": {"get"},
     "/api/v1/monitor-sets": {"get"},
     "/api/v1/monitor-sets/{name}/apply": {"post"},
+    # charger profiles, availability (issue 15)
+    "/api/v1/charger-profiles": {"get"},
+    "/api/v1/charger-profiles/{profile_id}": {"get"},
+    "/api/v1/charger-profiles/stations": {"get"},
+    "/api/v1/charger-profiles/stations/{station_id}": {"get"},
+    "/api/v1/availability": {"get"},
+    "/api/v1/availability.csv": {"get"},
+    "/api/v1/maintenance-windows": {"get", "post"},
+    "/api/v1/maintenance-windows/{window_id}": {"delete"},
 }
 
 

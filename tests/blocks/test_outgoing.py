@@ -18,6 +18,7 @@ from volta.blocks.certificates.service import (
     InstallCertificate,
     RequestCsr,
 )
+from volta.blocks.charger_profiles.service import ApplySetting
 from volta.blocks.customer_information.service import Customer, CustomerInformation
 from volta.blocks.device_model.service import (
     ChangeConfiguration,
@@ -77,6 +78,24 @@ ACCEPTED = Authorization("Accepted", group_id="FLEET-1", group_type="Central")
 
 # command -> (1.6 message, 2.0.1 message)
 CASES: list[tuple[object, Message, Message]] = [
+    (
+        ApplySetting(
+            "900", key="ClockAlignedDataInterval", component="AlignedDataCtrlr", variable="Interval"
+        ),
+        Message("ChangeConfiguration", {"key": "ClockAlignedDataInterval", "value": "900"}),
+        Message(
+            "SetVariables",
+            {
+                "setVariableData": [
+                    {
+                        "attributeValue": "900",
+                        "component": {"name": "AlignedDataCtrlr"},
+                        "variable": {"name": "Interval"},
+                    }
+                ]
+            },
+        ),
+    ),
     (
         UpdateFirmware(9, "https://fw.example.com/fw-2.bin", EXPIRES, retries=3, retry_interval=60),
         Message(

@@ -76,6 +76,8 @@ EventType = Literal[
     # A driver's data was erased (only the pseudonym is told).
     "id_token.erased",
     # part: fleetops
+    "charger_profile.matched",
+    "maintenance.scheduled",
 ]
 TYPES: tuple[str, ...] = get_args(EventType)
 

@@ -41,6 +41,7 @@ class StationConnection:
             version,
             services.schemas,
             validation=station.validation,
+            tolerated=station.tolerated,
             call_timeout=services.settings.call_timeout,
         )
         self._context = CallContext(services, station, version)

@@ -26,6 +26,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from volta import metrics
+from volta.blocks.charger_profiles import service as charger_profiles
 from volta.blocks.provisioning import service as provisioning
 from volta.gateway.connection import StationConnection
 from volta.gateway.handshake import (
@@ -130,6 +131,7 @@ class Gateway:
             station_id=station["id"],
             registration_status=station["registration_status"],
             validation=Validation(station["validation"] or self.settings.validation),
+            tolerated=charger_profiles.tolerated(self.settings, station.get("charger_profile")),
         )
         del station  # the row is not needed for the connection's life (memory per station)
         if self.draining:

@@ -15,6 +15,12 @@ Error mapping (OCPP-J 1.6 §4.2.3, 2.0.1 §4.3 "Valid error codes"):
 Relaxed validation (per station, for chargers known to send slightly bad
 payloads) lets through everything but missing properties and wrong types, which
 the handlers could not work with.
+
+Tolerated deviations (`Tolerated`, from a charger profile) are narrower: one
+named deviation in one action (an extra field, a value outside an enum, a
+number where a string belongs, ...) at one path, while every other error of
+that message and of every other message is still refused. A missing required
+property is never tolerated.
 """
 
 from __future__ import annotations
@@ -49,6 +55,74 @@ _SEVERITY: list[tuple[type, ErrorCode]] = [
 ]
 # Errors a relaxed station still gets: the handler cannot do without the data.
 _BLOCKING_WHEN_RELAXED = (Kind.Required, Kind.Type)
+
+# The deviations a charger profile may name, by the schema keyword they break.
+DEVIATION_KINDS: dict[str, tuple[type, ...]] = {
+    "extra": (Kind.AdditionalProperties,),
+    "enum": (Kind.Enum,),
+    "type": (Kind.Type,),
+    "format": (Kind.Format, Kind.Pattern),
+    "length": (Kind.MaxLength, Kind.MinLength),
+    "range": (Kind.Minimum, Kind.Maximum, Kind.ExclusiveMinimum, Kind.ExclusiveMaximum),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Deviation:
+    """One deviation tolerated in one action: a `kind` error (DEVIATION_KINDS)
+    at `path`, slash-separated, `*` standing for any one step (an array
+    index or a property name): "meterValue/*/sampledValue/*/context". For
+    "extra" the path names the unexpected property itself."""
+
+    action: str
+    path: str
+    kind: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in DEVIATION_KINDS:
+            raise ValueError(f"unknown deviation kind {self.kind!r}")
+
+    def matches(self, error: Any) -> bool:
+        if not isinstance(error.kind, DEVIATION_KINDS[self.kind]):
+            return False
+        base = [str(p) for p in error.instance_path]
+        if self.kind == "extra":
+            return all(
+                _path_matches(self.path, [*base, str(n)])
+                for n in getattr(error.kind, "unexpected", ())
+            )
+        return _path_matches(self.path, base)
+
+
+def _path_matches(pattern: str, path: list[str]) -> bool:
+    steps = pattern.split("/")
+    return len(steps) == len(path) and all(s in ("*", p) for s, p in zip(steps, path, strict=True))
+
+
+class Tolerated:
+    """The deviations one station's messages may carry, by action. Shared by
+    the station's connection state and its session, and replaced in place
+    when a boot matches another charger profile."""
+
+    __slots__ = ("by_action", "profile")
+
+    def __init__(self, deviations: tuple[Deviation, ...] = (), profile: str | None = None) -> None:
+        self.by_action: dict[str, tuple[Deviation, ...]] = {}
+        self.profile = profile
+        self.replace(deviations, profile)
+
+    def replace(self, deviations: tuple[Deviation, ...], profile: str | None) -> None:
+        by_action: dict[str, list[Deviation]] = {}
+        for d in deviations:
+            by_action.setdefault(d.action, []).append(d)
+        self.by_action = {a: tuple(ds) for a, ds in by_action.items()}
+        self.profile = profile
+
+    def remaining(self, action: str, errors: list[Any]) -> list[Any]:
+        deviations = self.by_action.get(action)
+        if not deviations:
+            return errors
+        return [e for e in errors if not any(d.matches(e) for d in deviations)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +180,10 @@ class SchemaRegistry:
         *,
         response: bool = False,
         mode: Validation = Validation.STRICT,
+        tolerated: Tolerated | None = None,
     ) -> None:
-        """Raise OcppError with the specification's error code if invalid."""
+        """Raise OcppError with the specification's error code if invalid
+        (less the deviations `tolerated` names for this action)."""
         if mode is Validation.OFF:
             return
         pair = self._schemas.get((version, action))
@@ -117,6 +193,10 @@ class SchemaRegistry:
         if validator.is_valid(payload):
             return
         errors = list(validator.iter_errors(payload))
+        if tolerated is not None and tolerated.by_action:
+            errors = tolerated.remaining(action, errors)
+            if not errors:
+                return
         if mode is Validation.RELAXED:
             errors = [e for e in errors if isinstance(e.kind, _BLOCKING_WHEN_RELAXED)]
             if not errors:

@@ -28,7 +28,7 @@ from volta.ocpp.frames import (
     encode_result,
     parse_frame,
 )
-from volta.ocpp.schemas import SchemaRegistry, Validation
+from volta.ocpp.schemas import SchemaRegistry, Tolerated, Validation
 from volta.ocpp.text import control_character, may_hold_control, scrub
 from volta.ocpp.versions import Version
 
@@ -104,12 +104,15 @@ class OcppSession:
         *,
         role: Role = Role.CSMS,
         validation: Validation = Validation.STRICT,
+        tolerated: Tolerated | None = None,
         call_timeout: float = 30.0,
         new_message_id: Callable[[], str] = lambda: str(uuid.uuid4()),
     ) -> None:
         self.version = version
         self.role = role
         self.validation = validation
+        # The deviations the peer's messages may carry (a charger profile's).
+        self.tolerated = tolerated
         self.call_timeout = call_timeout
         self._schemas = schemas
         self._new_id = new_message_id
@@ -154,6 +157,7 @@ class OcppSession:
                     frame.payload,
                     response=True,
                     mode=self.validation,
+                    tolerated=self.tolerated,
                 )
             except OcppError as exc:
                 violation = f"{exc.code.value}: {exc.description}"
@@ -194,7 +198,13 @@ class OcppSession:
                 f"{call.action} is not sent by a {'station' if self.role is Role.CSMS else 'CSMS'}",
             )
         try:
-            self._schemas.validate(self.version, call.action, call.payload, mode=self.validation)
+            self._schemas.validate(
+                self.version,
+                call.action,
+                call.payload,
+                mode=self.validation,
+                tolerated=self.tolerated,
+            )
         except OcppError as exc:
             return self._reply(call.message_id, exc.code, exc.description)
         if control:

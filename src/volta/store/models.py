@@ -76,6 +76,10 @@ class Station(Base):
     # lowered by a connection (blocks/security/profiles.py); null: not known
     # yet (set by its first connection).
     security_profile: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    # The charger profile its last boot matched (blocks/charger_profiles):
+    # read with the row at connection, so its tolerated deviations apply
+    # from the first message. Null: none matched.
+    charger_profile: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class Connector(Base):
@@ -1313,6 +1317,45 @@ class IdTokenErasure(Base):
 
 
 # -- charger profiles, availability (0021) ---------------------------------
+
+
+class AvailabilityChange(Base):
+    """A change of what availability reporting counts (blocks/availability):
+    a connector going down (Faulted, Unavailable) or up, or the station
+    going offline or online (connector_id null). Written only when that
+    changes, in the transaction of the status or connection it follows."""
+
+    __tablename__ = "availability_changes"
+    __table_args__ = (sa.Index("ix_availability_changes_station_at", "station_id", "at"),)
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
+    )
+    station_id: Mapped[str] = mapped_column(sa.String(48))
+    # null: the station's connection; 0: the whole station (1.6 connector 0).
+    evse_id: Mapped[int | None] = mapped_column(sa.Integer)
+    connector_id: Mapped[int | None] = mapped_column(sa.Integer)
+    down: Mapped[bool] = mapped_column(sa.Boolean)
+    # The status that made it so (Faulted, Available, ...; offline, online).
+    status: Mapped[str] = mapped_column(sa.String(20))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class MaintenanceWindow(Base):
+    """Planned maintenance the operator marked: not counted against uptime.
+    For one station (one EVSE of it, or all), one site, or the fleet."""
+
+    __tablename__ = "maintenance_windows"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str | None] = mapped_column(sa.String(48))
+    evse_id: Mapped[int | None] = mapped_column(sa.Integer)
+    site_id: Mapped[int | None] = mapped_column(sa.Integer)
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str] = mapped_column(sa.String(200), default="")
+    created_by: Mapped[str] = mapped_column(sa.String(64), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 # Core tables, for statements built once and run on hot paths.

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from volta.blocks.availability import service as availability
 from volta.blocks.provisioning.models import ConnectorOut, StationOut
 from volta.events import service as events
 from volta.security import hash_password
@@ -174,6 +175,7 @@ async def record_disconnection(
         ).first()
         if matched is not None:
             await events.emit(conn, "station.offline", station_id=station_id)
+            await availability.presence_changed(conn, station_id, online=False)
     return matched is not None
 
 
@@ -201,6 +203,7 @@ async def release_connections(
                 .values(last_disconnected_at=utcnow(), connection_id=None)
             )
             await events.emit(conn, "station.offline", station_id=row.id, reason="node gone")
+            await availability.presence_changed(conn, row.id, online=False)
     for row in gone:
         forget_statuses(db, row.id)
     return [r.id for r in gone]
@@ -218,13 +221,17 @@ async def _record_presence(
     one commit: as raw rows (a storm reconnects thousands at once), or, when
     a webhook wants the event, the same statement in a `write()` whose
     `emit()` queues the deliveries."""
+    # ... and the availability reporting's row, in the same commit.
+    presence = availability.presence_rows(db, station_id, online=type_ == "station.online")
     event = await events.event_rows(db, type_, station_id=station_id, **data)
     if event is not None:
-        await db.write_rows(station_id, [(statement, [row]), *event])
+        await db.write_rows(station_id, [(statement, [row]), *event, *presence])
         return
     async with db.write(station_id) as conn:
         await conn.exec_driver_sql(statement.text(db.is_sqlite), row)
         await events.emit(conn, type_, station_id=station_id, **data)
+        for raw, rows in presence:
+            await conn.exec_driver_sql(raw.text(db.is_sqlite), rows[0])
 
 
 async def boot(
@@ -377,6 +384,7 @@ async def record_status(
         ).first()
         await conn.execute(_status_upsert(db), row)
         await _status_events(conn, row, before)
+        await availability.status_changed(conn, row, before)
     known[key] = (status, error_code)
 
 
