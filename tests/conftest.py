@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 
@@ -80,6 +81,9 @@ async def postgres_schema() -> AsyncIterator[DatabaseTarget]:
         await conn.close()
 
 
+_FILES_DIR = tempfile.mkdtemp(prefix="volta-test-files-")
+
+
 def make_settings(database: DatabaseTarget, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "host": "127.0.0.1",
@@ -91,6 +95,9 @@ def make_settings(database: DatabaseTarget, **overrides: object) -> Settings:
         "ping_interval": 20.0,
         "ping_timeout": 20.0,
         "log_format": "text",
+        # The file service's store: a temporary directory, never the working
+        # directory a PostgreSQL run would otherwise choose.
+        "files_dir": _FILES_DIR,
     }
     if database.kind == "postgresql":
         # The sealing key of webhook secrets (SQLite runs keep theirs in a key

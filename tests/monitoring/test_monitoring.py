@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from tests.conformance.conftest import Station
 from tests.helpers import connect, now_iso, register
+from volta.blocks.device_model import service as device_model
 from volta.blocks.monitoring import events, service
 from volta.store.models import MonitoringEvent
 
@@ -549,16 +550,18 @@ def test_split_respects_bytes_per_message():
         return {"data": chunk}
 
     limit = 200
-    chunks = service.split(items, payload, action="A", max_items=None, max_bytes=limit)
+    chunks = device_model.chunks(items, payload, action="A", max_items=None, max_bytes=limit)
     assert sum(len(c) for c in chunks) == 10 and len(chunks) > 1
     for chunk in chunks:
         frame = f'[2,"{"x" * 36}","A",{orjson.dumps(payload(chunk)).decode()}]'
         assert len(frame) <= limit
     # One that alone exceeds the limit goes alone.
-    assert service.split([{"n": "y" * 500}], payload, action="A", max_items=None, max_bytes=50) == [
-        [{"n": "y" * 500}]
-    ]
-    assert service.split(list(range(5)), payload, action="A", max_items=2, max_bytes=None) == [
+    assert device_model.chunks(
+        [{"n": "y" * 500}], payload, action="A", max_items=None, max_bytes=50
+    ) == [[{"n": "y" * 500}]]
+    assert device_model.chunks(
+        list(range(5)), payload, action="A", max_items=2, max_bytes=None
+    ) == [
         [0, 1],
         [2, 3],
         [4],

@@ -11,8 +11,8 @@ Volta's own records: the id_tokens row goes (and leaves every local list,
 which the stations are sent), the billing records (sessions, CDRs,
 reservations, remote starts) get a stable pseudonym instead in one database
 transaction, so a session stays billable and a CDR the same record, and the
-logs (frames, commands, events) are scrubbed after, in short batches. docs/device-management.md lists
-what is erased and what is kept.
+logs (frames, commands, events) are scrubbed after, in short batches.
+docs/device-management.md lists what is erased and what is kept.
 """
 
 from __future__ import annotations

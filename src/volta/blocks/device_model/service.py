@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -455,30 +455,60 @@ async def list_configuration(db: Database, station_id: str) -> list[dict[str, An
 # -- splitting -------------------------------------------------------------------------------
 
 
+def chunks(
+    items: Sequence[Any],
+    payload_of: Callable[[list[Any]], dict[str, Any]],
+    *,
+    action: str,
+    max_items: int | None,
+    max_bytes: int | None,
+) -> list[list[Any]]:
+    """`items` in chunks of at most `max_items`, each chunk's CALL frame
+    (`payload_of(chunk)` as `action`) at most `max_bytes` bytes; an item too
+    big alone still goes, alone (no smaller message could carry it). The
+    items keep their order. The one splitter of every request a station's
+    ItemsPerMessage / BytesPerMessage bound (B08, TC_B_08; N04/N06, TC_N_18)."""
+    overhead = FRAME_OVERHEAD + len(action)
+    base = overhead + len(orjson.dumps(payload_of([])))
+    parts: list[list[Any]] = []
+    current: list[Any] = []
+    size = base
+    for item in items:
+        item_size = overhead + len(orjson.dumps(payload_of([item]))) - base
+        # +1: the comma between two items of the list.
+        grown = size + item_size + (1 if current else 0)
+        if current and (
+            (max_items is not None and len(current) >= max_items)
+            or (max_bytes is not None and grown > max_bytes)
+        ):
+            parts.append(current)
+            current, size = [], base
+            grown = size + item_size
+        current.append(item)
+        size = grown
+    if current:
+        parts.append(current)
+    return parts
+
+
 def split(
     message: Message, field: str, max_items: int | None, max_bytes: int | None
 ) -> list[Message]:
-    """`message` as several, each with at most `max_items` elements of its
-    list `field` and at most `max_bytes` bytes as a CALL frame (an element
-    too big alone still goes, alone). The elements keep their order."""
+    """`message` as several, each with a chunk of its list `field` (chunks)."""
     items = message.payload.get(field) or []
     if not items:
         return [message]
     rest = {k: v for k, v in message.payload.items() if k != field}
-    base = FRAME_OVERHEAD + len(message.action) + len(orjson.dumps({**rest, field: []}))
-    parts: list[list[Any]] = [[]]
-    size = base
-    for item in items:
-        item_size = len(orjson.dumps(item)) + 1
-        current = parts[-1]
-        full_items = max_items is not None and len(current) >= max_items
-        full_bytes = max_bytes is not None and current and size + item_size > max_bytes
-        if full_items or full_bytes:
-            parts.append([])
-            size = base
-        parts[-1].append(item)
-        size += item_size
-    return [Message(message.action, {**rest, field: part}) for part in parts]
+    return [
+        Message(message.action, {**rest, field: part})
+        for part in chunks(
+            items,
+            lambda part: {**rest, field: part},
+            action=message.action,
+            max_items=max_items,
+            max_bytes=max_bytes,
+        )
+    ]
 
 
 def _positive(value: str | None) -> int | None:
@@ -490,14 +520,21 @@ def _positive(value: str | None) -> int | None:
 
 
 async def message_limits(
-    services: Services, station_id: str, instance: str, *, ask: bool
+    services: Services,
+    station_id: str,
+    instance: str,
+    *,
+    ask: bool,
+    component: str = DEVICE_DATA,
 ) -> tuple[int | None, int | None]:
-    """DeviceDataCtrlr ItemsPerMessage / BytesPerMessage of `instance`
-    (GetReport, GetVariables, SetVariables) as the station reported them;
-    asked for first (one GetVariables) when never reported and `ask`.
-    None: not known (the station does not have it)."""
+    """ItemsPerMessage / BytesPerMessage of `instance` as the station
+    reported them: DeviceDataCtrlr's for GetReport, GetVariables and
+    SetVariables, MonitoringCtrlr's for SetVariableMonitoring and
+    ClearVariableMonitoring. Asked for first (one GetVariables) when never
+    reported and `ask`; a station's "I don't have it" is kept, and not asked
+    again. None: not known (no bound)."""
     refs = [
-        VariableRef(DEVICE_DATA, name, variable_instance=instance)
+        VariableRef(component, name, variable_instance=instance)
         for name in ("ItemsPerMessage", "BytesPerMessage")
     ]
     known = await _stored(services.db, station_id, refs)

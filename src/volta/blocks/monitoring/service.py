@@ -17,22 +17,19 @@ from __future__ import annotations
 
 import logging
 import math
-import time
-import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-import orjson
 import sqlalchemy as sa
 
+from volta.blocks.device_model import service as device_model
 from volta.blocks.provisioning import service as provisioning
-from volta.blocks.remote_control.service import CommandRecord, send, send_command
+from volta.blocks.remote_control.service import CommandRecord, send
 from volta.ocpp.versions import Version
 from volta.services import Services
 from volta.store.db import Database
 from volta.store.models import (
-    DeviceVariable,
     MonitoringReport,
     StationMonitoring,
     VariableMonitor,
@@ -216,52 +213,8 @@ def validate(spec: MonitorSpec) -> None:
 
 
 # -- splitting by the station's message limits --------------------------------
-
-
-def frame_overhead(action: str) -> int:
-    """The bytes of a CALL frame around its payload: [2,"<id>","<action>",...]."""
-    return len(f'[2,"{"x" * 36}","{action}",]')
-
-
-def split(
-    items: Sequence[Any],
-    payload_of: Callable[[list[Any]], dict[str, Any]],
-    *,
-    action: str,
-    max_items: int | None,
-    max_bytes: int | None,
-) -> list[list[Any]]:
-    """`items` in chunks of at most `max_items`, each chunk's CALL frame at
-    most `max_bytes` (an item that alone exceeds it goes alone: no smaller
-    message could carry it). `payload_of(chunk)` is the message's payload."""
-    chunks: list[list[Any]] = []
-    current: list[Any] = []
-    base = len(orjson.dumps(payload_of([]))) + frame_overhead(action)
-    size = base
-    for item in items:
-        item_size = len(orjson.dumps(payload_of([item]))) + frame_overhead(action) - base
-        # +1: the comma between items of the list.
-        grown = size + item_size + (1 if current else 0)
-        if current and (
-            (max_items is not None and len(current) >= max_items)
-            or (max_bytes is not None and grown > max_bytes)
-        ):
-            chunks.append(current)
-            current, size = [], base
-            grown = size + item_size
-        current.append(item)
-        size = grown
-    if current:
-        chunks.append(current)
-    return chunks
-
-
-LIMIT_VARIABLES = ("ItemsPerMessage", "BytesPerMessage")
-UNKNOWN_LIMITS_TTL = 3600.0
-# Per database (a test's Volta, or this process's): (station, action) -> until.
-_unknown_limits: weakref.WeakKeyDictionary[Database, dict[tuple[str, str], float]] = (
-    weakref.WeakKeyDictionary()
-)
+# One splitter and one lookup of the limits for every request they bound:
+# blocks/device_model (device_model.chunks, device_model.message_limits).
 
 
 async def message_limits(
@@ -271,76 +224,9 @@ async def message_limits(
     `action` (SetVariableMonitoring, ClearVariableMonitoring): from its
     device model, else asked with GetVariables once and kept there (N06.FR.04
     is checked by TC_N_18 this way). None: not known (no bound)."""
-    known = await _limits_known(services.db, station_id, action)
-    missing = [v for v in LIMIT_VARIABLES if v not in known]
-    # What the station did not tell (UnknownVariable) is not asked again
-    # for an hour, so every request does not pay for a round trip.
-    unknown = _unknown_limits.setdefault(services.db, {})
-    if unknown.get((station_id, action), 0.0) > time.monotonic():
-        missing = []
-    if missing:
-        unknown[(station_id, action)] = time.monotonic() + UNKNOWN_LIMITS_TTL
-        record = await send_command(
-            services,
-            station_id,
-            "GetVariables",
-            {
-                "getVariableData": [
-                    {
-                        "component": {"name": "MonitoringCtrlr"},
-                        "variable": {"name": name, "instance": action},
-                    }
-                    for name in missing
-                ]
-            },
-        )
-        report = []
-        for result in (record["response"] or {}).get("getVariableResult") or []:
-            variable = result.get("variable") or {}
-            if (
-                result.get("attributeStatus") == "Accepted"
-                and variable.get("name") in missing
-                and result.get("attributeValue") is not None
-            ):
-                report.append(
-                    {
-                        "component": {"name": "MonitoringCtrlr"},
-                        "variable": {"name": variable["name"], "instance": action},
-                        "variableAttribute": [
-                            {"type": "Actual", "value": str(result["attributeValue"])}
-                        ],
-                    }
-                )
-        if report:
-            await provisioning.store_report(services.db, station_id, report)
-            known = await _limits_known(services.db, station_id, action)
-    return _positive(known.get("ItemsPerMessage")), _positive(known.get("BytesPerMessage"))
-
-
-async def _limits_known(db: Database, station_id: str, action: str) -> dict[str, str | None]:
-    async with db.read() as conn:
-        rows = await conn.execute(
-            sa.select(DeviceVariable.variable, DeviceVariable.value).where(
-                DeviceVariable.station_id == station_id,
-                DeviceVariable.component == "MonitoringCtrlr",
-                DeviceVariable.component_instance.is_(None),
-                DeviceVariable.variable.in_(LIMIT_VARIABLES),
-                DeviceVariable.variable_instance == action,
-                DeviceVariable.attribute_type == "Actual",
-            )
-        )
-        return {r.variable: r.value for r in rows}
-
-
-def _positive(value: str | None) -> int | None:
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        return None
-    return number if number > 0 else None
-
-
-# -- setting and clearing monitors ----------------------------------------------
+    return await device_model.message_limits(
+        services, station_id, action, ask=True, component="MonitoringCtrlr"
+    )
 
 
 async def _station_201(services: Services, station_id: str) -> None:
@@ -423,7 +309,7 @@ async def set_monitors(
             row_ids.append(int(row_id))
     pairs = list(zip(specs, row_ids, strict=True))
     items, size = await message_limits(services, station_id, "SetVariableMonitoring")
-    chunks = split(
+    chunks = device_model.chunks(
         pairs,
         lambda chunk: {"setMonitoringData": [monitoring_data(s) for s, _ in chunk]},
         action="SetVariableMonitoring",
@@ -530,7 +416,7 @@ async def clear_monitors(
         raise MonitoringRefused("monitor ids are not negative")
     await _station_201(services, station_id)
     items, size = await message_limits(services, station_id, "ClearVariableMonitoring")
-    chunks = split(
+    chunks = device_model.chunks(
         unique,
         lambda chunk: {"id": chunk},
         action="ClearVariableMonitoring",
