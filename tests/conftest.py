@@ -9,8 +9,10 @@ Each PostgreSQL test gets a schema of its own, dropped afterwards.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
 import subprocess
 import tempfile
 import uuid
@@ -82,6 +84,7 @@ async def postgres_schema() -> AsyncIterator[DatabaseTarget]:
 
 
 _FILES_DIR = tempfile.mkdtemp(prefix="volta-test-files-")
+atexit.register(shutil.rmtree, _FILES_DIR, ignore_errors=True)
 
 
 def make_settings(database: DatabaseTarget, **overrides: object) -> Settings:
