@@ -25,8 +25,8 @@ CSMS; where the CSMS must send a message, the test triggers it through
 Volta's HTTP API as an operator would. The catalogue
 (`tests/conformance/catalogue.py`) lists every CSMS test case of the blocks
 Volta covers that the public sources name: the OCA test case documents are
-not public in full, so this list may miss cases (2.0.1 blocks A, B, C, D,
-E, F, G, H, J, K, P; 1.6 Core, Firmware Management, Remote Trigger, Smart
+not public in full, so this list may miss cases (2.0.1 blocks A to H and J
+to P; 1.6 Core, Firmware Management, Remote Trigger, Security, Smart
 Charging). The 1.6 Local Auth List and Reservation profiles are tested in
 `tests/identification` (not by 1.6 case id).
 
