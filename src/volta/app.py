@@ -12,7 +12,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -156,7 +156,7 @@ def outgoing_tables() -> dict[Version, OutgoingTable]:
             diagnostics_v16.outgoing,
             firmware_v16.outgoing,
             monitoring_v16.outgoing,
-            # 2.0.1-only commands, refused in 1.6 words (part: display).
+            # 2.0.1-only commands, refused in 1.6 words.
             customer_information_v16.outgoing,
             display_messages_v16.outgoing,
         ),
@@ -682,6 +682,7 @@ async def run_demo(volta: Volta, count: int, stop: asyncio.Event) -> None:
         if await tokens.get_token(volta.db, token) is None:
             await tokens.add_token(volta.db, token)
     site_id = await demo_site(volta, scenario.station_ids())
+    await demo_firmware(volta)
     log.info(
         "demo: %d simulated stations (%s...) on site %d (%.0f A, 3-phase): /sites/%d",
         count,
@@ -691,6 +692,25 @@ async def run_demo(volta: Volta, count: int, stop: asyncio.Event) -> None:
         site_id,
     )
     await run_fleet(build_fleet(scenario), stop)
+
+
+# A firmware image on the Files page, so a newcomer can update a demo station
+# or run a campaign at once: the simulator installs it and boots with the
+# version in its name (docs/device-management.md, "The simulator").
+DEMO_FIRMWARE = "volta-simulator-2.0.0.bin"
+
+
+async def demo_firmware(volta: Volta) -> None:
+    from volta.blocks.files import service as files
+
+    stored = await files.list_files(volta.db, kind="firmware", limit=1000)
+    if any(f["name"] == DEMO_FIRMWARE for f in stored):
+        return
+
+    async def image() -> AsyncIterator[bytes]:
+        yield b"VOLTA-SIMULATOR-FIRMWARE 2.0.0\n" + bytes(range(256)) * 256
+
+    await files.store(volta.services, image(), kind="firmware", name=DEMO_FIRMWARE)
 
 
 DEMO_SITE = "Demo site"

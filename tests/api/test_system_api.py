@@ -14,7 +14,7 @@ from tests.helpers import register, station
 
 # The operator-facing surface: every path and method the API promises.
 API_V1 = {
-    # part: display
+    # display messages, customer information
     "/api/v1/stations/{station_id}/display-messages": {"get", "post"},
     "/api/v1/stations/{station_id}/display-messages/{message_id}": {"delete"},
     "/api/v1/stations/{station_id}/display-messages/refresh": {"post"},

@@ -578,7 +578,7 @@ def test_monitoring_is_spelled_by_2_0_1_only(kind):
         TABLES[V16].build(command)
 
 
-# part: display. 2.0.1-only commands (blocks O, N09/N10): 1.6 refuses to spell them.
+# 2.0.1-only commands (blocks O, N09/N10): 1.6 refuses to spell them.
 V201_ONLY_DISPLAY: dict[type, tuple[object, Message]] = {
     SetDisplayMessage: (
         SetDisplayMessage(

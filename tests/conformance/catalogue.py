@@ -280,7 +280,6 @@ V201: dict[str, list[Case]] = {
         Case("TC_K_70_CSMS", "Set Charging Profile - Multiple Profiles"),
     ],
     "L. Firmware Management": [
-        # part: firmware
         Case("TC_L_01_CSMS", "Secure Firmware Update - Installation successful"),
         Case("TC_L_02_CSMS", "Secure Firmware Update - InstallScheduled"),
         Case("TC_L_03_CSMS", "Secure Firmware Update - DownloadScheduled"),
@@ -318,11 +317,9 @@ V201: dict[str, list[Case]] = {
         Case("TC_M_21_CSMS", "Delete a certificate from a Charging Station - Failed"),
     ],
     "N. Diagnostics": [
-        # part: files (N01 logs)
         Case("TC_N_34_CSMS", "Retrieve Log Information - Rejected"),
         Case("TC_N_35_CSMS", "Retrieve Log Information - Security Log - Success"),
         Case("TC_N_36_CSMS", "Retrieve Log Information - Second Request"),
-        # part: monitoring (N02-N08)
         Case("TC_N_01_CSMS", "Get Monitoring Report - with monitoringCriteria"),
         Case("TC_N_02_CSMS", "Get Monitoring Report - with component/variable"),
         Case(
@@ -349,7 +346,6 @@ V201: dict[str, list[Case]] = {
             "TC_N_60_CSMS",
             "Get Monitoring Report - with component criteria and list of components/variables",
         ),
-        # part: display (N09-N10 customer information)
         Case("TC_N_27_CSMS", "Get Customer Information - Accepted + data"),
         Case("TC_N_28_CSMS", "Get Customer Information - Accepted + no data"),
         Case("TC_N_29_CSMS", "Get Customer Information - Not Accepted"),
@@ -361,7 +357,6 @@ V201: dict[str, list[Case]] = {
         Case("TC_N_63_CSMS", "Clear Customer Information - Clear and report - customerCertificate"),
     ],
     "O. DisplayMessage": [
-        # part: display
         Case("TC_O_01_CSMS", "Set Display Message - Success"),
         Case("TC_O_02_CSMS", "Get all Display Messages - Success"),
         Case("TC_O_03_CSMS", "Get all Display Messages - No DisplayMessages configured"),
@@ -450,7 +445,6 @@ V16: dict[str, list[Case]] = {
         Case("TC_083_CSMS", "Upgrade Charge Point Security Profile - Accepted"),
         Case("TC_086_CSMS", "TLS - server-side certificate - Valid certificate"),
         Case("TC_087_CSMS", "TLS - Client-side certificate - valid certificate"),
-        # part: firmware
         Case("TC_080_CSMS", "Secure Firmware Update"),
         Case("TC_081_CSMS", "Secure Firmware Update - Invalid Signature"),
     ],

@@ -59,23 +59,23 @@ EventType = Literal[
     "certificate.signed",
     "certificate.expiring",
     # Device management (docs/device-management.md).
-    # part: files
+    # Diagnostics and logs.
     "log.uploaded",
     "log.failed",
-    # part: firmware
+    # Firmware updates and campaigns.
     "firmware.status",
     "firmware_campaign.finished",
     "firmware_campaign.halted",
-    # part: monitoring
+    # A station's NotifyEvent (2.0.1 N07/N08).
     "monitoring.event",
-    # part: display
+    # Display messages and customer information.
     # A station's answer to a display message Volta set (Accepted or not).
     "display_message.answered",
     # A station's customer information report came in full (N09).
     "customer_information.reported",
     # A driver's data was erased (only the pseudonym is told).
     "id_token.erased",
-    # part: fleetops
+    # Charger profiles and availability.
     "charger_profile.matched",
     "maintenance.scheduled",
 ]

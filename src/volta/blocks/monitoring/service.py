@@ -30,6 +30,7 @@ from volta.ocpp.versions import Version
 from volta.services import Services
 from volta.store.db import Database
 from volta.store.models import (
+    MonitoringEvent,
     MonitoringReport,
     StationMonitoring,
     VariableMonitor,
@@ -377,6 +378,19 @@ async def _record_set_results(
                         VariableMonitor.monitor_id == monitor_id,
                         VariableMonitor.id != row_id,
                     )
+                )
+                # The station may fire the new monitor before this answer is
+                # stored: its events, received since the request, get the
+                # severity they could not be given then.
+                await conn.execute(
+                    sa.update(MonitoringEvent)
+                    .where(
+                        MonitoringEvent.station_id == station_id,
+                        MonitoringEvent.variable_monitoring_id == monitor_id,
+                        MonitoringEvent.severity.is_(None),
+                        MonitoringEvent.received_at >= record["created_at"],
+                    )
+                    .values(severity=chunk[found][0].severity)
                 )
             else:
                 monitor_id = None
