@@ -23,6 +23,7 @@ from ocpp.charge_point import (
     snake_to_camel_case,
 )
 from ocpp.v16 import call_result as result16
+from ocpp.v21 import call_result as result21
 from ocpp.v201 import call_result as result201
 from websockets.asyncio.client import ClientConnection
 
@@ -229,13 +230,32 @@ class Station201(LinkStation):
         }
 
 
+class Station21(Station201):
+    """A 2.1 charging station: the 2.0.1 station's answers, on 2.1's schemas.
+    Tests add answers for 2.1's own actions to `handlers`; `send()` sends a
+    SEND (message type 6, never answered)."""
+
+    version = Version.V21
+    results = result21
+
+    async def send(self, action: str, payload: dict[str, Any]) -> bool:
+        return await self.link.send(action, payload)
+
+
+_STATIONS: dict[str, tuple[str, type[LinkStation]]] = {
+    "1.6": ("ocpp1.6", Station16),
+    "2.0.1": ("ocpp2.0.1", Station201),
+    "2.1": ("ocpp2.1", Station21),
+}
+
+
 @contextlib.asynccontextmanager
 async def station(
     volta: Volta, station_id: str, version: str = "1.6", password: str | None = None
 ) -> AsyncIterator[Any]:
-    """A test station connected to Volta, its read loop running."""
-    protocol = "ocpp1.6" if version == "1.6" else "ocpp2.0.1"
-    cls = Station16 if version == "1.6" else Station201
+    """A test station connected to Volta, its read loop running
+    (`version`: "1.6", "2.0.1" or "2.1")."""
+    protocol, cls = _STATIONS[version]
     async with connect(volta, station_id, protocol, password) as ws:
         cp = cls(station_id, ws, response_timeout=10)
         task = asyncio.create_task(cp.start())

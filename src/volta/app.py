@@ -23,7 +23,9 @@ from volta import ftp, housekeeping
 from volta.api.app import create_api
 from volta.blocks.authorization import v16 as authorization_v16
 from volta.blocks.authorization import v201 as authorization_v201
+from volta.blocks.battery_swap import v21 as battery_swap_v21
 from volta.blocks.certificates import v16 as certificates_v16
+from volta.blocks.certificates import v21 as certificates_v21
 from volta.blocks.certificates import v201 as certificates_v201
 from volta.blocks.charger_profiles import service as charger_profiles
 from volta.blocks.charger_profiles import v16 as charger_profiles_v16
@@ -31,12 +33,14 @@ from volta.blocks.charger_profiles import v201 as charger_profiles_v201
 from volta.blocks.customer_information import v16 as customer_information_v16
 from volta.blocks.customer_information import v201 as customer_information_v201
 from volta.blocks.data_transfer import handlers as data_transfer
+from volta.blocks.der import v21 as der_v21
 from volta.blocks.device_model import v16 as device_model_v16
 from volta.blocks.device_model import v201 as device_model_v201
 from volta.blocks.diagnostics import v16 as diagnostics_v16
 from volta.blocks.diagnostics import v201 as diagnostics_v201
 from volta.blocks.display_messages import v16 as display_messages_v16
 from volta.blocks.display_messages import v201 as display_messages_v201
+from volta.blocks.event_streams import v21 as event_streams_v21
 from volta.blocks.firmware import v16 as firmware_v16
 from volta.blocks.firmware import v201 as firmware_v201
 from volta.blocks.local_list import service as local_list
@@ -44,8 +48,10 @@ from volta.blocks.local_list import v16 as local_list_v16
 from volta.blocks.local_list import v201 as local_list_v201
 from volta.blocks.monitoring import v16 as monitoring_v16
 from volta.blocks.monitoring import v201 as monitoring_v201
+from volta.blocks.payment import v21 as payment_v21
 from volta.blocks.plug_and_charge import v16 as plug_and_charge_v16
 from volta.blocks.plug_and_charge import v201 as plug_and_charge_v201
+from volta.blocks.priority_charging import v21 as priority_charging_v21
 from volta.blocks.provisioning import v16 as provisioning_v16
 from volta.blocks.provisioning import v201 as provisioning_v201
 from volta.blocks.remote_control import v16 as remote_control_v16
@@ -58,16 +64,20 @@ from volta.blocks.security import v201 as security_v201
 from volta.blocks.smart_charging import hooks as smart_charging_hooks
 from volta.blocks.smart_charging import service as smart_charging
 from volta.blocks.smart_charging import v16 as smart_charging_v16
+from volta.blocks.smart_charging import v21 as smart_charging_v21
 from volta.blocks.smart_charging import v201 as smart_charging_v201
 from volta.blocks.smart_charging import v201_incoming as smart_charging_incoming
 from volta.blocks.tariffs import hooks as tariffs_hooks
+from volta.blocks.tariffs import v21 as tariffs_v21
 from volta.blocks.transactions import v16 as transactions_v16
+from volta.blocks.transactions import v21 as transactions_v21
 from volta.blocks.transactions import v201 as transactions_v201
 from volta.cluster import ClusterNode, ClusterRouter
 from volta.config import Settings
 from volta.events.webhooks import Dispatcher, prepare_secrets
 from volta.gateway.router import LocalRouter
 from volta.gateway.server import Gateway
+from volta.ocpp.actions import STATION_INITIATED, STATION_SENDS
 from volta.ocpp.schemas import registry as schema_registry
 from volta.ocpp.versions import Version
 from volta.outgoing import OutgoingTable
@@ -93,8 +103,10 @@ class _ApiServer(uvicorn.Server):
 
 
 def handler_table() -> HandlerTable:
-    """Every block's handlers and follow-ups, for the gateway."""
-    return HandlerTable.combine(
+    """Every block's handlers and follow-ups, for the gateway. 2.1 stations
+    are served the 2.0.1 handlers for every action the two share, unless a
+    block's v21.py handles it its own way (HandlerTable.serving)."""
+    combined = HandlerTable.combine(
         provisioning_v16.handlers,
         provisioning_v201.handlers,
         authorization_v16.handlers,
@@ -125,7 +137,19 @@ def handler_table() -> HandlerTable:
         firmware_v16.handlers,
         firmware_v201.handlers,
         monitoring_v201.handlers,
+        # OCPP 2.1 (issue 16)
+        transactions_v21.handlers,
+        tariffs_v21.handlers,
+        payment_v21.handlers,
+        priority_charging_v21.handlers,
+        battery_swap_v21.handlers,
+        event_streams_v21.handlers,
+        certificates_v21.handlers,
+        smart_charging_v21.handlers,
+        der_v21.handlers,
     )
+    v21 = Version.V21
+    return combined.serving(Version.V201, v21, STATION_INITIATED[v21] | STATION_SENDS[v21])
 
 
 def http_app(services: Services, online_history: OnlineHistory) -> FastAPI:
@@ -140,9 +164,9 @@ def http_app(services: Services, online_history: OnlineHistory) -> FastAPI:
 
 def outgoing_tables() -> dict[Version, OutgoingTable]:
     """Every block's outgoing builders, one table per version. A later
-    version is one of these plus its own: e.g.
-    `tables[V21] = tables[V201].derive(remote_control_v21.outgoing, ...)`."""
-    return {
+    version is one of these plus its own: 2.1 is the 2.0.1 table and the
+    blocks' v21.py tables (OutgoingTable.derive)."""
+    tables = {
         Version.V16: OutgoingTable.combine(
             remote_control_v16.outgoing,
             reservations_v16.outgoing,
@@ -177,6 +201,20 @@ def outgoing_tables() -> dict[Version, OutgoingTable]:
             monitoring_v201.outgoing,
         ),
     }
+    tables[Version.V21] = tables[Version.V201].derive(
+        OutgoingTable.combine(
+            transactions_v21.outgoing,
+            tariffs_v21.outgoing,
+            payment_v21.outgoing,
+            priority_charging_v21.outgoing,
+            battery_swap_v21.outgoing,
+            event_streams_v21.outgoing,
+            certificates_v21.outgoing,
+            smart_charging_v21.outgoing,
+            der_v21.outgoing,
+        )
+    )
+    return tables
 
 
 async def recover_in_flight(services: Services, older_than: dt.timedelta | None = None) -> None:

@@ -269,6 +269,20 @@ class Settings:
     # The operator's charger profiles (TOML, docs/device-management.md,
     # "Charger profiles"), matched before the shipped ones; empty: none.
     charger_profiles_file: str = ""
+    # --- OCPP 2.1: transaction limits (limits helper) ---
+    # (end of limits)
+
+    # --- OCPP 2.1: tariffs and cost in the station (tariffs helper) ---
+    # (end of tariffs)
+
+    # --- OCPP 2.1: payment, priority charging, battery swap, event streams ---
+    # (end of payment)
+
+    # --- OCPP 2.1: V2X (v2x helper) ---
+    # (end of v2x)
+
+    # --- OCPP 2.1: DER control (der helper) ---
+    # (end of der)
 
     @property
     def tls(self) -> bool:

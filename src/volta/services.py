@@ -58,6 +58,10 @@ Handler = Callable[[CallContext, dict[str, Any]], Awaitable[dict[str, Any]]]
 # Runs after the answer to a CALL was sent: work that must not reach the
 # station before that answer (e.g. a local list after BootNotification).
 FollowUp = Callable[[CallContext, dict[str, Any], dict[str, Any]], Coroutine[Any, Any, None]]
+# Adds to a handler's answer before it is sent (2.1's transactionLimit in a
+# TransactionEventResponse, a tariff in an AuthorizeResponse): registered by
+# another block than the handler's, run in registration order.
+Amender = Callable[[CallContext, dict[str, Any], dict[str, Any]], Awaitable[None]]
 # Whether a follow-up is wanted for this station at all, answered without
 # I/O (a dict lookup): when it is not, no task is started for it (the hot
 # path's MeterValues of a station that smart charging does not manage).
@@ -74,8 +78,12 @@ class HandlerTable:
     """
 
     def __init__(self) -> None:
-        self.handlers: dict[tuple[Version, str], Handler] = {}
+        # The handlers as registered; `handlers` has them with their amenders.
+        self.own: dict[tuple[Version, str], Handler] = {}
         self.follow_ups: dict[tuple[Version, str], list[tuple[FollowUp, Guard | None]]] = {}
+        self.amenders: dict[tuple[Version, str], list[Amender]] = {}
+        # The handlers with their amenders around them: what handler() gives.
+        self.handlers: dict[tuple[Version, str], Handler] = {}
 
     def on(self, version: Version, action: str) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
@@ -96,20 +104,69 @@ class HandlerTable:
 
         return register
 
+    def amend(self, version: Version, action: str) -> Callable[[Amender], Amender]:
+        """Register `fn(ctx, request, response)` to add to the answer of
+        `action` before it is sent (it mutates `response`)."""
+
+        def register(fn: Amender) -> Amender:
+            self.amenders.setdefault((version, action), []).append(fn)
+            self._resolve()
+            return fn
+
+        return register
+
     def _add_handler(self, key: tuple[Version, str], fn: Handler) -> None:
-        if key in self.handlers:
+        if key in self.own:
             raise RuntimeError(f"two handlers for {key[1]} ({key[0].label})")
+        self.own[key] = fn
         self.handlers[key] = fn
+
+    def _resolve(self) -> None:
+        self.handlers = {
+            key: _amended(fn, self.amenders[key]) if key in self.amenders else fn
+            for key, fn in self.own.items()
+        }
 
     @classmethod
     def combine(cls, *tables: HandlerTable) -> HandlerTable:
         combined = cls()
         for table in tables:
-            for key, fn in table.handlers.items():
+            for key, fn in table.own.items():
                 combined._add_handler(key, fn)
             for key, fns in table.follow_ups.items():
                 combined.follow_ups.setdefault(key, []).extend(fns)
+            for key, amenders in table.amenders.items():
+                combined.amenders.setdefault(key, []).extend(amenders)
+        combined._resolve()
         return combined
+
+    def serving(self, base: Version, later: Version, actions: frozenset[str]) -> HandlerTable:
+        """This table with `later` stations (2.1) served `base`'s (2.0.1)
+        handlers and follow-ups for every action of `actions` that `later`
+        has no handler of its own for: a later version is the table it
+        resembles plus its own entries, over the same services. `later`'s
+        own follow-ups run after `base`'s; a block whose 2.0.1 follow-up
+        must not run for 2.1 guards it with `when`."""
+        table = HandlerTable()
+        table.own.update(self.own)
+        for key, fns in self.follow_ups.items():
+            table.follow_ups[key] = list(fns)
+        for key, amenders in self.amenders.items():
+            table.amenders[key] = list(amenders)
+        for action in sorted(actions):
+            source = self.own.get((base, action))
+            if source is not None and (later, action) not in self.own:
+                table.own[(later, action)] = source
+            inherited = self.follow_ups.get((base, action), [])
+            if inherited:
+                own = self.follow_ups.get((later, action), [])
+                table.follow_ups[(later, action)] = [*inherited, *own]
+            inherited_amenders = self.amenders.get((base, action), [])
+            if inherited_amenders:
+                own_amenders = self.amenders.get((later, action), [])
+                table.amenders[(later, action)] = [*inherited_amenders, *own_amenders]
+        table._resolve()
+        return table
 
     def handler(self, version: Version, action: str) -> Handler | None:
         return self.handlers.get((version, action))
@@ -121,6 +178,16 @@ class HandlerTable:
             for fn, when in self.follow_ups.get((ctx.version, action), ())
             if when is None or when(ctx)
         ]
+
+
+def _amended(handler: Handler, amenders: list[Amender]) -> Handler:
+    async def answer(ctx: CallContext, request: dict[str, Any]) -> dict[str, Any]:
+        response = await handler(ctx, request)
+        for amend in amenders:
+            await amend(ctx, request, response)
+        return response
+
+    return answer
 
 
 @dataclass

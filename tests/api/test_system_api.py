@@ -126,6 +126,11 @@ API_V1 = {
     "/api/v1/availability.csv": {"get"},
     "/api/v1/maintenance-windows": {"get", "post"},
     "/api/v1/maintenance-windows/{window_id}": {"delete"},
+    # OCPP 2.1 (issue 16): limits helper
+    # tariffs helper
+    # payment helper
+    # v2x helper
+    # der helper
 }
 
 

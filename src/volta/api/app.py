@@ -206,6 +206,11 @@ def create_api(services: Services) -> FastAPI:
         customer_information,
         charger_profiles,
         availability,
+        # OCPP 2.1 (issue 16): limits helper
+        # tariffs helper
+        # payment helper
+        # v2x helper
+        # der helper
     )
     for adapter in adapters:
         app.include_router(

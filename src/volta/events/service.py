@@ -78,6 +78,17 @@ EventType = Literal[
     # Charger profiles and availability.
     "charger_profile.matched",
     "maintenance.scheduled",
+    # OCPP 2.1 (docs/ocpp21.md).
+    # Transaction limits.
+    # (end of limits)
+    # Tariffs and cost in the station.
+    # (end of tariffs)
+    # Payment, priority charging, battery swap, event streams.
+    # (end of payment)
+    # V2X.
+    # (end of v2x)
+    # DER control.
+    # (end of der)
 ]
 TYPES: tuple[str, ...] = get_args(EventType)
 

@@ -11,7 +11,8 @@ from typing import Any
 
 from volta import metrics
 from volta.gateway.transport import ServerTransport
-from volta.ocpp.frames import Call
+from volta.ocpp.errors import OcppError
+from volta.ocpp.frames import Call, Send
 from volta.ocpp.link import Direction, OcppLink
 from volta.ocpp.rules import accepted_answer, acknowledgement, check_registration
 from volta.ocpp.session import OcppSession
@@ -53,6 +54,7 @@ class StationConnection:
             name=station.station_id,
             on_frame=self._observe,
             on_result=self._follow_up,
+            on_send=self._handle_send,
         )
 
     async def serve(self) -> None:
@@ -87,6 +89,25 @@ class StationConnection:
         finally:
             elapsed = time.perf_counter() - started
             metrics.child(metrics.HANDLER_SECONDS, call.action).observe(elapsed)
+
+    async def _handle_send(self, send: Send) -> None:
+        """A 2.1 SEND: handled by the blocks' handler for its action like a
+        CALL, but nothing goes back (OCPP-J 2.1), so a refusal is only logged."""
+        started = time.perf_counter()
+        try:
+            check_registration(send.action, self.station.registration_status)
+            handler = self.services.handlers.handler(self.version, send.action)
+            if handler is None:
+                log.info("no handler for the %s SEND from %s", send.action, self.station_id)
+                return
+            await handler(self._context, send.payload)
+        except OcppError as exc:
+            log.info(
+                "dropped the %s SEND from %s: %s", send.action, self.station_id, exc.description
+            )
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics.child(metrics.HANDLER_SECONDS, send.action).observe(elapsed)
 
     def _follow_up(self, call: Call, response: dict[str, Any]) -> None:
         for follow_up in self.services.handlers.follow_ups_of(self._context, call.action):

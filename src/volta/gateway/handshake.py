@@ -262,7 +262,8 @@ class Admitter:
         if offered and version is None:
             self._log_refusal(shown, address, "no supported subprotocol")
             return Refusal(
-                HTTPStatus.BAD_REQUEST, "no supported OCPP subprotocol (ocpp1.6, ocpp2.0.1)"
+                HTTPStatus.BAD_REQUEST,
+                "no supported OCPP subprotocol (ocpp2.1, ocpp2.0.1, ocpp1.6)",
             )
         if stored is None or profile > stored:
             await self._raise_profile(segment, profile, stored)

@@ -58,6 +58,50 @@ STATION_INITIATED: dict[Version, frozenset[str]] = {
     ),
 }
 
+# OCPP 2.1: every 2.0.1 action plus its own (2.1 removes none).
+_V21_STATION_ONLY = frozenset(
+    {
+        "BatterySwap",
+        "ClosePeriodicEventStream",
+        "GetCertificateChainStatus",
+        "NotifyDERAlarm",
+        "NotifyDERStartStop",
+        "NotifyPriorityCharging",
+        "NotifySettlement",
+        "OpenPeriodicEventStream",
+        "PullDynamicScheduleUpdate",
+        "ReportDERControl",
+        "VatNumberValidation",
+    }
+)
+_V21_CSMS_ONLY = frozenset(
+    {
+        "AFRRSignal",
+        "AdjustPeriodicEventStream",
+        "ChangeTransactionTariff",
+        "ClearDERControl",
+        "ClearTariffs",
+        "GetDERControl",
+        "GetPeriodicEventStream",
+        "GetTariffs",
+        "NotifyAllowedEnergyTransfer",
+        "NotifyWebPaymentStarted",
+        "RequestBatterySwap",
+        "SetDERControl",
+        "SetDefaultTariff",
+        "UpdateDynamicSchedule",
+        "UsePriorityCharging",
+    }
+)
+STATION_INITIATED[Version.V21] = STATION_INITIATED[Version.V201] | _V21_STATION_ONLY
+
+# SEND messages (OCPP-J 2.1 §4.2.5: message type 6, never answered), by sender.
+STATION_SENDS: dict[Version, frozenset[str]] = {
+    Version.V16: frozenset(),
+    Version.V201: frozenset(),
+    Version.V21: frozenset({"NotifyPeriodicEventStream"}),
+}
+
 CSMS_INITIATED: dict[Version, frozenset[str]] = {
     Version.V16: frozenset(
         {
@@ -141,3 +185,4 @@ CSMS_INITIATED: dict[Version, frozenset[str]] = {
         }
     ),
 }
+CSMS_INITIATED[Version.V21] = CSMS_INITIATED[Version.V201] | _V21_CSMS_ONLY

@@ -22,13 +22,24 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from volta.ocpp.errors import ErrorCode, OcppError
-from volta.ocpp.frames import CALL, CALLERROR, CALLRESULT, Call, CallError
+from volta.ocpp.frames import (
+    CALL,
+    CALLERROR,
+    CALLRESULT,
+    CALLRESULTERROR,
+    SEND,
+    Call,
+    CallError,
+    Send,
+)
 from volta.ocpp.session import (
     CallReceived,
     ErrorReceived,
     OcppSession,
     Reply,
+    ResultErrorReceived,
     ResultReceived,
+    SendReceived,
 )
 
 log = logging.getLogger(__name__)
@@ -74,6 +85,8 @@ class FrameObserver(Protocol):
 CallHandler = Callable[[Call], Awaitable[dict[str, Any]]]
 # Runs once the CALLRESULT for `call` was handed to the transport.
 ResultHook = Callable[[Call, dict[str, Any]], None]
+# Handles the peer's SEND (2.1); whatever it returns or raises, nothing is sent back.
+SendHandler = Callable[[Send], Awaitable[object]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +120,7 @@ class OcppLink:
         name: str = "",
         on_frame: FrameObserver | None = None,
         on_result: ResultHook | None = None,
+        on_send: SendHandler | None = None,
     ) -> None:
         self.session = session
         self.transport = transport
@@ -114,6 +128,7 @@ class OcppLink:
         self._handler = handler
         self._on_frame = on_frame
         self._on_result = on_result
+        self._on_send = on_send
         self._call_lock = asyncio.Lock()
         self._answer: asyncio.Future[ResultReceived | ErrorReceived | None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -160,6 +175,30 @@ class OcppLink:
                 observe("in", text, CALLRESULT, p.message_id, p.action, None)
             if self._answer is not None and not self._answer.done():
                 self._answer.set_result(event)
+            if event.reply is not None:
+                # 2.1: tell the peer its answer could not be processed.
+                p = event.pending
+                code = (event.violation or "").split(":", 1)[0] or None
+                await self._send(event.reply, CALLRESULTERROR, p.message_id, p.action, code)
+        elif isinstance(event, SendReceived):
+            send = event.send
+            if observe is not None:
+                observe("in", text, SEND, send.message_id, send.action, None)
+            if self._on_send is not None:
+                task = asyncio.create_task(self._handle_send(send))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        elif isinstance(event, ResultErrorReceived):
+            error = event.error
+            if observe is not None:
+                observe("in", text, CALLRESULTERROR, error.message_id, None, error.error_code)
+            log.warning(
+                "%s could not process Volta's answer to its message %s: %s %s",
+                self.name,
+                error.message_id,
+                error.error_code,
+                error.description,
+            )
         elif isinstance(event, ErrorReceived):
             if observe is not None:
                 p = event.pending
@@ -178,6 +217,16 @@ class OcppLink:
             if observe is not None:
                 observe("in", text, None, None, None, None)
             log.info("ignored message from %s: %s", self.name, event.reason)
+
+    async def _handle_send(self, send: Send) -> None:
+        assert self._on_send is not None
+        try:
+            await self._on_send(send)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # OCPP-J 2.1: a SEND gets no answer, not even an error.
+            log.exception("handler for the %s SEND from %s failed", send.action, self.name)
 
     async def _answer_call(self, call: Call) -> None:
         try:
@@ -230,6 +279,13 @@ class OcppLink:
             log.info("could not send %s: connection to %s closed", action, self.name)
             return False
         return True
+
+    async def send(self, action: str, payload: dict[str, Any]) -> bool:
+        """2.1: send a SEND (an unconfirmed message) at once, beside any CALL
+        under way; whether it went. Raises OcppError for an invalid one."""
+        text = self.session.send(action, payload)
+        mid = text.split('"', 2)[1]
+        return await self._send(text, SEND, mid, action, None)
 
     async def call(
         self, action: str, payload: dict[str, Any], timeout: float | None = None

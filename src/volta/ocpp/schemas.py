@@ -1,7 +1,7 @@
 """Payload validation against the official OCPP JSON schemas.
 
 The schemas come from the PyPI `ocpp` package (`ocpp/v16/schemas`,
-`ocpp/v201/schemas`) and are compiled once, at start-up, with jsonschema-rs:
+`ocpp/v201/schemas`, `ocpp/v21/schemas`) and are compiled once, at start-up, with jsonschema-rs:
 ~45 ms for all 206 schemas and ~2.5 us to validate a 4-value MeterValues, against
 ~2 s and ~21 us with fastjsonschema (bench/bench_validation.py).
 
@@ -148,6 +148,8 @@ class SchemaRegistry:
 
     def __init__(self) -> None:
         self._schemas: dict[tuple[Version, str], _Pair] = {}
+        # SEND messages (2.1): a payload schema, never an answer.
+        self._sends: dict[tuple[Version, str], Any] = {}
         for version in Version:
             folder = resources.files("ocpp").joinpath(version.schema_dir, "schemas")
             raw: dict[str, Any] = {}
@@ -157,8 +159,16 @@ class SchemaRegistry:
             for name, schema in raw.items():
                 if name.endswith("Response"):
                     continue
-                # 1.6 names a request "Authorize", 2.0.1 "AuthorizeRequest".
-                action = name.removesuffix("Request") if version is Version.V201 else name
+                # 1.6 names a request "Authorize", 2.0.1 and 2.1 "AuthorizeRequest".
+                if version.modern and name.endswith("Request"):
+                    action = name.removesuffix("Request")
+                elif version.modern:
+                    # 2.1's SEND messages (OCPP-J 2.1 §4.2.5) have a payload
+                    # schema named by the action alone and no response.
+                    self._sends[(version, name)] = jsonschema_rs.validator_for(schema)
+                    continue
+                else:
+                    action = name
                 response = raw.get(action + "Response")
                 if response is None:
                     continue
@@ -171,6 +181,13 @@ class SchemaRegistry:
 
     def knows(self, version: Version, action: str) -> bool:
         return (version, action) in self._schemas
+
+    def send_actions(self, version: Version) -> frozenset[str]:
+        """The actions this version sends as SEND (message type 6, no answer)."""
+        return frozenset(a for (v, a) in self._sends if v is version)
+
+    def knows_send(self, version: Version, action: str) -> bool:
+        return (version, action) in self._sends
 
     def validate(
         self,
@@ -187,9 +204,12 @@ class SchemaRegistry:
         if mode is Validation.OFF:
             return
         pair = self._schemas.get((version, action))
-        if pair is None:
+        if pair is not None:
+            validator = pair.response if response else pair.request
+        elif not response and (version, action) in self._sends:
+            validator = self._sends[(version, action)]
+        else:
             raise OcppError(ErrorCode.NOT_IMPLEMENTED, f"unknown action {action!r}")
-        validator = pair.response if response else pair.request
         if validator.is_valid(payload):
             return
         errors = list(validator.iter_errors(payload))

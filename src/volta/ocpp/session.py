@@ -16,16 +16,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from volta.ocpp.actions import CSMS_INITIATED, STATION_INITIATED
+from volta.ocpp.actions import CSMS_INITIATED, STATION_INITIATED, STATION_SENDS
 from volta.ocpp.errors import ErrorCode, OcppError
 from volta.ocpp.frames import (
     Call,
     CallError,
     CallResult,
+    CallResultError,
     FrameError,
+    Send,
     encode_call,
     encode_error,
     encode_result,
+    encode_result_error,
+    encode_send,
     parse_frame,
 )
 from volta.ocpp.schemas import SchemaRegistry, Tolerated, Validation
@@ -64,12 +68,30 @@ class ResultReceived:
     pending: PendingCall
     payload: dict[str, Any]
     violation: str | None = None
+    # 2.1: the CALLRESULTERROR to send back for an answer that breaks the
+    # response schema (OCPP-J 2.1 CALLRESULTERROR); None otherwise.
+    reply: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ErrorReceived:
     pending: PendingCall
     error: CallError
+
+
+@dataclass(frozen=True, slots=True)
+class SendReceived:
+    """2.1: a valid SEND from the peer: handle it, never answer it."""
+
+    send: Send
+
+
+@dataclass(frozen=True, slots=True)
+class ResultErrorReceived:
+    """2.1: the peer could not process our answer to its CALL `error.message_id`
+    (nothing is sent back; the operator sees it in the frame log)."""
+
+    error: CallResultError
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +111,15 @@ class Ignored:
     reason: str
 
 
-Event = CallReceived | ResultReceived | ErrorReceived | Reply | Ignored
+Event = (
+    CallReceived
+    | ResultReceived
+    | ErrorReceived
+    | SendReceived
+    | ResultErrorReceived
+    | Reply
+    | Ignored
+)
 
 
 class CallInProgress(Exception):
@@ -119,8 +149,10 @@ class OcppSession:
         self._pending: PendingCall | None = None
         if role is Role.CSMS:
             self._accepts, self._sends = STATION_INITIATED[version], CSMS_INITIATED[version]
+            self._accepts_send, self._sends_send = STATION_SENDS[version], frozenset[str]()
         else:
             self._accepts, self._sends = CSMS_INITIATED[version], STATION_INITIATED[version]
+            self._accepts_send, self._sends_send = frozenset[str](), STATION_SENDS[version]
 
     @property
     def pending(self) -> PendingCall | None:
@@ -140,6 +172,17 @@ class OcppSession:
         control = may_hold_control(text)
         if isinstance(frame, Call):
             return self._receive_call(frame, control)
+        if isinstance(frame, Send):
+            return self._receive_send(frame, control)
+        if isinstance(frame, CallResultError):
+            if control:
+                frame = CallResultError(
+                    frame.message_id,
+                    scrub(frame.error_code),
+                    scrub(frame.description),
+                    scrub(frame.details),
+                )
+            return ResultErrorReceived(frame)
         control_violation = None
         if control:
             frame, control_violation = self._scrubbed(frame)
@@ -161,6 +204,9 @@ class OcppSession:
                 )
             except OcppError as exc:
                 violation = f"{exc.code.value}: {exc.description}"
+                if self.version is Version.V21:
+                    reply = encode_result_error(pending.message_id, exc.code, exc.description)
+                    return ResultReceived(pending, frame.payload, violation, reply)
             violation = violation or control_violation
             return ResultReceived(pending, frame.payload, violation)
         return ErrorReceived(pending, frame)
@@ -214,6 +260,25 @@ class OcppSession:
                 return self._reply(call.message_id, ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, found)
         return CallReceived(call)
 
+    def _receive_send(self, send: Send, control: bool) -> Event:
+        """OCPP-J 2.1: a SEND is never answered, not even with a CALLERROR;
+        one Volta cannot accept is dropped (and logged by the caller)."""
+        if send.action not in self._accepts_send:
+            return Ignored(f"SEND of {send.action!r} is not one a peer in this role sends")
+        try:
+            self._schemas.validate(
+                self.version,
+                send.action,
+                send.payload,
+                mode=self.validation,
+                tolerated=self.tolerated,
+            )
+        except OcppError as exc:
+            return Ignored(f"invalid {send.action} SEND: {exc.code.value}: {exc.description}")
+        if control and control_character(send.payload) is not None:
+            return Ignored(f"{send.action} SEND holds a control character")
+        return SendReceived(send)
+
     def _reply(self, message_id: str, code: ErrorCode, description: str) -> Reply:
         return Reply(
             encode_error(message_id, code, description, self.version), message_id, code, description
@@ -261,6 +326,18 @@ class OcppSession:
         pending = PendingCall(self._new_id(), action, payload, now + self.call_timeout)
         self._pending = pending
         return pending, encode_call(pending.message_id, action, payload)
+
+    def send(self, action: str, payload: dict[str, Any]) -> str:
+        """2.1: serialise a SEND (no answer is awaited, none will come).
+        Raises OcppError for an action this role does not SEND or a payload
+        the schema refuses."""
+        if action not in self._sends_send:
+            raise OcppError(
+                ErrorCode.NOT_SUPPORTED,
+                f"{action} is not sent as a SEND by a {self.version.label} {self.role.value}",
+            )
+        self._schemas.validate(self.version, action, payload)
+        return encode_send(self._new_id(), action, payload)
 
     def expire(self, now: float) -> PendingCall | None:
         """Give up on the outstanding CALL once its deadline has passed."""

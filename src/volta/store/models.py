@@ -1358,6 +1358,26 @@ class MaintenanceWindow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+# --- OCPP 2.1: transaction limits (limits helper) ---
+# (end of section)
+
+
+# --- OCPP 2.1: tariffs and cost in the station (tariffs helper) ---
+# (end of section)
+
+
+# --- OCPP 2.1: payment, priority charging, battery swap, event streams (payment helper) ---
+# (end of section)
+
+
+# --- OCPP 2.1: V2X (v2x helper) ---
+# (end of section)
+
+
+# --- OCPP 2.1: DER control (der helper) ---
+# (end of section)
+
+
 # Core tables, for statements built once and run on hot paths.
 STATIONS = cast(sa.Table, Station.__table__)
 CONNECTORS = cast(sa.Table, Connector.__table__)

@@ -32,7 +32,7 @@ async def _panel(request: Request, services: ServicesDep, station_id: str, **ext
         "_station_display_panel.html",
         station=station,
         online=version is not None,
-        v201=(version or Version(station.get("protocol") or Version.V201.value)) is Version.V201,
+        v201=(version or Version(station.get("protocol") or Version.V201.value)).modern,
         messages=await display.list_messages(services.db, station_id),
         report=await display.latest_report(services.db, station_id),
         requests=await customers.list_requests(services.db, station_id, limit=10),

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from volta.blocks.local_list import service as local_lists
 from volta.blocks.remote_control.service import send
 from volta.events import service as events
-from volta.ocpp.versions import Version
+from volta.ocpp.versions import MODERN
 from volta.services import Services
 from volta.store.db import Database
 from volta.store.models import (
@@ -112,7 +112,7 @@ async def request(
     version = services.router.version_of(station_id)
     if version is None:
         raise CustomerRequestRefused(f"station {station_id} is not connected")
-    if version is not Version.V201:
+    if not version.modern:
         raise CustomerRequestRefused(
             f"station {station_id} speaks OCPP {version.label}: customer information is 2.0.1"
         )
@@ -253,7 +253,7 @@ Scope = Literal["used", "all"]
 async def _stations_to_clear(db: Database, token: str, scope: Scope) -> list[str]:
     """The 2.0.1 stations to send CustomerInformation clear=true: those with
     a session of the token (or all 2.0.1 stations), connected or not."""
-    stmt = sa.select(Station.id).where(Station.protocol == Version.V201.value)
+    stmt = sa.select(Station.id).where(Station.protocol.in_(MODERN))
     if scope == "used":
         used = sa.select(Transaction.station_id).where(
             sa.or_(Transaction.id_token == token, Transaction.stop_id_token == token)

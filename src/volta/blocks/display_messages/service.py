@@ -19,7 +19,6 @@ import sqlalchemy as sa
 from volta.blocks.remote_control.service import send
 from volta.events import service as events
 from volta.ocpp.times import parse_timestamp
-from volta.ocpp.versions import Version
 from volta.services import Services
 from volta.store.db import Conn, Database
 from volta.store.models import DisplayMessage, DisplayMessageReport, utcnow
@@ -110,7 +109,7 @@ def _require_v201(services: Services, station_id: str) -> None:
     version = services.router.version_of(station_id)
     if version is None:
         raise DisplayRefused(f"station {station_id} is not connected")
-    if version is not Version.V201:
+    if not version.modern:
         raise DisplayRefused(
             f"station {station_id} speaks OCPP {version.label}: display messages are OCPP 2.0.1"
         )

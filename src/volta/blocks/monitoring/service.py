@@ -26,7 +26,6 @@ import sqlalchemy as sa
 from volta.blocks.device_model import service as device_model
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.remote_control.service import CommandRecord, send
-from volta.ocpp.versions import Version
 from volta.services import Services
 from volta.store.db import Database
 from volta.store.models import (
@@ -236,7 +235,7 @@ async def _station_201(services: Services, station_id: str) -> None:
     version = services.router.version_of(station_id)
     if version is None:
         raise NotConnected(f"station {station_id} is not connected")
-    if version != Version.V201:
+    if not version.modern:
         raise NotConnected(f"station {station_id} speaks OCPP {version.label}: monitors are 2.0.1")
 
 

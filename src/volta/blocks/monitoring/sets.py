@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from volta.blocks.monitoring import service
 from volta.blocks.monitoring.service import MonitorSpec, Target
 from volta.blocks.provisioning import service as provisioning
-from volta.ocpp.versions import Version
+from volta.ocpp.versions import MODERN
 from volta.services import Services
 from volta.store.models import Station
 
@@ -134,11 +134,11 @@ async def _connectors(services: Services, station_id: str) -> list[tuple[int, in
 
 
 async def v201_stations(services: Services) -> list[str]:
-    """Every station whose last protocol is 2.0.1."""
+    """Every station whose last protocol is 2.0.1 or 2.1."""
     async with services.db.read() as conn:
         rows = await conn.execute(
             sa.select(Station.id)
-            .where(Station.protocol == Version.V201.value)
+            .where(Station.protocol.in_(MODERN))
             .order_by(Station.id)
             .limit(MAX_STATIONS)
         )

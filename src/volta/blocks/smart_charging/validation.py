@@ -92,7 +92,7 @@ def replaces(version: Version, evse_id: int, new: Profile, old: Slot) -> bool:
         return True
     if (old.purpose, old.stack_level) != (new.purpose, new.stack_level):
         return False
-    if version is Version.V201 and new.purpose == TX:
+    if version.modern and new.purpose == TX:
         return old.transaction_id == new.transaction_id
     if old.evse_id != evse_id:
         return False

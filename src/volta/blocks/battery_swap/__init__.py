@@ -1,0 +1,1 @@
+"""OCPP 2.1 battery swap: BatterySwap, RequestBatterySwap."""

@@ -1,0 +1,3 @@
+"""OCPP 2.1 periodic event streams: OpenPeriodicEventStream,
+NotifyPeriodicEventStream (a SEND), ClosePeriodicEventStream,
+GetPeriodicEventStream, AdjustPeriodicEventStream."""

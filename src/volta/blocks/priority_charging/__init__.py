@@ -1,0 +1,1 @@
+"""OCPP 2.1 priority charging: UsePriorityCharging, NotifyPriorityCharging."""
