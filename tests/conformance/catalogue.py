@@ -458,8 +458,41 @@ V16: dict[str, list[Case]] = {
 }
 
 
+# OCPP 2.1: the CSMS cases the public sources name for 2.1 ("OCPP 2.1 Part 6
+# - Test Cases"). Ids repeat 2.0.1's where 2.1 kept a case; a 2.1 case's
+# test lives in a file named tests/conformance/test_v21*.py, which is how
+# the two are told apart (`key`).
+V21: dict[str, list[Case]] = {
+    # --- rpc helper: the RPC framework and the 2.0.1 blocks over 2.1 ---
+    # (end of rpc)
+    # --- limits helper ---
+    # (end of limits)
+    # --- tariffs helper ---
+    # (end of tariffs)
+    # --- payment helper ---
+    # (end of payment)
+    # --- v2x helper ---
+    # (end of v2x)
+    # --- der helper ---
+    # (end of der)
+}
+
+
 def all_cases() -> list[tuple[str, str, Case]]:
     """(version label, block, case) for every case, in document order."""
-    return [("2.0.1", block, c) for block, cases in V201.items() for c in cases] + [
-        ("1.6", block, c) for block, cases in V16.items() for c in cases
-    ]
+    return (
+        [("2.1", block, c) for block, cases in V21.items() for c in cases]
+        + [("2.0.1", block, c) for block, cases in V201.items() for c in cases]
+        + [("1.6", block, c) for block, cases in V16.items() for c in cases]
+    )
+
+
+def key(version: str, case_id: str) -> str:
+    """How a case is told apart from the same id in another version: 2.1's
+    carry the version, 1.6's and 2.0.1's ids are unique between them."""
+    return f"2.1:{case_id}" if version == "2.1" else case_id
+
+
+def key_of_test(path: str, case_id: str) -> str:
+    """The case key of a test named after `case_id` in the file `path`."""
+    return key("2.1" if path.rsplit("/", 1)[-1].startswith("test_v21") else "", case_id)

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from tests.conformance import generate
-from tests.conformance.catalogue import all_cases
+from tests.conformance.catalogue import all_cases, key, key_of_test
 from tests.conftest import DatabaseTarget
 from tests.helpers import add_token, connect, register
 from volta.app import Volta
@@ -187,7 +187,7 @@ _collected: set[str] = set()
 
 def _tc_id(nodeid: str) -> str | None:
     match = TC_ID.search(nodeid.rsplit("::", 1)[-1])
-    return match.group(0) if match else None
+    return key_of_test(nodeid.split("::", 1)[0], match.group(0)) if match else None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -210,7 +210,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if hasattr(session.config, "workerinput"):
         return  # a pytest-xdist worker: the controller gets every report and writes
-    tested = {c.id for _, _, c in all_cases() if not c.not_yet}
+    tested = {key(v, c.id) for v, _, c in all_cases() if not c.not_yet}
     # Only a run that collected (and ran) the whole suite may rewrite the table.
     # Under pytest-xdist the controller collects nothing itself; every case
     # having an outcome says the same.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conformance.catalogue import all_cases
+from tests.conformance.catalogue import all_cases, key
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "conformance.md"
 
@@ -49,7 +49,7 @@ def render(outcomes: dict[str, str]) -> str:
             result = f"not yet: {case.not_yet}"
             counts["not yet"] = counts.get("not yet", 0) + 1
         else:
-            outcome = outcomes.get(case.id, "no test")
+            outcome = outcomes.get(key(version, case.id), "no test")
             result = {"passed": "pass", "failed": "FAIL"}.get(outcome, outcome)
             counts[result] = counts.get(result, 0) + 1
         lines.append(f"| {case.id} | {case.title} | {result} |")
@@ -60,7 +60,7 @@ def render(outcomes: dict[str, str]) -> str:
 
 def expected() -> str:
     """The table a run in which every test passes writes."""
-    return render({case.id: "passed" for _, _, case in all_cases()})
+    return render({key(v, case.id): "passed" for v, _, case in all_cases()})
 
 
 def write(outcomes: dict[str, str]) -> None:

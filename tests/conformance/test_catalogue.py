@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conformance import generate
-from tests.conformance.catalogue import all_cases
+from tests.conformance.catalogue import all_cases, key, key_of_test
 from tests.conformance.conftest import TC_ID
 
 
@@ -16,10 +16,11 @@ def test_every_case_has_one_test_and_every_test_a_case(request: pytest.FixtureRe
         if item.path.parent == here:
             match = TC_ID.search(item.name)
             if match:
-                named[match.group(0)] = named.get(match.group(0), 0) + 1
+                k = key_of_test(str(item.path), match.group(0))
+                named[k] = named.get(k, 0) + 1
     if not named:
         pytest.skip("run with the whole conformance suite")
-    cases = {c.id: c for _, _, c in all_cases()}
+    cases = {key(v, c.id): c for v, _, c in all_cases()}
     assert set(named) <= set(cases), f"tests for unknown cases: {set(named) - set(cases)}"
     untested = [i for i, c in cases.items() if not c.not_yet and i not in named]
     assert not untested, f"catalogue cases without a test: {untested}"
