@@ -375,3 +375,53 @@ async def test_schema_knows_the_limit_fields():
         {"transactionLimit": {"maxEnergy": 5000.0, "maxTime": 3600, "maxCost": 7.5}},
         response=True,
     )
+
+
+async def test_a_limit_changed_through_the_api_is_watched_at_its_new_value_2_0_1(volta, api):
+    """A 2.0.1 session whose limit is lowered through the API is stopped at
+    the new value: the change is not hidden by the session Volta keeps in
+    memory (it is read again), and no TriggerMessage goes to a 2.0.1 station."""
+    await register(volta, "LIM-CHG")
+    await add_token(volta, "LIM-CHG-TAG", limits={"limit_energy_wh": 10_000})
+    async with station(volta, "LIM-CHG", "2.0.1") as cp:
+        await cp.call("BootNotification", BOOT)
+        await cp.call(
+            "TransactionEvent",
+            event("Started", "t8", 0, "Authorized", wh=0, token="LIM-CHG-TAG"),
+        )
+        await cp.call("TransactionEvent", event("Updated", "t8", 1, "MeterValuePeriodic", wh=500))
+        tx = await session_of(api, "LIM-CHG")
+        resp = await api.put(f"/api/v1/transactions/{tx['id']}/limits", json={"energy_wh": 800})
+        assert resp.status_code == 200, resp.text
+        await cp.call("TransactionEvent", event("Updated", "t8", 2, "MeterValuePeriodic", wh=900))
+        assert await wait_until(lambda: bool(stops(cp)), timeout=5)
+        assert [a for a, _ in cp.received if a == "TriggerMessage"] == []
+    tx = await session_of(api, "LIM-CHG")
+    assert (tx["limit_energy_wh"], tx["limit_reached"], tx["limit_reached_by"]) == (
+        800,
+        "energy",
+        "volta",
+    )
+
+
+async def test_E16_the_first_event_volta_sees_carries_the_limit(volta, api):
+    """A transaction Volta first hears of through an Updated event (its
+    Started was lost): that event's answer carries the limit, as a Started
+    one would."""
+    await register(volta, "LIM21-9")
+    await add_token(volta, "LIM21-LATE", limits={"limit_seconds": 900})
+    async with station(volta, "LIM21-9", "2.1") as cp:
+        await cp.call("BootNotification", BOOT)
+        first = await cp.call(
+            "TransactionEvent",
+            event(
+                "Updated",
+                "t9",
+                3,
+                "Authorized",
+                wh=200,
+                token="LIM21-LATE",
+                evse={"id": 1, "connectorId": 1},
+            ),
+        )
+        assert first["transactionLimit"] == {"maxTime": 900}
