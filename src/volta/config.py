@@ -270,6 +270,12 @@ class Settings:
     # "Charger profiles"), matched before the shipped ones; empty: none.
     charger_profiles_file: str = ""
     # --- OCPP 2.1: transaction limits (limits helper) ---
+    # Send a session's limits to 2.1 stations in TransactionEventResponse
+    # (E16), and when they change mid-session ask for a TransactionEvent at
+    # once (TriggerMessage) to answer it with the new limit. Once a station
+    # reports holding a limit, the station enforces it and Volta no longer
+    # stops the session for it. False: Volta enforces them as for 2.0.1.
+    limits_in_station: bool = True
     # (end of limits)
 
     # --- OCPP 2.1: tariffs and cost in the station (tariffs helper) ---

@@ -101,8 +101,21 @@ class TransactionOut(BaseModel):
     limit_energy_wh: float | None = None
     limit_seconds: int | None = None
     limit_cost: str | None = None
-    limit_reached: Literal["energy", "time", "cost"] | None = None
+    limit_reached: Literal["energy", "time", "cost", "soc"] | None = None
     limit_reached_at: dt.datetime | None = None
+    limit_reached_by: Literal["volta", "station"] | None = Field(
+        None,
+        description="volta: its own watch; station: a 2.1 station reported reaching it (E16)",
+    )
+    limit_sent: dict[str, Any] | None = Field(
+        None, description="2.1: the transactionLimit Volta last sent the station"
+    )
+    station_limit: dict[str, Any] | None = Field(
+        None,
+        description="2.1: the transactionLimit the station reports holding (E16); "
+        "the station enforces these, Volta does not",
+    )
+    station_limit_at: dt.datetime | None = None
     stop_requested_at: dt.datetime | None = None
     status: Literal["Active", "Ended"]
     charging_state: str | None = None

@@ -23,6 +23,7 @@ from volta.blocks.provisioning import service as provisioning
 from volta.blocks.remote_control import sessions
 from volta.blocks.smart_charging.validation import ProfileInvalid, parse_profile
 from volta.blocks.transactions import service as tx_service
+from volta.blocks.transactions import v21 as tx_v21
 from volta.http import ServicesDep
 from volta.services import Services
 
@@ -105,13 +106,17 @@ async def stop_session(transaction_id: Id, services: ServicesDep) -> CommandOut:
 @router.put("/transactions/{transaction_id}/limits", response_model=TransactionOut)
 async def set_limits(transaction_id: Id, body: Limits, services: ServicesDep) -> TransactionOut:
     """Set an active session's limits (absent ones are cleared). Volta stops
-    the session when one is reached; 409 when it has ended."""
+    the session when one is reached; 409 when it has ended. A 2.1 station
+    is given the new limit at once (it asks the station for a
+    TransactionEvent and answers it with `transactionLimit`, E16) and then
+    enforces it itself: `station_limit` shows what it reports holding."""
     try:
         await sessions.set_limits(services.db, transaction_id, body.columns())
     except LookupError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except sessions.SessionRefused as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    tx_v21.limits_changed(services, transaction_id)
     found = await tx_service.get_transaction(services.db, transaction_id)
     assert found is not None
     found.pop("meter_values", None)

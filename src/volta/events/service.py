@@ -11,7 +11,7 @@ Types (payloads in docs/events.md):
   charging.started                      energy started to flow
   charging.suspended_ev                 the car stopped taking energy (full)
   soc.reached                           the car's state of charge crossed a threshold
-  limit.reached                         a session limit (energy, time, cost) was reached
+  limit.reached                         a session limit (energy, time, cost, soc) was reached
   session.ended                         a transaction ended
   fault.reported                        a connector reported a fault
   security.auth_failures                repeated failed sign-ins on the OCPP port

@@ -317,6 +317,11 @@ class Transaction(Base):
     limit_reached: Mapped[str | None] = mapped_column(sa.String(10))  # energy, time, cost
     limit_reached_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     stop_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # OCPP 2.1 E16 (migration 0022, the limits section below says more).
+    limit_sent: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    station_limit: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    station_limit_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    limit_reached_by: Mapped[str | None] = mapped_column(sa.String(8))  # volta, station
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -1359,6 +1364,11 @@ class MaintenanceWindow(Base):
 
 
 # --- OCPP 2.1: transaction limits (limits helper) ---
+# A 2.1 station holds a session's limits itself (E16): they live on the
+# Transaction row, beside the limits Volta watches for 1.6 and 2.0.1:
+# `limit_sent` (the transactionLimit last put in a TransactionEventResponse),
+# `station_limit` / `station_limit_at` (transactionInfo.transactionLimit as
+# the station last reported it) and `limit_reached_by` (volta or station).
 # (end of section)
 
 

@@ -96,6 +96,11 @@ class LiveTx:
     limit_cost: str | None
     limit_reached: str | None
     active: bool = True
+    # 2.1 (E16): the transactionLimit the station reports holding; the kinds
+    # in it are the station's to enforce, not Volta's.
+    station_limit: dict[str, Any] | None = None
+    # ... and the one Volta last sent it.
+    limit_sent: dict[str, Any] | None = None
     recent_seq: deque[int] = field(default_factory=lambda: deque(maxlen=RECENT_SEQ_NOS))
     # Per-block state that rides along (the tariffs block's running cost).
     extra: dict[str, Any] = field(default_factory=dict)
@@ -126,6 +131,8 @@ class LiveTx:
             limit_cost=row.limit_cost,
             limit_reached=row.limit_reached,
             active=row.status == "Active",
+            station_limit=getattr(row, "station_limit", None),
+            limit_sent=getattr(row, "limit_sent", None),
             last_sample_at=getattr(row, "last_sample_at", None),
         )
 

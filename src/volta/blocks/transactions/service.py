@@ -188,10 +188,22 @@ def follow(tx: LiveTx, samples: list[Sample], rules: Rules) -> Progress:
         before = tx.soc_percent if tx.soc_percent is not None else -1.0
         crossed = tuple(t for t in rules.soc_thresholds if before < t <= soc)
     reached = None
+    # A 2.1 station holding a limit enforces it itself (E16): not watched here.
+    held = tx.station_limit or {}
     if tx.limit_reached is None and tx.active:
-        if tx.limit_energy_wh is not None and energy is not None and energy >= tx.limit_energy_wh:
+        if (
+            tx.limit_energy_wh is not None
+            and "maxEnergy" not in held
+            and energy is not None
+            and energy >= tx.limit_energy_wh
+        ):
             reached = ("energy", tx.limit_energy_wh, energy)
-        elif tx.limit_seconds is not None and samples and tx.started_at is not None:
+        elif (
+            tx.limit_seconds is not None
+            and "maxTime" not in held
+            and samples
+            and tx.started_at is not None
+        ):
             elapsed = (max(smp.timestamp for smp in samples) - tx.started_at).total_seconds()
             if elapsed >= tx.limit_seconds:
                 reached = ("time", tx.limit_seconds, round(elapsed))
@@ -499,6 +511,7 @@ async def _emit_ended(conn: Conn, tx_id: int) -> None:
         soc_percent=tx.soc_percent,
         stop_reason=tx.stop_reason,
         limit_reached=tx.limit_reached,
+        limit_reached_by=tx.limit_reached_by,
         ended_by=tx.ended_by,
         end_note=tx.end_note,
     )
