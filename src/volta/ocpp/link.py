@@ -9,8 +9,9 @@ websockets): the frame log and metrics watch it through `on_frame`, and work
 that must wait for an answer to be sent runs from `on_result`.
 
 Cost per message, on purpose: a received CALL costs one task (its handler may
-be slow and must not hold up the next CALL); a received answer, a Reply and an
-ignored frame cost none.
+be slow and must not hold up the next CALL); a received answer, a Reply, a
+retried CALL (2.1: answered from the session's memory) and an ignored frame
+cost none.
 """
 
 from __future__ import annotations
