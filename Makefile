@@ -51,6 +51,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python bench/bench_validation.py
 	$(BIN)/python bench/bench_ws_echo.py
+	$(BIN)/python bench/bench_v21_rpc.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

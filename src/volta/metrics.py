@@ -23,6 +23,18 @@ CALL_ERRORS = Counter(
     ["code"],
     registry=REGISTRY,
 )
+RESULT_ERRORS = Counter(
+    "volta_ocpp_callresulterrors_total",
+    "OCPP 2.1 CALLRESULTERRORs (an answer that could not be processed), by direction and code",
+    ["direction", "code"],
+    registry=REGISTRY,
+)
+SENDS = Counter(
+    "volta_ocpp_sends_total",
+    "OCPP 2.1 SEND frames (never answered), by direction and action",
+    ["direction", "action"],
+    registry=REGISTRY,
+)
 HANDLER_SECONDS = Histogram(
     "volta_ocpp_handler_seconds",
     "Time to answer a station's CALL",

@@ -12,7 +12,7 @@ from typing import Any
 from volta import metrics
 from volta.gateway.transport import ServerTransport
 from volta.ocpp.errors import OcppError
-from volta.ocpp.frames import Call, Send
+from volta.ocpp.frames import CALLRESULTERROR, SEND, Call, Send
 from volta.ocpp.link import Direction, OcppLink
 from volta.ocpp.rules import accepted_answer, acknowledgement, check_registration
 from volta.ocpp.session import OcppSession
@@ -138,8 +138,14 @@ class StationConnection:
             error_code=error_code,
         )
         metrics.child(metrics.FRAMES, direction, action or "-").inc()
-        if error_code is not None and direction == "out":
-            metrics.child(metrics.CALL_ERRORS, error_code).inc()
+        if error_code is not None:
+            if message_type == CALLRESULTERROR:
+                # 2.1: an answer one side could not process, either way.
+                metrics.child(metrics.RESULT_ERRORS, direction, error_code).inc()
+            elif direction == "out":
+                metrics.child(metrics.CALL_ERRORS, error_code).inc()
+        elif message_type == SEND:
+            metrics.child(metrics.SENDS, direction, action or "-").inc()
 
     # -- our CALLs -----------------------------------------------------------------
 
@@ -156,6 +162,18 @@ class StationConnection:
                     outcome.violation,
                 )
             ok = accepted_answer(action, outcome.payload)
+            if outcome.violation:
+                # Kept, with what is wrong with it beside it (on 2.1 the
+                # station was also sent a CALLRESULTERROR saying so).
+                code, _, description = outcome.violation.partition(": ")
+                return CallOutcome(
+                    "accepted" if ok else "rejected",
+                    mid,
+                    outcome.payload,
+                    error_code=code,
+                    error_description=f"the answer breaks the {action} response schema: "
+                    f"{description or code}",
+                )
             return CallOutcome("accepted" if ok else "rejected", mid, outcome.payload)
         error = outcome.error
         if outcome.kind == "error" and error is not None:

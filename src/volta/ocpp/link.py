@@ -9,8 +9,9 @@ websockets): the frame log and metrics watch it through `on_frame`, and work
 that must wait for an answer to be sent runs from `on_result`.
 
 Cost per message, on purpose: a received CALL costs one task (its handler may
-be slow and must not hold up the next CALL); a received answer, a Reply and an
-ignored frame cost none.
+be slow and must not hold up the next CALL); a received answer, a Reply, a
+retried CALL (2.1: answered from the session's memory) and an ignored frame
+cost none.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+import orjson
 
 from volta.ocpp.errors import ErrorCode, OcppError
 from volta.ocpp.frames import (
@@ -39,6 +42,7 @@ from volta.ocpp.session import (
     Reply,
     ResultErrorReceived,
     ResultReceived,
+    Retried,
     SendReceived,
 )
 
@@ -191,14 +195,39 @@ class OcppLink:
         elif isinstance(event, ResultErrorReceived):
             error = event.error
             if observe is not None:
-                observe("in", text, CALLRESULTERROR, error.message_id, None, error.error_code)
+                observe(
+                    "in", text, CALLRESULTERROR, error.message_id, event.action, error.error_code
+                )
             log.warning(
-                "%s could not process Volta's answer to its message %s: %s %s",
+                "%s could not process the answer to its %s %s: %s %s",
                 self.name,
+                event.action or "message",
                 error.message_id,
                 error.error_code,
                 error.description,
             )
+        elif isinstance(event, Retried):
+            # OCPP-J 2.1 §4.2.1: a retried CALL (same id, same action) is not
+            # handled again: it gets the answer already sent, or nothing while
+            # the first is still being handled (that answer will come).
+            call = event.call
+            if observe is not None:
+                observe("in", text, CALL, call.message_id, call.action, None)
+            if event.answer is None:
+                log.info(
+                    "%s retried its %s %s while it is being handled",
+                    self.name,
+                    call.action,
+                    call.message_id,
+                )
+            else:
+                assert event.answer_type is not None
+                code = None
+                if event.answer_type == CALLERROR:
+                    code = orjson.loads(event.answer)[2]
+                await self._send(
+                    event.answer, event.answer_type, call.message_id, call.action, code
+                )
         elif isinstance(event, ErrorReceived):
             if observe is not None:
                 p = event.pending
@@ -229,23 +258,28 @@ class OcppLink:
             log.exception("handler for the %s SEND from %s failed", send.action, self.name)
 
     async def _answer_call(self, call: Call) -> None:
+        session = self.session
         try:
             payload = await self._handler(call)
         except OcppError as exc:
-            text = self.session.error(call.message_id, exc.code, exc.description, exc.details)
+            text = session.error(call.message_id, exc.code, exc.description, exc.details)
+            session.answered(call, text)
             await self._send(text, CALLERROR, call.message_id, call.action, exc.code.value)
             return
         except asyncio.CancelledError:
+            session.answered(call, None)
             raise
         except Exception:
             log.exception("handler for %s from %s failed", call.action, self.name)
             code = ErrorCode.INTERNAL_ERROR
-            text = self.session.error(
-                call.message_id, code, f"{call.action} could not be processed"
-            )
+            text = session.error(call.message_id, code, f"{call.action} could not be processed")
+            session.answered(call, text)
             await self._send(text, CALLERROR, call.message_id, call.action, code.value)
             return
-        text = self.session.result(call, payload)
+        text = session.result(call, payload)
+        # 2.1: remembered for a retry of this CALL before it is sent, so that
+        # a retry crossing the answer on the wire gets it again.
+        session.answered(call, text)
         if text.startswith("[4"):
             # The session turned an answer that breaks the schema into an
             # InternalError ([4, ...]): our bug, and no result to follow up.

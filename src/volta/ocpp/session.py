@@ -6,6 +6,14 @@ and calls `expire()` with the current time to time out our outgoing CALL.
 
 OCPP-J 1.6 §4.1.1 / 2.0.1 §4.1.1: a sender has at most one outstanding CALL;
 `call()` refuses a second until the first is answered or has timed out.
+
+OCPP-J 2.1 §4.2.1 (the message id): a CALL that is retried keeps its
+message id. On a 2.1 session the peer's CALLs being handled and the last
+`RETRY_MEMORY` answers are remembered by message id, so a retry is not
+handled twice: it gets the answer already sent (`Retried`), or nothing
+while the first is still being handled (its answer will come). A reused id
+with another action is no retry: the peer broke the RPC framework's rule
+that a CALL's id is its own, and gets a CALLERROR RpcFrameworkError.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ from typing import Any
 from volta.ocpp.actions import CSMS_INITIATED, STATION_INITIATED, STATION_SENDS
 from volta.ocpp.errors import ErrorCode, OcppError
 from volta.ocpp.frames import (
+    CALLERROR,
+    CALLRESULT,
     Call,
     CallError,
     CallResult,
@@ -35,6 +45,12 @@ from volta.ocpp.frames import (
 from volta.ocpp.schemas import SchemaRegistry, Tolerated, Validation
 from volta.ocpp.text import control_character, may_hold_control, scrub
 from volta.ocpp.versions import Version
+
+# OCPP-J 2.1 §4.2.1: how many answers to the peer's CALLs a 2.1 session keeps
+# for retries. A station has one CALL outstanding at a time (§4.1.1) and
+# retries it, so a retry is of one of its last few CALLs; a fixed number
+# keeps a station's memory here bounded whatever it sends.
+RETRY_MEMORY = 8
 
 
 class Role(enum.Enum):
@@ -89,9 +105,24 @@ class SendReceived:
 @dataclass(frozen=True, slots=True)
 class ResultErrorReceived:
     """2.1: the peer could not process our answer to its CALL `error.message_id`
-    (nothing is sent back; the operator sees it in the frame log)."""
+    (nothing is sent back; the operator sees it in the frame log). `action`
+    is that CALL's, when the answer is still remembered."""
 
     error: CallResultError
+    action: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Retried:
+    """2.1: the peer sent again a CALL it had sent before (same message id,
+    same action; OCPP-J 2.1 §4.2.1). `answer` is the text sent for the first
+    and `answer_type` its message type (CALLRESULT or CALLERROR), to send
+    again as it was; None while the first is still being handled (its
+    answer will come; nothing is handled twice)."""
+
+    call: Call
+    answer: str | None = None
+    answer_type: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +148,7 @@ Event = (
     | ErrorReceived
     | SendReceived
     | ResultErrorReceived
+    | Retried
     | Reply
     | Ignored
 )
@@ -137,6 +169,7 @@ class OcppSession:
         tolerated: Tolerated | None = None,
         call_timeout: float = 30.0,
         new_message_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        retry_memory: int = RETRY_MEMORY,
     ) -> None:
         self.version = version
         self.role = role
@@ -147,6 +180,12 @@ class OcppSession:
         self._schemas = schemas
         self._new_id = new_message_id
         self._pending: PendingCall | None = None
+        # OCPP-J 2.1 §4.2.1: the peer's CALLs being handled (id -> action) and
+        # the last RETRY_MEMORY answers (id -> action, message type, text).
+        self._retries = version is Version.V21 and retry_memory > 0
+        self._retry_memory = retry_memory
+        self._busy: dict[str, str] = {}
+        self._answered: dict[str, tuple[str, int, str]] = {}
         if role is Role.CSMS:
             self._accepts, self._sends = STATION_INITIATED[version], CSMS_INITIATED[version]
             self._accepts_send, self._sends_send = STATION_SENDS[version], frozenset[str]()
@@ -182,7 +221,8 @@ class OcppSession:
                     scrub(frame.description),
                     scrub(frame.details),
                 )
-            return ResultErrorReceived(frame)
+            answered = self._answered.get(frame.message_id)
+            return ResultErrorReceived(frame, answered[0] if answered is not None else None)
         control_violation = None
         if control:
             frame, control_violation = self._scrubbed(frame)
@@ -231,6 +271,8 @@ class OcppSession:
         return CallError(frame.message_id, code, description, details), None
 
     def _receive_call(self, call: Call, control: bool = False) -> Event:
+        if self._retries and (call.message_id in self._busy or call.message_id in self._answered):
+            return self._retry(call)
         if not self._schemas.knows(self.version, call.action):
             return self._reply(
                 call.message_id,
@@ -258,7 +300,47 @@ class OcppSession:
             found = control_character(call.payload)
             if found is not None:
                 return self._reply(call.message_id, ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, found)
+        if self._retries:
+            self._busy[call.message_id] = call.action
         return CallReceived(call)
+
+    def _retry(self, call: Call) -> Retried | Reply:
+        """OCPP-J 2.1 §4.2.1: a CALL whose message id is being handled or was
+        answered lately: the same answer again for a retry, a CALLERROR for
+        an id reused by another action."""
+        mid = call.message_id
+        busy = self._busy.get(mid)
+        if busy is not None:
+            if busy == call.action:
+                return Retried(call)
+            return self._reused(call, busy)
+        action, answer_type, text = self._answered[mid]
+        if action == call.action:
+            return Retried(call, text, answer_type)
+        return self._reused(call, action)
+
+    def _reused(self, call: Call, action: str) -> Reply:
+        return self._reply(
+            call.message_id,
+            ErrorCode.RPC_FRAMEWORK_ERROR,
+            f"message id {call.message_id!r} is that of a {action} CALL: "
+            f"a retry keeps its action, a new CALL needs a new id",
+        )
+
+    def answered(self, call: Call, text: str | None) -> None:
+        """Remember the answer sent to the peer's CALL (2.1, for its retries);
+        `text` None: no answer will come (the handling was cancelled)."""
+        if not self._retries:
+            return
+        mid = call.message_id
+        self._busy.pop(mid, None)
+        if text is None:
+            return
+        answered = self._answered
+        # Never there already: a CALL with a remembered id is not handled.
+        answered[mid] = (call.action, CALLERROR if text.startswith("[4") else CALLRESULT, text)
+        if len(answered) > self._retry_memory:
+            del answered[next(iter(answered))]
 
     def _receive_send(self, send: Send, control: bool) -> Event:
         """OCPP-J 2.1: a SEND is never answered, not even with a CALLERROR;

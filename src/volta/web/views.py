@@ -49,6 +49,9 @@ from volta.web.fleet import OnlineHistory
 
 log = logging.getLogger(__name__)
 
+# The frame log's message types (OCPP-J; 5 and 6 are 2.1's).
+FRAME_KINDS = {2: "CALL", 3: "RESULT", 4: "ERROR", 5: "RESULT ERROR", 6: "SEND"}
+
 HERE = Path(__file__).parent
 SESSION_COOKIE = "volta_session"
 LOGIN_CSRF_COOKIE = "volta_login_csrf"
@@ -442,7 +445,7 @@ async def station_frames(
         except orjson.JSONDecodeError:
             parsed = None
         payload = parsed[-1] if isinstance(parsed, list) and parsed else parsed
-        kind = {2: "CALL", 3: "RESULT", 4: "ERROR"}.get(row["message_type"] or 0, "?")
+        kind = FRAME_KINDS.get(row["message_type"] or 0, "?")
         frames.append(
             {
                 **row,

@@ -840,6 +840,8 @@ class EventV201:
     reservation_id: int | None
     samples: list[Sample]
     remote_start_window: float = 600.0
+    # ocpp2.0.1 or ocpp2.1: the version the station speaks (kept on the transaction).
+    protocol: str = "ocpp2.0.1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -910,7 +912,7 @@ async def _apply_event_slow(db: Database, ev: EventV201, rules: Rules) -> EventO
             values: dict[str, Any] = {
                 "station_id": ev.station_id,
                 "station_transaction_id": ev.transaction_id,
-                "protocol": "ocpp2.0.1",
+                "protocol": ev.protocol,
                 "evse_id": ev.evse_id,
                 "connector_id": ev.connector_id,
                 "id_token": ev.id_token,

@@ -82,6 +82,7 @@ async def transaction_event(ctx: CallContext, p: dict[str, Any]) -> dict[str, An
             reservation_id=p.get("reservationId"),
             samples=samples,
             remote_start_window=settings.remote_start_timeout,
+            protocol=ctx.version.value,
         ),
         known,
         service.Rules.from_settings(settings),
