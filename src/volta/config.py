@@ -288,6 +288,10 @@ class Settings:
     # (end of v2x)
 
     # --- OCPP 2.1: DER control (der helper) ---
+    # A 2.1 station's DER alarms, its controls' starts and stops, and the
+    # GetDERControl reports kept at most this many each per station (the
+    # oldest go first; 0: no bound).
+    der_history_per_station: int = 1000
     # (end of der)
 
     @property

@@ -131,6 +131,12 @@ API_V1 = {
     # payment helper
     # v2x helper
     # der helper
+    "/api/v1/stations/{station_id}/der-controls": {"get", "post"},
+    "/api/v1/stations/{station_id}/der-controls/clear": {"post"},
+    "/api/v1/stations/{station_id}/der-controls/refresh": {"post"},
+    "/api/v1/stations/{station_id}/der-reports": {"get"},
+    "/api/v1/stations/{station_id}/der-alarms": {"get"},
+    "/api/v1/stations/{station_id}/der-start-stops": {"get"},
 }
 
 

@@ -25,6 +25,7 @@ from volta.api import (
     charger_profiles,
     charging_profiles,
     customer_information,
+    der,
     device_model,
     diagnostics,
     display_messages,
@@ -211,6 +212,7 @@ def create_api(services: Services) -> FastAPI:
         # payment helper
         # v2x helper
         # der helper
+        der,
     )
     for adapter in adapters:
         app.include_router(

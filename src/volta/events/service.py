@@ -88,6 +88,14 @@ EventType = Literal[
     # V2X.
     # (end of v2x)
     # DER control.
+    # A station's answer to a DER control Volta set (Accepted or not).
+    "der.control_answered",
+    # A DER control started or ended in the station (NotifyDERStartStop).
+    "der.control_started",
+    "der.control_stopped",
+    # A grid event made a DER control act (NotifyDERAlarm), and its end.
+    "der.alarm",
+    "der.alarm_ended",
     # (end of der)
 ]
 TYPES: tuple[str, ...] = get_args(EventType)

@@ -1385,6 +1385,107 @@ class MaintenanceWindow(Base):
 
 
 # --- OCPP 2.1: DER control (der helper) ---
+class DerControl(Base):
+    """A DER control of a 2.1 station (block R): one row per (station,
+    controlId), as Volta set it (SetDERControl, with the station's answer)
+    and/or as the station last reported it (ReportDERControl), with whether
+    it runs (NotifyDERStartStop) and whether another control superseded it.
+
+    status: Requested (sent, no answer yet), the SetDERControl answer
+    (Accepted, Rejected, NotSupported, NotFound), Failed (no answer),
+    Reported (known only from the station's report)."""
+
+    __tablename__ = "der_controls"
+    __table_args__ = (
+        sa.UniqueConstraint("station_id", "control_id", name="uq_der_controls_station_id"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.ForeignKey("stations.id", ondelete="CASCADE"))
+    control_id: Mapped[str] = mapped_column(sa.String(36))
+    # DERControlEnumType (VoltVar, FreqDroop, LimitMaxDischarge, ...).
+    control_type: Mapped[str] = mapped_column(sa.String(32))
+    is_default: Mapped[bool] = mapped_column(sa.Boolean)
+    # What Volta sent: the setting object as on the wire (curve, freqDroop, ...).
+    setting: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    status_info: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # api (an operator), station (known only from a report).
+    source: Mapped[str] = mapped_column(sa.String(16))
+    command_id: Mapped[str | None] = mapped_column(sa.String(36))
+    # What the station reported in its latest report that covered this control.
+    reported: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    reported_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    superseded: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    # The controlId that superseded it, when a SetDERControl answer or a
+    # NotifyDERStartStop said so (a report says only isSuperseded).
+    superseded_by: Mapped[str | None] = mapped_column(sa.String(36))
+    # NotifyDERStartStop: started (True), ended (False), never told (None).
+    active: Mapped[bool | None] = mapped_column(sa.Boolean)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    stopped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DerReport(Base):
+    """A GetDERControl request: its id is the requestId; the ReportDERControl
+    parts that answered it are counted and their controls summarised."""
+
+    __tablename__ = "der_reports"
+    __table_args__ = (sa.Index("ix_der_reports_station", "station_id", "id"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.ForeignKey("stations.id", ondelete="CASCADE"))
+    # What was asked: control_type, is_default, control_id (none: everything).
+    criteria: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # Requested, the GetDERControl answer (Accepted, Rejected, NotSupported,
+    # NotFound) or Failed.
+    status: Mapped[str] = mapped_column(sa.String(16))
+    # [{control_id, control_type, is_default, is_superseded}] of every part.
+    controls: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    parts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    complete: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    command_id: Mapped[str | None] = mapped_column(sa.String(36))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DerAlarm(Base):
+    """A NotifyDERAlarm: a grid event that made a DER control act (started)
+    until the station reports alarmEnded (ended_at set)."""
+
+    __tablename__ = "der_alarms"
+    __table_args__ = (sa.Index("ix_der_alarms_station", "station_id", "id"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.ForeignKey("stations.id", ondelete="CASCADE"))
+    control_type: Mapped[str] = mapped_column(sa.String(32))
+    # GridEventFaultEnumType (OverVoltage, UnderFrequency, ...), if told.
+    grid_event_fault: Mapped[str | None] = mapped_column(sa.String(32))
+    extra_info: Mapped[str | None] = mapped_column(sa.String(200))
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    ended_info: Mapped[str | None] = mapped_column(sa.String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DerStartStop(Base):
+    """A NotifyDERStartStop: a DER control started or ended in the station."""
+
+    __tablename__ = "der_start_stops"
+    __table_args__ = (sa.Index("ix_der_start_stops_station", "station_id", "id"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.ForeignKey("stations.id", ondelete="CASCADE"))
+    control_id: Mapped[str] = mapped_column(sa.String(36))
+    started: Mapped[bool] = mapped_column(sa.Boolean)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    superseded_ids: Mapped[list[str]] = mapped_column(JSONType)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 # (end of section)
 
 
