@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import add_token, answer, register, station
-from tests.v21.flows import BOOT
+from tests.v21.payment_flows import BOOT
 from volta.app import outgoing_tables
 from volta.blocks.battery_swap.service import RequestBatterySwap
 from volta.ocpp.schemas import registry

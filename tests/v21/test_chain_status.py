@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from tests.helpers import register, station
 from tests.pnc_pki import Pki, make_cert, new_key, pnc_settings, running_pki
-from tests.v21.flows import BOOT
+from tests.v21.payment_flows import BOOT
 from volta.blocks.plug_and_charge.ocsp import CertId
 
 

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.helpers import answer, register, station, wait_until
-from tests.v21.flows import BOOT
+from tests.v21.payment_flows import BOOT
 from volta.app import outgoing_tables
 from volta.blocks.event_streams.service import AdjustPeriodicEventStream, GetPeriodicEventStream
 from volta.ocpp.schemas import registry

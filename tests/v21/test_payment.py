@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import add_token, answer, now_iso, register, station, wait_until
-from tests.v21.flows import BOOT, end, start
+from tests.v21.payment_flows import BOOT, end, start
 from volta.app import outgoing_tables
 from volta.blocks.payment import service
 from volta.blocks.payment.service import NotifyWebPaymentStarted

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import add_token, answer, register, station, wait_until
-from tests.v21.flows import BOOT, end, start
+from tests.v21.payment_flows import BOOT, end, start
 from volta.app import outgoing_tables
 from volta.blocks.priority_charging.service import UsePriorityCharging
 from volta.blocks.transactions import queries as tx_queries
