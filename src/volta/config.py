@@ -282,6 +282,17 @@ class Settings:
     # (end of tariffs)
 
     # --- OCPP 2.1: payment, priority charging, battery swap, event streams ---
+    # VatNumberValidation (docs/ocpp21.md, "payment"): "format" accepts a VAT
+    # number whose format fits its country (EU member states, GB, CH, NO);
+    # "list" accepts only the numbers the operator entered (/api/v1/vat-numbers).
+    # Any other value counts as "list". Either way Volta asks no outside service.
+    vat_validation: str = "format"
+    # Periodic event streams a station may have open at once (more are Rejected).
+    event_streams_per_station: int = 8
+    # NotifyPeriodicEventStream messages kept per stream (oldest dropped first)
+    # and for how long (days).
+    event_stream_max_messages: int = 5000
+    event_stream_retention_days: int = 7
     # (end of payment)
 
     # --- OCPP 2.1: V2X (v2x helper) ---

@@ -129,6 +129,18 @@ API_V1 = {
     # OCPP 2.1 (issue 16): limits helper
     # tariffs helper
     # payment helper
+    "/api/v1/settlements": {"get"},
+    "/api/v1/stations/{station_id}/web-payments": {"post"},
+    "/api/v1/vat-numbers": {"get", "put"},
+    "/api/v1/vat-numbers/{vat_number}": {"delete"},
+    "/api/v1/transactions/{transaction_id}/priority-charging": {"get", "post"},
+    "/api/v1/stations/{station_id}/battery-swaps": {"post"},
+    "/api/v1/battery-swaps": {"get"},
+    "/api/v1/stations/{station_id}/event-streams": {"get"},
+    "/api/v1/stations/{station_id}/event-streams/refresh": {"post"},
+    "/api/v1/stations/{station_id}/event-streams/{stream_id}": {"get"},
+    "/api/v1/stations/{station_id}/event-streams/{stream_id}/data": {"get"},
+    "/api/v1/stations/{station_id}/event-streams/{stream_id}/adjust": {"post"},
     # v2x helper
     # der helper
     "/api/v1/stations/{station_id}/der-controls": {"get", "post"},

@@ -470,6 +470,9 @@ V21: dict[str, list[Case]] = {
     # --- tariffs helper ---
     # (end of tariffs)
     # --- payment helper ---
+    # None: the public sources searched (ocpplab, OCTT lists) name no 2.1 CSMS
+    # case for ad hoc payment, priority charging, battery swap, periodic event
+    # streams or GetCertificateChainStatus; tests/v21/test_payment*.py etc. cover them.
     # (end of payment)
     # --- v2x helper ---
     # (end of v2x)

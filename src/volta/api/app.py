@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from volta import __version__, metrics
 from volta.api import (
     availability,
+    battery_swaps,
     certificates,
     charger_profiles,
     charging_profiles,
@@ -29,6 +30,7 @@ from volta.api import (
     device_model,
     diagnostics,
     display_messages,
+    event_streams,
     events,
     files,
     firmware,
@@ -36,7 +38,9 @@ from volta.api import (
     local_lists,
     monitoring,
     nodes,
+    payments,
     plug_and_charge,
+    priority_charging,
     reservations,
     security,
     sessions,
@@ -210,6 +214,10 @@ def create_api(services: Services) -> FastAPI:
         # OCPP 2.1 (issue 16): limits helper
         # tariffs helper
         # payment helper
+        payments,
+        priority_charging,
+        battery_swaps,
+        event_streams,
         # v2x helper
         # der helper
         der,

@@ -85,6 +85,25 @@ class MeterValueOut(BaseModel):
     )
 
 
+class SettlementOut(BaseModel):
+    """A station's NotifySettlement (OCPP 2.1 ad hoc payment)."""
+
+    id: int
+    station_id: str
+    transaction_id: int | None = Field(description="Volta's id of the session it paid for")
+    station_transaction_id: str | None = Field(description="the station's transactionId")
+    psp_ref: str = Field(description="the payment service provider's reference (the idToken)")
+    status: str = Field(description="Settled, Canceled, Rejected, Failed")
+    status_info: str | None
+    amount: str = Field(description="the amount settled or attempted, as the station sent it")
+    settled_at: dt.datetime
+    receipt_id: str | None
+    receipt_url: str | None
+    vat_number: str | None
+    vat_company: dict[str, Any] | None
+    created_at: dt.datetime
+
+
 class TransactionOut(BaseModel):
     id: int
     station_id: str
@@ -141,6 +160,9 @@ class TransactionOut(BaseModel):
         "start_time_implausible, stop_time_implausible, stopped_before_started",
     )
     meter_values: list[MeterValueOut] | None = None
+    settlements: list[SettlementOut] | None = Field(
+        None, description="OCPP 2.1 ad hoc payment: what the station settled for it (one session)"
+    )
 
 
 class TransactionClose(BaseModel):

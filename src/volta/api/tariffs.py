@@ -10,7 +10,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from volta.api.models import INT32_MAX, Id, Offset
+from volta.api.models import INT32_MAX, Id, Offset, SettlementOut
+from volta.blocks.payment import service as payment
 from volta.blocks.tariffs import cdr, service
 from volta.blocks.tariffs.model import CURRENCIES, MAX_AMOUNT, MAX_DECIMALS, TariffError
 from volta.http import ServicesDep
@@ -138,6 +139,9 @@ class CdrOut(BaseModel):
         description="why this is not an ordinary billable session; token_refused: not priced",
     )
     created_at: dt.datetime
+    settlements: list[SettlementOut] | None = Field(
+        None, description="OCPP 2.1 ad hoc payment: what the station settled for the session"
+    )
 
 
 def _bad(exc: Exception) -> HTTPException:
@@ -310,4 +314,5 @@ async def get_cdr(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"CDR {cdr_id} not found")
     if format == "ocpi":
         return Response(cdr.dumps(cdr.to_ocpi(found)), media_type="application/json")
-    return CdrOut(**found)
+    settlements = await payment.settlements_of(services.db, found["transaction_id"])
+    return CdrOut(**found, settlements=[SettlementOut(**s) for s in settlements])

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 
 from volta.api.models import Id, Offset, TransactionClose, TransactionOut
+from volta.blocks.payment import service as payment
 from volta.blocks.transactions import service
 from volta.blocks.transactions.flags import meter_value_flags, transaction_flags
 from volta.http import ServicesDep
@@ -37,6 +38,7 @@ async def get_transaction(transaction_id: Id, services: ServicesDep) -> Transact
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"transaction {transaction_id} not found")
     per_value = meter_value_flags(row["meter_values"])
     row["meter_values"] = [{**v, "flags": per_value.get(v["id"], [])} for v in row["meter_values"]]
+    row["settlements"] = await payment.settlements_of(services.db, transaction_id)
     return TransactionOut(**row, flags=transaction_flags(row))
 
 

@@ -84,6 +84,15 @@ EventType = Literal[
     # Tariffs and cost in the station.
     # (end of tariffs)
     # Payment, priority charging, battery swap, event streams.
+    # A station's NotifySettlement (status Settled, Canceled, Rejected, Failed).
+    "payment.settlement",
+    # Priority charging of a transaction switched on or off (NotifyPriorityCharging).
+    "priority_charging.changed",
+    # A station's BatterySwap (BatteryIn, BatteryOut, BatteryOutTimeout).
+    "battery_swap.reported",
+    # A periodic event stream opened or closed by a station.
+    "event_stream.opened",
+    "event_stream.closed",
     # (end of payment)
     # V2X.
     # (end of v2x)

@@ -1377,6 +1377,135 @@ class MaintenanceWindow(Base):
 
 
 # --- OCPP 2.1: payment, priority charging, battery swap, event streams (payment helper) ---
+class PaymentSettlement(Base):
+    """A station's NotifySettlement (2.1 ad hoc payment, block C): what its
+    payment terminal or web payment settled, refused or failed, attached to
+    the session it paid for (`transaction_ref`, when the station named one
+    Volta knows) and so to that session's CDR."""
+
+    __tablename__ = "payment_settlements"
+    __table_args__ = (sa.Index("ix_payment_settlements_station_id", "station_id"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.ForeignKey("stations.id", ondelete="CASCADE"))
+    # The station's transactionId (absent: canceled before a transaction began).
+    transaction_id: Mapped[str | None] = mapped_column(sa.String(36))
+    transaction_ref: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("transactions.id", ondelete="SET NULL"), index=True
+    )
+    psp_ref: Mapped[str] = mapped_column(sa.String(255))
+    # Settled, Canceled, Rejected, Failed (PaymentStatusEnumType).
+    status: Mapped[str] = mapped_column(sa.String(16))
+    status_info: Mapped[str | None] = mapped_column(sa.String(500))
+    # As the station sent it (a JSON number), kept digit for digit.
+    amount: Mapped[str] = mapped_column(sa.String(40))
+    settled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    receipt_id: Mapped[str | None] = mapped_column(sa.String(50))
+    receipt_url: Mapped[str | None] = mapped_column(sa.String(2000))
+    vat_number: Mapped[str | None] = mapped_column(sa.String(20))
+    vat_company: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class VatNumber(Base):
+    """A VAT number the operator vouches for (VatNumberValidation): its
+    company address is what Volta answers with."""
+
+    __tablename__ = "vat_numbers"
+
+    vat_number: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    company: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PriorityCharging(Base):
+    """Priority charging of a transaction (2.1): an operator's
+    UsePriorityCharging with the station's answer (source api), or the
+    station's NotifyPriorityCharging (source station)."""
+
+    __tablename__ = "priority_charging"
+    __table_args__ = (sa.Index("ix_priority_charging_station_id", "station_id"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.ForeignKey("stations.id", ondelete="CASCADE"))
+    transaction_id: Mapped[str] = mapped_column(sa.String(36))
+    transaction_ref: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("transactions.id", ondelete="SET NULL"), index=True
+    )
+    activated: Mapped[bool] = mapped_column(sa.Boolean)
+    source: Mapped[str] = mapped_column(sa.String(16))
+    # api: the UsePriorityCharging answer (Accepted, Rejected, NoProfile) or
+    # Failed; station: Notified.
+    status: Mapped[str] = mapped_column(sa.String(16))
+    command_id: Mapped[str | None] = mapped_column(sa.String(36))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class BatterySwap(Base):
+    """A station's BatterySwap (BatteryIn, BatteryOut, BatteryOutTimeout) with
+    the batteries it names and Volta's verdict on the driver's token, or an
+    operator's RequestBatterySwap (event_type Requested, status the answer)."""
+
+    __tablename__ = "battery_swaps"
+    __table_args__ = (sa.Index("ix_battery_swaps_station_id", "station_id"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.ForeignKey("stations.id", ondelete="CASCADE"))
+    request_id: Mapped[int] = mapped_column(sa.Integer)
+    event_type: Mapped[str] = mapped_column(sa.String(20))
+    id_token: Mapped[str] = mapped_column(sa.String(255))
+    id_token_type: Mapped[str] = mapped_column(sa.String(20))
+    # The token's verdict (Accepted, Blocked, ..., Unknown), or the
+    # RequestBatterySwap answer (Accepted, Rejected, Failed).
+    status: Mapped[str] = mapped_column(sa.String(16))
+    batteries: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    command_id: Mapped[str | None] = mapped_column(sa.String(36))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class EventStream(Base):
+    """A periodic event stream a station opened (OpenPeriodicEventStream) for
+    one of its monitors, until it closes it (ClosePeriodicEventStream)."""
+
+    __tablename__ = "event_streams"
+    __table_args__ = (
+        sa.UniqueConstraint("station_id", "stream_id", name="uq_event_streams_station_id"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.ForeignKey("stations.id", ondelete="CASCADE"))
+    stream_id: Mapped[int] = mapped_column(sa.Integer)
+    variable_monitoring_id: Mapped[int] = mapped_column(sa.Integer)
+    interval: Mapped[int | None] = mapped_column(sa.Integer)
+    values: Mapped[int | None] = mapped_column(sa.Integer)
+    # Open, Closed.
+    status: Mapped[str] = mapped_column(sa.String(8))
+    messages: Mapped[int] = mapped_column(sa.Integer, default=0)
+    points: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    last_data_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class EventStreamData(Base):
+    """One NotifyPeriodicEventStream, packed: `data` is the message's points
+    as compact JSON [[t, v], ...] (t: seconds after basetime), so a
+    high-rate stream costs one row per message, not one per value."""
+
+    __tablename__ = "event_stream_data"
+    __table_args__ = (sa.Index("ix_event_stream_data_stream", "stream_ref", "id"),)
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    stream_ref: Mapped[int] = mapped_column(sa.ForeignKey("event_streams.id", ondelete="CASCADE"))
+    basetime: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    pending: Mapped[int] = mapped_column(sa.Integer)
+    count: Mapped[int] = mapped_column(sa.Integer)
+    data: Mapped[str] = mapped_column(sa.Text)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 # (end of section)
 
 
