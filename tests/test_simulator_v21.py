@@ -153,7 +153,7 @@ async def test_a_21_station_boots_authorises_and_charges(volta, api):
 
 
 async def test_a_transaction_limit_is_honoured_by_the_station(volta, api):
-    """E?? 2.1 transactionLimit: Volta's TransactionEventResponse carries a
+    """2.1 transactionLimit: Volta's TransactionEventResponse carries a
     maxEnergy limit (the amender below stands in for the limits block, which
     does this on its own branch); the station confirms it (triggerReason
     LimitSet, transactionInfo.transactionLimit) and stops itself when the
@@ -177,7 +177,7 @@ async def test_a_transaction_limit_is_honoured_by_the_station(volta, api):
 
 
 async def test_a_default_tariff_prices_the_session_locally(volta, api):
-    """I07 / I?? local cost: a tariff sent with SetDefaultTariff (through
+    """I07 local cost: a tariff sent with SetDefaultTariff (through
     Volta's command API) prices the session at the station: the running cost
     in Updated events (triggerReason RunningCost) and the final cost in the
     Ended event's costDetails, fixed fee + energy + charging time, with VAT
@@ -424,7 +424,7 @@ async def test_tariff_commands_are_answered_as_the_spec_says():
 
 
 async def test_a_limit_held_stops_the_session_while_the_csms_is_silent():
-    """E?? 2.1: the limit is the station's to enforce: after the Started
+    """2.1: the limit is the station's to enforce: after the Started
     answer carried maxTime 1 s, the CSMS answers nothing new and the station
     stops on its own (TimeLimitReached / TimeLimitReached)."""
     async with stubbed(session_seconds=(30.0, 30.0)) as (stub, _st):
@@ -442,7 +442,7 @@ async def test_a_limit_held_stops_the_session_while_the_csms_is_silent():
 
 
 async def test_a_cost_limit_stops_the_session():
-    """E?? 2.1 maxCost with local cost: the station stops when its own cost
+    """2.1 maxCost with local cost: the station stops when its own cost
     reaches the limit (CostLimitReached; stoppedReason LocalOutOfCredit, as
     ReasonEnumType has no cost reason)."""
     async with stubbed(session_seconds=(30.0, 30.0), id_tokens=[]) as (stub, _st):

@@ -1,7 +1,7 @@
 """A simulated OCPP 2.1 charging station: the 2.0.1 station's behaviour on
 2.1's schemas (it boots with the ocpp2.1 subprotocol), plus what 2.1 adds:
 
-- transaction limits (E?? `transactionLimit` in TransactionEventResponse):
+- transaction limits (`transactionLimit` in TransactionEventResponse):
   held and enforced locally, the session stopped with the limit's trigger
   and stopped reasons, the limit held reported in `transactionInfo`;
 - local cost calculation (I07-I12): a tariff from SetDefaultTariff,
@@ -16,7 +16,7 @@
 - a payment terminal (C18): the driver pays by card, the transaction
   starts with an idToken of type DirectPayment (the PSP reference), and
   NotifySettlement reports the amount settled when the session ends;
-- periodic event streams (N?? 2.1): a Periodic monitor set with
+- periodic event streams (2.1): a Periodic monitor set with
   `periodicEventStream` opens a stream (OpenPeriodicEventStream) whose
   values go out as NotifyPeriodicEventStream SENDs, bounded;
 - answers to every CSMS-initiated 2.1 action (tariffs, DER control,
@@ -73,7 +73,7 @@ STORE_PURPOSES = frozenset(
 )
 SETPOINT_MODES = frozenset({"CentralSetpoint", "ExternalSetpoint"})
 
-# The limit reached: (triggerReason, stoppedReason), E?? / TransactionLimitType.
+# The limit reached: (triggerReason, stoppedReason), per TransactionLimitType field.
 LIMIT_REASONS = {
     "maxEnergy": ("EnergyLimitReached", "EnergyLimitReached"),
     "maxTime": ("TimeLimitReached", "TimeLimitReached"),
@@ -614,7 +614,7 @@ def _der_field(p: Payload) -> str:
 
 @table.on("SetDERControl")
 def set_der_control(st: SimulatedStation, p: Payload) -> Payload:
-    """R?? (2.1 DER control): a V2X station holds the control; one of the
+    """2.1 DER control: a V2X station holds the control; one of the
     same type and kind (default or scheduled) is superseded."""
     if not st.scenario.v2x:
         return _status("NotSupported")
@@ -718,7 +718,7 @@ def request_battery_swap(st: SimulatedStation, p: Payload) -> Payload:
 
 @table.on("NotifyWebPaymentStarted")
 def notify_web_payment_started(st: SimulatedStation, p: Payload) -> Payload:
-    """C?? web payment: the EVSE shows that a payment is under way for
+    """2.1 web payment: the EVSE shows that a payment is under way for
     `timeout` seconds (the CSMS starts the session once paid)."""
     if st.connector(p["evseId"]) is not None:
         state(st).web_payments[p["evseId"]] = time.monotonic() + p["timeout"]
@@ -908,7 +908,7 @@ async def _event(
 
 
 def _take_limit(st: SimulatedStation, c: Connector, s: Session, answer: Payload) -> None:
-    """E?? 2.1: a transactionLimit in the answer is the limit held from now;
+    """2.1: a transactionLimit in the answer is the limit held from now;
     the station confirms it in an Updated event (LimitSet)."""
     limit = answer.get("transactionLimit")
     if limit is None or limit == s.limit:
@@ -937,12 +937,14 @@ async def _updated(st: SimulatedStation, c: Connector, s: Session, trigger: str)
     extra: Payload = {}
     if s.tariff is not None:
         extra["costDetails"] = cost_details(s)
+    # Feeding back is an energy transfer too: Charging, not SuspendedEVSE.
+    paused = car.suspended and not discharge_w(st, c)
     await _event(
         st,
         c,
         "Updated",
         trigger,
-        _info(c, s, state="SuspendedEVSE" if car.suspended else "Charging"),
+        _info(c, s, state="SuspendedEVSE" if paused else "Charging"),
         meter_value(st, c, car, "Sample.Periodic"),
         **extra,
     )
@@ -1003,7 +1005,7 @@ async def meter(
     if rate_changed:
         trigger = "ChargingRateChanged"
     elif s.tariff is not None:
-        trigger = "RunningCost"  # I?? local cost: the running cost with the sample
+        trigger = "RunningCost"  # 2.1 local cost: the running cost with the sample
     else:
         trigger = "MeterValuePeriodic"
     await _updated(st, connector, s, trigger)
@@ -1043,6 +1045,10 @@ async def stop(st: SimulatedStation, connector: Connector, car: Car | None, reas
             del m.profiles[pid]
     m.sessions.pop(connector.id, None)
     if s is not None and s.psp_ref is not None:
+        if reason == "DeAuthorized" and s.usage.energy_wh <= 0:
+            # Refused before any energy: the terminal releases the pre-authorisation.
+            await _settle(st, tx, s.psp_ref, 0.0, "Canceled")
+            return
         if details is not None:
             amount = _total(s)
         else:  # central cost: the final total, else the last running one
@@ -1050,7 +1056,9 @@ async def stop(st: SimulatedStation, connector: Connector, car: Car | None, reas
         await _settle(st, tx, s.psp_ref, amount)
 
 
-async def _settle(st: SimulatedStation, tx: str, psp_ref: str, amount: float) -> None:
+async def _settle(
+    st: SimulatedStation, tx: str, psp_ref: str, amount: float, status: str = "Settled"
+) -> None:
     """C18: the payment terminal captures the amount; the CSMS is told."""
     await _call_tolerant(
         st,
@@ -1058,7 +1066,7 @@ async def _settle(st: SimulatedStation, tx: str, psp_ref: str, amount: float) ->
         {
             "transactionId": tx,
             "pspRef": psp_ref,
-            "status": "Settled",
+            "status": status,
             "settlementAmount": round(amount, 2),
             "settlementTime": st.now(),
             "receiptId": f"R-{psp_ref[4:14]}",
