@@ -734,3 +734,43 @@ def test_scenarios_name_21_and_mixed_takes_turns(tmp_path):
     ]
     with pytest.raises(ValueError, match=r"2\.1"):
         load_scenario(None, protocol="3.0")
+
+
+def test_volta_simulate_takes_protocol_21_and_the_21_options():
+    """`volta simulate --protocol 2.1 --payment-terminal --v2x` parses; left
+    out, the options keep the scenario file's values (None)."""
+    from volta.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["simulate", "--protocol", "2.1", "--payment-terminal", "--v2x"]
+    )
+    assert (args.protocol, args.payment_terminal, args.v2x) == ("2.1", True, True)
+    plain = build_parser().parse_args(["simulate"])
+    assert (plain.payment_terminal, plain.v2x) == (None, None)
+
+
+async def test_the_demo_has_a_21_station_beside_16_and_201(volta, api):
+    """`make run` (volta serve --demo 3): DEMO-001 speaks 1.6 and DEMO-002
+    2.0.1 as before; DEMO-003 speaks 2.1 (with a payment terminal and V2X
+    cars: what those do is tested above)."""
+    from volta.app import run_demo
+
+    stop = asyncio.Event()
+    demo = asyncio.create_task(run_demo(volta, 3, stop))
+    try:
+
+        async def protocols() -> list[str | None]:
+            out = []
+            for sid in ("DEMO-001", "DEMO-002", "DEMO-003"):
+                resp = await api.get(f"/api/v1/stations/{sid}")
+                out.append(resp.json().get("protocol") if resp.status_code == 200 else None)
+            return out
+
+        async def all_online() -> bool:
+            return None not in await protocols()
+
+        assert await wait_until(all_online, 20)
+        assert await protocols() == ["ocpp1.6", "ocpp2.0.1", "ocpp2.1"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(demo, 20)
