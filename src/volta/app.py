@@ -702,7 +702,11 @@ async def run_demo(volta: Volta, count: int, stop: asyncio.Event) -> None:
     scenario = Scenario(
         url=f"ws://127.0.0.1:{volta.ocpp_port}",
         stations=count,
+        # In turn 1.6, 2.0.1, 2.1: DEMO-003 speaks 2.1, its drivers pay at a
+        # payment terminal and its cars are V2X (docs/ocpp21.md, "The simulator").
         protocol="mixed",
+        payment_terminal=True,
+        v2x=True,
         id_prefix="DEMO-",
         password=password,
         # One card per connector: a card charges one car at a time (ConcurrentTx).

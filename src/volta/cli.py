@@ -135,6 +135,8 @@ def cmd_simulate(args: argparse.Namespace) -> int | None:
         one_phase_share=args.one_phase_share,
         sessions=args.sessions,
         seed=args.seed,
+        payment_terminal=args.payment_terminal,
+        v2x=args.v2x,
     )
     stations = build_fleet(scenario)
 
@@ -907,7 +909,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--url", help="CSMS WebSocket URL without the station id (ws://127.0.0.1:9000)"
     )
     sim.add_argument("--stations", type=int, help="how many stations (3)")
-    sim.add_argument("--protocol", choices=["1.6", "2.0.1", "mixed"], help="OCPP version (mixed)")
+    sim.add_argument(
+        "--protocol",
+        choices=["1.6", "2.0.1", "2.1", "mixed"],
+        help="OCPP version (mixed: 1.6, 2.0.1 and 2.1 in turn)",
+    )
     sim.add_argument("--connectors", type=int, help="connectors (EVSEs) per station (2)")
     sim.add_argument("--id-prefix", help="station ids are PREFIX001, PREFIX002, ... (SIM-)")
     sim.add_argument("--password", help="HTTP Basic password of every station")
@@ -930,6 +936,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--sessions", type=int, help="sessions per connector, then idle (0: forever)")
     sim.add_argument("--seed", type=int, help="random seed for repeatable runs")
+    sim.add_argument(
+        "--payment-terminal",
+        action="store_true",
+        default=None,
+        help="2.1 stations: drivers pay by card (DirectPayment, NotifySettlement)",
+    )
+    sim.add_argument(
+        "--v2x",
+        action="store_true",
+        default=None,
+        help="2.1 stations: V2X cars that feed back under a discharging profile",
+    )
     sim.add_argument(
         "--duration",
         type=float,

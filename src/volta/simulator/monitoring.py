@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from volta.ocpp.versions import Version
 from volta.simulator.dialect import AnswerTable, Payload
 
 if TYPE_CHECKING:
@@ -379,7 +378,7 @@ def fired(st: SimulatedStation, now: float) -> list[Payload]:
 async def watch(st: SimulatedStation) -> None:
     """Sample the monitored values every TICK seconds while connected; what
     fired goes out in NotifyEvent (N07 alerts, N08 periodic)."""
-    if st.version != Version.V201:
+    if not st.version.modern:
         return
     m = state(st)
     while True:

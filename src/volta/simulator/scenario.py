@@ -4,7 +4,7 @@
 [simulate]
 url = "ws://127.0.0.1:9000"
 stations = 5
-protocol = "mixed"          # 1.6, 2.0.1 or mixed
+protocol = "mixed"          # 1.6, 2.0.1, 2.1 or mixed (1.6, 2.0.1, 2.1, 1.6, ...)
 connectors = 2
 id_prefix = "SIM-"
 password = ""               # HTTP Basic password, the same for all
@@ -23,6 +23,10 @@ sessions = 0                # driver sessions per connector, 0: until stopped;
 seed = 0                    # random seed, 0: random
 stop_grace = 10             # at the end, seconds to end open sessions and leave
 firmware_failing = []       # station ids whose firmware installation fails
+payment_terminal = false    # 2.1 stations: drivers pay by card at a payment terminal
+                            # (DirectPayment idToken, NotifySettlement after the session)
+v2x = false                 # 2.1 stations: V2X cars that can feed back (discharging
+                            # profiles, DER control, NotifyEVChargingNeeds with v2x needs)
 ```
 """
 
@@ -32,6 +36,9 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+
+MIXED = ("ocpp1.6", "ocpp2.0.1", "ocpp2.1")
+PROTOCOLS = ("1.6", "2.0.1", "2.1", *MIXED, "mixed")
 
 
 @dataclass
@@ -61,6 +68,10 @@ class Scenario:
     stop_grace: float = 10.0
     # Station ids whose firmware installation fails (simulator/firmware.py).
     firmware_failing: tuple[str, ...] = ()
+    # 2.1 stations (simulator/v21.py): a payment terminal where drivers pay
+    # by card, and V2X cars (bidirectional charging).
+    payment_terminal: bool = False
+    v2x: bool = False
 
     def cards(self) -> list[str]:
         """The id tokens drivers present: `id_tokens`, or one card per
@@ -75,9 +86,11 @@ class Scenario:
         return [f"{self.id_prefix}{i:0{width}d}" for i in range(1, self.stations + 1)]
 
     def protocol_of(self, index: int) -> str:
+        """The subprotocol of the `index`th station: mixed takes turns,
+        1.6, 2.0.1, 2.1, 1.6, ... (two stations: one 1.6, one 2.0.1)."""
         if self.protocol == "mixed":
-            return "ocpp1.6" if index % 2 == 0 else "ocpp2.0.1"
-        return "ocpp2.0.1" if self.protocol in ("2.0.1", "ocpp2.0.1") else "ocpp1.6"
+            return MIXED[index % len(MIXED)]
+        return self.protocol if self.protocol.startswith("ocpp") else "ocpp" + self.protocol
 
 
 def _pair(value: Any) -> tuple[float, float]:
@@ -104,6 +117,6 @@ def load_scenario(path: str | None = None, **overrides: Any) -> Scenario:
         raise ValueError("one_phase_share must be between 0 and 1")
     if float(values.get("max_current", 32.0)) <= 0:
         raise ValueError("max_current must be above 0 A")
-    if values.get("protocol", "mixed") not in ("1.6", "2.0.1", "ocpp1.6", "ocpp2.0.1", "mixed"):
-        raise ValueError("protocol must be 1.6, 2.0.1 or mixed")
+    if values.get("protocol", "mixed") not in PROTOCOLS:
+        raise ValueError("protocol must be 1.6, 2.0.1, 2.1 or mixed")
     return Scenario(**values)

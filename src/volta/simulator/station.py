@@ -35,7 +35,7 @@ from volta.ocpp.schemas import registry as schema_registry
 from volta.ocpp.session import OcppSession, Role
 from volta.ocpp.times import format_timestamp
 from volta.ocpp.versions import Version
-from volta.simulator import drawing, monitoring, v16, v201
+from volta.simulator import drawing, monitoring, v16, v21, v201
 from volta.simulator.dialect import Dialect
 from volta.simulator.ev import Car, electrical
 from volta.simulator.profiles import ProfileStore
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 Reading = tuple[str, float, str, str | None, str | None]
 PHASES = ("L1", "L2", "L3")
-DIALECTS: dict[Version, Dialect] = {Version.V16: v16, Version.V201: v201}
+DIALECTS: dict[Version, Dialect] = {Version.V16: v16, Version.V201: v201, Version.V21: v21}
 
 
 class CallFailed(Exception):
@@ -320,7 +320,7 @@ class SimulatedStation:
                 self.stats.sessions += 1
             await self.status(connector, "Available" if connector.available else "Unavailable")
         self.spawn(self._heartbeats())
-        # 2.0.1: the monitored values sampled, NotifyEvent when a monitor fires.
+        # 2.0.1 / 2.1: the monitored values sampled, NotifyEvent when a monitor fires.
         self.spawn(monitoring.watch(self))
         drivers = [asyncio.create_task(self._driver(c)) for c in self.connectors]
         try:
