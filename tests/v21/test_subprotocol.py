@@ -94,3 +94,31 @@ async def test_a_2_1_station_boots_authorises_and_charges(volta):
     assert await wait_until(ended)
     [row] = await tx_queries.list_transactions(volta.services.db, station_id="V21-1")
     assert row["energy_wh"] == 3000
+
+
+async def test_a_payment_terminal_start_is_accepted(volta):
+    """2.1 ad hoc payment (C18): the payment terminal authorised the card with
+    the payment service provider, so the transaction starts with the PSP's
+    reference as a DirectPayment token Volta has never seen: accepted, where
+    an unknown RFID card is not."""
+    await register(volta, "V21-PAY")
+    async with station(volta, "V21-PAY", "2.1") as cp:
+        await cp.call("BootNotification", BOOT)
+        verdicts = {}
+        for n, (kind, ref) in enumerate(
+            [("DirectPayment", "PSP-REF-8812"), ("ISO14443", "UNKNOWN-CARD")]
+        ):
+            answer = await cp.call(
+                "TransactionEvent",
+                {
+                    "eventType": "Started",
+                    "timestamp": now_iso(),
+                    "triggerReason": "Authorized",
+                    "seqNo": 0,
+                    "transactionInfo": {"transactionId": f"pay-{n}"},
+                    "evse": {"id": n + 1, "connectorId": 1},
+                    "idToken": {"idToken": ref, "type": kind},
+                },
+            )
+            verdicts[kind] = answer["idTokenInfo"]["status"]
+    assert verdicts == {"DirectPayment": "Accepted", "ISO14443": "Unknown"}

@@ -39,9 +39,15 @@ class Authorization:
         return self.status == "Accepted"
 
 
+# Tokens the station vouches for itself: 2.0.1 C01 NoAuthorization (the
+# station lets anyone charge) and 2.1's DirectPayment (ad hoc payment, C18:
+# a payment terminal or a web payment has authorised the card with the
+# payment service provider; the token is the PSP's reference, new each time).
+STATION_VOUCHED = frozenset({"NoAuthorization", "DirectPayment"})
+
+
 async def authorize(db: Database, token: str, token_type: str | None = None) -> Authorization:
-    # 2.0.1 C01: NoAuthorization means the station lets anyone charge.
-    if token_type == "NoAuthorization":
+    if token_type in STATION_VOUCHED:
         return Authorization("Accepted")
     async with db.read() as conn:
         return await token_verdict(conn, token)
@@ -86,7 +92,7 @@ async def authorize_start(
 ) -> Authorization:
     """The verdict on a token that starts a transaction on `evse_id`
     (1.6: the connector) of `station_id`."""
-    if token_type == "NoAuthorization":
+    if token_type in STATION_VOUCHED:
         return Authorization("Accepted")
     async with db.read() as conn:
         auth = await token_verdict(conn, token)
