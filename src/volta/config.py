@@ -277,9 +277,9 @@ class Settings:
     # AuthorizeResponse, and in a ChangeTransactionTariff when a remotely
     # started transaction runs under another tariff (I08, docs/ocpp21.md).
     v21_driver_tariff: bool = True
-    # The station's own cost (costDetails) may differ from Volta's by this
-    # many minor units (cents) per amount Volta rounds before the CDR is
-    # flagged station_cost_differs (docs/tariffs.md).
+    # The station's own cost (costDetails) may differ from Volta's total by
+    # this many minor units (cents) before the CDR is flagged
+    # station_cost_differs (docs/tariffs.md).
     v21_cost_tolerance_units: int = 1
     # (end of tariffs)
 

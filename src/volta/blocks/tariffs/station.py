@@ -268,7 +268,7 @@ async def _forget(
     for row in rows:
         if tariff_id is not None and row.tariff_id != tariff_id:
             continue
-        if evse_id and row.evse_ids and evse_id not in row.evse_ids:
+        if evse_id and not (row.evse_ids and evse_id in row.evse_ids):
             continue
         await conn.execute(sa.delete(StationTariff).where(StationTariff.id == row.id))
 
