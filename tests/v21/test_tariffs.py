@@ -356,3 +356,72 @@ async def test_a_session_without_cost_details_has_no_station_cost(volta, api):
     assert await wait_until(written)
     found = (await api.get(f"/api/v1/cdrs/{cdr_id}")).json()
     assert found["station_cost"] is None and found["flags"] == []
+
+
+@pytest.mark.parametrize("volta_settings", [{"v21_driver_tariff": False}])
+async def test_the_driver_tariff_can_be_turned_off(volta_settings, volta, api):
+    """v21_driver_tariff false: no tariff in the AuthorizeResponse, no
+    ChangeTransactionTariff after a remote start."""
+    await register(volta, "TF-14")
+    await add_token(volta, "TAG-T21")
+    await make_tariff(api, is_default=True)
+    calls: list[dict[str, Any]] = []
+    async with station(volta, "TF-14", "2.1") as cp:
+        cp.handlers["ChangeTransactionTariff"] = capture(calls, {"status": "Accepted"})
+        await cp.call("BootNotification", BOOT)
+        auth = await cp.call("Authorize", {"idToken": TOKEN})
+        await start(cp, "tx-tf14", remoteStartId=3, tariffId="station-default")
+        await end(cp, "tx-tf14")
+    assert auth["idTokenInfo"]["status"] == "Accepted"
+    assert "tariff" not in auth
+    assert calls == []
+
+
+async def test_I10_without_a_tariff_the_sessions_own_is_sent(volta, api):
+    """ChangeTransactionTariff with no tariff_id sends the tariff Volta
+    resolves for the session (here its EVSE's); 409 when none applies."""
+    await register(volta, "TF-15")
+    await add_token(volta, "TAG-T21")
+    calls: list[dict[str, Any]] = []
+    async with station(volta, "TF-15", "2.1") as cp:
+        cp.handlers["ChangeTransactionTariff"] = capture(calls, {"status": "Accepted"})
+        await cp.call("BootNotification", BOOT)
+        await start(cp, "tx-tf15")
+        [row] = await tx_queries.list_transactions(volta.services.db, station_id="TF-15")
+        none = await api.post(f"/api/v1/transactions/{row['id']}/tariff")
+        assert none.status_code == 409
+        assert "no tariff applies" in none.json()["detail"]
+        evse = await make_tariff(api, name="EVSE 1", price_kwh="0.55")
+        await api.post(
+            f"/api/v1/tariffs/{evse['id']}/assignments", json={"station_id": "TF-15", "evse_id": 1}
+        )
+        changed = await api.post(f"/api/v1/transactions/{row['id']}/tariff")
+        assert changed.status_code == 200, changed.text
+    assert changed.json()["tariff_id"] == evse["id"]
+    assert calls[0]["tariff"]["energy"]["prices"] == [{"priceKwh": 0.55}]
+
+
+async def test_I12_get_tariffs_for_one_evse_replaces_only_its_tariffs(volta, api):
+    await register(volta, "TF-16")
+    reports = iter(
+        [
+            {
+                "status": "Accepted",
+                "tariffAssignments": [
+                    {"tariffId": "a", "tariffKind": "DefaultTariff", "evseIds": [1]},
+                    {"tariffId": "b", "tariffKind": "DefaultTariff", "evseIds": [2]},
+                ],
+            },
+            {"status": "NoTariff"},
+        ]
+    )
+
+    async def get_tariffs(request: dict[str, Any]) -> dict[str, Any]:
+        return next(reports)
+
+    async with station(volta, "TF-16", "2.1") as cp:
+        cp.handlers["GetTariffs"] = get_tariffs
+        await api.post("/api/v1/stations/TF-16/tariffs/refresh", json={})
+        second = await api.post("/api/v1/stations/TF-16/tariffs/refresh", json={"evse_id": 2})
+    assert second.json()["status"] == "NoTariff"
+    assert [t["tariff_id"] for t in second.json()["tariffs"]] == ["a"]
