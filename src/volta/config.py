@@ -279,6 +279,14 @@ class Settings:
     # (end of limits)
 
     # --- OCPP 2.1: tariffs and cost in the station (tariffs helper) ---
+    # Give a 2.1 station the driver's tariff (TariffType) in the
+    # AuthorizeResponse, and in a ChangeTransactionTariff when a remotely
+    # started transaction runs under another tariff (I08, docs/ocpp21.md).
+    v21_driver_tariff: bool = True
+    # The station's own cost (costDetails) may differ from Volta's total by
+    # this many minor units (cents) before the CDR is flagged
+    # station_cost_differs (docs/tariffs.md).
+    v21_cost_tolerance_units: int = 1
     # (end of tariffs)
 
     # --- OCPP 2.1: payment, priority charging, battery swap, event streams ---

@@ -128,6 +128,12 @@ API_V1 = {
     "/api/v1/maintenance-windows/{window_id}": {"delete"},
     # OCPP 2.1 (issue 16): limits helper
     # tariffs helper
+    "/api/v1/tariffs/{tariff_id}/ocpp21": {"get"},
+    "/api/v1/stations/{station_id}/default-tariff": {"post"},
+    "/api/v1/transactions/{transaction_id}/tariff": {"post"},
+    "/api/v1/stations/{station_id}/tariffs": {"get"},
+    "/api/v1/stations/{station_id}/tariffs/refresh": {"post"},
+    "/api/v1/stations/{station_id}/tariffs/clear": {"post"},
     # payment helper
     "/api/v1/settlements": {"get"},
     "/api/v1/stations/{station_id}/web-payments": {"post"},

@@ -12,8 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from volta.api.models import INT32_MAX, Id, Offset, SettlementOut
 from volta.blocks.payment import service as payment
-from volta.blocks.tariffs import cdr, service
-from volta.blocks.tariffs.model import CURRENCIES, MAX_AMOUNT, MAX_DECIMALS, TariffError
+from volta.blocks.provisioning import service as provisioning
+from volta.blocks.tariffs import cdr, service, station
+from volta.blocks.tariffs.model import CURRENCIES, MAX_AMOUNT, MAX_DECIMALS, Tariff, TariffError
+from volta.blocks.tariffs.translate import Untranslatable, to_ocpp
 from volta.http import ServicesDep
 from volta.services import Services
 
@@ -136,7 +138,12 @@ class CdrOut(BaseModel):
     audit: dict[str, Any]
     flags: list[str] = Field(
         default_factory=list,
-        description="why this is not an ordinary billable session; token_refused: not priced",
+        description="why this is not an ordinary billable session; token_refused: not priced; "
+        "station_cost_differs: the 2.1 station's own cost (costDetails) differs from Volta's",
+    )
+    station_cost: dict[str, Any] | None = Field(
+        None,
+        description="a 2.1 station's own cost beside Volta's (differs, difference, reason)",
     )
     created_at: dt.datetime
     settlements: list[SettlementOut] | None = Field(
@@ -316,3 +323,185 @@ async def get_cdr(
         return Response(cdr.dumps(cdr.to_ocpi(found)), media_type="application/json")
     settlements = await payment.settlements_of(services.db, found["transaction_id"])
     return CdrOut(**found, settlements=[SettlementOut(**s) for s in settlements])
+
+
+# -- OCPP 2.1: tariffs in the station (block I, local cost calculation) ----------------
+
+EvseId = Annotated[int, Field(ge=0, le=INT32_MAX)]
+OcppTariffId = Annotated[str, Field(min_length=1, max_length=60)]
+
+
+class DefaultTariffIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tariff_id: Id
+    evse_id: EvseId = Field(default=0, description="0: every EVSE of the station")
+
+
+class TransactionTariffIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tariff_id: Id | None = Field(
+        default=None, description="Volta's tariff; none: the tariff Volta resolves for the session"
+    )
+
+
+class TariffSentOut(BaseModel):
+    station_id: str
+    evse_id: int | None = None
+    transaction_id: int | None = None
+    tariff_id: int | None
+    ocpp_tariff_id: str = Field(description="the tariffId the station was sent")
+    status: str = Field(
+        description="the station's answer (Accepted, Rejected, TooManyElements, "
+        "ConditionNotSupported, DuplicateTariffId, TxNotFound, NoCurrencyChange) or Failed"
+    )
+    status_info: dict[str, Any] | None
+    tariff: dict[str, Any] = Field(description="the 2.1 TariffType sent")
+    command: dict[str, Any]
+
+
+class StationTariffOut(BaseModel):
+    tariff_id: str
+    tariff_kind: str = Field(description="DefaultTariff or DriverTariff")
+    valid_from: dt.datetime | None
+    evse_ids: list[int] | None
+    id_tokens: list[str] | None
+    volta_tariff_id: int | None = Field(description="Volta's tariff, when the id is Volta's")
+    reported_at: dt.datetime
+
+
+class GetTariffsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    evse_id: EvseId = Field(default=0, description="0: every tariff of the station")
+
+
+class StationTariffsOut(BaseModel):
+    station_id: str
+    evse_id: int
+    status: str = Field(description="GetTariffs answer: Accepted, Rejected, NoTariff; or Failed")
+    status_info: dict[str, Any] | None
+    tariffs: list[StationTariffOut]
+    command: dict[str, Any]
+
+
+class ClearTariffsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tariff_ids: list[OcppTariffId] = Field(default_factory=list, description="none: all")
+    evse_id: EvseId | None = Field(default=None, description="none: every EVSE")
+
+
+class ClearResultOut(BaseModel):
+    tariff_id: str | None
+    status: str | None = Field(description="Accepted, Rejected, NoTariff")
+    status_info: dict[str, Any] | None
+
+
+class ClearTariffsOut(BaseModel):
+    station_id: str
+    evse_id: int | None
+    status: str = Field(description="Answered, or Failed (no answer)")
+    results: list[ClearResultOut]
+    tariffs: list[StationTariffOut]
+    command: dict[str, Any]
+
+
+async def _station_known(services: Services, station_id: str) -> None:
+    if await provisioning.find_station(services.db, station_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"station {station_id} not found")
+
+
+@router.get("/tariffs/{tariff_id}/ocpp21")
+async def tariff_as_ocpp21(tariff_id: Id, services: ServicesDep) -> dict[str, Any]:
+    """The tariff as the OCPP 2.1 TariffType Volta sends; 422 says what 2.1
+    cannot express."""
+    found = await service.get_tariff(services.db, tariff_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"tariff {tariff_id} not found")
+    value = Tariff.from_dict(
+        {k: v for k, v in found.items() if k not in ("is_default", "created_at", "updated_at")}
+    )
+    try:
+        return to_ocpp(value)
+    except Untranslatable as exc:
+        raise _bad(exc) from None
+
+
+@router.post("/stations/{station_id}/default-tariff", response_model=TariffSentOut)
+async def set_default_tariff(
+    station_id: str, body: DefaultTariffIn, services: ServicesDep
+) -> TariffSentOut:
+    """SetDefaultTariff (2.1 I07): the tariff as the station's (or one
+    EVSE's) default; the station's answer in `status`. 409 when the station
+    is offline or not 2.1, 422 when 2.1 cannot express the tariff."""
+    await _station_known(services, station_id)
+    try:
+        found = await station.set_default_tariff(services, station_id, body.evse_id, body.tariff_id)
+    except station.StationTariffRefused as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except service.NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except Untranslatable as exc:
+        raise _bad(exc) from None
+    return TariffSentOut(**found)
+
+
+@router.post("/transactions/{transaction_id}/tariff", response_model=TariffSentOut)
+async def change_transaction_tariff(
+    transaction_id: Id, services: ServicesDep, body: TransactionTariffIn | None = None
+) -> TariffSentOut:
+    """ChangeTransactionTariff (2.1 I10): a running session priced with
+    another tariff from now on. 409 when it is not active or its station is
+    offline or not 2.1, 422 when 2.1 cannot express the tariff."""
+    body = body or TransactionTariffIn()
+    try:
+        found = await station.change_transaction_tariff(services, transaction_id, body.tariff_id)
+    except station.StationTariffRefused as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except service.NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except Untranslatable as exc:
+        raise _bad(exc) from None
+    return TariffSentOut(**found)
+
+
+@router.get("/stations/{station_id}/tariffs", response_model=list[StationTariffOut])
+async def list_station_tariffs(station_id: str, services: ServicesDep) -> list[StationTariffOut]:
+    """The tariffs the 2.1 station last reported it holds (GetTariffs)."""
+    await _station_known(services, station_id)
+    rows = await station.list_station_tariffs(services.db, station_id)
+    return [StationTariffOut(**r) for r in rows]
+
+
+@router.post("/stations/{station_id}/tariffs/refresh", response_model=StationTariffsOut)
+async def refresh_station_tariffs(
+    station_id: str, services: ServicesDep, body: GetTariffsIn | None = None
+) -> StationTariffsOut:
+    """GetTariffs (2.1 I12): ask the station which tariffs it holds and keep
+    the answer. 409 when the station is offline or not 2.1."""
+    await _station_known(services, station_id)
+    body = body or GetTariffsIn()
+    try:
+        found = await station.get_tariffs(services, station_id, body.evse_id)
+    except station.StationTariffRefused as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    return StationTariffsOut(**found)
+
+
+@router.post("/stations/{station_id}/tariffs/clear", response_model=ClearTariffsOut)
+async def clear_station_tariffs(
+    station_id: str, services: ServicesDep, body: ClearTariffsIn | None = None
+) -> ClearTariffsOut:
+    """ClearTariffs (2.1 I12): clear tariffs (all, or the given tariffIds; on
+    one EVSE or all). 409 when the station is offline or not 2.1."""
+    await _station_known(services, station_id)
+    body = body or ClearTariffsIn()
+    try:
+        found = await station.clear_tariffs(
+            services, station_id, tuple(body.tariff_ids), body.evse_id
+        )
+    except station.StationTariffRefused as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    return ClearTariffsOut(**found)

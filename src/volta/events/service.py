@@ -82,6 +82,11 @@ EventType = Literal[
     # Transaction limits.
     # (end of limits)
     # Tariffs and cost in the station.
+    # A 2.1 station answered SetDefaultTariff / ChangeTransactionTariff.
+    "tariff.station_answered",
+    # A 2.1 station's own cost of a session differs from Volta's (the CDR
+    # carries the flag station_cost_differs).
+    "cdr.station_cost_differs",
     # (end of tariffs)
     # Payment, priority charging, battery swap, event streams.
     # A station's NotifySettlement (status Settled, Canceled, Rejected, Failed).

@@ -1373,6 +1373,46 @@ class MaintenanceWindow(Base):
 
 
 # --- OCPP 2.1: tariffs and cost in the station (tariffs helper) ---
+class StationTariff(Base):
+    """A tariff a 2.1 station reported it holds (GetTariffs, I12): what the
+    station said, as it said it. `volta_tariff_id` is Volta's tariff when
+    the tariffId is one Volta made (volta.blocks.tariffs.translate)."""
+
+    __tablename__ = "station_tariffs"
+    __table_args__ = (sa.Index("ix_station_tariffs_station", "station_id"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(sa.ForeignKey("stations.id", ondelete="CASCADE"))
+    tariff_id: Mapped[str] = mapped_column(sa.String(60))
+    tariff_kind: Mapped[str] = mapped_column(sa.String(20))
+    valid_from: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    evse_ids: Mapped[list[Any] | None] = mapped_column(JSONType)
+    id_tokens: Mapped[list[Any] | None] = mapped_column(JSONType)
+    volta_tariff_id: Mapped[int | None] = mapped_column(sa.Integer)
+    reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class StationCost(Base):
+    """The cost a 2.1 station calculated for a transaction (costDetails in
+    its TransactionEvent, I11): the latest one it sent, kept whole, and its
+    totals; the CDR compares them with Volta's own calculation."""
+
+    __tablename__ = "station_costs"
+
+    transaction_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("transactions.id", ondelete="CASCADE"), primary_key=True
+    )
+    station_id: Mapped[str] = mapped_column(sa.String(48))
+    event_type: Mapped[str] = mapped_column(sa.String(16))
+    currency: Mapped[str | None] = mapped_column(sa.String(3))
+    type_of_cost: Mapped[str | None] = mapped_column(sa.String(20))
+    total_excl_tax: Mapped[Decimal | None] = mapped_column(sa.Numeric(20, 6))
+    total_incl_tax: Mapped[Decimal | None] = mapped_column(sa.Numeric(20, 6))
+    tariff_id: Mapped[str | None] = mapped_column(sa.String(60))
+    cost_details: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 # (end of section)
 
 

@@ -205,9 +205,15 @@ def to_ocpi(cdr: dict[str, Any]) -> dict[str, Any]:
         "total_parking_cost": {"excl_vat": row.parking_cost},
         "last_updated": _iso(cdr["created_at"]),
     }
+    remarks = []
     if "token_refused" in cdr.get("flags", ()):
         status = audit_tx.get("authorization_status")
-        doc["remark"] = f"not billable: the token was refused ({status})"
+        remarks.append(f"not billable: the token was refused ({status})")
+    if "station_cost_differs" in cdr.get("flags", ()):
+        reason = (cdr.get("station_cost") or {}).get("reason")
+        remarks.append(f"the station's own cost differs from this one: {reason}")
+    if remarks:
+        doc["remark"] = "; ".join(remarks)
     return doc
 
 

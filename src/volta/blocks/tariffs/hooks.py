@@ -26,4 +26,5 @@ async def cdr_after_ended(ctx: CallContext, request: dict[str, Any], _: dict[str
         ctx.services.db, ctx.station_id, request["transactionInfo"]["transactionId"]
     )
     if tx is not None:
-        await service.create_cdr(ctx.services.db, tx.id)
+        tolerance = ctx.services.settings.v21_cost_tolerance_units
+        await service.create_cdr(ctx.services.db, tx.id, tolerance_units=tolerance)

@@ -28,8 +28,10 @@ from volta.blocks.tariffs.cost import (
 )
 from volta.blocks.tariffs.model import NO_CURRENCY, TariffError
 from volta.blocks.tariffs.model import Tariff as TariffValue
+from volta.blocks.tariffs.station_cost import STATION_COST_DIFFERS, compare, station_cost_row
 from volta.blocks.transactions.live import live_of
 from volta.blocks.transactions.meter import ENERGY_REGISTER, Sample
+from volta.events import service as events
 from volta.store.db import Conn, Database
 from volta.store.models import (
     Cdr,
@@ -567,9 +569,14 @@ def _iso(t: dt.datetime | None) -> str | None:
     return None if t is None else t.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-async def create_cdr(db: Database, transaction_id: int) -> dict[str, Any] | None:
+async def create_cdr(
+    db: Database, transaction_id: int, *, tolerance_units: int = 1
+) -> dict[str, Any] | None:
     """Write the CDR of an ended session, once: an existing CDR is returned
-    as it is (CDRs are never updated). None for an unknown or active session."""
+    as it is (CDRs are never updated). None for an unknown or active session.
+    When a 2.1 station reported its own cost (costDetails), the CDR keeps
+    it beside Volta's and is flagged `station_cost_differs` when the two
+    are more than `tolerance_units` minor units apart."""
     existing = await get_cdr(db, cdr_id(transaction_id))
     if existing is not None:
         return existing
@@ -577,6 +584,16 @@ async def create_cdr(db: Database, transaction_id: int) -> dict[str, Any] | None
     if cost is None or not cost.final:
         return None
     tx, b = cost.transaction, cost.breakdown
+    audit = _audit(cost)
+    async with db.read() as conn:
+        station_cost = await station_cost_row(conn, tx.id)
+    checked = None
+    if station_cost is not None:
+        # A 2.1 station calculated the cost itself (costDetails, I11).
+        checked = compare(b, station_cost, tolerance_units)
+        audit["station_cost"] = checked
+        if checked["differs"]:
+            audit["flags"] = [*audit["flags"], STATION_COST_DIFFERS]
     async with db.write(tx.station_id) as conn:
         await conn.execute(
             db.insert(Cdr)
@@ -596,12 +613,25 @@ async def create_cdr(db: Database, transaction_id: int) -> dict[str, Any] | None
                 total_incl_tax=b.total,
                 breakdown=b.to_dict(),
                 tariff=cost.tariff.to_dict() if cost.tariff else None,
-                audit=_audit(cost),
+                audit=audit,
                 created_at=utcnow(),
             )
             .on_conflict_do_nothing()
         )
-    flags = cdr_flags(tx)
+        if checked is not None and checked["differs"]:
+            await events.emit(
+                conn,
+                "cdr.station_cost_differs",
+                station_id=tx.station_id,
+                transaction_id=tx.id,
+                cdr_id=cdr_id(tx.id),
+                reason=checked["reason"],
+                station_total_incl_tax=checked["station_total_incl_tax"],
+                station_total_excl_tax=checked["station_total_excl_tax"],
+                volta_total_incl_tax=checked["volta_total_incl_tax"],
+                currency=b.currency,
+            )
+    flags = audit["flags"]
     if flags:
         log.info("CDR %s: not priced (%s)", cdr_id(tx.id), ", ".join(flags))
     log.info("CDR %s: %s %s", cdr_id(tx.id), b.total, b.currency)
@@ -626,7 +656,8 @@ async def create_missing_cdrs(services: Services, batch: int = 500) -> int:
         )
     created = 0
     for transaction_id in missing:
-        if await create_cdr(services.db, transaction_id) is not None:
+        tolerance = services.settings.v21_cost_tolerance_units
+        if await create_cdr(services.db, transaction_id, tolerance_units=tolerance) is not None:
             created += 1
     return created
 
@@ -652,6 +683,7 @@ def _cdr_out(row: Any) -> dict[str, Any]:
         "tariff": row.tariff,
         "audit": row.audit,
         "flags": list(row.audit.get("flags", [])),
+        "station_cost": row.audit.get("station_cost"),
         "created_at": row.created_at,
     }
 
