@@ -1,7 +1,8 @@
 """The issue's acceptance path, as a new user would try it: a charger built
 with the PyPI `ocpp` library's ChargePoint, with a password, connects, boots,
 authorises, runs a full transaction and is shown by the API; a command sent
-from the API reaches it and its answer comes back. Both versions."""
+from the API reaches it and its answer comes back. 1.6 and 2.0.1; and a 2.1
+charger that is sent a limit and a tariff and reports its own cost."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result16
+from ocpp.v21 import ChargePoint as ChargePoint21
+from ocpp.v21 import call as call21
 from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
@@ -55,8 +58,11 @@ class AcmeCharger201(ChargePoint201):
 @contextlib.asynccontextmanager
 async def station(volta: Volta, station_id: str, version: str, password: str) -> AsyncIterator[Any]:
     """A library ChargePoint connected to Volta, as in the README."""
-    protocol = "ocpp1.6" if version == "1.6" else "ocpp2.0.1"
-    cls = AcmeCharger16 if version == "1.6" else AcmeCharger201
+    protocol, cls = {
+        "1.6": ("ocpp1.6", AcmeCharger16),
+        "2.0.1": ("ocpp2.0.1", AcmeCharger201),
+        "2.1": ("ocpp2.1", ChargePoint21),
+    }[version]
     async with connect(volta, station_id, protocol, password) as ws:
         cp = cls(station_id, ws, response_timeout=10)
         task = asyncio.create_task(cp.start())
@@ -204,3 +210,99 @@ async def test_ocpp201_charger_end_to_end(volta, api):
         ("out", "GetVariables"),
         ("in", "GetVariables"),
     } <= actions
+
+
+async def test_ocpp21_charger_charges_with_the_limit_and_tariff_it_was_sent(volta, api):
+    """Issue 16's acceptance path: a charger on the library's v21 ChargePoint
+    boots, authorises and is given the driver's tariff (I08), starts and is
+    sent the driver's energy limit (E16 transactionLimit), stops itself when
+    the limit is reached and reports the cost it calculated (I11), which
+    Volta finds equal to its own: the CDR carries no difference."""
+    assert (
+        await api.post("/api/v1/stations", json={"id": "ACME-21", "password": "acme-21-password"})
+    ).status_code == 201
+    await add_token(volta, "RFID-21", limits={"limit_energy_wh": 5000})
+    tariff = await api.post(
+        "/api/v1/tariffs",
+        json={"name": "Std", "currency": "EUR", "price_kwh": "0.40", "is_default": True},
+    )
+    assert tariff.status_code == 201, tariff.text
+    token = {"id_token": "RFID-21", "type": "ISO14443"}
+    async with station(volta, "ACME-21", "2.1", password="acme-21-password") as cp:
+        boot = await cp.call(
+            call21.BootNotification(
+                charging_station={"model": "AC22", "vendor_name": "Acme"}, reason="PowerUp"
+            )
+        )
+        assert boot.status == "Accepted"
+        auth = await cp.call(call21.Authorize(id_token=token))
+        assert auth.id_token_info["status"] == "Accepted"
+        tariff_sent = auth.tariff
+        assert tariff_sent["currency"] == "EUR"
+        assert tariff_sent["energy"]["prices"] == [{"price_kwh": 0.4}]
+
+        def event(kind: str, seq: int, wh: int, trigger: str, **info: Any) -> Any:
+            return call21.TransactionEvent(
+                event_type=kind,
+                timestamp=now_iso(),
+                trigger_reason=trigger,
+                seq_no=seq,
+                transaction_info={"transaction_id": "ACME-21-TX", **info},
+                id_token=token if seq == 0 else None,
+                evse={"id": 1, "connector_id": 1} if seq == 0 else None,
+                meter_value=[
+                    {
+                        "timestamp": now_iso(),
+                        "sampled_value": [
+                            {"value": wh, "measurand": "Energy.Active.Import.Register"}
+                        ],
+                    }
+                ],
+            )
+
+        started = await cp.call(
+            event("Started", 0, 10_000, "Authorized", charging_state="Charging")
+        )
+        limit = started.transaction_limit
+        assert limit == {"max_energy": 5000}
+        # The charger holds the limit (it says so), charges up to it and
+        # stops by itself: Volta sends no stop of its own.
+        await cp.call(
+            event(
+                "Updated",
+                1,
+                12_000,
+                "LimitSet",
+                transaction_limit={"max_energy": limit["max_energy"]},
+            )
+        )
+        # 5 kWh at 0.40 EUR (no tax): 2.00 EUR, by the station's reckoning.
+        ended = event("Ended", 2, 15_000, "EnergyLimitReached", stopped_reason="EnergyLimitReached")
+        ended.cost_details = {
+            "total_cost": {
+                "currency": "EUR",
+                "type_of_cost": "NormalCost",
+                "energy": {"excl_tax": 2.0},
+                "total": {"excl_tax": 2.0},
+            },
+            "total_usage": {"energy": 5000, "charging_time": 60, "idle_time": 0},
+        }
+        await cp.call(ended)
+    [tx] = (await api.get("/api/v1/transactions", params={"station_id": "ACME-21"})).json()
+    assert (tx["status"], tx["energy_wh"], tx["limit_reached"]) == ("Ended", 5000, "energy")
+    assert tx["limit_reached_by"] == "station"
+
+    async def cdr() -> Any:
+        listed = (await api.get("/api/v1/cdrs")).json()
+        return next((c for c in listed if c["transaction_id"] == tx["id"]), None)
+
+    for _ in range(100):
+        found = await cdr()
+        if found is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert found is not None
+    detail = (await api.get(f"/api/v1/cdrs/{found['id']}")).json()
+    assert detail["total_incl_tax"] == "2.00"
+    assert detail["station_cost"]["differs"] is False
+    assert "station_cost_differs" not in detail["flags"]
