@@ -86,6 +86,9 @@ EventType = Literal[
     # Payment, priority charging, battery swap, event streams.
     # (end of payment)
     # V2X.
+    # Volta told a station which energy transfer modes a transaction may use
+    # (NotifyAllowedEnergyTransfer), with the station's answer.
+    "v2x.energy_transfer_allowed",
     # (end of v2x)
     # DER control.
     # (end of der)
