@@ -130,6 +130,14 @@ API_V1 = {
     # tariffs helper
     # payment helper
     # v2x helper
+    "/api/v1/id-tokens/{token}/energy-transfer": {"get", "put", "delete"},
+    "/api/v1/stations/{station_id}/transactions/{transaction_id}/allowed-energy-transfer": {"post"},
+    "/api/v1/stations/{station_id}/charging-profiles/{profile_id}/dynamic-schedule": {
+        "get",
+        "post",
+    },
+    "/api/v1/stations/{station_id}/afrr-signal": {"post"},
+    "/api/v1/stations/{station_id}/evses/{evse_id}/v2x": {"get"},
     # der helper
 }
 
