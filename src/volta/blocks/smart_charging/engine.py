@@ -57,6 +57,7 @@ from volta.blocks.smart_charging.allocator import (
 )
 from volta.blocks.smart_charging.sites import SiteRecord
 from volta.ocpp.charging import Profile
+from volta.ocpp.versions import Version
 from volta.services import Services
 from volta.store.models import utcnow
 
@@ -530,6 +531,9 @@ class Engine:
             for k, live in self.live.items()
             if live.export_a is not None and k in keys
         }
+        router = self.services.router
+        if not measured and not any(router.version_of(k[0]) is Version.V21 for k in keys):
+            return evses  # no 2.1 station, no export measured: nothing to read
         found = await v2x.discharges(
             self.services.db, keys, root.voltage_v, measured=measured, now=utcnow()
         )
