@@ -304,6 +304,11 @@ class Settings:
     # (end of payment)
 
     # --- OCPP 2.1: V2X (v2x helper) ---
+    # Bidirectional modes (e.g. "AC_BPT,DC_BPT") every token's contract
+    # allows when the token has no V2X permission of its own (docs/ocpp21.md,
+    # "Bidirectional power (V2X)"); empty: only the tokens given one may
+    # discharge.
+    v2x_default_modes: str = ""
     # (end of v2x)
 
     # --- OCPP 2.1: DER control (der helper) ---

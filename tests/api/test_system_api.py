@@ -148,6 +148,14 @@ API_V1 = {
     "/api/v1/stations/{station_id}/event-streams/{stream_id}/data": {"get"},
     "/api/v1/stations/{station_id}/event-streams/{stream_id}/adjust": {"post"},
     # v2x helper
+    "/api/v1/id-tokens/{token}/energy-transfer": {"get", "put", "delete"},
+    "/api/v1/stations/{station_id}/transactions/{transaction_id}/allowed-energy-transfer": {"post"},
+    "/api/v1/stations/{station_id}/charging-profiles/{profile_id}/dynamic-schedule": {
+        "get",
+        "post",
+    },
+    "/api/v1/stations/{station_id}/afrr-signal": {"post"},
+    "/api/v1/stations/{station_id}/evses/{evse_id}/v2x": {"get"},
     # der helper
     "/api/v1/stations/{station_id}/der-controls": {"get", "post"},
     "/api/v1/stations/{station_id}/der-controls/clear": {"post"},

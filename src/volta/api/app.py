@@ -48,6 +48,7 @@ from volta.api import (
     stations,
     tariffs,
     transactions,
+    v2x,  # OCPP 2.1 V2X (v2x helper)
 )
 from volta.api.edge import API_PREFIX, AUTHENTICATED, Edge
 from volta.api.models import ERROR_RESPONSES
@@ -219,6 +220,7 @@ def create_api(services: Services) -> FastAPI:
         battery_swaps,
         event_streams,
         # v2x helper
+        v2x,
         # der helper
         der,
     )

@@ -60,7 +60,9 @@ class ProfileCreate(BaseModel):
     profile: dict[str, Any] = Field(
         description="the 2.0.1 ChargingProfileType (with `id`), or the 1.6 "
         "csChargingProfiles object (with `chargingProfileId`); either is sent to a "
-        "station of either version when that version can say it"
+        "station of either version when that version can say it. For an OCPP 2.1 "
+        "station, the 2.1 ChargingProfileType: operationMode, dischargeLimit, setpoint, "
+        "setpointReactive, a Dynamic kind, ... (refused with 422 for 1.6 / 2.0.1)"
     )
 
 
@@ -74,7 +76,9 @@ class ProfileOut(BaseModel):
         description="2.0.1 names (1.6 ChargePointMaxProfile is ChargingStationMaxProfile)"
     )
     transaction_id: str | None = None
-    profile: dict[str, Any] = Field(description="the profile, in 2.0.1 wire shape")
+    profile: dict[str, Any] = Field(
+        description="the profile, in 2.0.1 wire shape (a 2.1 V2X profile in 2.1's)"
+    )
     source: str = Field(description="api, allocator, fallback or station")
     status: str = Field(
         description=(
@@ -203,8 +207,9 @@ async def install(
     answer (offline, timeout): stored as Rejected / Failed; 409 `{"detail"}`
     when the station has never connected; 422 naming each broken rule."""
     await _require_station(services, station_id)
+    version = await service.station_version(services, station_id)
     try:
-        profile = parse_profile(services.schemas, body.evse_id, body.profile)
+        profile = parse_profile(services.schemas, body.evse_id, body.profile, version)
         found = await service.install_profile(services, station_id, body.evse_id, profile)
     except ProfileInvalid as exc:
         raise _invalid(exc) from None

@@ -100,6 +100,9 @@ EventType = Literal[
     "event_stream.closed",
     # (end of payment)
     # V2X.
+    # Volta told a station which energy transfer modes a transaction may use
+    # (NotifyAllowedEnergyTransfer), with the station's answer.
+    "v2x.energy_transfer_allowed",
     # (end of v2x)
     # DER control.
     # A station's answer to a DER control Volta set (Accepted or not).

@@ -12,6 +12,7 @@ reading of a profile. Purposes carry their 2.0.1 names; 1.6's
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,9 +88,11 @@ class Profile:
 
 
 def _period(p: dict[str, Any]) -> Period:
+    # 2.1 lets a V2X period go without a limit (a setpoint mode): nothing
+    # limits the EVSE then (inf, written back without a limit).
     return Period(
         int(p["startPeriod"]),
-        float(p["limit"]),
+        float(p["limit"]) if "limit" in p else math.inf,
         p.get("numberPhases"),
         p.get("phaseToUse"),
     )
@@ -140,7 +143,9 @@ def from_v201(profile: dict[str, Any]) -> Profile:
 def _periods(schedule: Schedule, *, v201: bool) -> list[dict[str, Any]]:
     out = []
     for p in schedule.periods:
-        item: dict[str, Any] = {"startPeriod": p.start_s, "limit": round(p.limit, 1)}
+        item: dict[str, Any] = {"startPeriod": p.start_s}
+        if not math.isinf(p.limit):
+            item["limit"] = round(p.limit, 1)
         if p.phases is not None:
             item["numberPhases"] = p.phases
         if v201 and p.phase_to_use is not None:

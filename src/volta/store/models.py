@@ -1550,6 +1550,56 @@ class EventStreamData(Base):
 
 
 # --- OCPP 2.1: V2X (v2x helper) ---
+class V2xTokenPermission(Base):
+    """The energy transfer modes a token's contract allows (OCPP 2.1 Q01:
+    AuthorizeResponse.allowedEnergyTransfer, NotifyAllowedEnergyTransfer).
+    No row: the token may charge only (Volta tells the station nothing)."""
+
+    __tablename__ = "v2x_token_permissions"
+
+    token: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    # EnergyTransferModeEnumType values, e.g. ["AC_BPT", "DC_BPT"].
+    modes: Mapped[list[str]] = mapped_column(sa.JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class V2xSession(Base):
+    """What Volta knows of an EVSE's bidirectional session: the modes the EV
+    offered (NotifyEVChargingNeeds), the modes Volta allowed, and the EV's
+    most discharge current, for the allocator. One row per EVSE, replaced by
+    each session."""
+
+    __tablename__ = "v2x_sessions"
+
+    station_id: Mapped[str] = mapped_column(sa.String(48), primary_key=True)
+    evse_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    transaction_id: Mapped[str | None] = mapped_column(sa.String(36))
+    available: Mapped[list[str] | None] = mapped_column(sa.JSON)
+    requested: Mapped[str | None] = mapped_column(sa.String(20))
+    allowed: Mapped[list[str] | None] = mapped_column(sa.JSON)
+    # Accepted / Rejected / Failed: the station's answer to NotifyAllowedEnergyTransfer.
+    allowed_status: Mapped[str | None] = mapped_column(sa.String(20))
+    ev_max_discharge_a: Mapped[float | None] = mapped_column(sa.Float)
+    ev_max_discharge_w: Mapped[float | None] = mapped_column(sa.Float)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class V2xDynamicValue(Base):
+    """The dynamic values (limit, dischargeLimit, setpoint, ...) of a 2.1
+    Dynamic charging profile, as last sent with UpdateDynamicSchedule: what
+    Volta answers a PullDynamicScheduleUpdate with."""
+
+    __tablename__ = "v2x_dynamic_values"
+
+    station_id: Mapped[str] = mapped_column(sa.String(48), primary_key=True)
+    profile_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    # ChargingScheduleUpdateType, as sent.
+    values: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The last time the station pulled them (PullDynamicScheduleUpdate).
+    pulled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
 # (end of section)
 
 

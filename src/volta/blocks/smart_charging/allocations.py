@@ -53,6 +53,41 @@ def tx_profile(evse_id: int, limit_a: float, transaction_id: str) -> Profile:
     )
 
 
+def discharge_profile(evse_id: int, discharge_a: float, transaction_id: str) -> Profile:
+    """The allocator's 2.1 TxProfile for an EV whose discharge the site's
+    limits hold back (V2X): in its own slot, like tx_profile, a
+    CentralSetpoint period that discharges at most `discharge_a` per phase
+    (setpoint and dischargeLimit at minus it) and charges nothing."""
+    d = -abs(round(discharge_a, 1))
+    period = {
+        "startPeriod": 0,
+        "operationMode": "CentralSetpoint",
+        "limit": 0.0,
+        "dischargeLimit": d,
+        "setpoint": d,
+    }
+    body: dict[str, Any] = {
+        "id": FALLBACK_ID + evse_id,
+        "stackLevel": TX_STACK,
+        "chargingProfilePurpose": TX,
+        "chargingProfileKind": "Relative",
+        "transactionId": transaction_id,
+        "chargingSchedule": [
+            {"id": 1, "chargingRateUnit": "A", "chargingSchedulePeriod": [period]}
+        ],
+    }
+    profile = Profile(
+        id=FALLBACK_ID + evse_id,
+        stack_level=TX_STACK,
+        purpose=TX,
+        kind="Relative",
+        schedules=(Schedule("A", (Period(0, 0.0),), id=1),),
+        transaction_id=transaction_id,
+    )
+    profile.extra["v21"] = body
+    return profile
+
+
 def fallback_profile(limit_a: float) -> Profile:
     return Profile(
         id=FALLBACK_ID,

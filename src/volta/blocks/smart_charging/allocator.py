@@ -39,6 +39,18 @@ what it takes and the rest goes to the others. A suspended EVSE (SuspendedEV
 / SuspendedEVSE: it draws nothing) holds only its minimum, so that it can
 resume. An EVSE with `fixed_a` (its station did not confirm its profile, or
 is offline) is counted at that current and not divided.
+
+Bidirectional power (OCPP 2.1 V2X, docs/smart-charging.md "V2X"). An EVSE
+with `discharge_a` (its EV feeds the site back: a discharge setpoint, or a
+measured export) is not divided: it is counted at minus that current, so it
+adds headroom for the others on every node above it. Its discharge is first
+clamped to what every limit allows in the export direction: its EVSE's and
+EV's maximum (`max_a`, `ev_max_discharge_a`) and, at every node and phase,
+the node's export limit (`Node.export_a`, the import limit when not given),
+counted as if every other EV below drew nothing (the worst case for export).
+So the sum at every node stays within [-export, +import] in both directions.
+Its limit in the result is negative (the current it feeds back); what the
+dischargers lend each node is in `Result.credit`.
 """
 
 from __future__ import annotations
@@ -78,6 +90,12 @@ class Node:
     id: int
     parent_id: int | None
     limit_a: Phases
+    # The most the node may feed back to its parent per phase (V2X): its
+    # import limit when None (a connection's current rating holds both ways).
+    export_a: Phases | None = None
+
+    def export_limit(self, phase: int) -> float:
+        return (self.export_a or self.limit_a)[phase]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +119,10 @@ class Evse:
     # Counted at this current and not divided: a station that did not confirm
     # its profile (at its maximum) or is offline (at its fallback or maximum).
     fixed_a: float | None = None
+    # V2X: the per-phase current the EV feeds back (0: it does not), and the
+    # most it may (ISO 15118-20 maxDischargeCurrent / the V2X parameters).
+    discharge_a: float = 0.0
+    ev_max_discharge_a: float | None = None
 
     def phase_set(self) -> tuple[int, ...]:
         return phase_set(self.phases, self.phase)
@@ -119,9 +141,15 @@ class Result:
     limits: dict[EvseKey, float] = field(default_factory=dict)
     # Per node, per phase: the sum of the limits below it (fixed ones included).
     load: dict[int, list[float]] = field(default_factory=dict)
+    # Per node, per phase: what discharging EVs below it feed back (>= 0),
+    # already netted in `load` (V2X).
+    credit: dict[int, list[float]] = field(default_factory=dict)
 
     def paused(self) -> list[EvseKey]:
-        return [k for k, v in self.limits.items() if v <= 0]
+        return [k for k, v in self.limits.items() if v == 0]
+
+    def discharging(self) -> list[EvseKey]:
+        return [k for k, v in self.limits.items() if v < 0]
 
 
 def node_limit(
@@ -296,8 +324,30 @@ def allocate(nodes: Iterable[Node], evses: Iterable[Evse], policy: Policy) -> Re
     result = Result()
     items: list[_Item] = []
     fixed: list[Evse] = []
-    for evse in evses:
-        if evse.node_id not in tree.nodes:
+    placed = [e for e in evses if e.node_id in tree.nodes]
+    for node_id in tree.nodes:
+        result.credit[node_id] = [0.0, 0.0, 0.0]
+    # 0. the EVs that feed back, clamped to every export limit, lend the
+    # nodes above them what they feed (before anyone is admitted).
+    exported: dict[tuple[int, int], float] = {}
+    for evse in sorted(placed, key=lambda e: e.key):
+        if evse.discharge_a <= 0 or evse.fixed_a is not None:
+            continue
+        cells = tree.cells(evse)
+        d = min(evse.discharge_a, evse.max_a)
+        if evse.ev_max_discharge_a is not None:
+            d = min(d, evse.ev_max_discharge_a)
+        for n, p in cells:
+            d = min(d, tree.nodes[n].export_limit(p) - exported.get((n, p), 0.0))
+        d = _floor(max(0.0, d))
+        for n, p in cells:
+            exported[(n, p)] = exported.get((n, p), 0.0) + d
+            result.credit[n][p] += d
+        tree.take(cells, -d)
+        result.limits[evse.key] = -d
+        fixed.append(evse)
+    for evse in placed:
+        if evse.key in result.limits:
             continue
         cells = tree.cells(evse)
         if evse.fixed_a is not None:

@@ -24,6 +24,7 @@ draw and whether it is suspended), coalesces triggers per site tree
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -33,9 +34,11 @@ from typing import Any
 
 from volta.blocks.smart_charging import service as profiles
 from volta.blocks.smart_charging import sites as site_store
+from volta.blocks.smart_charging import v2x
 from volta.blocks.smart_charging.allocations import (
     FALLBACK_ID,
     RunReport,
+    discharge_profile,
     fallback_profile,
     idle_station,
     read_state,
@@ -54,6 +57,7 @@ from volta.blocks.smart_charging.allocator import (
 )
 from volta.blocks.smart_charging.sites import SiteRecord
 from volta.ocpp.charging import Profile
+from volta.ocpp.versions import Version
 from volta.services import Services
 from volta.store.models import utcnow
 
@@ -76,6 +80,7 @@ class EvseLive:
     phases_in_use: int | None = None
     assumed_draw_a: float | None = None  # the draw the last run used
     suspended: bool = False
+    export_a: float | None = None  # measured Current.Export (V2X: it feeds back)
 
 
 class Engine:
@@ -221,6 +226,14 @@ class Engine:
             return True
         return abs(draw_a - live.assumed_draw_a) > DRAW_CHANGE_A
 
+    def meter_export(self, key: EvseKey, export_a: float | None) -> bool:
+        """A measured export (Current.Export, V2X); True when it moved enough
+        to run again."""
+        live = self.live.setdefault(key, EvseLive())
+        before = live.export_a or 0.0
+        live.export_a = export_a
+        return abs((export_a or 0.0) - before) > DRAW_CHANGE_A
+
     def status(self, key: EvseKey, status: str) -> bool:
         """A charging-state change (Charging, SuspendedEV, ...); True when it
         changes whether the EVSE draws."""
@@ -270,6 +283,7 @@ class Engine:
             tx_id = tx.station_transaction_id if tx.protocol != "ocpp1.6" else str(tx.id)
             tx_of[key] = tx_id
             evses.append(self._evse(key, tx, tx_id, rows, placed, groups, root, online, now))
+        evses = await self._discharging(evses, tx_of, txs, root)
         # An offline station's idle EVSEs may start a session on their own:
         # counted at the fallback it confirmed (else at their maximum).
         for s in ids:
@@ -302,6 +316,17 @@ class Engine:
                 continue  # offline: it keeps its fallback, counted as such
             row = rows.get(key)
             same = row is not None and row.transaction_id == tx_of[key]
+            if evse.discharge_a > 0 and evse.fixed_a is None:
+                # V2X: the operator's profile steers it while the site's
+                # limits hold its discharge; else the allocator's holds it back.
+                credited = -result.limits[key]
+                held_back = credited < evse.discharge_a - 0.05
+                if not held_back or (
+                    same and row is not None and abs(row.limit_a + credited) <= 0.05
+                ):
+                    continue
+                lowering.append((key, -credited))
+                continue
             if evse.fixed_a is not None and row is not None:
                 new = row.limit_a  # not confirmed: send it again
             else:
@@ -386,14 +411,16 @@ class Engine:
         whose EVSEs all charge keeps its fallback while it is at most their
         TxProfiles (a session that ends then gives back at least as much as
         the fallback takes); otherwise it is lowered to them."""
+        # What discharging EVs lend (V2X) is not lent to the fallbacks: if
+        # Volta is lost, nothing holds the EVs to their discharge.
         spare = [
             Node(
                 n.id,
                 n.parent_id,
                 (
-                    max(0.0, n.limit_a[0] - result.load[n.id][0]),
-                    max(0.0, n.limit_a[1] - result.load[n.id][1]),
-                    max(0.0, n.limit_a[2] - result.load[n.id][2]),
+                    max(0.0, n.limit_a[0] - result.load[n.id][0] - result.credit[n.id][0]),
+                    max(0.0, n.limit_a[1] - result.load[n.id][1] - result.credit[n.id][1]),
+                    max(0.0, n.limit_a[2] - result.load[n.id][2] - result.credit[n.id][2]),
                 ),
             )
             for n in nodes
@@ -410,8 +437,18 @@ class Engine:
         for s in known:
             if s not in online:
                 continue
-            charging = [result.limits[(s, e)] for e in known[s] if (s, e) in tx_of]
+            charging = [
+                result.limits[(s, e)]
+                for e in known[s]
+                if (s, e) in tx_of and result.limits[(s, e)] >= 0  # not a discharging EV
+            ]
             idle_shares = [shares[(s, e)] for e in known[s] if (s, e) in shares]
+            if not idle_shares and not charging:
+                # Only discharging EVs (V2X): it keeps the fallback it holds.
+                held = rows.get((s, 0))
+                ok = held is not None and held.status == "Accepted"
+                fallback_of[s] = held.limit_a if ok and held is not None else 0.0
+                continue
             share = min(idle_shares + charging)
             if not idle_shares:
                 held = rows.get((s, 0))
@@ -473,7 +510,43 @@ class Engine:
         )
 
     async def _send_tx(self, key: EvseKey, limit_a: float, tx_id: str) -> str:
+        if limit_a < 0:  # V2X: a discharge held back to what the limits allow
+            profile = discharge_profile(key[1], -limit_a, tx_id)
+            return await self._install(key[0], key[1], profile, "allocator")
         return await self._install(key[0], key[1], tx_profile(key[1], limit_a, tx_id), "allocator")
+
+    async def _discharging(
+        self, evses: list[Evse], tx_of: dict[EvseKey, str], txs: list[Any], root: SiteRecord
+    ) -> list[Evse]:
+        """The EVSEs whose EV feeds back (V2X: a discharge setpoint in force,
+        or a measured export), with what they feed (v2x.discharges)."""
+        started = {
+            (tx.station_id, int(tx.evse_id or tx.connector_id or 1)): tx.started_at for tx in txs
+        }
+        keys = {
+            e.key: (tx_of[e.key], started.get(e.key), e.phases) for e in evses if e.key in tx_of
+        }
+        measured = {
+            k: live.export_a
+            for k, live in self.live.items()
+            if live.export_a is not None and k in keys
+        }
+        router = self.services.router
+        if not measured and not any(router.version_of(k[0]) is Version.V21 for k in keys):
+            return evses  # no 2.1 station, no export measured: nothing to read
+        found = await v2x.discharges(
+            self.services.db, keys, root.voltage_v, measured=measured, now=utcnow()
+        )
+        if not found:
+            return evses
+        return [
+            dataclasses.replace(
+                e, discharge_a=found[e.key].current_a, ev_max_discharge_a=found[e.key].ev_max_a
+            )
+            if e.key in found
+            else e
+            for e in evses
+        ]
 
     async def _send_fallback(self, station_id: str, limit_a: float) -> str:
         return await self._install(station_id, 0, fallback_profile(limit_a), "fallback")

@@ -74,6 +74,23 @@ def currents_of(meter_values: list[dict[str, Any]]) -> list[float] | None:
     return out
 
 
+def export_of(meter_values: list[dict[str, Any]]) -> float | None:
+    """The current an EV feeds back per phase (V2X: the highest phase's
+    Current.Export, in A) from the newest meter value; None when not said."""
+    if not meter_values:
+        return None
+    found: float | None = None
+    for sampled in meter_values[-1].get("sampledValue", []):
+        if sampled.get("measurand") != "Current.Export":
+            continue
+        try:
+            value = abs(float(sampled["value"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+        found = value if found is None else max(found, value)
+    return found
+
+
 def managed(ctx: CallContext) -> bool:
     """Whether smart charging may care about this station's message (no I/O)."""
     return engine_of(ctx.services).wants(ctx.station_id)
@@ -97,7 +114,11 @@ async def _meter(ctx: CallContext, evse_id: int | None, meter: list[dict[str, An
     if not await _on_site(ctx):
         return
     draw, phases = draw_of(meter)
-    if engine.meter((ctx.station_id, evse_id), draw, phases):
+    moved = engine.meter((ctx.station_id, evse_id), draw, phases)
+    export = export_of(meter)
+    if export is not None:
+        moved = engine.meter_export((ctx.station_id, evse_id), export) or moved
+    if moved:
         await engine.touch(ctx.station_id)
 
 

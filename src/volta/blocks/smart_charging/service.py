@@ -47,7 +47,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from volta.blocks.remote_control.service import CommandRecord, send, send_command
-from volta.blocks.smart_charging import validation
+from volta.blocks.smart_charging import v2x_profiles, validation
 from volta.ocpp.charging import TX, Profile, from_v201, to_v201
 from volta.ocpp.versions import Version
 from volta.outgoing import CannotSpell
@@ -141,7 +141,7 @@ class InstalledProfile:
 
     @property
     def model(self) -> Profile:
-        return from_v201(self.profile)
+        return model_of(self.profile)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -159,6 +159,21 @@ class InstalledProfile:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
+
+
+def wire_of(profile: Profile) -> dict[str, Any]:
+    """What a `charging_profiles` row keeps: the 2.0.1 ChargingProfileType,
+    or the 2.1 one as given when the profile says what only 2.1 can (V2X)."""
+    v21 = profile.extra.get("v21")
+    return dict(v21) if v21 is not None else to_v201(profile)
+
+
+def model_of(body: dict[str, Any]) -> Profile:
+    """A stored profile read back (a 2.1 one keeps its wire shape in extra)."""
+    profile = from_v201(body)
+    if v2x_profiles.uses_v21(body):
+        profile.extra["v21"] = body
+    return profile
 
 
 def _installed(row: Any, command: CommandRecord | None = None) -> InstalledProfile:
@@ -216,7 +231,7 @@ async def insert_profile_row(
             stack_level=profile.stack_level,
             purpose=profile.purpose,
             transaction_id=profile.transaction_id,
-            profile=to_v201(profile),
+            profile=wire_of(profile),
             source=source,
             status=status,
             created_at=now,
@@ -377,7 +392,7 @@ async def record_start_profile(
                     stack_level=profile.stack_level,
                     purpose=profile.purpose,
                     transaction_id=None,
-                    profile=to_v201(profile),
+                    profile=wire_of(profile),
                     source="api",
                     status="Accepted",
                     command_id=command["id"],

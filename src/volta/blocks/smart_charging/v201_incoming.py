@@ -89,9 +89,11 @@ async def notify_ev_charging_needs(ctx: CallContext, p: dict[str, Any]) -> dict[
     needs = p["chargingNeeds"]
     ac = needs.get("acChargingParameters")
     dc = needs.get("dcChargingParameters")
-    if ac is None and dc is None and ctx.station.validation is Validation.STRICT:
+    v2x = needs.get("v2xChargingParameters")  # 2.1: a bidirectional EV's (ISO 15118-20)
+    if ac is None and dc is None and v2x is None and ctx.station.validation is Validation.STRICT:
         # K15.FR.06 / K17.FR.06: one of the two SHALL be there (a relaxed
-        # station's needs are kept with what they say).
+        # station's needs are kept with what they say; a 2.1 station may
+        # give the V2X parameters instead).
         raise OcppError(
             ErrorCode.OCCURRENCE_CONSTRAINT_VIOLATION,
             "chargingNeeds has neither acChargingParameters nor dcChargingParameters",

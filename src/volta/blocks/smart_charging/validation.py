@@ -22,6 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from volta.blocks.smart_charging import v2x_profiles
 from volta.ocpp.charging import (
     EXTERNAL,
     KINDS,
@@ -99,24 +100,54 @@ def replaces(version: Version, evse_id: int, new: Profile, old: Slot) -> bool:
     return version is Version.V16 or _overlaps(new, old)
 
 
-def parse_profile(schemas: SchemaRegistry, evse_id: int, body: Mapping[str, Any]) -> Profile:
+def parse_profile(
+    schemas: SchemaRegistry,
+    evse_id: int,
+    body: Mapping[str, Any],
+    version: Version | None = None,
+) -> Profile:
     """A profile in the 2.0.1 shape (`id`) or the 1.6 shape
     (`chargingProfileId`), validated against that version's
-    SetChargingProfile schema. ProfileInvalid names the schema's complaint."""
+    SetChargingProfile schema. ProfileInvalid names the schema's complaint.
+
+    For a 2.1 station (`version`) the `id` shape is the 2.1
+    ChargingProfileType (operation modes, discharge limits, setpoints, a
+    Dynamic kind: v2x_profiles), validated against the 2.1 schema and kept
+    as given in `extra["v21"]` when it uses anything 2.0.1 cannot say. A
+    2.1-only profile for any other station is refused here, naming why."""
     data = dict(body)
     if "chargingProfileId" in data:
         version, action_payload = (
             Version.V16,
             {"connectorId": evse_id, "csChargingProfiles": data},
         )
+    elif version is Version.V21:
+        action_payload = {"evseId": evse_id, "chargingProfile": data}
     else:
         version, action_payload = Version.V201, {"evseId": evse_id, "chargingProfile": data}
     try:
         schemas.validate(version, "SetChargingProfile", action_payload)
     except OcppError as exc:
-        shape = "1.6 csChargingProfiles" if version is Version.V16 else "2.0.1 ChargingProfileType"
+        shape = {
+            Version.V16: "1.6 csChargingProfiles",
+            Version.V201: "2.0.1 ChargingProfileType",
+            Version.V21: "2.1 ChargingProfileType",
+        }[version]
+        if version is Version.V201 and v2x_profiles.uses_v21(data):
+            raise ProfileInvalid(
+                [
+                    "this profile uses OCPP 2.1 fields (operationMode, dischargeLimit, "
+                    "setpoint, a Dynamic kind, a period without a limit, ...): only an "
+                    "OCPP 2.1 station takes them"
+                ]
+            ) from None
         raise ProfileInvalid([f"not a valid {shape}: {exc.description}"]) from None
-    return from_v16(data) if version is Version.V16 else from_v201(data)
+    if version is Version.V16:
+        return from_v16(data)
+    profile = from_v201(data)
+    if version is Version.V21 and v2x_profiles.uses_v21(data):
+        profile.extra["v21"] = data
+    return profile
 
 
 def _overlaps(a: Profile, b: Slot) -> bool:
@@ -158,7 +189,7 @@ def problems(
         out.append("stackLevel must be 0 or more (and fit 32 bits)")
     if p.purpose not in PURPOSES:
         out.append(f"chargingProfilePurpose must be one of {', '.join(PURPOSES)}")
-    if p.kind not in KINDS:
+    if p.kind not in KINDS and not (p.kind == "Dynamic" and version is Version.V21):
         out.append(f"chargingProfileKind must be one of {', '.join(KINDS)}")
 
     # Purposes and where they may go.
@@ -202,6 +233,15 @@ def problems(
         out.append("validTo must be after validFrom")
 
     out.extend(_schedule_problems(v16, p))
+    v21 = p.extra.get("v21")
+    if v21 is not None:
+        if version is not Version.V21:
+            out.append(
+                f"an OCPP 2.1 profile (operation modes, discharge, setpoints) cannot go "
+                f"to an OCPP {version.label} station"
+            )
+        else:
+            out.extend(v2x_profiles.problems(v21))
     if source == "api":
         # The allocator keeps one id per slot (its own scheme); an operator
         # is told here rather than by a station's bare Rejected.
