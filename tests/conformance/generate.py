@@ -28,7 +28,11 @@ Volta covers that the public sources name: the OCA test case documents are
 not public in full, so this list may miss cases (2.0.1 blocks A to H and J
 to P; 1.6 Core, Firmware Management, Remote Trigger, Security, Smart
 Charging). The 1.6 Local Auth List and Reservation profiles are tested in
-`tests/identification` (not by 1.6 case id).
+`tests/identification` (not by 1.6 case id). No public source (ocpplab's
+case pages, the tzi-OCTT suite) names OCPP 2.1 CSMS test cases yet, so there
+is no 2.1 section: 2.1 is tested in `tests/v21` by use case and message
+(docs/ocpp21.md), and the catalogue's 2.1 list takes the official ids once
+they are published.
 
 Result: **pass** (the test passed), **FAIL** (it failed), **not yet** (no
 test: Volta lacks the feature, as stated), **no test** (a catalogue entry
