@@ -73,9 +73,13 @@ class DatabaseTarget:
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[DatabaseTarget]:
     if request.param == "sqlite":
+        # Recorded here, before the test runs anything on this event loop,
+        # rather than inside the first Volta's start (once per process).
+        schema_cache.recorded("sqlite", "")
         yield DatabaseTarget(f"sqlite:///{tmp_path}/volta.db", None)
         return
     async with postgres_schema() as target:
+        schema_cache.recorded("postgresql", target.url)
         yield target
 
 
