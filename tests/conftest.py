@@ -16,14 +16,19 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import httpx
 import pytest
 
+from tests import schema_cache
 from volta.app import Volta
 from volta.config import Settings
+
+# A fresh database gets the migrated schema replayed, not rebuilt by the
+# migrations op by op (see tests/schema_cache.py; `real_migrations` marker).
+schema_cache.install()
 
 PG_URL = os.environ.get("VOLTA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("VOLTA_REQUIRE_POSTGRES") == "1"
@@ -31,6 +36,17 @@ API_TOKEN = "test-api-token"
 TEST_SECRET_KEY = "test-secret-key-of-at-least-32-characters"
 
 _pg_state: dict[str, bool] = {}
+
+
+@pytest.fixture(autouse=True)
+def _migrations_for_real(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests marked `real_migrations` build their schemas with the migrations
+    themselves (autouse: set up before the databases and Voltas they use)."""
+    if request.node.get_closest_marker("real_migrations") is None:
+        yield
+        return
+    with schema_cache.real_migrations():
+        yield
 
 
 async def _pg_available() -> bool:
@@ -57,9 +73,13 @@ class DatabaseTarget:
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[DatabaseTarget]:
     if request.param == "sqlite":
+        # Recorded here, before the test runs anything on this event loop,
+        # rather than inside the first Volta's start (once per process).
+        schema_cache.recorded("sqlite", "")
         yield DatabaseTarget(f"sqlite:///{tmp_path}/volta.db", None)
         return
     async with postgres_schema() as target:
+        schema_cache.recorded("postgresql", target.url)
         yield target
 
 

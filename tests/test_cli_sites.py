@@ -1,4 +1,4 @@
-"""`volta sites ...`, run as an operator runs it (a subprocess on a real database)."""
+"""`volta sites ...` on a real database (in-process: tests.test_cli.volta)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The CLI side of identification: update a token (block, expire,
 regroup), which marks it pending in the local lists that hold it; show a
-station's list; list reservations. A subprocess on a SQLite file."""
+station's list; list reservations. On a SQLite file, in-process
+(tests.test_cli.volta)."""
 
 from __future__ import annotations
 

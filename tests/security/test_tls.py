@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import ssl
+import subprocess
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -507,22 +508,14 @@ async def test_upgrade_route_refuses_what_it_cannot_do(volta, pki, tmp_path):
 
 def test_cli_sets_the_profile(tmp_path):
     """`volta stations update ID --security-profile N`: raising is plain,
-    lowering needs --allow-lower (exit 1 and a message, no traceback)."""
-    import subprocess
-    import sys
+    lowering needs --allow-lower (exit 1 and a message, no traceback). Run
+    in-process (tests.test_cli.volta); the entry point has its own test."""
+    from tests.test_cli import volta as run_volta
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOLTA_")}
-    env["VOLTA_DATABASE_URL"] = f"sqlite:///{tmp_path}/volta.db"
+    url = f"sqlite:///{tmp_path}/volta.db"
 
     def volta(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "volta", *args],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        return run_volta(url, *args)
 
     assert volta("stations", "add", "CP1").returncode == 0
     out = volta("stations", "update", "CP1", "--security-profile", "3")

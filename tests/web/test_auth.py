@@ -215,6 +215,7 @@ async def test_users_service_rules(volta):
     assert not await users.remove_user(volta.db, "nobody")
 
 
+@pytest.mark.real_migrations
 async def test_models_and_migrations_agree(volta):
     def diff(sync_conn: sa.Connection) -> list[object]:
         return list(compare_metadata(MigrationContext.configure(sync_conn), Base.metadata))
