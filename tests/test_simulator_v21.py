@@ -771,6 +771,10 @@ async def test_the_demo_has_a_21_station_beside_16_and_201(volta, api):
 
         assert await wait_until(all_online, 20)
         assert await protocols() == ["ocpp1.6", "ocpp2.0.1", "ocpp2.1"]
+        # A default tariff prices the demo's sessions (and what the 2.1
+        # station's payment terminal settles).
+        tariffs = (await api.get("/api/v1/tariffs")).json()
+        assert [(t["name"], t["is_default"]) for t in tariffs] == [("Demo tariff", True)]
     finally:
         stop.set()
         await asyncio.wait_for(demo, 20)

@@ -725,6 +725,7 @@ async def run_demo(volta: Volta, count: int, stop: asyncio.Event) -> None:
             await tokens.add_token(volta.db, token)
     site_id = await demo_site(volta, scenario.station_ids())
     await demo_firmware(volta)
+    await demo_tariff(volta)
     log.info(
         "demo: %d simulated stations (%s...) on site %d (%.0f A, 3-phase): /sites/%d",
         count,
@@ -753,6 +754,21 @@ async def demo_firmware(volta: Volta) -> None:
         yield b"VOLTA-SIMULATOR-FIRMWARE 2.0.0\n" + bytes(range(256)) * 256
 
     await files.store(volta.services, image(), kind="firmware", name=DEMO_FIRMWARE)
+
+
+async def demo_tariff(volta: Volta) -> None:
+    """A default tariff, so the demo's sessions have costs and CDRs and the
+    2.1 station's payment terminal settles a real amount (made only when no
+    tariff is the default)."""
+    from volta.blocks.tariffs import service as tariffs
+
+    if any(t["is_default"] for t in await tariffs.list_tariffs(volta.db)):
+        return
+    await tariffs.create_tariff(
+        volta.db,
+        {"name": "Demo tariff", "currency": "EUR", "price_kwh": "0.35", "tax_percent": "22"},
+        is_default=True,
+    )
 
 
 DEMO_SITE = "Demo site"
