@@ -622,20 +622,24 @@ async def _trim(conn: Conn, table: Any, station_id: str, keep: int) -> None:
 # -- reading ----------------------------------------------------------------------------
 
 
-async def get_control(db: Database, station_id: str, control_id: str) -> dict[str, Any] | None:
+async def _all(db: Database, stmt: Any) -> list[dict[str, Any]]:
     async with db.read() as conn:
-        row = (
-            (
-                await conn.execute(
-                    sa.select(DerControl).where(
-                        DerControl.station_id == station_id, DerControl.control_id == control_id
-                    )
-                )
-            )
-            .mappings()
-            .first()
-        )
+        return [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
+
+
+async def _first(db: Database, stmt: Any) -> dict[str, Any] | None:
+    async with db.read() as conn:
+        row = (await conn.execute(stmt)).mappings().first()
     return dict(row) if row else None
+
+
+async def get_control(db: Database, station_id: str, control_id: str) -> dict[str, Any] | None:
+    return await _first(
+        db,
+        sa.select(DerControl).where(
+            DerControl.station_id == station_id, DerControl.control_id == control_id
+        ),
+    )
 
 
 async def list_controls(
@@ -659,24 +663,14 @@ async def list_controls(
         stmt = stmt.where(
             DerControl.active.is_(True) if active else sa.not_(DerControl.active.is_(True))
         )
-    async with db.read() as conn:
-        return [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
+    return await _all(db, stmt)
 
 
 async def get_report(db: Database, station_id: str, request_id: int) -> dict[str, Any] | None:
-    async with db.read() as conn:
-        row = (
-            (
-                await conn.execute(
-                    sa.select(DerReport).where(
-                        DerReport.id == request_id, DerReport.station_id == station_id
-                    )
-                )
-            )
-            .mappings()
-            .first()
-        )
-    return dict(row) if row else None
+    return await _first(
+        db,
+        sa.select(DerReport).where(DerReport.id == request_id, DerReport.station_id == station_id),
+    )
 
 
 async def list_reports(db: Database, station_id: str, limit: int = 20) -> list[dict[str, Any]]:
@@ -686,24 +680,14 @@ async def list_reports(db: Database, station_id: str, limit: int = 20) -> list[d
         .order_by(DerReport.id.desc())
         .limit(limit)
     )
-    async with db.read() as conn:
-        return [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
+    return await _all(db, stmt)
 
 
 async def get_alarm(db: Database, station_id: str, alarm_id: int) -> dict[str, Any] | None:
-    async with db.read() as conn:
-        row = (
-            (
-                await conn.execute(
-                    sa.select(DerAlarm).where(
-                        DerAlarm.id == alarm_id, DerAlarm.station_id == station_id
-                    )
-                )
-            )
-            .mappings()
-            .first()
-        )
-    return dict(row) if row else None
+    return await _first(
+        db,
+        sa.select(DerAlarm).where(DerAlarm.id == alarm_id, DerAlarm.station_id == station_id),
+    )
 
 
 async def list_alarms(
@@ -717,8 +701,7 @@ async def list_alarms(
     )
     if active is not None:
         stmt = stmt.where(DerAlarm.ended_at.is_(None) if active else DerAlarm.ended_at.is_not(None))
-    async with db.read() as conn:
-        return [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
+    return await _all(db, stmt)
 
 
 async def list_start_stops(
@@ -732,5 +715,4 @@ async def list_start_stops(
     )
     if control_id is not None:
         stmt = stmt.where(DerStartStop.control_id == control_id)
-    async with db.read() as conn:
-        return [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
+    return await _all(db, stmt)
