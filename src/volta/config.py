@@ -269,16 +269,15 @@ class Settings:
     # The operator's charger profiles (TOML, docs/device-management.md,
     # "Charger profiles"), matched before the shipped ones; empty: none.
     charger_profiles_file: str = ""
-    # --- OCPP 2.1: transaction limits (limits helper) ---
+    # --- OCPP 2.1: transaction limits ---
     # Send a session's limits to 2.1 stations in TransactionEventResponse
     # (E16), and when they change mid-session ask for a TransactionEvent at
     # once (TriggerMessage) to answer it with the new limit. Once a station
     # reports holding a limit, the station enforces it and Volta no longer
     # stops the session for it. False: Volta enforces them as for 2.0.1.
     limits_in_station: bool = True
-    # (end of limits)
 
-    # --- OCPP 2.1: tariffs and cost in the station (tariffs helper) ---
+    # --- OCPP 2.1: tariffs and cost in the station ---
     # Give a 2.1 station the driver's tariff (TariffType) in the
     # AuthorizeResponse, and in a ChangeTransactionTariff when a remotely
     # started transaction runs under another tariff (I08, docs/ocpp21.md).
@@ -287,7 +286,6 @@ class Settings:
     # this many minor units (cents) before the CDR is flagged
     # station_cost_differs (docs/tariffs.md).
     v21_cost_tolerance_units: int = 1
-    # (end of tariffs)
 
     # --- OCPP 2.1: payment, priority charging, battery swap, event streams ---
     # VatNumberValidation (docs/ocpp21.md, "payment"): "format" accepts a VAT
@@ -301,22 +299,19 @@ class Settings:
     # and for how long (days).
     event_stream_max_messages: int = 5000
     event_stream_retention_days: int = 7
-    # (end of payment)
 
-    # --- OCPP 2.1: V2X (v2x helper) ---
+    # --- OCPP 2.1: V2X ---
     # Bidirectional modes (e.g. "AC_BPT,DC_BPT") every token's contract
     # allows when the token has no V2X permission of its own (docs/ocpp21.md,
     # "Bidirectional power (V2X)"); empty: only the tokens given one may
     # discharge.
     v2x_default_modes: str = ""
-    # (end of v2x)
 
-    # --- OCPP 2.1: DER control (der helper) ---
+    # --- OCPP 2.1: DER control ---
     # A 2.1 station's DER alarms, its controls' starts and stops, and the
     # GetDERControl reports kept at most this many each per station (the
     # oldest go first; 0: no bound).
     der_history_per_station: int = 1000
-    # (end of der)
 
     @property
     def tls(self) -> bool:

@@ -126,15 +126,14 @@ API_V1 = {
     "/api/v1/availability.csv": {"get"},
     "/api/v1/maintenance-windows": {"get", "post"},
     "/api/v1/maintenance-windows/{window_id}": {"delete"},
-    # OCPP 2.1 (issue 16): limits helper
-    # tariffs helper
+    # OCPP 2.1 (issue 16): tariffs in the station
     "/api/v1/tariffs/{tariff_id}/ocpp21": {"get"},
     "/api/v1/stations/{station_id}/default-tariff": {"post"},
     "/api/v1/transactions/{transaction_id}/tariff": {"post"},
     "/api/v1/stations/{station_id}/tariffs": {"get"},
     "/api/v1/stations/{station_id}/tariffs/refresh": {"post"},
     "/api/v1/stations/{station_id}/tariffs/clear": {"post"},
-    # payment helper
+    # payment, priority charging, battery swap, event streams
     "/api/v1/settlements": {"get"},
     "/api/v1/stations/{station_id}/web-payments": {"post"},
     "/api/v1/vat-numbers": {"get", "put"},
@@ -147,7 +146,7 @@ API_V1 = {
     "/api/v1/stations/{station_id}/event-streams/{stream_id}": {"get"},
     "/api/v1/stations/{station_id}/event-streams/{stream_id}/data": {"get"},
     "/api/v1/stations/{station_id}/event-streams/{stream_id}/adjust": {"post"},
-    # v2x helper
+    # V2X
     "/api/v1/id-tokens/{token}/energy-transfer": {"get", "put", "delete"},
     "/api/v1/stations/{station_id}/transactions/{transaction_id}/allowed-energy-transfer": {"post"},
     "/api/v1/stations/{station_id}/charging-profiles/{profile_id}/dynamic-schedule": {
@@ -156,7 +155,7 @@ API_V1 = {
     },
     "/api/v1/stations/{station_id}/afrr-signal": {"post"},
     "/api/v1/stations/{station_id}/evses/{evse_id}/v2x": {"get"},
-    # der helper
+    # DER control
     "/api/v1/stations/{station_id}/der-controls": {"get", "post"},
     "/api/v1/stations/{station_id}/der-controls/clear": {"post"},
     "/api/v1/stations/{station_id}/der-controls/refresh": {"post"},

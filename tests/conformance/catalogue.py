@@ -463,21 +463,11 @@ V16: dict[str, list[Case]] = {
 # test lives in a file named tests/conformance/test_v21*.py, which is how
 # the two are told apart (`key`).
 V21: dict[str, list[Case]] = {
-    # --- rpc helper: the RPC framework and the 2.0.1 blocks over 2.1 ---
-    # (end of rpc)
-    # --- limits helper ---
-    # (end of limits)
-    # --- tariffs helper ---
-    # (end of tariffs)
-    # --- payment helper ---
-    # None: the public sources searched (ocpplab, OCTT lists) name no 2.1 CSMS
-    # case for ad hoc payment, priority charging, battery swap, periodic event
-    # streams or GetCertificateChainStatus; tests/v21/test_payment*.py etc. cover them.
-    # (end of payment)
-    # --- v2x helper ---
-    # (end of v2x)
-    # --- der helper ---
-    # (end of der)
+    # None yet: the public sources searched (ocpplab's case pages, the
+    # tzi-OCTT suite) name no 2.1 CSMS case for the RPC additions, E16
+    # limits, I07-I12 local cost, ad hoc payment, priority charging, battery
+    # swap, periodic event streams, GetCertificateChainStatus, V2X (Q) or DER
+    # control (R); tests/v21 covers them by use case and message.
 }
 
 

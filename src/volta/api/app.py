@@ -48,7 +48,7 @@ from volta.api import (
     stations,
     tariffs,
     transactions,
-    v2x,  # OCPP 2.1 V2X (v2x helper)
+    v2x,  # OCPP 2.1 V2X
 )
 from volta.api.edge import API_PREFIX, AUTHENTICATED, Edge
 from volta.api.models import ERROR_RESPONSES
@@ -212,16 +212,12 @@ def create_api(services: Services) -> FastAPI:
         customer_information,
         charger_profiles,
         availability,
-        # OCPP 2.1 (issue 16): limits helper
-        # tariffs helper
-        # payment helper
+        # OCPP 2.1 (issue 16)
         payments,
         priority_charging,
         battery_swaps,
         event_streams,
-        # v2x helper
         v2x,
-        # der helper
         der,
     )
     for adapter in adapters:

@@ -80,14 +80,12 @@ EventType = Literal[
     "maintenance.scheduled",
     # OCPP 2.1 (docs/ocpp21.md).
     # Transaction limits.
-    # (end of limits)
     # Tariffs and cost in the station.
     # A 2.1 station answered SetDefaultTariff / ChangeTransactionTariff.
     "tariff.station_answered",
     # A 2.1 station's own cost of a session differs from Volta's (the CDR
     # carries the flag station_cost_differs).
     "cdr.station_cost_differs",
-    # (end of tariffs)
     # Payment, priority charging, battery swap, event streams.
     # A station's NotifySettlement (status Settled, Canceled, Rejected, Failed).
     "payment.settlement",
@@ -98,12 +96,10 @@ EventType = Literal[
     # A periodic event stream opened or closed by a station.
     "event_stream.opened",
     "event_stream.closed",
-    # (end of payment)
     # V2X.
     # Volta told a station which energy transfer modes a transaction may use
     # (NotifyAllowedEnergyTransfer), with the station's answer.
     "v2x.energy_transfer_allowed",
-    # (end of v2x)
     # DER control.
     # A station's answer to a DER control Volta set (Accepted or not).
     "der.control_answered",
@@ -113,7 +109,6 @@ EventType = Literal[
     # A grid event made a DER control act (NotifyDERAlarm), and its end.
     "der.alarm",
     "der.alarm_ended",
-    # (end of der)
 ]
 TYPES: tuple[str, ...] = get_args(EventType)
 

@@ -1363,16 +1363,15 @@ class MaintenanceWindow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-# --- OCPP 2.1: transaction limits (limits helper) ---
+# --- OCPP 2.1: transaction limits ---
 # A 2.1 station holds a session's limits itself (E16): they live on the
 # Transaction row, beside the limits Volta watches for 1.6 and 2.0.1:
 # `limit_sent` (the transactionLimit last put in a TransactionEventResponse),
 # `station_limit` / `station_limit_at` (transactionInfo.transactionLimit as
 # the station last reported it) and `limit_reached_by` (volta or station).
-# (end of section)
 
 
-# --- OCPP 2.1: tariffs and cost in the station (tariffs helper) ---
+# --- OCPP 2.1: tariffs and cost in the station ---
 class StationTariff(Base):
     """A tariff a 2.1 station reported it holds (GetTariffs, I12): what the
     station said, as it said it. `volta_tariff_id` is Volta's tariff when
@@ -1413,10 +1412,7 @@ class StationCost(Base):
     reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-# (end of section)
-
-
-# --- OCPP 2.1: payment, priority charging, battery swap, event streams (payment helper) ---
+# --- OCPP 2.1: payment, priority charging, battery swap, event streams ---
 class PaymentSettlement(Base):
     """A station's NotifySettlement (2.1 ad hoc payment, block C): what its
     payment terminal or web payment settled, refused or failed, attached to
@@ -1546,10 +1542,7 @@ class EventStreamData(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-# (end of section)
-
-
-# --- OCPP 2.1: V2X (v2x helper) ---
+# --- OCPP 2.1: V2X ---
 class V2xTokenPermission(Base):
     """The energy transfer modes a token's contract allows (OCPP 2.1 Q01:
     AuthorizeResponse.allowedEnergyTransfer, NotifyAllowedEnergyTransfer).
@@ -1600,10 +1593,7 @@ class V2xDynamicValue(Base):
     pulled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
-# (end of section)
-
-
-# --- OCPP 2.1: DER control (der helper) ---
+# --- OCPP 2.1: DER control ---
 class DerControl(Base):
     """A DER control of a 2.1 station (block R): one row per (station,
     controlId), as Volta set it (SetDERControl, with the station's answer)
@@ -1703,9 +1693,6 @@ class DerStartStop(Base):
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     superseded_ids: Mapped[list[str]] = mapped_column(JSONType)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-
-# (end of section)
 
 
 # Core tables, for statements built once and run on hot paths.
