@@ -242,9 +242,11 @@ class TestDeadConnection:
         assert b"101" in status_line
         assert await wait_until(lambda: volta.router.version_of("DEAD") is not None)
         started = time.monotonic()
-        assert await wait_until(lambda: volta.router.version_of("DEAD") is None, timeout=5)
-        # ping interval 0.3 s + pong timeout 0.3 s + close timeout 0.3 s, with slack
-        assert time.monotonic() - started < 2.0
+        assert await wait_until(lambda: volta.router.version_of("DEAD") is None, timeout=8)
+        # ping interval 0.3 s + pong timeout 0.3 s + close timeout 0.3 s, with
+        # slack for a loaded CI machine (4.9 s seen with three workers on two
+        # cores); nothing else drops a silent peer this soon (no ping: never).
+        assert time.monotonic() - started < 6.0
         assert (await api.get("/api/v1/stations/DEAD")).json()["online"] is False
         writer.close()
 

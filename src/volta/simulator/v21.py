@@ -1050,7 +1050,9 @@ async def stop(st: SimulatedStation, connector: Connector, car: Car | None, reas
             await _settle(st, tx, s.psp_ref, 0.0, "Canceled")
             return
         if details is not None:
-            amount = _total(s)
+            # What the Ended event reported: the usage keeps counting while
+            # that event is answered, so it is not reckoned again.
+            amount = float(details["totalCost"]["total"]["inclTax"])
         else:  # central cost: the final total, else the last running one
             amount = float(answer.get("totalCost", s.central_cost or 0.0))
         await _settle(st, tx, s.psp_ref, amount)
