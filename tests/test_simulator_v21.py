@@ -220,9 +220,9 @@ async def test_a_payment_terminal_session_is_settled(volta, api):
     card; the transaction starts with the PSP reference as idToken, type
     DirectPayment, without Authorize; once it ends the station sends
     NotifySettlement with the amount (the local cost of its tariff)."""
-    # The driver comes once the tariff is set (idle 2 s), and pays by card.
+    # The driver comes once the tariff is set (idle 5 s), and pays by card.
     async with at_volta(
-        volta, id_prefix="PAY-", payment_terminal=True, idle_seconds=(2.0, 2.0)
+        volta, id_prefix="PAY-", payment_terminal=True, idle_seconds=(5.0, 5.0)
     ) as st:
         await command(api, st.id, "SetDefaultTariff", {"evseId": 0, "tariff": TARIFF})
         assert await wait_until(lambda: frames(api, st.id, "NotifySettlement"), 20)
@@ -262,9 +262,10 @@ async def test_a_discharging_profile_is_reported_as_export(volta, api):
             }
         ],
     }
-    # The driver comes once the profile is set (idle 2 s).
+    # The driver comes once the profile is set (idle 5 s: under load the
+    # command took longer than 2 s to arrive).
     async with at_volta(
-        volta, id_prefix="V2X-", v2x=True, idle_seconds=(2.0, 2.0), session_seconds=(2.5, 2.5)
+        volta, id_prefix="V2X-", v2x=True, idle_seconds=(5.0, 5.0), session_seconds=(4.0, 4.0)
     ) as st:
         sent = await command(
             api, st.id, "SetChargingProfile", {"evseId": 0, "chargingProfile": profile}
