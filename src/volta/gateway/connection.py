@@ -93,21 +93,15 @@ class StationConnection:
     async def _handle_send(self, send: Send) -> None:
         """A 2.1 SEND: handled by the blocks' handler for its action like a
         CALL, but nothing goes back (OCPP-J 2.1), so a refusal is only logged."""
-        started = time.perf_counter()
+        if self.services.handlers.handler(self.version, send.action) is None:
+            log.info("no handler for the %s SEND from %s", send.action, self.station_id)
+            return
         try:
-            check_registration(send.action, self.station.registration_status)
-            handler = self.services.handlers.handler(self.version, send.action)
-            if handler is None:
-                log.info("no handler for the %s SEND from %s", send.action, self.station_id)
-                return
-            await handler(self._context, send.payload)
+            await self._answer(Call(send.message_id, send.action, send.payload))
         except OcppError as exc:
             log.info(
                 "dropped the %s SEND from %s: %s", send.action, self.station_id, exc.description
             )
-        finally:
-            elapsed = time.perf_counter() - started
-            metrics.child(metrics.HANDLER_SECONDS, send.action).observe(elapsed)
 
     def _follow_up(self, call: Call, response: dict[str, Any]) -> None:
         for follow_up in self.services.handlers.follow_ups_of(self._context, call.action):

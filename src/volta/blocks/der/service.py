@@ -478,22 +478,27 @@ async def alarm(
     info = payload.get("extraInfo")
     now = utcnow()
     async with db.write(station_id) as conn:
-        if not payload.get("alarmEnded", False):
-            alarm_id = (
-                await conn.execute(
-                    sa.insert(DerAlarm)
-                    .values(
-                        station_id=station_id,
-                        control_type=control_type,
-                        grid_event_fault=fault,
-                        extra_info=info,
-                        started_at=at,
-                        created_at=now,
-                        updated_at=now,
+
+        async def new_alarm(**when: Any) -> int:
+            return int(
+                (
+                    await conn.execute(
+                        sa.insert(DerAlarm)
+                        .values(
+                            station_id=station_id,
+                            control_type=control_type,
+                            grid_event_fault=fault,
+                            created_at=now,
+                            updated_at=now,
+                            **when,
+                        )
+                        .returning(DerAlarm.id)
                     )
-                    .returning(DerAlarm.id)
-                )
-            ).scalar_one()
+                ).scalar_one()
+            )
+
+        if not payload.get("alarmEnded", False):
+            alarm_id = await new_alarm(extra_info=info, started_at=at)
             kind = "der.alarm"
         else:
             stmt = sa.select(DerAlarm.id).where(
@@ -516,21 +521,7 @@ async def alarm(
                     .values(ended_at=at, ended_info=info, updated_at=now)
                 )
             else:
-                alarm_id = (
-                    await conn.execute(
-                        sa.insert(DerAlarm)
-                        .values(
-                            station_id=station_id,
-                            control_type=control_type,
-                            grid_event_fault=fault,
-                            ended_at=at,
-                            ended_info=info,
-                            created_at=now,
-                            updated_at=now,
-                        )
-                        .returning(DerAlarm.id)
-                    )
-                ).scalar_one()
+                alarm_id = await new_alarm(ended_at=at, ended_info=info)
             kind = "der.alarm_ended"
         await _trim(conn, DerAlarm, station_id, keep)
         await events.emit(
