@@ -69,11 +69,11 @@ async def connect(
     **kw: Any,
 ) -> AsyncIterator[ClientConnection]:
     headers = basic_auth(station_id, password) if password else None
+    kw.setdefault("open_timeout", 5)
     async with websockets.connect(
         ws_url(volta, station_id),
         subprotocols=[protocol] if protocol else None,  # type: ignore[list-item]
         additional_headers=headers,
-        open_timeout=5,
         **kw,
     ) as ws:
         yield ws

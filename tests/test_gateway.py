@@ -121,7 +121,8 @@ class TestAutoRegistration:
         volta.db.read = counting_read  # type: ignore[method-assign]
 
         async def boot(station_id: str) -> str:
-            async with connect(volta, station_id, "ocpp1.6") as ws:
+            # 120 handshakes at once: on a loaded CI machine some took over 5 s.
+            async with connect(volta, station_id, "ocpp1.6", open_timeout=30) as ws:
                 r = await RawStation(ws).call(
                     "BootNotification", {"chargePointVendor": "v", "chargePointModel": "m"}
                 )

@@ -190,6 +190,23 @@ async def test_two_connectors_of_one_station(volta, api):
         assert await wait_until(lambda: latest() == expected, timeout=10), latest()
 
 
+async def quiet(engine: Any, root: int, still_s: float = 0.5) -> bool:
+    """The engine neither runs nor has a run due for `root`, and stays so
+    for `still_s` (a run may schedule one more after its answers)."""
+
+    def idle() -> bool:
+        lock = engine._locks.get(root)
+        return root not in engine._pending and (lock is None or not lock.locked())
+
+    for _ in range(40):
+        if await wait_until(idle):
+            last = engine.last.get(root)
+            await asyncio.sleep(still_s)
+            if idle() and engine.last.get(root) is last:
+                return True
+    return False
+
+
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_meter_values_cost_the_sites_nothing_unless_the_picture_changed(volta, api):
     """The hot path: once the engine knows a station, its MeterValues cost the
@@ -222,7 +239,9 @@ async def test_meter_values_cost_the_sites_nothing_unless_the_picture_changed(vo
         await off.cp.call("MeterValues", meter(txs["HOT-OFF"], 10.0))
         await on.cp.call("MeterValues", meter(txs["HOT-ON"], 10.0))
         assert await wait_until(lambda: engine.live[("HOT-ON", 1)].assumed_draw_a == 10.0)
-        await asyncio.sleep(0.5)  # that run's answers and rows are in
+        # That run's answers and rows are in, and so are those of the run it
+        # may schedule itself (a station that confirmed what it had not).
+        assert await quiet(engine, site)
         last_run = engine.last.get(site)
         with statements(volta) as seen:
             await off.cp.call("MeterValues", meter(txs["HOT-OFF"], 30.0))
