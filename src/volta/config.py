@@ -47,6 +47,9 @@ class Settings:
     # sent over HTTPS only (set it when a TLS proxy fronts the API port).
     session_hours: float = 12.0
     session_cookie_secure: bool = False
+    # The console's time zone for users who chose none (IANA name; pages and
+    # charts both use it).
+    console_time_zone: str = "UTC"
     log_level: str = "INFO"
     log_format: str = "auto"  # json, text, or auto (text on a terminal)
     # Tokens whose group is this id are master passes (2.0.1 C16,

@@ -230,7 +230,7 @@ async def test_manage_id_tokens(volta, browser):
         await add.get_by_label("Expires (UTC)").fill("2030-06-30T12:00")
         await add.get_by_role("button", name="Add").click()
         await expect(page.locator('tr[data-token="04BEEF0002"]')).to_contain_text(
-            "2030-06-30 12:00:00"
+            "30 Jun 2030, 12:00:00"
         )
         await shot(page, "tokens", volta)
 

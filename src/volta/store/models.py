@@ -507,6 +507,10 @@ class User(Base):
     username: Mapped[str] = mapped_column(sa.String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(sa.String(200))
     role: Mapped[str] = mapped_column(sa.String(16), default="viewer")
+    # The console's language (en, it) and time zone (IANA); NULL: the
+    # browser's Accept-Language, the site's console_time_zone.
+    language: Mapped[str | None] = mapped_column(sa.String(8))
+    time_zone: Mapped[str | None] = mapped_column(sa.String(64))
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -267,14 +267,21 @@ async def start_session(db: Database, user_id: int, lifetime: dt.timedelta) -> s
 
 
 async def session_user(db: Database, token: str) -> dict[str, Any] | None:
-    """The signed-in user (username, role, csrf_token, expires_at) of a cookie
+    """The signed-in user (id, username, role, language, time_zone,
+    csrf_token, expires_at) of a cookie
     value, or None when it is unknown or expired."""
     async with db.read() as conn:
         row = (
             (
                 await conn.execute(
                     sa.select(
-                        User.username, User.role, WebSession.csrf_token, WebSession.expires_at
+                        User.id,
+                        User.username,
+                        User.role,
+                        User.language,
+                        User.time_zone,
+                        WebSession.csrf_token,
+                        WebSession.expires_at,
                     )
                     .join(User, User.id == WebSession.user_id)
                     .where(WebSession.id == _session_key(token))

@@ -43,9 +43,10 @@ from volta.security import new_station_password, source_key
 from volta.services import Services
 from volta.store import framelog
 from volta.store.models import utcnow
-from volta.web import users
+from volta.web import i18n, nav, users
 from volta.web.commands import CommandInputError, run_command
 from volta.web.fleet import OnlineHistory
+from volta.web.i18n import tr
 
 log = logging.getLogger(__name__)
 
@@ -86,26 +87,6 @@ class SignInRequired(Exception):
 # -- template helpers ---------------------------------------------------------------
 
 
-def _ago(value: dt.datetime | None) -> str:
-    if value is None:
-        return "never"
-    seconds = int((utcnow() - value).total_seconds())
-    if seconds < 0:
-        return "just now"
-    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds // size} {unit} ago"
-    return f"{seconds} s ago"
-
-
-def _when(value: dt.datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "-"
-
-
-def _kwh(wh: float | None) -> str:
-    return "-" if wh is None else f"{wh / 1000:.2f} kWh"
-
-
 def _pretty(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
 
@@ -118,22 +99,32 @@ def _duration(start: dt.datetime | None, stop: dt.datetime | None) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
 
 
+i18n.install(templates.env)
 templates.env.filters.update(
-    ago=_ago,
-    when=_when,
-    kwh=_kwh,
     pretty=_pretty,
     status_class=lambda s: STATUS_CLASS.get(s, "off"),
 )
-templates.env.globals.update(duration=_duration)
+templates.env.globals.update(duration=_duration, nav_groups=nav.groups, roles=nav.ROLES)
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A template in the request's language and time zone (i18n.py)."""
     user = getattr(request.state, "user", None)
+    here = i18n.for_request(request, user)
     context.update(
-        user=user, is_admin=bool(user and user["role"] == "admin"), path=request.url.path
+        user=user,
+        is_admin=bool(user and user["role"] == "admin"),
+        path=request.url.path,
+        lang=here.language,
+        tz=here.tz.key,
     )
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
+    token = i18n.activate(here)
+    try:
+        response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    finally:
+        i18n.deactivate(token)
+    response.headers["Content-Language"] = here.language
+    return response
 
 
 def notice(
@@ -237,7 +228,9 @@ async def login(request: Request, services: ServicesDep) -> Response:
     next_path = _safe_next(_field(form, "next"))
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(_field(form, "csrf"), expected):
-        return _login_form(request, next_path, "The form expired; please sign in again.", 400)
+        return _login_form(
+            request, next_path, tr(request, "The form expired; please sign in again."), 400
+        )
     username = _field(form, "username")[:64]
     password = form.get("password")
     throttle: users.SignInThrottle = request.app.state.sign_in_throttle
@@ -248,9 +241,9 @@ async def login(request: Request, services: ServicesDep) -> Response:
         # Refused before any password is hashed: a flood costs nothing here.
         log.warning("dashboard sign-in refused for user %r from %s: %s", username, address, refused)
         message = (
-            "Too many failed sign-ins; try again in a few minutes."
+            tr(request, "Too many failed sign-ins; try again in a few minutes.")
             if refused == users.TOO_MANY_FAILURES
-            else "Another sign-in from your address is being checked; try again."
+            else tr(request, "Another sign-in from your address is being checked; try again.")
         )
         return _login_form(request, next_path, message, 429)
     user = None
@@ -260,7 +253,9 @@ async def login(request: Request, services: ServicesDep) -> Response:
     if user is None:
         throttle.failed(source)
         log.warning("dashboard sign-in failed for user %r from %s", username, address)
-        return _login_form(request, next_path, "Wrong user name or password.", 401, username)
+        return _login_form(
+            request, next_path, tr(request, "Wrong user name or password."), 401, username
+        )
     throttle.succeeded(source)
     lifetime = dt.timedelta(hours=services.settings.session_hours)
     token = await users.start_session(services.db, user["id"], lifetime)
@@ -276,6 +271,17 @@ async def login(request: Request, services: ServicesDep) -> Response:
         path="/",
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.get("/language/{code}")
+async def choose_language(request: Request, code: str, next: str = "/") -> Response:
+    """The sign-in page's language switch (a signed-in user's choice is on
+    their account page): a cookie for a year."""
+    if code not in i18n.LANGUAGES:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no language {code!r}")
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(i18n.LANG_COOKIE, code, max_age=365 * 86_400, httponly=True, samesite="lax")
     return response
 
 
@@ -771,14 +777,21 @@ def install(app: FastAPI, online_history: OnlineHistory) -> None:
     )
     # They build on this module's helpers.
     from volta.web import (
+        accounts,
         availability,
+        cdrs,
         device_model,
         display_messages,
+        events,
         files,
         firmware,
+        local_lists,
         monitoring,
+        reservations,
         security,
         smart_charging,
+        tariffs,
+        webhooks,
     )
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -786,6 +799,9 @@ def install(app: FastAPI, online_history: OnlineHistory) -> None:
     app.include_router(smart_charging.router)
     app.include_router(security.router)
     for pages in (files, firmware, device_model, monitoring, display_messages, availability):
+        app.include_router(pages.router)
+    # The operations console's pages (issue 17).
+    for pages in (reservations, tariffs, cdrs, webhooks, events, local_lists, accounts):
         app.include_router(pages.router)
 
     @app.exception_handler(SignInRequired)
@@ -802,7 +818,9 @@ def install(app: FastAPI, online_history: OnlineHistory) -> None:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         # A person's browser gets a page; the API and htmx keep JSON.
         if is_dashboard_page(request):
-            title = {403: "Not allowed", 404: "Not found"}.get(exc.status_code, "Error")
+            title = {403: tr(request, "Not allowed"), 404: tr(request, "Not found")}.get(
+                exc.status_code, tr(request, "Error")
+            )
             return render(request, "error.html", exc.status_code, title=title, detail=exc.detail)
         return await http_exception_handler(request, exc)
 

@@ -1,0 +1,30 @@
+"""The operations console: each user's language and time zone
+
+Revision ID: 0027
+Revises: 0026
+Create Date: 2026-12-07 09:40:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0027"
+down_revision = "0026"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("users") as batch:
+        # NULL: the browser's Accept-Language / the site's console_time_zone.
+        batch.add_column(sa.Column("language", sa.String(8), nullable=True))
+        batch.add_column(sa.Column("time_zone", sa.String(64), nullable=True))
+    # -- console parts: migrations below this line (one section per part) --
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("time_zone")
+        batch.drop_column("language")
