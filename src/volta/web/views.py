@@ -778,6 +778,7 @@ def install(app: FastAPI, online_history: OnlineHistory) -> None:
     # They build on this module's helpers.
     from volta.web import (
         accounts,
+        api_docs,
         availability,
         cdrs,
         device_model,
@@ -789,8 +790,10 @@ def install(app: FastAPI, online_history: OnlineHistory) -> None:
         monitoring,
         reservations,
         security,
+        sessions,
         smart_charging,
         tariffs,
+        tokens,
         webhooks,
     )
 
@@ -802,6 +805,8 @@ def install(app: FastAPI, online_history: OnlineHistory) -> None:
         app.include_router(pages.router)
     # The operations console's pages (issue 17).
     for pages in (reservations, tariffs, cdrs, webhooks, events, local_lists, accounts):
+        app.include_router(pages.router)
+    for pages in (sessions, tokens, api_docs):
         app.include_router(pages.router)
 
     @app.exception_handler(SignInRequired)
