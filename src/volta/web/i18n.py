@@ -298,13 +298,39 @@ def money(amount: float | int | None, currency: str | None = "EUR") -> str:
     return babel_numbers.format_currency(amount, currency or "EUR", locale=current().locale)
 
 
+def label(value: Any) -> str:
+    """An OCPP enumeration's value in the user's language (labels.py)."""
+    from volta.web.labels import LABELS
+
+    if value is None:
+        return "-"
+    text = LABELS.get(str(value))
+    return _gettext(text) if text else str(value)
+
+
+def parse_local(text: str, here: I18n) -> dt.datetime | None:
+    """A date and time typed in a form (`2030-06-30T12:00`, as <input
+    type="datetime-local"> sends it) in the user's time zone, as an aware UTC
+    datetime; one with its own offset keeps it. None when empty; ValueError
+    when it is not a date."""
+    text = text.strip()
+    if not text:
+        return None
+    parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=here.tz)
+    return parsed.astimezone(dt.UTC)
+
+
 def install(env: Any) -> None:
     """Give a Jinja environment `_`, gettext, ngettext ({% trans %}) and the
     localised filters, all reading the request being rendered."""
     env.add_extension("jinja2.ext.i18n")
     env.policies["ext.i18n.trimmed"] = True
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)
-    env.filters.update(when=when, day=day, ago=ago, number=number, kwh=kwh, money=money)
+    env.filters.update(
+        when=when, day=day, ago=ago, number=number, kwh=kwh, money=money, label=label
+    )
     env.globals.update(
         languages=LANGUAGES,
         current_i18n=current,
