@@ -424,7 +424,11 @@ class Event(Base):
     event stream read from here, so no event is lost across restarts."""
 
     __tablename__ = "events"
-    __table_args__ = (sa.Index("ix_events_type", "type", "id"),)
+    __table_args__ = (
+        sa.Index("ix_events_type", "type", "id"),
+        # The console's event log filtered by station (issue 17, part D).
+        sa.Index("ix_events_station", "station_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(
         sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True

@@ -35,4 +35,17 @@ LABELS: dict[str, str] = {
     # Online or not.
     "online": N_("online"),
     "offline": N_("offline"),
+    # -- console part D (webhooks, event log, local lists) --
+    "enabled": N_("enabled"),
+    "disabled": N_("disabled"),
+    "pending": N_("pending"),
+    "delivered": N_("delivered"),
+    "failed": N_("failed"),
+    "connection failed": N_("connection failed"),
+    "timeout": N_("timeout"),
+    "target address not allowed": N_("target address not allowed"),
+    "VersionMismatch": N_("Version mismatch"),
+    "Failed": N_("Failed"),
+    "NotSupported": N_("Not supported"),
+    # (end of part D)
 }

@@ -137,3 +137,27 @@
   });
   document.addEventListener("htmx:sendError", function () { toast("Volta cannot be reached."); });
 })();
+
+/* == console part D (event log): its functions below == */
+(function () {
+  "use strict";
+  // The event log's live poll asks only for events newer than the newest row shown.
+  document.addEventListener("htmx:configRequest", function (e) {
+    const el = e.detail.elt;
+    if (!el || el.id !== "events-live") return;
+    const first = document.querySelector("#event-rows tr[data-event]");
+    e.detail.parameters.after = first ? first.dataset.event : el.dataset.after || "0";
+  });
+  // New rows went on top: drop the "no events" row and keep at most data-max rows.
+  document.addEventListener("htmx:afterSwap", function (e) {
+    const el = e.detail.elt;
+    if (!(el && el.id === "events-live") && !(e.target && e.target.id === "event-rows")) return;
+    const body = document.getElementById("event-rows");
+    if (!body) return;
+    const rows = body.querySelectorAll("tr[data-event]");
+    if (rows.length) body.querySelectorAll("tr.ig-none").forEach(function (r) { r.remove(); });
+    const max = parseInt(body.dataset.max || "200", 10);
+    for (let i = max; i < rows.length; i++) rows[i].remove();
+  });
+})();
+/* (end of part D) */

@@ -22,9 +22,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("language", sa.String(8), nullable=True))
         batch.add_column(sa.Column("time_zone", sa.String(64), nullable=True))
     # -- console parts: migrations below this line (one section per part) --
+    # console part D (event log): the log filtered by station, newest first.
+    op.create_index("ix_events_station", "events", ["station_id", "id"])
+    # (end of part D)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_events_station", table_name="events")  # console part D
     with op.batch_alter_table("users") as batch:
         batch.drop_column("time_zone")
         batch.drop_column("language")
