@@ -228,6 +228,7 @@ async def test_admin_sends_a_local_list_to_a_simulated_station(volta, browser):
         await page.goto(f"/local-lists?q={station_id}")
         row = page.locator(f"tr[data-station='{station_id}']")
         await expect(row.get_by_test_id("list-version")).to_have_text("2")
+        await expect(row.locator("td.num").nth(2)).to_have_text("1")  # the removal to send
         await assert_accessible(page, "local lists")
         await page.goto("/local-lists")
         await shot(page, "local-lists", volta)
@@ -235,7 +236,7 @@ async def test_admin_sends_a_local_list_to_a_simulated_station(volta, browser):
 
 @sqlite_only
 async def test_viewer_reads_the_integration_pages_without_buttons(volta, browser, web):
-    await seed_events(volta, 3)
+    await seed_events(volta, 60)
     await add_token(volta, "TAG-VIC")
     await register(volta, "CP-VIEW-1")
     from volta.blocks.local_list import service as lists
@@ -262,6 +263,11 @@ async def test_viewer_reads_the_integration_pages_without_buttons(volta, browser
         assert hook["secret"] not in await page.content()
 
     assert (await sign_in(web, *VIEWER)).status_code == 303
+    # The live fragment carries at most a batch of rows: well under 50 KB.
+    live = await web.get("/events/live", params={"after": 0})
+    assert live.status_code == 200
+    assert live.text.count("<tr") == 50
+    assert len(live.content) < 50_000
     csrf = csrf_of((await web.get("/webhooks")).text)
     for path, data in (
         ("/webhooks", {"url": "https://example.com/x"}),

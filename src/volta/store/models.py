@@ -485,6 +485,8 @@ class WebhookDelivery(Base):
     __table_args__ = (
         sa.UniqueConstraint("webhook_id", "event_id", name="uq_delivery_webhook_event"),
         sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
+        # A webhook's deliveries newest first (the console, issue 17 part D).
+        sa.Index("ix_deliveries_webhook", "webhook_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(

@@ -63,13 +63,15 @@ async def _stations(services: Services, p: Paging) -> list[dict[str, Any]]:
         ids = [r["id"] for r in rows]
         counts: dict[str, tuple[int, int]] = {}
         if ids:
+            # Entries the list holds, and changes not sent yet (removals too).
+            held = sa.func.sum(sa.case((LocalListEntry.removed.is_(False), 1), else_=0))
             pending = sa.func.sum(sa.case((LocalListEntry.pending.is_(True), 1), else_=0))
             found = await conn.execute(
-                sa.select(LocalListEntry.station_id, sa.func.count(), pending)
-                .where(LocalListEntry.station_id.in_(ids), LocalListEntry.removed.is_(False))
+                sa.select(LocalListEntry.station_id, held, pending)
+                .where(LocalListEntry.station_id.in_(ids))
                 .group_by(LocalListEntry.station_id)
             )
-            counts = {r[0]: (int(r[1]), int(r[2] or 0)) for r in found.all()}
+            counts = {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in found.all()}
     online = services.router.online()
     for row in rows:
         row["entries"], row["pending"] = counts.get(row["id"], (0, 0))

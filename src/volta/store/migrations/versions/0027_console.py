@@ -24,10 +24,13 @@ def upgrade() -> None:
     # -- console parts: migrations below this line (one section per part) --
     # console part D (event log): the log filtered by station, newest first.
     op.create_index("ix_events_station", "events", ["station_id", "id"])
+    # A webhook's deliveries newest first (its page, the list's last delivery).
+    op.create_index("ix_deliveries_webhook", "webhook_deliveries", ["webhook_id", "id"])
     # (end of part D)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_deliveries_webhook", table_name="webhook_deliveries")  # console part D
     op.drop_index("ix_events_station", table_name="events")  # console part D
     with op.batch_alter_table("users") as batch:
         batch.drop_column("time_zone")
