@@ -22,9 +22,17 @@ def upgrade() -> None:
         batch.add_column(sa.Column("language", sa.String(8), nullable=True))
         batch.add_column(sa.Column("time_zone", sa.String(64), nullable=True))
     # -- console parts: migrations below this line (one section per part) --
+    # -- part B (sessions): the session list's order and its token filter --
+    op.create_index("ix_transactions_started", "transactions", ["started_at", "id"])
+    op.create_index("ix_transactions_token_started", "transactions", ["id_token", "started_at"])
+    # -- (end of part B) --
 
 
 def downgrade() -> None:
+    # -- part B (sessions) --
+    op.drop_index("ix_transactions_token_started", "transactions")
+    op.drop_index("ix_transactions_started", "transactions")
+    # -- (end of part B) --
     with op.batch_alter_table("users") as batch:
         batch.drop_column("time_zone")
         batch.drop_column("language")
