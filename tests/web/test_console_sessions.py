@@ -300,8 +300,7 @@ async def test_viewer_in_english_sees_no_buttons(volta, browser, web):
     assert (await tokens_service.get_token(volta.db, "CARD-VIEW") or {})["status"] == "Accepted"
 
 
-@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
-async def test_bad_filters_are_4xx_never_500(volta, web):
+async def test_filters_on_both_databases_and_bad_ones_are_4xx(volta, web):
     await seed(volta)
     await sign_in(web, *ADMIN)
     for query in (
@@ -319,6 +318,14 @@ async def test_bad_filters_are_4xx_never_500(volta, web):
     # Ignored: a page that is not a number, a state or a status it does not know.
     for path in ("/sessions?page=x&state=maybe", "/tokens?page=-3&status=Nope&type=Bad"):
         assert (await web.get(path)).status_code == 200, path
+    # Cost (the CDR's, with a tariff), a day in Rome's time, the search.
+    page = (await web.get("/sessions?cost_min=3&cost_max=5")).text
+    assert page.count("data-session=") == 1 and "€3.20" in page
+    day = _day(4).isoformat()
+    page = (await web.get(f"/sessions?from={day}&to={day}&state=ended")).text
+    assert page.count("data-session=") == len([i for i in range(SESSIONS) if i % 7 == 4])
+    page = (await web.get("/sessions?q=seed-b&id_token=TOK-2")).text
+    assert page.count("data-session=") == len([i for i in range(SESSIONS) if i % 12 == 10])
     exported = (await web.get("/sessions.csv?id_token=TOK-1")).text.splitlines()
     assert exported[0].startswith("id,station_id,")
     assert len(exported) == 1 + len([i for i in range(SESSIONS) if i % 4 == 1])
