@@ -279,6 +279,9 @@ class Transaction(Base):
         ),
         sa.Index("ix_transactions_station_active", "station_id", "status"),
         sa.Index("ix_transactions_station_evse_active", "station_id", "evse_id", "status"),
+        # The console's session list: newest start first, by token (0027).
+        sa.Index("ix_transactions_started", "started_at", "id"),
+        sa.Index("ix_transactions_token_started", "id_token", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)

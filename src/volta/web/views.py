@@ -26,18 +26,14 @@ from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from volta.blocks.authorization import service as tokens_service
-from volta.blocks.authorization.models import IdTokenCreate, IdTokenUpdate
 from volta.blocks.certificates import service as certificates
 from volta.blocks.device_model import service as device_model_service
 from volta.blocks.provisioning import service as provisioning
 from volta.blocks.provisioning.models import StationCreate, StationOut, StationUpdate
 from volta.blocks.remote_control.service import Reset, TriggerMessage
 from volta.blocks.security import profiles
-from volta.blocks.tariffs import service as tariffs_service
 from volta.blocks.transactions import service as transactions
 from volta.http import ServicesDep, control_character, get_services
-from volta.ocpp.times import parse_timestamp
 from volta.ocpp.versions import Version
 from volta.security import new_station_password, source_key
 from volta.services import Services
@@ -56,8 +52,6 @@ FRAME_KINDS = {2: "CALL", 3: "RESULT", 4: "ERROR", 5: "RESULT ERROR", 6: "SEND"}
 HERE = Path(__file__).parent
 SESSION_COOKIE = "volta_session"
 LOGIN_CSRF_COOKIE = "volta_login_csrf"
-TOKEN_STATUSES = ("Accepted", "Blocked", "Expired", "Invalid")
-TOKEN_TYPES = ("ISO14443", "ISO15693", "Central", "eMAID", "KeyCode", "Local", "MacAddress")
 REGISTRATION_STATUSES = ("Accepted", "Pending", "Rejected")
 # Connector statuses of both versions, to a colour class.
 STATUS_CLASS = {
@@ -530,197 +524,6 @@ async def remove_station(
         )
     log.info("dashboard: %s removed station %s", user["username"], station_id)
     return Response(status_code=204, headers={"HX-Redirect": "/"})
-
-
-# -- sessions -----------------------------------------------------------------------
-
-
-@router.get("/sessions")
-async def sessions_page(
-    request: Request,
-    user: User,
-    services: ServicesDep,
-    active: str = "",
-    station_id: str = "",
-    offset: int = 0,
-) -> HTMLResponse:
-    rows = await transactions.list_transactions(
-        services.db,
-        station_id=station_id or None,
-        active={"yes": True, "no": False}.get(active),
-        limit=50,
-        offset=max(offset, 0),
-    )
-    return render(
-        request,
-        "sessions.html",
-        sessions=rows,
-        active=active,
-        station_id=station_id,
-        offset=max(offset, 0),
-    )
-
-
-def session_chart(tx: dict[str, Any]) -> dict[str, Any]:
-    """The series of the session chart: energy delivered (kWh), power (kW) and
-    state of charge (%), each on the times it was sampled."""
-    start = tx["meter_start_wh"]
-    energy: dict[float, float] = {}
-    power: dict[float, float] = {}
-    soc: dict[float, float] = {}
-    for mv in tx["meter_values"]:
-        t = mv["timestamp"].timestamp()
-        if mv["measurand"] == "SoC":
-            soc[t] = mv["value"]
-            continue
-        if mv["phase"] or mv["location"] not in (None, "Outlet"):
-            continue  # the totals at the outlet only
-        if mv["measurand"] == "Energy.Active.Import.Register" and mv["unit"] == "Wh":
-            if start is None:
-                start = mv["value"]
-            energy[t] = round((mv["value"] - start) / 1000, 4)
-        elif mv["measurand"] == "Power.Active.Import" and mv["unit"] == "W":
-            power[t] = round(mv["value"] / 1000, 3)
-    times = sorted({*energy, *power})
-    return {
-        "x": times,
-        "energy": [energy.get(t) for t in times],
-        "power": [power.get(t) for t in times],
-        "soc_x": sorted(soc),
-        "soc": [soc[t] for t in sorted(soc)],
-    }
-
-
-async def _session(services: Services, transaction_id: int) -> dict[str, Any]:
-    tx = await transactions.get_transaction(services.db, transaction_id)
-    if tx is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"session {transaction_id} not found")
-    tx["chart"] = session_chart(tx)
-    cost = await tariffs_service.session_cost(services.db, transaction_id)
-    tx["cost"] = cost.breakdown if cost is not None and cost.tariff is not None else None
-    return tx
-
-
-@router.get("/sessions/{transaction_id}")
-async def session_page(
-    request: Request, transaction_id: int, user: User, services: ServicesDep
-) -> HTMLResponse:
-    tx = await _session(services, transaction_id)
-    token = await tokens_service.get_token(services.db, tx["id_token"]) if tx["id_token"] else None
-    return render(request, "session.html", tx=tx, token=token)
-
-
-@router.get("/sessions/{transaction_id}/live")
-async def session_live(
-    request: Request, transaction_id: int, user: User, services: ServicesDep
-) -> HTMLResponse:
-    return render(request, "_session_live.html", tx=await _session(services, transaction_id))
-
-
-# -- id tokens ----------------------------------------------------------------------
-
-
-async def _tokens_table(request: Request, services: Services, **extra: Any) -> HTMLResponse:
-    rows = await tokens_service.list_tokens(services.db, limit=1000)
-    response = render(
-        request,
-        "_tokens.html",
-        tokens=rows,
-        now=utcnow(),
-        token_statuses=TOKEN_STATUSES,
-        **extra,
-    )
-    if extra.get("error"):
-        response.headers["X-Volta-Outcome"] = "error"  # the form keeps what was typed
-    return response
-
-
-@router.get("/tokens")
-async def tokens_page(request: Request, user: User, services: ServicesDep) -> HTMLResponse:
-    rows = await tokens_service.list_tokens(services.db, limit=1000)
-    return render(
-        request,
-        "tokens.html",
-        tokens=rows,
-        now=utcnow(),
-        token_statuses=TOKEN_STATUSES,
-        token_types=TOKEN_TYPES,
-    )
-
-
-def _expiry(form: FormData) -> dt.datetime | None:
-    text = _field(form, "expires_at")
-    if not text:
-        return None
-    parsed = parse_timestamp(text)
-    if parsed is None:
-        raise ValueError(f"{text!r} is not a date and time")
-    return parsed
-
-
-@router.post("/tokens")
-async def add_token(request: Request, user: Admin, services: ServicesDep) -> HTMLResponse:
-    form = await _form(request)
-    try:
-        body = IdTokenCreate(
-            token=_field(form, "token"),
-            type=_field(form, "type") or "ISO14443",  # type: ignore[arg-type]
-            status=_field(form, "status") or "Accepted",  # type: ignore[arg-type]
-            expires_at=_expiry(form),
-            group_id=_field(form, "group_id") or None,
-        )
-    except pydantic.ValidationError as exc:
-        return await _tokens_table(request, services, error=_problems(exc))
-    except ValueError as exc:
-        return await _tokens_table(request, services, error=str(exc))
-    try:
-        await tokens_service.add_token(
-            services.db,
-            body.token,
-            status=body.status,
-            token_type=body.type,
-            expires_at=body.expires_at,
-            group_id=body.group_id,
-        )
-    except IntegrityError:
-        return await _tokens_table(request, services, error=f"{body.token} already exists.")
-    log.info("dashboard: %s added id token %s", user["username"], body.token)
-    return await _tokens_table(request, services, message=f"Added {body.token}.")
-
-
-@router.post("/tokens/update")
-async def update_token(request: Request, user: Admin, services: ServicesDep) -> HTMLResponse:
-    form = await _form(request)
-    token = _field(form, "token")
-    values: dict[str, Any] = {}
-    if _field(form, "status"):
-        values["status"] = _field(form, "status")
-    if "group_id" in form:
-        values["group_id"] = _field(form, "group_id") or None
-    try:
-        if "expires_at" in form:
-            values["expires_at"] = _expiry(form)
-        if form.get("expire_now") == "on":
-            values["expires_at"] = utcnow()
-        body = IdTokenUpdate(**values)
-    except pydantic.ValidationError as exc:
-        return await _tokens_table(request, services, error=_problems(exc))
-    except ValueError as exc:
-        return await _tokens_table(request, services, error=str(exc))
-    changes = body.model_dump(exclude_unset=True)
-    if not await tokens_service.update_token(services.db, token, **changes):
-        return await _tokens_table(request, services, error=f"{token} not found.")
-    log.info("dashboard: %s changed id token %s (%s)", user["username"], token, ", ".join(changes))
-    return await _tokens_table(request, services, message=f"Saved {token}.")
-
-
-@router.post("/tokens/remove")
-async def remove_token(request: Request, user: Admin, services: ServicesDep) -> HTMLResponse:
-    token = _field(await _form(request), "token")
-    if not await tokens_service.remove_token(services.db, token):
-        return await _tokens_table(request, services, error=f"{token} not found.")
-    log.info("dashboard: %s removed id token %s", user["username"], token)
-    return await _tokens_table(request, services, message=f"Removed {token}.")
 
 
 # -- fleet charts -------------------------------------------------------------------

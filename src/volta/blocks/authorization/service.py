@@ -152,17 +152,43 @@ async def _held_for_another(
     return None
 
 
-async def list_tokens(db: Database, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-    async with db.read() as conn:
-        rows = (
-            (
-                await conn.execute(
-                    sa.select(IdToken).order_by(IdToken.token).limit(limit).offset(offset)
+async def list_tokens(
+    db: Database,
+    *,
+    limit: int = 100,
+    offset: int = 0,
+    search: str | None = None,
+    status: str | None = None,
+    token_type: str | None = None,
+    group_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """Id tokens by token (unique: a stable order); `search` is a LIKE pattern
+    (escape "\\") on the token, its group and its note."""
+    stmt = sa.select(IdToken).order_by(IdToken.token).limit(limit).offset(offset)
+    if search:
+        stmt = stmt.where(
+            sa.or_(
+                *(
+                    c.ilike(search, escape="\\")
+                    for c in (IdToken.token, IdToken.group_id, IdToken.note)
                 )
             )
-            .mappings()
-            .all()
         )
+    if status is not None:
+        # As the console shows them: an Accepted token past its expiry is Expired.
+        lapsed = sa.and_(IdToken.expires_at.is_not(None), IdToken.expires_at <= utcnow())
+        if status == "Expired":
+            stmt = stmt.where(sa.or_(IdToken.status == status, lapsed))
+        elif status == "Accepted":
+            stmt = stmt.where(IdToken.status == status, sa.not_(lapsed))
+        else:
+            stmt = stmt.where(IdToken.status == status)
+    if token_type is not None:
+        stmt = stmt.where(IdToken.type == token_type)
+    if group_id is not None:
+        stmt = stmt.where(IdToken.group_id == group_id)
+    async with db.read() as conn:
+        rows = (await conn.execute(stmt)).mappings().all()
     return [dict(r) for r in rows]
 
 

@@ -57,6 +57,7 @@ from volta.blocks.transactions.live import (
 )
 from volta.blocks.transactions.meter import ENERGY_REGISTER, Sample, energy_readings
 from volta.blocks.transactions.queries import (
+    SessionFilter,
     daily_totals,
     find_v201,
     get_transaction,
@@ -80,6 +81,7 @@ __all__ = [
     "EventV201",
     "Opened",
     "Rules",
+    "SessionFilter",
     "SessionNotActive",
     "add_meter_values",
     "apply_event_v201",

@@ -25,26 +25,7 @@
 
   function options(el, kind, d) {
     const h = el.classList.contains("small-chart") ? 160 : 260;
-    if (kind === "session") {
-      return [{
-        width: width(el), height: h,
-        scales: { x: { time: true }, kwh: { auto: true }, kw: { auto: true } },
-        series: [
-          {},
-          { label: "Energy (kWh)", scale: "kwh", stroke: BLUE, width: 2, fill: "rgba(37,99,235,0.08)", spanGaps: true },
-          { label: "Power (kW)", scale: "kw", stroke: AMBER, width: 2, spanGaps: true },
-        ],
-        axes: [axis(), axis("kWh", { scale: "kwh" }), axis("kW", { scale: "kw", side: 1, grid: { show: false } })],
-      }, [d.x, d.energy, d.power]];
-    }
-    if (kind === "soc") {
-      return [{
-        width: width(el), height: h,
-        scales: { x: { time: true }, y: { range: [0, 100] } },
-        series: [{}, { label: "SoC (%)", stroke: GREEN, width: 2 }],
-        axes: [axis(), axis("%")],
-      }, [d.soc_x, d.soc]];
-    }
+    if (kind === "session" || kind === "soc") return sessionChart(el, kind, d, h);
     if (kind === "site") {
       // Limit vs allocated vs drawn (A per phase), then each EVSE's draw.
       const styles = {
@@ -89,6 +70,44 @@
       axes: [axis(), yAxis],
     }, [d.x, y]];
   }
+
+  /* -- console part B: the session chart (energy and power; state of charge) --
+     Times in the page's time zone (body data-tz); a session with one sample
+     (or a few seconds of them) gets a window of minutes around it, not the
+     multi-year axis uPlot draws for a zero-width range. */
+  function sessionChart(el, kind, d, h) {
+    const tz = document.body.dataset.tz;
+    const tzDate = tz ? function (ts) { return uPlot.tzDate(new Date(ts * 1e3), tz); } : undefined;
+    // From the samples' own extent: uPlot widens a one-point range to a day.
+    const x = { time: true, range: function (u, min, max) {
+      const xs = (u.data && u.data[0]) || [];
+      const lo = xs.length ? xs[0] : min, hi = xs.length ? xs[xs.length - 1] : max;
+      if (!(hi - lo >= 600)) {
+        const mid = (lo + hi) / 2 || Date.now() / 1e3;
+        return [mid - 300, mid + 300];
+      }
+      return [min, max];
+    } };
+    if (kind === "soc") {
+      return [{
+        width: width(el), height: h, tzDate: tzDate,
+        scales: { x: x, y: { range: [0, 100] } },
+        series: [{}, { label: (el.dataset.socLabel || "SoC") + " (%)", stroke: GREEN, width: 2 }],
+        axes: [axis(), axis("%")],
+      }, [d.soc_x, d.soc]];
+    }
+    return [{
+      width: width(el), height: h, tzDate: tzDate,
+      scales: { x: x, kwh: { auto: true }, kw: { auto: true } },
+      series: [
+        {},
+        { label: el.dataset.energyLabel || "Energy (kWh)", scale: "kwh", stroke: BLUE, width: 2, fill: "rgba(37,99,235,0.08)", spanGaps: true },
+        { label: el.dataset.powerLabel || "Power (kW)", scale: "kw", stroke: AMBER, width: 2, spanGaps: true },
+      ],
+      axes: [axis(), axis("kWh", { scale: "kwh" }), axis("kW", { scale: "kw", side: 1, grid: { show: false } })],
+    }, [d.x, d.energy, d.power]];
+  }
+  /* -- (end of part B) -- */
 
   function draw(root) {
     if (typeof uPlot === "undefined") return;

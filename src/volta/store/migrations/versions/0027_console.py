@@ -27,11 +27,19 @@ def upgrade() -> None:
     # A webhook's deliveries newest first (its page, the list's last delivery).
     op.create_index("ix_deliveries_webhook", "webhook_deliveries", ["webhook_id", "id"])
     # (end of part D)
+    # -- part B (sessions): the session list's order and its token filter --
+    op.create_index("ix_transactions_started", "transactions", ["started_at", "id"])
+    op.create_index("ix_transactions_token_started", "transactions", ["id_token", "started_at"])
+    # -- (end of part B) --
 
 
 def downgrade() -> None:
     op.drop_index("ix_deliveries_webhook", table_name="webhook_deliveries")  # console part D
     op.drop_index("ix_events_station", table_name="events")  # console part D
+    # -- part B (sessions) --
+    op.drop_index("ix_transactions_token_started", "transactions")
+    op.drop_index("ix_transactions_started", "transactions")
+    # -- (end of part B) --
     with op.batch_alter_table("users") as batch:
         batch.drop_column("time_zone")
         batch.drop_column("language")
