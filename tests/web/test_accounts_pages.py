@@ -120,7 +120,8 @@ async def test_admin_manages_users_with_the_cli_rules(volta, web, caplog):
     assert "Removed user eve." in removed.text and 'data-user="eve"' not in removed.text
     missing = await _post(web, csrf, "/users/remove", username="eve")
     assert "No user eve." in missing.text
-    assert "No user eve." in (await _post(web, csrf, "/users/role", username="eve", role="admin")).text
+    nobody = await _post(web, csrf, "/users/role", username="eve", role="admin")
+    assert "No user eve." in nobody.text
     bad_role = await _post(web, csrf, "/users/role", username="vic", role="root")
     assert "Unknown role." in bad_role.text
     logged = caplog.text

@@ -23,7 +23,7 @@ from volta.http import ServicesDep
 from volta.store.models import utcnow
 from volta.web import i18n, users
 from volta.web.i18n import tr
-from volta.web.nav import ROLES, N_
+from volta.web.nav import N_, ROLES
 from volta.web.paging import MAX_PAGE, Paging, paging, text_param
 from volta.web.views import SESSION_COOKIE, Admin, User, _field, _form, render
 
@@ -38,9 +38,7 @@ def _problem(request: Request, exc: users.UserError) -> str:
         return tr(request, "The last admin cannot be removed or made a viewer.")
     text = str(exc)
     if "password" in text:
-        return tr(
-            request, "A password has at least {n} characters.", n=users.MIN_PASSWORD_LENGTH
-        )
+        return tr(request, "A password has at least {n} characters.", n=users.MIN_PASSWORD_LENGTH)
     if "user name" in text:
         return tr(request, "A user name is 1 to 64 printable characters without spaces.")
     return tr(request, "Unknown role.")

@@ -240,9 +240,7 @@ async def set_role(db: Database, username: str, role: str) -> bool:
         if role != "admin":
             await _refuse_last_admin(conn, username)
         done = await conn.execute(
-            sa.update(User)
-            .where(User.username == username)
-            .values(role=role, updated_at=utcnow())
+            sa.update(User).where(User.username == username).values(role=role, updated_at=utcnow())
         )
     return bool(done.rowcount)
 
