@@ -1,7 +1,7 @@
 """The whole console, walked as a person would: for each role (admin,
 viewer) and each language (English, Italian) sign in through the form and
 open every page of the side menu (`volta.web.nav.PAGES`) by its link (the
-first one with the keyboard: focus, Enter), then check that the page is in
+second one with the keyboard: focus, Enter), then check that the page is in
 that language (`html[lang]`, and an Italian <h1> that is not the English
 one) and that axe-core finds no serious or critical violation. A viewer has
 no link to an admin-only page, and the server answers 403 to it.
@@ -66,7 +66,7 @@ async def _walk(page: Page, lang: str, is_admin: bool, headings: dict[str, str])
             answer = await page.request.get(target.path, headers={"Accept": "text/html"})
             assert answer.status == 403, target.path
             continue
-        await _open_by_menu(page, target, keyboard=n == 0)
+        await _open_by_menu(page, target, keyboard=n == 1)  # / is open already
         await expect(page.locator("html")).to_have_attribute("lang", lang)
         heading = (await page.locator("main h1").first.inner_text()).strip()
         assert heading, f"{target.path}: no <h1>"
