@@ -134,6 +134,8 @@ def create_api(services: Services) -> FastAPI:
         title="Volta",
         version=__version__,
         description="HTTP API of Volta, an OCPP 1.6J / 2.0.1 charging station management system.",
+        docs_url=None,  # /docs and /redoc: web/api_docs.py, from local assets
+        redoc_url=None,
     )
     app.state.services = services
 

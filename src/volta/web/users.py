@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from volta.security import hash_password, verify_password
 from volta.store.db import Conn, Database
 from volta.store.models import User, WebSession, utcnow
+from volta.web.paging import like
 
 T = TypeVar("T")
 ROLES = ("admin", "viewer")
@@ -131,6 +132,13 @@ class UserError(ValueError):
     """Input a user must fix (unknown role, short password, ...)."""
 
 
+class LastAdmin(UserError):
+    """The change would leave the console without an admin."""
+
+    def __init__(self) -> None:
+        super().__init__("the last admin cannot be removed or made a viewer")
+
+
 def check_new_user(username: str, password: str, role: str) -> None:
     if not username or len(username) > 64 or not username.isprintable() or " " in username:
         raise UserError("a user name is 1-64 printable characters without spaces")
@@ -181,6 +189,79 @@ async def list_users(db: Database) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+async def find_users(
+    db: Database, q: str = "", limit: int = 51, offset: int = 0
+) -> list[dict[str, Any]]:
+    """A page of users (the console's list): searched by name, ordered by
+    name (unique: a stable order)."""
+    query = sa.select(
+        User.id, User.username, User.role, User.created_at, User.last_login_at
+    ).order_by(User.username)
+    if q:
+        query = query.where(User.username.ilike(like(q), escape="\\"))
+    async with db.read() as conn:
+        rows = (await conn.execute(query.limit(limit).offset(offset))).mappings().all()
+    return [dict(r) for r in rows]
+
+
+async def get_user(db: Database, username: str) -> dict[str, Any] | None:
+    async with db.read() as conn:
+        row = (
+            (
+                await conn.execute(
+                    sa.select(
+                        User.id, User.username, User.role, User.language, User.time_zone
+                    ).where(User.username == username)
+                )
+            )
+            .mappings()
+            .first()
+        )
+    return dict(row) if row else None
+
+
+async def _refuse_last_admin(conn: Conn, username: str) -> None:
+    """Raises LastAdmin when `username` is the only admin left."""
+    admins = list(
+        (await conn.execute(sa.select(User.username).where(User.role == "admin").limit(2)))
+        .scalars()
+        .all()
+    )
+    if admins == [username]:
+        raise LastAdmin()
+
+
+async def set_role(db: Database, username: str, role: str) -> bool:
+    """Change a user's role (the console's rule: never demote the last
+    admin). False when there is no such user."""
+    if role not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}")
+    async with db.write() as conn:
+        if role != "admin":
+            await _refuse_last_admin(conn, username)
+        done = await conn.execute(
+            sa.update(User).where(User.username == username).values(role=role, updated_at=utcnow())
+        )
+    return bool(done.rowcount)
+
+
+async def set_preferences(
+    db: Database, user_id: int, language: str | None, time_zone: str | None
+) -> None:
+    """A user's console language and time zone (None: the browser's, the site's)."""
+    async with db.write() as conn:
+        await conn.execute(
+            sa.update(User)
+            .where(User.id == user_id)
+            .values(language=language, time_zone=time_zone, updated_at=utcnow())
+        )
+
+
+def new_password() -> str:
+    """A generated password for a person (shown once): 16 URL-safe characters."""
+    return secrets.token_urlsafe(12)
+
+
 async def count_users(db: Database) -> int:
     async with db.read() as conn:
         return int((await conn.execute(sa.select(sa.func.count()).select_from(User))).scalar())
@@ -196,8 +277,12 @@ async def _end_sessions_of(conn: Conn, username: str) -> int | None:
     return user_id
 
 
-async def remove_user(db: Database, username: str) -> bool:
+async def remove_user(db: Database, username: str, keep_an_admin: bool = False) -> bool:
+    """Remove the user and end their sessions; with `keep_an_admin` (the
+    console) LastAdmin when they are the only admin."""
     async with db.write() as conn:
+        if keep_an_admin:
+            await _refuse_last_admin(conn, username)
         user_id = await _end_sessions_of(conn, username)
         if user_id is None:
             return False
@@ -219,6 +304,17 @@ async def set_password(db: Database, username: str, password: str) -> bool:
             .values(password_hash=password_hash, updated_at=utcnow())
         )
     return True
+
+
+async def check_own_password(db: Database, user_id: int, password: str) -> bool:
+    """Whether `password` is the user's (My account asks for it before a change)."""
+    async with db.read() as conn:
+        stored = (
+            await conn.execute(sa.select(User.password_hash).where(User.id == user_id))
+        ).scalar_one_or_none()
+    if stored is None:
+        return False
+    return await _in_hash_pool(verify_password, password, stored)
 
 
 async def authenticate(db: Database, username: str, password: str) -> dict[str, Any] | None:
