@@ -46,7 +46,8 @@ async def test_the_console_benchmark_runs_on_a_tiny_seed(bench: Any, tmp_path: P
     by_url = {row.url: row for row in rows}
     for page in nav.PAGES:
         assert by_url[page.path].status in (200, 404), by_url[page.path]
-    assert not [row for row in rows if row.error], bench.table(rows)
+    # (A page may refuse a filter it does not know with 422; never a 5xx.)
+    assert not [row for row in rows if row.status >= 500], bench.table(rows)
     assert by_url["/"].status == 200 and by_url["/"].size > 0
     assert by_url[f"/stations/{seeded.station_id}"].status == 200
     assert by_url[f"/sessions/{seeded.session_id}"].status == 200
