@@ -5,12 +5,12 @@ dashboard timed on a database of 20,000 stations and 1,000,000 sessions.
    SQLAlchemy Core executemany (batches of 10,000 rows): stations (vendors,
    models, long vendor strings, three protocols, registration statuses, two
    connectors each with a status), sessions over the last 365 days (most
-   ended, ~2,000 active), id tokens, reservations, tariffs and their
+   ended, 2,000 active of which 20 stale), id tokens, reservations, tariffs and their
    assignments, CDRs, webhooks and deliveries, events, security events, the
    OCPP frame log of a few stations, meter values of the latest sessions,
    sites and local lists. The SQLite file is cached under /tmp, keyed by the
-   migration head and the sizes (`--reseed` makes it again); each run works
-   on a copy, so the cache stays as seeded.
+   migrations (head and text), the seed's version and the sizes (`--reseed`
+   makes it again); each run works on a copy, so the cache stays as seeded.
 2. **Measure**: Volta's real app in-process on that database, a user signed
    in through the real /login form (httpx), then every page of
    `volta.web.nav.PAGES`, the detail pages (a station with each `?tab=` its
@@ -23,10 +23,11 @@ dashboard timed on a database of 20,000 stations and 1,000,000 sessions.
 3. Print one table, worst first, against the targets: 200 ms per page, and
    50 KB per live (polled) fragment; pages answering 404 are "missing".
 
-    .venv/bin/python bench/bench_console.py                      # SQLite, ~3 min the first time
+    .venv/bin/python bench/bench_console.py                      # SQLite; seeds once (minutes)
     .venv/bin/python bench/bench_console.py --json bench/results/console.json
     .venv/bin/python bench/bench_console.py --postgres postgresql://postgres@127.0.0.1:5432/test
     .venv/bin/python bench/bench_console.py --profile /sessions  # where a page's time goes
+    .venv/bin/python bench/bench_console.py --only /fleet --sql "CREATE INDEX ..."  # an index tried
 """
 
 from __future__ import annotations
