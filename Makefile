@@ -52,6 +52,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/bench_validation.py
 	$(BIN)/python bench/bench_ws_echo.py
 	$(BIN)/python bench/bench_v21_rpc.py
+	$(BIN)/python bench/bench_console.py --json bench/results/console.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
