@@ -21,6 +21,7 @@ from volta.store.models import (
     ChargingProfile,
     EvseAllocation,
     MeterValue,
+    Site,
     Station,
     Transaction,
     utcnow,
@@ -178,11 +179,25 @@ async def _evses(conn: Any, station_ids: list[str]) -> list[EvseRow]:
     return [by_evse[k] for k in sorted(by_evse)]
 
 
-async def list_sites(db: Database) -> list[SiteSummary]:
-    """Every site with what is placed on it (directly) and its totals now."""
+async def list_sites(
+    db: Database, *, q: str | None = None, limit: int | None = None, offset: int = 0
+) -> list[SiteSummary]:
+    """Sites by name (the id last: a stable order) with what is placed on
+    them (directly) and their totals now; `q`: text in the name (any case);
+    `limit` / `offset`: one page of them (only its stations are read)."""
     async with db.read() as conn:
-        sites = await site_store.read_sites(conn)
-        site_of = await site_store.read_placements(conn)
+        if q is None and limit is None and not offset:
+            sites = await site_store.read_sites(conn)
+            site_of = await site_store.read_placements(conn)
+        else:
+            stmt = sa.select(Site).order_by(Site.name, Site.id).offset(offset).limit(limit)
+            if q:
+                stmt = stmt.where(sa.func.lower(Site.name).contains(q.lower(), autoescape=True))
+            sites = {row.id: SiteRecord.from_row(row) for row in (await conn.execute(stmt)).all()}
+            placed = await conn.execute(
+                sa.select(Station.id, Station.site_id).where(Station.site_id.in_(list(sites)))
+            )
+            site_of = {row.id: int(row.site_id) for row in placed.all()}
         evses, _fallbacks = _split(await _evses(conn, list(site_of)))
     out = []
     for s in sorted(sites.values(), key=lambda s: (s.name, s.id)):
@@ -197,6 +212,15 @@ async def list_sites(db: Database) -> list[SiteSummary]:
             )
         )
     return out
+
+
+async def site_names(db: Database, site_ids: set[int]) -> dict[int, str]:
+    """The names of these sites (a page's parents)."""
+    if not site_ids:
+        return {}
+    async with db.read() as conn:
+        rows = await conn.execute(sa.select(Site.id, Site.name).where(Site.id.in_(site_ids)))
+        return {row.id: row.name for row in rows.all()}
 
 
 async def site_view(db: Database, site_id: int, *, minutes: int = 15) -> SiteView | None:
