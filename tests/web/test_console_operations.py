@@ -175,6 +175,7 @@ async def test_operations_pages_in_italian_for_an_admin(volta, browser):
         await visit(page, f"/firmware/campaigns/{ids['campaign']}", "Campagna Rollout 2.4.1")
         await expect(page.locator("#campaign-stations tbody tr")).to_have_count(3)
         await expect(page.get_by_role("button", name="Riprendi")).to_be_visible()
+        await shot(page, "firmware-campaign", volta)
         await visit(page, "/monitoring", "Eventi di monitoraggio", "Monitoraggio")
         await expect(page.locator("#monitoring-events tbody tr")).to_have_count(5)
         await visit(page, "/availability", "Disponibilità")
@@ -202,7 +203,6 @@ async def test_operations_pages_in_italian_for_an_admin(volta, browser):
         await expect(rows.first).to_have_attribute("data-critical", "yes")
         await page.goto("/security?station_id=OPS-01")
         await expect(rows).to_have_count(22)  # n % 3 == 1
-        await shot(page, "security", volta)
 
         # Files: newest first, the id last (ten share each second); 50 a page.
         await visit(page, "/files", "File")
@@ -235,7 +235,6 @@ async def test_operations_pages_in_italian_for_an_admin(volta, browser):
         await page.reload()
         await expect(files).to_have_count(ROWS - 41)
         await assert_accessible(page)
-        await shot(page, "files", volta)
 
 
 @sqlite_only
