@@ -205,9 +205,7 @@ async def list_sites(
                 sa.select(Station.site_id, sa.func.count()).where(placed).group_by(Station.site_id)
             )
             station_count = {int(site): int(n) for site, n in counts.all()}
-            evses, _fallbacks = _split(
-                await _evses(conn, sa.select(Station.id).where(placed))
-            )
+            evses, _fallbacks = _split(await _evses(conn, sa.select(Station.id).where(placed)))
             busy = sorted({e.station_id for e in evses})
             rows = await conn.execute(
                 sa.select(Station.id, Station.site_id).where(Station.id.in_(busy))
