@@ -54,7 +54,7 @@ async def test_monitoring_page_sets_and_station_monitors(volta, api, browser):
             await page.get_by_label("component").fill("")
             await page.get_by_label("severity").select_option("0")
             await page.get_by_role("button", name="Filter").click()
-            await expect(page.locator("main")).to_contain_text("No monitoring events")
+            await expect(page.locator("main")).to_contain_text("No monitoring event matches")
 
             await page.goto(f"/stations/{sid}")
             monitors = page.locator("#station-monitors tbody tr")

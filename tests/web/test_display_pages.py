@@ -60,6 +60,8 @@ async def test_display_and_customer_section(volta, browser):
                 await expect(row).to_contain_text("Welcome to DSP-1")
                 await expect(row).to_contain_text("Accepted")
 
+                # Clearing a message asks first (a confirmation dialog).
+                page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
                 await row.get_by_role("button", name="Clear").click()
                 assert await st.expect("ClearDisplayMessage") == {"id": sent["message"]["id"]}
                 await expect(section.locator("#display-done")).to_contain_text("Accepted")
@@ -67,6 +69,7 @@ async def test_display_and_customer_section(volta, browser):
 
                 ask = section.locator("#customer-request")
                 await ask.get_by_label("customer id token").fill("DRIVER-0042")
+                page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
                 await ask.get_by_role("button", name="Ask for the customer's information").click()
                 asked = await st.expect("CustomerInformation")
                 assert asked["idToken"]["idToken"] == "DRIVER-0042"
@@ -85,7 +88,7 @@ async def test_display_and_customer_section(volta, browser):
                 cleared = await st.expect("CustomerInformation")
                 assert (cleared["clear"], cleared["report"]) == (True, True)
                 await report(st, cleared["requestId"], "cleared")
-                await expect(section.locator("#display-done")).to_contain_text("erased as anon-")
+                await expect(section.locator("#display-done")).to_contain_text("Erased as anon-")
                 # The driver's data is gone from the page: the report and the token.
                 assert "DRIVER-0042" not in await section.inner_text()
         finally:

@@ -33,7 +33,7 @@ async def test_availability_page_and_a_maintenance_window(volta, browser):
         form = page.locator("#window-form")
         await form.locator('input[name="starts_at"]').fill("2026-01-01T04:00")
         await form.locator('input[name="ends_at"]').fill("2026-01-01T06:00")
-        await form.get_by_label("station id").fill("AV-PAGE")
+        await form.get_by_label("Station").fill("AV-PAGE")
         await form.get_by_label("reason").fill("contactor replaced")
         page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
         await form.get_by_role("button", name="Add").click()

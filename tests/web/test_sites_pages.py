@@ -191,7 +191,7 @@ async def test_sites_list_and_site_page_show_limit_allocated_drawn(volta, web):
     live = await web.get(f"/sites/{ids['garage']}/live", headers={"HX-Request": "true"})
     assert live.status_code == 200 and 'data-chart="site"' in live.text
     missing = await web.get("/sites/999999", headers={"Accept": "text/html"})
-    assert missing.status_code == 404 and "site 999999 not found" in missing.text
+    assert missing.status_code == 404 and "Site 999999 not found" in missing.text
 
 
 async def test_station_page_lists_profiles_with_source_and_status(volta, web):

@@ -16,13 +16,17 @@ from volta.blocks.charger_profiles import service as charger_profiles
 from volta.blocks.charger_profiles.profiles import ProfileError
 from volta.blocks.smart_charging import sites
 from volta.http import ServicesDep
+from volta.web import i18n
+from volta.web.i18n import tr
+from volta.web.paging import paging
 from volta.web.views import Admin, User, _field, _form, notice, render
 
 log = logging.getLogger(__name__)
 
 
 def spell(seconds: float) -> str:
-    """A duration as hours and minutes ("3 h 05 min")."""
+    """A duration as hours and minutes ("3 h 05 min"; the units are the
+    same in Italian)."""
     minutes = round(seconds / 60)
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
@@ -61,6 +65,12 @@ async def _page(
     problem: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
+    # One page of stations (by id: a stable order; search in the id), each
+    # with its EVSEs' uptime: 20,000 stations are never reported at once
+    # (the CSV of the API has them all).
+    p = paging(request)
+    p.params = {"start": start, "end": end, "site_id": site_id}
+    p.path = "/availability"
     first, last = _period(start, end)
     site = int(site_id) if site_id.strip().isdigit() else None
     all_sites = await sites.all_sites(services.db)
@@ -68,14 +78,19 @@ async def _page(
         site = None
     report = None
     try:
+        station_ids = p.window(
+            await availability.page_stations(
+                services.db, site_id=site, q=p.q or None, limit=p.limit, offset=p.offset
+            )
+        )
         report = await availability.report(
             services.db,
             _midnight(first),
             _midnight(last + dt.timedelta(days=1)),
-            site_id=site,
+            station_ids=station_ids,
         )
     except availability.ReportRefused as exc:
-        problem = problem or str(exc)
+        problem = problem or tr(request, "No report: {why}", why=str(exc))
     windows = await availability.list_windows(
         services.db,
         start=_midnight(first),
@@ -99,6 +114,7 @@ async def _page(
         windows=windows,
         csv_query=urlencode(params),
         spell=spell,
+        p=p,
         problem=problem,
     )
 
@@ -112,20 +128,22 @@ async def availability_page(
     end: str = "",
     site_id: str = "",
 ) -> HTMLResponse:
-    return await _page(request, services, start[:10], end[:10], site_id[:10])
+    return await _page(
+        request, services, start.strip()[:10], end.strip()[:10], site_id.strip()[:10]
+    )
 
 
 @router.post("/availability/maintenance-windows")
 async def add_window(request: Request, user: Admin, services: ServicesDep) -> HTMLResponse:
     form = await _form(request)
     values: dict[str, Any] = {"reason": _field(form, "reason")[:200]}
+    here = i18n.for_request(request)
     try:
-        values["starts_at"] = dt.datetime.fromisoformat(_field(form, "starts_at")).replace(
-            tzinfo=dt.UTC
-        )
-        values["ends_at"] = dt.datetime.fromisoformat(_field(form, "ends_at")).replace(
-            tzinfo=dt.UTC
-        )
+        # Typed in the user's time zone (My account), stored in UTC.
+        for name in ("starts_at", "ends_at"):
+            values[name] = i18n.parse_local(_field(form, name), here)
+            if values[name] is None:
+                raise ValueError(tr(request, "a date and time is needed"))
         station = _field(form, "station_id")[:48]
         evse = _field(form, "evse_id")
         site = _field(form, "site_id")
@@ -144,7 +162,7 @@ async def add_window(request: Request, user: Admin, services: ServicesDep) -> HT
             _field(form, "start"),
             _field(form, "end"),
             _field(form, "site"),
-            problem=f"maintenance window not added: {exc}",
+            problem=tr(request, "Maintenance window not added: {why}", why=str(exc)),
             status_code=422,
         )
     log.info("dashboard: %s marked a maintenance window", user["username"])
@@ -159,7 +177,7 @@ async def delete_window(
 ) -> HTMLResponse:
     form = await _form(request)
     if not 0 <= window_id < 2**31 or not await availability.delete_window(services.db, window_id):
-        return notice(request, f"no maintenance window {window_id}", "bad", 404)
+        return notice(request, tr(request, "No maintenance window {id}.", id=window_id), "bad", 404)
     log.info("dashboard: %s deleted maintenance window %d", user["username"], window_id)
     return await _page(
         request, services, _field(form, "start"), _field(form, "end"), _field(form, "site")
@@ -172,7 +190,7 @@ async def station_charger_profile(
 ) -> Any:
     found = await charger_profiles.matched(services, station_id[:48])
     if not found:
-        return notice(request, f"station {station_id} not found", "bad", 404)
+        return notice(request, tr(request, "Station {id} not found.", id=station_id), "bad", 404)
     profile, problem = None, None
     if found[0]["profile"]:
         try:

@@ -19,6 +19,8 @@ from volta.blocks.provisioning import service as provisioning
 from volta.http import ServicesDep
 from volta.ocpp.versions import Version
 from volta.services import Services
+from volta.web.i18n import tr
+from volta.web.paging import Paging, paging
 from volta.web.views import Admin, User, _field, _form, notice, render
 
 log = logging.getLogger(__name__)
@@ -43,62 +45,59 @@ def _int(value: str, default: int | None, *, at_most: int = 2**31 - 1) -> int | 
     return default
 
 
-async def _rows(
-    services: Services, station_id: str, q: str, evse: str, offset: int
-) -> dict[str, Any]:
+def _paging(request: Request, station_id: str) -> Paging:
+    """The variables' paging (q, evse, page); the pager's links are the
+    page's own, the htmx search swaps the rows fragment."""
+    p = paging(request, "evse")
+    p.path = f"/stations/{station_id}/device-model"
+    p.q = p.q[:50]
+    return p
+
+
+async def _rows(services: Services, station_id: str, p: Paging) -> dict[str, Any]:
+    """One page of the station's attributes by component and key (unique
+    per station: a stable order); the count is of one station's rows."""
+    evse = p.params.get("evse", "")[:10]
     total, rows = await service.list_variables(
         services.db,
         station_id,
-        q=q.strip()[:50] or None,
-        evse_id=_int(evse.strip(), None),
-        limit=PAGE_SIZE,
-        offset=offset,
+        q=p.q or None,
+        evse_id=_int(evse, None),
+        limit=p.limit,
+        offset=p.offset,
     )
     return {
-        "rows": rows,
+        "rows": p.window(rows),
         "total": total,
-        "offset": offset,
-        "page_size": PAGE_SIZE,
-        "q": q.strip()[:50],
-        "evse": evse.strip()[:10],
+        "p": p,
+        "q": p.q,
+        "evse": evse,
         "online": services.router.version_of(station_id) is not None,
     }
 
 
 @router.get("/stations/{station_id}/device-model")
 async def device_model_page(
-    request: Request,
-    station_id: str,
-    user: User,
-    services: ServicesDep,
-    q: str = "",
-    evse: str = "",
-    offset: str = "0",
+    request: Request, station_id: str, user: User, services: ServicesDep
 ) -> HTMLResponse:
     version = await _version(services, station_id)
     if version is None:
-        return notice(request, f"station {station_id} not found", "bad", 404)
+        return notice(request, tr(request, "Station {id} not found.", id=station_id), "bad", 404)
     context: dict[str, Any] = {"station_id": station_id, "version": version}
     if version is Version.V16:
         context["keys"] = await service.list_configuration(services.db, station_id)
         context["online"] = services.router.version_of(station_id) is not None
     else:
-        context |= await _rows(services, station_id, q, evse, _int(offset, 0) or 0)
+        context |= await _rows(services, station_id, _paging(request, station_id))
         context["reports"] = await service.list_reports(services.db, station_id, limit=5)
     return render(request, "device_model.html", **context)
 
 
 @router.get("/stations/{station_id}/device-model/rows")
 async def device_model_rows(
-    request: Request,
-    station_id: str,
-    user: User,
-    services: ServicesDep,
-    q: str = "",
-    evse: str = "",
-    offset: str = "0",
+    request: Request, station_id: str, user: User, services: ServicesDep
 ) -> HTMLResponse:
-    context = await _rows(services, station_id, q, evse, _int(offset, 0) or 0)
+    context = await _rows(services, station_id, _paging(request, station_id))
     return render(request, "_device_model_rows.html", station_id=station_id, **context)
 
 
@@ -110,13 +109,13 @@ async def set_variable(
     form = await _form(request)
     row = await service.get_variable(services.db, station_id, _field(form, "key")[:400])
     if row is None:
-        return notice(request, "no such variable", "bad", 404)
+        return notice(request, tr(request, "No such variable."), "bad", 404)
     value = _field(form, "value")
     problem = None
     if row["mutability"] == "ReadOnly":
-        problem = "this variable is ReadOnly"
+        problem = tr(request, "This variable is ReadOnly.")
     elif len(value) > 1000:
-        problem = "a value has at most 1000 characters"
+        problem = tr(request, "A value has at most {n} characters.", n=1000)
     else:
         ref = service.VariableRef(
             component=row["component"],
@@ -159,9 +158,17 @@ async def full_report(
     report = reports[0]
     if report["status"] in ("refused", "failed"):
         return notice(
-            request, f"The station answered {report['answer'] or report['status']}.", "bad"
+            request,
+            tr(
+                request,
+                "The station answered {answer}.",
+                answer=report["answer"] or report["status"],
+            ),
+            "bad",
         )
-    return notice(request, f"Report {report['request_id']} asked: reload to see it fill.")
+    return notice(
+        request, tr(request, "Report {id} asked: reload to see it fill.", id=report["request_id"])
+    )
 
 
 @router.post("/stations/{station_id}/configuration/get")
@@ -191,9 +198,9 @@ async def change_configuration(
     key, value = _field(form, "key")[:50], _field(form, "value")
     problem = None
     if not key:
-        return notice(request, "no key", "bad", 422)
+        return notice(request, tr(request, "No key."), "bad", 422)
     if len(value) > 500:
-        problem = "a value has at most 500 characters"
+        problem = tr(request, "A value has at most {n} characters.", n=500)
     else:
         log.info("dashboard: %s changes %s of %s", user["username"], key, station_id)
         try:
@@ -205,7 +212,7 @@ async def change_configuration(
     rows = await service.list_configuration(services.db, station_id)
     row = next((r for r in rows if r["key"] == key), None)
     if row is None:
-        return notice(request, problem or f"no key {key}", "bad")
+        return notice(request, problem or tr(request, "No key {key}.", key=key), "bad")
     return render(
         request,
         "_configuration_key.html",

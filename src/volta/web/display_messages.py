@@ -15,6 +15,7 @@ from volta.blocks.display_messages import service as display
 from volta.blocks.provisioning import service as provisioning
 from volta.http import ServicesDep
 from volta.ocpp.versions import Version
+from volta.web.i18n import tr
 from volta.web.views import Admin, User, _field, _form, notice, render
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ router = APIRouter(include_in_schema=False)
 async def _panel(request: Request, services: ServicesDep, station_id: str, **extra: Any) -> Any:
     station = await provisioning.find_station(services.db, station_id)
     if station is None:
-        return notice(request, f"station {station_id} not found", "bad", 404)
+        return notice(request, tr(request, "Station {id} not found.", id=station_id), "bad", 404)
     version = services.router.version_of(station_id)
     return render(
         request,
@@ -60,7 +61,9 @@ async def send_message(
     form = await _form(request)
     content = _field(form, "content")
     if not 0 < len(content) <= 512:
-        return await _panel(request, services, station_id, problem="content: 1 to 512 characters")
+        return await _panel(
+            request, services, station_id, problem=tr(request, "The text: 1 to 512 characters.")
+        )
     spec = display.MessageSpec(
         content=content,
         priority=_choice(_field(form, "priority"), display.PRIORITIES) or "NormalCycle",
@@ -73,7 +76,10 @@ async def send_message(
     except display.DisplayRefused as exc:
         return await _panel(request, services, station_id, problem=str(exc))
     return await _panel(
-        request, services, station_id, done=f"message {found['message_id']}: {found['status']}"
+        request,
+        services,
+        station_id,
+        done=tr(request, "Message {id}: {status}", id=found["message_id"], status=found["status"]),
     )
 
 
@@ -86,7 +92,10 @@ async def clear_message(
     except display.DisplayRefused as exc:
         return await _panel(request, services, station_id, problem=str(exc))
     return await _panel(
-        request, services, station_id, done=f"clear message {message_id}: {found['status']}"
+        request,
+        services,
+        station_id,
+        done=tr(request, "Clear message {id}: {status}", id=message_id, status=found["status"]),
     )
 
 
@@ -97,7 +106,10 @@ async def refresh(request: Request, station_id: str, user: Admin, services: Serv
     except display.DisplayRefused as exc:
         return await _panel(request, services, station_id, problem=str(exc))
     return await _panel(
-        request, services, station_id, done=f"GetDisplayMessages: {found['status']}"
+        request,
+        services,
+        station_id,
+        done=tr(request, "GetDisplayMessages: {status}", status=found["status"]),
     )
 
 
@@ -108,7 +120,12 @@ async def customer_information(
     form = await _form(request)
     token = _field(form, "id_token")
     if not 0 < len(token) <= 36:
-        return await _panel(request, services, station_id, problem="id token: 1 to 36 characters")
+        return await _panel(
+            request,
+            services,
+            station_id,
+            problem=tr(request, "Id token: 1 to {n} characters.", n=36),
+        )
     clear = _field(form, "clear") == "1"
     log.info("dashboard: %s asks %s for customer information", user["username"], station_id)
     try:
@@ -122,7 +139,10 @@ async def customer_information(
     except customers.CustomerRequestRefused as exc:
         return await _panel(request, services, station_id, problem=str(exc))
     return await _panel(
-        request, services, station_id, done=f"request {found['id']}: {found['status']}"
+        request,
+        services,
+        station_id,
+        done=tr(request, "Request {id}: {status}", id=found["id"], status=found["status"]),
     )
 
 
@@ -131,16 +151,26 @@ async def erase(request: Request, station_id: str, user: Admin, services: Servic
     form = await _form(request)
     token = _field(form, "id_token")
     if not 0 < len(token) <= 64:
-        return await _panel(request, services, station_id, problem="id token: 1 to 64 characters")
+        return await _panel(
+            request,
+            services,
+            station_id,
+            problem=tr(request, "Id token: 1 to {n} characters.", n=64),
+        )
     # The token is not logged: the erasure is told by its pseudonym.
     found = await customers.erase(
         services, token, scope="all" if _field(form, "stations") == "all" else "used"
     )
     log.info("dashboard: %s erased a driver's data as %s", user["username"], found["pseudonym"])
-    asked = ", ".join(f"{s['station_id']} {s['status']}" for s in found["stations"]) or "none"
+    asked = ", ".join(f"{s['station_id']} {s['status']}" for s in found["stations"])
     return await _panel(
         request,
         services,
         station_id,
-        done=f"erased as {found['pseudonym']}; stations asked: {asked}",
+        done=tr(
+            request,
+            "Erased as {pseudonym}; stations asked: {asked}",
+            pseudonym=found["pseudonym"],
+            asked=asked or "-",
+        ),
     )

@@ -16,26 +16,38 @@ from volta.blocks.files.storage import TooLarge
 from volta.blocks.provisioning import service as provisioning
 from volta.http import ServicesDep
 from volta.ocpp.versions import Version
+from volta.web.i18n import tr
+from volta.web.paging import paging
 from volta.web.views import Admin, User, notice, render
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
 
-PAGE_SIZE = 100
+REQUESTS_SHOWN = 20  # the latest diagnostics and log requests below the files
 KINDS = files.KINDS
 
 
 async def _page(
-    request: Request, services: ServicesDep, kind: str, problem: str = "", status_code: int = 200
+    request: Request, services: ServicesDep, problem: str = "", status_code: int = 200
 ) -> HTMLResponse:
-    kind = kind if kind in KINDS else ""
+    """The files newest first (the id last: a stable order), one page at a
+    time; search (name, station) and kind."""
+    p = paging(request, "kind")
+    kind = p.params.get("kind", "")
+    if kind not in KINDS:
+        kind = ""
+        p.params.pop("kind", None)
+    rows = await files.list_files(
+        services.db, kind=kind or None, q=p.q or None, limit=p.limit, offset=p.offset
+    )
     return render(
         request,
         "files.html",
         status_code,
-        files=await files.list_files(services.db, kind=kind or None, limit=PAGE_SIZE),
-        requests=await diagnostics.list_requests(services.db, limit=PAGE_SIZE),
+        files=p.window(rows),
+        p=p,
+        requests=await diagnostics.list_requests(services.db, limit=REQUESTS_SHOWN),
         kind=kind,
         kinds=KINDS,
         problem=problem,
@@ -44,10 +56,8 @@ async def _page(
 
 
 @router.get("/files")
-async def files_page(
-    request: Request, user: User, services: ServicesDep, kind: str = ""
-) -> HTMLResponse:
-    return await _page(request, services, kind)
+async def files_page(request: Request, user: User, services: ServicesDep) -> HTMLResponse:
+    return await _page(request, services)
 
 
 @router.post("/files")
@@ -57,7 +67,7 @@ async def upload_firmware(request: Request, user: Admin, services: ServicesDep) 
     try:
         row = await files.store_firmware_form(services, form)
     except (files.UploadRefused, TooLarge) as exc:
-        return await _page(request, services, "firmware", str(exc))
+        return await _page(request, services, tr(request, "Not uploaded: {why}", why=str(exc)))
     finally:
         await form.close()
     log.info("dashboard: %s uploaded firmware %s", user["username"], row["name"])
@@ -65,18 +75,20 @@ async def upload_firmware(request: Request, user: Admin, services: ServicesDep) 
 
 
 @router.get("/files/{file_id}/content")
-async def download(file_id: str, user: User, services: ServicesDep) -> FileResponse:
+async def download(
+    request: Request, file_id: str, user: User, services: ServicesDep
+) -> FileResponse:
     file = await files.get_file(services.db, file_id)
     path = files.storage(services).path(file["sha256"]) if file else None
     if file is None or path is None:
-        raise HTTPException(404, f"file {file_id} not found")
+        raise HTTPException(404, tr(request, "File {id} not found.", id=file_id))
     return FileResponse(path, media_type=file["content_type"], filename=file["name"])
 
 
 @router.delete("/files/{file_id}")
 async def delete(request: Request, file_id: str, user: Admin, services: ServicesDep) -> Any:
     if not await files.delete_file(services, file_id):
-        return notice(request, f"file {file_id} not found", "bad", 404)
+        return notice(request, tr(request, "File {id} not found.", id=file_id), "bad", 404)
     log.info("dashboard: %s deleted file %s", user["username"], file_id)
     return HTMLResponse("")  # htmx removes the row
 
@@ -93,7 +105,7 @@ async def _station_logs(
 ) -> Any:
     station = await provisioning.find_station(services.db, station_id)
     if station is None:
-        return notice(request, f"station {station_id} not found", "bad", 404)
+        return notice(request, tr(request, "Station {id} not found.", id=station_id), "bad", 404)
     version = services.router.version_of(station_id)
     return render(
         request,
@@ -127,7 +139,9 @@ async def request_logs(
     what = str(form.get("log_type") or "DiagnosticsLog")
     scheme = str(form.get("scheme") or "") or None
     if what not in (*diagnostics.LOG_TYPES, "Diagnostics") or scheme not in (None, "http", "ftp"):
-        return await _station_logs(request, services, station_id, problem="unknown choice")
+        return await _station_logs(
+            request, services, station_id, problem=tr(request, "Unknown choice.")
+        )
     log.info("dashboard: %s asks %s for its %s", user["username"], station_id, what)
     try:
         await diagnostics.request_logs(

@@ -12,6 +12,8 @@ from fastapi.responses import HTMLResponse, Response
 from volta.blocks.firmware import campaigns, service
 from volta.blocks.provisioning import service as provisioning
 from volta.http import ServicesDep
+from volta.web.i18n import tr
+from volta.web.paging import Paging, paging
 from volta.web.views import Admin, User, _field, _form, notice, render
 
 log = logging.getLogger(__name__)
@@ -31,20 +33,36 @@ def _int(value: str, name: str, low: int, high: int, default: int) -> int:
     return number
 
 
+def _problem(request: Request, exc: Exception) -> str:
+    return tr(request, "Refused: {why}", why=str(exc))
+
+
+async def _campaigns(request: Request, services: ServicesDep, path: str) -> dict[str, Any]:
+    """A page of campaigns, newest first; search by name or version. The
+    live fragment reads the page's own query string, with the page's path."""
+    p = paging(request)
+    p.path = path
+    rows = await campaigns.list_campaigns(
+        services.db, q=p.q or None, limit=p.limit, offset=p.offset
+    )
+    return {"campaigns": p.window(rows), "p": p}
+
+
 @router.get("/firmware")
 async def firmware_page(request: Request, user: User, services: ServicesDep) -> HTMLResponse:
     return render(
         request,
         "firmware.html",
-        campaigns=await campaigns.list_campaigns(services.db, limit=100),
         files=await service.firmware_files(services.db),
+        **await _campaigns(request, services, "/firmware"),
     )
 
 
 @router.get("/firmware/campaigns")
 async def campaign_rows(request: Request, user: User, services: ServicesDep) -> HTMLResponse:
-    rows = await campaigns.list_campaigns(services.db, limit=100)
-    return render(request, "_firmware_campaigns.html", campaigns=rows)
+    return render(
+        request, "_firmware_campaigns.html", **await _campaigns(request, services, "/firmware")
+    )
 
 
 @router.post("/firmware/campaigns")
@@ -82,7 +100,7 @@ async def create_campaign(request: Request, user: Admin, services: ServicesDep) 
             created_by="dashboard",
         )
     except campaigns.CampaignError as exc:
-        return notice(request, str(exc), "bad")
+        return notice(request, _problem(request, exc), "bad")
     log.info("dashboard: %s started firmware campaign %d", user["username"], created["id"])
     return Response(
         status_code=204, headers={"HX-Redirect": f"/firmware/campaigns/{created['id']}"}
@@ -110,9 +128,34 @@ async def _campaign(
         await campaigns.get_campaign(services.db, campaign_id) if 0 <= campaign_id < 2**31 else None
     )
     if found is None:
-        return notice(request, f"campaign {campaign_id} not found", "bad", 404)
-    stations = await campaigns.campaign_stations(services.db, campaign_id)
-    return render(request, template, campaign=found, stations=stations, **extra)
+        return notice(request, tr(request, "Campaign {id} not found.", id=campaign_id), "bad", 404)
+    # A page of its stations (canary first, then by id); the live fragment
+    # and the buttons' answers keep the page's search and page number.
+    p = paging(request, "state")
+    p.path = f"/firmware/campaigns/{campaign_id}"
+    stations = await campaigns.campaign_stations(
+        services.db,
+        campaign_id,
+        q=p.q or None,
+        state=p.params.get("state") or None,
+        limit=p.limit,
+        offset=p.offset,
+    )
+    return render(
+        request,
+        template,
+        campaign=found,
+        stations=p.window(stations),
+        p=p,
+        station_states=campaigns.STATION_STATES,
+        live_url=_live_url(p),
+        **extra,
+    )
+
+
+def _live_url(p: Paging) -> str:
+    """The live fragment's URL with the page's search, filter and page."""
+    return p.url(page=p.page).replace(p.path, p.path + "/live", 1)
 
 
 @router.post("/firmware/campaigns/{campaign_id}/{move}")
@@ -120,9 +163,9 @@ async def change_campaign(
     request: Request, campaign_id: int, move: str, user: Admin, services: ServicesDep
 ) -> HTMLResponse:
     if move not in ("pause", "resume", "cancel"):
-        return notice(request, f"no such action: {move}", "bad", 404)
+        return notice(request, tr(request, "No such action: {what}", what=move[:20]), "bad", 404)
     if not 0 <= campaign_id < 2**31:
-        return notice(request, f"campaign {campaign_id} not found", "bad", 404)
+        return notice(request, tr(request, "Campaign {id} not found.", id=campaign_id), "bad", 404)
     problem = None
     try:
         await campaigns.change_state(services, campaign_id, move)
@@ -130,7 +173,7 @@ async def change_campaign(
     except LookupError as exc:
         return notice(request, str(exc), "bad", 404)
     except campaigns.CampaignError as exc:
-        problem = str(exc)
+        problem = _problem(request, exc)
     return await _campaign(
         request, services, campaign_id, "_firmware_campaign_live.html", problem=problem
     )
@@ -144,7 +187,7 @@ async def _station_panel(
 ) -> HTMLResponse:
     station = await provisioning.find_station(services.db, station_id)
     if station is None:
-        return notice(request, f"station {station_id} not found", "bad", 404)
+        return notice(request, tr(request, "Station {id} not found.", id=station_id), "bad", 404)
     return render(
         request,
         "_station_firmware_panel.html",
@@ -179,17 +222,19 @@ async def update_station_firmware(
     file_id = _field(form, "file_id") or None
     location = _field(form, "location")[:512] or None
     if await provisioning.find_station(services.db, station_id) is None:
-        return notice(request, f"station {station_id} not found", "bad", 404)
+        return notice(request, tr(request, "Station {id} not found.", id=station_id), "bad", 404)
     problem = None
     try:
         if file_id is not None and location is not None:
-            raise service.UpdateRefused("choose a stored file or give a location, not both")
+            raise service.UpdateRefused(
+                tr(request, "Choose a stored file or give a location, not both.")
+            )
         update = await service.start_update(
             services, station_id, file_id=file_id, location=location
         )
         log.info("dashboard: %s updates the firmware of %s", user["username"], station_id)
         if update["state"] == "failed":
-            problem = f"the update failed: {update['detail']}"
+            problem = tr(request, "The update failed: {why}", why=update["detail"])
     except service.UpdateRefused as exc:
-        problem = str(exc)
+        problem = _problem(request, exc)
     return await _station_panel(request, services, station_id, problem=problem)

@@ -73,4 +73,39 @@ LABELS: dict[str, str] = {
     "UnlockCommand": N_("Unlock command"),
     "CostLimitReached": N_("Cost limit reached"),
     # -- (end of part B) --
+    # -- part F (operations pages): states and kinds of Volta's own records --
+    # A site's sharing strategy.
+    "equal": N_("equal shares"),
+    "priority": N_("by priority"),
+    "first_come": N_("first come"),
+    # Stored files.
+    "firmware": N_("firmware"),
+    "diagnostics": N_("diagnostics"),
+    "log": N_("log"),
+    # Firmware campaigns, their stations and a station's updates.
+    "running": N_("running"),
+    "paused": N_("paused"),
+    "halted": N_("halted"),
+    "canceled": N_("canceled"),
+    "finished": N_("finished"),
+    "in_progress": N_("in progress"),
+    "installed": N_("installed"),
+    "skipped_offline": N_("skipped (offline)"),
+    "sending": N_("sending"),
+    # A password's rotation.
+    "rotated": N_("rotated"),
+    # Device model reports.
+    "complete": N_("complete"),
+    "receiving": N_("receiving"),
+    "requested": N_("requested"),
+    "refused": N_("refused"),
+    # A monitor set applied to a station.
+    "applied": N_("applied"),
+    "skipped": N_("skipped"),
+    # OCPP statuses shown on these pages.
+    "Signed": N_("Signed"),
+    "Reported": N_("Reported"),
+    "Requested": N_("Requested"),
+    "NotFound": N_("Not found"),
+    "RebootRequired": N_("Reboot required"),
 }

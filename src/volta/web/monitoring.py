@@ -14,13 +14,14 @@ from fastapi.responses import HTMLResponse
 from volta.blocks.monitoring import events, service, sets
 from volta.blocks.provisioning import service as provisioning
 from volta.http import ServicesDep
+from volta.web.i18n import tr
+from volta.web.paging import paging
 from volta.web.views import Admin, User, notice, render
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
 
-PAGE_SIZE = 200
 MAX_FLEET_INPUT = 2000  # characters of the station list an admin types
 
 
@@ -33,28 +34,29 @@ def _severity(value: str) -> int | None:
 
 
 @router.get("/monitoring")
-async def monitoring_page(
-    request: Request,
-    user: User,
-    services: ServicesDep,
-    station_id: str = "",
-    severity: str = "",
-    component: str = "",
-) -> HTMLResponse:
-    station_filter = station_id.strip()[:48]
-    component_filter = component.strip()[:50]
-    severity_max = _severity(severity)
+async def monitoring_page(request: Request, user: User, services: ServicesDep) -> HTMLResponse:
+    """The events stations notified, newest first (by id: a stable order),
+    one page at a time; search, station, component, severity."""
+    p = paging(request, "station_id", "severity", "component")
+    station_filter = p.params.get("station_id", "")[:48]
+    component_filter = p.params.get("component", "")[:50]
+    severity_max = _severity(p.params.get("severity", ""))
+    if severity_max is None:
+        p.params.pop("severity", None)
     found = await events.list_events(
         services.db,
         station_id=station_filter or None,
         severity_max=severity_max,
         component=component_filter or None,
-        limit=PAGE_SIZE,
+        q=p.q or None,
+        limit=p.limit,
+        offset=p.offset,
     )
     return render(
         request,
         "monitoring.html",
-        events=found,
+        events=p.window(found),
+        p=p,
         station_filter=station_filter,
         component_filter=component_filter,
         severity_max=severity_max,
@@ -74,14 +76,14 @@ async def apply_set(
     log.info("dashboard: %s applies monitor set %r", user["username"], name[:40])
     try:
         results = await sets.apply(services, name, station_ids)
-    except sets.UnknownSet as exc:
-        return notice(request, str(exc), "bad", 404)
+    except sets.UnknownSet:
+        return notice(request, tr(request, "No monitor set {name}.", name=name[:40]), "bad", 404)
     return render(request, "_monitor_set_result.html", results=results, set_name=name)
 
 
 async def _panel(request: Request, services: ServicesDep, station_id: str, **extra: Any) -> Any:
     if await provisioning.find_station(services.db, station_id) is None:
-        return notice(request, f"station {station_id} not found", "bad", 404)
+        return notice(request, tr(request, "Station {id} not found.", id=station_id), "bad", 404)
     return render(
         request,
         "_station_monitors_panel.html",
@@ -110,7 +112,10 @@ async def clear_monitor(
     except (service.StationNotFound, service.NotConnected, service.MonitoringRefused) as exc:
         return await _panel(request, services, station_id, problem=str(exc))
     return await _panel(
-        request, services, station_id, done=f"monitor {monitor_id}: {result['status']}"
+        request,
+        services,
+        station_id,
+        done=tr(request, "Monitor {id}: {status}", id=monitor_id, status=result["status"]),
     )
 
 
@@ -120,4 +125,6 @@ async def ask_report(request: Request, station_id: str, user: Admin, services: S
         report = await service.request_report(services, station_id)
     except (service.StationNotFound, service.NotConnected, service.MonitoringRefused) as exc:
         return await _panel(request, services, station_id, problem=str(exc))
-    return await _panel(request, services, station_id, done=f"report: {report['status']}")
+    return await _panel(
+        request, services, station_id, done=tr(request, "Report: {status}", status=report["status"])
+    )

@@ -15,44 +15,45 @@ from volta.blocks.provisioning import service as provisioning
 from volta.blocks.security import log as security_log
 from volta.blocks.security import passwords
 from volta.http import ServicesDep
+from volta.web.i18n import tr
+from volta.web.paging import paging
 from volta.web.views import Admin, User, notice, render
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
 
-PAGE_SIZE = 100
-
 
 @router.get("/security")
-async def security_page(
-    request: Request,
-    user: User,
-    services: ServicesDep,
-    critical: str = "",
-    station_id: str = "",
-) -> HTMLResponse:
-    only_critical = critical == "1"
+async def security_page(request: Request, user: User, services: ServicesDep) -> HTMLResponse:
+    """The fleet's security events, critical first then newest (the id
+    last: a stable order), one page at a time; search, station, critical."""
+    p = paging(request, "station_id", "critical")
+    only_critical = p.params.get("critical") == "1"
+    station_filter = p.params.get("station_id", "")[:48]
     events = await security_log.list_events(
         services.db,
-        station_id=station_id.strip()[:48] or None,
+        station_id=station_filter or None,
         critical=True if only_critical else None,
         critical_first=True,
-        limit=PAGE_SIZE,
+        q=p.q or None,
+        limit=p.limit,
+        offset=p.offset,
     )
     return render(
         request,
         "security.html",
-        events=events,
+        events=p.window(events),
+        p=p,
         only_critical=only_critical,
-        station_filter=station_id.strip()[:48],
+        station_filter=station_filter,
     )
 
 
 async def _panel(request: Request, services: ServicesDep, station_id: str, **extra: Any) -> Any:
     station = await provisioning.find_station(services.db, station_id)
     if station is None:
-        return notice(request, f"station {station_id} not found", "bad", 404)
+        return notice(request, tr(request, "Station {id} not found.", id=station_id), "bad", 404)
     return render(
         request,
         "_station_security_panel.html",
@@ -81,7 +82,7 @@ async def rotate_password(
     try:
         await passwords.rotate(services, station_id, started_by="dashboard")
     except passwords.StationNotFound:
-        return notice(request, f"station {station_id} not found", "bad", 404)
+        return notice(request, tr(request, "Station {id} not found.", id=station_id), "bad", 404)
     except passwords.RotationRefused as exc:
         return await _panel(request, services, station_id, problem=str(exc))
     return await _panel(request, services, station_id)

@@ -336,8 +336,12 @@ async def report(
     *,
     site_id: int | None = None,
     station_id: str | None = None,
+    station_ids: Sequence[str] | None = None,
     now: dt.datetime | None = None,
 ) -> Report:
+    """Uptime per EVSE from `start` to `end`: of every station, of the
+    stations of a site (and the sites below it), of one station, or of
+    `station_ids` (a page of the console's list, `page_stations`)."""
     if end <= start:
         raise ReportRefused("`to` must be after `from`")
     if end - start > MAX_PERIOD:
@@ -347,6 +351,8 @@ async def report(
         stations = sa.select(Station.id, Station.site_id, Station.created_at).order_by(Station.id)
         if station_id is not None:
             stations = stations.where(Station.id == station_id)
+        if station_ids is not None:
+            stations = stations.where(Station.id.in_(list(station_ids)))
         if site_id is not None:
             stations = stations.where(Station.site_id.in_(await _site_tree(conn, site_id)))
         station_rows = (await conn.execute(stations)).all()
@@ -362,6 +368,25 @@ async def report(
         chunk = station_rows[i : i + STATION_CHUNK]
         evses.extend(await _chunk(db, chunk, windows, start, min(end, now)))
     return Report(start, end, evses)
+
+
+async def page_stations(
+    db: Database,
+    *,
+    site_id: int | None = None,
+    q: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[str]:
+    """One page of station ids in id order (of a site and the sites below
+    it; `q`: text in the id, any case): what a page of the report covers."""
+    stmt = sa.select(Station.id).order_by(Station.id).offset(offset).limit(limit)
+    if q:
+        stmt = stmt.where(sa.func.lower(Station.id).contains(q.lower(), autoescape=True))
+    async with db.read() as conn:
+        if site_id is not None:
+            stmt = stmt.where(Station.site_id.in_(await _site_tree(conn, site_id)))
+        return list((await conn.execute(stmt)).scalars().all())
 
 
 async def _chunk(

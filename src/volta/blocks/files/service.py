@@ -255,10 +255,21 @@ async def list_files(
     *,
     kind: str | None = None,
     station_id: str | None = None,
+    q: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
+    """Newest first (the id last: a stable order); `q`: text in the name or
+    the station id (any case)."""
     stmt = sa.select(StoredFile).order_by(StoredFile.created_at.desc(), StoredFile.id)
+    if q:
+        needle = q.lower()
+        stmt = stmt.where(
+            sa.or_(
+                sa.func.lower(StoredFile.name).contains(needle, autoescape=True),
+                sa.func.lower(StoredFile.station_id).contains(needle, autoescape=True),
+            )
+        )
     if kind:
         stmt = stmt.where(StoredFile.kind == kind)
     if station_id:

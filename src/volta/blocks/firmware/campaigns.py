@@ -227,11 +227,25 @@ async def _progress(conn: Any, campaign_ids: list[int]) -> dict[int, dict[str, i
 
 
 async def list_campaigns(
-    db: Database, *, state: str | None = None, limit: int = 100, offset: int = 0
+    db: Database,
+    *,
+    state: str | None = None,
+    q: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
+    """Newest first; `q`: text in the name or the version (any case)."""
     query = sa.select(FirmwareCampaign).order_by(FirmwareCampaign.id.desc())
     if state is not None:
         query = query.where(FirmwareCampaign.state == state)
+    if q:
+        needle = q.lower()
+        query = query.where(
+            sa.or_(
+                sa.func.lower(FirmwareCampaign.name).contains(needle, autoescape=True),
+                sa.func.lower(FirmwareCampaign.version).contains(needle, autoescape=True),
+            )
+        )
     async with db.read() as conn:
         rows = [dict(r._mapping) for r in (await conn.execute(query.limit(limit).offset(offset)))]
         progress = await _progress(conn, [r["id"] for r in rows]) if rows else {}
@@ -251,8 +265,17 @@ async def get_campaign(db: Database, campaign_id: int) -> dict[str, Any] | None:
     return dict(found._mapping) | {"progress": progress[campaign_id]}
 
 
-async def campaign_stations(db: Database, campaign_id: int) -> list[dict[str, Any]]:
-    """Each station of the campaign, with its update's latest status."""
+async def campaign_stations(
+    db: Database,
+    campaign_id: int,
+    *,
+    q: str | None = None,
+    state: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Each station of the campaign (canary first, then by id: a stable
+    order), with its update's latest status; `q`: text in the station id."""
     query = (
         sa.select(
             FirmwareCampaignStation,
@@ -261,7 +284,15 @@ async def campaign_stations(db: Database, campaign_id: int) -> list[dict[str, An
         .outerjoin(FirmwareUpdate, FirmwareUpdate.id == FirmwareCampaignStation.update_id)
         .where(FirmwareCampaignStation.campaign_id == campaign_id)
         .order_by(FirmwareCampaignStation.canary.desc(), FirmwareCampaignStation.station_id)
+        .offset(offset)
+        .limit(limit)
     )
+    if q:
+        query = query.where(
+            sa.func.lower(FirmwareCampaignStation.station_id).contains(q.lower(), autoescape=True)
+        )
+    if state:
+        query = query.where(FirmwareCampaignStation.state == state)
     async with db.read() as conn:
         return [dict(r._mapping) for r in (await conn.execute(query))]
 

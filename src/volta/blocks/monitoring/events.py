@@ -197,12 +197,29 @@ async def list_events(
     station_id: str | None = None,
     severity_max: int | None = None,
     component: str | None = None,
+    q: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Events stations notified, newest first; `severity_max`: this severity
-    or more severe (a lower number; events of unknown severity are left out)."""
+    or more severe (a lower number; events of unknown severity are left out);
+    `q`: text in the station id, component, variable or value (any case)."""
     stmt = sa.select(*EVENTS.c)
+    if q:
+        needle = q.lower()
+        stmt = stmt.where(
+            sa.or_(
+                *(
+                    sa.func.lower(column).contains(needle, autoescape=True)
+                    for column in (
+                        MonitoringEvent.station_id,
+                        MonitoringEvent.component,
+                        MonitoringEvent.variable,
+                        MonitoringEvent.actual_value,
+                    )
+                )
+            )
+        )
     if station_id is not None:
         stmt = stmt.where(MonitoringEvent.station_id == station_id)
     if severity_max is not None:

@@ -152,12 +152,28 @@ async def list_events(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     critical_first: bool = False,
+    q: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[SecurityEventView]:
     """Security events, newest first (critical ones first, then newest, when
-    `critical_first`); `since` / `until` bound their timestamp."""
+    `critical_first`); `since` / `until` bound their timestamp; `q`: text in
+    the station id, the type or the details (any case)."""
     stmt = sa.select(*SECURITY_EVENTS.c)
+    if q:
+        needle = q.lower()
+        stmt = stmt.where(
+            sa.or_(
+                *(
+                    sa.func.lower(column).contains(needle, autoescape=True)
+                    for column in (
+                        SecurityEvent.station_id,
+                        SecurityEvent.type,
+                        SecurityEvent.tech_info,
+                    )
+                )
+            )
+        )
     if station_id is not None:
         stmt = stmt.where(SecurityEvent.station_id == station_id)
     if kind is not None:

@@ -21,6 +21,7 @@ from volta.store.models import (
     ChargingProfile,
     EvseAllocation,
     MeterValue,
+    Site,
     Station,
     Transaction,
     utcnow,
@@ -126,10 +127,11 @@ async def _latest_current(conn: Any, tx_ids: list[int]) -> dict[int, tuple[float
     return out
 
 
-async def _evses(conn: Any, station_ids: list[str]) -> list[EvseRow]:
-    """Every EVSE with an allocation or a session; EVSE 0 rows are the
-    stations' fallback shares (see `_split`)."""
-    if not station_ids:
+async def _evses(conn: Any, station_ids: list[str] | Any) -> list[EvseRow]:
+    """Every EVSE with an allocation or a session of these stations (a list,
+    or a subquery of their ids); EVSE 0 rows are the stations' fallback
+    shares (see `_split`)."""
+    if isinstance(station_ids, list) and not station_ids:
         return []
     allocs = (
         await conn.execute(
@@ -178,25 +180,59 @@ async def _evses(conn: Any, station_ids: list[str]) -> list[EvseRow]:
     return [by_evse[k] for k in sorted(by_evse)]
 
 
-async def list_sites(db: Database) -> list[SiteSummary]:
-    """Every site with what is placed on it (directly) and its totals now."""
+async def list_sites(
+    db: Database, *, q: str | None = None, limit: int | None = None, offset: int = 0
+) -> list[SiteSummary]:
+    """Sites by name (the id last: a stable order) with what is placed on
+    them (directly) and their totals now; `q`: text in the name (any case);
+    `limit` / `offset`: one page of them (its stations counted in SQL and
+    reached through a subquery: a page never reads every placed station)."""
     async with db.read() as conn:
-        sites = await site_store.read_sites(conn)
-        site_of = await site_store.read_placements(conn)
-        evses, _fallbacks = _split(await _evses(conn, list(site_of)))
+        if q is None and limit is None and not offset:
+            sites = await site_store.read_sites(conn)
+            site_of = await site_store.read_placements(conn)
+            evses, _fallbacks = _split(await _evses(conn, list(site_of)))
+            station_count: dict[int, int] = {}
+            for placed_on_site in site_of.values():
+                station_count[placed_on_site] = station_count.get(placed_on_site, 0) + 1
+        else:
+            stmt = sa.select(Site).order_by(Site.name, Site.id).offset(offset).limit(limit)
+            if q:
+                stmt = stmt.where(sa.func.lower(Site.name).contains(q.lower(), autoescape=True))
+            sites = {row.id: SiteRecord.from_row(row) for row in (await conn.execute(stmt)).all()}
+            placed = Station.site_id.in_(list(sites))
+            counts = await conn.execute(
+                sa.select(Station.site_id, sa.func.count()).where(placed).group_by(Station.site_id)
+            )
+            station_count = {int(site): int(n) for site, n in counts.all()}
+            evses, _fallbacks = _split(await _evses(conn, sa.select(Station.id).where(placed)))
+            busy = sorted({e.station_id for e in evses})
+            rows = await conn.execute(
+                sa.select(Station.id, Station.site_id).where(Station.id.in_(busy))
+            )
+            site_of = {row.id: int(row.site_id) for row in rows.all() if row.site_id is not None}
     out = []
     for s in sorted(sites.values(), key=lambda s: (s.name, s.id)):
         mine = [e for e in evses if site_of.get(e.station_id) == s.id]
         out.append(
             SiteSummary(
                 s,
-                sum(1 for v in site_of.values() if v == s.id),
+                station_count.get(s.id, 0),
                 len(mine),
                 sum(e.limit_a or 0.0 for e in mine),
                 sum(e.drawn_a or 0.0 for e in mine),
             )
         )
     return out
+
+
+async def site_names(db: Database, site_ids: set[int]) -> dict[int, str]:
+    """The names of these sites (a page's parents)."""
+    if not site_ids:
+        return {}
+    async with db.read() as conn:
+        rows = await conn.execute(sa.select(Site.id, Site.name).where(Site.id.in_(site_ids)))
+        return {row.id: row.name for row in rows.all()}
 
 
 async def site_view(db: Database, site_id: int, *, minutes: int = 15) -> SiteView | None:
