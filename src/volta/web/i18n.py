@@ -368,6 +368,9 @@ def save_entries(path: Path, entries: dict[Any, Any]) -> None:
                 if message.id:
                     catalog.add(message.id, message.string)
     for msgid, string in entries.items():
+        key = msgid[0] if isinstance(msgid, tuple) else msgid
+        if key in catalog:
+            del catalog[key]  # add() alone would keep the old string
         catalog.add(msgid, string)
     out = io.BytesIO()
     write_po(out, catalog, sort_output=True, no_location=True, width=100)
