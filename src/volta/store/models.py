@@ -279,6 +279,8 @@ class Transaction(Base):
         ),
         sa.Index("ix_transactions_station_active", "station_id", "status"),
         sa.Index("ix_transactions_station_evse_active", "station_id", "evse_id", "status"),
+        # The console's counters (web/counters.py): active sessions of the fleet.
+        sa.Index("ix_transactions_status_station", "status", "station_id", "evse_id"),
     )
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)

@@ -22,9 +22,16 @@ def upgrade() -> None:
         batch.add_column(sa.Column("language", sa.String(8), nullable=True))
         batch.add_column(sa.Column("time_zone", sa.String(64), nullable=True))
     # -- console parts: migrations below this line (one section per part) --
+    # Part A (stations): the counters (web/counters.py) count active sessions
+    # of the whole fleet; without it that is a scan of every session.
+    op.create_index(
+        "ix_transactions_status_station", "transactions", ["status", "station_id", "evse_id"]
+    )
 
 
 def downgrade() -> None:
+    # Part A (stations).
+    op.drop_index("ix_transactions_status_station", table_name="transactions")
     with op.batch_alter_table("users") as batch:
         batch.drop_column("time_zone")
         batch.drop_column("language")
