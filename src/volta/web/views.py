@@ -486,13 +486,15 @@ async def _station_certificates(services: Services, station_id: str) -> dict[str
 
 @router.get("/stations/{station_id}/live")
 async def station_live(
-    request: Request, station_id: str, user: User, services: ServicesDep
+    request: Request, station_id: str, user: User, services: ServicesDep, tab: str = "overview"
 ) -> HTMLResponse:
+    """The station's header (and its connectors on the tabs that show them)."""
     station = await _station(services, station_id)
     return render(
         request,
         "_station_live.html",
         station=station,
+        tab=tab,
         states=await _states(services, [station]),
     )
 
