@@ -205,7 +205,7 @@ async def test_station_page_lists_profiles_with_source_and_status(volta, web):
     # Installed first (per EVSE), then what is no longer installed.
     assert [pid for pid, _ in rows] == ["7", "1000000", "3"]
     assert "station" in text["7"] and "11,000 W" in text["7"] and "api" in text["7"]
-    assert "TxProfile" in text["1000000"] and "16.0 A" in text["1000000"]
+    assert "TxProfile" in text["1000000"] and "16 A" in text["1000000"]
     assert "allocator" in text["1000000"] and "T0" in text["1000000"]
     assert "Replaced" in text["3"] and "fallback" in text["3"]
     empty = await web.get("/stations/GAR-2/profiles")
