@@ -35,4 +35,12 @@ LABELS: dict[str, str] = {
     # Online or not.
     "online": N_("online"),
     "offline": N_("offline"),
+    # -- part A (stations): what became of a command sent from the station page.
+    "pending": N_("pending"),
+    "accepted": N_("accepted"),
+    "rejected": N_("rejected"),
+    "error": N_("error"),
+    "timeout": N_("timeout"),
+    "invalid": N_("invalid"),
+    # (end of part A)
 }
