@@ -56,7 +56,7 @@ async def test_monitoring_page_sets_and_station_monitors(volta, api, browser):
             await page.get_by_role("button", name="Filter").click()
             await expect(page.locator("main")).to_contain_text("No monitoring event matches")
 
-            await page.goto(f"/stations/{sid}")
+            await page.goto(f"/stations/{sid}?tab=configuration")
             monitors = page.locator("#station-monitors tbody tr")
             await expect(monitors).to_have_count(2)
             await expect(page.locator("#station-monitors")).to_contain_text("connector-faults")
@@ -72,6 +72,6 @@ async def test_monitoring_page_sets_and_station_monitors(volta, api, browser):
             await page.goto("/monitoring")
             await expect(page.locator("#monitor-sets")).to_contain_text("Over temperature")
             await expect(page.get_by_role("button", name="Apply to fleet")).to_have_count(0)
-            await page.goto(f"/stations/{sid}")
+            await page.goto(f"/stations/{sid}?tab=configuration")
             await expect(page.locator("#station-monitors")).to_be_visible()
             await expect(page.get_by_role("button", name="Clear")).to_have_count(0)

@@ -10,6 +10,7 @@ go to docs/screenshots/ (the SQLite run writes them; the README shows two).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator
@@ -98,7 +99,6 @@ async def test_sign_in_and_station_list_updates_live(volta, browser):
         await expect(chip).to_have_class(re.compile(r"\boff\b"))
         assert await page.evaluate("window.__sameDocument === true"), "the page was reloaded"
         await expect(page.locator(f'tr[data-station="{second}"]')).to_contain_text("2.0.1")
-        await shot(page, "stations", volta)
 
 
 @sqlite_only
@@ -108,13 +108,15 @@ async def test_commands_show_the_station_answer(volta, browser):
         running(volta, quiet(volta, "1.6", connectors=2)) as [station],
         signed_in_page(browser, volta) as page,
     ):
-        await page.goto(f"/stations/{station.id}")
+        await page.goto(f"/stations/{station.id}?tab=commands")
         await expect(page.get_by_test_id("station-state")).to_have_text("online")
         commands = page.locator("#commands")
 
-        # Change availability of the whole station: the answer shows, and the
-        # connectors' cards turn Unavailable as the station reports it.
+        # Change availability of connector 1 (chosen: there is no default):
+        # the answer shows, and its card turns Unavailable as the station
+        # reports it.
         form = commands.locator("form", has=page.get_by_role("button", name="Change availability"))
+        await form.get_by_label("connector or EVSE").select_option("1")
         await form.get_by_label("availability").select_option("Inoperative")
         await form.get_by_role("button", name="Change availability").click()
         result = page.get_by_test_id("command-result")
@@ -137,11 +139,13 @@ async def test_commands_show_the_station_answer(volta, browser):
         await expect(page.get_by_test_id("answer-status")).to_have_text("Accepted")
 
         # 1.6 configuration, asked for and shown as a table.
+        await page.locator("nav.tabs").get_by_role("link", name="Configuration").click()
         await page.get_by_role("button", name="Get configuration").click()
         await expect(page.locator("#config-result")).to_contain_text("HeartbeatInterval")
 
         # The frame log shows the exchange, filtered by action and direction,
         # with the payload pretty-printed.
+        await page.locator("nav.tabs").get_by_role("link", name="Frame log").click()
         frames = page.locator("#frame-log")
         await page.get_by_label("filter by action").fill("ChangeAvailability")
         await page.get_by_label("filter by direction").select_option("out")
@@ -154,8 +158,6 @@ async def test_commands_show_the_station_answer(volta, browser):
         await page.get_by_label("filter by action").fill("")
         await page.get_by_label("filter by direction").select_option("")
         await expect(frames.locator('tr[data-action="StatusNotification"]').first).to_be_visible()
-        await page.locator("#command-result").scroll_into_view_if_needed()
-        await shot(page, "station", volta)
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
@@ -164,12 +166,14 @@ async def test_remote_start_and_session_chart(volta, browser):
     await add_token(volta, "DRIVER-1", group_id="FLEET-1")
     sc = quiet(volta, "2.0.1", session_seconds=(60.0, 60.0), meter_interval=0.3)
     async with running(volta, sc) as [station], signed_in_page(browser, volta) as page:
-        await page.goto(f"/stations/{station.id}")
+        await page.goto(f"/stations/{station.id}?tab=commands")
         start = page.locator("form", has=page.get_by_role("button", name="Remote start"))
         await start.get_by_label("id token").fill("DRIVER-1")
         await start.get_by_role("button", name="Remote start").click()
         await expect(page.get_by_test_id("answer-status")).to_have_text("Accepted")
-        # The session shows up on the station's page by itself.
+        # The session shows up on the station's Sessions tab by itself.
+        await page.locator("nav.tabs").get_by_role("link", name="Sessions").click()
+        await expect(page).to_have_url(re.compile(r"tab=sessions"))
         session_row = page.locator("#sessions tr[data-session]").first
         await expect(session_row).to_contain_text("DRIVER-1")
         await expect(session_row).to_contain_text("Charging")
@@ -180,7 +184,9 @@ async def test_remote_start_and_session_chart(volta, browser):
             return sum(mv["measurand"].startswith("Energy") for mv in tx["meter_values"]) >= 5
 
         assert await wait_until(charged_a_while, 15)
-        # Stopped from the live session row: the station agrees and ends it.
+        # Stopped from the live session row (after a confirmation): the
+        # station agrees and ends it.
+        page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
         await session_row.get_by_role("button", name="Stop").click()
         await expect(page.get_by_test_id("command-result")).to_contain_text(
             "RequestStopTransaction"

@@ -20,7 +20,7 @@ async def test_device_model_page_of_a_201_station(volta, browser):
     await add_users(volta)
     async with running(volta, quiet(volta, "2.0.1")) as [station]:
         async with signed_in_page(browser, volta) as page:
-            await page.goto(f"/stations/{station.id}")
+            await page.goto(f"/stations/{station.id}?tab=configuration")
             await page.locator("#device-model-link").click()
             await expect(page).to_have_url(re.compile(rf"/stations/{station.id}/device-model$"))
             await expect(page.locator("#dm-rows")).to_contain_text("No device model reported yet")

@@ -45,7 +45,7 @@ async def test_display_and_customer_section(volta, browser):
         try:
             assert (await st.call("BootNotification", BOOT))["status"] == "Accepted"
             async with signed_in_page(browser, volta) as page:
-                await page.goto("/stations/DSP-1")
+                await page.goto("/stations/DSP-1?tab=display")
                 section = page.locator("#display")
                 await expect(section).to_contain_text("No display messages known")
 

@@ -61,7 +61,7 @@ async def test_a_station_page_requests_logs_and_they_arrive(volta, browser):
     sc = quiet(volta, "2.0.1")
     [station_id] = sc.station_ids()
     async with running(volta, sc), signed_in_page(browser, volta) as page:
-        await page.goto(f"/stations/{station_id}")
+        await page.goto(f"/stations/{station_id}?tab=firmware")
         logs = page.locator("#logs")
         await logs.get_by_label("log type").select_option("SecurityLog")
         await logs.get_by_role("button", name="Request logs").click()

@@ -63,7 +63,7 @@ async def test_a_station_page_updates_its_firmware_and_shows_the_history(volta, 
     await store_image(volta, "wallbox-fw-9.1.0.bin")
     sc = fleet_scenario(volta, stations=1, protocol="1.6", id_prefix="WEBST-")
     async with running(volta, sc) as (st,), signed_in_page(browser, volta) as page:
-        await page.goto(f"/stations/{st.id}")
+        await page.goto(f"/stations/{st.id}?tab=firmware")
         section = page.locator("#firmware")
         await expect(section.locator("#firmware-panel")).to_contain_text("No firmware updates")
         await section.get_by_label("Stored firmware").select_option(label="wallbox-fw-9.1.0.bin")

@@ -53,7 +53,7 @@ async def test_station_page_shows_its_charger_profile(volta, browser):
             .values(vendor="Alfen BV", charger_profile="alfen-metervalue-context")
         )
     async with signed_in_page(browser, volta) as page:
-        await page.goto("/stations/AV-ALFEN")
+        await page.goto("/stations/AV-ALFEN?tab=smart-charging")
         section = page.locator("#charger-profile")
         await expect(section).to_contain_text("alfen-metervalue-context")
         await expect(section).to_contain_text("lbbrhzn/ocpp/issues/361")

@@ -60,7 +60,7 @@ async def test_station_security_section_and_rotation(volta, browser):
         assert (await st.call("BootNotification", boot))["status"] == "Accepted"
         try:
             async with signed_in_page(browser, volta) as page:
-                await page.goto("/stations/SEC-2")
+                await page.goto("/stations/SEC-2?tab=security")
                 section = page.locator("#security")
                 event = section.locator("#station-security-events tbody tr")
                 await expect(event).to_contain_text("ResetOrReboot")
@@ -83,7 +83,7 @@ async def test_viewer_sees_no_rotation_button(volta, browser):
     await add_users(volta)
     await register(volta, "SEC-3", password=PASSWORD)
     async with signed_in_page(browser, volta, VIEWER) as page:
-        await page.goto("/stations/SEC-3")
+        await page.goto("/stations/SEC-3?tab=security")
         await expect(page.locator("#rotation-state")).to_contain_text("never")
         await expect(page.get_by_role("button", name="Rotate password")).to_have_count(0)
 

@@ -197,15 +197,15 @@ async def test_sites_list_and_site_page_show_limit_allocated_drawn(volta, web):
 async def test_station_page_lists_profiles_with_source_and_status(volta, web):
     await build_site(volta)
     await signed(web)
-    station = await web.get("/stations/GAR-1")
+    station = await web.get("/stations/GAR-1?tab=smart-charging")
     assert 'hx-get="/stations/GAR-1/profiles"' in station.text
     frag = await web.get("/stations/GAR-1/profiles", headers={"HX-Request": "true"})
     rows = re.findall(r'<tr data-profile="(\d+)"[^>]*>(.*?)</tr>', frag.text, re.S)
     text = {pid: re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body)) for pid, body in rows}
     # Installed first (per EVSE), then what is no longer installed.
     assert [pid for pid, _ in rows] == ["7", "1000000", "3"]
-    assert "station" in text["7"] and "11000.0 W" in text["7"] and "api" in text["7"]
-    assert "TxProfile" in text["1000000"] and "16.0 A" in text["1000000"]
+    assert "station" in text["7"] and "11,000 W" in text["7"] and "api" in text["7"]
+    assert "TxProfile" in text["1000000"] and "16 A" in text["1000000"]
     assert "allocator" in text["1000000"] and "T0" in text["1000000"]
     assert "Replaced" in text["3"] and "fallback" in text["3"]
     empty = await web.get("/stations/GAR-2/profiles")
@@ -258,5 +258,5 @@ async def test_site_page_in_a_browser_draws_the_chart(volta, browser):
         # The live fragment replaces the page's content and the chart is drawn again.
         await page.wait_for_timeout(3500)
         await expect(page.get_by_test_id("site-chart").locator("canvas")).to_be_visible()
-        await page.goto("/stations/GAR-1")
+        await page.goto("/stations/GAR-1?tab=smart-charging")
         await expect(page.locator("#profile-table")).to_contain_text("ChargingStationMaxProfile")

@@ -39,7 +39,7 @@ async def test_station_page_shows_certificates(volta: Any, web: Any, api: Any) -
         assert await wait_until(accepted)
     serial = format(pki.load_chain(sent["certificateChain"])[0].serial_number, "x")
     await sign_in(web, *ADMIN)
-    page = (await web.get("/stations/CS1")).text
+    page = (await web.get("/stations/CS1?tab=security")).text
     section = page[page.index('id="certificates"') :]
     assert serial in section and "ChargingStationCertificate" in section
     assert format(root.serial_number, "x") in section and "CSMSRootCertificate" in section

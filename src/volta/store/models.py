@@ -282,6 +282,8 @@ class Transaction(Base):
         # The console's session list: newest start first, by token (0027).
         sa.Index("ix_transactions_started", "started_at", "id"),
         sa.Index("ix_transactions_token_started", "id_token", "started_at"),
+        # The console's counters (web/counters.py): active sessions of the fleet.
+        sa.Index("ix_transactions_status_station", "status", "station_id", "evse_id"),
     )
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)

@@ -61,7 +61,7 @@ def neutral_command(kind: str, form: Mapping[str, Any]) -> object:
         return UnlockConnector(_int(form, "connector", 1))
     if kind == "availability":
         return ChangeAvailability(
-            operative=_text(form, "state") == "Operative", evse_id=_int(form, "connector", 0)
+            operative=_text(form, "state") == "Operative", evse_id=_int(form, "connector")
         )
     if kind == "trigger":
         return TriggerMessage(_text(form, "message"), evse_id=_int(form, "connector", 0))

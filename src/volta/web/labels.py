@@ -108,4 +108,10 @@ LABELS: dict[str, str] = {
     "Requested": N_("Requested"),
     "NotFound": N_("Not found"),
     "RebootRequired": N_("Reboot required"),
+    # -- part A (stations): what became of a command sent from the station page.
+    "accepted": N_("accepted"),
+    "rejected": N_("rejected"),
+    "error": N_("error"),
+    "invalid": N_("invalid"),
+    # (end of part A)
 }

@@ -39,10 +39,12 @@ from volta.security import new_station_password, source_key
 from volta.services import Services
 from volta.store import framelog
 from volta.store.models import utcnow
-from volta.web import i18n, nav, users
+from volta.web import counters, i18n, nav, users
 from volta.web.commands import CommandInputError, run_command
 from volta.web.fleet import OnlineHistory
 from volta.web.i18n import tr
+from volta.web.nav import N_
+from volta.web.paging import paging
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,12 @@ templates.env.filters.update(
     pretty=_pretty,
     status_class=lambda s: STATUS_CLASS.get(s, "off"),
 )
-templates.env.globals.update(duration=_duration, nav_groups=nav.groups, roles=nav.ROLES)
+templates.env.globals.update(
+    duration=_duration,
+    nav_groups=nav.groups,
+    roles=nav.ROLES,
+    shown_status=counters.shown_status,
+)
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -290,33 +297,90 @@ async def logout(request: Request, user: User, services: ServicesDep) -> Respons
 # -- stations -----------------------------------------------------------------------
 
 
-async def _fleet_view(services: Services) -> dict[str, Any]:
-    rows = await provisioning.list_stations(services.db, limit=1000)
-    stations = await provisioning.describe_stations(services.db, rows, services.router.online())
-    active = await transactions.list_transactions(services.db, active=True, limit=1000)
-    connectors = [c for s in stations for c in s.connectors if c.evse_id > 0]
+STATION_FILTERS = ("online", "registration", "status", "protocol")
+PROTOCOLS = ("ocpp1.6", "ocpp2.0.1", "ocpp2.1")
+# The station page's tabs (?tab=NAME): only the chosen tab's data is loaded.
+STATION_TABS: tuple[tuple[str, str, bool], ...] = (
+    ("overview", N_("Overview"), False),
+    ("sessions", N_("Sessions"), False),
+    ("commands", N_("Commands"), True),
+    ("smart-charging", N_("Smart charging"), False),
+    ("configuration", N_("Configuration"), False),
+    ("firmware", N_("Firmware and logs"), False),
+    ("security", N_("Security and certificates"), False),
+    ("display", N_("Display"), False),
+    ("frames", N_("Frame log"), False),
+    ("manage", N_("Manage"), True),
+)
+
+
+def _choice(value: str | None, allowed: Any, name: str) -> str | None:
+    """A filter's value from the query string: one of `allowed`, or 422."""
+    if not value:
+        return None
+    if value not in allowed:
+        raise HTTPException(422, f"{name}: not one of {', '.join(allowed)}")
+    return value
+
+
+async def _station_list(request: Request, services: Services) -> dict[str, Any]:
+    """The page of stations the query string asks for, with the counters."""
+    p = paging(request, *STATION_FILTERS)
+    p.path = "/"  # the fragment's pager links to the page
+    online = services.router.online()
+    wanted = _choice(p.params.get("online"), ("yes", "no"), "online")
+    rows = await provisioning.search_stations(
+        services.db,
+        q=p.q,
+        online={"yes": True, "no": False}.get(wanted or ""),
+        online_ids=online.keys(),
+        registration_status=_choice(
+            p.params.get("registration"), REGISTRATION_STATUSES, "registration"
+        ),
+        connector_status=_choice(p.params.get("status"), tuple(STATUS_CLASS), "status"),
+        protocol=_choice(p.params.get("protocol"), PROTOCOLS, "protocol"),
+        limit=p.limit,
+        offset=p.offset,
+    )
+    rows = p.window(rows)
+    stations = await provisioning.describe_stations(services.db, rows, online)
     return {
+        "p": p,
+        "live_url": "/ui/stations" + (f"?{request.url.query}" if request.url.query else ""),
         "stations": stations,
-        "online": sum(s.online for s in stations),
-        "charging": sum(c.status == "Charging" for c in connectors),
-        "faulted": sum(c.status == "Faulted" for c in connectors),
-        "active_sessions": len(active),
+        "states": await counters.charging_states(services.db, [s.id for s in stations]),
+        "counters": await counters.counters(services.db, online),
+        "connector_statuses": tuple(STATUS_CLASS),
+        "protocols": PROTOCOLS,
+        "registration_statuses": REGISTRATION_STATUSES,
     }
 
 
 @router.get("/")
 async def stations_page(request: Request, user: User, services: ServicesDep) -> HTMLResponse:
-    return render(
-        request,
-        "stations.html",
-        **await _fleet_view(services),
-        registration_statuses=REGISTRATION_STATUSES,
-    )
+    return render(request, "stations.html", **await _station_list(request, services))
 
 
 @router.get("/ui/stations")
 async def stations_fragment(request: Request, user: User, services: ServicesDep) -> HTMLResponse:
-    return render(request, "_stations.html", **await _fleet_view(services))
+    """The live part of the list: the same page and query, re-fetched."""
+    return render(request, "_stations.html", **await _station_list(request, services))
+
+
+@router.post("/stations/{station_id}/accept")
+async def accept_station(
+    request: Request, station_id: str, user: Admin, services: ServicesDep
+) -> HTMLResponse:
+    """Accept a Pending station (from its row of the list)."""
+    station = await _station(services, station_id)
+    if station.registration_status == "Accepted":
+        return notice(request, tr(request, "{id} is already accepted.", id=station_id))
+    await provisioning.update_station(services.db, station_id, registration_status="Accepted")
+    log.info("dashboard: %s accepted station %s", user["username"], station_id)
+    return notice(
+        request,
+        tr(request, "Accepted {id}; it is registered at its next boot.", id=station_id),
+    )
 
 
 @router.post("/stations")
@@ -342,7 +406,7 @@ async def register_station(request: Request, user: Admin, services: ServicesDep)
             registration_status=body.registration_status,
         )
     except IntegrityError:
-        return notice(request, f"Station {body.id} already exists.", "bad")
+        return notice(request, tr(request, "Station {id} already exists.", id=body.id), "bad")
     log.info("dashboard: %s registered station %s", user["username"], body.id)
     return render(
         request, "_registered.html", station_id=body.id, password=password if generated else None
@@ -362,22 +426,43 @@ def _version(services: Services, station: StationOut) -> Version:
 
 @router.get("/stations/{station_id}")
 async def station_page(
-    request: Request, station_id: str, user: User, services: ServicesDep
+    request: Request, station_id: str, user: User, services: ServicesDep, tab: str = "overview"
 ) -> HTMLResponse:
     station = await _station(services, station_id)
     version = _version(services, station)
+    is_admin = user["role"] == "admin"
+    tabs = [(name, label) for name, label, admin_only in STATION_TABS if is_admin or not admin_only]
+    if tab not in {name for name, _ in tabs}:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no tab {tab!r}")
+    context: dict[str, Any] = {}
+    if tab == "overview":
+        context["counters"] = await counters.counters(
+            services.db, services.router.online(), station_id
+        )
+    if tab in ("sessions", "commands"):
+        context.update(await _station_sessions(services, station_id))
+    if tab == "commands":
+        context["reset_types"] = services.outgoing[version].choices[Reset]
+        context["triggers"] = services.outgoing[version].choices[TriggerMessage]
+    if tab == "configuration":
+        context["variables"] = await device_model_service.device_variables(services.db, station_id)
+    if tab == "security":
+        context.update(await _station_certificates(services, station_id))
     return render(
         request,
         "station.html",
         station=station,
         version=version,
-        reset_types=services.outgoing[version].choices[Reset],
-        triggers=services.outgoing[version].choices[TriggerMessage],
-        variables=await device_model_service.device_variables(services.db, station_id),
+        tab=tab,
+        tabs=tabs,
+        states=await _states(services, [station]),
         registration_statuses=REGISTRATION_STATUSES,
-        **await _station_sessions(services, station_id),
-        **await _station_certificates(services, station_id),
+        **context,
     )
+
+
+async def _states(services: Services, stations: list[StationOut]) -> dict[tuple[str, int], str]:
+    return await counters.charging_states(services.db, [s.id for s in stations])
 
 
 async def _station_certificates(services: Services, station_id: str) -> dict[str, Any]:
@@ -395,9 +480,17 @@ async def _station_certificates(services: Services, station_id: str) -> dict[str
 
 @router.get("/stations/{station_id}/live")
 async def station_live(
-    request: Request, station_id: str, user: User, services: ServicesDep
+    request: Request, station_id: str, user: User, services: ServicesDep, tab: str = "overview"
 ) -> HTMLResponse:
-    return render(request, "_station_live.html", station=await _station(services, station_id))
+    """The station's header (and its connectors on the tabs that show them)."""
+    station = await _station(services, station_id)
+    return render(
+        request,
+        "_station_live.html",
+        station=station,
+        tab=tab,
+        states=await _states(services, [station]),
+    )
 
 
 async def _station_sessions(services: Services, station_id: str) -> dict[str, Any]:
@@ -506,7 +599,9 @@ async def station_settings(
     log.info(
         "dashboard: %s changed station %s (%s)", user["username"], station_id, ", ".join(changes)
     )
-    return notice(request, f"Saved: {', '.join(changes) or 'nothing to change'}.")
+    if not changes:
+        return notice(request, tr(request, "Nothing to change."))
+    return notice(request, tr(request, "Saved: {what}.", what=", ".join(changes)))
 
 
 @router.post("/stations/{station_id}/remove")
@@ -515,13 +610,15 @@ async def remove_station(
 ) -> Response:
     await _station(services, station_id)
     if services.router.version_of(station_id) is not None:
-        return notice(request, f"{station_id} is connected; it cannot be removed now.", "bad")
+        message = tr(request, "{id} is connected; it cannot be removed now.", id=station_id)
+        return notice(request, message, "bad")
     try:
         await provisioning.delete_station(services.db, station_id)
     except IntegrityError:
-        return notice(
-            request, f"{station_id} has sessions; set it Rejected instead of removing it.", "bad"
+        message = tr(
+            request, "{id} has sessions; set it Rejected instead of removing it.", id=station_id
         )
+        return notice(request, message, "bad")
     log.info("dashboard: %s removed station %s", user["username"], station_id)
     return Response(status_code=204, headers={"HX-Redirect": "/"})
 
@@ -553,7 +650,7 @@ async def fleet_page(request: Request, user: User, services: ServicesDep) -> HTM
         total_sessions=sum(d["sessions"] for d in days),
         total_energy_wh=sum(d["energy_wh"] for d in days),
         sample_minutes=history.interval / 60,
-        **await _fleet_view(services),
+        counters=await counters.counters(services.db, services.router.online()),
     )
 
 

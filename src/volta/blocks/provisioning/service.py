@@ -469,3 +469,66 @@ async def list_stations(db: Database, *, limit: int = 100, offset: int = 0) -> l
             .all()
         )
     return [dict(r) for r in rows]
+
+
+# Above this many stations online the "online" filter reads the stations'
+# recorded connection (connection_id) instead of an IN list of the router's ids.
+_ONLINE_IN_LIST = 2000
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def search_stations(
+    db: Database,
+    *,
+    q: str = "",
+    online: bool | None = None,
+    online_ids: Collection[str] = (),
+    registration_status: str | None = None,
+    connector_status: str | None = None,
+    protocol: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """A page of stations in a stable order (by id): `q` matches the id,
+    vendor, model or serial number anywhere (case-insensitive); `online`
+    keeps the stations in (True) or out of (False) `online_ids` (the router's
+    live connections); `connector_status` keeps the stations with a connector
+    (EVSE > 0) in that status; `protocol` is the negotiated subprotocol
+    ("ocpp1.6", "ocpp2.0.1", ...)."""
+    stmt = sa.select(Station)
+    if q:
+        pattern = _like(q)
+        stmt = stmt.where(
+            sa.or_(
+                *(
+                    column.ilike(pattern, escape="\\")
+                    for column in (Station.id, Station.vendor, Station.model, Station.serial_number)
+                )
+            )
+        )
+    if online is not None:
+        if len(online_ids) <= _ONLINE_IN_LIST:
+            held = Station.id.in_(list(online_ids)) if online_ids else sa.false()
+        else:
+            held = Station.connection_id.is_not(None)
+        stmt = stmt.where(held if online else sa.not_(held))
+    if registration_status:
+        stmt = stmt.where(Station.registration_status == registration_status)
+    if protocol:
+        stmt = stmt.where(Station.protocol == protocol)
+    if connector_status:
+        stmt = stmt.where(
+            sa.exists().where(
+                Connector.station_id == Station.id,
+                Connector.evse_id > 0,
+                Connector.status == connector_status,
+            )
+        )
+    stmt = stmt.order_by(Station.id).limit(limit).offset(offset)
+    async with db.read() as conn:
+        rows = (await conn.execute(stmt)).mappings().all()
+    return [dict(r) for r in rows]

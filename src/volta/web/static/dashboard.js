@@ -180,3 +180,15 @@
   });
 })();
 /* (end of part D) */
+/* == console part A (stations): the station page's "Change availability" == */
+// The whole station (connector 0) made Inoperative asks first: the form's
+// data-confirm-station is the question (already in the user's language).
+document.addEventListener("htmx:confirm", function (e) {
+  const form = e.detail.elt;
+  if (!form || !form.dataset || !form.dataset.confirmStation) return;
+  const data = new FormData(form);
+  if (data.get("connector") !== "0" || data.get("state") !== "Inoperative") return;
+  e.preventDefault();
+  if (window.confirm(form.dataset.confirmStation)) e.detail.issueRequest(true);
+});
+/* (end of part A) */

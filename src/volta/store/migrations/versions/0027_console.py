@@ -31,6 +31,11 @@ def upgrade() -> None:
     op.create_index("ix_transactions_started", "transactions", ["started_at", "id"])
     op.create_index("ix_transactions_token_started", "transactions", ["id_token", "started_at"])
     # -- (end of part B) --
+    # Part A (stations): the counters (web/counters.py) count active sessions
+    # of the whole fleet; without it that is a scan of every session.
+    op.create_index(
+        "ix_transactions_status_station", "transactions", ["status", "station_id", "evse_id"]
+    )
 
 
 def downgrade() -> None:
@@ -40,6 +45,8 @@ def downgrade() -> None:
     op.drop_index("ix_transactions_token_started", "transactions")
     op.drop_index("ix_transactions_started", "transactions")
     # -- (end of part B) --
+    # Part A (stations).
+    op.drop_index("ix_transactions_status_station", table_name="transactions")
     with op.batch_alter_table("users") as batch:
         batch.drop_column("time_zone")
         batch.drop_column("language")
