@@ -570,7 +570,11 @@ class Cdr(Base):
     """A charge detail record: written once when a session ends, never updated."""
 
     __tablename__ = "cdrs"
-    __table_args__ = (sa.Index("ix_cdrs_station_end", "station_id", "end_at"),)
+    __table_args__ = (
+        sa.Index("ix_cdrs_station_end", "station_id", "end_at"),
+        # The console's CDR list filtered by id token (migration 0027, part C).
+        sa.Index("ix_cdrs_token_end", "id_token", "end_at"),
+    )
 
     id: Mapped[str] = mapped_column(sa.String(39), primary_key=True)
     transaction_id: Mapped[int] = mapped_column(sa.ForeignKey("transactions.id"), unique=True)

@@ -35,4 +35,13 @@ LABELS: dict[str, str] = {
     # Online or not.
     "online": N_("online"),
     "offline": N_("offline"),
+    # -- part C (billing): reservation states and CDR flags.
+    "Requested": N_("Requested"),
+    "Used": N_("Used"),
+    "Cancelled": N_("Cancelled"),
+    "Removed": N_("Removed"),
+    "Failed": N_("Failed"),
+    "token_refused": N_("Token refused"),
+    "station_cost_differs": N_("Station cost differs"),
+    # -- (end of part C)
 }

@@ -68,6 +68,12 @@ class NotFound(LookupError):
     pass
 
 
+def _like(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere (escape character "\\")."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 # -- tariffs -----------------------------------------------------------------------
 
 
@@ -172,9 +178,20 @@ async def get_tariff(db: Database, tariff_id: int) -> dict[str, Any] | None:
     return None if row is None else _out(row)
 
 
-async def list_tariffs(db: Database) -> list[dict[str, Any]]:
+async def list_tariffs(
+    db: Database, *, search: str | None = None, limit: int | None = None, offset: int = 0
+) -> list[dict[str, Any]]:
+    """Tariffs by id; `search` a part of the name (or the currency)."""
+    stmt = sa.select(Tariff).order_by(Tariff.id).offset(offset)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    if search:
+        pattern = _like(search)
+        stmt = stmt.where(
+            sa.or_(Tariff.name.ilike(pattern, escape="\\"), Tariff.currency == search.upper())
+        )
     async with db.read() as conn:
-        rows = (await conn.execute(sa.select(Tariff).order_by(Tariff.id))).all()
+        rows = (await conn.execute(stmt)).all()
     return [_out(r) for r in rows]
 
 
@@ -694,6 +711,9 @@ async def get_cdr(db: Database, cdr: str) -> dict[str, Any] | None:
     return None if row is None else _cdr_out(row)
 
 
+CDR_FLAGS = (TOKEN_REFUSED, STATION_COST_DIFFERS)
+
+
 async def list_cdrs(
     db: Database,
     *,
@@ -702,14 +722,43 @@ async def list_cdrs(
     until: dt.datetime | None = None,
     limit: int = 100,
     offset: int = 0,
+    id_token: str | None = None,
+    min_total: Decimal | None = None,
+    flag: str | None = None,
+    search: str | None = None,
+    newest_first: bool = False,
 ) -> list[dict[str, Any]]:
-    """CDRs of sessions that ended in [since, until), oldest first."""
-    stmt = sa.select(Cdr).order_by(Cdr.end_at, Cdr.id).limit(limit).offset(offset)
+    """CDRs of sessions that ended in [since, until), oldest first (newest
+    first for the console), the CDR id breaking ties: a stable order.
+    `id_token` and `station_id` match exactly, `min_total` is the least
+    total including tax, `flag` one of CDR_FLAGS, `search` a part of the
+    CDR id, the station or the id token."""
+    order: tuple[Any, ...] = (
+        (Cdr.end_at.desc(), Cdr.id.desc()) if newest_first else (Cdr.end_at, Cdr.id)
+    )
+    stmt = sa.select(Cdr).order_by(*order).limit(limit).offset(offset)
     if station_id is not None:
         stmt = stmt.where(Cdr.station_id == station_id)
+    if id_token is not None:
+        stmt = stmt.where(Cdr.id_token == id_token)
     if since is not None:
         stmt = stmt.where(Cdr.end_at >= since)
     if until is not None:
         stmt = stmt.where(Cdr.end_at < until)
+    if min_total is not None:
+        stmt = stmt.where(Cdr.total_incl_tax >= min_total)
+    if flag is not None:
+        # The flags live in the audit document (a JSON list of names, each
+        # written with its quotes only there).
+        stmt = stmt.where(sa.cast(Cdr.audit, sa.Text).like(f'%"{flag}"%'))
+    if search:
+        pattern = _like(search)
+        stmt = stmt.where(
+            sa.or_(
+                Cdr.id.ilike(pattern, escape="\\"),
+                Cdr.station_id.ilike(pattern, escape="\\"),
+                Cdr.id_token.ilike(pattern, escape="\\"),
+            )
+        )
     async with db.read() as conn:
         return [_cdr_out(r) for r in (await conn.execute(stmt)).all()]

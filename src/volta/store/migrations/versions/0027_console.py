@@ -22,9 +22,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("language", sa.String(8), nullable=True))
         batch.add_column(sa.Column("time_zone", sa.String(64), nullable=True))
     # -- console parts: migrations below this line (one section per part) --
+    # -- part C (billing): the CDR list filtered by id token, newest first.
+    op.create_index("ix_cdrs_token_end", "cdrs", ["id_token", "end_at"])
+    # -- (end of part C)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_cdrs_token_end", table_name="cdrs")  # part C
     with op.batch_alter_table("users") as batch:
         batch.drop_column("time_zone")
         batch.drop_column("language")
