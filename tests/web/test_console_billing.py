@@ -25,7 +25,7 @@ from tests.web.console import SIGN_IN, assert_accessible, console_page
 from tests.web.test_browser import shot
 from volta.app import Volta
 from volta.blocks.tariffs import cdr, service
-from volta.store.models import Cdr, Transaction, User
+from volta.store.models import Cdr, Tariff, Transaction, User
 
 sqlite_only = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 START = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC)
@@ -46,8 +46,8 @@ def _accept(page: Page) -> None:
 async def seed_cdrs(volta: Volta, n: int = 65) -> list[dict[str, Any]]:
     """`n` ended sessions priced by a 0.40 EUR/kWh tariff (22 % tax), their
     CDRs written by the service; three stations, two tokens, one every two
-    hours from START, 1 to 30 kWh; the last CDR of CP-C flagged
-    station_cost_differs."""
+    hours from START, 1 to 30 kWh; the second one's token refused (flagged
+    token_refused), the last CDR of CP-C flagged station_cost_differs."""
     for station_id in STATIONS:
         await register(volta, station_id)
     await service.create_tariff(
@@ -66,7 +66,9 @@ async def seed_cdrs(volta: Volta, n: int = 65) -> list[dict[str, Any]]:
                     evse_id=1,
                     connector_id=1,
                     id_token=("TOK-ONE", "TOK-TWO")[i % 2],
-                    authorization_status="Accepted",
+                    # The second session's token was refused: its CDR is
+                    # flagged token_refused when written.
+                    authorization_status="Invalid" if i == 1 else "Accepted",
                     status="Ended",
                     started_at=begin,
                     stopped_at=begin + dt.timedelta(minutes=45),
@@ -87,7 +89,7 @@ async def seed_cdrs(volta: Volta, n: int = 65) -> list[dict[str, Any]]:
         await conn.execute(
             sa.update(Cdr)
             .where(Cdr.id == flagged)
-            .values(audit={**row, "flags": ["station_cost_differs"]})
+            .values(audit={**row, "flags": ["station_cost_differs"]}, flags="station_cost_differs")
         )
     return await service.list_cdrs(volta.db, limit=1000, newest_first=True)
 
@@ -106,13 +108,18 @@ async def test_cdr_list_filters_search_and_bad_parameters(volta, web):
         c["id"] for c in every if c["station_id"] == "CP-B" and Decimal(c["total_incl_tax"]) >= 3
     ]
     assert expected and re.findall(r'data-cdr="([^"]+)"', page.text) == expected
-    csv = await web.get("/cdrs.csv", params={"id_token": "TOK-TWO", "q": "cp-a"})
+    csv = await web.get("/cdrs.csv", params={"id_token": "TOK-TWO", "q": "CP-A"})
     rows = cdr.from_csv(csv.text)
     assert [r.id for r in rows] == [
         c["id"] for c in every if c["id_token"] == "TOK-TWO" and c["station_id"] == "CP-A"
     ]
     flagged = await web.get("/cdrs", params={"flag": "station_cost_differs"})
     assert len(re.findall(r'data-cdr="', flagged.text)) == 1
+    refused = await web.get("/cdrs", params={"flag": "token_refused"})
+    assert re.findall(r'data-cdr="([^"]+)"', refused.text) == [
+        c["id"] for c in every if c["flags"] == ["token_refused"]
+    ]
+    assert len(re.findall(r'data-cdr="', refused.text)) == 1
     for bad in ({"from": "yesterday"}, {"min_total": "lots"}, {"flag": "nope"}, {"q": "x" * 101}):
         assert (await web.get("/cdrs", params=bad)).status_code == 422, bad
     ocpi = await web.get(f"/cdrs/{every[0]['id']}/ocpi.json")
@@ -132,9 +139,24 @@ async def test_tariffs_admin_in_italian(volta, browser):
     the tariff, each removal confirmed; the list searches and pages."""
     await add_users(volta)
     await register(volta, "CP-T1")
-    for n in range(52):
-        await service.create_tariff(
-            volta.db, {"name": f"Bulk {n:02d}", "currency": "EUR"}, is_default=False
+    now = dt.datetime.now(dt.UTC)
+    async with volta.db.write() as conn:
+        await conn.execute(
+            sa.insert(Tariff),
+            [
+                {
+                    "name": f"Bulk {n:02d}",
+                    "currency": "EUR",
+                    "tax_percent": Decimal(0),
+                    "components": {"price_kwh": "0.30"},
+                    "periods": [],
+                    "timezone": "UTC",
+                    "is_default": False,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for n in range(52)
+            ],
         )
     async with console_page(browser, volta, lang="it") as page:
         await page.goto("/tariffs")
@@ -282,7 +304,8 @@ async def test_viewer_in_english_sees_no_controls_and_gets_403(volta, browser, w
             await expect(
                 page.locator("main button:not([type=submit]), main form[hx-post]")
             ).to_have_count(0)
-            await assert_accessible(page, path)
+        # axe on a viewer's page (the admin's, with its forms, are checked above).
+        await assert_accessible(page, "a viewer's reservations")
     await sign_in(web, *VIEWER)
     csrf = csrf_of((await web.get("/tariffs")).text)
     for path in (

@@ -631,6 +631,7 @@ async def create_cdr(
                 breakdown=b.to_dict(),
                 tariff=cost.tariff.to_dict() if cost.tariff else None,
                 audit=audit,
+                flags=_flags_column(audit["flags"]),
                 created_at=utcnow(),
             )
             .on_conflict_do_nothing()
@@ -714,6 +715,23 @@ async def get_cdr(db: Database, cdr: str) -> dict[str, Any] | None:
 CDR_FLAGS = (TOKEN_REFUSED, STATION_COST_DIFFERS)
 
 
+def _flags_column(flags: list[str]) -> str | None:
+    """A CDR's flags as its `flags` column holds them: in CDR_FLAGS order."""
+    known = [f for f in CDR_FLAGS if f in flags]
+    return ",".join(known + [f for f in flags if f not in CDR_FLAGS]) or None
+
+
+def _flag_values(flag: str) -> list[str]:
+    """Every `flags` column value that holds `flag` (each set of CDR_FLAGS
+    with it, in order)."""
+    others = [f for f in CDR_FLAGS if f != flag]
+    found = []
+    for mask in range(2 ** len(others)):
+        chosen = {flag} | {f for n, f in enumerate(others) if mask >> n & 1}
+        found.append(",".join(f for f in CDR_FLAGS if f in chosen))
+    return found
+
+
 async def list_cdrs(
     db: Database,
     *,
@@ -731,8 +749,8 @@ async def list_cdrs(
     """CDRs of sessions that ended in [since, until), oldest first (newest
     first for the console), the CDR id breaking ties: a stable order.
     `id_token` and `station_id` match exactly, `min_total` is the least
-    total including tax, `flag` one of CDR_FLAGS, `search` a part of the
-    CDR id, the station or the id token."""
+    total including tax, `flag` one of CDR_FLAGS, `search` the CDR id,
+    the session's number, the station or the id token (exactly)."""
     order: tuple[Any, ...] = (
         (Cdr.end_at.desc(), Cdr.id.desc()) if newest_first else (Cdr.end_at, Cdr.id)
     )
@@ -748,17 +766,14 @@ async def list_cdrs(
     if min_total is not None:
         stmt = stmt.where(Cdr.total_incl_tax >= min_total)
     if flag is not None:
-        # The flags live in the audit document (a JSON list of names, each
-        # written with its quotes only there).
-        stmt = stmt.where(sa.cast(Cdr.audit, sa.Text).like(f'%"{flag}"%'))
+        # Equality on the (flags, end_at) index: few CDRs have a flag (a
+        # LIKE made SQLite walk the end_at index, 1M rows in 2 s).
+        stmt = stmt.where(Cdr.flags.in_(_flag_values(flag)))
     if search:
-        pattern = _like(search)
-        stmt = stmt.where(
-            sa.or_(
-                Cdr.id.ilike(pattern, escape="\\"),
-                Cdr.station_id.ilike(pattern, escape="\\"),
-                Cdr.id_token.ilike(pattern, escape="\\"),
-            )
-        )
+        # Exact: each is an indexed column (a substring would read every CDR).
+        matches = [Cdr.id == search, Cdr.station_id == search, Cdr.id_token == search]
+        if search.isdigit() and int(search) <= 2**31 - 1:
+            matches.append(Cdr.transaction_id == int(search))
+        stmt = stmt.where(sa.or_(*matches))
     async with db.read() as conn:
         return [_cdr_out(r) for r in (await conn.execute(stmt)).all()]
