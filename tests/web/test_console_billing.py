@@ -126,7 +126,13 @@ async def test_cdr_list_filters_search_and_bad_parameters(volta, web):
     assert ocpi.json()["id"] == every[0]["id"]
     assert (await web.get("/cdrs/VOLTA-0")).status_code == 404
     assert (await web.get("/reservations", params={"status": "Nope"})).status_code == 422
-    assert (await web.get("/tariffs/abc")).status_code == 422
+    for path, code in (
+        ("/tariffs/abc", 422),
+        ("/tariffs/99999999999999999999", 422),
+        ("/tariffs/99999", 404),
+        ("/cdrs/VOLTA-99999/ocpi.json", 404),
+    ):
+        assert (await web.get(path)).status_code == code, path
 
 
 # -- in Chromium ------------------------------------------------------------------------

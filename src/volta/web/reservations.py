@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Request, Response
 from fastapi.responses import HTMLResponse
 
 from volta.blocks.reservations import service
@@ -41,6 +41,8 @@ STATUSES = (
     "Failed",
 )
 INT32_MAX = 2**31 - 1
+# A row id in a path: a number a database integer holds (else 422, never 500).
+DbId = Annotated[int, Path(ge=1, le=INT32_MAX)]
 # Tells the list to read itself again after a reservation or a cancel.
 CHANGED = "reservations-changed"
 
@@ -155,7 +157,7 @@ def _label(value: str) -> str:
 
 @router.post("/reservations/{reservation_id}/cancel")
 async def cancel(
-    request: Request, reservation_id: int, user: Admin, services: ServicesDep
+    request: Request, reservation_id: DbId, user: Admin, services: ServicesDep
 ) -> Response:
     log.info("dashboard: %s cancels reservation %s", user["username"], reservation_id)
     try:

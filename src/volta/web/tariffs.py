@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from babel import numbers as babel_numbers
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from fastapi.responses import HTMLResponse
 from starlette.datastructures import FormData
 
@@ -40,6 +40,8 @@ AMOUNTS = (
 )
 # The largest integer a station / EVSE id column holds.
 INT32_MAX = 2**31 - 1
+# A row id in a path: a number a database integer holds (else 422, never 500).
+DbId = Annotated[int, Path(ge=1, le=INT32_MAX)]
 
 
 def price(amount: Any, currency: str | None = "EUR") -> str:
@@ -120,7 +122,7 @@ async def _assignments(services: Any, tariff_id: int) -> list[dict[str, Any]]:
 
 @router.get("/tariffs/{tariff_id}")
 async def tariff_page(
-    request: Request, tariff_id: int, user: User, services: ServicesDep
+    request: Request, tariff_id: DbId, user: User, services: ServicesDep
 ) -> HTMLResponse:
     tariff = await _tariff(services, tariff_id)
     return render(
@@ -133,7 +135,7 @@ async def tariff_page(
 
 @router.post("/tariffs/{tariff_id}")
 async def edit_tariff(
-    request: Request, tariff_id: int, user: Admin, services: ServicesDep
+    request: Request, tariff_id: DbId, user: Admin, services: ServicesDep
 ) -> Response:
     old = await _tariff(services, tariff_id)
     form = await _form(request)
@@ -154,7 +156,7 @@ async def edit_tariff(
 
 @router.post("/tariffs/{tariff_id}/delete")
 async def delete_tariff(
-    request: Request, tariff_id: int, user: Admin, services: ServicesDep
+    request: Request, tariff_id: DbId, user: Admin, services: ServicesDep
 ) -> Response:
     if not await service.delete_tariff(services.db, tariff_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"tariff {tariff_id} not found")
@@ -180,7 +182,7 @@ async def _assignments_fragment(
 
 @router.post("/tariffs/{tariff_id}/assignments")
 async def assign_tariff(
-    request: Request, tariff_id: int, user: Admin, services: ServicesDep
+    request: Request, tariff_id: DbId, user: Admin, services: ServicesDep
 ) -> HTMLResponse:
     await _tariff(services, tariff_id)
     form = await _form(request)
@@ -217,7 +219,7 @@ async def assign_tariff(
 
 @router.post("/tariffs/{tariff_id}/assignments/{assignment_id}/remove")
 async def unassign_tariff(
-    request: Request, tariff_id: int, assignment_id: int, user: Admin, services: ServicesDep
+    request: Request, tariff_id: DbId, assignment_id: DbId, user: Admin, services: ServicesDep
 ) -> HTMLResponse:
     await _tariff(services, tariff_id)
     mine = {a["id"] for a in await _assignments(services, tariff_id)}
