@@ -25,7 +25,7 @@ from tests.web.console import SIGN_IN, assert_accessible, console_page
 from tests.web.test_browser import shot
 from volta.app import Volta
 from volta.blocks.tariffs import cdr, service
-from volta.store.models import Cdr, Tariff, Transaction, User
+from volta.store.models import Cdr, Reservation, Tariff, Transaction, User
 
 sqlite_only = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 START = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC)
@@ -272,6 +272,25 @@ async def test_reservation_on_a_simulated_station_in_italian(volta, browser):
     sc = quiet(volta, "1.6", stations=1, connectors=1)
     (station_id,) = sc.station_ids()
     async with running(volta, sc), console_page(browser, volta, lang="it") as page:
+        # 55 reservations of the past: the list has two pages.
+        past = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+        async with volta.db.write() as conn:
+            await conn.execute(
+                sa.insert(Reservation),
+                [
+                    {
+                        "station_id": station_id,
+                        "protocol": "ocpp1.6",
+                        "evse_id": 1,
+                        "id_token": f"OLD-{n}",
+                        "expires_at": past,
+                        "status": "Expired",
+                        "created_at": past,
+                        "updated_at": past,
+                    }
+                    for n in range(55)
+                ],
+            )
         await page.goto("/reservations")
         form = page.locator("#new-reservation form")
         await form.get_by_label("Stazione").fill(station_id)
@@ -280,18 +299,25 @@ async def test_reservation_on_a_simulated_station_in_italian(volta, browser):
         _accept(page)
         await form.get_by_role("button", name="Prenota").click()
         result = page.locator("#reservation-result")
-        await expect(result).to_contain_text("la stazione ha risposto Accettato")
-        row = page.locator("#reservation-table tbody tr[data-reservation]")
+        await expect(result).to_contain_text("Prenotazione 56: la stazione ha risposto Accettato")
+        row = page.locator('#reservation-table tr[data-reservation="56"]')
         await expect(row.get_by_test_id("reservation-status")).to_have_text("Accettato")
         await assert_accessible(page, "reservations")
-        await shot(page, "reservations", volta)
         _accept(page)
         await row.get_by_role("button", name="Annulla la prenotazione").click()
-        await expect(result).to_contain_text("Annulla la prenotazione 1")
+        await expect(result).to_contain_text("Annulla la prenotazione 56")
         await expect(row.get_by_test_id("reservation-status")).to_have_text("Annullata")
+        rows = page.locator("#reservation-table tbody tr[data-reservation]")
+        await expect(rows).to_have_count(50)
+        await page.get_by_role("link", name="Successiva").click()
+        await expect(rows).to_have_count(6)
+        await page.get_by_label("Cerca").fill("res-card")
+        await page.get_by_role("button", name="Filtra").click()
+        await expect(rows).to_have_count(1)
+        await shot(page, "reservations", volta)
         await page.get_by_label("Solo attive").check()
         await page.get_by_role("button", name="Filtra").click()
-        await expect(row).to_have_count(0)
+        await expect(rows).to_have_count(0)
 
 
 @sqlite_only

@@ -49,6 +49,7 @@ CHANGED = "reservations-changed"
 
 async def _list(request: Request, services: Any) -> dict[str, Any]:
     p = paging(request, *FILTERS)
+    p.path = "/reservations"  # the fragment's pager links the page, not itself
     wanted = p.params.get("status") or None
     if wanted is not None and wanted not in STATUSES:
         raise HTTPException(422, f"status: one of {', '.join(STATUSES)}")
@@ -65,7 +66,7 @@ async def _list(request: Request, services: Any) -> dict[str, Any]:
     now = utcnow()
     for row in rows:
         row["live"] = row["status"] in service.LIVE and row["expires_at"] > now
-    rows_url = p.url(page=p.page).replace("/reservations", "/reservations/rows", 1)
+    rows_url = "/reservations/rows" + p.url(page=p.page).removeprefix("/reservations")
     return {"p": p, "reservations": rows, "statuses": STATUSES, "rows_url": rows_url}
 
 
