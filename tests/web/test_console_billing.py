@@ -306,7 +306,7 @@ async def test_reservation_on_a_simulated_station_in_italian(volta, browser):
         _accept(page)
         await row.get_by_role("button", name="Annulla la prenotazione").click()
         await expect(result).to_contain_text("Annulla la prenotazione 56")
-        await expect(row.get_by_test_id("reservation-status")).to_have_text("Annullata")
+        await expect(row.get_by_test_id("reservation-status")).to_have_text("Annullato")
         rows = page.locator("#reservation-table tbody tr[data-reservation]")
         await expect(rows).to_have_count(50)
         await page.get_by_role("link", name="Successiva").click()
