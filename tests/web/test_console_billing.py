@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 import sqlalchemy as sa
@@ -20,7 +21,7 @@ from playwright.async_api import Page, expect
 
 from tests.helpers import add_token, register
 from tests.test_simulator import quiet, running
-from tests.web.conftest import ADMIN, VIEWER, add_users, csrf_of, sign_in
+from tests.web.conftest import ADMIN, VIEWER, add_users, base_url, csrf_of, sign_in
 from tests.web.console import SIGN_IN, assert_accessible, console_page
 from tests.web.test_browser import shot
 from volta.app import Volta
@@ -126,6 +127,17 @@ async def test_cdr_list_filters_search_and_bad_parameters(volta, web):
     assert ocpi.json()["id"] == every[0]["id"]
     assert (await web.get("/cdrs/VOLTA-0")).status_code == 404
     assert (await web.get("/reservations", params={"status": "Nope"})).status_code == 422
+    async with httpx.AsyncClient(base_url=base_url(volta), timeout=15) as admin:
+        await sign_in(admin, *ADMIN)
+        csrf = csrf_of((await admin.get("/reservations")).text)
+        form = {"csrf": csrf, "station_id": "CP-A", "id_token": "TOK-ONE"}
+        for extra, answer in (
+            ({"connector_type": "cNope", "expires_at": "2030-01-01T10:00"}, "connector type"),
+            ({"expires_at": "soon"}, "date and time"),
+            ({"expires_at": "2030-01-01T10:00"}, "Not reserved: station CP-A is not connected"),
+        ):
+            response = await admin.post("/reservations", data={**form, **extra})
+            assert response.status_code == 200 and answer in response.text, response.text
     for path, code in (
         ("/tariffs/abc", 422),
         ("/tariffs/99999999999999999999", 422),

@@ -40,6 +40,31 @@ STATUSES = (
     "Unavailable",
     "Failed",
 )
+# 2.0.1 ConnectorEnumType: a reservation of a connector type (any EVSE with one).
+CONNECTOR_TYPES = [
+    "cCCS1",
+    "cCCS2",
+    "cG105",
+    "cTesla",
+    "cType1",
+    "cType2",
+    "s309-1P-16A",
+    "s309-1P-32A",
+    "s309-3P-16A",
+    "s309-3P-32A",
+    "sBS1361",
+    "sCEE-7-7",
+    "sType2",
+    "sType3",
+    "Other1PhMax16A",
+    "Other1PhOver16A",
+    "Other3Ph",
+    "Pan",
+    "wInductive",
+    "wResonant",
+    "Undetermined",
+    "Unknown",
+]
 INT32_MAX = 2**31 - 1
 # A row id in a path: a number a database integer holds (else 422, never 500).
 DbId = Annotated[int, Path(ge=1, le=INT32_MAX)]
@@ -79,6 +104,7 @@ async def reservations_page(request: Request, user: User, services: ServicesDep)
         request,
         "reservations.html",
         default_expiry=soon.strftime("%Y-%m-%dT%H:%M"),
+        connector_types=CONNECTOR_TYPES,
         **await _list(request, services),
     )
 
@@ -109,6 +135,9 @@ async def reserve(request: Request, user: Admin, services: ServicesDep) -> Respo
         if not evse_text.isdigit() or int(evse_text) > INT32_MAX:
             return _outcome(request, tr(request, "The connector / EVSE is a number."), "bad")
         evse_id = int(evse_text)
+    connector_type = _field(form, "connector_type") or None
+    if connector_type is not None and connector_type not in CONNECTOR_TYPES:
+        return _outcome(request, tr(request, "Not a connector type."), "bad")
     try:
         expires_at = i18n.parse_local(_field(form, "expires_at"), i18n.for_request(request))
     except ValueError:
@@ -120,7 +149,11 @@ async def reserve(request: Request, user: Admin, services: ServicesDep) -> Respo
         found = await service.reserve(
             services,
             service.ReservationRequest(
-                station_id=station_id, id_token=id_token, expires_at=expires_at, evse_id=evse_id
+                station_id=station_id,
+                id_token=id_token,
+                expires_at=expires_at,
+                evse_id=evse_id,
+                connector_type=connector_type,
             ),
         )
     except service.StationRefused as exc:
