@@ -581,7 +581,12 @@ class Cdr(Base):
     """A charge detail record: written once when a session ends, never updated."""
 
     __tablename__ = "cdrs"
-    __table_args__ = (sa.Index("ix_cdrs_station_end", "station_id", "end_at"),)
+    __table_args__ = (
+        sa.Index("ix_cdrs_station_end", "station_id", "end_at"),
+        # The console's CDR list filtered by id token or flag (migration 0027, part C).
+        sa.Index("ix_cdrs_token_end", "id_token", "end_at"),
+        sa.Index("ix_cdrs_flags_end", "flags", "end_at"),
+    )
 
     id: Mapped[str] = mapped_column(sa.String(39), primary_key=True)
     transaction_id: Mapped[int] = mapped_column(sa.ForeignKey("transactions.id"), unique=True)
@@ -600,6 +605,9 @@ class Cdr(Base):
     tariff: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     audit: Mapped[dict[str, Any]] = mapped_column(JSONType)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # audit["flags"] joined with commas (token_refused, station_cost_differs),
+    # NULL for an ordinary CDR: the console filters on it (migration 0027).
+    flags: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class ChargingProfile(Base):

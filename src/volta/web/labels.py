@@ -114,4 +114,11 @@ LABELS: dict[str, str] = {
     "error": N_("error"),
     "invalid": N_("invalid"),
     # (end of part A)
+    # -- part C (billing): reservation states and CDR flags.
+    "Used": N_("Used"),
+    "Cancelled": N_("Cancelled"),
+    "Removed": N_("Removed"),
+    "token_refused": N_("Token refused"),
+    "station_cost_differs": N_("Station cost differs"),
+    # -- (end of part C)
 }

@@ -257,8 +257,19 @@ async def list_reservations(
     active: bool | None = None,
     limit: int = 100,
     offset: int = 0,
+    search: str | None = None,
 ) -> list[dict[str, Any]]:
+    """Newest first; `search` a part of the station id or the id token."""
     stmt = sa.select(Reservation).order_by(Reservation.id.desc()).limit(limit).offset(offset)
+    if search:
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        stmt = stmt.where(
+            sa.or_(
+                Reservation.station_id.ilike(pattern, escape="\\"),
+                Reservation.id_token.ilike(pattern, escape="\\"),
+            )
+        )
     if station_id is not None:
         stmt = stmt.where(Reservation.station_id == station_id)
     if status is not None:

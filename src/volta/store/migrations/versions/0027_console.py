@@ -36,9 +36,34 @@ def upgrade() -> None:
     op.create_index(
         "ix_transactions_status_station", "transactions", ["status", "station_id", "evse_id"]
     )
+    # -- part C (billing): the CDR list filtered by id token or by flag,
+    # newest first; a CDR's flags (audit["flags"]) in a column of their own.
+    op.create_index("ix_cdrs_token_end", "cdrs", ["id_token", "end_at"])
+    op.add_column("cdrs", sa.Column("flags", sa.String(64), nullable=True))
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "UPDATE cdrs SET flags = (SELECT string_agg(f, ',') "
+            "FROM jsonb_array_elements_text(audit->'flags') AS f) "
+            "WHERE jsonb_typeof(audit->'flags') = 'array' "
+            "AND jsonb_array_length(audit->'flags') > 0"
+        )
+    else:
+        op.execute(
+            "UPDATE cdrs SET flags = (SELECT group_concat(value, ',') "
+            "FROM json_each(cdrs.audit, '$.flags')) "
+            "WHERE json_type(audit, '$.flags') = 'array' "
+            "AND json_array_length(audit, '$.flags') > 0"
+        )
+    op.create_index("ix_cdrs_flags_end", "cdrs", ["flags", "end_at"])
+    # -- (end of part C)
 
 
 def downgrade() -> None:
+    # part C
+    op.drop_index("ix_cdrs_flags_end", table_name="cdrs")
+    with op.batch_alter_table("cdrs") as batch:
+        batch.drop_column("flags")
+    op.drop_index("ix_cdrs_token_end", table_name="cdrs")
     op.drop_index("ix_deliveries_webhook", table_name="webhook_deliveries")  # console part D
     op.drop_index("ix_events_station", table_name="events")  # console part D
     # -- part B (sessions) --
