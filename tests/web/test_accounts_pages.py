@@ -13,20 +13,12 @@ import sqlalchemy as sa
 from playwright.async_api import expect
 
 from tests.web.conftest import ADMIN, VIEWER, add_users, base_url, csrf_of, sign_in
-from tests.web.console import SIGN_IN, assert_accessible, console_page
+from tests.web.console import assert_accessible, console_page
 from tests.web.test_browser import shot
 from volta.store.models import User, utcnow
 from volta.web import users
 
 sqlite_only = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-def home_in_either_language(monkeypatch):
-    """console_page waits for the stations page's heading in the browser's
-    language; until the stations page (another part of issue 17) is in
-    Italian, its English heading is taken too. The merge removes this."""
-    monkeypatch.setitem(SIGN_IN["it"], "home", re.compile(r"^(Stazioni|Stations)$"))
 
 
 @pytest.fixture(autouse=True)
@@ -193,7 +185,7 @@ async def test_my_account_language_time_zone_and_password(volta, web):
 
 
 @sqlite_only
-async def test_users_page_in_chromium_admin_in_italian(volta, browser, home_in_either_language):
+async def test_users_page_in_chromium_admin_in_italian(volta, browser):
     await add_users(volta)
     await _many_users(volta, 52)
     async with console_page(browser, volta, ADMIN, "it") as page:

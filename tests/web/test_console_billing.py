@@ -22,7 +22,7 @@ from playwright.async_api import Page, expect
 from tests.helpers import add_token, register
 from tests.test_simulator import quiet, running
 from tests.web.conftest import ADMIN, VIEWER, add_users, base_url, csrf_of, sign_in
-from tests.web.console import SIGN_IN, assert_accessible, console_page
+from tests.web.console import assert_accessible, console_page
 from tests.web.test_browser import shot
 from volta.app import Volta
 from volta.blocks.tariffs import cdr, service
@@ -31,13 +31,6 @@ from volta.store.models import Cdr, Reservation, Tariff, Transaction, User
 sqlite_only = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 START = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC)
 STATIONS = ("CP-A", "CP-B", "CP-C")
-
-
-@pytest.fixture(autouse=True)
-def _home_heading(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The station list (the page after sign-in) is another part's to
-    translate: until it is, its heading may still be English in Italian."""
-    monkeypatch.setitem(SIGN_IN["it"], "home", re.compile(r"^(Stazioni|Stations)$"))
 
 
 def _accept(page: Page) -> None:

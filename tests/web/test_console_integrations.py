@@ -6,59 +6,22 @@ viewer reads in English and is refused every change."""
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from tests.events.receiver import running_receiver
 from tests.helpers import add_token, register, wait_until
 from tests.test_simulator import quiet, running
-from tests.web.conftest import ADMIN, VIEWER, add_users, base_url, csrf_of, sign_in
-from tests.web.console import BROWSER_LOCALE, SIGN_IN, WAIT_MS, assert_accessible
+from tests.web.conftest import VIEWER, add_users, csrf_of, sign_in
+from tests.web.console import WAIT_MS, assert_accessible, console_page
 from tests.web.test_browser import shot
 from volta.app import Volta
 from volta.events import service as events
 
 expect.set_options(timeout=WAIT_MS)
 sqlite_only = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
-
-
-@contextlib.asynccontextmanager
-async def console_page(
-    browser: Any, volta: Volta, who: tuple[str, str] = ADMIN, lang: str = "en"
-) -> AsyncIterator[Page]:
-    """tests.web.console.console_page, waiting for the side menu in `lang`
-    after the sign-in rather than the stations page's heading (translated by
-    another part of issue 17)."""
-    context = await browser.new_context(
-        base_url=base_url(volta),
-        viewport={"width": 1360, "height": 860},
-        locale=BROWSER_LOCALE[lang],
-    )
-    page = await context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    page.on(
-        "console",
-        lambda msg: problems.append(f"console: {msg.text}") if msg.type == "error" else None,
-    )
-    words = SIGN_IN[lang]
-    try:
-        await page.goto("/login")
-        await page.get_by_label(words["user"]).fill(who[0])
-        await page.get_by_label(words["password"]).fill(who[1])
-        await page.get_by_role("button", name=words["button"]).click()
-        side = page.locator("nav.side")
-        await expect(side.get_by_role("link", name=words["home"], exact=True)).to_be_visible()
-        yield page
-        assert not problems, problems
-    finally:
-        await context.close()
 
 
 @pytest.fixture

@@ -17,29 +17,9 @@ from playwright.async_api import Page, expect
 
 from tests.web.conftest import ADMIN, VIEWER, add_users
 from tests.web.console import assert_accessible, console_page
-from tests.web.test_accounts_pages import home_in_either_language  # noqa: F401
 from volta.web import i18n, nav
 
 sqlite_only = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
-
-# Pages other parts of issue 17 build at the same time; skipped while listed
-# here. The merge empties this set.
-NOT_BUILT_YET = {"/reservations", "/tariffs", "/cdrs", "/webhooks", "/events", "/local-lists"}
-# Pages that are there but not yet in Italian (their parts translate them in
-# parallel): walked and checked with axe in both languages, their <h1> not
-# compared yet. The merge empties this set too.
-NOT_IN_ITALIAN_YET = {
-    "/",
-    "/sessions",
-    "/tokens",
-    "/fleet",
-    "/sites",
-    "/firmware",
-    "/files",
-    "/monitoring",
-    "/availability",
-    "/security",
-}
 
 
 def italian(text: str) -> str:
@@ -60,7 +40,7 @@ async def _walk(page: Page, lang: str, is_admin: bool, headings: dict[str, str])
     """Every page by its menu link; the <h1> of each (English walk: kept in
     `headings`). Returns the paths walked."""
     walked = []
-    for n, target in enumerate(p for p in nav.PAGES if p.path not in NOT_BUILT_YET):
+    for n, target in enumerate(nav.PAGES):
         if target.admin_only and not is_admin:
             await expect(page.locator(f'nav.side a[href="{target.path}"]')).to_have_count(0)
             answer = await page.request.get(target.path, headers={"Accept": "text/html"})
@@ -72,7 +52,7 @@ async def _walk(page: Page, lang: str, is_admin: bool, headings: dict[str, str])
         assert heading, f"{target.path}: no <h1>"
         if lang == "en":
             headings[target.path] = heading
-        elif target.path not in NOT_IN_ITALIAN_YET:
+        else:
             english = headings.get(target.path)
             assert heading != english or heading == italian(target.label), (
                 f"{target.path}: the <h1> {heading!r} is not in Italian"
@@ -92,11 +72,7 @@ async def _walk_both_languages(browser: Any, volta: Any, who: tuple[str, str]) -
         async with console_page(browser, volta, who, lang) as page:
             await assert_accessible(page, f"sign-in landing ({lang})")
             walked = await _walk(page, lang, is_admin, headings)
-        expected = [
-            p.path
-            for p in nav.PAGES
-            if p.path not in NOT_BUILT_YET and (is_admin or not p.admin_only)
-        ]
+        expected = [p.path for p in nav.PAGES if is_admin or not p.admin_only]
         assert walked == expected
 
 
@@ -104,7 +80,6 @@ async def _walk_both_languages(browser: Any, volta: Any, who: tuple[str, str]) -
 async def test_every_page_as_admin_in_english_and_italian(
     volta,
     browser,
-    home_in_either_language,  # noqa: F811
 ):
     await add_users(volta)
     await _walk_both_languages(browser, volta, ADMIN)
@@ -114,7 +89,6 @@ async def test_every_page_as_admin_in_english_and_italian(
 async def test_every_page_as_viewer_in_english_and_italian(
     volta,
     browser,
-    home_in_either_language,  # noqa: F811
 ):
     await add_users(volta)
     await _walk_both_languages(browser, volta, VIEWER)
