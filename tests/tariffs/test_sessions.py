@@ -352,4 +352,4 @@ async def test_dashboard_shows_the_running_cost(volta, api):
         page = await web.get(f"/sessions/{started.transaction_id}")
     assert page.status_code == 200
     # 1.00 session fee + 19 % tax, nothing charged yet.
-    assert 'data-testid="session-cost">1.19 EUR' in page.text
+    assert 'data-testid="session-cost">€1.19' in page.text  # localised (en)

@@ -227,6 +227,7 @@ async def test_manage_id_tokens(volta, browser):
         await expect(row).to_contain_text("FLEET-2")
         await expect(row.get_by_test_id("token-status")).to_have_text("Accepted")
 
+        page.once("dialog", lambda dialog: dialog.accept())  # blocking asks first
         await row.get_by_role("button", name="Block").click()
         await expect(row.get_by_test_id("token-status")).to_have_text("Blocked")
         other = page.locator('tr[data-token="04A1B2C3D4"]')

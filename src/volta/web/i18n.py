@@ -33,7 +33,6 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
-from markupsafe import Markup
 from starlette.requests import Request
 
 HERE = Path(__file__).parent
@@ -350,7 +349,6 @@ def install(env: Any) -> None:
     env.globals.update(
         languages=LANGUAGES,
         current_i18n=current,
-        safe=Markup,
     )
 
 
