@@ -87,3 +87,22 @@ async def test_a_signed_in_page_speaks_italian(volta, web):
     page = await web.get("/sessions", headers={"Accept-Language": "it"})
     assert page.status_code == 200
     assert "Stazioni" in page.text and "Esci" in page.text
+
+
+def test_a_filter_on_a_constant_is_translated_at_every_render():
+    """Jinja folds a filter of a constant (`"Ended"|label`) when it compiles
+    a template, in whatever language is active then, unless the filter is
+    pass_context: the same template must give each request its own language."""
+    from volta.web.views import templates
+
+    template = templates.env.from_string('{{ "Ended"|label }} {{ 1234.5|number(1) }}')
+    english = i18n.activate(i18n.I18n("en", i18n.zone("UTC")))  # type: ignore[arg-type]
+    try:
+        assert template.render() == "Ended 1,234.5"
+    finally:
+        i18n.deactivate(english)
+    italian = i18n.activate(i18n.I18n("it", i18n.zone("UTC")))  # type: ignore[arg-type]
+    try:
+        assert template.render() == "Terminata 1.234,5"
+    finally:
+        i18n.deactivate(italian)

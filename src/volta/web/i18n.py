@@ -33,6 +33,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
+from jinja2 import pass_context
 from starlette.requests import Request
 
 HERE = Path(__file__).parent
@@ -337,14 +338,30 @@ def parse_local(text: str, here: I18n) -> dt.datetime | None:
     return parsed.astimezone(dt.UTC)
 
 
+def _per_request(fn: Any) -> Any:
+    @pass_context
+    def filter(_context: Any, *args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+    return filter
+
+
 def install(env: Any) -> None:
     """Give a Jinja environment `_`, gettext, ngettext ({% trans %}) and the
     localised filters, all reading the request being rendered."""
     env.add_extension("jinja2.ext.i18n")
     env.policies["ext.i18n.trimmed"] = True
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)
+    # Each depends on the request's language: made pass_context so that
+    # Jinja never folds `"Ended"|label` into a constant when it compiles a
+    # template (in whichever language happened to compile it first).
     env.filters.update(
-        when=when, day=day, ago=ago, number=number, kwh=kwh, money=money, label=label
+        {
+            name: _per_request(fn)
+            for name, fn in dict(
+                when=when, day=day, ago=ago, number=number, kwh=kwh, money=money, label=label
+            ).items()
+        }
     )
     env.globals.update(
         languages=LANGUAGES,
