@@ -9,7 +9,6 @@ a generated one is shown once, in the answer to the request that made it.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -25,7 +24,15 @@ from volta.web import i18n, users
 from volta.web.i18n import tr
 from volta.web.nav import N_, ROLES
 from volta.web.paging import MAX_PAGE, Paging, paging, text_param
-from volta.web.views import SESSION_COOKIE, Admin, User, _field, _form, render
+from volta.web.views import (
+    SESSION_COOKIE,
+    Admin,
+    User,
+    _field,
+    _form,
+    new_session_redirect,
+    render,
+)
 
 log = logging.getLogger(__name__)
 
@@ -284,16 +291,4 @@ async def change_password(request: Request, user: User, services: ServicesDep) -
         return _account(request, services, 400, error=str(exc))
     log.info("dashboard: %s changed their password", user["username"])
     # Every session of the user ended (others' too); this browser gets a new one.
-    lifetime = dt.timedelta(hours=services.settings.session_hours)
-    token = await users.start_session(services.db, user["id"], lifetime)
-    response = RedirectResponse("/account?saved=password", status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=int(lifetime.total_seconds()),
-        httponly=True,
-        samesite="lax",
-        secure=services.settings.session_cookie_secure,
-        path="/",
-    )
-    return response
+    return await new_session_redirect(services, user["id"], "/account?saved=password")

@@ -258,10 +258,19 @@ async def login(request: Request, services: ServicesDep) -> Response:
             request, next_path, tr(request, "Wrong user name or password."), 401, username
         )
     throttle.succeeded(source)
-    lifetime = dt.timedelta(hours=services.settings.session_hours)
-    token = await users.start_session(services.db, user["id"], lifetime)
     log.info("dashboard sign-in: %s (%s) from %s", user["username"], user["role"], address)
-    response = RedirectResponse(next_path, status_code=303)
+    response = await new_session_redirect(services, user["id"], next_path)
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+async def new_session_redirect(services: Services, user_id: int, target: str) -> Response:
+    """A new dashboard session for `user_id`: a redirect to `target` that
+    sets its cookie (after a sign-in, and after a password change ended the
+    user's sessions)."""
+    lifetime = dt.timedelta(hours=services.settings.session_hours)
+    token = await users.start_session(services.db, user_id, lifetime)
+    response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -271,7 +280,6 @@ async def login(request: Request, services: ServicesDep) -> Response:
         secure=services.settings.session_cookie_secure,
         path="/",
     )
-    response.delete_cookie(LOGIN_CSRF_COOKIE)
     return response
 
 
