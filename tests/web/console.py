@@ -49,12 +49,15 @@ async def console_page(
     )
     words = SIGN_IN[lang]
     try:
-        await page.goto("/")
+        # The first page of a new browser on a loaded CI machine took over 10 s.
+        await page.goto("/", timeout=30_000)
         await expect(page).to_have_url(re.compile(r"/login"))
         await page.get_by_label(words["user"]).fill(who[0])
         await page.get_by_label(words["password"]).fill(who[1])
         await page.get_by_role("button", name=words["button"]).click()
-        await expect(page.get_by_role("heading", name=words["home"], exact=True)).to_be_visible()
+        await expect(page.get_by_role("heading", name=words["home"], exact=True)).to_be_visible(
+            timeout=30_000
+        )
         yield page
         assert not problems, problems
     finally:
