@@ -4,6 +4,7 @@ what the API refuses."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -53,8 +54,9 @@ async def test_outside_its_window_or_paused_a_campaign_starts_nothing(volta, api
         c2 = await create(api, file_id=image["id"], target={"model": "Simulator"}, canary=0)
         paused = (await api.post(f"/api/v1/firmware-campaigns/{c2['id']}/pause")).json()
         assert paused["state"] == "paused"
-        # (The creation's tick may have started a wave before the pause.)
-        before = len(await updates(api, c2["id"]))
+        # (The creation's tick may have started a wave before the pause: its
+        # updates may still be being recorded; count once they settle.)
+        before = await _settled_count(api, c2["id"])
         assert not await wait_until(lambda: _count_above(api, c2["id"], before), 0.8)
         assert (await api.post(f"/api/v1/firmware-campaigns/{c2['id']}/resume")).status_code == 200
 
@@ -68,6 +70,18 @@ async def test_outside_its_window_or_paused_a_campaign_starts_nothing(volta, api
         assert canceled.json()["state"] == "canceled"
         again = await api.post(f"/api/v1/firmware-campaigns/{c['id']}/resume")
         assert again.status_code == 409 and "canceled" in again.json()["detail"]
+
+
+async def _settled_count(api: httpx.AsyncClient, cid: int) -> int:
+    """The campaign's updates once two counts 0.5 s apart agree (at most 10 s)."""
+    count = len(await updates(api, cid))
+    for _ in range(20):
+        await asyncio.sleep(0.5)
+        now = len(await updates(api, cid))
+        if now == count:
+            break
+        count = now
+    return count
 
 
 async def _count_above(api: httpx.AsyncClient, cid: int, count: int) -> bool:
