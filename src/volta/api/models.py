@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, field_validator
 from volta.blocks.authorization.models import Limits, TokenStatus, TokenType
 from volta.blocks.provisioning.models import not_null
 from volta.blocks.remote_control.service import CommandStatus
+from volta.blocks.reservations.service import ConnectorType
 from volta.events.service import EventType
 
 # Integers a database column holds: ids and EVSE numbers are 32-bit columns,
@@ -203,32 +204,6 @@ class Page(BaseModel):
 
 class FramePage(Page):
     items: list[FrameOut]
-
-
-ConnectorType = Literal[
-    "cCCS1",
-    "cCCS2",
-    "cG105",
-    "cTesla",
-    "cType1",
-    "cType2",
-    "s309-1P-16A",
-    "s309-1P-32A",
-    "s309-3P-16A",
-    "s309-3P-32A",
-    "sBS1361",
-    "sCEE-7-7",
-    "sType2",
-    "sType3",
-    "Other1PhMax16A",
-    "Other1PhOver16A",
-    "Other3Ph",
-    "Pan",
-    "wInductive",
-    "wResonant",
-    "Undetermined",
-    "Unknown",
-]
 
 
 class ReservationCreate(BaseModel):

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response
 from fastapi.responses import HTMLResponse
 
 from volta.blocks.reservations import service
+from volta.blocks.reservations.service import ConnectorType
 from volta.http import ServicesDep
 from volta.store.models import utcnow
 from volta.web import i18n
@@ -41,30 +42,7 @@ STATUSES = (
     "Failed",
 )
 # 2.0.1 ConnectorEnumType: a reservation of a connector type (any EVSE with one).
-CONNECTOR_TYPES = [
-    "cCCS1",
-    "cCCS2",
-    "cG105",
-    "cTesla",
-    "cType1",
-    "cType2",
-    "s309-1P-16A",
-    "s309-1P-32A",
-    "s309-3P-16A",
-    "s309-3P-32A",
-    "sBS1361",
-    "sCEE-7-7",
-    "sType2",
-    "sType3",
-    "Other1PhMax16A",
-    "Other1PhOver16A",
-    "Other3Ph",
-    "Pan",
-    "wInductive",
-    "wResonant",
-    "Undetermined",
-    "Unknown",
-]
+CONNECTOR_TYPES = list(get_args(ConnectorType))
 INT32_MAX = 2**31 - 1
 # A row id in a path: a number a database integer holds (else 422, never 500).
 DbId = Annotated[int, Path(ge=1, le=INT32_MAX)]

@@ -32,6 +32,7 @@ from volta.outgoing import Message
 from volta.services import Services
 from volta.store.db import Database
 from volta.store.models import ConfigurationKey, DeviceReport, DeviceVariable, utcnow
+from volta.store.search import text_in
 
 log = logging.getLogger(__name__)
 
@@ -352,13 +353,7 @@ async def list_variables(
     Returns (how many match, the page)."""
     where = [DeviceVariable.station_id == station_id]
     if q:
-        needle = q.lower()
-        where.append(
-            sa.or_(
-                sa.func.lower(DeviceVariable.component).contains(needle, autoescape=True),
-                sa.func.lower(DeviceVariable.variable).contains(needle, autoescape=True),
-            )
-        )
+        where.append(text_in(q, DeviceVariable.component, DeviceVariable.variable))
     if evse_id is not None:
         where.append(DeviceVariable.evse_id == evse_id)
     async with db.read() as conn:

@@ -26,6 +26,7 @@ from volta.config import Settings
 from volta.services import Services
 from volta.store.db import Database
 from volta.store.models import FileLink, StoredFile, utcnow
+from volta.store.search import text_in
 
 TRANSFERS = "/transfers"
 KINDS = ("firmware", "diagnostics", "log")
@@ -263,13 +264,7 @@ async def list_files(
     the station id (any case)."""
     stmt = sa.select(StoredFile).order_by(StoredFile.created_at.desc(), StoredFile.id)
     if q:
-        needle = q.lower()
-        stmt = stmt.where(
-            sa.or_(
-                sa.func.lower(StoredFile.name).contains(needle, autoescape=True),
-                sa.func.lower(StoredFile.station_id).contains(needle, autoescape=True),
-            )
-        )
+        stmt = stmt.where(text_in(q, StoredFile.name, StoredFile.station_id))
     if kind:
         stmt = stmt.where(StoredFile.kind == kind)
     if station_id:

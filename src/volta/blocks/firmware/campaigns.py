@@ -34,6 +34,7 @@ from volta.store.models import (
     Station,
     utcnow,
 )
+from volta.store.search import text_in
 
 log = logging.getLogger(__name__)
 
@@ -239,13 +240,7 @@ async def list_campaigns(
     if state is not None:
         query = query.where(FirmwareCampaign.state == state)
     if q:
-        needle = q.lower()
-        query = query.where(
-            sa.or_(
-                sa.func.lower(FirmwareCampaign.name).contains(needle, autoescape=True),
-                sa.func.lower(FirmwareCampaign.version).contains(needle, autoescape=True),
-            )
-        )
+        query = query.where(text_in(q, FirmwareCampaign.name, FirmwareCampaign.version))
     async with db.read() as conn:
         rows = [dict(r._mapping) for r in (await conn.execute(query.limit(limit).offset(offset)))]
         progress = await _progress(conn, [r["id"] for r in rows]) if rows else {}

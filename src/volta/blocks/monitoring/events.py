@@ -20,6 +20,7 @@ from volta.ocpp.times import parse_timestamp
 from volta.services import Services
 from volta.store.db import Database
 from volta.store.models import MonitoringEvent, VariableMonitor, utcnow
+from volta.store.search import text_in
 
 log = logging.getLogger(__name__)
 
@@ -206,18 +207,13 @@ async def list_events(
     `q`: text in the station id, component, variable or value (any case)."""
     stmt = sa.select(*EVENTS.c)
     if q:
-        needle = q.lower()
         stmt = stmt.where(
-            sa.or_(
-                *(
-                    sa.func.lower(column).contains(needle, autoescape=True)
-                    for column in (
-                        MonitoringEvent.station_id,
-                        MonitoringEvent.component,
-                        MonitoringEvent.variable,
-                        MonitoringEvent.actual_value,
-                    )
-                )
+            text_in(
+                q,
+                MonitoringEvent.station_id,
+                MonitoringEvent.component,
+                MonitoringEvent.variable,
+                MonitoringEvent.actual_value,
             )
         )
     if station_id is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
@@ -24,6 +24,33 @@ from volta.outgoing import CannotSpell
 from volta.services import Services
 from volta.store.db import Database
 from volta.store.models import Reservation, utcnow
+
+# 2.0.1 ConnectorEnumType: a reservation of a connector type (any EVSE with one);
+# the API validates against it and the console offers it.
+ConnectorType = Literal[
+    "cCCS1",
+    "cCCS2",
+    "cG105",
+    "cTesla",
+    "cType1",
+    "cType2",
+    "s309-1P-16A",
+    "s309-1P-32A",
+    "s309-3P-16A",
+    "s309-3P-32A",
+    "sBS1361",
+    "sCEE-7-7",
+    "sType2",
+    "sType3",
+    "Other1PhMax16A",
+    "Other1PhOver16A",
+    "Other3Ph",
+    "Pan",
+    "wInductive",
+    "wResonant",
+    "Undetermined",
+    "Unknown",
+]
 
 log = logging.getLogger(__name__)
 

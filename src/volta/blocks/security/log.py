@@ -21,6 +21,7 @@ from volta.events import service as events
 from volta.services import Services
 from volta.store.db import Database
 from volta.store.models import SecurityEvent, utcnow
+from volta.store.search import text_in
 
 log = logging.getLogger(__name__)
 
@@ -161,18 +162,8 @@ async def list_events(
     the station id, the type or the details (any case)."""
     stmt = sa.select(*SECURITY_EVENTS.c)
     if q:
-        needle = q.lower()
         stmt = stmt.where(
-            sa.or_(
-                *(
-                    sa.func.lower(column).contains(needle, autoescape=True)
-                    for column in (
-                        SecurityEvent.station_id,
-                        SecurityEvent.type,
-                        SecurityEvent.tech_info,
-                    )
-                )
-            )
+            text_in(q, SecurityEvent.station_id, SecurityEvent.type, SecurityEvent.tech_info)
         )
     if station_id is not None:
         stmt = stmt.where(SecurityEvent.station_id == station_id)

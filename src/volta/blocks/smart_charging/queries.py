@@ -26,6 +26,7 @@ from volta.store.models import (
     Transaction,
     utcnow,
 )
+from volta.store.search import text_in
 
 CURRENT = "Current.Import"
 
@@ -198,7 +199,7 @@ async def list_sites(
         else:
             stmt = sa.select(Site).order_by(Site.name, Site.id).offset(offset).limit(limit)
             if q:
-                stmt = stmt.where(sa.func.lower(Site.name).contains(q.lower(), autoescape=True))
+                stmt = stmt.where(text_in(q, Site.name))
             sites = {row.id: SiteRecord.from_row(row) for row in (await conn.execute(stmt)).all()}
             placed = Station.site_id.in_(list(sites))
             counts = await conn.execute(
