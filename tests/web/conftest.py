@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from playwright.async_api import expect
 
 from volta.app import Volta
 from volta.security import hash_password
@@ -24,6 +25,20 @@ HAVE_CHROMIUM = Path(CHROMIUM).exists()
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 ADMIN = ("ada", "ada-admin-pass")
 VIEWER = ("vic", "vic-viewer-pass")
+# A loaded CI machine (2 cores, three test workers, Chromium) once took over
+# 10 s for a new browser's first page: every browser wait is bounded, but with
+# room. A passing test does not wait longer; only a failing one fails later.
+WAIT_MS = 20_000
+NAVIGATION_MS = 30_000
+expect.set_options(timeout=WAIT_MS)
+
+
+async def new_page(context: Any) -> Any:
+    """A page of `context` with the browser tests' bounded waits."""
+    page = await context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.set_default_navigation_timeout(NAVIGATION_MS)
+    return page
 
 
 @functools.cache

@@ -12,10 +12,9 @@ from typing import Any
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, expect
 
-from tests.web.conftest import ADMIN, base_url
+from tests.web.conftest import ADMIN, NAVIGATION_MS, base_url, new_page
 from volta.app import Volta
 
-WAIT_MS = 10_000
 LANGS = ("en", "it")
 # What the sign-in form and the stations page say in each language.
 SIGN_IN = {
@@ -37,8 +36,7 @@ async def console_page(
         viewport={"width": 1360, "height": 860},
         locale=BROWSER_LOCALE[lang],
     )
-    page = await context.new_page()
-    page.set_default_timeout(WAIT_MS)
+    page = await new_page(context)
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
     page.on(
@@ -49,14 +47,13 @@ async def console_page(
     )
     words = SIGN_IN[lang]
     try:
-        # The first page of a new browser on a loaded CI machine took over 10 s.
-        await page.goto("/", timeout=30_000)
+        await page.goto("/")
         await expect(page).to_have_url(re.compile(r"/login"))
         await page.get_by_label(words["user"]).fill(who[0])
         await page.get_by_label(words["password"]).fill(who[1])
         await page.get_by_role("button", name=words["button"]).click()
         await expect(page.get_by_role("heading", name=words["home"], exact=True)).to_be_visible(
-            timeout=30_000
+            timeout=NAVIGATION_MS
         )
         yield page
         assert not problems, problems

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import expect
 
-from tests.web.conftest import SCREENSHOTS, base_url
+from tests.web.conftest import SCREENSHOTS, base_url, new_page
 from volta.web import api_docs
 
 sqlite_only = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
@@ -36,8 +36,7 @@ async def test_swagger_ui_and_redoc_render_in_chromium(volta, browser):
     context = await browser.new_context(
         base_url=base_url(volta), viewport={"width": 1360, "height": 860}
     )
-    page = await context.new_page()
-    page.set_default_timeout(15_000)
+    page = await new_page(context)
     problems: list[str] = []
     hosts: set[str] = set()
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))

@@ -23,12 +23,18 @@ from playwright.async_api import Page, expect
 from tests.conftest import API_TOKEN
 from tests.helpers import add_token, register, wait_until
 from tests.test_simulator import quiet, running
-from tests.web.conftest import ADMIN, SCREENSHOTS, VIEWER, add_users, base_url
+from tests.web.conftest import (
+    ADMIN,
+    NAVIGATION_MS,
+    SCREENSHOTS,
+    VIEWER,
+    add_users,
+    base_url,
+    new_page,
+)
 from volta.app import Volta
 from volta.blocks.transactions import service as transactions
 
-WAIT_MS = 10_000
-expect.set_options(timeout=WAIT_MS)
 sqlite_only = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 
 
@@ -40,8 +46,7 @@ async def signed_in_page(
     context = await browser.new_context(
         base_url=base_url(volta), viewport={"width": 1360, "height": 860}
     )
-    page = await context.new_page()
-    page.set_default_timeout(WAIT_MS)
+    page = await new_page(context)
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
     page.on(
@@ -56,7 +61,9 @@ async def signed_in_page(
         await page.get_by_label("User name").fill(who[0])
         await page.get_by_label("Password").fill(who[1])
         await page.get_by_role("button", name="Sign in").click()
-        await expect(page.get_by_role("heading", name="Stations")).to_be_visible()
+        await expect(page.get_by_role("heading", name="Stations")).to_be_visible(
+            timeout=NAVIGATION_MS
+        )
         yield page
         assert not problems, problems
     finally:

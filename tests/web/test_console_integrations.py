@@ -15,12 +15,11 @@ from tests.events.receiver import running_receiver
 from tests.helpers import add_token, register, wait_until
 from tests.test_simulator import quiet, running
 from tests.web.conftest import VIEWER, add_users, csrf_of, sign_in
-from tests.web.console import WAIT_MS, assert_accessible, console_page
+from tests.web.console import assert_accessible, console_page
 from tests.web.test_browser import shot
 from volta.app import Volta
 from volta.events import service as events
 
-expect.set_options(timeout=WAIT_MS)
 sqlite_only = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.web.conftest import ADMIN, VIEWER, add_users
+from tests.web.conftest import ADMIN, VIEWER, add_users, new_page
 from tests.web.console import assert_accessible, console_page
 from volta.web import i18n, nav
 
@@ -102,7 +102,7 @@ async def test_the_sign_in_page_is_accessible_in_both_languages(volta, browser):
             locale={"en": "en-GB", "it": "it-IT"}[lang],
         )
         try:
-            page = await context.new_page()
+            page = await new_page(context)
             await page.goto("/login")
             await expect(page.locator("html")).to_have_attribute("lang", lang)
             await expect(page.get_by_role("heading", name=title)).to_be_visible()
