@@ -300,7 +300,7 @@ class RawStation:
         return False
 
 
-async def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> bool:
+async def wait_until(predicate: Any, timeout: float = 20.0, interval: float = 0.02) -> bool:
     """Poll `predicate` (sync or async) until true or `timeout`; returns the last value.
 
     The default is for what must happen, and returns as soon as it has: generous,

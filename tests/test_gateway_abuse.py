@@ -165,7 +165,7 @@ async def test_repeated_failures_raise_a_security_event_and_logs_name_the_addres
     async def found():
         return await events.list_events(volta.db, types=["security.auth_failures"])
 
-    assert await wait_until(found, timeout=5)
+    assert await wait_until(found)
     [event] = await found()
     assert event["data"]["station_id"] == "TARGET"
     assert event["data"]["failures"] == 5

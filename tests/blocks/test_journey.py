@@ -85,7 +85,7 @@ async def cdr_of(api: Any, transaction_id: int) -> dict[str, Any]:
         resp = await api.get(f"/api/v1/cdrs/VOLTA-{transaction_id}")
         return bool(resp.status_code == 200)
 
-    assert await wait_until(written, timeout=5)
+    assert await wait_until(written)
     return dict((await api.get(f"/api/v1/cdrs/VOLTA-{transaction_id}")).json())
 
 

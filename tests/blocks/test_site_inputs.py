@@ -30,7 +30,7 @@ async def test_peak_shaving_from_a_stations_main_meter(volta, api):
         await boot(meter.cp)
         await boot(ev.cp)
         await start(ev.cp)
-        assert await wait_until(lambda: ev.tx_limit == 32.0, timeout=3)
+        assert await wait_until(lambda: ev.tx_limit == 32.0)
         # 30 A on every phase in all, no EV draw measured yet: 30 A of
         # building, 10 A left for the EV (rounded down to the tenth).
         await meter.cp.call(
@@ -48,7 +48,7 @@ async def test_peak_shaving_from_a_stations_main_meter(volta, api):
                 ],
             },
         )
-        assert await wait_until(lambda: ev.tx_limit == 10.0, timeout=3)
+        assert await wait_until(lambda: ev.tx_limit == 10.0)
         body = (await api.get(f"/api/v1/sites/{site}")).json()
         assert body["non_ev_load_a"] == [30.0, 30.0, 30.0]
         assert body["limit_a"] == [10.0, 10.0, 10.0]
@@ -81,7 +81,7 @@ async def test_ev_charging_needs_weigh_the_share_and_get_a_profile(volta, api):
                 },
             )
             await start(r.cp)
-        assert await wait_until(lambda: iso.tx_limit == other.tx_limit == 16.0, timeout=3)
+        assert await wait_until(lambda: iso.tx_limit == other.tx_limit == 16.0)
         # (TxProfiles only: the stations' fallbacks may still be on their way)
         sent_before = tx_profiles(iso)
         # 27,600 Wh in 2 h on three phases at 230 V needs 20 A: weight 1.25,
@@ -103,7 +103,7 @@ async def test_ev_charging_needs_weigh_the_share_and_get_a_profile(volta, api):
             },
         )
         assert answer["status"] == "Accepted"
-        assert await wait_until(lambda: iso.tx_limit == 17.7 and other.tx_limit == 14.2, timeout=3)
+        assert await wait_until(lambda: iso.tx_limit == 17.7 and other.tx_limit == 14.2)
         assert tx_profiles(iso) == sent_before + 1
         # The same needs again: the share is unchanged, the profile is sent all the same.
         await iso.cp.call(
@@ -122,7 +122,7 @@ async def test_ev_charging_needs_weigh_the_share_and_get_a_profile(volta, api):
                 },
             },
         )
-        assert await wait_until(lambda: tx_profiles(iso) == sent_before + 2, timeout=3)
+        assert await wait_until(lambda: tx_profiles(iso) == sent_before + 2)
         assert iso.log[-1][1:] == ("TxProfile", 17.7)
 
 
@@ -187,7 +187,7 @@ async def test_two_connectors_of_one_station(volta, api):
         expected = {0: (FALLBACK_ID, 10.0), 1: (FALLBACK_ID + 1, 10.0), 2: (FALLBACK_ID + 2, 10.0)}
         # The engine recomputes after each start; on a loaded machine the last
         # recompute (fallback 10 A again) took longer than 3 s.
-        assert await wait_until(lambda: latest() == expected, timeout=10), latest()
+        assert await wait_until(lambda: latest() == expected), latest()
 
 
 async def quiet(engine: Any, root: int, still_s: float = 0.5) -> bool:

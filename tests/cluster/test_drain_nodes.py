@@ -32,7 +32,7 @@ async def nodes_seen_by(volta: Volta) -> dict[str, tuple[str, bool]]:
 
 async def test_a_draining_node_hands_over_to_the_other(nodes) -> None:
     a = await nodes("node-a", drain_batch=2, drain_pause=0.8)
-    assert await wait_until(a.services.node.is_leader, timeout=10)
+    assert await wait_until(a.services.node.is_leader)
     b = await nodes("node-b")
     for sid in IDS:
         await register(a, sid)
@@ -43,7 +43,7 @@ async def test_a_draining_node_hands_over_to_the_other(nodes) -> None:
     try:
         for ws in stations:
             await RawStation(ws).call("BootNotification", BOOT16)
-        assert await wait_until(lambda: set(b.router.online()) == set(IDS), timeout=5)
+        assert await wait_until(lambda: set(b.router.online()) == set(IDS))
 
         async def reconnect_to_b(sid: str, ws: websockets.ClientConnection) -> tuple:
             """Wait for A's close; then connect again, to B, as a station does."""
@@ -71,7 +71,7 @@ async def test_a_draining_node_hands_over_to_the_other(nodes) -> None:
         assert [code for code, _, _ in results] == [1012] * len(IDS)
         assert groups([when for _, when, _ in results], gap=0.4) == [2, 2]
         assert set(b.router.local()) == set(IDS)
-        assert await wait_until(lambda: _all_online(b), timeout=10)
+        assert await wait_until(lambda: _all_online(b))
         await asyncio.sleep(0.5)  # A's last records would be in by now
         assert await _all_online(b)
         for ws in moved:

@@ -72,7 +72,7 @@ async def visit(volta: Volta, station_id: str) -> None:
     before = len(await event_ids(volta))
     async with station(volta, station_id) as cp:
         await cp.call("BootNotification", {"chargePointVendor": "v", "chargePointModel": "m"})
-    assert await wait_until(lambda: _more(volta, before + 2), timeout=5)
+    assert await wait_until(lambda: _more(volta, before + 2))
 
 
 async def _more(volta: Volta, count: int) -> bool:
@@ -100,7 +100,7 @@ async def test_events_from_both_nodes_reach_a_webhook_once_in_order(nodes):
         for i in range(3):
             await visit(a, f"WH-A{i}")
             await visit(b, f"WH-B{i}")
-        assert await wait_until(lambda: len(receiver.accepted) >= 12, timeout=10)
+        assert await wait_until(lambda: len(receiver.accepted) >= 12)
         assert not await wait_until(lambda: len(receiver.accepted) > 12, timeout=1.0)
         assert receiver.ids() == await event_ids(a)  # every event, once, in order
         assert {e["data"]["station_id"] for e in receiver.accepted} == {
@@ -113,7 +113,7 @@ async def test_events_from_both_nodes_reach_a_webhook_once_in_order(nodes):
         for i in range(3):
             await visit(a, f"WH-A{i}")
             await visit(b, f"WH-B{i}")
-        assert await wait_until(lambda: receiver.refused >= 2, timeout=10)
+        assert await wait_until(lambda: receiver.refused >= 2)
         async with a.db.read() as conn:
             holder_id = (await conn.execute(sa.select(Webhook.dispatch_node))).scalar_one()
         assert holder_id in ("a", "b")
@@ -123,7 +123,7 @@ async def test_events_from_both_nodes_reach_a_webhook_once_in_order(nodes):
         await holder.stop()
         receiver.fail_next = 0
         expected = await event_ids(other)
-        assert await wait_until(lambda: len(receiver.accepted) >= len(expected), timeout=10)
+        assert await wait_until(lambda: len(receiver.accepted) >= len(expected))
         assert not await wait_until(lambda: len(receiver.accepted) > len(expected), timeout=1.0)
         assert receiver.ids() == expected
         delivery_ids = [h["x-volta-delivery-id"] for h in receiver.headers]
@@ -256,9 +256,9 @@ async def test_a_site_on_two_nodes_is_allocated_by_the_leader(nodes):
             assert await online_everywhere("SITE-L", a, b)
             assert await online_everywhere("SITE-F", a, b)
             # The fallback: 32 A shared by two idle EVSEs.
-            assert await wait_until(lambda: all(r.fallback == 16.0 for r in both), timeout=5)
+            assert await wait_until(lambda: all(r.fallback == 16.0 for r in both))
             txs = [await start(r.cp) for r in both]
-            assert await wait_until(lambda: all(r.tx_limit == 16.0 for r in both), timeout=5)
+            assert await wait_until(lambda: all(r.tx_limit == 16.0 for r in both))
             # Only the leader's engine runs.
             assert engine_of(leader.services).last
             assert not engine_of(follower.services).last
@@ -275,7 +275,7 @@ async def test_a_site_on_two_nodes_is_allocated_by_the_leader(nodes):
                 "StopTransaction",
                 {"transactionId": int(txs[1]), "meterStop": 1000, "timestamp": now_iso()},
             )
-            assert await wait_until(lambda: on_leader.tx_limit == 24.0, timeout=2)
+            assert await wait_until(lambda: on_leader.tx_limit == 24.0)
             assert not engine_of(follower.services).last
 
             # The station has its 24 A profile before Volta has stored its
@@ -301,7 +301,7 @@ async def test_a_site_on_two_nodes_is_allocated_by_the_leader(nodes):
             # confirmed, so a new session here gets what a 30 A limit leaves.
             await leader.stop()
             assert await the_leader(follower, timeout=15) is follower
-            assert await wait_until(lambda: engine_of(follower.services).last, timeout=5)
+            assert await wait_until(lambda: engine_of(follower.services).last)
             await start(on_follower.cp)
             r = await api_f.put(f"/api/v1/sites/{site}/limit", json={"max_current_a": 30.0})
             assert r.status_code == 200, r.text
@@ -323,7 +323,7 @@ async def test_a_webhook_made_on_one_node_gets_the_next_event_of_another(nodes):
         receiver.secret = r.json()["secret"]
         await asyncio.sleep(0.05)  # the NATS message's way
         await visit(b, "HK-2")
-        assert await wait_until(lambda: len(receiver.accepted) >= 2, timeout=5)
+        assert await wait_until(lambda: len(receiver.accepted) >= 2)
         assert [(e["type"], e["data"]["station_id"]) for e in receiver.accepted] == [
             ("station.online", "HK-2"),
             ("station.offline", "HK-2"),
@@ -364,7 +364,7 @@ async def test_a_killed_sender_s_webhook_is_resumed_after_its_lease(nats_server,
                     boot = {"chargePointVendor": "v", "chargePointModel": "m"}
                     await ws.send(orjson.dumps([2, "b1", "BootNotification", boot]).decode())
                     await ws.recv()
-            assert await wait_until(lambda: receiver.refused >= 3, timeout=10)
+            assert await wait_until(lambda: receiver.refused >= 3)
             conn = await asyncpg.connect(url)
             try:
                 holder = await conn.fetchval("SELECT dispatch_node FROM webhooks")

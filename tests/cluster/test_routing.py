@@ -61,7 +61,7 @@ async def test_command_through_another_node_reaches_the_station(nodes) -> None:
     b = await nodes("node-b")
     await register(a, "CS-1")
     async with station(a, "CS-1") as cp:
-        assert await wait_until(lambda: "CS-1" in b.router.online(), timeout=5)
+        assert await wait_until(lambda: "CS-1" in b.router.online())
         assert "CS-1" in await online_ids(b)
         assert not b.router.holds("CS-1") and a.router.holds("CS-1")
         async with api(b) as client:
@@ -84,12 +84,12 @@ async def test_a_station_reconnecting_to_another_node_takes_over(nodes) -> None:
     b = await nodes("node-b")
     await register(a, "CS-2")
     async with charger(a, "CS-2") as old:
-        assert await wait_until(lambda: b.router.node_of("CS-2") == "node-a", timeout=5)
+        assert await wait_until(lambda: b.router.node_of("CS-2") == "node-a")
         async with charger(b, "CS-2") as new:
             # The old connection is closed by node A at once.
             await asyncio.wait_for(old.ws.wait_closed(), 5)  # type: ignore[attr-defined]
             assert old.ws.close_code == 1000  # type: ignore[attr-defined]
-            assert await wait_until(lambda: a.router.node_of("CS-2") == "node-b", timeout=5)
+            assert await wait_until(lambda: a.router.node_of("CS-2") == "node-b")
             assert not a.router.holds("CS-2") and b.router.holds("CS-2")
             # Commands from either node reach the new connection.
             async with api(a) as client:
@@ -124,9 +124,9 @@ async def test_a_node_that_leaves_takes_its_stations_offline_everywhere(nodes) -
     b = await nodes("node-b")
     await register(a, "CS-3")
     async with station(b, "CS-3"):
-        assert await wait_until(lambda: "CS-3" in a.router.online(), timeout=5)
+        assert await wait_until(lambda: "CS-3" in a.router.online())
         await b.stop()
-        assert await wait_until(lambda: "CS-3" not in a.router.online(), timeout=3)
+        assert await wait_until(lambda: "CS-3" not in a.router.online())
         async with api(a) as client:
             r = await client.post("/api/v1/stations/CS-3/commands/Reset", json={"type": "Soft"})
         assert r.json()["status"] == "offline"
@@ -140,7 +140,7 @@ async def test_a_command_in_flight_to_a_node_that_dies_is_answered_offline(
     b = await nodes("node-b", call_timeout=call_timeout)
     await register(a, "CS-4")
     async with station(b, "CS-4") as cp:
-        assert await wait_until(lambda: "CS-4" in a.router.online(), timeout=5)
+        assert await wait_until(lambda: "CS-4" in a.router.online())
         # The station never answers this one: the command waits on node B.
         stall = asyncio.Event()
 
@@ -176,7 +176,7 @@ async def test_a_command_in_flight_to_a_node_that_dies_is_answered_offline(
                 ).one()
             return row.connection_id is None
 
-        assert await wait_until(recorded_offline, timeout=8)
+        assert await wait_until(recorded_offline)
         stall.set()
 
 
@@ -187,14 +187,14 @@ async def test_after_nats_restarts_the_nodes_learn_again_where_stations_are(
     b = await nodes("node-b")
     await register(a, "CS-5")
     async with station(a, "CS-5"):
-        assert await wait_until(lambda: "CS-5" in b.router.online(), timeout=5)
+        assert await wait_until(lambda: "CS-5" in b.router.online())
         nats_server.stop()
         # Longer than the lease: each node takes the other for dead.
-        assert await wait_until(lambda: "CS-5" not in b.router.online(), timeout=8)
+        assert await wait_until(lambda: "CS-5" not in b.router.online())
         # The station stays connected to node A all along.
         assert a.router.holds("CS-5")
         await nats_server.start()
-        assert await wait_until(lambda: "CS-5" in b.router.online(), timeout=10)
+        assert await wait_until(lambda: "CS-5" in b.router.online())
         async with api(b) as client:
             r = await client.post(
                 "/api/v1/stations/CS-5/commands/ChangeConfiguration",
@@ -245,7 +245,7 @@ async def test_the_dashboard_of_another_node_shows_the_station_and_commands_it(n
     await add_users(a)
     await register(a, "CS-7")
     async with station(a, "CS-7") as cp:
-        assert await wait_until(lambda: "CS-7" in b.router.online(), timeout=5)
+        assert await wait_until(lambda: "CS-7" in b.router.online())
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{b.api_port}", timeout=20) as web:
             await sign_in(web, *ADMIN)
             fleet = await web.get("/ui/stations")
@@ -275,7 +275,7 @@ async def test_a_database_stall_longer_than_the_lease_does_not_make_a_node_dead(
     b = await nodes("node-b")
     await register(a, "CS-8")
     async with station(b, "CS-8"):
-        assert await wait_until(lambda: "CS-8" in a.router.online(), timeout=5)
+        assert await wait_until(lambda: "CS-8" in a.router.online())
         conn = await asyncpg.connect(PG_URL, server_settings={"search_path": pg_target.schema})
         try:
             async with conn.transaction():

@@ -134,9 +134,7 @@ async def test_two_workers_share_the_port_and_drain_on_sigterm(workers: ServePro
             nodes = (await workers.api("/api/v1/nodes")).json()
             return sorted((n["pid"], n["stations"]) for n in nodes)
 
-        assert await wait_until(lambda: _equal(shares(), sorted(held.items())), timeout=10), (
-            await shares()
-        )
+        assert await wait_until(lambda: _equal(shares(), sorted(held.items()))), await shares()
         # Every worker's API (a new connection each time lands on either)
         # lists every station online and sends it a command, wherever it is.
         for _ in range(4):
@@ -194,7 +192,7 @@ async def test_a_draining_worker_hands_its_stations_over(workers: ServeProcess):
             listed = (await workers.api("/api/v1/stations")).json()
             return sorted(s["id"] for s in listed if s["online"]) == STATIONS
 
-        assert await wait_until(all_online, timeout=10)
+        assert await wait_until(all_online)
         await asyncio.sleep(1.0)  # the drained node's last records are in
         for _ in range(4):
             assert await all_online()
@@ -286,7 +284,7 @@ async def test_sighup_replaces_the_workers_one_at_a_time(workers: ServeProcess):
         assert refused == 0 and probes >= 5, (refused, probes)
         codes = [code for code, _ in await asyncio.gather(*closes)]
         assert codes == [1012] * len(STATIONS)
-        assert await wait_until(lambda: "rolling restart done" in workers.log(), timeout=10)
+        assert await wait_until(lambda: "rolling restart done" in workers.log())
         assert workers.proc is not None and workers.proc.poll() is None
     finally:
         for ws in stations:

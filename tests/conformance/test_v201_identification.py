@@ -465,7 +465,7 @@ async def test_TC_H_20_CSMS(cs, api, answers):
         got = (await api.get(f"/api/v1/reservations/{res['id']}")).json()
         return bool(got["status"] == "Removed")
 
-    assert await wait_until(removed, timeout=3)
+    assert await wait_until(removed)
 
 
 async def test_TC_H_22_CSMS(cs, api, answers):

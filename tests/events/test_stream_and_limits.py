@@ -154,7 +154,7 @@ async def test_charging_state_events_v201(volta, api):
     async def offline() -> bool:
         return "station.offline" in await event_types()
 
-    assert await wait_until(offline, timeout=10)
+    assert await wait_until(offline)
     types = await event_types()
     assert types == [
         "station.online",
@@ -240,7 +240,7 @@ async def test_time_limit_without_meter_values_v16(volta, api):
             return tx if tx["stop_requested_at"] is not None else None
 
         # Recorded once the station has answered the stop.
-        assert await wait_until(stop_recorded, timeout=5)
+        assert await wait_until(stop_recorded)
         tx = await stop_recorded()
         assert tx is not None
         assert tx["limit_reached"] == "time"

@@ -151,7 +151,7 @@ async def test_a_dead_nodes_lease_holds_until_it_passes(database):
             # Not sent while the dead node's lease holds ...
             assert not await wait_until(lambda: receiver.accepted, timeout=1.0)
             # ... then the survivor takes it over and sends all, in order.
-            assert await wait_until(lambda: len(receiver.accepted) >= 5, timeout=5)
+            assert await wait_until(lambda: len(receiver.accepted) >= 5)
             async with db.read() as conn:
                 holder = (await conn.execute(sa.select(Webhook.dispatch_node))).scalar_one()
             assert holder == "survivor"
@@ -169,14 +169,14 @@ async def test_a_clean_stop_hands_the_webhook_over_at_once(database):
         await webhooks.prepare_secrets(db_b, settings)
         async with dispatching(db_a, settings, "node-a"):
             await emit_events(db_a, 3)
-            assert await wait_until(lambda: len(receiver.accepted) >= 3, timeout=5)
+            assert await wait_until(lambda: len(receiver.accepted) >= 3)
         # node-a stopped (its lease given back); node-b sends the next ones
         # well before a lease could have passed.
         async with dispatching(db_b, settings, "node-b"):
             await emit_events(db_b, 3)
             loop = asyncio.get_running_loop()
             started = loop.time()
-            assert await wait_until(lambda: len(receiver.accepted) >= 6, timeout=5)
+            assert await wait_until(lambda: len(receiver.accepted) >= 6)
             assert loop.time() - started < webhooks.lease_of(settings)
         assert len(set(delivery_ids(receiver))) == 6
         assert receiver.ids() == sorted(receiver.ids())
@@ -232,7 +232,7 @@ async def test_a_node_without_the_key_leaves_the_webhook_to_the_others(database)
                     ).scalar_one()
                 assert (hook, tried) == (None, 0)
                 async with dispatching(db_a, settings, "with-key"):
-                    assert await wait_until(lambda: len(receiver.accepted) >= 3, timeout=5)
+                    assert await wait_until(lambda: len(receiver.accepted) >= 3)
         finally:
             if own:
                 await db_b.close()

@@ -71,7 +71,7 @@ async def test_secret_sealed_at_rest_and_signatures_verify(volta, api, database,
             assert key_file.read_text().strip() not in stored
 
         await boot_and_leave(volta, "SEC-1")
-        assert await wait_until(lambda: len(receiver.accepted) >= 2, timeout=10)
+        assert await wait_until(lambda: len(receiver.accepted) >= 2)
     assert receiver.bad_signatures == 0
     assert [e["type"] for e in receiver.accepted] == ["station.online", "station.offline"]
 

@@ -102,7 +102,7 @@ async def test_every_event_once_despite_failures_and_restart(volta, api, databas
         async with station(volta, "WH-1") as cp:
             await session16("WH-CARD", tx)(cp)
         # The receiver refuses everything so far: retries pile up.
-        assert await wait_until(lambda: receiver.refused >= 3, timeout=5)
+        assert await wait_until(lambda: receiver.refused >= 3)
         log = (await api.get(f"/api/v1/webhooks/{hook['id']}/deliveries")).json()
         assert {d["status"] for d in log} == {"pending"}
         assert max(d["attempts"] for d in log) >= 1
@@ -118,7 +118,7 @@ async def test_every_event_once_despite_failures_and_restart(volta, api, databas
         )
         await again.start()
         try:
-            assert await wait_until(lambda: len(receiver.accepted) >= 9, timeout=10)
+            assert await wait_until(lambda: len(receiver.accepted) >= 9)
             # ... and nothing more arrives: each event exactly once.
             assert not await wait_until(lambda: len(receiver.accepted) > 9, timeout=1.0)
         finally:
@@ -159,7 +159,7 @@ async def test_filters_failure_and_api_errors(volta, api):
             return len(log) == 1 and log[0]["status"] == "failed"
 
         # Only station.offline was wanted; it failed for good after 2 attempts.
-        assert await wait_until(failed, timeout=5)
+        assert await wait_until(failed)
         log = (await api.get(f"/api/v1/webhooks/{hook['id']}/deliveries")).json()
         assert (log[0]["event_type"], log[0]["attempts"]) == ("station.offline", 2)
         assert receiver.refused == 2

@@ -80,7 +80,7 @@ async def test_reconnection_storm(volta):
         len(asyncio.all_tasks()),
         baseline,
     )
-    assert await wait_until(lambda: not volta.gateway._closing, timeout=10)
+    assert await wait_until(lambda: not volta.gateway._closing)
     rows = await provisioning.list_stations(volta.db, limit=1000)
     assert all(r["last_connected_at"] is not None for r in rows if r["id"].startswith("STORM"))
 

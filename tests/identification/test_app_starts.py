@@ -78,7 +78,7 @@ async def test_app_start_follow_and_stop(volta, api, version):
             got = (await api.get(f"/api/v1/remote-starts/{start['id']}")).json()
             return got if got["status"] == "Started" else None
 
-        assert await wait_until(started, timeout=5)
+        assert await wait_until(started)
         followed = await started()
         assert followed is not None
         tx = (await api.get(f"/api/v1/transactions/{followed['transaction_id']}")).json()
@@ -97,7 +97,7 @@ async def test_app_start_follow_and_stop(volta, api, version):
             got = (await api.get(f"/api/v1/transactions/{tx['id']}")).json()
             return bool(got["status"] == "Ended")
 
-        assert await wait_until(ended, timeout=5)
+        assert await wait_until(ended)
         assert (await api.post(f"/api/v1/transactions/{tx['id']}/stop")).status_code == 409
 
 

@@ -104,7 +104,7 @@ async def test_token_change_reaches_station_back_online_v201(volta, api, cards):
         "MUM": (True, False),
     }
     async with id_station(volta, "L201", "2.0.1") as cp:
-        assert await wait_until(lambda: cp.count("SendLocalList") == 1, timeout=5)
+        assert await wait_until(lambda: cp.count("SendLocalList") == 1)
         sent = cp.last("SendLocalList")
         assert (sent["update_type"], sent["version_number"]) == ("Differential", 2)
         got = tokens201(sent)
@@ -115,7 +115,7 @@ async def test_token_change_reaches_station_back_online_v201(volta, api, cards):
             lst = (await api.get("/api/v1/stations/L201/local-list")).json()
             return bool(lst["version"] == 2 and [e["token"] for e in lst["entries"]] == ["MUM"])
 
-        assert await wait_until(in_step, timeout=5)
+        assert await wait_until(in_step)
         assert not (await api.get("/api/v1/stations/L201/local-list")).json()["entries"][0][
             "pending"
         ]
@@ -137,7 +137,7 @@ async def test_version_mismatch_and_lost_list_get_full_update(volta, api, cards)
         cp.list_version = 0
         sends = cp.count("SendLocalList")
         assert (await api.post("/api/v1/stations/L16/local-list/version")).json()["version"] == 0
-        assert await wait_until(lambda: cp.count("SendLocalList") == sends + 1, timeout=5)
+        assert await wait_until(lambda: cp.count("SendLocalList") == sends + 1)
         assert cp.last("SendLocalList")["update_type"] == "Full"
         assert cp.list_version == 1
 
@@ -154,5 +154,5 @@ async def test_local_list_errors(volta, api, cards):
     assert {e["token"] for e in body["entries"]} == {"FAMILY", "MUM", "DAD", "KID"}
     assert all(e["pending"] for e in body["entries"])
     async with id_station(volta, "L16") as cp:
-        assert await wait_until(lambda: cp.count("SendLocalList") == 1, timeout=5)
+        assert await wait_until(lambda: cp.count("SendLocalList") == 1)
         assert cp.last("SendLocalList")["update_type"] == "Full"

@@ -161,7 +161,7 @@ async def test_expired_by_volta(volta, api, people):
             got = (await api.get(f"/api/v1/reservations/{short['id']}")).json()
             return bool(got["status"] == "Expired")
 
-        assert await wait_until(expired, timeout=5)
+        assert await wait_until(expired)
         assert (await cp.call(start16(2, "STRANGER"))).id_tag_info["status"] == "Accepted"
     active = (await api.get("/api/v1/reservations", params={"active": "true"})).json()
     assert [r["id"] for r in active] == [res["id"]]
@@ -272,7 +272,7 @@ async def test_simulated_station_holds_and_releases(volta, api, version, databas
             )
         ).json()
         assert res["status"] == "Accepted"
-        assert await wait_until(lambda: _equals(connector_status(1), "Reserved"), timeout=3)
+        assert await wait_until(lambda: _equals(connector_status(1), "Reserved"))
         other = await api.post(
             "/api/v1/remote-starts",
             json={"station_id": st.id, "id_token": "SIM-OTHER", "evse_id": 1},
@@ -290,7 +290,7 @@ async def test_simulated_station_holds_and_releases(volta, api, version, databas
             got = (await api.get(f"/api/v1/reservations/{res['id']}")).json()
             return bool(got["status"] == "Used")
 
-        assert await wait_until(used, timeout=5)
+        assert await wait_until(used)
 
         short = (
             await api.post(
@@ -310,8 +310,8 @@ async def test_simulated_station_holds_and_releases(volta, api, version, databas
             got = (await api.get(f"/api/v1/reservations/{short['id']}")).json()
             return bool(got["status"] == "Expired")
 
-        assert await wait_until(expired, timeout=5)
-        assert await wait_until(lambda: _equals(connector_status(2), "Available"), timeout=5)
+        assert await wait_until(expired)
+        assert await wait_until(lambda: _equals(connector_status(2), "Available"))
 
 
 async def _equals(value, expected) -> bool:

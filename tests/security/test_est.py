@@ -194,7 +194,7 @@ class TestEstRefuses:
                 rows = (await api.get("/api/v1/certificate-requests")).json()
                 return bool(rows) and rows[0]["status"] == "Failed"
 
-            assert await wait_until(failed, timeout=10)
+            assert await wait_until(failed)
             assert st.received.empty()
         row = (await api.get("/api/v1/certificate-requests")).json()[0]
         assert "HTTP 401" in row["reason"]

@@ -82,7 +82,7 @@ async def test_notifications_of_both_versions_stored_listed_and_delivered(volta,
                     == {}
                 )
             await cs.close()
-        assert await wait_until(lambda: len(receiver.accepted) >= 4, timeout=10)
+        assert await wait_until(lambda: len(receiver.accepted) >= 4)
     delivered = {e["data"]["kind"]: e["data"] for e in receiver.accepted}
     assert delivered["TamperDetectionActivated"]["critical"] is True
     assert delivered["TamperDetectionActivated"]["severity"] == "critical"
@@ -145,7 +145,7 @@ async def test_failed_sign_ins_are_security_events(volta, api):
         r = await api.get("/api/v1/security-events", params={"origin": "volta"})
         return list(r.json())
 
-    assert await wait_until(recorded, timeout=5)
+    assert await wait_until(recorded)
     (event,) = await recorded()
     assert event["station_id"] == "CPX" and event["type"] == "StationSignInFailed"
     assert "guessed-wrong-password" not in str(event)
@@ -220,7 +220,7 @@ class TestBlockedSignIns:
             r = await api.get("/api/v1/security-events", params={"type": "StationSignInsBlocked"})
             return list(r.json())
 
-        assert await wait_until(blocked, timeout=5)
+        assert await wait_until(blocked)
         (event,) = await blocked()
         assert event["station_id"] == "CPB" and event["origin"] == "volta"
         assert "failed sign-ins on its id" in event["tech_info"]

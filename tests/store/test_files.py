@@ -53,7 +53,7 @@ async def test_database_deleted_while_serving_refuses_writes(sqlite, tmp_path, c
             (tmp_path / "volta.db").unlink()  # an operator's `rm volta.db`
 
             # Housekeeping notices by itself, and logs it.
-            assert await wait_until(lambda: app.db.health.lost is not None, timeout=5)
+            assert await wait_until(lambda: app.db.health.lost is not None)
             assert "deleted or replaced" in caplog.text
             health = await api.get("/healthz")
             assert health.status_code == 503

@@ -36,7 +36,7 @@ async def cdrs_of(api, station_id: str) -> list[dict]:
     async def one() -> list[dict]:
         return (await api.get("/api/v1/cdrs", params={"station_id": station_id})).json()
 
-    assert await wait_until(one, timeout=5)
+    assert await wait_until(one)
     return await one()
 
 
@@ -238,7 +238,7 @@ async def test_cdr_exports_round_trip_and_match_the_cdrs(volta, api):
                     timestamp=f"2026-11-{day}T11:00:00Z",
                 )
             )
-    assert await wait_until(lambda: _count(api, "EXP1", 2), timeout=5), "two CDRs"
+    assert await wait_until(lambda: _count(api, "EXP1", 2)), "two CDRs"
     listed = (await api.get("/api/v1/cdrs", params={"station_id": "EXP1"})).json()
     # Friday 11:00-12:00 local is off-peak: 20 x 0.30 + 60 x 0.02 + 1 = 8.20 -> 9.76
     # Saturday: 20 x 0.25 + 1.20 + 1 = 7.20 -> 8.57

@@ -170,14 +170,14 @@ async def test_E16_limit_set_through_the_api_reaches_the_station_at_once(volta, 
         url = f"/api/v1/transactions/{tx['id']}/limits"
         resp = await api.put(url, json={"energy_wh": 2000, "cost": "7.50"})
         assert resp.status_code == 200, resp.text
-        assert await wait_until(lambda: bool(answers), timeout=5)
+        assert await wait_until(lambda: bool(answers))
         triggers = [kw for a, kw in cp.received if a == "TriggerMessage"]
         assert triggers == [{"requested_message": "TransactionEvent", "evse": {"id": 1}}]
         assert answers[0]["transactionLimit"] == {"maxEnergy": 2000, "maxCost": 7.5}
 
         # Cleared: the station is told so once.
         assert (await api.put(url, json={})).status_code == 200
-        assert await wait_until(lambda: len(answers) == 2, timeout=5)
+        assert await wait_until(lambda: len(answers) == 2)
         assert answers[1]["transactionLimit"] == {}
         later = await cp.call("TransactionEvent", event("Updated", "t2", 50, "MeterValuePeriodic"))
         assert "transactionLimit" not in later
@@ -301,7 +301,7 @@ async def test_E16_volta_enforces_a_limit_the_station_does_not_report_holding(vo
         )
         assert again["transactionLimit"] == {"maxEnergy": 1000}
         await cp.call("TransactionEvent", event("Updated", "t5", 2, "MeterValuePeriodic", wh=1200))
-        assert await wait_until(lambda: bool(stops(cp)), timeout=5)
+        assert await wait_until(lambda: bool(stops(cp)))
     tx = await session_of(api, "LIM21-5")
     assert (tx["limit_reached"], tx["limit_reached_by"]) == ("energy", "volta")
     [reached] = await limit_events(api, "LIM21-5")
@@ -341,7 +341,7 @@ async def test_E16_2_0_1_and_1_6_sessions_keep_volta_enforcement(volta, api, ver
                 },
             )
             action = "RemoteStopTransaction"
-        assert await wait_until(lambda: any(a == action for a, _ in cp.received), timeout=5)
+        assert await wait_until(lambda: any(a == action for a, _ in cp.received))
     tx = await session_of(api, "LIM-OLD")
     assert (tx["limit_reached"], tx["limit_reached_by"]) == ("energy", "volta")
     assert tx["limit_sent"] is None and tx["station_limit"] is None
@@ -361,7 +361,7 @@ async def test_E16_limits_in_station_off_keeps_them_in_volta(volta, api):
         )
         assert "transactionLimit" not in started
         await cp.call("TransactionEvent", event("Updated", "t7", 1, "MeterValuePeriodic", wh=1500))
-        assert await wait_until(lambda: bool(stops(cp)), timeout=5)
+        assert await wait_until(lambda: bool(stops(cp)))
     assert (await session_of(api, "LIM21-7"))["limit_reached_by"] == "volta"
 
 
@@ -394,7 +394,7 @@ async def test_a_limit_changed_through_the_api_is_watched_at_its_new_value_2_0_1
         resp = await api.put(f"/api/v1/transactions/{tx['id']}/limits", json={"energy_wh": 800})
         assert resp.status_code == 200, resp.text
         await cp.call("TransactionEvent", event("Updated", "t8", 2, "MeterValuePeriodic", wh=900))
-        assert await wait_until(lambda: bool(stops(cp)), timeout=5)
+        assert await wait_until(lambda: bool(stops(cp)))
         assert [a for a, _ in cp.received if a == "TriggerMessage"] == []
     tx = await session_of(api, "LIM-CHG")
     assert (tx["limit_energy_wh"], tx["limit_reached"], tx["limit_reached_by"]) == (

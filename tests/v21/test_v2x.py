@@ -547,7 +547,7 @@ async def test_two_2_1_stations_on_a_site_the_discharging_ev_is_capacity(volta, 
         tx_a = await start_tx(a, "CARD-V2X-S1")
         await asyncio.sleep(0.05)
         await start_tx(b, "CARD-V2X-S2")
-        assert await wait_until(lambda: ra.tx_limit == 16.0 and rb.tx_limit == 16.0, timeout=5)
+        assert await wait_until(lambda: ra.tx_limit == 16.0 and rb.tx_limit == 16.0)
         v2x_profile = {
             "id": 50,
             "stackLevel": 5,
@@ -576,7 +576,7 @@ async def test_two_2_1_stations_on_a_site_the_discharging_ev_is_capacity(volta, 
         # The EV feeds back what it was told (its meter says so): the run
         # that follows counts it as capacity.
         await export(a, 10.0)
-        assert await wait_until(lambda: rb.tx_limit == 32.0, timeout=5), rb.tx_limit
+        assert await wait_until(lambda: rb.tx_limit == 32.0), rb.tx_limit
         assert ra.discharge is None  # within the limits: the operator's profile steers it
 
         async def given() -> dict[tuple[str, int], float]:
@@ -586,11 +586,11 @@ async def test_two_2_1_stations_on_a_site_the_discharging_ev_is_capacity(volta, 
         async def stored() -> bool:
             return (await given()).get(("V2X-S2", 1)) == 32.0
 
-        assert await wait_until(stored, timeout=3)
+        assert await wait_until(stored)
         # It stops feeding back (measured 0 A): no capacity any more, the
         # other is lowered to its equal share again.
         await export(a, 0.0)
-        assert await wait_until(lambda: rb.tx_limit == 16.0, timeout=5), rb.tx_limit
+        assert await wait_until(lambda: rb.tx_limit == 16.0), rb.tx_limit
 
 
 async def export(cp: Any, amps: float) -> None:
@@ -623,7 +623,7 @@ async def test_a_discharge_beyond_the_limits_is_held_back_by_the_allocator(volta
         a.handlers["ClearChargingProfile"] = answer({"status": "Accepted"})
         await a.call("BootNotification", BOOT21)
         tx = await start_tx(a, "CARD-C1")
-        assert await wait_until(lambda: ra.tx_limit == 32.0, timeout=5)
+        assert await wait_until(lambda: ra.tx_limit == 32.0)
         period = {
             "startPeriod": 0,
             "operationMode": "CentralSetpoint",
@@ -645,11 +645,11 @@ async def test_a_discharge_beyond_the_limits_is_held_back_by_the_allocator(volta
         )
         assert r.status_code == 201, r.text
         await export(a, 40.0)
-        assert await wait_until(lambda: ra.discharge == -32.0, timeout=5), ra.discharge
+        assert await wait_until(lambda: ra.discharge == -32.0), ra.discharge
         assert ra.tx_limit == 0.0
 
         async def shown() -> bool:
             body = (await api.get(f"/api/v1/sites/{site}")).json()
             return any(x["limit_a"] == -32.0 for x in body["allocations"])
 
-        assert await wait_until(shown, timeout=3)
+        assert await wait_until(shown)
