@@ -222,6 +222,53 @@ async def test_reconnect_replaces_old_connection(volta, api):
     assert await wait_until(lambda: volta.router.version_of("RC") is None)
 
 
+def _delay_online_record(monkeypatch: pytest.MonkeyPatch, protocol: str) -> asyncio.Event:
+    """The station.online record of a `protocol` connection is held back 0.5 s
+    while it is prepared (as a slow read of the webhooks' wishes did under
+    load); the event is set once it is ready to join the write queue."""
+    from volta.events import service as events
+
+    real = events.event_rows
+    ready = asyncio.Event()
+
+    async def slow(db, type_, **data):  # type: ignore[no-untyped-def]
+        if type_ == "station.online" and data.get("protocol") == protocol:
+            await asyncio.sleep(0.5)
+            rows = await real(db, type_, **data)
+            ready.set()
+            return rows
+        return await real(db, type_, **data)
+
+    monkeypatch.setattr(events, "event_rows", slow)
+    return ready
+
+
+async def test_a_replaced_connections_late_record_does_not_overwrite_the_new_one(
+    volta, api, monkeypatch
+):
+    """The old connection's record, prepared while the new connection came
+    and recorded itself, is dropped: the station stays recorded on the new
+    connection, with its protocol (a CI run saw the old protocol for good)."""
+    await register(volta, "RC2")
+    ready = _delay_online_record(monkeypatch, "ocpp1.6")
+    async with connect(volta, "RC2", "ocpp1.6") as old, connect(volta, "RC2", "ocpp2.0.1"):
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(old.recv(), 10)
+        await asyncio.wait_for(ready.wait(), 10)
+        async with volta.db.write("RC2"):  # behind anything queued for RC2
+            pass
+        body = (await api.get("/api/v1/stations/RC2")).json()
+        assert body["online"] is True
+        assert body["protocol"] == "ocpp2.0.1"
+        assert volta.router.version_of("RC2") is Version.V201
+
+    # The new connection's close records the station offline.
+    async def offline() -> bool:
+        return (await api.get("/api/v1/stations/RC2")).json()["online"] is False
+
+    assert await wait_until(offline)
+
+
 class TestDeadConnection:
     @pytest.fixture
     def volta_settings(self):

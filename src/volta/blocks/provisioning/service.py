@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import weakref
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,12 +142,25 @@ async def delete_station(db: Database, station_id: str) -> bool:
 
 
 async def record_connection(
-    db: Database, station_id: str, protocol: str, connection_id: str | None = None
+    db: Database,
+    station_id: str,
+    protocol: str,
+    connection_id: str | None = None,
+    *,
+    current: Callable[[], bool] | None = None,
 ) -> None:
     """The station is connected through `connection_id` ("<node>/<serial>"),
-    which from now on is the only connection that may record it offline."""
+    which from now on is the only connection that may record it offline.
+
+    `current` says whether that connection is still the station's: it is
+    asked as the record joins the station's write queue, in order with the
+    station's other writes, so a connection replaced (or closed) while its
+    record was being prepared never overwrites its successor's record (or
+    its own disconnection)."""
     row = (protocol, db.db_time(utcnow()), connection_id, station_id)
-    await _record_presence(db, station_id, _RAW_CONNECTED, row, "station.online", protocol=protocol)
+    await _record_presence(
+        db, station_id, _RAW_CONNECTED, row, "station.online", current=current, protocol=protocol
+    )
 
 
 async def record_disconnection(
@@ -215,6 +228,8 @@ async def _record_presence(
     statement: RawStatement,
     row: tuple[Any, ...],
     type_: events.EventType,
+    *,
+    current: Callable[[], bool] | None = None,
     **data: Any,
 ) -> None:
     """The station's row and its station.online / station.offline event, in
@@ -225,9 +240,13 @@ async def _record_presence(
     presence = availability.presence_rows(db, station_id, online=type_ == "station.online")
     event = await events.event_rows(db, type_, station_id=station_id, **data)
     if event is not None:
-        await db.write_rows(station_id, [(statement, [row]), *event, *presence])
+        # Nothing is awaited between the question and joining the queue.
+        if current is None or current():
+            await db.write_rows(station_id, [(statement, [row]), *event, *presence])
         return
     async with db.write(station_id) as conn:
+        if current is not None and not current():
+            return
         await conn.exec_driver_sql(statement.text(db.is_sqlite), row)
         await events.emit(conn, type_, station_id=station_id, **data)
         for raw, rows in presence:
