@@ -96,6 +96,9 @@ class StationRouter(Protocol):
     def local(self) -> Mapping[str, Version]:
         """The stations connected to this process (a live view)."""
 
+    def link(self, station_id: str) -> StationLink | None:
+        """The station's connection in this process, None when it has none here."""
+
     async def call(self, station_id: str, action: str, payload: dict[str, Any]) -> CallOutcome: ...
 
 

@@ -148,6 +148,9 @@ class ClusterRouter:
     def local(self) -> VersionView:
         return self.local_router.online()
 
+    def link(self, station_id: str) -> StationLink | None:
+        return self.local_router.link(station_id)
+
     def node_of(self, station_id: str) -> str | None:
         found = self.presence.get(station_id)
         return found.node if found is not None else None

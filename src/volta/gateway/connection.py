@@ -38,9 +38,6 @@ class StationConnection:
         self.services = services
         # "<node id>/<serial>", given by the gateway (stations.connection_id).
         self.connection_id = ""
-        # Set once another connection of the station took over, or this one
-        # ended: from then on it may not record the station as connected.
-        self.superseded = False
         self.session = OcppSession(
             version,
             services.schemas,

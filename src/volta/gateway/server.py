@@ -146,7 +146,6 @@ class Gateway:
         metrics.STATIONS_CONNECTED.labels(version.value).inc()
         if replaced is not None:
             log.info("station %s reconnected; closing its previous connection", state.station_id)
-            _supersede(replaced)
             metrics.STATIONS_CONNECTED.labels(replaced.version.value).dec()
             task = asyncio.create_task(replaced.close(1000, "replaced by a new connection"))
             self._closing.add(task)
@@ -168,7 +167,6 @@ class Gateway:
                 )
             await conn.serve()
         finally:
-            conn.superseded = True
             self._connections.discard(conn)
             # Recording its end: the stop waits for it before the database closes.
             self._ending += 1
@@ -207,7 +205,6 @@ class Gateway:
         """The station connected to another node: close its connection here
         (already out of the router, so its close records nothing)."""
         metrics.STATIONS_CONNECTED.labels(link.version.value).dec()
-        _supersede(link)
         task = asyncio.create_task(link.close(1000, "replaced by a new connection on another node"))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
@@ -221,7 +218,9 @@ class Gateway:
                 station_id,
                 protocol,
                 conn.connection_id,
-                current=lambda: not conn.superseded,
+                # Still the station's connection here: not replaced, not
+                # taken over by another node, not ended.
+                current=lambda: self.services.router.link(station_id) is conn,
             )
             return True
         except Exception as exc:
@@ -370,10 +369,3 @@ class Gateway:
         if self._ending:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._ended_all.wait(), STOP_WAIT_S)
-
-
-def _supersede(link: StationLink) -> None:
-    """`link` is no longer the station's connection: a record of it as
-    connected that has not reached the write queue yet is dropped."""
-    if isinstance(link, StationConnection):
-        link.superseded = True
