@@ -41,10 +41,16 @@ async def new_page(context: Any) -> Any:
     return page
 
 
+# Read at import: a test that lowers the rounds for the users it makes
+# (test_accounts_pages) must not leave its cheap hashes in the cache below,
+# where a later test in the same worker found them (test_auth checks 600,000).
+_FIXTURE_ITERATIONS = users.USER_PBKDF2_ITERATIONS
+
+
 @functools.cache
 def _hash(password: str) -> str:
     # Real user-strength hashes, computed once per run rather than per test.
-    return hash_password(password, iterations=users.USER_PBKDF2_ITERATIONS)
+    return hash_password(password, iterations=_FIXTURE_ITERATIONS)
 
 
 async def add_users(volta: Volta) -> None:
