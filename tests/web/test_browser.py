@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -23,51 +22,20 @@ from playwright.async_api import Page, expect
 from tests.conftest import API_TOKEN
 from tests.helpers import add_token, register, wait_until
 from tests.test_simulator import quiet, running
-from tests.web.conftest import (
-    ADMIN,
-    NAVIGATION_MS,
-    SCREENSHOTS,
-    VIEWER,
-    add_users,
-    base_url,
-    new_page,
-)
+from tests.web.conftest import ADMIN, SCREENSHOTS, VIEWER, add_users, base_url
+from tests.web.console import console_page
 from volta.app import Volta
 from volta.blocks.transactions import service as transactions
 
 sqlite_only = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 
 
-@contextlib.asynccontextmanager
-async def signed_in_page(
+def signed_in_page(
     browser: Any, volta: Volta, who: tuple[str, str] = ADMIN
-) -> AsyncIterator[Page]:
-    """A new browser context signed in through the form; fails on page errors."""
-    context = await browser.new_context(
-        base_url=base_url(volta), viewport={"width": 1360, "height": 860}
-    )
-    page = await new_page(context)
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    page.on(
-        "console",
-        lambda msg: (
-            problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None
-        ),
-    )
-    try:
-        await page.goto("/")
-        await expect(page).to_have_url(re.compile(r"/login"))
-        await page.get_by_label("User name").fill(who[0])
-        await page.get_by_label("Password").fill(who[1])
-        await page.get_by_role("button", name="Sign in").click()
-        await expect(page.get_by_role("heading", name="Stations")).to_be_visible(
-            timeout=NAVIGATION_MS
-        )
-        yield page
-        assert not problems, problems
-    finally:
-        await context.close()
+) -> contextlib.AbstractAsyncContextManager[Page]:
+    """A new browser context signed in through the form, in English; fails on
+    page errors (the console's `console_page`)."""
+    return console_page(browser, volta, who, "en")
 
 
 async def shot(page: Page, name: str, volta: Volta) -> None:

@@ -18,7 +18,8 @@ from volta.events.service import TYPES
 from volta.http import ServicesDep
 from volta.services import Services
 from volta.store.models import Event
-from volta.web.paging import Paging, like, paging
+from volta.store.search import text_in
+from volta.web.paging import Paging, paging
 from volta.web.views import User, render
 
 router = APIRouter(include_in_schema=False)
@@ -37,13 +38,7 @@ def _filtered(stmt: Any, p: Paging) -> Any:
     if station:
         stmt = stmt.where(Event.station_id == station)
     if p.q:
-        pattern = like(p.q)
-        stmt = stmt.where(
-            sa.or_(
-                Event.station_id.ilike(pattern, escape="\\"),
-                Event.type.ilike(pattern, escape="\\"),
-            )
-        )
+        stmt = stmt.where(text_in(p.q, Event.station_id, Event.type))
     return stmt
 
 

@@ -20,10 +20,11 @@ from volta.blocks.provisioning import service as provisioning
 from volta.http import ServicesDep
 from volta.services import Services
 from volta.store.models import LocalList, LocalListEntry, Station
+from volta.store.search import text_in
 from volta.web.i18n import tr
 from volta.web.labels import LABELS
 from volta.web.nav import N_
-from volta.web.paging import Paging, like, paging
+from volta.web.paging import Paging, paging
 from volta.web.views import Admin, User, _field, _form, render
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ async def _stations(services: Services, p: Paging) -> list[dict[str, Any]]:
         .offset(p.offset)
     )
     if p.q:
-        stmt = stmt.where(Station.id.ilike(like(p.q), escape="\\"))
+        stmt = stmt.where(text_in(p.q, Station.id))
     if p.params.get("has") == "list":
         stmt = stmt.where(LocalList.station_id.is_not(None))
     async with services.db.read() as conn:
@@ -108,7 +109,7 @@ async def _view(request: Request, services: Services, station_id: str) -> dict[s
             .offset(p.offset)
         )
         if p.q:
-            stmt = stmt.where(LocalListEntry.token.ilike(like(p.q), escape="\\"))
+            stmt = stmt.where(text_in(p.q, LocalListEntry.token))
         entries = [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
     return {
         "station_id": station_id,

@@ -91,10 +91,3 @@ def paging(request: Request, *filters: str) -> Paging:
         q=text_param(query.get("q")),
         params={name: text_param(query.get(name), name) for name in filters if query.get(name)},
     )
-
-
-def like(text: str) -> str:
-    """A LIKE pattern matching `text` anywhere (its % and _ taken literally,
-    with the escape character "\\")."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"

@@ -94,7 +94,7 @@ def session_filter(request: Request, p: paging.Paging) -> tuple[SessionFilter, d
         started_to=_local_midnight(end + dt.timedelta(days=1), here) if end else None,
         cost_min=_amount(f.get("cost_min", ""), "cost_min"),
         cost_max=_amount(f.get("cost_max", ""), "cost_max"),
-        search=paging.like(p.q) if p.q else None,
+        search=p.q or None,
         search_id=search_id,
     )
     scope = {

@@ -58,7 +58,7 @@ async def _rows(request: Request, services: Services, p: paging.Paging) -> list[
             services.db,
             limit=p.limit,
             offset=p.offset,
-            search=paging.like(p.q) if p.q else None,
+            search=p.q or None,
             status=f.get("status") if f.get("status") in TOKEN_STATUSES else None,
             token_type=f.get("type") if f.get("type") in TOKEN_TYPES else None,
             group_id=f.get("group") or None,

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from volta.security import hash_password, verify_password
 from volta.store.db import Conn, Database
 from volta.store.models import User, WebSession, utcnow
-from volta.web.paging import like
+from volta.store.search import text_in
 
 T = TypeVar("T")
 ROLES = ("admin", "viewer")
@@ -198,7 +198,7 @@ async def find_users(
         User.id, User.username, User.role, User.created_at, User.last_login_at
     ).order_by(User.username)
     if q:
-        query = query.where(User.username.ilike(like(q), escape="\\"))
+        query = query.where(text_in(q, User.username))
     async with db.read() as conn:
         rows = (await conn.execute(query.limit(limit).offset(offset))).mappings().all()
     return [dict(r) for r in rows]

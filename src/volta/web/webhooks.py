@@ -21,8 +21,9 @@ from volta.events import webhooks
 from volta.http import ServicesDep
 from volta.services import Services
 from volta.store.models import Webhook
+from volta.store.search import text_in
 from volta.web.i18n import tr
-from volta.web.paging import Paging, like, paging
+from volta.web.paging import Paging, paging
 from volta.web.views import Admin, User, _field, _form, render
 
 log = logging.getLogger(__name__)
@@ -51,13 +52,7 @@ async def _tell_nodes(services: Services) -> None:
 async def _page_of_webhooks(services: Services, p: Paging) -> list[dict[str, Any]]:
     stmt = sa.select(*_COLUMNS).order_by(Webhook.id).limit(p.limit).offset(p.offset)
     if p.q:
-        pattern = like(p.q)
-        stmt = stmt.where(
-            sa.or_(
-                Webhook.url.ilike(pattern, escape="\\"),
-                Webhook.description.ilike(pattern, escape="\\"),
-            )
-        )
+        stmt = stmt.where(text_in(p.q, Webhook.url, Webhook.description))
     state = p.params.get("state")
     if state in STATES:
         stmt = stmt.where(Webhook.active.is_(state == "enabled"))

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from volta.store.db import Conn, Database
 from volta.store.models import IdToken, LocalListEntry, Reservation, Transaction, utcnow
+from volta.store.search import text_in
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,18 +163,11 @@ async def list_tokens(
     token_type: str | None = None,
     group_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Id tokens by token (unique: a stable order); `search` is a LIKE pattern
-    (escape "\\") on the token, its group and its note."""
+    """Id tokens by token (unique: a stable order); `search` is text anywhere
+    in the token, its group or its note."""
     stmt = sa.select(IdToken).order_by(IdToken.token).limit(limit).offset(offset)
     if search:
-        stmt = stmt.where(
-            sa.or_(
-                *(
-                    c.ilike(search, escape="\\")
-                    for c in (IdToken.token, IdToken.group_id, IdToken.note)
-                )
-            )
-        )
+        stmt = stmt.where(text_in(search, IdToken.token, IdToken.group_id, IdToken.note))
     if status is not None:
         # As the console shows them: an Accepted token past its expiry is Expired.
         lapsed = sa.and_(IdToken.expires_at.is_not(None), IdToken.expires_at <= utcnow())

@@ -18,6 +18,7 @@ from volta.store.db import Database
 from volta.store.lookup import batched
 from volta.store.models import CONNECTORS, STATIONS, Connector, DeviceVariable, Station, utcnow
 from volta.store.raw import RawStatement
+from volta.store.search import text_in
 
 
 @dataclass(frozen=True, slots=True)
@@ -495,11 +496,6 @@ async def list_stations(db: Database, *, limit: int = 100, offset: int = 0) -> l
 _ONLINE_IN_LIST = 2000
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 async def search_stations(
     db: Database,
     *,
@@ -520,14 +516,8 @@ async def search_stations(
     ("ocpp1.6", "ocpp2.0.1", ...)."""
     stmt = sa.select(Station)
     if q:
-        pattern = _like(q)
         stmt = stmt.where(
-            sa.or_(
-                *(
-                    column.ilike(pattern, escape="\\")
-                    for column in (Station.id, Station.vendor, Station.model, Station.serial_number)
-                )
-            )
+            text_in(q, Station.id, Station.vendor, Station.model, Station.serial_number)
         )
     if online is not None:
         if len(online_ids) <= _ONLINE_IN_LIST:

@@ -24,6 +24,7 @@ from volta.outgoing import CannotSpell
 from volta.services import Services
 from volta.store.db import Database
 from volta.store.models import Reservation, utcnow
+from volta.store.search import text_in
 
 # 2.0.1 ConnectorEnumType: a reservation of a connector type (any EVSE with one);
 # the API validates against it and the console offers it.
@@ -289,14 +290,7 @@ async def list_reservations(
     """Newest first; `search` a part of the station id or the id token."""
     stmt = sa.select(Reservation).order_by(Reservation.id.desc()).limit(limit).offset(offset)
     if search:
-        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = f"%{escaped}%"
-        stmt = stmt.where(
-            sa.or_(
-                Reservation.station_id.ilike(pattern, escape="\\"),
-                Reservation.id_token.ilike(pattern, escape="\\"),
-            )
-        )
+        stmt = stmt.where(text_in(search, Reservation.station_id, Reservation.id_token))
     if station_id is not None:
         stmt = stmt.where(Reservation.station_id == station_id)
     if status is not None:

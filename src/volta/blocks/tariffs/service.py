@@ -44,6 +44,7 @@ from volta.store.models import (
     Transaction,
     utcnow,
 )
+from volta.store.search import text_in
 
 if TYPE_CHECKING:
     from volta.services import Services
@@ -66,12 +67,6 @@ CHARGING_END_RULE = (
 
 class NotFound(LookupError):
     pass
-
-
-def _like(text: str) -> str:
-    """A LIKE pattern matching `text` anywhere (escape character "\\")."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 # -- tariffs -----------------------------------------------------------------------
@@ -186,10 +181,7 @@ async def list_tariffs(
     if limit is not None:
         stmt = stmt.limit(limit)
     if search:
-        pattern = _like(search)
-        stmt = stmt.where(
-            sa.or_(Tariff.name.ilike(pattern, escape="\\"), Tariff.currency == search.upper())
-        )
+        stmt = stmt.where(sa.or_(text_in(search, Tariff.name), Tariff.currency == search.upper()))
     async with db.read() as conn:
         rows = (await conn.execute(stmt)).all()
     return [_out(r) for r in rows]

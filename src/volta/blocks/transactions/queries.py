@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from volta.store.db import Database
 from volta.store.models import TRANSACTIONS, Cdr, MeterValue, Transaction, utcnow
+from volta.store.search import text_in
 
 TX_BY_STATION_TX = sa.select(TRANSACTIONS).where(
     TRANSACTIONS.c.station_id == sa.bindparam("station_id"),
@@ -23,7 +24,7 @@ class SessionFilter:
     """The console's filters on the session list (each None: no filter).
     `started_from` / `started_to`: started at or after / before (UTC);
     `cost_min` / `cost_max`: the CDR's total with tax (ended sessions a tariff
-    priced); `search`: a LIKE pattern on the station, token or the station's
+    priced); `search`: text anywhere in the station, token or the station's
     transaction id (or the session's id, when `search_id`)."""
 
     id_token: str | None = None
@@ -86,9 +87,9 @@ def _filtered(stmt: Any, f: SessionFilter) -> Any:
     if f.cost_max is not None:
         stmt = stmt.where(Cdr.total_incl_tax <= f.cost_max)
     if f.search:
-        found: list[sa.ColumnElement[bool]] = [
-            column.ilike(f.search, escape="\\")
-            for column in (
+        found = [
+            text_in(
+                f.search,
                 Transaction.station_id,
                 Transaction.id_token,
                 Transaction.station_transaction_id,
